@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Debian packages the build, the tests and the fuzzers need. Installs only what is missing.
+set -euo pipefail
+need=()
+for pkg in build-essential cmake clang libclang-rt-14-dev python3-venv python3-dev; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi

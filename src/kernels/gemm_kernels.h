@@ -1,0 +1,82 @@
+/*
+ * The canonical GEMM problem: what the op layer (src/ops/gemm*.c) hands to a kernel
+ * after its infer function has validated everything. Kernels never see ranks,
+ * permutations or scale shapes: rows are addressed through an offset table, and
+ * scales, bias are gathered by the op layer into the dense forms described below.
+ */
+#ifndef FP8GEMM_GEMM_KERNELS_H
+#define FP8GEMM_GEMM_KERNELS_H
+
+#include "../internal.h"
+
+typedef enum fp8g_scale_kind {
+  FP8G_SCALE_NONE = 0,    /* all scales 1 */
+  FP8G_SCALE_TENSOR = 1,  /* one fp32 scale per operand: sa[0], sb[0] */
+  FP8G_SCALE_ROWCOL = 2,  /* sa[row] (per token, or broadcast), sb[col] (per channel, or broadcast) */
+  FP8G_SCALE_BLOCK = 3,   /* sa[row * a_kblocks + kb], sb[kb * b_nblocks + col / block_n] fp32 */
+  FP8G_SCALE_MX = 4,      /* e8m0: ea[row * (K/32) + kb], eb[kb * N + col], block_k = 32 */
+} fp8g_scale_kind;
+
+typedef enum fp8g_bias_kind {
+  FP8G_BIAS_NONE = 0,
+  FP8G_BIAS_SCALAR = 1, /* bias[0] */
+  FP8G_BIAS_COL = 2,    /* bias[col] */
+  FP8G_BIAS_ROW = 3,    /* bias[row] */
+  FP8G_BIAS_FULL = 4    /* bias[row * n + col] */
+} fp8g_bias_kind;
+
+/*
+ * out[b][i][j] = round_out( sum_k A(b,i,k) * B(b,k,j) (scaled per kind) + bias )
+ *
+ * W8A8 scaled sum per K block (block_k = K for NONE/TENSOR/ROWCOL):
+ *   sum_kb  sa(row, kb) * sb(kb, col) * sum_{k in kb} decode(a) * decode(b)
+ * W8A16: A is wide (bf16/f16/f32); only B carries a scale (b_scale_* fields, kind
+ * TENSOR/ROWCOL(per column)/BLOCK (group g x block_n)/MX-like e8m0 groups).
+ */
+typedef struct fp8g_gemm_problem {
+  int64_t batch;        /* >= 1; B operand advances by b_batch_stride per batch */
+  int64_t m, n, k;      /* rows per batch, columns, reduction length */
+
+  /* A: element (b, i, kk) at a + a_row_offset[b * m + i] + kk * a_stride_k (elements) */
+  fp8gemm_dtype a_dtype;
+  const void *a;
+  const int64_t *a_row_offset; /* batch * m entries */
+  int64_t a_stride_k;
+
+  /* B: element (b, kk, j) at b + b * b_batch_stride + kk * b_stride_k + j * b_stride_n */
+  fp8gemm_dtype b_dtype;
+  const uint8_t *b;
+  int64_t b_batch_stride, b_stride_k, b_stride_n;
+
+  /* Scales (dense, gathered by the op layer). */
+  fp8g_scale_kind scale_kind;
+  int64_t block_k;      /* K extent of one scale block (K when the kind has no K blocks) */
+  int64_t block_n;      /* N extent of one weight-scale block (1 for per-channel / MX) */
+  int64_t a_kblocks;    /* ceil(K / block_k) */
+  int64_t b_nblocks;    /* ceil(N / block_n) */
+  const float *sa;      /* TENSOR: [1]; ROWCOL: [batch*m] (broadcast written out); BLOCK: [batch*m][a_kblocks]; NULL for w8a16 */
+  const float *sb;      /* TENSOR: [1]; ROWCOL: [n]; BLOCK: [a_kblocks][b_nblocks]; per batch: + b * sb_batch_stride */
+  int64_t sb_batch_stride;
+  const uint8_t *ea;    /* MX: [batch*m][K/32] e8m0 */
+  const uint8_t *eb;    /* MX (and w8a16 e8m0 groups): [a_kblocks][n] e8m0, + b * sb_batch_stride */
+
+  /* Bias (converted to fp32 by the op layer). */
+  fp8g_bias_kind bias_kind;
+  const float *bias;
+
+  /* Output: contiguous [batch*m][n]. */
+  fp8gemm_dtype out_dtype;
+  void *out;
+
+  int nthreads;
+} fp8g_gemm_problem;
+
+/* A kernel for one op: `supports` is pure (no data read); `run` computes the problem. */
+typedef struct fp8g_gemm_kernel {
+  const char *name;
+  fp8gemm_isa isa;
+  bool (*supports)(const fp8g_gemm_problem *p); /* may look only at kinds, dtypes, sizes */
+  fp8gemm_status (*run)(const fp8g_gemm_problem *p);
+} fp8g_gemm_kernel;
+
+#endif /* FP8GEMM_GEMM_KERNELS_H */
