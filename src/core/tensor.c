@@ -82,7 +82,9 @@ void fp8g_make_contiguous(fp8gemm_tensor *t, fp8gemm_dtype dtype, int ndim, cons
   for (int i = ndim - 1; i >= 0; i--) {
     t->dims[i] = dims[i];
     t->strides[i] = stride;
-    stride *= dims[i] > 0 ? dims[i] : 1;
+    int64_t d = dims[i] > 0 ? dims[i] : 1;
+    /* Only an empty tensor can get here with a huge product; its strides are never used. */
+    stride = stride > INT64_MAX / d ? INT64_MAX : stride * d;
   }
 }
 
