@@ -75,4 +75,15 @@ fp8gemm_isa fp8g_isa(void); /* = fp8gemm_isa_active(), cheap */
 typedef void (*fp8g_task_fn)(void *ctx, int64_t task);
 void fp8g_parallel_for(int64_t n_tasks, int nthreads, fp8g_task_fn fn, void *ctx);
 
+/* ------------------------------------------------------------ capability (per op family) */
+/* Each op family answers fp8gemm_query for its ops; registry/registry.c dispatches here.
+ * OK and *info filled when served, else FP8GEMM_UNIMPLEMENTED with a message. */
+fp8gemm_status fp8g_query_fp8_gemm(fp8gemm_scheme scheme, fp8gemm_dtype dtype,
+                                   fp8gemm_kernel_info *info);
+fp8gemm_status fp8g_query_fp8_gemm_w8a16(fp8gemm_scheme scheme, fp8gemm_dtype dtype,
+                                         fp8gemm_kernel_info *info);
+/* fp8_quantize, mx_quantize, fp8_dequantize, fp8_cast. */
+fp8gemm_status fp8g_query_quant(fp8gemm_op op, fp8gemm_scheme scheme, fp8gemm_dtype dtype,
+                                fp8gemm_kernel_info *info);
+
 #endif /* FP8GEMM_INTERNAL_H */

@@ -1,0 +1,37 @@
+/*
+ * Elementwise kernels behind fp8_cast, fp8_quantize, mx_quantize and fp8_dequantize.
+ * The op layer (src/ops/) walks shapes and strides and hands these contiguous spans;
+ * every ISA's table must match the reference (kernels/ref/quant_ref.c) bit for bit.
+ */
+#ifndef FP8GEMM_QUANT_KERNELS_H
+#define FP8GEMM_QUANT_KERNELS_H
+
+#include "../internal.h"
+
+typedef struct fp8g_quant_kernels {
+  const char *name; /* e.g. "quant_avx2" */
+  fp8gemm_isa isa;
+  /* y[i] = x[i] widened to f32 (x is bf16, f16 or f32; exact). */
+  void (*widen)(const void *x, fp8gemm_dtype dtype, float *y, size_t n);
+  /* y[i] = x[i] rounded (RNE) to bf16 / f16, or copied for f32. */
+  void (*narrow)(const float *x, fp8gemm_dtype dtype, void *y, size_t n);
+  /* max |x[i]| ignoring NaN (0 for n == 0); +Inf if an element is infinite. */
+  float (*amax)(const float *x, size_t n);
+  /* q[i] = encode(to, x[i] / scale, saturate) with a true IEEE f32 division (scale == 1:
+   * a plain cast). to: fp8, e8m0, or e2m1 (n even, element 2i in the low nibble). */
+  void (*quantize)(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
+                   uint8_t *q);
+  /* y[i] = decode(from, q[i]) * scale, one f32 multiply (e2m1: packed input, n even). */
+  void (*dequantize)(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale, float *y);
+  /* MX: nblocks blocks of 32 contiguous elements; q in elem (e2m1 packed, 16 bytes a
+   * block), one e8m0 scale per block. */
+  void (*mx_quantize)(const float *x, size_t nblocks, fp8gemm_dtype elem,
+                      fp8gemm_mx_scale_mode mode, uint8_t *q, uint8_t *scales);
+} fp8g_quant_kernels;
+
+/* The best table at or below `isa` (the reference when nothing better is built). */
+const fp8g_quant_kernels *fp8g_quant_kernels_for(fp8gemm_isa isa);
+
+extern const fp8g_quant_kernels fp8g_quant_ref;
+
+#endif /* FP8GEMM_QUANT_KERNELS_H */
