@@ -1,0 +1,170 @@
+/*
+ * f32 <-> narrow formats (fp8, e2m1, e8m0): the bit-exact reference of docs/numerics.md.
+ * One table row per format; a single encoder rounds the exact f32 value once (RNE,
+ * gradual underflow) to a magnitude code and then applies the row's overflow rules.
+ */
+#include <string.h>
+
+#include "formats.h"
+
+static uint32_t bits_of(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+static float float_of(uint32_t u) {
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+/* e2m1 NaN -> zero of the NaN's sign: see docs/numerics.md. */
+static const fp8g_format formats[FP8GEMM_DTYPE_COUNT] = {
+    [FP8GEMM_E4M3FN] = {4, 3, 7, 0x80, 0x7E, FP8G_SPECIAL_FN, true, 0x7F, 0xFF, 0x7F, 0xFF},
+    [FP8GEMM_E5M2] = {5, 2, 15, 0x80, 0x7B, FP8G_SPECIAL_IEEE, true, 0x7E, 0xFE, 0x7C, 0xFC},
+    [FP8GEMM_E4M3FNUZ] = {4, 3, 8, 0x80, 0x7F, FP8G_SPECIAL_FNUZ, false, 0x80, 0x80, 0x80, 0x80},
+    [FP8GEMM_E5M2FNUZ] = {5, 2, 16, 0x80, 0x7F, FP8G_SPECIAL_FNUZ, false, 0x80, 0x80, 0x80, 0x80},
+    [FP8GEMM_E2M1] = {2, 1, 1, 0x08, 0x07, FP8G_SPECIAL_NONE, true, 0x00, 0x08, 0x07, 0x0F},
+};
+
+const fp8g_format *fp8g_format_of(fp8gemm_dtype dtype) {
+  if (dtype == FP8GEMM_E2M1 || fp8gemm_dtype_is_fp8(dtype)) return &formats[dtype];
+  return NULL;
+}
+
+bool fp8g_is_narrow(fp8gemm_dtype dtype) {
+  return fp8g_format_of(dtype) != NULL || dtype == FP8GEMM_E8M0;
+}
+
+/* Rounds sig / 2^shift to an integer, ties to even. sig < 2^24, shift >= 1. */
+static uint32_t shift_rne(uint32_t sig, int shift) {
+  if (shift > 25) return 0; /* below half of one unit */
+  uint32_t q = sig >> shift, rem = sig & ((1u << shift) - 1), half = 1u << (shift - 1);
+  if (rem > half || (rem == half && (q & 1u))) q++;
+  return q;
+}
+
+/*
+ * Magnitude code of the finite f32 magnitude `a` (bits, sign cleared), rounded once.
+ * Codes are monotonic in value: a normal (E, M) is (E - 1) * 2^m + (2^m + M), a
+ * subnormal M is M, so a rounding carry walks into the next binade by itself.
+ * The result may exceed max_mag (overflow); it stays small enough for uint32.
+ */
+static uint32_t round_magnitude(const fp8g_format *f, uint32_t a) {
+  int e = (int)(a >> 23);
+  uint32_t sig = a & 0x7fffffu;
+  if (e == 0) e = 1; /* f32 subnormal: no implicit bit, same scale as e == 1 */
+  else sig |= 0x800000u;
+  int target_e = e - 127 + f->bias; /* biased exponent if the result is normal */
+  int shift = 23 - f->mbits;
+  uint32_t base = 0;
+  if (target_e >= 1) base = (uint32_t)(target_e - 1) << f->mbits;
+  else shift += 1 - target_e; /* gradual underflow: fewer mantissa bits survive */
+  return base + shift_rne(sig, shift);
+}
+
+static uint8_t encode_format(const fp8g_format *f, float x, bool saturate) {
+  uint32_t u = bits_of(x), a = u & 0x7fffffffu;
+  bool neg = (u >> 31) != 0;
+  if (a > 0x7f800000u) return neg ? f->nan_neg : f->nan_pos;
+  uint32_t mag = a == 0x7f800000u ? UINT32_MAX : round_magnitude(f, a);
+  if (mag > f->max_mag) {
+    /* Clamping before rounding == clamping the rounded code: values <= max never
+     * round above max_mag, and everything above max rounds to >= max_mag. */
+    if (!saturate) return neg ? f->ovf_neg : f->ovf_pos;
+    mag = f->max_mag;
+  }
+  if (mag == 0 && !f->neg_zero) return 0;
+  return (uint8_t)((neg ? f->sign_bit : 0) | mag);
+}
+
+/*
+ * e8m0 = 2^(code - 127), rounded half up in the linear domain (x >= 1.5 * 2^k goes to
+ * 2^(k+1)). NaN, Inf and negatives -> 0xFF in both flavours; 0 -> 0xFF (cast, as
+ * ml_dtypes) or 0x00 (saturate: clamped to the smallest scale); finite overflow ->
+ * 0xFF (cast) or 0xFE (saturate). Positive values below 2^-127 go to 0x00.
+ */
+static uint8_t encode_e8m0(float x, bool saturate) {
+  uint32_t u = bits_of(x), a = u & 0x7fffffffu;
+  if (a >= 0x7f800000u) return 0xFF;
+  if (a == 0) return saturate ? 0x00 : 0xFF;
+  if (u >> 31) return 0xFF;
+  uint32_t e = a >> 23, frac = a & 0x7fffffu;
+  uint32_t code;
+  if (e == 0) code = frac >= 0x600000u; /* f32 subnormal: x >= 1.5 * 2^-127 -> 2^-126 */
+  else code = e + (frac >= 0x400000u);
+  if (code == 0xFF) return saturate ? 0xFE : 0xFF;
+  return (uint8_t)code;
+}
+
+uint8_t fp8g_encode(fp8gemm_dtype to, float x, bool saturate) {
+  if (to == FP8GEMM_E8M0) return encode_e8m0(x, saturate);
+  const fp8g_format *f = fp8g_format_of(to);
+  return f ? encode_format(f, x, saturate) : 0;
+}
+
+static float decode_format(const fp8g_format *f, uint8_t code) {
+  int width = 1 + f->ebits + f->mbits;
+  code &= (uint8_t)((1u << width) - 1u);
+  uint32_t mag = code & (uint32_t)(f->sign_bit - 1u);
+  bool neg = (code & f->sign_bit) != 0;
+  uint32_t e = mag >> f->mbits, m = mag & ((1u << f->mbits) - 1u);
+  uint32_t e_all = (1u << f->ebits) - 1u;
+  uint32_t sign = neg ? 0x80000000u : 0;
+  switch (f->special) {
+    case FP8G_SPECIAL_IEEE:
+      if (e == e_all) return float_of(sign | (m ? 0x7fc00000u : 0x7f800000u));
+      break;
+    case FP8G_SPECIAL_FN:
+      if (mag == f->sign_bit - 1u) return float_of(sign | 0x7fc00000u);
+      break;
+    case FP8G_SPECIAL_FNUZ:
+      if (code == f->sign_bit) return float_of(0x7fc00000u);
+      break;
+    case FP8G_SPECIAL_NONE: break;
+  }
+  if (e == 0) {
+    /* subnormal: m * 2^(1 - bias - mbits), exact (a power of two times a small integer) */
+    float unit = float_of((uint32_t)(127 + 1 - f->bias - f->mbits) << 23);
+    return float_of(sign | bits_of((float)m * unit));
+  }
+  uint32_t fe = e - (uint32_t)f->bias + 127u;
+  return float_of(sign | (fe << 23) | (m << (23 - f->mbits)));
+}
+
+static float decode_e8m0(uint8_t code) {
+  if (code == 0xFF) return float_of(0x7fc00000u);
+  if (code == 0) return float_of(0x00400000u); /* 2^-127 is an f32 subnormal */
+  return float_of((uint32_t)code << 23);
+}
+
+float fp8g_decode(fp8gemm_dtype from, uint8_t code) {
+  if (from == FP8GEMM_E8M0) return decode_e8m0(code);
+  const fp8g_format *f = fp8g_format_of(from);
+  return f ? decode_format(f, code) : float_of(0x7fc00000u);
+}
+
+/* ------------------------------------------------------------ public one-value API */
+static fp8gemm_status check_narrow(const char *fn, fp8gemm_dtype dtype) {
+  if (fp8g_is_narrow(dtype)) return FP8GEMM_OK;
+  return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
+                    "%s: dtype: expected e4m3fn, e5m2, e4m3fnuz, e5m2fnuz, e2m1 or e8m0, got %s", fn,
+                    fp8g_dtype_str(dtype));
+}
+
+fp8gemm_status fp8gemm_encode_value(float x, fp8gemm_dtype to, int saturate, uint8_t *code) {
+  fp8gemm_status s = check_narrow("encode_value", to);
+  if (s != FP8GEMM_OK) return s;
+  if (!code) return fp8g_error(FP8GEMM_INVALID_ARGUMENT, "encode_value: code is NULL");
+  *code = fp8g_encode(to, x, saturate != 0);
+  return FP8GEMM_OK;
+}
+
+fp8gemm_status fp8gemm_decode_value(uint8_t code, fp8gemm_dtype from, float *value) {
+  fp8gemm_status s = check_narrow("decode_value", from);
+  if (s != FP8GEMM_OK) return s;
+  if (!value) return fp8g_error(FP8GEMM_INVALID_ARGUMENT, "decode_value: value is NULL");
+  *value = fp8g_decode(from, code);
+  return FP8GEMM_OK;
+}
