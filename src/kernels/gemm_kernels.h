@@ -3,6 +3,15 @@
  * after its infer function has validated everything. Kernels never see ranks,
  * permutations or scale shapes: rows are addressed through an offset table, and
  * scales, bias are gathered by the op layer into the dense forms described below.
+ *
+ * Guarantees the op layer gives every kernel:
+ *   - batch >= 1, m >= 1, n >= 1, k >= 1 (empty outputs and k == 0 never reach a
+ *     kernel: the op layer serves them itself);
+ *   - every pointer the scale / bias kind uses is valid and dense as documented;
+ *   - `out` is contiguous and does not alias any input.
+ * What a kernel owes the op layer: `supports` reads no data; `run` either succeeds or
+ * fails before writing `out` (allocate scratch first), and its result is within the
+ * ops.md bound of the reference (kernels/ref/gemm_ref.c) for every thread count.
  */
 #ifndef FP8GEMM_GEMM_KERNELS_H
 #define FP8GEMM_GEMM_KERNELS_H
@@ -10,7 +19,7 @@
 #include "../internal.h"
 
 typedef enum fp8g_scale_kind {
-  FP8G_SCALE_NONE = 0,    /* all scales 1 */
+  FP8G_SCALE_NONE = 0,    /* all scales 1 (sa, sb still point at a 1.0f, sb_batch_stride 0) */
   FP8G_SCALE_TENSOR = 1,  /* one fp32 scale per operand: sa[0], sb[0] */
   FP8G_SCALE_ROWCOL = 2,  /* sa[row] (per token, or broadcast), sb[col] (per channel, or broadcast) */
   FP8G_SCALE_BLOCK = 3,   /* sa[row * a_kblocks + kb], sb[kb * b_nblocks + col / block_n] fp32 */
@@ -27,11 +36,25 @@ typedef enum fp8g_bias_kind {
 
 /*
  * out[b][i][j] = round_out( sum_k A(b,i,k) * B(b,k,j) (scaled per kind) + bias )
+ * ("row" below is the flat row b * m + i; "kb" a K block of block_k elements, the last
+ * one partial when block_k does not divide k.)
  *
- * W8A8 scaled sum per K block (block_k = K for NONE/TENSOR/ROWCOL):
+ * W8A8 (fp8_gemm): A and B fp8 (they may be different fp8 dtypes). Scaled sum per
+ * K block (block_k = k, a_kblocks = 1 for NONE/TENSOR/ROWCOL):
  *   sum_kb  sa(row, kb) * sb(kb, col) * sum_{k in kb} decode(a) * decode(b)
- * W8A16: A is wide (bf16/f16/f32); only B carries a scale (b_scale_* fields, kind
- * TENSOR/ROWCOL(per column)/BLOCK (group g x block_n)/MX-like e8m0 groups).
+ * MX: the scale of block kb is 2^(ea - 127) * 2^(eb - 127) (code 0xFF is NaN); the
+ * product spans 2^+-254, so apply it with exponent arithmetic, not one fp32 multiply.
+ *
+ * W8A16 (fp8_gemm_w8a16): A is bf16 / f16 / f32 and out_dtype == a_dtype. Only B is
+ * scaled: sa == NULL and ea == eb == NULL; every weight scale (f32, bf16 or e8m0 in
+ * the call) arrives as exact fp32 in sb:
+ *   NONE / TENSOR  sb[0]
+ *   ROWCOL         sb[col]                      (per channel)
+ *   BLOCK          sb[kb * b_nblocks + col / block_n]; block_k = g and block_n = 1 for
+ *                  groups along K ([K/g, N]), block_n = g for g x g blocks.
+ *
+ * Batched weights (batch > 1): sb and eb of batch b start at + b * sb_batch_stride
+ * (0 when one weight scale is shared by every batch).
  */
 typedef struct fp8g_gemm_problem {
   int64_t batch;        /* >= 1; B operand advances by b_batch_stride per batch */
@@ -50,15 +73,15 @@ typedef struct fp8g_gemm_problem {
 
   /* Scales (dense, gathered by the op layer). */
   fp8g_scale_kind scale_kind;
-  int64_t block_k;      /* K extent of one scale block (K when the kind has no K blocks) */
+  int64_t block_k;      /* K extent of one scale block (k when the kind has no K blocks) */
   int64_t block_n;      /* N extent of one weight-scale block (1 for per-channel / MX) */
-  int64_t a_kblocks;    /* ceil(K / block_k) */
-  int64_t b_nblocks;    /* ceil(N / block_n) */
+  int64_t a_kblocks;    /* ceil(k / block_k) */
+  int64_t b_nblocks;    /* ceil(n / block_n) */
   const float *sa;      /* TENSOR: [1]; ROWCOL: [batch*m] (broadcast written out); BLOCK: [batch*m][a_kblocks]; NULL for w8a16 */
-  const float *sb;      /* TENSOR: [1]; ROWCOL: [n]; BLOCK: [a_kblocks][b_nblocks]; per batch: + b * sb_batch_stride */
+  const float *sb;      /* TENSOR: [1]; ROWCOL: [n] (broadcast written out); BLOCK: [a_kblocks][b_nblocks]; per batch: + b * sb_batch_stride */
   int64_t sb_batch_stride;
-  const uint8_t *ea;    /* MX: [batch*m][K/32] e8m0 */
-  const uint8_t *eb;    /* MX (and w8a16 e8m0 groups): [a_kblocks][n] e8m0, + b * sb_batch_stride */
+  const uint8_t *ea;    /* MX: [batch*m][k/32] e8m0 */
+  const uint8_t *eb;    /* MX: [k/32][n] e8m0, + b * sb_batch_stride */
 
   /* Bias (converted to fp32 by the op layer). */
   fp8g_bias_kind bias_kind;
@@ -78,5 +101,18 @@ typedef struct fp8g_gemm_kernel {
   bool (*supports)(const fp8g_gemm_problem *p); /* may look only at kinds, dtypes, sizes */
   fp8gemm_status (*run)(const fp8g_gemm_problem *p);
 } fp8g_gemm_kernel;
+
+/* The portable reference kernels (kernels/ref/gemm_ref.c): support every problem. */
+extern const fp8g_gemm_kernel fp8g_gemm_ref_w8a8;
+extern const fp8g_gemm_kernel fp8g_gemm_ref_w8a16;
+
+/*
+ * Kernel tables (ops/gemm_dispatch.c), best first, the reference last. `op` is
+ * FP8GEMM_OP_FP8_GEMM or FP8GEMM_OP_FP8_GEMM_W8A16; NULL (and *count 0) otherwise.
+ * Tests walk these to compare every kernel with the reference.
+ */
+const fp8g_gemm_kernel *const *fp8g_gemm_kernel_table(fp8gemm_op op, size_t *count);
+/* First kernel of the op's table whose ISA is <= fp8g_isa() and that supports `p`. */
+const fp8g_gemm_kernel *fp8g_gemm_select(fp8gemm_op op, const fp8g_gemm_problem *p);
 
 #endif /* FP8GEMM_GEMM_KERNELS_H */
