@@ -1,0 +1,61 @@
+/*
+ * AVX2 decode kernels (M * batch <= 16) for fp8_gemm and fp8_gemm_w8a16: fp8 weights
+ * are streamed once, decoded in registers and multiplied in fp32 (FMA). N is split
+ * across threads in fixed panels (never K), so every thread count gives the same bits.
+ *
+ * gemv_avx2.c drives a problem (activation decode, panels, scales, epilogue);
+ * gemv_avx2_nn.c and gemv_avx2_nt.c hold the register-blocked tile loops for the two
+ * weight layouts. This header is plain C so the kernel table can include it.
+ */
+#ifndef FP8GEMM_GEMV_AVX2_H
+#define FP8GEMM_GEMV_AVX2_H
+
+#include "../gemm_kernels.h"
+
+extern const fp8g_gemm_kernel fp8g_gemv_avx2_w8a8;
+extern const fp8g_gemm_kernel fp8g_gemv_avx2_w8a16;
+
+/* Largest batch * m the decode kernels take; rows are run in groups of GEMV_MR_MAX. */
+enum { GEMV_ROWS_MAX = 16, GEMV_MR_MAX = 8 };
+
+/*
+ * NN tile (N contiguous, axpy form): acc[i][j] += sum_k a[i][k] * w[k][j] for mr rows
+ * and nv * 8 columns over nk rows of K. acc is fp32 carried in memory between calls.
+ */
+typedef struct gemv_nn_tile {
+  const uint8_t *b; /* &B[k0][col0] */
+  int64_t ldb;      /* elements between consecutive k */
+  const float *a;   /* &A[row0][k0] (decoded activations) */
+  int64_t lda;
+  float *acc;       /* &acc[row0][col0] */
+  int64_t ldacc;
+  int64_t nk;
+  const float *table; /* decode(code) / factor for the table route */
+} gemv_nn_tile;
+
+/*
+ * NT tile (K contiguous per column, dot form): acc[i][c][0..8) += lane partial sums of
+ * a[i][k] * w[c][k] for mr rows and cn columns over nk values of K.
+ */
+typedef struct gemv_nt_tile {
+  const uint8_t *b; /* &B[col0][k0]: column c at b + c * ldb */
+  int64_t ldb;
+  const float *a;   /* &A[row0][k0] */
+  int64_t lda;
+  float *acc;       /* column c of row i at acc + i * ldacc + 8 * c */
+  int64_t ldacc;
+  int64_t nk;
+  const float *table;
+} gemv_nt_tile;
+
+/* Preferred tile widths for mr rows (vectors of 8 columns for NN, columns for NT). */
+int gemv_avx2_nn_width(int mr);
+int gemv_avx2_nt_width(int mr);
+
+/* Run one tile with decoder `route` (GEMV_DEC_*). nv / cn is the preferred width or 1.
+ * Returns 1, leaving acc untouched, if the e4m3fn fast route met a NaN code: the caller
+ * reruns the tile with the table route. */
+int gemv_avx2_nn_tile(const gemv_nn_tile *t, int mr, int nv, int route);
+int gemv_avx2_nt_tile(const gemv_nt_tile *t, int mr, int cn, int route);
+
+#endif /* FP8GEMM_GEMV_AVX2_H */

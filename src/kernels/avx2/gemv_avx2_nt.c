@@ -1,0 +1,78 @@
+/*
+ * NT decode tiles: weights stored [N][K] (the transposed view of a checkpoint weight),
+ * K contiguous per output column. Each step decodes 32 codes of each of cn columns and
+ * multiplies them with 32 activations of each of mr rows into one 8-lane accumulator
+ * per (row, column); the driver sums the lanes in a fixed order.
+ */
+#include <string.h>
+
+#include "gemv_avx2.h"
+#include "gemv_avx2_decode.h"
+
+enum { NT_STEP = 32 };
+
+#define NT_STEP_BODY(BPTR, LDB, APTR, LDA)                                         \
+  _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                           \
+    __m256 w[4];                                                                   \
+    gemv_dec32(route, (BPTR) + c * (LDB), t->table, &nan_max, w);                  \
+    _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) {                         \
+      const float *ai = (APTR) + i * (LDA);                                        \
+      __m256 s = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(ai), acc[i][c]);            \
+      s = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(ai + 8), s);                       \
+      s = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(ai + 16), s);                      \
+      acc[i][c] = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(ai + 24), s);              \
+    }                                                                              \
+  }
+
+GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const int route) {
+  __m256 acc[GEMV_MR_MAX][8];
+#pragma GCC unroll 8
+  for (int i = 0; i < mr; i++)
+#pragma GCC unroll 8
+    for (int c = 0; c < cn; c++) acc[i][c] = _mm256_loadu_ps(t->acc + i * t->ldacc + 8 * c);
+  __m256i nan_max = _mm256_setzero_si256();
+  const int64_t ldb = t->ldb, lda = t->lda;
+  int64_t s = 0;
+  for (; s + NT_STEP <= t->nk; s += NT_STEP) {
+    const uint8_t *bp = t->b + s;
+    const float *ap = t->a + s;
+    NT_STEP_BODY(bp, ldb, ap, lda)
+  }
+  if (s < t->nk) { /* ragged end of the segment: zero-padded copies, no read past it */
+    int64_t rest = t->nk - s;
+    uint8_t bt[8 * NT_STEP];
+    float at[GEMV_MR_MAX * NT_STEP];
+    memset(bt, 0, sizeof bt);
+    memset(at, 0, sizeof at);
+    for (int c = 0; c < cn; c++) memcpy(bt + c * NT_STEP, t->b + c * ldb + s, (size_t)rest);
+    for (int i = 0; i < mr; i++)
+      memcpy(at + i * NT_STEP, t->a + i * lda + s, (size_t)rest * sizeof(float));
+    NT_STEP_BODY(bt, NT_STEP, at, NT_STEP)
+  }
+  if (route == GEMV_DEC_E4M3FN && gemv_saw_nan(nan_max)) return 1;
+#pragma GCC unroll 8
+  for (int i = 0; i < mr; i++)
+#pragma GCC unroll 8
+    for (int c = 0; c < cn; c++) _mm256_storeu_ps(t->acc + i * t->ldacc + 8 * c, acc[i][c]);
+  return 0;
+}
+
+int gemv_avx2_nt_width(int mr) { return mr == 1 ? 8 : mr == 2 ? 4 : mr == 3 ? 3 : mr == 4 ? 2 : 1; }
+
+#define NT_ROUTES(MR, CN)                                              \
+  case (MR) * 16 + (CN):                                               \
+    switch (route) {                                                   \
+      case GEMV_DEC_E4M3FN: return nt_tile(t, MR, CN, GEMV_DEC_E4M3FN); \
+      case GEMV_DEC_E5M2: return nt_tile(t, MR, CN, GEMV_DEC_E5M2);     \
+      default: return nt_tile(t, MR, CN, GEMV_DEC_TABLE);               \
+    }
+
+int gemv_avx2_nt_tile(const gemv_nt_tile *t, int mr, int cn, int route) {
+  switch (mr * 16 + cn) {
+    NT_ROUTES(1, 8) NT_ROUTES(2, 4) NT_ROUTES(3, 3) NT_ROUTES(4, 2)
+    NT_ROUTES(1, 1) NT_ROUTES(2, 1) NT_ROUTES(3, 1) NT_ROUTES(4, 1)
+    NT_ROUTES(5, 1) NT_ROUTES(6, 1) NT_ROUTES(7, 1) NT_ROUTES(8, 1)
+    default: break;
+  }
+  return -1; /* unreachable: the driver only asks for the shapes above */
+}

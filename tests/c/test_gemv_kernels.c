@@ -1,0 +1,506 @@
+/*
+ * The AVX2 decode kernels (kernels/avx2/gemv_avx2*.c) against the reference kernel:
+ * every M in 1..16, awkward N and K, NN and NT weights, every scale kind, fp8 dtype,
+ * output dtype and bias form, strided / permuted activations, batched weights, NaN
+ * propagation, and 1 vs 2 threads bitwise equal. Outputs must agree with the reference
+ * within the ops.md bound: |out - ref| <= gamma_K * sum_k |a_k b_k| (scaled) + one ulp
+ * of the output (half for each side's rounding). The dispatch is checked at every ISA
+ * level the CPU has; levels it lacks are reported, not counted.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "kernels/avx2/gemv_avx2.h"
+#include "kernels/gemm_kernels.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint32_t next_u32(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (uint32_t)(rng >> 16);
+}
+static int64_t pick(const int64_t *v, int n) { return v[next_u32() % (uint32_t)n]; }
+
+static bool is_special(fp8gemm_dtype d, uint8_t code) {
+  float v = fp8g_decode(d, code);
+  return isnan(v) || isinf(v);
+}
+
+/* A random finite fp8 code of dtype d. */
+static uint8_t finite_code(fp8gemm_dtype d) {
+  for (;;) {
+    uint8_t c = (uint8_t)next_u32();
+    if (!is_special(d, c)) return c;
+  }
+}
+
+static size_t dtype_size(fp8gemm_dtype d) { return (size_t)fp8gemm_dtype_bits(d) / 8; }
+
+static void store_wide(void *buf, fp8gemm_dtype d, int64_t i, float v) {
+  if (d == FP8GEMM_F32) ((float *)buf)[i] = v;
+  else if (d == FP8GEMM_BF16) ((uint16_t *)buf)[i] = fp8g_f32_to_bf16(v);
+  else ((uint16_t *)buf)[i] = fp8g_f32_to_f16(v);
+}
+
+static double load_out(const void *buf, fp8gemm_dtype d, int64_t i) {
+  return fp8g_load_wide(buf, d, i);
+}
+
+/* ulp of |x| in the output format (the subnormal ulp at the bottom). */
+static double ulp_of(double x, fp8gemm_dtype d) {
+  int p = d == FP8GEMM_F32 ? 24 : d == FP8GEMM_BF16 ? 8 : 11;
+  int emin = d == FP8GEMM_F16 ? -14 : -126;
+  int e = emin;
+  if (x != 0.0 && isfinite(x)) {
+    frexp(x, &e);
+    e = e - 1 < emin ? emin : e - 1;
+  }
+  return ldexp(1.0, e - (p - 1));
+}
+
+/* ------------------------------------------------------------ one test case */
+
+typedef struct case_spec {
+  bool w8a16;
+  int64_t batch, m, n, k;
+  bool nt;
+  fp8gemm_dtype a_dtype, b_dtype, out_dtype;
+  fp8g_scale_kind kind;
+  int64_t block_k, block_n;
+  fp8g_bias_kind bias;
+  int a_stride;          /* activation stride along K (elements) */
+  bool permuted_rows;    /* rows laid out in reverse order */
+  int nan_mode;          /* 0 none, 1 NaN weight code, 2 NaN activation, 3 NaN scale */
+} case_spec;
+
+typedef struct case_data {
+  fp8g_gemm_problem p;
+  void *a, *out_ref, *out1, *out2;
+  uint8_t *b, *ea, *eb;
+  int64_t *rows;
+  float *sa, *sb, *bias;
+  double *bound; /* gamma_K * sum |scaled products| per output */
+} case_data;
+
+static void free_case(case_data *d) {
+  free(d->a);
+  free(d->out_ref);
+  free(d->out1);
+  free(d->out2);
+  free(d->b);
+  free(d->ea);
+  free(d->eb);
+  free(d->rows);
+  free(d->sa);
+  free(d->sb);
+  free(d->bias);
+  free(d->bound);
+}
+
+static float rand_scale(void) { return ldexpf(1.0f + (float)(next_u32() % 1024) / 1024.0f, (int)(next_u32() % 5) - 3); }
+
+static double a_value(const case_data *d, int64_t row, int64_t kk) {
+  const fp8g_gemm_problem *p = &d->p;
+  int64_t off = p->a_row_offset[row] + kk * p->a_stride_k;
+  if (fp8gemm_dtype_is_fp8(p->a_dtype)) return fp8g_decode(p->a_dtype, ((const uint8_t *)p->a)[off]);
+  return fp8g_load_wide(p->a, p->a_dtype, off);
+}
+
+static double e8m0_val(uint8_t c) { return c == 0xFF ? NAN : ldexp(1.0, c - 127); }
+
+static double scale_of(const case_data *d, int64_t bt, int64_t row, int64_t kb, int64_t col) {
+  const fp8g_gemm_problem *p = &d->p;
+  double sa = 1.0, sb = 1.0;
+  switch (p->scale_kind) {
+    case FP8G_SCALE_TENSOR: sa = p->sa ? p->sa[0] : 1.0; sb = p->sb[bt * p->sb_batch_stride]; break;
+    case FP8G_SCALE_ROWCOL: sa = p->sa ? p->sa[row] : 1.0; sb = p->sb[bt * p->sb_batch_stride + col]; break;
+    case FP8G_SCALE_BLOCK:
+      sa = p->sa ? p->sa[row * p->a_kblocks + kb] : 1.0;
+      sb = p->sb[bt * p->sb_batch_stride + kb * p->b_nblocks + col / p->block_n];
+      break;
+    case FP8G_SCALE_MX:
+      sa = e8m0_val(p->ea[row * p->a_kblocks + kb]);
+      sb = e8m0_val(p->eb[bt * p->sb_batch_stride + kb * p->n + col]);
+      break;
+    default: break;
+  }
+  return fabs(sa * sb);
+}
+
+static bool build_case(const case_spec *s, case_data *d) {
+  memset(d, 0, sizeof *d);
+  fp8g_gemm_problem *p = &d->p;
+  int64_t rows = s->batch * s->m, n = s->n, k = s->k;
+  p->batch = s->batch;
+  p->m = s->m;
+  p->n = n;
+  p->k = k;
+  p->a_dtype = s->a_dtype;
+  p->b_dtype = s->b_dtype;
+  p->out_dtype = s->out_dtype;
+  /* activations: rows of length k * a_stride, optionally stored in reverse order */
+  size_t asz = dtype_size(s->a_dtype);
+  int64_t row_len = k * s->a_stride + 3;
+  d->a = calloc((size_t)(rows * row_len), asz);
+  d->rows = malloc((size_t)rows * sizeof(int64_t));
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t slot = s->permuted_rows ? rows - 1 - r : r;
+    d->rows[r] = slot * row_len + 1;
+    for (int64_t kk = 0; kk < k; kk++) {
+      int64_t off = d->rows[r] + kk * s->a_stride;
+      if (fp8gemm_dtype_is_fp8(s->a_dtype))
+        ((uint8_t *)d->a)[off] = finite_code(s->a_dtype);
+      else
+        store_wide(d->a, s->a_dtype, off, ((float)(int32_t)(next_u32() % 2001) - 1000.0f) / 97.0f);
+    }
+  }
+  p->a = d->a;
+  p->a_row_offset = d->rows;
+  p->a_stride_k = s->a_stride;
+  /* weights: padded leading dimension, one matrix per batch */
+  int64_t ld = s->nt ? k + 5 : n + 3;
+  int64_t per_batch = s->nt ? n * ld : k * ld;
+  d->b = malloc((size_t)(per_batch * s->batch));
+  for (int64_t i = 0; i < per_batch * s->batch; i++) d->b[i] = finite_code(s->b_dtype);
+  p->b = d->b;
+  p->b_batch_stride = s->batch > 1 ? per_batch : 0;
+  p->b_stride_k = s->nt ? 1 : ld;
+  p->b_stride_n = s->nt ? ld : 1;
+  /* scales */
+  p->scale_kind = s->kind;
+  bool blocked = s->kind == FP8G_SCALE_BLOCK || s->kind == FP8G_SCALE_MX;
+  p->block_k = blocked ? s->block_k : k;
+  p->block_n = blocked ? s->block_n : 1;
+  p->a_kblocks = (k + p->block_k - 1) / p->block_k;
+  p->b_nblocks = (n + p->block_n - 1) / p->block_n;
+  int64_t n_sa = 1, n_sb = 1;
+  if (s->kind == FP8G_SCALE_ROWCOL) n_sa = rows, n_sb = n;
+  if (s->kind == FP8G_SCALE_BLOCK) n_sa = rows * p->a_kblocks, n_sb = p->a_kblocks * p->b_nblocks;
+  bool shared_sb = s->batch > 1 && (next_u32() & 1);
+  p->sb_batch_stride = s->batch > 1 && !shared_sb ? n_sb : 0;
+  if (s->kind == FP8G_SCALE_MX) {
+    int64_t n_eb = p->a_kblocks * n;
+    p->sb_batch_stride = s->batch > 1 && !shared_sb ? n_eb : 0;
+    d->ea = malloc((size_t)(rows * p->a_kblocks));
+    d->eb = malloc((size_t)(n_eb * s->batch));
+    for (int64_t i = 0; i < rows * p->a_kblocks; i++) d->ea[i] = (uint8_t)(120 + next_u32() % 15);
+    for (int64_t i = 0; i < n_eb * s->batch; i++) d->eb[i] = (uint8_t)(120 + next_u32() % 15);
+    p->ea = d->ea;
+    p->eb = d->eb;
+  } else {
+    d->sa = malloc((size_t)n_sa * sizeof(float));
+    d->sb = malloc((size_t)(n_sb * s->batch) * sizeof(float));
+    for (int64_t i = 0; i < n_sa; i++) d->sa[i] = s->kind == FP8G_SCALE_NONE ? 1.0f : rand_scale();
+    for (int64_t i = 0; i < n_sb * s->batch; i++) d->sb[i] = s->kind == FP8G_SCALE_NONE ? 1.0f : rand_scale();
+    p->sa = s->w8a16 ? NULL : d->sa;
+    p->sb = d->sb;
+  }
+  /* bias */
+  p->bias_kind = s->bias;
+  int64_t n_bias = s->bias == FP8G_BIAS_SCALAR ? 1 : s->bias == FP8G_BIAS_COL ? n
+                   : s->bias == FP8G_BIAS_ROW ? rows : s->bias == FP8G_BIAS_FULL ? rows * n : 0;
+  if (n_bias) {
+    d->bias = malloc((size_t)n_bias * sizeof(float));
+    for (int64_t i = 0; i < n_bias; i++) d->bias[i] = ((float)(next_u32() % 201) - 100.0f) / 8.0f;
+    p->bias = d->bias;
+  }
+  /* NaN injection */
+  int64_t nr = next_u32() % (uint32_t)rows, nc = next_u32() % (uint32_t)n, nk = next_u32() % (uint32_t)k;
+  if (s->nan_mode == 1) { /* a NaN weight code at (nk, nc) of batch nr / m */
+    uint8_t nan_code = 0x80;
+    for (int c = 0; c < 256; c++)
+      if (isnan(fp8g_decode(s->b_dtype, (uint8_t)c))) { nan_code = (uint8_t)c; if (next_u32() & 1) break; }
+    int64_t bt = nr / s->m;
+    d->b[bt * per_batch + (s->nt ? nc * ld + nk : nk * ld + nc)] = nan_code;
+  } else if (s->nan_mode == 2) {
+    int64_t off = d->rows[nr] + nk * s->a_stride;
+    if (fp8gemm_dtype_is_fp8(s->a_dtype)) {
+      for (int c = 0; c < 256; c++)
+        if (isnan(fp8g_decode(s->a_dtype, (uint8_t)c))) ((uint8_t *)d->a)[off] = (uint8_t)c;
+    } else {
+      store_wide(d->a, s->a_dtype, off, NAN);
+    }
+  } else if (s->nan_mode == 3) {
+    if (s->kind == FP8G_SCALE_MX) d->eb[next_u32() % (uint32_t)(p->a_kblocks * n)] = 0xFF;
+    else if (s->kind != FP8G_SCALE_NONE) d->sb[next_u32() % (uint32_t)n_sb] = NAN;
+  }
+  /* outputs and bounds */
+  size_t osz = dtype_size(s->out_dtype);
+  d->out_ref = malloc((size_t)(rows * n) * osz);
+  d->out1 = malloc((size_t)(rows * n) * osz);
+  d->out2 = malloc((size_t)(rows * n) * osz);
+  d->bound = malloc((size_t)(rows * n) * sizeof(double));
+  double u = ldexp(1.0, -24), gamma = (double)k * u / (1.0 - (double)k * u);
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t bt = r / s->m;
+    const uint8_t *bw = d->b + bt * p->b_batch_stride;
+    for (int64_t j = 0; j < n; j++) {
+      double sum = 0.0;
+      for (int64_t kk = 0; kk < k; kk++) {
+        double b = fp8g_decode(s->b_dtype, bw[kk * p->b_stride_k + j * p->b_stride_n]);
+        sum += fabs(a_value(d, r, kk) * b) * scale_of(d, bt, r, kk / p->block_k, j);
+      }
+      d->bound[r * n + j] = gamma * sum;
+    }
+  }
+  return d->a && d->rows && d->b && d->out_ref && d->out1 && d->out2 && d->bound;
+}
+
+static const char *kind_name(fp8g_scale_kind k) {
+  static const char *const names[] = {"none", "tensor", "rowcol", "block", "mx"};
+  return names[k];
+}
+
+static void describe(const case_spec *s, char *buf, size_t n) {
+  snprintf(buf, n, "%s b%lld m%lld n%lld k%lld %s a=%s b=%s out=%s %s bk%lld bn%lld bias%d as%d perm%d nan%d",
+           s->w8a16 ? "w8a16" : "w8a8", (long long)s->batch, (long long)s->m, (long long)s->n,
+           (long long)s->k, s->nt ? "NT" : "NN", fp8gemm_dtype_name(s->a_dtype),
+           fp8gemm_dtype_name(s->b_dtype), fp8gemm_dtype_name(s->out_dtype), kind_name(s->kind),
+           (long long)s->block_k, (long long)s->block_n, (int)s->bias, s->a_stride,
+           (int)s->permuted_rows, s->nan_mode);
+}
+
+/* Compares `out` with the reference output; returns the number of mismatches. */
+static long compare(const case_data *d, const void *out, const char *what, const char *desc) {
+  const fp8g_gemm_problem *p = &d->p;
+  long bad = 0;
+  for (int64_t i = 0; i < p->batch * p->m * p->n; i++) {
+    double ref = load_out(d->out_ref, p->out_dtype, i), got = load_out(out, p->out_dtype, i);
+    bool ok;
+    if (isnan(ref) || isnan(got)) ok = isnan(ref) && isnan(got);
+    else if (isinf(ref) || isinf(got)) ok = ref == got;
+    else {
+      double big = fabs(ref) > fabs(got) ? fabs(ref) : fabs(got);
+      ok = fabs(got - ref) <= d->bound[i] * 1.000001 + ulp_of(big, p->out_dtype);
+    }
+    if (!ok && ++bad <= 3)
+      fprintf(stderr, "  %s [%s] out[%lld] = %.9g, reference %.9g, bound %.3g\n", what, desc,
+              (long long)i, got, ref, d->bound[i]);
+  }
+  return bad;
+}
+
+/* Runs the case through `kern` with 1 and 2 threads; checks vs reference and bit equality. */
+static void run_case(const case_spec *s, const fp8g_gemm_kernel *kern) {
+  case_data d;
+  char desc[256];
+  describe(s, desc, sizeof desc);
+  if (!build_case(s, &d)) {
+    CHECK(0, "allocation for %s", desc);
+    free_case(&d);
+    return;
+  }
+  const fp8g_gemm_kernel *ref = s->w8a16 ? &fp8g_gemm_ref_w8a16 : &fp8g_gemm_ref_w8a8;
+  size_t bytes = (size_t)(s->batch * s->m * s->n) * dtype_size(s->out_dtype);
+  d.p.nthreads = 1;
+  d.p.out = d.out_ref;
+  CHECK(ref->run(&d.p) == FP8GEMM_OK, "reference runs: %s", desc);
+  CHECK(kern->supports(&d.p), "%s supports %s", kern->name, desc);
+  d.p.out = d.out1;
+  CHECK(kern->run(&d.p) == FP8GEMM_OK, "%s runs: %s", kern->name, desc);
+  d.p.nthreads = 2;
+  d.p.out = d.out2;
+  CHECK(kern->run(&d.p) == FP8GEMM_OK, "%s runs on 2 threads: %s", kern->name, desc);
+  CHECK(compare(&d, d.out1, kern->name, desc) == 0, "%s within the bound of the reference: %s",
+        kern->name, desc);
+  CHECK(memcmp(d.out1, d.out2, bytes) == 0, "%s: 1 and 2 threads bitwise equal: %s", kern->name,
+        desc);
+  free_case(&d);
+}
+
+/* ------------------------------------------------------------ case generators */
+
+static bool sanitized;
+
+static const fp8gemm_dtype fp8_types[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
+                                          FP8GEMM_E5M2FNUZ};
+static const fp8gemm_dtype wide_types[] = {FP8GEMM_BF16, FP8GEMM_F16, FP8GEMM_F32};
+
+static case_spec random_spec(bool w8a16, int64_t m, bool nt, fp8gemm_dtype b_dtype,
+                             fp8g_scale_kind kind) {
+  static const int64_t ns[] = {1, 7, 8, 9, 31, 33, 64, 97, 130, 257, 300};
+  static const int64_t ks[] = {1, 2, 5, 31, 32, 33, 64, 100, 129, 257, 515};
+  static const int64_t ns_small[] = {1, 7, 9, 33, 70};
+  static const int64_t ks_small[] = {1, 5, 32, 37, 70};
+  case_spec s = {0};
+  s.w8a16 = w8a16;
+  s.batch = 1;
+  s.m = m;
+  s.nt = nt;
+  s.n = sanitized ? pick(ns_small, 5) : pick(ns, 11);
+  s.k = sanitized ? pick(ks_small, 5) : pick(ks, 11);
+  s.b_dtype = b_dtype;
+  s.a_dtype = w8a16 ? wide_types[next_u32() % 3] : fp8_types[next_u32() % 4];
+  s.out_dtype = w8a16 ? s.a_dtype : wide_types[next_u32() % 3];
+  s.kind = kind;
+  s.block_k = s.block_n = 1;
+  if (kind == FP8G_SCALE_BLOCK) {
+    static const int64_t gs[] = {32, 64, 128};
+    s.block_k = w8a16 ? gs[next_u32() % 3] : 128;
+    s.block_n = w8a16 ? ((next_u32() & 1) ? s.block_k : 1) : 128;
+    if (next_u32() % 4 == 0) s.block_k = 40; /* not a multiple of the 32-wide steps */
+  }
+  if (kind == FP8G_SCALE_MX) {
+    s.block_k = 32;
+    s.block_n = 1;
+    s.k = (s.k + 31) / 32 * 32;
+  }
+  s.bias = (fp8g_bias_kind)(next_u32() % 5);
+  s.a_stride = 1 + (int)(next_u32() % 4 == 0);
+  s.permuted_rows = next_u32() % 4 == 0;
+  return s;
+}
+
+static void test_kernel_vs_reference(void) {
+  static const fp8g_scale_kind w8a8_kinds[] = {FP8G_SCALE_NONE, FP8G_SCALE_TENSOR, FP8G_SCALE_ROWCOL,
+                                               FP8G_SCALE_BLOCK, FP8G_SCALE_MX};
+  static const fp8g_scale_kind w8a16_kinds[] = {FP8G_SCALE_NONE, FP8G_SCALE_TENSOR,
+                                                FP8G_SCALE_ROWCOL, FP8G_SCALE_BLOCK};
+  for (int w = 0; w < 2; w++) {
+    const fp8g_gemm_kernel *kern = w ? &fp8g_gemv_avx2_w8a16 : &fp8g_gemv_avx2_w8a8;
+    int nkinds = w ? 4 : 5;
+    for (int64_t m = 1; m <= GEMV_ROWS_MAX; m++) {
+      if (sanitized && m % 5 != 1 && m != 8) continue;
+      for (int nt = 0; nt < 2; nt++)
+        for (int t = 0; t < 4; t++)
+          for (int kd = 0; kd < nkinds; kd++) {
+            case_spec s = random_spec(w, m, nt, fp8_types[t], w ? w8a16_kinds[kd] : w8a8_kinds[kd]);
+            run_case(&s, kern);
+          }
+    }
+  }
+}
+
+static void test_batched(void) {
+  for (int i = 0; i < (sanitized ? 6 : 40); i++) {
+    bool w = i & 1;
+    int64_t m = 1 + next_u32() % 4;
+    case_spec s = random_spec(w, m, next_u32() & 1, fp8_types[next_u32() % 4],
+                              (fp8g_scale_kind)(next_u32() % (w ? 4 : 5)));
+    s.batch = 1 + next_u32() % (GEMV_ROWS_MAX / m);
+    run_case(&s, w ? &fp8g_gemv_avx2_w8a16 : &fp8g_gemv_avx2_w8a8);
+  }
+}
+
+static void test_nan_propagation(void) {
+  for (int i = 0; i < (sanitized ? 12 : 120); i++) {
+    bool w = i & 1;
+    case_spec s = random_spec(w, 1 + next_u32() % GEMV_ROWS_MAX, (i >> 1) & 1,
+                              fp8_types[(i >> 2) % 4], (fp8g_scale_kind)(1 + next_u32() % (w ? 3 : 4)));
+    s.nan_mode = 1 + (i / 8) % 3;
+    run_case(&s, w ? &fp8g_gemv_avx2_w8a16 : &fp8g_gemv_avx2_w8a8);
+  }
+}
+
+/* e4m3fn weights whose NaN codes sit at every position of a 32-wide decode step. */
+static void test_e4m3_nan_positions(void) {
+  for (int pos = 0; pos < 40; pos += sanitized ? 13 : 1) {
+    case_spec s = random_spec(false, 1 + pos % 3, pos & 1, FP8GEMM_E4M3FN, FP8G_SCALE_TENSOR);
+    s.n = 70;
+    s.k = 70;
+    case_data d;
+    char desc[256];
+    describe(&s, desc, sizeof desc);
+    if (!build_case(&s, &d)) {
+      CHECK(0, "allocation");
+      free_case(&d);
+      continue;
+    }
+    int64_t kk = pos, col = pos;
+    d.b[s.nt ? col * (s.k + 5) + kk : kk * (s.n + 3) + col] = (pos & 2) ? 0xFF : 0x7F;
+    d.p.nthreads = 1;
+    d.p.out = d.out_ref;
+    fp8g_gemm_ref_w8a8.run(&d.p);
+    d.p.out = d.out1;
+    fp8g_gemv_avx2_w8a8.run(&d.p);
+    long nan_cols = 0;
+    for (int64_t j = 0; j < s.n; j++)
+      nan_cols += isnan(load_out(d.out1, s.out_dtype, j));
+    CHECK(compare(&d, d.out1, "gemv_avx2", desc) == 0 && nan_cols == 1,
+          "NaN code at k=%d col=%d reaches exactly its column (%ld NaN columns): %s", pos, pos,
+          nan_cols, desc);
+    free_case(&d);
+  }
+}
+
+/* The kernel table picks a kernel at every ISA cap; each pick matches the reference. */
+static void test_dispatch_per_isa(void) {
+  fp8gemm_isa detected = fp8gemm_isa_detected(), saved = fp8gemm_get_max_isa();
+  for (int isa = 0; isa < FP8GEMM_ISA_COUNT; isa++) {
+    if (isa > (int)detected) {
+      printf("isa %s: not available on this CPU, not tested\n", fp8gemm_isa_name((fp8gemm_isa)isa));
+      continue;
+    }
+    fp8gemm_set_max_isa((fp8gemm_isa)isa);
+    for (int i = 0; i < (sanitized ? 4 : 24); i++) {
+      bool w = i & 1;
+      case_spec s = random_spec(w, 1 + next_u32() % GEMV_ROWS_MAX, next_u32() & 1,
+                                fp8_types[next_u32() % 4], (fp8g_scale_kind)(next_u32() % (w ? 4 : 5)));
+      case_data d;
+      char desc[256];
+      describe(&s, desc, sizeof desc);
+      if (!build_case(&s, &d)) {
+        CHECK(0, "allocation");
+        free_case(&d);
+        continue;
+      }
+      fp8gemm_op op = w ? FP8GEMM_OP_FP8_GEMM_W8A16 : FP8GEMM_OP_FP8_GEMM;
+      const fp8g_gemm_kernel *k = fp8g_gemm_select(op, &d.p);
+      CHECK(k != NULL && (int)k->isa <= isa, "a kernel within cap %s serves %s", fp8gemm_isa_name((fp8gemm_isa)isa), desc);
+      if (isa >= FP8GEMM_ISA_AVX2)
+        CHECK(k != NULL && k->isa >= FP8GEMM_ISA_AVX2, "cap %s picks a vector kernel for %s (got %s)",
+              fp8gemm_isa_name((fp8gemm_isa)isa), desc, k ? k->name : "none");
+      if (k) {
+        d.p.nthreads = 2;
+        d.p.out = d.out_ref;
+        (w ? &fp8g_gemm_ref_w8a16 : &fp8g_gemm_ref_w8a8)->run(&d.p);
+        d.p.out = d.out1;
+        CHECK(k->run(&d.p) == FP8GEMM_OK && compare(&d, d.out1, k->name, desc) == 0,
+              "%s at cap %s matches the reference: %s", k->name, fp8gemm_isa_name((fp8gemm_isa)isa), desc);
+      }
+      free_case(&d);
+    }
+  }
+  fp8gemm_set_max_isa(saved);
+}
+
+static void test_supports(void) {
+  case_spec s = random_spec(false, 4, false, FP8GEMM_E4M3FN, FP8G_SCALE_TENSOR);
+  case_data d;
+  if (!build_case(&s, &d)) {
+    CHECK(0, "allocation");
+    free_case(&d);
+    return;
+  }
+  fp8g_gemm_problem p = d.p;
+  CHECK(fp8g_gemv_avx2_w8a8.supports(&p) && !fp8g_gemv_avx2_w8a16.supports(&p), "op by activation dtype");
+  p.m = 17;
+  CHECK(!fp8g_gemv_avx2_w8a8.supports(&p), "m = 17 goes to the GEMM kernels");
+  p.m = 4;
+  p.batch = 5;
+  CHECK(!fp8g_gemv_avx2_w8a8.supports(&p), "batch * m = 20 goes to the GEMM kernels");
+  p.batch = 1;
+  p.b_stride_k = 3;
+  p.b_stride_n = 2;
+  CHECK(!fp8g_gemv_avx2_w8a8.supports(&p), "weights with neither stride 1 are not served");
+  free_case(&d);
+}
+
+int main(void) {
+  sanitized = getenv("FP8GEMM_SANITIZED") != NULL;
+  if (fp8gemm_isa_detected() < FP8GEMM_ISA_AVX2) {
+    printf("gemv_avx2: this CPU has no AVX2: the AVX2 decode kernels cannot run here, not tested\n");
+    test_dispatch_per_isa();
+    return test_summary();
+  }
+  test_supports();
+  test_kernel_vs_reference();
+  test_batched();
+  test_nan_propagation();
+  test_e4m3_nan_positions();
+  test_dispatch_per_isa();
+  return test_summary();
+}
