@@ -12,7 +12,7 @@ all: $(VENV_STAMP)
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
 
-$(VENV_STAMP): scripts/setup-venv.sh requirements-test.txt
+$(VENV_STAMP): scripts/setup-venv.sh requirements-test.txt requirements-torch.txt requirements-torch-cuda.txt
 	bash scripts/setup-venv.sh
 
 venv: $(VENV_STAMP)
