@@ -1,0 +1,53 @@
+/* fp8_cast: elementwise f32 / bf16 / f16 -> any narrow format, cast or quantize flavour. */
+#include "../formats/formats.h"
+#include "rows.h"
+
+#define OP "fp8_cast"
+
+fp8gemm_status fp8gemm_fp8_cast_infer(const fp8gemm_tensor *x, fp8gemm_dtype to, int saturate,
+                                      fp8gemm_tensor *out_desc) {
+  (void)saturate; /* any value: 0 is the cast, non-zero the saturating quantize */
+  fp8gemm_status s = fp8g_require_wide(OP, "x", x, 0);
+  if (s != FP8GEMM_OK) return s;
+  if (!fp8g_is_narrow(to))
+    return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
+                      OP ": to: expected e4m3fn, e5m2, e4m3fnuz, e5m2fnuz, e2m1 or e8m0, got %s",
+                      fp8g_dtype_str(to));
+  if (to == FP8GEMM_E2M1 && (x->ndim == 0 || x->dims[x->ndim - 1] % 2 != 0))
+    return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
+                      OP ": x.shape[-1]: e2m1 packs two per byte, expected an even length, got %s",
+                      x->ndim == 0 ? "a scalar" : "an odd one");
+  if (!out_desc) return fp8g_error(FP8GEMM_INVALID_ARGUMENT, OP ": out_desc is NULL");
+  fp8g_make_contiguous(out_desc, to, x->ndim, x->dims);
+  return FP8GEMM_OK;
+}
+
+typedef struct cast_job {
+  fp8g_rows in;
+  const fp8g_quant_kernels *kern;
+  fp8gemm_dtype to;
+  bool saturate;
+  uint8_t *out;
+} cast_job;
+
+static void cast_span(void *ctx, int64_t row, int64_t k0, size_t n) {
+  const cast_job *j = ctx;
+  float buf[FP8G_CHUNK];
+  fp8g_rows_load(&j->in, j->kern, row, k0, n, buf);
+  int64_t flat = row * j->in.K + k0;
+  j->kern->quantize(buf, n, 1.0f, j->to, j->saturate,
+                    j->out + (j->to == FP8GEMM_E2M1 ? flat / 2 : flat));
+}
+
+fp8gemm_status fp8gemm_fp8_cast(const fp8gemm_tensor *x, fp8gemm_dtype to, int saturate,
+                                fp8gemm_tensor *out) {
+  fp8gemm_tensor od;
+  fp8gemm_status s = fp8gemm_fp8_cast_infer(x, to, saturate, &od);
+  if (s != FP8GEMM_OK) return s;
+  if ((s = fp8g_check_tensor(OP, "x", x, true)) != FP8GEMM_OK) return s;
+  if ((s = fp8g_check_out(OP, "out", out, &od)) != FP8GEMM_OK) return s;
+  cast_job j = {{0}, fp8g_quant_kernels_for(fp8g_isa()), to, saturate != 0, out->data};
+  fp8g_rows_init(&j.in, x);
+  fp8g_for_spans(j.in.rows, j.in.K, to == FP8GEMM_E2M1 ? 2 : 1, cast_span, &j);
+  return FP8GEMM_OK;
+}

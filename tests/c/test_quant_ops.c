@@ -1,0 +1,634 @@
+/*
+ * Quantization ops (fp8_quantize, mx_quantize, fp8_dequantize, fp8_cast):
+ *   - bad inputs give the documented status, a message naming the argument, and leave
+ *     canary-filled outputs untouched;
+ *   - infer and the real op agree on the output descriptors;
+ *   - strided / permuted inputs give the bytes of their contiguous copies;
+ *   - every ISA level available gives the bytes of the scalar level, and per-token
+ *     quantization matches a direct evaluation of the spec formula.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "internal.h"
+
+/* ------------------------------------------------------------------ helpers */
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint32_t next_u32(void) {
+  rng ^= rng << 13;
+  rng ^= rng >> 7;
+  rng ^= rng << 17;
+  return (uint32_t)(rng >> 11);
+}
+
+/* Mostly normal-ish values with specials and exact ties sprinkled in. */
+static float random_value(void) {
+  uint32_t r = next_u32() % 64;
+  switch (r) {
+    case 0: return NAN;
+    case 1: return -0.0f;
+    case 2: return 0.0f;
+    case 3: return 464.0f;
+    case 4: return 0x1p-10f;
+    default: break;
+  }
+  float m = (float)(next_u32() % 200001) / 1000.0f - 100.0f;
+  return m * ldexpf(1.0f, (int)(next_u32() % 12) - 6);
+}
+
+static fp8gemm_tensor desc(fp8gemm_dtype dt, int ndim, const int64_t *dims, void *data) {
+  fp8gemm_tensor t;
+  fp8gemm_tensor_init(&t, dt, ndim, dims, data);
+  return t;
+}
+
+
+/* Stores f32 value v at element offset off of a wide buffer. */
+static void store_wide(void *data, fp8gemm_dtype dt, int64_t off, float v) {
+  if (dt == FP8GEMM_F32) ((float *)data)[off] = v;
+  else if (dt == FP8GEMM_BF16) ((uint16_t *)data)[off] = fp8g_f32_to_bf16(v);
+  else ((uint16_t *)data)[off] = fp8g_f32_to_f16(v);
+}
+
+#define CANARY 0xA5
+
+static void fill_canary(void *p, size_t n) {
+  if (p) memset(p, CANARY, n);
+}
+
+static bool all_canary(const void *p, size_t n) {
+  const uint8_t *b = p;
+  if (!p) return true;
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != CANARY) return false;
+  return true;
+}
+
+/* Status, message fragment, canaries: the three promises of a rejected call. */
+#define EXPECT_REJECT(call, status, fragment, q, qn, s, sn)                                   \
+  do {                                                                                        \
+    fill_canary(q, qn);                                                                       \
+    fill_canary(s, sn);                                                                       \
+    fp8gemm_status st_ = (call);                                                              \
+    CHECK(st_ == (status), "%s: status %d, want %d (%s)", #call, (int)st_, (int)(status),     \
+          fp8gemm_last_error());                                                              \
+    CHECK(strstr(fp8gemm_last_error(), fragment) != NULL, "%s: message '%s' lacks '%s'",      \
+          #call, fp8gemm_last_error(), fragment);                                             \
+    CHECK(all_canary(q, qn) && all_canary(s, sn), "%s wrote its output", #call);   \
+  } while (0)
+
+/* ------------------------------------------------------- bad inputs: fp8_quantize */
+static void test_quantize_rejects(void) {
+  enum { R = 4, K = 8 };
+  float x[R * K];
+  for (int i = 0; i < R * K; i++) x[i] = (float)i - 7.5f;
+  uint8_t qbuf[R * K];
+  float sbuf[R * 2], scl[R * 2], ub = 10.0f;
+  const int64_t dx[2] = {R, K}, ds[2] = {R, 1}, ds2[2] = {R, 2}, d1[1] = {1}, d2[1] = {2};
+  fp8gemm_tensor in = desc(FP8GEMM_F32, 2, dx, x), q = desc(FP8GEMM_E4M3FN, 2, dx, qbuf);
+  fp8gemm_tensor so = desc(FP8GEMM_F32, 2, ds, sbuf);
+  fp8gemm_tensor ubt = desc(FP8GEMM_F32, 1, d1, &ub);
+  const double ms = FP8GEMM_DEFAULT_MIN_SCALE;
+  const fp8gemm_granularity TOK = FP8GEMM_PER_TOKEN;
+  size_t qn = sizeof qbuf, sn = R * sizeof(float);
+
+  EXPECT_REJECT(fp8gemm_fp8_quantize(NULL, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "input", qbuf, qn, sbuf, sn);
+  fp8gemm_tensor bad = in;
+  bad.dtype = FP8GEMM_E4M3FN;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&bad, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "input.dtype", qbuf, qn, sbuf, sn);
+  bad = in;
+  bad.dtype = (fp8gemm_dtype)77;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&bad, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "input.dtype", qbuf, qn, sbuf, sn);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_BF16, TOK, 0, NULL, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "fp8_dtype", qbuf, qn, sbuf, sn);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E2M1, TOK, 0, NULL, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "fp8_dtype", qbuf, qn, sbuf, sn);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, (fp8gemm_granularity)9, 0, NULL, NULL,
+                                     ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "granularity", qbuf, qn, sbuf, sn);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, FP8GEMM_PER_BLOCK, 0, NULL, NULL, ms,
+                                     &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "group_size", qbuf, qn, sbuf, sn);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, FP8GEMM_PER_BLOCK2D, -128, NULL, NULL,
+                                     ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "group_size", qbuf, qn, sbuf, sn);
+  fp8gemm_tensor in1 = desc(FP8GEMM_F32, 1, dx + 1, x);
+  fp8gemm_tensor q1 = desc(FP8GEMM_E4M3FN, 1, dx + 1, qbuf);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in1, FP8GEMM_E4M3FN, FP8GEMM_PER_BLOCK2D, 2, NULL, NULL, ms,
+                                     &q1, &so),
+                FP8GEMM_INVALID_ARGUMENT, "input: expected rank >= 2", qbuf, qn, sbuf, sn);
+  fp8gemm_tensor in0 = desc(FP8GEMM_F32, 0, NULL, x);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in0, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "input: expected rank >= 1", qbuf, qn, sbuf, sn);
+  const double bad_ms[] = {0.0, -1.0, NAN, INFINITY, 1e-50, 1e39};
+  for (size_t i = 0; i < sizeof bad_ms / sizeof bad_ms[0]; i++)
+    EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, bad_ms[i], &q, &so),
+                  FP8GEMM_INVALID_ARGUMENT, "min_scale", qbuf, qn, sbuf, sn);
+  fp8gemm_tensor ub_bad = ubt;
+  ub_bad.dtype = FP8GEMM_BF16;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, NULL, &ub_bad, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "scale_ub.dtype", qbuf, qn, sbuf, sn);
+  float ub2[2] = {1, 2};
+  ub_bad = desc(FP8GEMM_F32, 1, d2, ub2);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, NULL, &ub_bad, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "scale_ub: expected numel 1", qbuf, qn, sbuf, sn);
+  fp8gemm_tensor st = desc(FP8GEMM_F32, 2, ds, scl);
+  for (int i = 0; i < R; i++) scl[i] = 1.0f;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, &st, &ubt, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "scale_ub", qbuf, qn, sbuf, sn);
+  fp8gemm_tensor st_bad = desc(FP8GEMM_F32, 2, ds2, scl);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, &st_bad, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "scale.shape: expected 4x1, got 4x2", qbuf, qn, sbuf,
+                sn);
+  st_bad = st;
+  st_bad.dtype = FP8GEMM_F16;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, &st_bad, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "scale.dtype", qbuf, qn, sbuf, sn);
+  st_bad = st;
+  st_bad.data = NULL;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, &st_bad, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "scale.data", qbuf, qn, sbuf, sn);
+  /* outputs */
+  fp8gemm_tensor qb = q;
+  qb.dtype = FP8GEMM_E5M2;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &qb, &so),
+                FP8GEMM_INVALID_ARGUMENT, "q.dtype", qbuf, qn, sbuf, sn);
+  qb = q;
+  qb.dims[1] = K - 1;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &qb, &so),
+                FP8GEMM_INVALID_ARGUMENT, "q.shape", qbuf, qn, sbuf, sn);
+  qb = q;
+  qb.strides[0] = K + 1;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &qb, &so),
+                FP8GEMM_INVALID_ARGUMENT, "q.stride[0]", qbuf, qn, sbuf, sn);
+  qb = q;
+  qb.data = NULL;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &qb, &so),
+                FP8GEMM_INVALID_ARGUMENT, "q.data", qbuf, qn, sbuf, sn);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, NULL, &so),
+                FP8GEMM_INVALID_ARGUMENT, "q is NULL", qbuf, qn, sbuf, sn);
+  fp8gemm_tensor sob = desc(FP8GEMM_F32, 2, ds2, sbuf);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &q, &sob),
+                FP8GEMM_INVALID_ARGUMENT, "scale_out.shape", qbuf, qn, sbuf, sn);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &q, NULL),
+                FP8GEMM_INVALID_ARGUMENT, "scale_out is NULL", qbuf, qn, sbuf, sn);
+  /* descriptors: overflowing dims, negative dims, NULL data */
+  bad = in;
+  bad.dims[0] = INT64_MAX / 2;
+  bad.dims[1] = 4;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&bad, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "overflow", qbuf, qn, sbuf, sn);
+  bad = in;
+  bad.dims[1] = -8;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&bad, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "input.shape[1]", qbuf, qn, sbuf, sn);
+  bad = in;
+  bad.data = NULL;
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&bad, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "input.data", qbuf, qn, sbuf, sn);
+  /* infer with NULL descriptors */
+  fp8gemm_tensor qd;
+  CHECK(fp8gemm_fp8_quantize_infer(&in, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &qd, NULL) ==
+            FP8GEMM_INVALID_ARGUMENT,
+        "infer: NULL scale_desc");
+  CHECK(strstr(fp8gemm_last_error(), "scale_desc") != NULL, "%s", fp8gemm_last_error());
+}
+
+/* ------------------------------------------------ bad inputs: mx / dequant / cast */
+static void test_other_rejects(void) {
+  enum { R = 2, K = 64 };
+  float x[R * K] = {0};
+  uint8_t qbuf[R * K], sbuf[R * K / 32], outb[R * K * 4];
+  const int64_t dx[2] = {R, K}, dsc[2] = {R, K / 32}, dodd[2] = {R, 33};
+  fp8gemm_tensor in = desc(FP8GEMM_F32, 2, dx, x), q = desc(FP8GEMM_E4M3FN, 2, dx, qbuf);
+  fp8gemm_tensor sc = desc(FP8GEMM_E8M0, 2, dsc, sbuf);
+  size_t qn = sizeof qbuf, sn = sizeof sbuf;
+  const fp8gemm_mx_scale_mode FL = FP8GEMM_MX_FLOOR;
+
+  EXPECT_REJECT(fp8gemm_mx_quantize(&in, FP8GEMM_E4M3FNUZ, 32, FL, &q, &sc),
+                FP8GEMM_INVALID_ARGUMENT, "elem_dtype", qbuf, qn, sbuf, sn);
+  EXPECT_REJECT(fp8gemm_mx_quantize(&in, FP8GEMM_E4M3FN, 16, FL, &q, &sc), FP8GEMM_UNIMPLEMENTED,
+                "block_size", qbuf, qn, sbuf, sn);
+  EXPECT_REJECT(fp8gemm_mx_quantize(&in, FP8GEMM_E4M3FN, 0, FL, &q, &sc),
+                FP8GEMM_INVALID_ARGUMENT, "block_size", qbuf, qn, sbuf, sn);
+  EXPECT_REJECT(fp8gemm_mx_quantize(&in, FP8GEMM_E4M3FN, 32, (fp8gemm_mx_scale_mode)7, &q, &sc),
+                FP8GEMM_INVALID_ARGUMENT, "mode", qbuf, qn, sbuf, sn);
+  fp8gemm_tensor odd = desc(FP8GEMM_F32, 2, dodd, x);
+  EXPECT_REJECT(fp8gemm_mx_quantize(&odd, FP8GEMM_E4M3FN, 32, FL, &q, &sc),
+                FP8GEMM_INVALID_ARGUMENT, "input.shape[-1]", qbuf, qn, sbuf, sn);
+  fp8gemm_tensor scb = sc;
+  scb.dtype = FP8GEMM_F32;
+  EXPECT_REJECT(fp8gemm_mx_quantize(&in, FP8GEMM_E4M3FN, 32, FL, &q, &scb),
+                FP8GEMM_INVALID_ARGUMENT, "scales.dtype", qbuf, qn, sbuf, sn);
+  fp8gemm_tensor q4 = desc(FP8GEMM_E2M1, 2, dx, qbuf);
+  EXPECT_REJECT(fp8gemm_mx_quantize(&in, FP8GEMM_E4M3FN, 32, FL, &q4, &sc),
+                FP8GEMM_INVALID_ARGUMENT, "q.dtype", qbuf, qn, sbuf, sn);
+  EXPECT_REJECT(fp8gemm_mx_quantize(&in, FP8GEMM_E4M3FN, 32, FL, &q, NULL),
+                FP8GEMM_INVALID_ARGUMENT, "scales is NULL", qbuf, qn, sbuf, sn);
+  fp8gemm_tensor inb = in;
+  inb.dtype = FP8GEMM_E8M0;
+  EXPECT_REJECT(fp8gemm_mx_quantize(&inb, FP8GEMM_E4M3FN, 32, FL, &q, &sc),
+                FP8GEMM_INVALID_ARGUMENT, "input.dtype", qbuf, qn, sbuf, sn);
+
+  /* fp8_dequantize */
+  fp8gemm_tensor out = desc(FP8GEMM_F32, 2, dx, outb);
+  size_t on = R * K * 4;
+  memset(qbuf, 0x38, sizeof qbuf);
+  fp8gemm_tensor qf = desc(FP8GEMM_F32, 2, dx, x);
+  EXPECT_REJECT(fp8gemm_fp8_dequantize(&qf, NULL, FP8GEMM_F32, 0, &out), FP8GEMM_INVALID_ARGUMENT,
+                "q.dtype", outb, on, NULL, 0);
+  EXPECT_REJECT(fp8gemm_fp8_dequantize(NULL, NULL, FP8GEMM_F32, 0, &out),
+                FP8GEMM_INVALID_ARGUMENT, "q is NULL", outb, on, NULL, 0);
+  EXPECT_REJECT(fp8gemm_fp8_dequantize(&q, NULL, FP8GEMM_E5M2, 0, &out), FP8GEMM_INVALID_ARGUMENT,
+                "out_dtype", outb, on, NULL, 0);
+  EXPECT_REJECT(fp8gemm_fp8_dequantize(&q, NULL, FP8GEMM_F32, -1, &out), FP8GEMM_INVALID_ARGUMENT,
+                "group_size", outb, on, NULL, 0);
+  float sv[R * 3] = {1, 1, 1, 1, 1, 1};
+  const int64_t d3[2] = {R, 3};
+  fp8gemm_tensor s3 = desc(FP8GEMM_F32, 2, d3, sv);
+  EXPECT_REJECT(fp8gemm_fp8_dequantize(&q, &s3, FP8GEMM_F32, 32, &out), FP8GEMM_INVALID_ARGUMENT,
+                "scale.shape", outb, on, NULL, 0);
+  s3.dtype = FP8GEMM_BF16;
+  EXPECT_REJECT(fp8gemm_fp8_dequantize(&q, &s3, FP8GEMM_F32, 32, &out), FP8GEMM_INVALID_ARGUMENT,
+                "scale.dtype", outb, on, NULL, 0);
+  fp8gemm_tensor outb16 = desc(FP8GEMM_BF16, 2, dx, outb);
+  EXPECT_REJECT(fp8gemm_fp8_dequantize(&q, NULL, FP8GEMM_F32, 0, &outb16),
+                FP8GEMM_INVALID_ARGUMENT, "out.dtype", outb, on, NULL, 0);
+  fp8gemm_tensor q0 = desc(FP8GEMM_E4M3FN, 0, NULL, qbuf);
+  EXPECT_REJECT(fp8gemm_fp8_dequantize(&q0, NULL, FP8GEMM_F32, 0, &out), FP8GEMM_INVALID_ARGUMENT,
+                "rank", outb, on, NULL, 0);
+
+  /* fp8_cast */
+  fp8gemm_tensor co = desc(FP8GEMM_E5M2, 2, dx, qbuf);
+  EXPECT_REJECT(fp8gemm_fp8_cast(&q, FP8GEMM_E5M2, 0, &co), FP8GEMM_INVALID_ARGUMENT, "x.dtype",
+                qbuf, qn, NULL, 0);
+  EXPECT_REJECT(fp8gemm_fp8_cast(&in, FP8GEMM_BF16, 0, &co), FP8GEMM_INVALID_ARGUMENT, "to",
+                qbuf, qn, NULL, 0);
+  EXPECT_REJECT(fp8gemm_fp8_cast(&in, FP8GEMM_E4M3FN, 0, &co), FP8GEMM_INVALID_ARGUMENT,
+                "out.dtype", qbuf, qn, NULL, 0);
+  const int64_t d5[1] = {5};
+  fp8gemm_tensor x5 = desc(FP8GEMM_F32, 1, d5, x), o5 = desc(FP8GEMM_E4M3FN, 1, d5, qbuf);
+  EXPECT_REJECT(fp8gemm_fp8_cast(&x5, FP8GEMM_E2M1, 0, &o5), FP8GEMM_INVALID_ARGUMENT,
+                "x.shape[-1]", qbuf, qn, NULL, 0);
+  EXPECT_REJECT(fp8gemm_fp8_cast(&in, FP8GEMM_E5M2, 0, NULL), FP8GEMM_INVALID_ARGUMENT,
+                "out is NULL", qbuf, qn, NULL, 0);
+}
+
+/* ----------------------------------------------- the ops as one call, for tables */
+typedef struct op_case {
+  const char *name;
+  int op; /* 0 quantize, 1 mx, 2 cast, 3 dequantize (input is then fp8 codes) */
+  fp8gemm_dtype to;
+  fp8gemm_granularity gran;
+  int64_t g;
+  bool static_scale, use_ub;
+  int mode_or_sat;
+} op_case;
+
+/* Runs the case on `in`; fills out0 (q or x) and out1 (scales) as infer says. */
+static fp8gemm_status run_case(const op_case *c, const fp8gemm_tensor *in, void *out0, void *out1,
+                               fp8gemm_tensor *d0, fp8gemm_tensor *d1) {
+  static float static_scale[1 << 16], ub = 300.0f;
+  const int64_t one[1] = {1};
+  fp8gemm_tensor ubt = desc(FP8GEMM_F32, 1, one, &ub);
+  fp8gemm_status s;
+  switch (c->op) {
+    case 0: {
+      fp8gemm_tensor sd0, sd1, st;
+      s = fp8gemm_fp8_quantize_infer(in, c->to, c->gran, c->g, NULL, NULL,
+                                     FP8GEMM_DEFAULT_MIN_SCALE, &sd0, &sd1);
+      if (s != FP8GEMM_OK) return s;
+      st = sd1;
+      st.data = static_scale;
+      for (int i = 0; i < (1 << 16); i++) static_scale[i] = 0.25f + (float)(i % 7);
+      s = fp8gemm_fp8_quantize_infer(in, c->to, c->gran, c->g, c->static_scale ? &st : NULL,
+                                     c->use_ub ? &ubt : NULL, FP8GEMM_DEFAULT_MIN_SCALE, d0, d1);
+      if (s != FP8GEMM_OK) return s;
+      d0->data = out0;
+      d1->data = out1;
+      return fp8gemm_fp8_quantize(in, c->to, c->gran, c->g, c->static_scale ? &st : NULL,
+                                  c->use_ub ? &ubt : NULL, FP8GEMM_DEFAULT_MIN_SCALE, d0, d1);
+    }
+    case 1:
+      s = fp8gemm_mx_quantize_infer(in, c->to, 32, (fp8gemm_mx_scale_mode)c->mode_or_sat, d0, d1);
+      if (s != FP8GEMM_OK) return s;
+      d0->data = out0;
+      d1->data = out1;
+      return fp8gemm_mx_quantize(in, c->to, 32, (fp8gemm_mx_scale_mode)c->mode_or_sat, d0, d1);
+    case 2:
+      s = fp8gemm_fp8_cast_infer(in, c->to, c->mode_or_sat, d0);
+      if (s != FP8GEMM_OK) return s;
+      d0->data = out0;
+      d1->ndim = 0;
+      return fp8gemm_fp8_cast(in, c->to, c->mode_or_sat, d0);
+    default:
+      s = fp8gemm_fp8_dequantize_infer(in, NULL, c->to, 0, d0);
+      if (s != FP8GEMM_OK) return s;
+      d0->data = out0;
+      d1->ndim = 0;
+      return fp8gemm_fp8_dequantize(in, NULL, c->to, 0, d0);
+  }
+}
+
+static const op_case cases[] = {
+    {"quantize tensor e4m3fn", 0, FP8GEMM_E4M3FN, FP8GEMM_PER_TENSOR, 0, false, false, 0},
+    {"quantize token e5m2 ub", 0, FP8GEMM_E5M2, FP8GEMM_PER_TOKEN, 0, false, true, 0},
+    {"quantize block g=5 e4m3fnuz", 0, FP8GEMM_E4M3FNUZ, FP8GEMM_PER_BLOCK, 5, false, false, 0},
+    {"quantize block g=128", 0, FP8GEMM_E4M3FN, FP8GEMM_PER_BLOCK, 128, false, false, 0},
+    {"quantize block2d g=3", 0, FP8GEMM_E5M2FNUZ, FP8GEMM_PER_BLOCK2D, 3, false, false, 0},
+    {"quantize static token", 0, FP8GEMM_E4M3FN, FP8GEMM_PER_TOKEN, 0, true, false, 0},
+    {"quantize static block2d", 0, FP8GEMM_E4M3FN, FP8GEMM_PER_BLOCK2D, 2, true, false, 0},
+    {"mx e4m3fn floor", 1, FP8GEMM_E4M3FN, 0, 0, false, false, FP8GEMM_MX_FLOOR},
+    {"mx e2m1 rceil", 1, FP8GEMM_E2M1, 0, 0, false, false, FP8GEMM_MX_RCEIL},
+    {"cast e4m3fn", 2, FP8GEMM_E4M3FN, 0, 0, false, false, 0},
+    {"cast e5m2 sat", 2, FP8GEMM_E5M2, 0, 0, false, false, 1},
+    {"cast e2m1", 2, FP8GEMM_E2M1, 0, 0, false, false, 0},
+    {"cast e8m0", 2, FP8GEMM_E8M0, 0, 0, false, false, 0},
+};
+
+/* A [B, M, K] tensor stored as [M, B, K] (a permuted view, like vLLM's [m, b, K]) and
+ * also with a padded, reversed-looking stride pattern; both compared to contiguous. */
+static void test_strided_equals_contiguous(void) {
+  enum { B = 3, M = 5, K = 64, N = B * M * K };
+  const fp8gemm_dtype wides[3] = {FP8GEMM_F32, FP8GEMM_BF16, FP8GEMM_F16};
+  float *vals = malloc(N * sizeof(float));
+  void *contig = malloc(N * 4), *perm = malloc(N * 4), *padded = malloc(2 * N * 4);
+  uint8_t *o0[3], *o1[3];
+  for (int v = 0; v < 3; v++) {
+    o0[v] = malloc(N * 4);
+    o1[v] = malloc(N * 4);
+  }
+  for (int i = 0; i < N; i++) vals[i] = random_value();
+  const int64_t dims[3] = {B, M, K};
+  for (int w = 0; w < 3; w++) {
+    fp8gemm_dtype dt = wides[w];
+    for (int b = 0; b < B; b++)
+      for (int m = 0; m < M; m++)
+        for (int k = 0; k < K; k++) {
+          float v = vals[(b * M + m) * K + k];
+          store_wide(contig, dt, (b * M + m) * K + k, v);
+          store_wide(perm, dt, (m * B + b) * K + k, v);
+          store_wide(padded, dt, b * (2 * M * K) + m * (2 * K) + 2 * k, v);
+        }
+    fp8gemm_tensor views[3];
+    views[0] = desc(dt, 3, dims, contig);
+    views[1] = views[0];
+    views[1].data = perm;
+    views[1].strides[0] = K;
+    views[1].strides[1] = B * K;
+    views[2] = views[0];
+    views[2].data = padded;
+    views[2].strides[0] = 2 * M * K;
+    views[2].strides[1] = 2 * K;
+    views[2].strides[2] = 2;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+      fp8gemm_tensor d0[3], d1[3];
+      for (int v = 0; v < 3; v++) {
+        memset(o0[v], 0, N * 4);
+        memset(o1[v], 0, N * 4);
+        fp8gemm_status s = run_case(&cases[c], &views[v], o0[v], o1[v], &d0[v], &d1[v]);
+        CHECK(s == FP8GEMM_OK, "%s %s view %d: %s", cases[c].name, fp8gemm_dtype_name(dt), v,
+              fp8gemm_last_error());
+      }
+      for (int v = 1; v < 3; v++) {
+        CHECK(memcmp(o0[0], o0[v], N * 4) == 0 && memcmp(o1[0], o1[v], N * 4) == 0,
+              "%s %s: view %d differs from contiguous", cases[c].name, fp8gemm_dtype_name(dt), v);
+      }
+    }
+  }
+  /* Dequantize of strided codes (fp8 transposed view, e2m1 padded rows). */
+  uint8_t codes[N], codes_t[N], codes4[N], codes4p[2 * N];
+  for (int i = 0; i < N; i++) codes[i] = (uint8_t)next_u32();
+  const int64_t d2[2] = {B * M, K}, d2t[2] = {K, B * M};
+  for (int r = 0; r < B * M; r++)
+    for (int k = 0; k < K; k++) codes_t[k * B * M + r] = codes[r * K + k];
+  for (int i = 0; i < N / 2; i++) codes4[i] = codes[i];
+  for (int r = 0; r < B * M; r++)
+    for (int k = 0; k < K / 2; k++) codes4p[r * K + k] = codes4[r * K / 2 + k];
+  float f32_scale[B * M];
+  for (int r = 0; r < B * M; r++) f32_scale[r] = 0.5f + (float)r;
+  const int64_t ds[2] = {B * M, 1};
+  fp8gemm_tensor sc = desc(FP8GEMM_F32, 2, ds, f32_scale);
+  for (int fp4 = 0; fp4 < 2; fp4++) {
+    fp8gemm_tensor a = desc(fp4 ? FP8GEMM_E2M1 : FP8GEMM_E5M2, 2, d2, fp4 ? (void *)codes4 : codes);
+    fp8gemm_tensor b = a;
+    if (fp4) {
+      b.data = codes4p;
+      b.strides[0] = 2 * K; /* padded rows, in elements */
+    } else {
+      fp8gemm_tensor t = desc(FP8GEMM_E5M2, 2, d2t, codes_t);
+      b.data = t.data;
+      b.strides[0] = 1;
+      b.strides[1] = B * M;
+    }
+    fp8gemm_tensor oa = desc(FP8GEMM_BF16, 2, d2, o0[0]), ob = desc(FP8GEMM_BF16, 2, d2, o0[1]);
+    CHECK(fp8gemm_fp8_dequantize(&a, &sc, FP8GEMM_BF16, 0, &oa) == FP8GEMM_OK, "%s",
+          fp8gemm_last_error());
+    CHECK(fp8gemm_fp8_dequantize(&b, &sc, FP8GEMM_BF16, 0, &ob) == FP8GEMM_OK, "%s",
+          fp8gemm_last_error());
+    CHECK(memcmp(o0[0], o0[1], N * 2) == 0, "strided %s dequantize differs",
+          fp4 ? "e2m1" : "e5m2");
+  }
+  for (int v = 0; v < 3; v++) {
+    free(o0[v]);
+    free(o1[v]);
+  }
+  free(vals);
+  free(contig);
+  free(perm);
+  free(padded);
+}
+
+/* ----------------------------------------- infer and real agree on descriptors */
+static void test_infer_matches_real(void) {
+  const int64_t shapes[][4] = {{1, 32}, {3, 64}, {2, 3, 96}, {1, 1, 1, 32}, {0, 32}, {4, 0}};
+  const int ranks[] = {2, 2, 3, 4, 2, 2};
+  static float x[4096];
+  static uint8_t o0[4096 * 4], o1[4096 * 4];
+  for (size_t s = 0; s < sizeof ranks / sizeof ranks[0]; s++) {
+    fp8gemm_tensor in = desc(FP8GEMM_F32, ranks[s], shapes[s], x);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+      fp8gemm_tensor d0, d1;
+      fp8gemm_status st = run_case(&cases[c], &in, o0, o1, &d0, &d1);
+      int64_t K = shapes[s][ranks[s] - 1];
+      bool mx_bad = cases[c].op == 1 && K % 32 != 0;
+      if (mx_bad) {
+        CHECK(st == FP8GEMM_INVALID_ARGUMENT, "%s on K=%lld rejected", cases[c].name,
+              (long long)K);
+        continue;
+      }
+      CHECK(st == FP8GEMM_OK, "%s shape %zu: %s", cases[c].name, s, fp8gemm_last_error());
+      /* q has the input's shape, contiguous. */
+      CHECK(d0.ndim == in.ndim && memcmp(d0.dims, in.dims, sizeof(int64_t) * in.ndim) == 0,
+            "%s: q shape is the input's", cases[c].name);
+    }
+  }
+  /* Direct: real op rejects a q descriptor that differs from infer's by one element. */
+  const int64_t d[2] = {3, 64};
+  fp8gemm_tensor in = desc(FP8GEMM_F32, 2, d, x), qd, sd;
+  CHECK(fp8gemm_fp8_quantize_infer(&in, FP8GEMM_E4M3FN, FP8GEMM_PER_BLOCK, 128, NULL, NULL,
+                                   FP8GEMM_DEFAULT_MIN_SCALE, &qd, &sd) == FP8GEMM_OK,
+        "infer");
+  CHECK(sd.ndim == 2 && sd.dims[0] == 3 && sd.dims[1] == 1, "block 1x128 of K=64 -> [3, 1]");
+  qd.data = o0;
+  sd.data = o1;
+  fp8gemm_tensor s_wrong = sd;
+  s_wrong.dims[1] = 2;
+  CHECK(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, FP8GEMM_PER_BLOCK, 128, NULL, NULL,
+                             FP8GEMM_DEFAULT_MIN_SCALE, &qd, &s_wrong) == FP8GEMM_INVALID_ARGUMENT,
+        "real rejects a scale_out the infer did not produce");
+  CHECK(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, FP8GEMM_PER_BLOCK, 128, NULL, NULL,
+                             FP8GEMM_DEFAULT_MIN_SCALE, &qd, &sd) == FP8GEMM_OK,
+        "real accepts infer's descriptors");
+  /* Scale shapes per granularity, [2, 5, 7] input, g = 3. */
+  const int64_t d3[3] = {2, 5, 7};
+  fp8gemm_tensor in3 = desc(FP8GEMM_BF16, 3, d3, x);
+  const struct { fp8gemm_granularity g; int rank; int64_t dims[3]; } want[] = {
+      {FP8GEMM_PER_TENSOR, 1, {1}},
+      {FP8GEMM_PER_TOKEN, 3, {2, 5, 1}},
+      {FP8GEMM_PER_BLOCK, 3, {2, 5, 3}},
+      {FP8GEMM_PER_BLOCK2D, 3, {2, 2, 3}},
+  };
+  for (int i = 0; i < 4; i++) {
+    CHECK(fp8gemm_fp8_quantize_infer(&in3, FP8GEMM_E5M2, want[i].g, 3, NULL, NULL, 1e-3, &qd,
+                                     &sd) == FP8GEMM_OK,
+          "infer gran %d", (int)want[i].g);
+    CHECK(sd.ndim == want[i].rank && memcmp(sd.dims, want[i].dims, 8 * want[i].rank) == 0 &&
+              sd.dtype == FP8GEMM_F32,
+          "scale shape of granularity %d", (int)want[i].g);
+    CHECK(qd.dtype == FP8GEMM_E5M2 && qd.ndim == 3 && qd.strides[0] == 35 && qd.strides[2] == 1,
+          "q contiguous");
+  }
+  fp8gemm_tensor md0, md1;
+  CHECK(fp8gemm_mx_quantize_infer(&in, FP8GEMM_E2M1, 32, FP8GEMM_MX_RCEIL, &md0, &md1) ==
+                FP8GEMM_OK &&
+            md0.dtype == FP8GEMM_E2M1 && md1.dtype == FP8GEMM_E8M0 && md1.dims[1] == 2,
+        "mx infer: e2m1 q and e8m0 [3, 2] scales");
+}
+
+/* ------------------------------- every ISA level gives the bytes of the scalar one */
+static void test_isa_levels(void) {
+  const int64_t shapes[][2] = {{1, 1}, {3, 31}, {2, 33}, {5, 63}, {1, 65}, {7, 1000}, {2, 9000},
+                               {1, 40000}, {3, 50000}, {257, 320}};
+  fp8gemm_isa saved = fp8gemm_get_max_isa(), top = fp8gemm_isa_detected();
+  int saved_threads = fp8gemm_get_num_threads();
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    int64_t n = shapes[s][0] * shapes[s][1];
+    float *x = malloc((size_t)n * sizeof(float));
+    uint8_t *ref0 = malloc((size_t)n * 4), *ref1 = malloc((size_t)n * 4);
+    uint8_t *got0 = malloc((size_t)n * 4), *got1 = malloc((size_t)n * 4);
+    for (int64_t i = 0; i < n; i++) x[i] = random_value();
+    fp8gemm_tensor in = desc(FP8GEMM_F32, 2, shapes[s], x);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+      if (cases[c].op == 1 && shapes[s][1] % 32) continue;
+      if (cases[c].to == FP8GEMM_E2M1 && shapes[s][1] % 2) continue;
+      fp8gemm_tensor d0, d1;
+      memset(ref0, 0, (size_t)n * 4);
+      memset(ref1, 0, (size_t)n * 4);
+      /* the reference: scalar kernels on one thread; the rest run on three */
+      fp8gemm_set_max_isa(FP8GEMM_ISA_SCALAR);
+      fp8gemm_set_num_threads(1);
+      if (run_case(&cases[c], &in, ref0, ref1, &d0, &d1) != FP8GEMM_OK) {
+        CHECK(0, "%s scalar: %s", cases[c].name, fp8gemm_last_error());
+        continue;
+      }
+      fp8gemm_set_num_threads(3);
+      for (int isa = 0; isa <= (int)top; isa++) {
+        memset(got0, 0, (size_t)n * 4);
+        memset(got1, 0, (size_t)n * 4);
+        fp8gemm_set_max_isa((fp8gemm_isa)isa);
+        CHECK(run_case(&cases[c], &in, got0, got1, &d0, &d1) == FP8GEMM_OK, "%s", cases[c].name);
+        CHECK(memcmp(ref0, got0, (size_t)n * 4) == 0 && memcmp(ref1, got1, (size_t)n * 4) == 0,
+              "%s at %s on %lldx%lld (3 threads) differs from scalar on 1 thread", cases[c].name,
+              fp8gemm_isa_name((fp8gemm_isa)isa), (long long)shapes[s][0],
+              (long long)shapes[s][1]);
+      }
+    }
+    free(x);
+    free(ref0);
+    free(ref1);
+    free(got0);
+    free(got1);
+  }
+  for (int isa = (int)top + 1; isa < FP8GEMM_ISA_COUNT; isa++)
+    printf("isa %s: not available on this CPU, not tested\n", fp8gemm_isa_name((fp8gemm_isa)isa));
+  fp8gemm_set_max_isa(saved);
+  fp8gemm_set_num_threads(saved_threads);
+}
+
+/* ----------------------------------- per-token against the spec formula, by hand */
+static void test_per_token_formula(void) {
+  enum { R = 6, K = 50 };
+  float x[R * K];
+  for (int i = 0; i < R * K; i++) x[i] = random_value();
+  for (int k = 0; k < K; k++) x[2 * K + k] = 0.0f;                 /* a zero row */
+  for (int k = 0; k < K; k++) x[3 * K + k] = k == 7 ? NAN : 1.0f;  /* NaN in a row */
+  x[4 * K + 3] = -INFINITY;                                        /* Inf row */
+  uint8_t q[R * K];
+  float s[R];
+  const int64_t d[2] = {R, K}, ds[2] = {R, 1};
+  fp8gemm_tensor in = desc(FP8GEMM_F32, 2, d, x), qt = desc(FP8GEMM_E4M3FN, 2, d, q);
+  fp8gemm_tensor st = desc(FP8GEMM_F32, 2, ds, s);
+  CHECK(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, FP8GEMM_PER_TOKEN, 0, NULL, NULL,
+                             FP8GEMM_DEFAULT_MIN_SCALE, &qt, &st) == FP8GEMM_OK,
+        "%s", fp8gemm_last_error());
+  const float min_s = (float)FP8GEMM_DEFAULT_MIN_SCALE;
+  for (int r = 0; r < R; r++) {
+    float amax = 0.0f;
+    for (int k = 0; k < K; k++)
+      if (!isnan(x[r * K + k]) && fabsf(x[r * K + k]) > amax) amax = fabsf(x[r * K + k]);
+    float want = fmaxf(amax / 448.0f, min_s);
+    CHECK(memcmp(&want, &s[r], 4) == 0, "row %d scale %a want %a", r, s[r], want);
+    for (int k = 0; k < K; k++) {
+      uint8_t w = fp8g_encode(FP8GEMM_E4M3FN, x[r * K + k] / want, true);
+      CHECK(q[r * K + k] == w, "row %d col %d: 0x%02x want 0x%02x", r, k, q[r * K + k], w);
+    }
+  }
+  CHECK(s[2] == min_s && q[2 * K] == 0, "zero row: finite scale, zero codes");
+  CHECK(q[3 * K + 7] == 0x7f && s[3] == 1.0f / 448.0f, "NaN -> NaN code, ignored by amax");
+  CHECK(isinf(s[4]), "an Inf makes the dynamic scale Inf (documented)");
+}
+
+/* ----------------------------------------------------------------- query */
+static void test_query(void) {
+  fp8gemm_kernel_info info = {0};
+  CHECK(fp8g_query_quant(FP8GEMM_OP_FP8_QUANTIZE, FP8GEMM_SCHEME_BLOCK2D, FP8GEMM_E5M2, &info) ==
+                FP8GEMM_OK &&
+            info.name != NULL && info.isa <= fp8gemm_isa_active(),
+        "quantize block2d e5m2 served");
+  CHECK(fp8g_query_quant(FP8GEMM_OP_MX_QUANTIZE, FP8GEMM_SCHEME_MX, FP8GEMM_E2M1, &info) ==
+            FP8GEMM_OK,
+        "mx e2m1 served");
+  CHECK(fp8g_query_quant(FP8GEMM_OP_FP8_CAST, FP8GEMM_SCHEME_ELEMENTWISE, FP8GEMM_E8M0, &info) ==
+            FP8GEMM_OK,
+        "cast to e8m0 served");
+  CHECK(fp8g_query_quant(FP8GEMM_OP_MX_QUANTIZE, FP8GEMM_SCHEME_MX, FP8GEMM_E4M3FNUZ, &info) ==
+            FP8GEMM_UNIMPLEMENTED,
+        "mx e4m3fnuz not served");
+  CHECK(strstr(fp8gemm_last_error(), "e4m3fnuz") != NULL, "%s", fp8gemm_last_error());
+  CHECK(fp8g_query_quant(FP8GEMM_OP_FP8_DEQUANTIZE, FP8GEMM_SCHEME_MX, FP8GEMM_E4M3FN, &info) ==
+            FP8GEMM_UNIMPLEMENTED,
+        "dequantize is elementwise");
+  fp8gemm_set_max_isa(FP8GEMM_ISA_SCALAR);
+  CHECK(fp8g_query_quant(FP8GEMM_OP_FP8_CAST, FP8GEMM_SCHEME_ELEMENTWISE, FP8GEMM_E4M3FN, &info) ==
+                FP8GEMM_OK &&
+            info.isa == FP8GEMM_ISA_SCALAR && strcmp(info.name, "quant_ref") == 0,
+        "capped at scalar: the reference");
+  fp8gemm_set_max_isa(FP8GEMM_ISA_AVX512_BF16);
+}
+
+int main(void) {
+  test_quantize_rejects();
+  test_other_rejects();
+  test_strided_equals_contiguous();
+  test_infer_matches_real();
+  test_isa_levels();
+  test_per_token_formula();
+  test_query();
+  return test_summary();
+}
