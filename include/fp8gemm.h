@@ -292,6 +292,40 @@ typedef struct fp8gemm_kernel_info {
 FP8GEMM_API fp8gemm_status fp8gemm_query(fp8gemm_op op, fp8gemm_scheme scheme,
                                          fp8gemm_dtype dtype, fp8gemm_kernel_info *info);
 
+/* Types of schema arguments, named as torch.library spells them. */
+typedef enum fp8gemm_arg_type {
+  FP8GEMM_ARG_TENSOR = 1,          /* Tensor */
+  FP8GEMM_ARG_OPT_TENSOR = 2,      /* Tensor? (NULL in C) */
+  FP8GEMM_ARG_SCALAR_TYPE = 3,     /* ScalarType (fp8gemm_dtype in C) */
+  FP8GEMM_ARG_OPT_SCALAR_TYPE = 4, /* ScalarType? (FP8GEMM_DTYPE_NONE in C) */
+  FP8GEMM_ARG_INT = 5,             /* int */
+  FP8GEMM_ARG_FLOAT = 6,           /* float */
+  FP8GEMM_ARG_BOOL = 7,            /* bool */
+  FP8GEMM_ARG_STR = 8              /* str (an enum in C: granularity, scale_mode) */
+} fp8gemm_arg_type;
+
+typedef struct fp8gemm_arg_info {
+  const char *name;          /* as in the schema and the C prototype, e.g. "q_input" */
+  fp8gemm_arg_type type;
+  const char *default_value; /* the schema's default literal ("None", "128", "\"token\""), or NULL */
+} fp8gemm_arg_info;
+
+/* Everything the registry knows about one op; static storage, never freed. */
+typedef struct fp8gemm_op_info {
+  const char *name;
+  const char *schema;                /* same string as fp8gemm_op_schema */
+  int n_args;                        /* arguments in schema order = C argument order */
+  const fp8gemm_arg_info *args;
+  int n_outputs;                     /* 1 (Tensor) or 2 ((Tensor, Tensor)) */
+  int n_schemes;                     /* schemes fp8gemm_query accepts for this op */
+  const fp8gemm_scheme *schemes;
+  int n_dtypes;                      /* dtypes fp8gemm_query accepts for this op */
+  const fp8gemm_dtype *dtypes;
+} fp8gemm_op_info;
+
+/* The registry entry of `op`; NULL if op is not a valid fp8gemm_op. */
+FP8GEMM_API const fp8gemm_op_info *fp8gemm_op_describe(fp8gemm_op op);
+
 #ifdef __cplusplus
 }
 #endif
