@@ -19,5 +19,9 @@ int cli_wants_help(int argc, char **argv);
 
 int cmd_info(int argc, char **argv);
 void cmd_info_help(void);
+int cmd_ops(int argc, char **argv);
+void cmd_ops_help(void);
+int cmd_meta(int argc, char **argv);
+void cmd_meta_help(void);
 
 #endif

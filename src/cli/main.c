@@ -9,6 +9,9 @@
 static const cli_command commands[] = {
     {"info", "version, CPU features, ISA cap and the kernel serving each op and scheme",
      cmd_info, cmd_info_help},
+    {"ops", "every op with its torch.library schema", cmd_ops, cmd_ops_help},
+    {"meta", "shape inference of an op: output dtypes and shapes, nothing run", cmd_meta,
+     cmd_meta_help},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
