@@ -292,6 +292,58 @@ typedef struct fp8gemm_kernel_info {
 FP8GEMM_API fp8gemm_status fp8gemm_query(fp8gemm_op op, fp8gemm_scheme scheme,
                                          fp8gemm_dtype dtype, fp8gemm_kernel_info *info);
 
+/* ==================================================== prepacked weights */
+/*
+ * Pack a weight (and its scale) once, run many times. The packed form holds the
+ * weight as contiguous [K, N] (or [B, K, N]) fp8 codes whatever the strides of
+ * q_weight (an NT checkpoint view is transposed once here) and a contiguous copy of
+ * weight_scale; it is the layout every GEMM kernel streams best (docs/kernels.md).
+ * Results are bitwise identical to the plain call with the same weight.
+ *   op          FP8GEMM_OP_FP8_GEMM or FP8GEMM_OP_FP8_GEMM_W8A16
+ *   q_weight    as the op's q_weight (fp8, [K, N] or [B, K, N], any strides)
+ *   weight_scale as the op's weight_scale, or NULL
+ * pack_weight checks both descriptors; whether weight_scale fits q_weight and the
+ * other arguments is checked by the *_packed_infer / *_packed calls, with the same
+ * messages as the plain op (they run the op's one infer function).
+ */
+typedef struct fp8gemm_packed_weight fp8gemm_packed_weight;
+
+FP8GEMM_API fp8gemm_status fp8gemm_pack_weight(fp8gemm_op op, const fp8gemm_tensor *q_weight,
+                                               const fp8gemm_tensor *weight_scale,
+                                               fp8gemm_packed_weight **packed);
+/* Frees a packed weight; NULL is a no-op. */
+FP8GEMM_API void fp8gemm_packed_weight_free(fp8gemm_packed_weight *packed);
+/* The op it was packed for, the logical weight descriptor (contiguous, data = NULL) and
+ * the bytes it holds. Any output pointer may be NULL. */
+FP8GEMM_API fp8gemm_status fp8gemm_packed_weight_info(const fp8gemm_packed_weight *packed,
+                                                      fp8gemm_op *op, fp8gemm_tensor *weight_desc,
+                                                      size_t *bytes);
+
+/* fp8_gemm with a packed weight: arguments and result as fp8gemm_fp8_gemm. */
+FP8GEMM_API fp8gemm_status fp8gemm_fp8_gemm_packed_infer(
+    const fp8gemm_tensor *q_input, const fp8gemm_packed_weight *packed, fp8gemm_dtype out_dtype,
+    const fp8gemm_tensor *input_scales, const fp8gemm_tensor *bias, fp8gemm_tensor *out_desc,
+    size_t *workspace_size);
+FP8GEMM_API fp8gemm_status fp8gemm_fp8_gemm_packed(const fp8gemm_tensor *q_input,
+                                                   const fp8gemm_packed_weight *packed,
+                                                   fp8gemm_dtype out_dtype,
+                                                   const fp8gemm_tensor *input_scales,
+                                                   const fp8gemm_tensor *bias, fp8gemm_tensor *out);
+
+/* fp8_gemm_w8a16 with a packed weight: arguments and result as fp8gemm_fp8_gemm_w8a16. */
+FP8GEMM_API fp8gemm_status fp8gemm_fp8_gemm_w8a16_packed_infer(
+    const fp8gemm_tensor *input, const fp8gemm_packed_weight *packed, const fp8gemm_tensor *bias,
+    fp8gemm_tensor *out_desc, size_t *workspace_size);
+FP8GEMM_API fp8gemm_status fp8gemm_fp8_gemm_w8a16_packed(const fp8gemm_tensor *input,
+                                                         const fp8gemm_packed_weight *packed,
+                                                         const fp8gemm_tensor *bias,
+                                                         fp8gemm_tensor *out);
+
+/* Capability of the packed form: is `op` with `scheme` on `dtype` served for packed
+ * weights, and by which kernel (under the current ISA cap)? Runs nothing. */
+FP8GEMM_API fp8gemm_status fp8gemm_query_packed(fp8gemm_op op, fp8gemm_scheme scheme,
+                                                fp8gemm_dtype dtype, fp8gemm_kernel_info *info);
+
 /* Types of schema arguments, named as torch.library spells them. */
 typedef enum fp8gemm_arg_type {
   FP8GEMM_ARG_TENSOR = 1,          /* Tensor */

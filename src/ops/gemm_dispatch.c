@@ -6,6 +6,7 @@
  */
 #include <stddef.h>
 
+#include "../kernels/avx2/gemm_avx2.h"
 #include "../kernels/avx2/gemv_avx2.h"
 #include "../kernels/gemm_kernels.h"
 
@@ -13,11 +14,13 @@
 
 static const fp8g_gemm_kernel *const w8a8_kernels[] = {
     &fp8g_gemv_avx2_w8a8, /* M * batch <= 16: decode */
+    &fp8g_gemm_avx2_w8a8, /* any M: packed panels, 6x16 FMA micro-kernel */
     &fp8g_gemm_ref_w8a8, /* always last, always there */
 };
 
 static const fp8g_gemm_kernel *const w8a16_kernels[] = {
     &fp8g_gemv_avx2_w8a16, /* M * batch <= 16: decode */
+    &fp8g_gemm_avx2_w8a16, /* any M: packed panels, 6x16 FMA micro-kernel */
     &fp8g_gemm_ref_w8a16, /* always last, always there */
 };
 

@@ -1,0 +1,148 @@
+/*
+ * Packing: decode a block of A (fp8 or bf16/f16/f32) and B (fp8) into the fp32
+ * panels the micro-kernel streams, folding exact scales in on the way (a multiply by
+ * a power of two, or by a scale short enough that the product is exact), and laying
+ * out per-K-block scales for the SEGMENTED mode. Packing is amortised over a whole
+ * block of the other operand, so table lookups are fine here; B rows that are
+ * contiguous along N (NN weights, prepacked weights) use the SIMD decoder.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "gemm_avx2.h"
+
+#define MR FP8G_AVX2_MR
+#define NR FP8G_AVX2_NR
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* ---------------------------------------------------------------- A */
+
+/* Row `row` (flat), K range [k0, k0 + len) widened to fp32, times `scale`, written
+ * with stride MR. */
+static void widen_row(const fp8g_gemm_problem *p, const float *lut, int64_t row, int64_t k0,
+                      int64_t len, float scale, float *dst) {
+  int64_t base = p->a_row_offset[row] + k0 * p->a_stride_k, sk = p->a_stride_k;
+  switch (p->a_dtype) {
+    case FP8GEMM_F32: {
+      const float *a = (const float *)p->a + base;
+      for (int64_t k = 0; k < len; k++) dst[k * MR] = a[k * sk] * scale;
+      break;
+    }
+    case FP8GEMM_BF16: {
+      const uint16_t *a = (const uint16_t *)p->a + base;
+      for (int64_t k = 0; k < len; k++) dst[k * MR] = fp8g_bf16_to_f32(a[k * sk]) * scale;
+      break;
+    }
+    case FP8GEMM_F16: {
+      const uint16_t *a = (const uint16_t *)p->a + base;
+      for (int64_t k = 0; k < len; k++) dst[k * MR] = _cvtsh_ss(a[k * sk]) * scale;
+      break;
+    }
+    default: {
+      const uint8_t *a = (const uint8_t *)p->a + base;
+      for (int64_t k = 0; k < len; k++) dst[k * MR] = lut[a[k * sk]] * scale;
+      break;
+    }
+  }
+}
+
+void fp8g_avx2_pack_a(const fp8g_avx2_plan *pl, int64_t b, int64_t r0, int64_t rows, int64_t k0,
+                      int64_t kc, float *dst, float *ascale) {
+  const fp8g_gemm_problem *p = pl->p;
+  const float *lut = fp8gemm_dtype_is_fp8(p->a_dtype) ? fp8g_avx2_lut(p->a_dtype) : NULL;
+  int64_t npanels = (rows + MR - 1) / MR;
+  int64_t fold_blk = pl->fold_a ? p->block_k : kc;
+  /* Segment scales of a panel are laid out for a full K block (the driver's stride). */
+  bool segmented = pl->mode == FP8G_AVX2_SEGMENTED;
+  int64_t nseg = segmented ? (kc + pl->seg - 1) / pl->seg : 0;
+  int64_t sstride = segmented ? (pl->kc + pl->seg - 1) / pl->seg : 0;
+  for (int64_t pi = 0; pi < npanels; pi++) {
+    float *panel = dst + pi * kc * MR;
+    for (int i = 0; i < MR; i++) {
+      int64_t r = pi * MR + i;
+      if (r >= rows) {
+        for (int64_t k = 0; k < kc; k++) panel[k * MR + i] = 0.0f;
+        for (int64_t s = 0; s < nseg; s++) ascale[(pi * sstride + s) * MR + i] = 0.0f;
+        continue;
+      }
+      int64_t row = b * p->m + r0 + r;
+      /* K blocks of a folded scale start at multiples of block_k; k0 is one. */
+      for (int64_t k = 0; k < kc; k += fold_blk) {
+        int64_t len = min64(fold_blk, kc - k);
+        float scale = 1.0f;
+        if (pl->fold_a) scale = fp8g_avx2_e8m0(p->ea[row * p->a_kblocks + (k0 + k) / p->block_k]);
+        widen_row(p, lut, row, k0 + k, len, scale, panel + k * MR + i);
+      }
+      for (int64_t s = 0; s < nseg; s++)
+        ascale[(pi * sstride + s) * MR + i] =
+            p->sa ? p->sa[row * p->a_kblocks + k0 / pl->seg + s] : 1.0f;
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- B */
+
+/* Scale of weight K block kb for column col of batch b: the folded or segment scale. */
+static float b_block_scale(const fp8g_gemm_problem *p, int64_t b, int64_t kb, int64_t col) {
+  if (p->scale_kind == FP8G_SCALE_MX)
+    return fp8g_avx2_e8m0(p->eb[b * p->sb_batch_stride + kb * p->n + col]);
+  return p->sb[b * p->sb_batch_stride + kb * p->b_nblocks + col / p->block_n];
+}
+
+/* One NR-column panel, K range [k0, k0 + len) of one scale block; v[] the 16 column
+ * scales (1 when nothing is folded). */
+static void pack_b_block(const fp8g_gemm_problem *p, const uint8_t *base, const float *lut,
+                         int64_t col0, int ncols, int64_t k0, int64_t len, const float *v,
+                         bool fold, float *dst) {
+  int64_t sk = p->b_stride_k, sn = p->b_stride_n;
+  if (ncols == NR && sn == 1) {
+    __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
+    for (int64_t k = 0; k < len; k++) {
+      float *d = dst + k * NR;
+      fp8g_avx2_decode16(p->b_dtype, base + (k0 + k) * sk + col0, d);
+      if (fold) {
+        _mm256_store_ps(d, _mm256_mul_ps(_mm256_load_ps(d), v0));
+        _mm256_store_ps(d + 8, _mm256_mul_ps(_mm256_load_ps(d + 8), v1));
+      }
+    }
+    return;
+  }
+  for (int j = 0; j < NR; j++) {
+    if (j >= ncols) {
+      for (int64_t k = 0; k < len; k++) dst[k * NR + j] = 0.0f;
+      continue;
+    }
+    const uint8_t *src = base + (col0 + j) * sn + k0 * sk;
+    for (int64_t k = 0; k < len; k++) dst[k * NR + j] = lut[src[k * sk]] * v[j];
+  }
+}
+
+void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t cols, int64_t k0,
+                      int64_t kc, float *dst, float *bscale) {
+  const fp8g_gemm_problem *p = pl->p;
+  const uint8_t *base = p->b + b * p->b_batch_stride;
+  const float *lut = fp8g_avx2_lut(p->b_dtype);
+  bool segmented = pl->mode == FP8G_AVX2_SEGMENTED;
+  int64_t blk = pl->fold_b || segmented ? p->block_k : kc;
+  int64_t sstride = segmented ? (pl->kc + blk - 1) / blk : 0; /* as in pack_a */
+  int64_t npanels = (cols + NR - 1) / NR;
+  for (int64_t pj = 0; pj < npanels; pj++) {
+    int64_t col0 = c0 + pj * NR;
+    int ncols = (int)min64(NR, c0 + cols - col0);
+    float *panel = dst + pj * kc * NR;
+    for (int64_t k = 0, s = 0; k < kc; k += blk, s++) {
+      _Alignas(32) float v[NR];
+      for (int j = 0; j < NR; j++)
+        v[j] = (pl->fold_b || segmented) && j < ncols
+                   ? b_block_scale(p, b, (k0 + k) / p->block_k, col0 + j)
+                   : (j < ncols ? 1.0f : 0.0f);
+      if (segmented) {
+        memcpy(bscale + (pj * sstride + s) * NR, v, sizeof v);
+        for (int j = 0; j < NR; j++) v[j] = 1.0f;
+      }
+      pack_b_block(p, base, lut, col0, ncols, k0 + k, min64(blk, kc - k), v, pl->fold_b,
+                   panel + k * NR);
+    }
+  }
+}

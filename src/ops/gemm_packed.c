@@ -1,0 +1,189 @@
+/*
+ * Prepacked weights for fp8_gemm / fp8_gemm_w8a16. The packed form is the weight as
+ * contiguous [K, N] / [B, K, N] fp8 codes plus a contiguous copy of its scale, kept
+ * with their logical descriptors. Every call rebuilds those descriptors and goes
+ * through the op's public infer and run, so shapes, validation and messages are the
+ * op's own (there is no second shape rule) and the result is bitwise that of the
+ * plain call. What packing buys: NT checkpoint views and any other strides are
+ * transposed once, and every kernel streams the weight contiguously (docs/kernels.md).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../internal.h"
+
+struct fp8gemm_packed_weight {
+  fp8gemm_op op;
+  fp8gemm_tensor weight; /* contiguous, data = codes */
+  fp8gemm_tensor scale;  /* contiguous copy, valid when has_scale */
+  bool has_scale;
+  size_t bytes;
+};
+
+static const char *op_str(fp8gemm_op op) {
+  return op == FP8GEMM_OP_FP8_GEMM_W8A16 ? "fp8_gemm_w8a16" : "fp8_gemm";
+}
+
+enum { TILE = 64 }; /* transpose tile: 64 x 64 codes stay in L1 */
+
+/* dst[k][n] = src(k, n) for one [K, N] matrix with strides (sk, sn), tiled so that an
+ * NT view (sk == 1) is read and written a cache line at a time. */
+static void copy_matrix(uint8_t *dst, const uint8_t *src, int64_t k, int64_t n, int64_t sk,
+                        int64_t sn) {
+  for (int64_t k0 = 0; k0 < k; k0 += TILE)
+    for (int64_t n0 = 0; n0 < n; n0 += TILE) {
+      int64_t k1 = k0 + TILE < k ? k0 + TILE : k, n1 = n0 + TILE < n ? n0 + TILE : n;
+      if (sk == 1)
+        for (int64_t j = n0; j < n1; j++)
+          for (int64_t kk = k0; kk < k1; kk++) dst[kk * n + j] = src[kk + j * sn];
+      else
+        for (int64_t kk = k0; kk < k1; kk++)
+          for (int64_t j = n0; j < n1; j++) dst[kk * n + j] = src[kk * sk + j * sn];
+    }
+}
+
+fp8gemm_status fp8gemm_pack_weight(fp8gemm_op op, const fp8gemm_tensor *q_weight,
+                                   const fp8gemm_tensor *weight_scale,
+                                   fp8gemm_packed_weight **packed) {
+  if (op != FP8GEMM_OP_FP8_GEMM && op != FP8GEMM_OP_FP8_GEMM_W8A16)
+    return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
+                      "pack_weight: op: expected fp8_gemm or fp8_gemm_w8a16, got %d", (int)op);
+  const char *name = op_str(op);
+  if (!packed) return fp8g_error(FP8GEMM_INVALID_ARGUMENT, "%s: pack_weight: packed is NULL", name);
+  fp8gemm_status s = fp8g_check_tensor(name, "q_weight", q_weight, true);
+  if (s != FP8GEMM_OK) return s;
+  if (!fp8gemm_dtype_is_fp8(q_weight->dtype))
+    return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
+                      "%s: q_weight.dtype: expected e4m3fn, e5m2, e4m3fnuz or e5m2fnuz, got %s", name,
+                      fp8g_dtype_str(q_weight->dtype));
+  if (q_weight->ndim != 2 && q_weight->ndim != 3)
+    return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
+                      "%s: q_weight: expected rank 2 [K, N] or 3 [B, K, N], got rank %d", name,
+                      (int)q_weight->ndim);
+  if (weight_scale) {
+    s = fp8g_check_tensor(name, "weight_scale", weight_scale, true);
+    if (s != FP8GEMM_OK) return s;
+  }
+  int64_t wn = fp8gemm_tensor_numel(q_weight);
+  int64_t sn = weight_scale ? fp8gemm_tensor_numel(weight_scale) : 0;
+  size_t sbytes = weight_scale ? (size_t)sn * (size_t)(fp8gemm_dtype_bits(weight_scale->dtype) / 8) : 0;
+  fp8gemm_packed_weight *pw = calloc(1, sizeof *pw);
+  uint8_t *codes = malloc(wn > 0 ? (size_t)wn : 1);
+  uint8_t *sdata = sbytes ? malloc(sbytes) : NULL;
+  if (!pw || !codes || (sbytes && !sdata)) {
+    free(pw);
+    free(codes);
+    free(sdata);
+    return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "%s: pack_weight: %lld bytes", name,
+                      (long long)wn + (long long)sbytes);
+  }
+  int nd = q_weight->ndim;
+  int64_t nb = nd == 3 ? q_weight->dims[0] : 1, k = q_weight->dims[nd - 2], n = q_weight->dims[nd - 1];
+  const uint8_t *src = q_weight->data;
+  for (int64_t b = 0; b < nb && wn > 0; b++)
+    copy_matrix(codes + b * k * n, src + (nd == 3 ? b * q_weight->strides[0] : 0), k, n,
+                q_weight->strides[nd - 2], q_weight->strides[nd - 1]);
+  pw->op = op;
+  fp8g_make_contiguous(&pw->weight, q_weight->dtype, nd, q_weight->dims);
+  pw->weight.data = codes;
+  if (weight_scale) {
+    size_t esz = (size_t)(fp8gemm_dtype_bits(weight_scale->dtype) / 8);
+    const uint8_t *ssrc = weight_scale->data;
+    for (int64_t i = 0; i < sn; i++)
+      memcpy(sdata + (size_t)i * esz,
+             ssrc + (size_t)fp8g_offset_of(weight_scale, weight_scale->ndim, i) * esz, esz);
+    fp8g_make_contiguous(&pw->scale, weight_scale->dtype, weight_scale->ndim, weight_scale->dims);
+    pw->scale.data = sdata;
+    pw->has_scale = true;
+  }
+  pw->bytes = (size_t)wn + sbytes;
+  *packed = pw;
+  return FP8GEMM_OK;
+}
+
+void fp8gemm_packed_weight_free(fp8gemm_packed_weight *packed) {
+  if (!packed) return;
+  free(packed->weight.data);
+  free(packed->scale.data);
+  free(packed);
+}
+
+fp8gemm_status fp8gemm_packed_weight_info(const fp8gemm_packed_weight *packed, fp8gemm_op *op,
+                                          fp8gemm_tensor *weight_desc, size_t *bytes) {
+  if (!packed) return fp8g_error(FP8GEMM_INVALID_ARGUMENT, "packed_weight_info: packed is NULL");
+  if (op) *op = packed->op;
+  if (weight_desc) {
+    *weight_desc = packed->weight;
+    weight_desc->data = NULL;
+  }
+  if (bytes) *bytes = packed->bytes;
+  return FP8GEMM_OK;
+}
+
+/* The packed weight must exist and have been packed for `op`. */
+static fp8gemm_status check_packed(const fp8gemm_packed_weight *pw, fp8gemm_op op) {
+  if (!pw) return fp8g_error(FP8GEMM_INVALID_ARGUMENT, "%s: packed is NULL, expected a packed weight", op_str(op));
+  if (pw->op != op)
+    return fp8g_error(FP8GEMM_INVALID_ARGUMENT, "%s: packed: expected a weight packed for %s, got one packed for %s",
+                      op_str(op), op_str(op), op_str(pw->op));
+  return FP8GEMM_OK;
+}
+
+static const fp8gemm_tensor *scale_of(const fp8gemm_packed_weight *pw) {
+  return pw->has_scale ? &pw->scale : NULL;
+}
+
+fp8gemm_status fp8gemm_fp8_gemm_packed_infer(const fp8gemm_tensor *q_input,
+                                             const fp8gemm_packed_weight *packed,
+                                             fp8gemm_dtype out_dtype,
+                                             const fp8gemm_tensor *input_scales,
+                                             const fp8gemm_tensor *bias, fp8gemm_tensor *out_desc,
+                                             size_t *workspace_size) {
+  fp8gemm_status s = check_packed(packed, FP8GEMM_OP_FP8_GEMM);
+  if (s != FP8GEMM_OK) return s;
+  return fp8gemm_fp8_gemm_infer(q_input, &packed->weight, out_dtype, input_scales, scale_of(packed),
+                                bias, out_desc, workspace_size);
+}
+
+fp8gemm_status fp8gemm_fp8_gemm_packed(const fp8gemm_tensor *q_input,
+                                       const fp8gemm_packed_weight *packed, fp8gemm_dtype out_dtype,
+                                       const fp8gemm_tensor *input_scales,
+                                       const fp8gemm_tensor *bias, fp8gemm_tensor *out) {
+  fp8gemm_status s = check_packed(packed, FP8GEMM_OP_FP8_GEMM);
+  if (s != FP8GEMM_OK) return s;
+  return fp8gemm_fp8_gemm(q_input, &packed->weight, out_dtype, input_scales, scale_of(packed), bias,
+                          out);
+}
+
+fp8gemm_status fp8gemm_fp8_gemm_w8a16_packed_infer(const fp8gemm_tensor *input,
+                                                   const fp8gemm_packed_weight *packed,
+                                                   const fp8gemm_tensor *bias,
+                                                   fp8gemm_tensor *out_desc,
+                                                   size_t *workspace_size) {
+  fp8gemm_status s = check_packed(packed, FP8GEMM_OP_FP8_GEMM_W8A16);
+  if (s != FP8GEMM_OK) return s;
+  return fp8gemm_fp8_gemm_w8a16_infer(input, &packed->weight, scale_of(packed), bias, out_desc,
+                                      workspace_size);
+}
+
+fp8gemm_status fp8gemm_fp8_gemm_w8a16_packed(const fp8gemm_tensor *input,
+                                             const fp8gemm_packed_weight *packed,
+                                             const fp8gemm_tensor *bias, fp8gemm_tensor *out) {
+  fp8gemm_status s = check_packed(packed, FP8GEMM_OP_FP8_GEMM_W8A16);
+  if (s != FP8GEMM_OK) return s;
+  return fp8gemm_fp8_gemm_w8a16(input, &packed->weight, scale_of(packed), bias, out);
+}
+
+/* The packed form runs the op's kernels on a contiguous NN weight: the same kernels as
+ * the plain call, so the answer is the op's own capability answer. */
+fp8gemm_status fp8gemm_query_packed(fp8gemm_op op, fp8gemm_scheme scheme, fp8gemm_dtype dtype,
+                                    fp8gemm_kernel_info *info) {
+  switch (op) {
+    case FP8GEMM_OP_FP8_GEMM: return fp8g_query_fp8_gemm(scheme, dtype, info);
+    case FP8GEMM_OP_FP8_GEMM_W8A16: return fp8g_query_fp8_gemm_w8a16(scheme, dtype, info);
+    default:
+      return fp8g_error(FP8GEMM_UNIMPLEMENTED,
+                        "query_packed: op: only fp8_gemm and fp8_gemm_w8a16 have a packed form, got %d",
+                        (int)op);
+  }
+}
