@@ -4,6 +4,7 @@
 /* Every table built into the library; add one line per ISA table. */
 static const fp8g_quant_kernels *const tables[] = {
     &fp8g_quant_ref,
+    &fp8g_quant_avx2,
 };
 
 const fp8g_quant_kernels *fp8g_quant_kernels_for(fp8gemm_isa isa) {

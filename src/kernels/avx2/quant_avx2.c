@@ -1,0 +1,121 @@
+/*
+ * AVX2 + FMA + F16C quant kernels: the vector vocabulary of quant_simd_body.h on
+ * 256-bit registers (8 f32 lanes, 4 vectors per 32-element chunk). The kernels
+ * themselves live in the body, shared with the AVX-512 twin.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define QS_W 8
+#define QS_N 4
+typedef __m256 qs_f;
+typedef __m256i qs_i;
+typedef __m256i qs_m; /* lane mask: all ones / all zeros per i32 lane */
+
+#define QS_V static inline __attribute__((always_inline))
+QS_V qs_f qs_loadf(const float *p) { return _mm256_loadu_ps(p); }
+QS_V void qs_storef(float *p, qs_f v) { _mm256_storeu_ps(p, v); }
+QS_V qs_f qs_setf(float x) { return _mm256_set1_ps(x); }
+QS_V qs_f qs_addf(qs_f a, qs_f b) { return _mm256_add_ps(a, b); }
+QS_V qs_f qs_mulf(qs_f a, qs_f b) { return _mm256_mul_ps(a, b); }
+QS_V qs_f qs_divf(qs_f a, qs_f b) { return _mm256_div_ps(a, b); }
+QS_V qs_i qs_bits(qs_f a) { return _mm256_castps_si256(a); }
+QS_V qs_f qs_flt(qs_i a) { return _mm256_castsi256_ps(a); }
+QS_V qs_i qs_seti(int32_t x) { return _mm256_set1_epi32(x); }
+QS_V qs_i qs_add(qs_i a, qs_i b) { return _mm256_add_epi32(a, b); }
+QS_V qs_i qs_sub(qs_i a, qs_i b) { return _mm256_sub_epi32(a, b); }
+QS_V qs_i qs_and(qs_i a, qs_i b) { return _mm256_and_si256(a, b); }
+QS_V qs_i qs_or(qs_i a, qs_i b) { return _mm256_or_si256(a, b); }
+QS_V qs_i qs_xor(qs_i a, qs_i b) { return _mm256_xor_si256(a, b); }
+QS_V qs_i qs_min(qs_i a, qs_i b) { return _mm256_min_epi32(a, b); }
+QS_V qs_i qs_max(qs_i a, qs_i b) { return _mm256_max_epi32(a, b); }
+QS_V qs_i qs_srl(qs_i a, int n) { return _mm256_srl_epi32(a, _mm_cvtsi32_si128(n)); }
+QS_V qs_i qs_sll(qs_i a, int n) { return _mm256_sll_epi32(a, _mm_cvtsi32_si128(n)); }
+#define qs_srli(a, n) _mm256_srli_epi32(a, n)
+#define qs_slli(a, n) _mm256_slli_epi32(a, n)
+QS_V qs_m qs_gt(qs_i a, qs_i b) { return _mm256_cmpgt_epi32(a, b); }
+QS_V qs_m qs_eq(qs_i a, qs_i b) { return _mm256_cmpeq_epi32(a, b); }
+/* yes where m is set, else no */
+QS_V qs_i qs_sel(qs_m m, qs_i no, qs_i yes) { return _mm256_blendv_epi8(no, yes, m); }
+/* v where m is clear, else 0 */
+QS_V qs_i qs_andnot_m(qs_m m, qs_i v) { return _mm256_andnot_si256(m, v); }
+QS_V qs_i qs_load_tab8(const uint32_t *t) { return _mm256_loadu_si256((const __m256i *)t); }
+/* tab[idx & 7] */
+QS_V qs_i qs_perm8(qs_i tab, qs_i idx) { return _mm256_permutevar8x32_epi32(tab, idx); }
+QS_V qs_i qs_load_u8(const uint8_t *p) {
+  return _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+}
+QS_V qs_i qs_load_u16(const uint16_t *p) {
+  return _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p));
+}
+/* 4 bytes -> 8 lanes; lane i holds byte i/2 shifted right by 4 * (i % 2) (bits above
+ * the low nibble are left for the caller to mask). */
+QS_V qs_i qs_load_nibbles(const uint8_t *p) {
+  int32_t w;
+  memcpy(&w, p, sizeof w);
+  __m128i b = _mm_shuffle_epi8(_mm_cvtsi32_si128(w), _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, -1, -1,
+                                                                   -1, -1, -1, -1, -1, -1));
+  return _mm256_srlv_epi32(_mm256_cvtepu8_epi32(b), _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4));
+}
+/* lanes hold values <= 0xffff */
+QS_V void qs_store_u16(uint16_t *p, qs_i v) {
+  __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(v, v), 0x08);
+  _mm_storeu_si128((__m128i *)p, _mm256_castsi256_si128(w));
+}
+QS_V qs_f qs_f16_to_f32(const uint16_t *p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+QS_V void qs_f32_to_f16(uint16_t *p, qs_f x) {
+  _mm_storeu_si128((__m128i *)p, _mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+/* max over lanes of non-negative i32 */
+QS_V uint32_t qs_hmax(qs_i v) {
+  __m128i m = _mm_max_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4e));
+  m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0xb1));
+  return (uint32_t)_mm_cvtsi128_si32(m);
+}
+
+struct qs_enc;
+static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                              const struct qs_enc *e);
+static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                               const struct qs_enc *e);
+
+#include "../quant_simd_body.h"
+
+/* 32 raw codes -> 32 code bytes in element order, with signs. The packs saturate
+ * nothing: raw codes fit in [-128, 127], the f32 sign survives signed packing. */
+QS_V __m256i qs_codes_bytes(const qs_i raw[QS_N], const qs_f y[QS_N], const qs_enc *e) {
+  __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(raw[0], raw[1]),
+                                 _mm256_packs_epi32(raw[2], raw[3]));
+  b = _mm256_add_epi8(b, _mm256_set1_epi8((char)(1 << e->m)));
+  __m256i s = _mm256_packs_epi16(_mm256_packs_epi32(qs_bits(y[0]), qs_bits(y[1])),
+                                 _mm256_packs_epi32(qs_bits(y[2]), qs_bits(y[3])));
+  s = _mm256_and_si256(s, _mm256_set1_epi8((char)0x80));
+  if (e->sign_bit == 0x08) s = _mm256_srli_epi16(s, 4); /* each 0x80 byte -> 0x08 */
+  if (!e->neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
+  b = _mm256_or_si256(b, s);
+  return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                              const qs_enc *e) {
+  _mm256_storeu_si256((__m256i *)q, qs_codes_bytes(raw, y, e));
+}
+
+/* Element 2i in the low nibble of byte i. */
+static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                               const qs_enc *e) {
+  __m256i b = qs_codes_bytes(raw, y, e);
+  __m256i nib = _mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi16(0x000f)),
+                                _mm256_and_si256(_mm256_srli_epi16(b, 4), _mm256_set1_epi16(0x00f0)));
+  __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi16(nib, nib), 0x08);
+  _mm_storeu_si128((__m128i *)q, _mm256_castsi256_si128(w));
+}
+
+const fp8g_quant_kernels fp8g_quant_avx2 = {
+    "quant_avx2", FP8GEMM_ISA_AVX2, qs_widen,      qs_narrow,
+    qs_amax,      qs_quantize,      qs_dequantize, qs_mx_quantize,
+};

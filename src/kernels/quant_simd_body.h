@@ -1,0 +1,447 @@
+/*
+ * The SIMD quant kernels, written once over a small vector vocabulary that each ISA
+ * file (avx2/quant_avx2.c, avx512/quant_avx512.c) defines before including this file:
+ *
+ *   QS_W lanes of f32 per vector, QS_N = 32 / QS_W vectors per 32-element chunk;
+ *   types qs_f (f32 vector), qs_i (i32 vector), qs_m (lane mask);
+ *   qs_* lane-wise ops (see the ISA file), plus the few ISA-shaped steps: loading
+ *   bytes / u16 / nibbles into i32 lanes, storing codes as bytes, fp16 conversions,
+ *   horizontal max.
+ *
+ * Every function must equal the reference (kernels/ref/quant_ref.c) bit for bit. Two
+ * rules make that hold without a proof per ISA:
+ *   - the rounding steps are single IEEE operations (division, one multiply, one add
+ *     whose result ulp is the target step) or integer arithmetic on the f32 bits;
+ *   - anything the fast path does not handle exactly (e8m0 targets, a NaN scale, an
+ *     MXCSR that is not round-to-nearest without FTZ/DAZ, odd format rows) is sent to
+ *     the reference for the whole call. We never change MXCSR.
+ * Tails shorter than a 32-element chunk go through the reference conversions element
+ * by element, exactly as the reference loop does.
+ */
+#ifndef QS_W
+#error "define the vector vocabulary before including quant_simd_body.h"
+#endif
+
+#include <math.h>
+#include <string.h>
+
+#include "../formats/formats.h"
+#include "quant_kernels.h"
+
+#define QS_INLINE static inline __attribute__((always_inline))
+
+static uint32_t qs_bits_of(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+static float qs_float_of(uint32_t u) {
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+/* Round-to-nearest, no flush-to-zero, no denormals-are-zero: the state the float steps
+ * below are exact in. Anything else goes to the reference. */
+QS_INLINE bool qs_mxcsr_default(void) { return (_mm_getcsr() & 0xE040u) == 0; }
+
+/* ------------------------------------------------------------------ encoder */
+/*
+ * f32 -> magnitude code of a narrow format, for all lanes at once. Returns
+ * raw = code - 2^m (signed), already limited (overflow / saturation / NaN); the
+ * ISA's store step adds 2^m back and applies the sign.
+ *  - normal results: integer RNE on the f32 bits; the carry walks into the exponent;
+ *  - subnormal results: |y| + 2^(emin - m + 23) is one IEEE addition whose ulp is the
+ *    target's subnormal step, so it rounds once, to nearest even;
+ *  - the two candidates are merged with a min: where a lane is in the other range,
+ *    its wrong candidate is never the smaller one (linear code >= log code above the
+ *    normal threshold; the normal path wraps to a huge value below it).
+ */
+typedef struct qs_enc {
+  qs_i kround;      /* 2^(sh-1) - 1 - bits(2^emin), wrapping */
+  qs_i magic_sub;   /* bits(magic) + 2^m */
+  qs_f magic;       /* 2^(emin - m + 23) */
+  qs_i lim, lim_nan; /* limits on raw: overflow / saturation, and NaN lanes */
+  int sh;           /* 23 - m */
+  int m;
+  uint8_t sign_bit;
+  bool neg_zero;
+  bool nan_blend;   /* NaN lanes need lim_nan (differs from lim) */
+} qs_enc;
+
+/* False when the row does not fit the generic min/limit scheme (then: reference). */
+static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
+  int m = f->mbits, emin = 1 - f->bias;
+  if (m < 1 || m > 7 || emin < -100 || emin > 100) return false;
+  /* Overflow must map to max_mag or max_mag + 1 with the sign bit simply OR-ed in
+   * (which also covers fnuz's sign-less 0x80); NaN likewise. */
+  int lim = saturate ? f->max_mag : f->ovf_pos;
+  if (lim != f->max_mag && lim != f->max_mag + 1) return false;
+  if (!saturate && (uint8_t)(f->ovf_pos | f->sign_bit) != f->ovf_neg) return false;
+  if ((uint8_t)(f->nan_pos | f->sign_bit) != f->nan_neg) return false;
+  uint32_t emin_bits = (uint32_t)(127 + emin) << 23;
+  float magic = ldexpf(1.0f, emin - m + 23);
+  e->sh = 23 - m;
+  e->m = m;
+  e->kround = qs_seti((int32_t)(((1u << (e->sh - 1)) - 1u) - emin_bits));
+  e->magic = qs_setf(magic);
+  e->magic_sub = qs_seti((int32_t)(qs_bits_of(magic) + (1u << m)));
+  e->lim = qs_seti(lim - (1 << m));
+  e->lim_nan = qs_seti((int)f->nan_pos - (1 << m));
+  e->nan_blend = f->nan_pos != lim;
+  e->sign_bit = f->sign_bit;
+  e->neg_zero = f->neg_zero;
+  return true;
+}
+
+QS_INLINE qs_i qs_encode_raw(const qs_enc *e, qs_f y, bool nan_blend) {
+  qs_i a = qs_and(qs_bits(y), qs_seti(0x7fffffff));
+  qs_i odd = qs_and(qs_srl(a, e->sh), qs_seti(1));
+  qs_i nrm = qs_srl(qs_add(qs_add(a, e->kround), odd), e->sh);
+  qs_i sub = qs_sub(qs_bits(qs_addf(qs_flt(a), e->magic)), e->magic_sub);
+  qs_i c = qs_min(nrm, sub);
+  qs_i lim = e->lim;
+  if (nan_blend) lim = qs_sel(qs_gt(a, qs_seti(0x7f800000)), lim, e->lim_nan);
+  return qs_min(c, lim);
+}
+
+/* ------------------------------------------------------------------ quantize */
+enum { QS_SCALE_NONE, QS_SCALE_MUL, QS_SCALE_DIV };
+
+/* x / scale as the reference computes it. MUL: scale is 2^k with 2^-k a normal f32,
+ * so x * 2^-k is the same exactly-rounded quotient. NONE: scale == 1. */
+QS_INLINE qs_f qs_apply_scale(qs_f x, int mode, qs_f s) {
+  if (mode == QS_SCALE_MUL) return qs_mulf(x, s);
+  if (mode == QS_SCALE_DIV) return qs_divf(x, s);
+  return x;
+}
+
+/* One 32-element chunk: x -> 32 code bytes (fp8) or 16 packed bytes (e2m1). */
+QS_INLINE void qs_quant_chunk(const qs_enc *e, const float *x, uint8_t *q, int mode, qs_f s,
+                              bool nan_blend, bool e2m1) {
+  qs_f y[QS_N];
+  qs_i raw[QS_N];
+  for (int v = 0; v < QS_N; v++) {
+    y[v] = qs_apply_scale(qs_loadf(x + v * QS_W), mode, s);
+    raw[v] = qs_encode_raw(e, y[v], nan_blend);
+  }
+  if (e2m1) qs_put_e2m1(q, raw, y, e);
+  else qs_put_fp8(q, raw, y, e);
+}
+
+QS_INLINE void qs_quant_loop(const qs_enc *e, const float *x, size_t nchunks, uint8_t *q,
+                             int mode, qs_f s, bool nan_blend, bool e2m1) {
+  size_t qstep = e2m1 ? 16 : 32;
+  for (size_t c = 0; c < nchunks; c++) qs_quant_chunk(e, x + 32 * c, q + qstep * c, mode, s, nan_blend, e2m1);
+}
+
+/* Instantiates the loop for each (scale mode, NaN blend, e2m1) so the inner loop has
+ * no branches. */
+static void qs_quant_dispatch(const qs_enc *e, const float *x, size_t nchunks, uint8_t *q,
+                              int mode, float sv, bool e2m1) {
+  qs_f s = qs_setf(sv);
+#define QS_CASE(MODE, NB, E2)                                          \
+  if (mode == MODE && e->nan_blend == NB && e2m1 == E2) {              \
+    qs_quant_loop(e, x, nchunks, q, MODE, s, NB, E2);                  \
+    return;                                                            \
+  }
+  QS_CASE(QS_SCALE_NONE, false, false) QS_CASE(QS_SCALE_NONE, true, false)
+  QS_CASE(QS_SCALE_MUL, false, false) QS_CASE(QS_SCALE_MUL, true, false)
+  QS_CASE(QS_SCALE_DIV, false, false) QS_CASE(QS_SCALE_DIV, true, false)
+  QS_CASE(QS_SCALE_NONE, false, true) QS_CASE(QS_SCALE_NONE, true, true)
+  QS_CASE(QS_SCALE_MUL, false, true) QS_CASE(QS_SCALE_MUL, true, true)
+  QS_CASE(QS_SCALE_DIV, false, true) QS_CASE(QS_SCALE_DIV, true, true)
+#undef QS_CASE
+}
+
+/* Picks how to apply 1/scale; *factor is what the vector loop multiplies or divides by. */
+static int qs_scale_mode(float scale, float *factor) {
+  uint32_t u = qs_bits_of(scale), e = (u >> 23) & 0xffu;
+  if (scale == 1.0f) {
+    *factor = 1.0f;
+    return QS_SCALE_NONE;
+  }
+  if ((u & 0x7fffffu) == 0 && e >= 1 && e <= 253) {
+    *factor = qs_float_of((u & 0x80000000u) | ((254u - e) << 23)); /* 2^-k, normal */
+    return QS_SCALE_MUL;
+  }
+  *factor = scale;
+  return QS_SCALE_DIV;
+}
+
+static void qs_quantize(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
+                        uint8_t *q) {
+  const fp8g_format *f = fp8g_format_of(to);
+  qs_enc e;
+  if (!f || !qs_mxcsr_default() || !qs_enc_init(&e, f, saturate)) {
+    /* e8m0 targets and unusual states: the reference, element by element. */
+    fp8g_quant_ref.quantize(x, n, scale, to, saturate, q);
+    return;
+  }
+  bool e2m1 = to == FP8GEMM_E2M1;
+  size_t nchunks = n / 32, done = nchunks * 32;
+  float factor;
+  int mode = qs_scale_mode(scale, &factor);
+  qs_quant_dispatch(&e, x, nchunks, q, mode, factor, e2m1);
+  /* Tail: the reference's own per-element steps (chunks end on an even index). */
+  fp8g_quant_ref.quantize(x + done, n - done, scale, to, saturate, q + (e2m1 ? done / 2 : done));
+}
+
+/* ------------------------------------------------------------------ dequantize */
+/*
+ * fp8 decode without a table: the code's bits shifted into f32 position are the value
+ * times 2^-(127 - bias) (normals land as normals, subnormals as f32 subnormals, both
+ * exact), so y = that * (scale * 2^(127 - bias)) is decode(q) * scale rounded once.
+ * When scale * 2^(127 - bias) overflows, the power of two is applied first instead.
+ * Non-finite codes are looked up in an 8-entry table filled from the reference decode,
+ * indexed by (c ^ c >> 5) & 7, which separates every format's special codes.
+ */
+typedef struct qs_dec {
+  qs_i mag_mask, sign_mask, spec_mask, spec_val, spec_tab;
+  qs_f factor, pow2;
+  int sh;          /* 23 - m */
+  int sign_shift;  /* moves the sign bit to bit 31 */
+  bool has_spec, split;
+} qs_dec;
+
+static bool qs_dec_init(qs_dec *d, fp8gemm_dtype from, const fp8g_format *f, float scale) {
+  uint32_t smask, sval;
+  switch (f->special) {
+    case FP8G_SPECIAL_IEEE: smask = 0x7C; sval = 0x7C; break;
+    case FP8G_SPECIAL_FN: smask = 0x7F; sval = 0x7F; break;
+    case FP8G_SPECIAL_FNUZ: smask = 0xFF; sval = 0x80; break;
+    default: smask = 0; sval = 1; break; /* none */
+  }
+  uint32_t tab[8];
+  bool filled[8] = {false};
+  for (uint32_t c = 0; c < 256; c++) {
+    if ((c & smask) != sval) continue;
+    uint32_t i = (c ^ (c >> 5)) & 7, b = qs_bits_of(fp8g_decode(from, (uint8_t)c));
+    if (filled[i] && tab[i] != b) return false;
+    tab[i] = b;
+    filled[i] = true;
+  }
+  for (int i = 0; i < 8; i++)
+    if (!filled[i]) tab[i] = 0;
+  d->spec_tab = qs_load_tab8(tab);
+  d->has_spec = smask != 0;
+  d->spec_mask = qs_seti((int32_t)smask);
+  d->spec_val = qs_seti((int32_t)sval);
+  d->mag_mask = qs_seti(f->sign_bit - 1);
+  d->sign_mask = qs_seti(f->sign_bit);
+  d->sign_shift = f->sign_bit == 0x80 ? 24 : 28;
+  d->sh = 23 - f->mbits;
+  float p2 = ldexpf(1.0f, 127 - f->bias), s2 = scale * p2;
+  d->split = !(fabsf(s2) <= 0x1.fffffep127f) && !isinf(scale);
+  d->factor = qs_setf(d->split ? scale : s2);
+  d->pow2 = qs_setf(p2);
+  return true;
+}
+
+QS_INLINE qs_f qs_decode_scaled(const qs_dec *d, qs_i c, bool spec, bool split) {
+  qs_i sign = qs_sll(qs_and(c, d->sign_mask), d->sign_shift);
+  qs_i v = qs_or(qs_sll(qs_and(c, d->mag_mask), d->sh), sign);
+  if (spec) {
+    qs_m is_spec = qs_eq(qs_and(c, d->spec_mask), d->spec_val);
+    qs_i idx = qs_and(qs_xor(c, qs_srli(c, 5)), qs_seti(7));
+    v = qs_sel(is_spec, v, qs_perm8(d->spec_tab, idx));
+  }
+  qs_f y = qs_flt(v);
+  if (split) y = qs_mulf(y, d->pow2);
+  return qs_mulf(y, d->factor);
+}
+
+QS_INLINE void qs_dequant_loop(const qs_dec *d, const uint8_t *q, size_t nchunks, float *y,
+                               bool spec, bool split) {
+  for (size_t c = 0; c < nchunks; c++)
+    for (int v = 0; v < QS_N; v++) {
+      size_t i = 32 * c + (size_t)v * QS_W;
+      qs_storef(y + i, qs_decode_scaled(d, qs_load_u8(q + i), spec, split));
+    }
+}
+
+/* e2m1: 16 codes, sign in bit 3: magnitudes through an 8-entry table of the reference. */
+QS_INLINE void qs_dequant_e2m1_loop(const qs_i tab, const uint8_t *q, size_t nchunks, float *y,
+                                    qs_f s) {
+  for (size_t c = 0; c < nchunks; c++)
+    for (int v = 0; v < QS_N; v++) {
+      size_t i = 32 * c + (size_t)v * QS_W;
+      qs_i n = qs_load_nibbles(q + i / 2);
+      qs_i mag = qs_perm8(tab, qs_and(n, qs_seti(7)));
+      qs_i val = qs_or(mag, qs_sll(qs_and(n, qs_seti(8)), 28));
+      qs_storef(y + i, qs_mulf(qs_flt(val), s));
+    }
+}
+
+static void qs_dequantize(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale, float *y) {
+  const fp8g_format *f = fp8g_format_of(from);
+  size_t nchunks = n / 32, done = nchunks * 32;
+  qs_dec d;
+  /* NaN scale: which NaN a product of two NaNs returns depends on operand order; the
+   * reference decides. e8m0 and odd states: the reference too. */
+  if (!f || isnan(scale) || !qs_mxcsr_default()) {
+    fp8g_quant_ref.dequantize(q, n, from, scale, y);
+    return;
+  }
+  if (from == FP8GEMM_E2M1) {
+    uint32_t tab[8];
+    for (int i = 0; i < 8; i++) tab[i] = qs_bits_of(fp8g_decode(from, (uint8_t)i));
+    qs_dequant_e2m1_loop(qs_load_tab8(tab), q, nchunks, y, qs_setf(scale));
+    /* tail: the reference on whole bytes from an even index */
+    fp8g_quant_ref.dequantize(q + done / 2, n - done, from, scale, y + done);
+    return;
+  }
+  if (!qs_dec_init(&d, from, f, scale)) {
+    fp8g_quant_ref.dequantize(q, n, from, scale, y);
+    return;
+  }
+  if (d.has_spec && d.split) qs_dequant_loop(&d, q, nchunks, y, true, true);
+  else if (d.has_spec) qs_dequant_loop(&d, q, nchunks, y, true, false);
+  else if (d.split) qs_dequant_loop(&d, q, nchunks, y, false, true);
+  else qs_dequant_loop(&d, q, nchunks, y, false, false);
+  fp8g_quant_ref.dequantize(q + done, n - done, from, scale, y + done);
+}
+
+/* ------------------------------------------------------------------ widen / narrow */
+/* fp16 -> f32 by F16C, except NaN lanes, which keep their payload bit for bit (F16C
+ * would quiet a signalling NaN; the reference does not). */
+QS_INLINE qs_f qs_widen_f16_vec(const uint16_t *p) {
+  qs_i h = qs_load_u16(p);
+  qs_f y = qs_f16_to_f32(p);
+  qs_i a = qs_and(h, qs_seti(0x7fff));
+  qs_i nan = qs_or(qs_or(qs_sll(qs_and(h, qs_seti(0x8000)), 16), qs_seti(0x7f800000)),
+                   qs_sll(qs_and(h, qs_seti(0x3ff)), 13));
+  return qs_flt(qs_sel(qs_gt(a, qs_seti(0x7c00)), qs_bits(y), nan));
+}
+
+static void qs_widen(const void *x, fp8gemm_dtype dtype, float *y, size_t n) {
+  size_t nv = n / QS_W, done = nv * QS_W;
+  if (dtype == FP8GEMM_F32) {
+    memmove(y, x, n * sizeof *y);
+    return;
+  }
+  if (dtype == FP8GEMM_BF16) {
+    const uint16_t *h = x;
+    for (size_t v = 0; v < nv; v++) qs_storef(y + v * QS_W, qs_flt(qs_slli(qs_load_u16(h + v * QS_W), 16)));
+  } else if (dtype == FP8GEMM_F16 && qs_mxcsr_default()) {
+    const uint16_t *h = x;
+    for (size_t v = 0; v < nv; v++) qs_storef(y + v * QS_W, qs_widen_f16_vec(h + v * QS_W));
+  } else {
+    done = 0;
+  }
+  fp8g_quant_ref.widen((const uint16_t *)x + done, dtype, y + done, n - done);
+}
+
+/* f32 -> bf16 bits in i32 lanes: RNE, NaN -> its top half with the quiet bit set. */
+QS_INLINE qs_i qs_bf16_of(qs_f x) {
+  qs_i u = qs_bits(x);
+  qs_i r = qs_srli(qs_add(qs_add(u, qs_seti(0x7fff)), qs_and(qs_srli(u, 16), qs_seti(1))), 16);
+  qs_i nan = qs_or(qs_srli(u, 16), qs_seti(0x40));
+  return qs_sel(qs_gt(qs_and(u, qs_seti(0x7fffffff)), qs_seti(0x7f800000)), r, nan);
+}
+
+static void qs_narrow(const float *x, fp8gemm_dtype dtype, void *y, size_t n) {
+  size_t nv = n / QS_W, done = nv * QS_W;
+  uint16_t *h = y;
+  if (dtype == FP8GEMM_BF16) {
+    for (size_t v = 0; v < nv; v++) qs_store_u16(h + v * QS_W, qs_bf16_of(qs_loadf(x + v * QS_W)));
+  } else if (dtype == FP8GEMM_F16 && qs_mxcsr_default()) {
+    /* F16C rounds to nearest even with gradual underflow and overflow to Inf, and
+     * turns a NaN into sign | 0x7e00 | top payload bits, as the reference does. */
+    for (size_t v = 0; v < nv; v++) qs_f32_to_f16(h + v * QS_W, qs_loadf(x + v * QS_W));
+  } else {
+    done = 0;
+  }
+  fp8g_quant_ref.narrow(x + done, dtype, dtype == FP8GEMM_F32 ? (void *)((float *)y + done)
+                                                               : (void *)(h + done), n - done);
+}
+
+/* ------------------------------------------------------------------ amax */
+/* Integer max of |x| bits with NaN lanes zeroed: the same value as the reference's
+ * float compare loop (+0 for no numbers, +Inf if any). */
+QS_INLINE qs_i qs_abs_no_nan(qs_f x) {
+  qs_i a = qs_and(qs_bits(x), qs_seti(0x7fffffff));
+  return qs_andnot_m(qs_gt(a, qs_seti(0x7f800000)), a);
+}
+
+static float qs_amax(const float *x, size_t n) {
+  if (!qs_mxcsr_default()) return fp8g_quant_ref.amax(x, n);
+  qs_i m0 = qs_seti(0), m1 = m0, m2 = m0, m3 = m0;
+  size_t i = 0;
+  for (; i + 4 * QS_W <= n; i += 4 * QS_W) {
+    m0 = qs_max(m0, qs_abs_no_nan(qs_loadf(x + i)));
+    m1 = qs_max(m1, qs_abs_no_nan(qs_loadf(x + i + QS_W)));
+    m2 = qs_max(m2, qs_abs_no_nan(qs_loadf(x + i + 2 * QS_W)));
+    m3 = qs_max(m3, qs_abs_no_nan(qs_loadf(x + i + 3 * QS_W)));
+  }
+  for (; i + QS_W <= n; i += QS_W) m0 = qs_max(m0, qs_abs_no_nan(qs_loadf(x + i)));
+  uint32_t m = qs_hmax(qs_max(qs_max(m0, m1), qs_max(m2, m3)));
+  float t = fp8g_quant_ref.amax(x + i, n - i);
+  return qs_bits_of(t) > m ? t : qs_float_of(m);
+}
+
+/* ------------------------------------------------------------------ MX */
+/* The reference's block scale, from the bits of a finite amax > 0: floor(log2 amax)
+ * - emax, plus one in rceil mode when amax's mantissa exceeds the element max's. */
+static uint8_t qs_mx_code(uint32_t amax_bits, int emax, uint32_t mmax_frac,
+                          fp8gemm_mx_scale_mode mode) {
+  int e = (int)(amax_bits >> 23);
+  if (e == 0) return 0; /* f32 subnormal amax: far below 2^-127 * elem_max */
+  int k = e - 127 - emax;
+  if (mode == FP8GEMM_MX_RCEIL && (amax_bits & 0x7fffffu) > mmax_frac) k += 1;
+  int code = k + 127;
+  return (uint8_t)(code < 0 ? 0 : code > 254 ? 254 : code);
+}
+
+static void qs_mx_quantize(const float *x, size_t nblocks, fp8gemm_dtype elem,
+                           fp8gemm_mx_scale_mode mode, uint8_t *q, uint8_t *scales) {
+  int emax;
+  uint32_t mmax_frac;
+  switch (elem) {
+    case FP8GEMM_E4M3FN: emax = 8; mmax_frac = 0x600000; break;  /* 448 = 1.75 * 2^8 */
+    case FP8GEMM_E5M2: emax = 15; mmax_frac = 0x600000; break;   /* 57344 = 1.75 * 2^15 */
+    case FP8GEMM_E2M1: emax = 2; mmax_frac = 0x400000; break;    /* 6 = 1.5 * 2^2 */
+    default: emax = -1; mmax_frac = 0; break;
+  }
+  const fp8g_format *f = fp8g_format_of(elem);
+  qs_enc e;
+  if (emax < 0 || !f || !qs_mxcsr_default() || !qs_enc_init(&e, f, true)) {
+    fp8g_quant_ref.mx_quantize(x, nblocks, elem, mode, q, scales);
+    return;
+  }
+  bool e2m1 = elem == FP8GEMM_E2M1;
+  size_t qbytes = e2m1 ? 16 : 32;
+  for (size_t b = 0; b < nblocks; b++) {
+    const float *xb = x + 32 * b;
+    uint8_t *qb = q + qbytes * b;
+    qs_f v[QS_N];
+    qs_i m = qs_seti(0);
+    for (int i = 0; i < QS_N; i++) {
+      v[i] = qs_loadf(xb + i * QS_W);
+      m = qs_max(m, qs_and(qs_bits(v[i]), qs_seti(0x7fffffff)));
+    }
+    uint32_t amax = qs_hmax(m); /* NaN bits sort above Inf: >= Inf means "special" */
+    if (amax >= 0x7f800000u) {
+      scales[b] = 0xFF;
+      memset(qb, e2m1 ? 0 : f->nan_pos, qbytes);
+      continue;
+    }
+    uint8_t code = amax == 0 ? 0 : qs_mx_code(amax, emax, mmax_frac, mode);
+    scales[b] = code;
+    /* x / 2^(code - 127): a multiply by the exact inverse when both are normal f32 */
+    qs_i raw[QS_N];
+    qs_f y[QS_N];
+    if (code >= 1 && code <= 253) {
+      qs_f inv = qs_setf(qs_float_of((uint32_t)(254 - code) << 23));
+      for (int i = 0; i < QS_N; i++) y[i] = qs_mulf(v[i], inv);
+    } else {
+      qs_f X = qs_setf(fp8g_decode(FP8GEMM_E8M0, code));
+      for (int i = 0; i < QS_N; i++) y[i] = qs_divf(v[i], X);
+    }
+    /* finite blocks: no NaN lanes, so no NaN limit */
+    for (int i = 0; i < QS_N; i++) raw[i] = qs_encode_raw(&e, y[i], false);
+    if (e2m1) qs_put_e2m1(qb, raw, y, &e);
+    else qs_put_fp8(qb, raw, y, &e);
+  }
+}

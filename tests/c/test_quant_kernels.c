@@ -1,0 +1,442 @@
+/*
+ * Every SIMD quant kernel table against the reference (kernels/ref/quant_ref.c), bit for
+ * bit: every function, every dtype the reference handles, both saturate flavours, at
+ * awkward lengths and unaligned offsets, on random bits, realistic values and
+ * adversarial values (specials, NaN payloads, format max / overflow boundaries, exact
+ * ties, subnormals), plus all 2^16 bf16 and fp16 inputs. Canary bytes past every
+ * output must survive. Each ISA level the CPU lacks is reported as not run.
+ */
+#include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "formats/formats.h"
+#include "kernels/quant_kernels.h"
+
+#define CANARY 64
+#define CANARY_BYTE 0xA5
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static uint64_t rnd(void) {
+  rng_state ^= rng_state << 13;
+  rng_state ^= rng_state >> 7;
+  rng_state ^= rng_state << 17;
+  return rng_state;
+}
+
+static float f32_of(uint32_t u) {
+  float x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+static uint32_t bits_of(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  return u;
+}
+
+static const fp8gemm_dtype narrow_types[] = {FP8GEMM_E4M3FN,   FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
+                                             FP8GEMM_E5M2FNUZ, FP8GEMM_E2M1, FP8GEMM_E8M0};
+#define N_NARROW (sizeof narrow_types / sizeof narrow_types[0])
+static const size_t lengths[] = {0, 1, 2, 31, 32, 33, 63, 64, 65, 97, 1000, 1000003};
+#define N_LENGTHS (sizeof lengths / sizeof lengths[0])
+
+/* Output buffers: `bytes` of output then CANARY guard bytes. */
+static uint8_t *out_alloc(size_t bytes) {
+  uint8_t *p = malloc(bytes + CANARY);
+  memset(p, CANARY_BYTE, bytes + CANARY);
+  return p;
+}
+static bool canary_ok(const uint8_t *p, size_t bytes) {
+  for (size_t i = 0; i < CANARY; i++)
+    if (p[bytes + i] != CANARY_BYTE) return false;
+  return true;
+}
+static long first_diff(const uint8_t *a, const uint8_t *b, size_t bytes) {
+  for (size_t i = 0; i < bytes; i++)
+    if (a[i] != b[i]) return (long)i;
+  return -1;
+}
+
+/* ------------------------------------------------------------------ test data */
+/* Values that sit on every edge of every format: codes, midpoints between neighbouring
+ * codes (ties), one f32 ulp either side, the max and overflow thresholds. */
+static size_t adversarial(float *v, size_t cap) {
+  size_t n = 0;
+#define PUT(x) do { if (n < cap) v[n++] = (x); } while (0)
+  static const uint32_t specials[] = {
+      0x00000000, 0x80000000, 0x7f800000, 0xff800000, 0x7fc00000, 0xffc00000, 0x7f800001,
+      0xff800001, 0x7fbfffff, 0xffbfffff, 0x7fffffff, 0xffffffff, 0x7fc12345, 0xff812345,
+      0x00000001, 0x80000001, 0x007fffff, 0x807fffff, 0x00800000, 0x80800000, 0x7f7fffff,
+      0xff7fffff, 0x00400000, 0x3f800000, 0xbf800000, 0x43e80000, 0x43e80001, 0x43e7ffff,
+      0x3a800000, 0x3a800001, 0x477ff000, 0x477fefff, 0x38800000, 0x387fffff, 0x33000000,
+      0x33000001, 0x5f800000, 0x7f000000, 0x7effffff, 0x00200000, 0x3fc00000, 0x3fdfffff};
+  for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) PUT(f32_of(specials[i]));
+  for (size_t t = 0; t < N_NARROW; t++) {
+    fp8gemm_dtype d = narrow_types[t];
+    int ncodes = d == FP8GEMM_E2M1 ? 16 : 256;
+    for (int c = 0; c < ncodes; c++) {
+      float a = fp8g_decode(d, (uint8_t)c);
+      if (isnan(a)) continue;
+      float b = fp8g_decode(d, (uint8_t)(c + 1));
+      uint32_t ua = bits_of(a);
+      PUT(a);
+      PUT(f32_of(ua + 1));
+      if (ua & 0x7fffffff) PUT(f32_of(ua - 1));
+      if (c + 1 < ncodes && !isnan(b) && !isinf(b) && !isinf(a) && (a < 0) == (b < 0)) {
+        float mid = (float)(((double)a + (double)b) / 2); /* exact: few significant bits */
+        PUT(mid);
+        PUT(f32_of(bits_of(mid) + 1));
+        PUT(f32_of(bits_of(mid) - 1));
+      }
+      if (!isinf(a)) {
+        /* past the top: max + half a step (tie) and around it */
+        PUT(a * 1.0625f);
+        PUT(a * 1.125f);
+        PUT(f32_of(bits_of(a * 1.125f) + 1));
+        PUT(f32_of(bits_of(a * 1.125f) - 1));
+      }
+    }
+  }
+#undef PUT
+  return n;
+}
+
+enum { DATA_BITS, DATA_REAL, DATA_ADV, DATA_KINDS };
+static const char *const data_names[] = {"random bits", "realistic", "adversarial"};
+
+/* Fills x[0..n) with one kind of data. */
+static void fill(float *x, size_t n, int kind, const float *adv, size_t nadv) {
+  for (size_t i = 0; i < n; i++) {
+    uint64_t r = rnd();
+    switch (kind) {
+      case DATA_BITS: x[i] = f32_of((uint32_t)r); break;
+      case DATA_REAL: {
+        /* wide dynamic range, both signs, some exact zeros */
+        int e = (int)((r >> 32) % 60) - 40;
+        float m = (float)(r & 0xffffff) / 16777216.0f;
+        x[i] = (r >> 62) == 3 ? 0.0f : ldexpf((r >> 61) & 1 ? -m : m, e);
+        break;
+      }
+      default: x[i] = (r >> 60) == 0 ? f32_of((uint32_t)r) : adv[(r >> 8) % nadv]; break;
+    }
+  }
+}
+
+static const float scales[] = {1.0f,        2.0f,         0.5f,     0x1p-126f, 0x1p127f,
+                               0x1p-127f,   0x1p-149f,    3.0f,     1.0f / 448, 0.1f,
+                               -2.0f,       -0.7f,        0.0f,     -0.0f,    INFINITY,
+                               NAN,         0x1.8p-140f,  3.4e38f,  0x1p-20f, 1e-30f};
+#define N_SCALES (sizeof scales / sizeof scales[0])
+
+/* ------------------------------------------------------------------ per-function checks */
+static void check_quantize(const fp8g_quant_kernels *k, const float *x, size_t n, float scale,
+                           fp8gemm_dtype to, bool sat, const char *what) {
+  size_t bytes = to == FP8GEMM_E2M1 ? (n + 1) / 2 : n;
+  uint8_t *a = out_alloc(bytes), *b = out_alloc(bytes);
+  fp8g_quant_ref.quantize(x, n, scale, to, sat, a);
+  k->quantize(x, n, scale, to, sat, b);
+  long d = first_diff(a, b, bytes);
+  CHECK(d < 0, "%s quantize %s sat=%d n=%zu scale=%a (%s): byte %ld: ref %02x got %02x (x=0x%08x)",
+        k->name, fp8gemm_dtype_name(to), sat, n, (double)scale, what, d, d < 0 ? 0 : a[d],
+        d < 0 ? 0 : b[d], d < 0 ? 0 : bits_of(x[to == FP8GEMM_E2M1 ? 2 * d : d]));
+  CHECK(canary_ok(b, bytes), "%s quantize %s n=%zu: wrote past the end", k->name,
+        fp8gemm_dtype_name(to), n);
+  free(a);
+  free(b);
+}
+
+static void check_dequantize(const fp8g_quant_kernels *k, const uint8_t *q, size_t n,
+                             fp8gemm_dtype from, float scale, const char *what) {
+  size_t bytes = n * sizeof(float);
+  uint8_t *a = out_alloc(bytes), *b = out_alloc(bytes);
+  fp8g_quant_ref.dequantize(q, n, from, scale, (float *)(void *)a);
+  k->dequantize(q, n, from, scale, (float *)(void *)b);
+  long d = first_diff(a, b, bytes);
+  size_t e = d < 0 ? 0 : (size_t)d / 4;
+  uint32_t ra = 0, rb = 0;
+  if (d >= 0) {
+    memcpy(&ra, a + 4 * e, 4);
+    memcpy(&rb, b + 4 * e, 4);
+  }
+  CHECK(d < 0, "%s dequantize %s n=%zu scale=%a (%s): elem %zu: ref %08x got %08x", k->name,
+        fp8gemm_dtype_name(from), n, (double)scale, what, e, ra, rb);
+  CHECK(canary_ok(b, bytes), "%s dequantize %s n=%zu: wrote past the end", k->name,
+        fp8gemm_dtype_name(from), n);
+  free(a);
+  free(b);
+}
+
+static void check_widen(const fp8g_quant_kernels *k, const void *x, fp8gemm_dtype dt, size_t n) {
+  size_t bytes = n * sizeof(float);
+  uint8_t *a = out_alloc(bytes), *b = out_alloc(bytes);
+  fp8g_quant_ref.widen(x, dt, (float *)(void *)a, n);
+  k->widen(x, dt, (float *)(void *)b, n);
+  long d = first_diff(a, b, bytes);
+  CHECK(d < 0, "%s widen %s n=%zu: byte %ld differs", k->name, fp8gemm_dtype_name(dt), n, d);
+  CHECK(canary_ok(b, bytes), "%s widen %s n=%zu: wrote past the end", k->name,
+        fp8gemm_dtype_name(dt), n);
+  free(a);
+  free(b);
+}
+
+static void check_narrow(const fp8g_quant_kernels *k, const float *x, fp8gemm_dtype dt, size_t n) {
+  size_t bytes = n * (dt == FP8GEMM_F32 ? 4 : 2);
+  uint8_t *a = out_alloc(bytes), *b = out_alloc(bytes);
+  fp8g_quant_ref.narrow(x, dt, a, n);
+  k->narrow(x, dt, b, n);
+  long d = first_diff(a, b, bytes);
+  CHECK(d < 0, "%s narrow %s n=%zu: byte %ld differs (x=0x%08x)", k->name, fp8gemm_dtype_name(dt),
+        n, d, d < 0 ? 0 : bits_of(x[(size_t)d / (dt == FP8GEMM_F32 ? 4 : 2)]));
+  CHECK(canary_ok(b, bytes), "%s narrow %s n=%zu: wrote past the end", k->name,
+        fp8gemm_dtype_name(dt), n);
+  free(a);
+  free(b);
+}
+
+static void check_amax(const fp8g_quant_kernels *k, const float *x, size_t n, const char *what) {
+  float a = fp8g_quant_ref.amax(x, n), b = k->amax(x, n);
+  CHECK(bits_of(a) == bits_of(b), "%s amax n=%zu (%s): ref %08x got %08x", k->name, n, what,
+        bits_of(a), bits_of(b));
+}
+
+static void check_mx(const fp8g_quant_kernels *k, const float *x, size_t nblocks,
+                     fp8gemm_dtype elem, fp8gemm_mx_scale_mode mode, const char *what) {
+  size_t qbytes = nblocks * (elem == FP8GEMM_E2M1 ? 16 : 32);
+  uint8_t *qa = out_alloc(qbytes), *qb = out_alloc(qbytes);
+  uint8_t *sa = out_alloc(nblocks), *sb = out_alloc(nblocks);
+  fp8g_quant_ref.mx_quantize(x, nblocks, elem, mode, qa, sa);
+  k->mx_quantize(x, nblocks, elem, mode, qb, sb);
+  long ds = first_diff(sa, sb, nblocks), dq = first_diff(qa, qb, qbytes);
+  CHECK(ds < 0, "%s mx %s mode %d nblocks=%zu (%s): scale %ld: ref %02x got %02x", k->name,
+        fp8gemm_dtype_name(elem), (int)mode, nblocks, what, ds, ds < 0 ? 0 : sa[ds],
+        ds < 0 ? 0 : sb[ds]);
+  CHECK(dq < 0, "%s mx %s mode %d nblocks=%zu (%s): q byte %ld: ref %02x got %02x", k->name,
+        fp8gemm_dtype_name(elem), (int)mode, nblocks, what, dq, dq < 0 ? 0 : qa[dq],
+        dq < 0 ? 0 : qb[dq]);
+  CHECK(canary_ok(qb, qbytes) && canary_ok(sb, nblocks), "%s mx %s nblocks=%zu: wrote past the end",
+        k->name, fp8gemm_dtype_name(elem), nblocks);
+  free(qa);
+  free(qb);
+  free(sa);
+  free(sb);
+}
+
+/* ------------------------------------------------------------------ suites */
+static float *adv;
+static size_t nadv;
+
+/* A random element offset 0..15 into a buffer, so vector loads are unaligned. */
+static size_t offset(void) { return (size_t)(rnd() % 16); }
+
+static void suite_quantize(const fp8g_quant_kernels *k) {
+  size_t maxn = 1000003 + 16;
+  float *buf = malloc(maxn * sizeof *buf);
+  for (int kind = 0; kind < DATA_KINDS; kind++) {
+    fill(buf, maxn, kind, adv, nadv);
+    for (size_t li = 0; li < N_LENGTHS; li++) {
+      size_t n = lengths[li], off = offset();
+      bool big = n > 100000;
+      for (size_t t = 0; t < N_NARROW; t++)
+        for (int sat = 0; sat < 2; sat++)
+          for (size_t s = 0; s < N_SCALES; s++) {
+            if (big && s % 5 != 0) continue; /* long runs: a sample of the scales */
+            check_quantize(k, buf + off, n, scales[s], narrow_types[t], sat, data_names[kind]);
+          }
+    }
+  }
+  /* every adversarial value at every position of a chunk, both alignments */
+  for (size_t t = 0; t < N_NARROW; t++)
+    for (int sat = 0; sat < 2; sat++)
+      for (size_t s = 0; s < N_SCALES; s++) {
+        check_quantize(k, adv, nadv, scales[s], narrow_types[t], sat, "adversarial, in order");
+        check_quantize(k, adv + 1, nadv - 1, scales[s], narrow_types[t], sat, "adversarial, shifted");
+      }
+  free(buf);
+}
+
+/* All 2^16 bf16 and fp16 inputs: widened, then quantized to every format. */
+static void suite_exhaustive16(const fp8g_quant_kernels *k) {
+  uint16_t *h = malloc(65536 * sizeof *h);
+  float *x = malloc(65536 * sizeof *x);
+  for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+  const fp8gemm_dtype wide[] = {FP8GEMM_BF16, FP8GEMM_F16};
+  for (int w = 0; w < 2; w++) {
+    check_widen(k, h, wide[w], 65536);
+    fp8g_quant_ref.widen(h, wide[w], x, 65536);
+    check_narrow(k, x, wide[w], 65536);
+    check_amax(k, x, 65536, "all 16-bit inputs");
+    for (size_t t = 0; t < N_NARROW; t++)
+      for (int sat = 0; sat < 2; sat++)
+        for (size_t s = 0; s < N_SCALES; s++)
+          check_quantize(k, x, 65536, scales[s], narrow_types[t], sat,
+                         w ? "all fp16 inputs" : "all bf16 inputs");
+  }
+  free(h);
+  free(x);
+}
+
+static void suite_wide(const fp8g_quant_kernels *k) {
+  size_t maxn = 1000003 + 16;
+  uint16_t *h = malloc(maxn * sizeof *h);
+  float *x = malloc(maxn * sizeof *x);
+  for (size_t i = 0; i < maxn; i++) h[i] = (uint16_t)rnd();
+  const fp8gemm_dtype wide[] = {FP8GEMM_BF16, FP8GEMM_F16, FP8GEMM_F32};
+  for (int kind = 0; kind < DATA_KINDS; kind++) {
+    fill(x, maxn, kind, adv, nadv);
+    for (size_t li = 0; li < N_LENGTHS; li++) {
+      size_t n = lengths[li], off = offset();
+      for (int w = 0; w < 3; w++) {
+        check_widen(k, w == 2 ? (const void *)(x + off) : (const void *)(h + off), wide[w], n);
+        check_narrow(k, x + off, wide[w], n);
+      }
+      check_amax(k, x + off, n, data_names[kind]);
+    }
+  }
+  /* amax corner cases: all NaN, NaN next to Inf, -0 only, Inf at the tail */
+  for (size_t li = 0; li < N_LENGTHS; li++) {
+    size_t n = lengths[li];
+    if (n == 0 || n > 1000) continue;
+    for (size_t i = 0; i < n; i++) x[i] = f32_of(0xffc00000u + (uint32_t)i);
+    check_amax(k, x, n, "all NaN");
+    x[n / 2] = -INFINITY;
+    check_amax(k, x, n, "NaN and -Inf");
+    for (size_t i = 0; i < n; i++) x[i] = -0.0f;
+    check_amax(k, x, n, "-0 only");
+    x[n - 1] = f32_of(0x00000001u);
+    check_amax(k, x, n, "min subnormal at the end");
+  }
+  free(h);
+  free(x);
+}
+
+static void suite_dequantize(const fp8g_quant_kernels *k) {
+  size_t maxn = 1000003 + 32;
+  uint8_t *q = malloc(maxn);
+  for (size_t i = 0; i < maxn; i++) q[i] = (uint8_t)rnd();
+  uint8_t all[512];
+  for (int i = 0; i < 512; i++) all[i] = (uint8_t)i;
+  for (size_t t = 0; t < N_NARROW; t++) {
+    fp8gemm_dtype d = narrow_types[t];
+    for (size_t s = 0; s < N_SCALES; s++) {
+      check_dequantize(k, all, 512, d, scales[s], "every code");
+      check_dequantize(k, all + 1, 509, d, scales[s], "every code, shifted");
+    }
+    for (size_t li = 0; li < N_LENGTHS; li++) {
+      size_t n = lengths[li], off = offset();
+      if (d == FP8GEMM_E2M1 && n % 2) n += 1; /* packed input: even lengths */
+      for (size_t s = 0; s < N_SCALES; s++) {
+        if (n > 100000 && s % 5 != 0) continue;
+        check_dequantize(k, q + off, n, d, scales[s], "random codes");
+      }
+    }
+  }
+  free(q);
+}
+
+/* MX blocks with one magnitude per block spread over the whole e8m0 range, special and
+ * zero blocks, subnormal amax, amax mantissas around the rceil boundaries. */
+static void fill_mx(float *x, size_t nblocks, int kind) {
+  fill(x, nblocks * 32, kind == DATA_BITS ? DATA_BITS : DATA_REAL, adv, nadv);
+  if (kind == DATA_BITS) return;
+  for (size_t b = 0; b < nblocks; b++) {
+    float *xb = x + 32 * b;
+    uint64_t r = rnd();
+    int e = (int)(r % 300) - 160;
+    for (int i = 0; i < 32; i++) xb[i] = ldexpf(xb[i], e);
+    switch ((r >> 16) % 16) {
+      case 0: memset(xb, 0, 32 * sizeof *xb); break;
+      case 1: xb[(r >> 24) % 32] = NAN; break;
+      case 2: xb[(r >> 24) % 32] = (r >> 30) & 1 ? INFINITY : -INFINITY; break;
+      case 3:
+        for (int i = 0; i < 32; i++) xb[i] = f32_of((uint32_t)(rnd() & 0x807fffff));
+        break;
+      case 4: case 5: case 6: {
+        /* amax mantissa exactly at / around 1.5 and 1.75 */
+        static const uint32_t fr[] = {0x400000, 0x3fffff, 0x400001, 0x600000, 0x5fffff, 0x600001};
+        xb[(r >> 24) % 32] = f32_of(((uint32_t)(127 + e % 60) << 23) | fr[(r >> 40) % 6]);
+        break;
+      }
+      case 7: xb[(r >> 24) % 32] = adv[(r >> 32) % nadv]; break;
+      default: break;
+    }
+  }
+}
+
+static void suite_mx(const fp8g_quant_kernels *k) {
+  const fp8gemm_dtype elems[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E2M1, FP8GEMM_E4M3FNUZ};
+  const fp8gemm_mx_scale_mode modes[] = {FP8GEMM_MX_FLOOR, FP8GEMM_MX_RCEIL};
+  const size_t nbs[] = {0, 1, 2, 3, 7, 33, 31250};
+  size_t maxb = 31250 + 1;
+  float *x = malloc(maxb * 32 * sizeof *x);
+  for (int kind = 0; kind < DATA_KINDS; kind++) {
+    fill_mx(x, maxb, kind);
+    for (size_t i = 0; i < sizeof nbs / sizeof nbs[0]; i++)
+      for (size_t el = 0; el < 4; el++)
+        for (int m = 0; m < 2; m++)
+          check_mx(k, x + (i % 2), nbs[i], elems[el], modes[m], data_names[kind]);
+  }
+  free(x);
+}
+
+/* Under FTZ/DAZ and other rounding modes the fast paths must still equal the
+ * reference computed under the same state (the library never changes MXCSR; this
+ * test does, and restores it). */
+static void suite_mxcsr(const fp8g_quant_kernels *k) {
+  const unsigned modes[] = {0x8040 /* FTZ|DAZ */, 0x2000 /* round down */, 0x6000 /* toward 0 */};
+  unsigned saved = _mm_getcsr();
+  float *x = malloc(4096 * sizeof *x);
+  uint8_t codes[4096];
+  for (int i = 0; i < 4096; i++) codes[i] = (uint8_t)rnd();
+  for (size_t mi = 0; mi < 3; mi++) {
+    fill(x, 4096, DATA_ADV, adv, nadv);
+    for (int i = 0; i < 512; i++) x[rnd() % 4096] = f32_of((uint32_t)(rnd() & 0x807fffff));
+    _mm_setcsr((saved & ~0xE040u) | modes[mi]);
+    for (size_t t = 0; t < N_NARROW; t++)
+      for (size_t s = 0; s < N_SCALES; s += 3) {
+        check_quantize(k, x, 4096, scales[s], narrow_types[t], true, "non-default MXCSR");
+        check_dequantize(k, codes, 4096, narrow_types[t], scales[s], "non-default MXCSR");
+      }
+    check_amax(k, x, 4096, "non-default MXCSR");
+    check_narrow(k, x, FP8GEMM_F16, 4096);
+    check_mx(k, x, 128, FP8GEMM_E4M3FN, FP8GEMM_MX_RCEIL, "non-default MXCSR");
+    _mm_setcsr(saved);
+  }
+  free(x);
+}
+
+int main(void) {
+  size_t cap = 100000;
+  adv = malloc(cap * sizeof *adv);
+  nadv = adversarial(adv, cap);
+  fp8gemm_isa detected = fp8gemm_isa_detected();
+  fp8gemm_isa saved_cap = fp8gemm_get_max_isa();
+  bool slow = getenv("FP8GEMM_SANITIZED") != NULL;
+  for (int level = 0; level < FP8GEMM_ISA_COUNT; level++) {
+    if (level > (int)detected) {
+      printf("level %s: not run (this CPU's best is %s)\n", fp8gemm_isa_name((fp8gemm_isa)level),
+             fp8gemm_isa_name(detected));
+      continue;
+    }
+    fp8gemm_set_max_isa((fp8gemm_isa)level);
+    const fp8g_quant_kernels *k = fp8g_quant_kernels_for(fp8gemm_isa_active());
+    /* the quant tables stop at avx512: avx512_bf16 adds nothing for elementwise work */
+    fp8gemm_isa want = level >= FP8GEMM_ISA_AVX512 ? FP8GEMM_ISA_AVX512 : (fp8gemm_isa)level;
+    CHECK(k->isa == want, "level %s picked %s (isa %d), expected isa %d",
+          fp8gemm_isa_name((fp8gemm_isa)level), k->name, (int)k->isa, (int)want);
+    printf("level %s: %s\n", fp8gemm_isa_name((fp8gemm_isa)level), k->name);
+    if (k == &fp8g_quant_ref) continue; /* the reference against itself proves nothing */
+    if (level == FP8GEMM_ISA_AVX512_BF16 && k->isa == FP8GEMM_ISA_AVX512) continue; /* done */
+    suite_wide(k);
+    suite_dequantize(k);
+    suite_mx(k);
+    suite_mxcsr(k);
+    suite_exhaustive16(k);
+    if (!slow || level == (int)detected) suite_quantize(k);
+  }
+  fp8gemm_set_max_isa(saved_cap);
+  free(adv);
+  return test_summary();
+}
