@@ -34,5 +34,6 @@ const fp8g_quant_kernels *fp8g_quant_kernels_for(fp8gemm_isa isa);
 
 extern const fp8g_quant_kernels fp8g_quant_ref;
 extern const fp8g_quant_kernels fp8g_quant_avx2;   /* kernels/avx2/quant_avx2.c */
+extern const fp8g_quant_kernels fp8g_quant_avx512; /* kernels/avx512/quant_avx512.c */
 
 #endif /* FP8GEMM_QUANT_KERNELS_H */

@@ -5,6 +5,7 @@
 static const fp8g_quant_kernels *const tables[] = {
     &fp8g_quant_ref,
     &fp8g_quant_avx2,
+    &fp8g_quant_avx512,
 };
 
 const fp8g_quant_kernels *fp8g_quant_kernels_for(fp8gemm_isa isa) {

@@ -1,0 +1,112 @@
+/*
+ * AVX-512 (F/BW/VL/DQ/VBMI) quant kernels: the vector vocabulary of quant_simd_body.h on
+ * 512-bit registers (16 f32 lanes, 2 vectors per 32-element chunk), lane masks in k
+ * registers. A structural twin of avx2/quant_avx2.c: only this vocabulary differs, the
+ * kernels are the shared body.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define QS_W 16
+#define QS_N 2
+typedef __m512 qs_f;
+typedef __m512i qs_i;
+typedef __mmask16 qs_m;
+
+#define QS_V static inline __attribute__((always_inline))
+QS_V qs_f qs_loadf(const float *p) { return _mm512_loadu_ps(p); }
+QS_V void qs_storef(float *p, qs_f v) { _mm512_storeu_ps(p, v); }
+QS_V qs_f qs_setf(float x) { return _mm512_set1_ps(x); }
+QS_V qs_f qs_addf(qs_f a, qs_f b) { return _mm512_add_ps(a, b); }
+QS_V qs_f qs_mulf(qs_f a, qs_f b) { return _mm512_mul_ps(a, b); }
+QS_V qs_f qs_divf(qs_f a, qs_f b) { return _mm512_div_ps(a, b); }
+QS_V qs_i qs_bits(qs_f a) { return _mm512_castps_si512(a); }
+QS_V qs_f qs_flt(qs_i a) { return _mm512_castsi512_ps(a); }
+QS_V qs_i qs_seti(int32_t x) { return _mm512_set1_epi32(x); }
+QS_V qs_i qs_add(qs_i a, qs_i b) { return _mm512_add_epi32(a, b); }
+QS_V qs_i qs_sub(qs_i a, qs_i b) { return _mm512_sub_epi32(a, b); }
+QS_V qs_i qs_and(qs_i a, qs_i b) { return _mm512_and_si512(a, b); }
+QS_V qs_i qs_or(qs_i a, qs_i b) { return _mm512_or_si512(a, b); }
+QS_V qs_i qs_xor(qs_i a, qs_i b) { return _mm512_xor_si512(a, b); }
+QS_V qs_i qs_min(qs_i a, qs_i b) { return _mm512_min_epi32(a, b); }
+QS_V qs_i qs_max(qs_i a, qs_i b) { return _mm512_max_epi32(a, b); }
+QS_V qs_i qs_srl(qs_i a, int n) { return _mm512_srl_epi32(a, _mm_cvtsi32_si128(n)); }
+QS_V qs_i qs_sll(qs_i a, int n) { return _mm512_sll_epi32(a, _mm_cvtsi32_si128(n)); }
+#define qs_srli(a, n) _mm512_srli_epi32(a, n)
+#define qs_slli(a, n) _mm512_slli_epi32(a, n)
+QS_V qs_m qs_gt(qs_i a, qs_i b) { return _mm512_cmpgt_epi32_mask(a, b); }
+QS_V qs_m qs_eq(qs_i a, qs_i b) { return _mm512_cmpeq_epi32_mask(a, b); }
+/* yes where m is set, else no */
+QS_V qs_i qs_sel(qs_m m, qs_i no, qs_i yes) { return _mm512_mask_blend_epi32(m, no, yes); }
+/* v where m is clear, else 0 */
+QS_V qs_i qs_andnot_m(qs_m m, qs_i v) { return _mm512_maskz_mov_epi32((qs_m)~m, v); }
+/* the 8 entries twice, so any index's low 4 bits land on tab[idx & 7] */
+QS_V qs_i qs_load_tab8(const uint32_t *t) {
+  return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)t));
+}
+/* tab[idx & 7] */
+QS_V qs_i qs_perm8(qs_i tab, qs_i idx) { return _mm512_permutexvar_epi32(idx, tab); }
+QS_V qs_i qs_load_u8(const uint8_t *p) {
+  return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+}
+QS_V qs_i qs_load_u16(const uint16_t *p) {
+  return _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+}
+/* 8 bytes -> 16 lanes; lane i holds byte i/2 shifted right by 4 * (i % 2) (bits above
+ * the low nibble are left for the caller to mask). */
+QS_V qs_i qs_load_nibbles(const uint8_t *p) {
+  __m128i b = _mm_shuffle_epi8(_mm_loadl_epi64((const __m128i *)p),
+                               _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7));
+  return _mm512_srlv_epi32(_mm512_cvtepu8_epi32(b),
+                           _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4));
+}
+/* lanes hold values <= 0xffff */
+QS_V void qs_store_u16(uint16_t *p, qs_i v) {
+  _mm256_storeu_si256((__m256i *)p, _mm512_cvtepi32_epi16(v));
+}
+QS_V qs_f qs_f16_to_f32(const uint16_t *p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+QS_V void qs_f32_to_f16(uint16_t *p, qs_f x) {
+  _mm256_storeu_si256((__m256i *)p, _mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+/* max over lanes of non-negative i32 */
+QS_V uint32_t qs_hmax(qs_i v) { return (uint32_t)_mm512_reduce_max_epi32(v); }
+
+struct qs_enc;
+static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                              const struct qs_enc *e);
+static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                               const struct qs_enc *e);
+
+#include "../quant_simd_body.h"
+
+/* raw code + 2^m with the sign bit of y; fnuz-style formats keep zero unsigned. */
+QS_V qs_i qs_signed_code(qs_i raw, qs_f y, const qs_enc *e) {
+  qs_i code = qs_add(raw, qs_seti(1 << e->m));
+  qs_i sign = qs_and(qs_srl(qs_bits(y), e->sign_bit == 0x08 ? 28 : 24), qs_seti(e->sign_bit));
+  if (!e->neg_zero) sign = _mm512_maskz_mov_epi32(_mm512_test_epi32_mask(code, code), sign);
+  return qs_or(code, sign);
+}
+
+static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                              const qs_enc *e) {
+  for (int v = 0; v < QS_N; v++)
+    _mm_storeu_si128((__m128i *)(q + 16 * v), _mm512_cvtepi32_epi8(qs_signed_code(raw[v], y[v], e)));
+}
+
+/* Element 2i in the low nibble of byte i: pair the two i32 lanes of each 64-bit lane. */
+static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                               const qs_enc *e) {
+  for (int v = 0; v < QS_N; v++) {
+    __m512i c = qs_signed_code(raw[v], y[v], e);
+    __m512i pair = _mm512_or_si512(c, _mm512_srli_epi64(c, 28));
+    _mm_storel_epi64((__m128i *)(q + 8 * v), _mm512_cvtepi64_epi8(pair));
+  }
+}
+
+const fp8g_quant_kernels fp8g_quant_avx512 = {
+    "quant_avx512", FP8GEMM_ISA_AVX512, qs_widen,      qs_narrow,
+    qs_amax,        qs_quantize,        qs_dequantize, qs_mx_quantize,
+};
