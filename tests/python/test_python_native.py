@@ -1,0 +1,102 @@
+"""The extension module over the public C API: infer, ops on buffer-protocol / DLPack /
+descriptor tensors, capability query, scalar casts, and errors as Python exceptions."""
+import array
+
+import fp8gemm_pkg  # noqa: F401
+import numpy as np
+import pytest
+
+import fp8gemm as f
+
+
+def spec(dtype, shape, ptr=0):
+    strides, s = [], 1
+    for d in reversed(shape):
+        strides.insert(0, s)
+        s *= max(d, 1)
+    return (dtype, list(shape), strides, ptr)
+
+
+def test_version_and_registry():
+    assert f.version() == f.__version__
+    assert f.op_names() == ["fp8_gemm", "fp8_gemm_w8a16", "fp8_quantize", "mx_quantize",
+                            "fp8_dequantize", "fp8_cast"]
+    for op in f.op_names():
+        assert f.op_schema(op).startswith(op + "(")
+    with pytest.raises(ValueError, match="op name"):
+        f.op_schema("nope")
+
+
+def test_query_reports_kernel_or_unimplemented():
+    kernel, isa = f.query("fp8_gemm", "per_token", "e4m3fn")
+    assert kernel and isa in ("scalar", "avx2", "avx512", "avx512_bf16")
+    with pytest.raises(NotImplementedError):
+        f.query("mx_quantize", "per_token", "e4m3fn")  # MX op has only the mx scheme
+
+
+def test_infer_keeps_leading_dims_and_default_out_dtype():
+    (dt, shape, strides), ws = f.fp8_gemm_infer(spec("e4m3fn", [2, 7, 64]), spec("e4m3fn", [64, 11]))
+    assert (dt, shape, strides) == ("f16", (2, 7, 11), (77, 11, 1)) and ws >= 0
+
+
+def test_infer_error_is_library_message():
+    with pytest.raises(ValueError) as e:
+        f.fp8_gemm_infer(spec("e4m3fn", [2, 7, 64]), spec("e4m3fn", [63, 11]), "bf16")
+    assert str(e.value) == "fp8_gemm: q_weight.shape[0] (63) must equal q_input.shape[-1] (64)"
+    with pytest.raises(NotImplementedError, match="block_size"):
+        f.mx_quantize_infer(spec("f32", [4, 64]), "e4m3fn", 64)
+
+
+def test_quantize_on_numpy_buffers_matches_decode():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 96)).astype(np.float32)
+    (qdt, qshape, _), (sdt, sshape, _) = f.fp8_quantize_infer(x, "e4m3fn", "token")
+    assert (qdt, qshape, sdt, sshape) == ("e4m3fn", (5, 96), "f32", (5, 1))
+    q = np.zeros(qshape, np.uint8)
+    s = np.zeros(sshape, np.float32)
+    f.fp8_quantize(x, "e4m3fn", "token", q=(q, "e4m3fn"), scale_out=s)
+    np.testing.assert_allclose(s[:, 0], np.abs(x).max(axis=1) / 448, rtol=1e-6)
+    table = np.array([f.decode_value(c, "e4m3fn") for c in range(256)], np.float32)
+    back = table[q] * s
+    assert np.all(np.abs(back - x) <= np.abs(x) * 2.0**-4 + s * 2.0**-9)
+
+
+def test_strided_views_without_copies():
+    x = np.arange(2 * 64 * 3, dtype=np.float32).reshape(2, 64, 3) / 50
+    view = x.transpose(0, 2, 1)  # [2, 3, 64], non-contiguous
+    out = np.zeros((2, 3, 64), np.uint8)
+    f.fp8_cast(view, "e5m2", out=(out, "e5m2"))
+    ref = np.zeros_like(out)
+    f.fp8_cast(np.ascontiguousarray(view), "e5m2", out=(ref, "e5m2"))
+    assert np.array_equal(out, ref)
+
+
+def test_buffer_protocol_without_numpy():
+    x = array.array("f", [1.0, -2.0, 448.0, 1000.0])
+    out = bytearray(4)
+    f.fp8_cast(x, "e4m3fn", True, out=(out, "e4m3fn"))
+    assert [f.decode_value(c, "e4m3fn") for c in out] == [1.0, -2.0, 448.0, 448.0]
+
+
+def test_scalar_casts_follow_spec_examples():
+    assert f.encode_value(448, "e4m3fn") == 0x7E
+    assert f.encode_value(465, "e4m3fn") == 0x7F  # cast: past max -> NaN
+    assert f.encode_value(465, "e4m3fn", saturate=True) == 0x7E
+
+
+@pytest.mark.parametrize("bad, exc", [
+    (None, TypeError), (3.0, TypeError), ("x", TypeError), (("e4m3fn", [2], [1]), TypeError),
+    (("e4m3fn", [2, "a"], [1, 1], 0), TypeError), (("nope", [2], [1], 0), ValueError),
+    (("e4m3fn", [2] * 9, [1] * 9, 0), ValueError), (np.zeros((2, 2), np.int32), ValueError),
+])
+def test_bad_tensor_arguments_raise(bad, exc):
+    with pytest.raises(exc):
+        f.fp8_gemm_infer(bad, spec("e4m3fn", [64, 11]))
+
+
+def test_out_must_be_writable_and_shaped():
+    x = np.ones((2, 32), np.float32)
+    with pytest.raises(BufferError):
+        f.fp8_cast(x, "e4m3fn", out=(bytes(64), "e4m3fn"))
+    with pytest.raises(ValueError, match="out"):
+        f.fp8_cast(x, "e4m3fn", out=(np.zeros((2, 31), np.uint8), "e4m3fn"))
