@@ -18,6 +18,7 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,6 +163,34 @@ static bool make_plan(const fp8g_gemm_problem *p, fp8g_avx2_plan *pl) {
   return true;
 }
 
+/* ------------------------------------------------------------ workspace */
+/* One workspace is kept across calls: a fresh multi-MiB allocation per call costs
+ * page faults comparable to the packing. A call that finds it in use (another host
+ * thread) allocates its own. Never freed: it stays reachable until exit. */
+static pthread_mutex_t ws_lock = PTHREAD_MUTEX_INITIALIZER;
+static float *ws_cache;
+static size_t ws_cache_bytes;
+
+static float *ws_acquire(size_t bytes, bool *cached) {
+  *cached = pthread_mutex_trylock(&ws_lock) == 0;
+  if (!*cached) return aligned_alloc(64, bytes);
+  if (ws_cache_bytes < bytes) {
+    free(ws_cache);
+    ws_cache = aligned_alloc(64, bytes);
+    ws_cache_bytes = ws_cache ? bytes : 0;
+  }
+  if (!ws_cache) {
+    pthread_mutex_unlock(&ws_lock);
+    *cached = false;
+  }
+  return ws_cache;
+}
+
+static void ws_release(float *ws, bool cached) {
+  if (cached) pthread_mutex_unlock(&ws_lock);
+  else free(ws);
+}
+
 /* ------------------------------------------------------------ run */
 
 static fp8gemm_status run_avx2(const fp8g_gemm_problem *p, const fp8g_gemm_kernel *ref) {
@@ -186,7 +215,8 @@ static fp8gemm_status run_avx2(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   size_t off_as = round_up((int64_t)fl_a, 16), off_b = off_as + round_up((int64_t)fl_as, 16);
   size_t off_bs = off_b + round_up((int64_t)fl_b, 16), off_c = off_bs + round_up((int64_t)fl_bs, 16);
   size_t total = off_c + round_up((int64_t)fl_c, 16);
-  float *ws = aligned_alloc(64, total * sizeof(float));
+  bool cached;
+  float *ws = ws_acquire(total * sizeof(float), &cached);
   if (!ws) return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "fp8_gemm: %zu bytes of AVX2 GEMM workspace",
                              total * sizeof(float));
 
@@ -231,7 +261,7 @@ static fp8gemm_status run_avx2(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
       }
     }
   }
-  free(ws);
+  ws_release(ws, cached);
   return FP8GEMM_OK;
 }
 

@@ -18,33 +18,55 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* ---------------------------------------------------------------- A */
 
+/* 16 elements of a contiguous A row -> fp32 (exact). */
+static inline void widen16(fp8gemm_dtype dt, const void *src, float *dst) {
+  switch (dt) {
+    case FP8GEMM_F32:
+      _mm256_storeu_ps(dst, _mm256_loadu_ps(src));
+      _mm256_storeu_ps(dst + 8, _mm256_loadu_ps((const float *)src + 8));
+      break;
+    case FP8GEMM_BF16: {
+      __m256i h = _mm256_loadu_si256(src);
+      __m256i lo = _mm256_cvtepu16_epi32(_mm256_castsi256_si128(h));
+      __m256i hi = _mm256_cvtepu16_epi32(_mm256_extracti128_si256(h, 1));
+      _mm256_storeu_ps(dst, _mm256_castsi256_ps(_mm256_slli_epi32(lo, 16)));
+      _mm256_storeu_ps(dst + 8, _mm256_castsi256_ps(_mm256_slli_epi32(hi, 16)));
+      break;
+    }
+    case FP8GEMM_F16:
+      _mm256_storeu_ps(dst, _mm256_cvtph_ps(_mm_loadu_si128(src)));
+      _mm256_storeu_ps(dst + 8, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src + 1)));
+      break;
+    default: fp8g_avx2_decode16(dt, src, dst); break;
+  }
+}
+
+/* One element of A -> fp32 (exact). */
+static inline float widen1(fp8gemm_dtype dt, const float *lut, const void *a, int64_t off) {
+  switch (dt) {
+    case FP8GEMM_F32: return ((const float *)a)[off];
+    case FP8GEMM_BF16: return fp8g_bf16_to_f32(((const uint16_t *)a)[off]);
+    case FP8GEMM_F16: return _cvtsh_ss(((const uint16_t *)a)[off]);
+    default: return lut[((const uint8_t *)a)[off]];
+  }
+}
+
 /* Row `row` (flat), K range [k0, k0 + len) widened to fp32, times `scale`, written
- * with stride MR. */
+ * with stride MR. Contiguous rows go 16 at a time through the SIMD widening. */
 static void widen_row(const fp8g_gemm_problem *p, const float *lut, int64_t row, int64_t k0,
                       int64_t len, float scale, float *dst) {
   int64_t base = p->a_row_offset[row] + k0 * p->a_stride_k, sk = p->a_stride_k;
-  switch (p->a_dtype) {
-    case FP8GEMM_F32: {
-      const float *a = (const float *)p->a + base;
-      for (int64_t k = 0; k < len; k++) dst[k * MR] = a[k * sk] * scale;
-      break;
-    }
-    case FP8GEMM_BF16: {
-      const uint16_t *a = (const uint16_t *)p->a + base;
-      for (int64_t k = 0; k < len; k++) dst[k * MR] = fp8g_bf16_to_f32(a[k * sk]) * scale;
-      break;
-    }
-    case FP8GEMM_F16: {
-      const uint16_t *a = (const uint16_t *)p->a + base;
-      for (int64_t k = 0; k < len; k++) dst[k * MR] = _cvtsh_ss(a[k * sk]) * scale;
-      break;
-    }
-    default: {
-      const uint8_t *a = (const uint8_t *)p->a + base;
-      for (int64_t k = 0; k < len; k++) dst[k * MR] = lut[a[k * sk]] * scale;
-      break;
+  size_t esz = (size_t)fp8gemm_dtype_bits(p->a_dtype) / 8;
+  int64_t k = 0;
+  if (sk == 1) {
+    const char *src = (const char *)p->a + (size_t)base * esz;
+    _Alignas(32) float tmp[16];
+    for (; k + 16 <= len; k += 16) {
+      widen16(p->a_dtype, src + (size_t)k * esz, tmp);
+      for (int i = 0; i < 16; i++) dst[(k + i) * MR] = tmp[i] * scale;
     }
   }
+  for (; k < len; k++) dst[k * MR] = widen1(p->a_dtype, lut, p->a, base + k * sk) * scale;
 }
 
 void fp8g_avx2_pack_a(const fp8g_avx2_plan *pl, int64_t b, int64_t r0, int64_t rows, int64_t k0,

@@ -36,12 +36,12 @@
   } while (0)
 #define ALL_ROWS(X) X(0); X(1); X(2); X(3); X(4); X(5)
 
-/* Runs `len` K steps on the accumulators. */
+/* Runs `len` K steps on the accumulators. Not unrolled by hand: GCC then spends
+ * register moves on the broadcasts and loses ~8% (measured); one step per iteration
+ * keeps 15 registers live with no copies. */
 #define K_LOOP(len)                              \
   do {                                           \
-    int64_t kk = (len);                          \
-    for (; kk >= 4; kk -= 4) { STEP; STEP; STEP; STEP; } \
-    for (; kk > 0; kk--) STEP;                   \
+    for (int64_t kk = (len); kk > 0; kk--) STEP; \
   } while (0)
 
 static void chain(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, bool first) {

@@ -1,0 +1,686 @@
+/*
+ * Every GEMM kernel against an fp64 oracle (the ops.md bound) and against each other:
+ *   - kernel level: every kernel of both tables (and the AVX2 kernels by name) on
+ *     canonical problems at awkward shapes, permuted / strided A rows, NN / NT /
+ *     generic-stride / batched B, every scale kind, fp8 dtype, out dtype, bias kind;
+ *   - bitwise: 1 vs 2 threads, default vs tiny block sizes (every blocking loop runs),
+ *     packed vs plain weights through the public API;
+ *   - NaN in an element or a scale reaches exactly the outputs it feeds;
+ *   - the AVX2 fp8 decoder against fp8g_decode for all 256 codes of every dtype.
+ * Levels the CPU lacks are reported, not passed.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "kernels/avx2/gemm_avx2.h"
+
+/* ------------------------------------------------------------ small helpers */
+typedef struct rng {
+  uint64_t s;
+} rng;
+static uint64_t rng_next(rng *r) { /* xorshift64* (any fixed seed but 0) */
+  uint64_t x = r->s ? r->s : 0x2545F4914F6CDD1Dull;
+  x ^= x >> 12;
+  x ^= x << 25;
+  x ^= x >> 27;
+  r->s = x;
+  return x * 0x2545F4914F6CDD1Dull;
+}
+static int64_t rng_int(rng *r, int64_t lo, int64_t hi) {
+  return lo + (int64_t)(rng_next(r) % (uint64_t)(hi - lo + 1));
+}
+static double rng_unit(rng *r) { return (double)(rng_next(r) >> 11) * 0x1p-53; }
+#define RNG_PICK(r, arr) ((arr)[rng_int((r), 0, (int64_t)(sizeof(arr) / sizeof((arr)[0])) - 1)])
+
+/* A byte that reads as NaN in the dtype (fills unused storage). */
+static uint8_t nan_byte(fp8gemm_dtype dt) {
+  return dt == FP8GEMM_E4M3FNUZ || dt == FP8GEMM_E5M2FNUZ ? 0x80 : 0xFF;
+}
+static double out_value(const void *data, fp8gemm_dtype dt, int64_t i) {
+  return fp8g_load_wide(data, dt, i);
+}
+
+static const fp8gemm_dtype fp8s[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
+                                     FP8GEMM_E5M2FNUZ};
+static const fp8gemm_dtype wides[] = {FP8GEMM_BF16, FP8GEMM_F16, FP8GEMM_F32};
+static bool sanitized;
+
+/* ------------------------------------------------------------ problem builder */
+enum { BL_NN, BL_NT, BL_GENERIC, BL_COUNT };
+
+typedef struct kcase {
+  bool w8a16;
+  fp8gemm_dtype a_dt, b_dt, out_dt;
+  fp8g_scale_kind kind;
+  int64_t block_k, block_n; /* BLOCK: K and N extents of a weight block */
+  bool exact_scales;        /* w8a16 BLOCK: bf16-representable (foldable) scales */
+  int64_t batch, m, n, k;
+  fp8g_bias_kind bias;
+  int b_layout;
+  bool a_strided;           /* permuted rows, K stride 2 */
+  bool batched_b;           /* batch > 1 with one B per batch */
+} kcase;
+
+typedef struct kprob {
+  fp8g_gemm_problem p;
+  uint8_t *a8;
+  float *aw; /* wide A storage (bytes reinterpreted per dtype) */
+  int64_t *rows;
+  uint8_t *b;
+  float *sa, *sb, *bias;
+  uint8_t *ea, *eb;
+  int64_t a_span;
+} kprob;
+
+static uint8_t codes_of[4][256];
+static int ncodes_of[4];
+
+static int fp8_index(fp8gemm_dtype d) {
+  for (int i = 0; i < 4; i++)
+    if (fp8s[i] == d) return i;
+  return 0;
+}
+
+/* Finite codes with |value| <= 32, so sums stay far from every format's overflow. */
+static void init_codes(void) {
+  for (int i = 0; i < 4; i++) {
+    ncodes_of[i] = 0;
+    for (int c = 0; c < 256; c++) {
+      float v = fp8g_decode(fp8s[i], (uint8_t)c);
+      if (isfinite(v) && fabsf(v) <= 32.0f) codes_of[i][ncodes_of[i]++] = (uint8_t)c;
+    }
+  }
+}
+
+static uint8_t rand_code(rng *r, fp8gemm_dtype d) {
+  int i = fp8_index(d);
+  return codes_of[i][rng_int(r, 0, ncodes_of[i] - 1)];
+}
+
+static float rand_scale(rng *r, bool exact) {
+  float s = (float)(0.01 + rng_unit(r) * 0.1);
+  return exact ? fp8g_bf16_to_f32(fp8g_f32_to_bf16(s)) : s;
+}
+
+static size_t wide_bytes(fp8gemm_dtype d) { return d == FP8GEMM_F32 ? 4 : 2; }
+
+static void build(const kcase *c, rng *r, kprob *kp) {
+  memset(kp, 0, sizeof *kp);
+  fp8g_gemm_problem *p = &kp->p;
+  int64_t rows = c->batch * c->m, k = c->k, n = c->n;
+  p->batch = c->batch;
+  p->m = c->m;
+  p->n = n;
+  p->k = k;
+  p->nthreads = 1;
+  /* A: rows in a shuffled order, each row `pitch` elements apart, K stride 1 or 2;
+   * unused elements hold NaN so a stray read poisons the result. */
+  int64_t sk = c->a_strided ? 2 : 1, pitch = k * sk + (c->a_strided ? 3 : 0);
+  kp->a_span = rows * pitch;
+  kp->rows = malloc((size_t)rows * sizeof(int64_t));
+  for (int64_t i = 0; i < rows; i++) kp->rows[i] = i;
+  if (c->a_strided)
+    for (int64_t i = rows - 1; i > 0; i--) {
+      int64_t j = rng_int(r, 0, i), t = kp->rows[i];
+      kp->rows[i] = kp->rows[j];
+      kp->rows[j] = t;
+    }
+  for (int64_t i = 0; i < rows; i++) kp->rows[i] *= pitch;
+  p->a_row_offset = kp->rows;
+  p->a_stride_k = sk;
+  p->a_dtype = c->a_dt;
+  if (c->w8a16) {
+    kp->aw = malloc((size_t)kp->a_span * 4);
+    memset(kp->aw, 0xFF, (size_t)kp->a_span * 4);
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t kk = 0; kk < k; kk++) {
+        float v = (float)((rng_unit(r) - 0.5) * 8.0);
+        int64_t off = kp->rows[i] + kk * sk;
+        if (c->a_dt == FP8GEMM_F32) ((float *)kp->aw)[off] = v;
+        else if (c->a_dt == FP8GEMM_BF16) ((uint16_t *)kp->aw)[off] = fp8g_f32_to_bf16(v);
+        else ((uint16_t *)kp->aw)[off] = fp8g_f32_to_f16(v);
+      }
+    p->a = kp->aw;
+  } else {
+    kp->a8 = malloc((size_t)kp->a_span);
+    memset(kp->a8, nan_byte(c->a_dt), (size_t)kp->a_span);
+    for (int64_t i = 0; i < rows; i++)
+      for (int64_t kk = 0; kk < k; kk++) kp->a8[kp->rows[i] + kk * sk] = rand_code(r, c->a_dt);
+    p->a = kp->a8;
+  }
+  /* B: per batch (or shared), NN / NT / generic strides. */
+  int64_t nb = c->batched_b ? c->batch : 1, bsk, bsn, bspan;
+  switch (c->b_layout) {
+    case BL_NN: bsk = n; bsn = 1; bspan = k * n; break;
+    case BL_NT: bsk = 1; bsn = k; bspan = k * n; break;
+    default: bsk = 2 * n + 1; bsn = 2; bspan = k * bsk; break;
+  }
+  kp->b = malloc((size_t)(nb * bspan));
+  memset(kp->b, nan_byte(c->b_dt), (size_t)(nb * bspan));
+  for (int64_t b = 0; b < nb; b++)
+    for (int64_t kk = 0; kk < k; kk++)
+      for (int64_t j = 0; j < n; j++) kp->b[b * bspan + kk * bsk + j * bsn] = rand_code(r, c->b_dt);
+  p->b = kp->b;
+  p->b_dtype = c->b_dt;
+  p->b_stride_k = bsk;
+  p->b_stride_n = bsn;
+  p->b_batch_stride = c->batched_b ? bspan : 0;
+  /* Scales. */
+  p->scale_kind = c->kind;
+  p->block_k = k;
+  p->block_n = 1;
+  if (c->kind == FP8G_SCALE_BLOCK) {
+    p->block_k = c->block_k;
+    p->block_n = c->block_n;
+  } else if (c->kind == FP8G_SCALE_MX) {
+    p->block_k = 32;
+  }
+  p->a_kblocks = (k + p->block_k - 1) / p->block_k;
+  p->b_nblocks = (n + p->block_n - 1) / p->block_n;
+  int64_t n_sa = 1, n_sb = 1;
+  switch (c->kind) {
+    case FP8G_SCALE_ROWCOL: n_sa = rows; n_sb = n; break;
+    case FP8G_SCALE_BLOCK: n_sa = rows * p->a_kblocks; n_sb = p->a_kblocks * p->b_nblocks; break;
+    default: break;
+  }
+  kp->sa = malloc((size_t)n_sa * sizeof(float));
+  kp->sb = malloc((size_t)(nb * n_sb) * sizeof(float));
+  for (int64_t i = 0; i < n_sa; i++) kp->sa[i] = c->kind == FP8G_SCALE_NONE ? 1.0f : rand_scale(r, false);
+  for (int64_t i = 0; i < nb * n_sb; i++)
+    kp->sb[i] = c->kind == FP8G_SCALE_NONE ? 1.0f : rand_scale(r, c->exact_scales);
+  p->sa = c->w8a16 ? NULL : kp->sa;
+  p->sb = kp->sb;
+  p->sb_batch_stride = c->batched_b ? n_sb : 0;
+  if (c->kind == FP8G_SCALE_MX) {
+    kp->ea = malloc((size_t)(rows * p->a_kblocks));
+    kp->eb = malloc((size_t)(nb * p->a_kblocks * n));
+    for (int64_t i = 0; i < rows * p->a_kblocks; i++) kp->ea[i] = (uint8_t)rng_int(r, 116, 128);
+    for (int64_t i = 0; i < nb * p->a_kblocks * n; i++) kp->eb[i] = (uint8_t)rng_int(r, 116, 128);
+    p->ea = kp->ea;
+    p->eb = kp->eb;
+    p->sb_batch_stride = c->batched_b ? p->a_kblocks * n : 0;
+  }
+  /* Bias. */
+  p->bias_kind = c->bias;
+  int64_t n_bias = c->bias == FP8G_BIAS_SCALAR ? 1 : c->bias == FP8G_BIAS_COL ? n
+                   : c->bias == FP8G_BIAS_ROW ? rows : c->bias == FP8G_BIAS_FULL ? rows * n : 1;
+  kp->bias = malloc((size_t)n_bias * sizeof(float));
+  for (int64_t i = 0; i < n_bias; i++) kp->bias[i] = (float)(rng_unit(r) - 0.5);
+  p->bias = kp->bias;
+  p->out_dtype = c->out_dt;
+}
+
+static void unbuild(kprob *kp) {
+  free(kp->a8); free(kp->aw); free(kp->rows); free(kp->b); free(kp->sa); free(kp->sb);
+  free(kp->bias); free(kp->ea); free(kp->eb);
+}
+
+/* ------------------------------------------------------------ fp64 oracle */
+static double a_val(const fp8g_gemm_problem *p, int64_t row, int64_t kk) {
+  int64_t off = p->a_row_offset[row] + kk * p->a_stride_k;
+  if (fp8gemm_dtype_is_fp8(p->a_dtype)) return fp8g_decode(p->a_dtype, ((const uint8_t *)p->a)[off]);
+  return fp8g_load_wide(p->a, p->a_dtype, off);
+}
+
+static double e8m0(uint8_t code) { return code == 0xFF ? NAN : ldexp(1.0, code - 127); }
+
+static double scale_of(const fp8g_gemm_problem *p, int64_t b, int64_t row, int64_t kb, int64_t col) {
+  const float *sb = p->sb + b * p->sb_batch_stride;
+  double sa = 1.0;
+  switch (p->scale_kind) {
+    case FP8G_SCALE_TENSOR: return (p->sa ? p->sa[0] : 1.0) * sb[0];
+    case FP8G_SCALE_ROWCOL: return (p->sa ? p->sa[row] : 1.0) * sb[col];
+    case FP8G_SCALE_BLOCK:
+      if (p->sa) sa = p->sa[row * p->a_kblocks + kb];
+      return sa * sb[kb * p->b_nblocks + col / p->block_n];
+    case FP8G_SCALE_MX:
+      return e8m0(p->ea[row * p->a_kblocks + kb]) *
+             e8m0(p->eb[b * p->sb_batch_stride + kb * p->n + col]);
+    default: return 1.0;
+  }
+}
+
+static double bias_of(const fp8g_gemm_problem *p, int64_t row, int64_t col) {
+  switch (p->bias_kind) {
+    case FP8G_BIAS_SCALAR: return p->bias[0];
+    case FP8G_BIAS_COL: return p->bias[col];
+    case FP8G_BIAS_ROW: return p->bias[row];
+    case FP8G_BIAS_FULL: return p->bias[row * p->n + col];
+    default: return 0.0;
+  }
+}
+
+static double ulp_out(fp8gemm_dtype dt, double x) {
+  int prec = dt == FP8GEMM_F32 ? 24 : dt == FP8GEMM_BF16 ? 8 : 11;
+  int emin = dt == FP8GEMM_F16 ? -14 : -126;
+  int e = x == 0.0 || !isfinite(x) ? emin : ilogb(x);
+  return ldexp(1.0, (e < emin ? emin : e) - prec + 1);
+}
+
+static double out_max(fp8gemm_dtype dt) {
+  return dt == FP8GEMM_F16 ? 65504.0 : dt == FP8GEMM_BF16 ? 0x1.fep127 : 0x1.fffffep127;
+}
+
+/* out within gamma_{K+1} * sum|terms| + ulp_out/2 of the exact value (NaN where the
+ * exact value is NaN). Returns the number of violations (reports the first few). */
+static int check_bound(const fp8g_gemm_problem *p, const void *out, const char *what) {
+  int bad = 0;
+  double gamma = (double)(p->k + 1) * 0x1p-24 / (1.0 - (double)(p->k + 1) * 0x1p-24);
+  for (int64_t row = 0; row < p->batch * p->m; row++) {
+    int64_t b = row / p->m;
+    const uint8_t *bb = p->b + b * p->b_batch_stride;
+    for (int64_t j = 0; j < p->n; j++) {
+      double acc = 0, mag = 0;
+      for (int64_t kk = 0; kk < p->k; kk++) {
+        double t = a_val(p, row, kk) * fp8g_decode(p->b_dtype, bb[kk * p->b_stride_k + j * p->b_stride_n]) *
+                   scale_of(p, b, row, kk / p->block_k, j);
+        acc += t;
+        mag += fabs(t);
+      }
+      double bias = bias_of(p, row, j);
+      acc += bias;
+      mag += fabs(bias);
+      double got = out_value(out, p->out_dtype, row * p->n + j);
+      double tol = gamma * mag + ulp_out(p->out_dtype, acc) / 2;
+      bool ok = isnan(acc) ? isnan(got) : fabs(got - acc) <= tol;
+      /* Past the format's range (the overflow threshold is max + ulp(max) / 2) the
+       * output is an infinity of the sign of the exact value. */
+      double maxf = out_max(p->out_dtype), limit = maxf + ulp_out(p->out_dtype, maxf) / 2;
+      if (!ok && isinf(got) && (got > 0) == (acc > 0) && fabs(acc) + tol >= limit) ok = true;
+      if (!ok && ++bad <= 3)
+        CHECK(false, "%s: out[%lld,%lld] = %.9g, exact %.9g (m=%lld n=%lld k=%lld batch=%lld)", what,
+              (long long)row, (long long)j, got, acc, (long long)p->m, (long long)p->n,
+              (long long)p->k, (long long)p->batch);
+    }
+  }
+  return bad;
+}
+
+/* ------------------------------------------------------------ runs */
+static void *alloc_out(const fp8g_gemm_problem *p) {
+  size_t bytes = (size_t)(p->batch * p->m * p->n) * wide_bytes(p->out_dtype);
+  void *o = malloc(bytes + 64);
+  memset(o, 0xFF, bytes + 64);
+  return o;
+}
+
+static bool canary_ok(const fp8g_gemm_problem *p, const void *o) {
+  size_t bytes = (size_t)(p->batch * p->m * p->n) * wide_bytes(p->out_dtype);
+  for (size_t i = 0; i < 64; i++)
+    if (((const uint8_t *)o)[bytes + i] != 0xFF) return false;
+  return true;
+}
+
+static const fp8g_avx2_blocking tiny_blocking = {
+    .kc = 40, .mc = 12, .ms = 20, .nc_min = 16, .nc_max = 48, .ws_floats = 64};
+
+static long kernel_cases;
+
+/* Runs kernel `kern` on the case: bound vs fp64; bitwise equal across 1 / 2 threads
+ * and (AVX2) across default / tiny block sizes. */
+static void run_kernel_case(const fp8g_gemm_kernel *kern, const kcase *c, rng *r, const char *tag) {
+  kprob kp;
+  build(c, r, &kp);
+  fp8g_gemm_problem p = kp.p;
+  if (!kern->supports(&p)) {
+    unbuild(&kp);
+    return;
+  }
+  char what[200];
+  snprintf(what, sizeof what, "%s %s kind=%d a=%s b=%s out=%s bias=%d bl=%d astr=%d bb=%d bk=%lld",
+           kern->name, tag, (int)c->kind, fp8g_dtype_str(c->a_dt), fp8g_dtype_str(c->b_dt),
+           fp8g_dtype_str(c->out_dt), (int)c->bias, c->b_layout, (int)c->a_strided,
+           (int)c->batched_b, (long long)c->block_k);
+  size_t bytes = (size_t)(p.batch * p.m * p.n) * wide_bytes(p.out_dtype);
+  void *o1 = alloc_out(&p), *o2 = alloc_out(&p);
+  p.out = o1;
+  p.nthreads = 1;
+  CHECK(kern->run(&p) == FP8GEMM_OK, "%s: run failed: %s", what, fp8gemm_last_error());
+  CHECK(canary_ok(&p, o1), "%s: wrote past the output", what);
+  if (check_bound(&p, o1, what) == 0) CHECK(true, "bound");
+  p.out = o2;
+  p.nthreads = 2;
+  CHECK(kern->run(&p) == FP8GEMM_OK, "%s: 2 threads", what);
+  CHECK(memcmp(o1, o2, bytes) == 0, "%s: 2 threads differ from 1", what);
+  if (kern == &fp8g_gemm_avx2_w8a8 || kern == &fp8g_gemm_avx2_w8a16) {
+    memset(o2, 0xFF, bytes);
+    fp8g_avx2_set_blocking(&tiny_blocking);
+    CHECK(kern->run(&p) == FP8GEMM_OK, "%s: tiny blocks", what);
+    fp8g_avx2_set_blocking(NULL);
+    CHECK(memcmp(o1, o2, bytes) == 0, "%s: tiny block sizes change the result", what);
+  }
+  kernel_cases++;
+  free(o1);
+  free(o2);
+  unbuild(&kp);
+}
+
+static const int64_t awkward[] = {1, 2, 5, 6, 7, 13, 16, 17, 31, 37, 64, 97, 129, 145, 257};
+
+static void random_dims(rng *r, kcase *c, int64_t cap) {
+  for (;;) {
+    c->m = RNG_PICK(r, awkward);
+    c->n = RNG_PICK(r, awkward);
+    c->k = RNG_PICK(r, awkward);
+    if (c->kind == FP8G_SCALE_MX) c->k = 32 * rng_int(r, 1, 9);
+    if (c->batch * c->m * c->n * c->k <= cap) return;
+  }
+}
+
+static void kernel_sweep(const fp8g_gemm_kernel *kern, bool w8a16, rng *r) {
+  int64_t cap = sanitized ? 60000 : 400000;
+  int reps = sanitized ? 1 : 3;
+  static const fp8g_scale_kind kinds[] = {FP8G_SCALE_NONE, FP8G_SCALE_TENSOR, FP8G_SCALE_ROWCOL,
+                                          FP8G_SCALE_BLOCK, FP8G_SCALE_MX};
+  static const int64_t gs[] = {32, 64, 128};
+  for (size_t ki = 0; ki < 5; ki++) {
+    if (w8a16 && kinds[ki] == FP8G_SCALE_MX) continue;
+    for (int rep = 0; rep < reps; rep++)
+      for (size_t d = 0; d < 4; d++) {
+        kcase c = {0};
+        c.w8a16 = w8a16;
+        c.kind = kinds[ki];
+        c.b_dt = fp8s[d];
+        c.a_dt = w8a16 ? RNG_PICK(r, wides) : fp8s[(d + (size_t)rep) % 4];
+        c.out_dt = w8a16 ? c.a_dt : RNG_PICK(r, wides);
+        c.batch = rng_int(r, 0, 3) == 0 ? rng_int(r, 2, 3) : 1;
+        c.batched_b = c.batch > 1 && rng_int(r, 0, 1);
+        c.b_layout = (int)rng_int(r, 0, BL_COUNT - 1);
+        c.a_strided = rng_int(r, 0, 1);
+        c.bias = (fp8g_bias_kind)rng_int(r, 0, 4);
+        if (c.kind == FP8G_SCALE_BLOCK) {
+          c.block_k = w8a16 ? RNG_PICK(r, gs) : 128;
+          c.block_n = w8a16 && rng_int(r, 0, 1) ? 1 : c.block_k;
+          c.exact_scales = w8a16 && rng_int(r, 0, 1);
+        }
+        random_dims(r, &c, cap);
+        run_kernel_case(kern, &c, r, "sweep");
+      }
+  }
+  /* Every awkward size in every position (M, N, K), the others moderate. */
+  for (size_t v = 0; v < sizeof awkward / sizeof awkward[0]; v++)
+    for (int pos = 0; pos < 3; pos++) {
+      kcase c = {0};
+      c.w8a16 = w8a16;
+      c.kind = w8a16 ? FP8G_SCALE_BLOCK : (pos == 2 ? FP8G_SCALE_BLOCK : FP8G_SCALE_ROWCOL);
+      c.block_k = w8a16 ? 32 : 128;
+      c.block_n = w8a16 ? 1 : 128;
+      c.exact_scales = v % 2;
+      c.a_dt = w8a16 ? FP8GEMM_BF16 : FP8GEMM_E4M3FN;
+      c.b_dt = FP8GEMM_E4M3FN;
+      c.out_dt = w8a16 ? c.a_dt : FP8GEMM_F32;
+      c.batch = 1;
+      c.bias = FP8G_BIAS_COL;
+      c.m = pos == 0 ? awkward[v] : 7;
+      c.n = pos == 1 ? awkward[v] : 19;
+      c.k = pos == 2 ? awkward[v] : 129;
+      run_kernel_case(kern, &c, r, "awkward");
+    }
+}
+
+/* ------------------------------------------------------------ NaN propagation */
+/* A NaN code in A (row 2), B (column 3), or a NaN / 0xFF scale: exactly the fed
+ * outputs are NaN (the oracle in check_bound decides which). */
+static void nan_cases(const fp8g_gemm_kernel *kern, bool w8a16) {
+  static const fp8g_scale_kind kinds[] = {FP8G_SCALE_ROWCOL, FP8G_SCALE_BLOCK, FP8G_SCALE_MX};
+  for (size_t ki = 0; ki < 3; ki++)
+    for (int where = 0; where < 4; where++)
+      for (size_t d = 0; d < 4; d++) {
+        if (w8a16 && kinds[ki] == FP8G_SCALE_MX) continue;
+        rng r = {ki * 100 + (uint64_t)where * 10 + d};
+        kcase c = {.w8a16 = w8a16, .kind = kinds[ki], .b_dt = fp8s[d], .batch = 1, .m = 9,
+                   .n = 21, .k = 96, .block_k = w8a16 ? 32 : 128, .block_n = w8a16 ? 1 : 128,
+                   .out_dt = FP8GEMM_F32, .b_layout = BL_NN};
+        c.a_dt = w8a16 ? FP8GEMM_F32 : fp8s[d];
+        kprob kp;
+        build(&c, &r, &kp);
+        fp8g_gemm_problem p = kp.p;
+        uint8_t nan_code = nan_byte(c.b_dt);
+        switch (where) {
+          case 0: /* A element */
+            if (w8a16) ((float *)kp.aw)[kp.rows[2] + 40] = NAN;
+            else kp.a8[kp.rows[2] + 40] = nan_byte(c.a_dt);
+            break;
+          case 1: kp.b[40 * p.b_stride_k + 3 * p.b_stride_n] = nan_code; break;
+          case 2: /* input-side scale of row 2 (weight scale for w8a16) */
+            if (c.kind == FP8G_SCALE_MX) kp.ea[2 * p.a_kblocks + 1] = 0xFF;
+            else if (w8a16) kp.sb[c.kind == FP8G_SCALE_BLOCK ? p.b_nblocks + 3 : 3] = NAN;
+            else kp.sa[c.kind == FP8G_SCALE_BLOCK ? 2 * p.a_kblocks : 2] = NAN;
+            break;
+          default: /* weight-side scale feeding column 3 */
+            if (c.kind == FP8G_SCALE_MX) kp.eb[1 * p.n + 3] = 0xFF;
+            else kp.sb[c.kind == FP8G_SCALE_BLOCK ? 0 : 3] = NAN;
+            break;
+        }
+        if (!kern->supports(&p)) {
+          unbuild(&kp);
+          continue;
+        }
+        void *o = alloc_out(&p);
+        p.out = o;
+        p.nthreads = 2;
+        CHECK(kern->run(&p) == FP8GEMM_OK, "nan run");
+        char what[120];
+        snprintf(what, sizeof what, "%s NaN kind=%d where=%d dtype=%s", kern->name, (int)c.kind,
+                 where, fp8g_dtype_str(c.b_dt));
+        int64_t nans = 0;
+        for (int64_t i = 0; i < p.m * p.n; i++) nans += isnan(out_value(o, p.out_dtype, i));
+        CHECK(nans > 0, "%s: no NaN output", what);
+        if (check_bound(&p, o, what) == 0) CHECK(true, "nan bound");
+        free(o);
+        unbuild(&kp);
+      }
+}
+
+/* MX scale codes so large that a scaled operand overflows fp32 (the AVX2 kernel
+ * hands these to the reference): still within the bound of the exact value. */
+static void mx_extreme(const fp8g_gemm_kernel *kern) {
+  rng r = {77};
+  kcase c = {.kind = FP8G_SCALE_MX, .a_dt = FP8GEMM_E4M3FN, .b_dt = FP8GEMM_E5M2, .batch = 1,
+             .m = 7, .n = 18, .k = 64, .out_dt = FP8GEMM_F32, .b_layout = BL_NT};
+  kprob kp;
+  build(&c, &r, &kp);
+  fp8g_gemm_problem p = kp.p;
+  /* A's scale 2^125 in odd K blocks, B's in even ones: products stay near 1. */
+  for (int64_t i = 0; i < p.batch * p.m; i++)
+    for (int64_t kb = 0; kb < p.a_kblocks; kb++) kp.ea[i * p.a_kblocks + kb] = kb % 2 ? 252 : 2;
+  for (int64_t kb = 0; kb < p.a_kblocks; kb++)
+    for (int64_t j = 0; j < p.n; j++) kp.eb[kb * p.n + j] = kb % 2 ? 2 : 252;
+  if (kern->supports(&p)) {
+    void *o = alloc_out(&p);
+    p.out = o;
+    CHECK(kern->run(&p) == FP8GEMM_OK, "mx extreme run");
+    if (check_bound(&p, o, "mx extreme scales") == 0) CHECK(true, "mx extreme");
+    free(o);
+  }
+  unbuild(&kp);
+}
+
+/* ------------------------------------------------------------ decoder */
+static void decoder_exhaustive(void) {
+  for (size_t d = 0; d < 4; d++) {
+    uint8_t codes[256];
+    _Alignas(32) float got[256];
+    for (int c = 0; c < 256; c++) codes[c] = (uint8_t)c;
+    for (int c = 0; c < 256; c += 16) fp8g_avx2_decode16(fp8s[d], codes + c, got + c);
+    int bad = 0;
+    for (int c = 0; c < 256; c++) {
+      float want = fp8g_decode(fp8s[d], (uint8_t)c);
+      bool same = isnan(want) ? isnan(got[c]) : memcmp(&want, &got[c], 4) == 0;
+      if (!same && ++bad <= 3)
+        CHECK(false, "decode16 %s code 0x%02x: %g, want %g", fp8g_dtype_str(fp8s[d]), c, got[c], want);
+    }
+    if (!bad) CHECK(true, "decoder");
+  }
+}
+
+/* ------------------------------------------------------------ public API: packed vs plain */
+/* A tensor over its own storage; `order` lists dims from outermost to innermost storage. */
+typedef struct tens {
+  fp8gemm_tensor t;
+  uint8_t *mem;
+} tens;
+
+static void tens_make(tens *x, fp8gemm_dtype dt, int nd, const int64_t *dims, const int *order) {
+  memset(x, 0, sizeof *x);
+  x->t.dtype = dt;
+  x->t.ndim = nd;
+  int64_t stride = 1, numel = 1;
+  for (int s = nd - 1; s >= 0; s--) {
+    x->t.dims[order[s]] = dims[order[s]];
+    x->t.strides[order[s]] = stride;
+    stride *= dims[order[s]];
+  }
+  for (int i = 0; i < nd; i++) numel *= dims[i];
+  size_t esz = (size_t)fp8gemm_dtype_bits(dt) / 8;
+  x->mem = malloc((size_t)numel * esz);
+  x->t.data = x->mem;
+}
+
+/* Fills storage: fp8 codes from the finite set, or wide values in [0.01, 0.11). */
+static void tens_fill(tens *x, rng *r) {
+  int64_t numel = fp8gemm_tensor_numel(&x->t);
+  for (int64_t i = 0; i < numel; i++) {
+    if (fp8gemm_dtype_is_fp8(x->t.dtype)) {
+      x->mem[i] = rand_code(r, x->t.dtype);
+    } else {
+      float v = rand_scale(r, false);
+      if (x->t.dtype == FP8GEMM_F32) memcpy(x->mem + 4 * i, &v, 4);
+      else {
+        uint16_t h = x->t.dtype == FP8GEMM_BF16 ? fp8g_f32_to_bf16(v) : fp8g_f32_to_f16(v);
+        memcpy(x->mem + 2 * i, &h, 2);
+      }
+    }
+  }
+}
+
+/* out of the plain op on q_weight (threads 1 and 2) == out with the packed weight. */
+static void packed_case(bool w8a16, bool batched, rng *r) {
+  int64_t m = sanitized ? 19 : 67, n = 45, k = 160, B = 2;
+  static const int perm3[3] = {1, 0, 2}, nt2[2] = {1, 0}, nt3[3] = {0, 2, 1}, id2[2] = {0, 1};
+  int64_t ad[3] = {B, m, k}, wd2[2] = {k, n}, wd3[3] = {B, k, n}, sad[3] = {B, m, 1}, swd[1] = {n};
+  tens a, w, sa, sw;
+  tens_make(&a, w8a16 ? FP8GEMM_BF16 : FP8GEMM_E4M3FN, 3, ad, perm3); /* permuted [m, B, K] storage */
+  if (batched) tens_make(&w, FP8GEMM_E5M2, 3, wd3, nt3);             /* batched NT */
+  else tens_make(&w, FP8GEMM_E4M3FN, 2, wd2, nt2);                   /* NT checkpoint view */
+  tens_make(&sa, FP8GEMM_F32, 3, sad, perm3);
+  tens_make(&sw, FP8GEMM_F32, 1, swd, id2);
+  tens_fill(&a, r);
+  tens_fill(&w, r);
+  tens_fill(&sa, r);
+  tens_fill(&sw, r);
+  fp8gemm_dtype odt = w8a16 ? FP8GEMM_BF16 : FP8GEMM_F16;
+  const fp8gemm_tensor *sat = w8a16 ? NULL : &sa.t;
+  fp8gemm_tensor desc;
+  size_t ws;
+  fp8gemm_status s = w8a16 ? fp8gemm_fp8_gemm_w8a16_infer(&a.t, &w.t, &sw.t, NULL, &desc, &ws)
+                           : fp8gemm_fp8_gemm_infer(&a.t, &w.t, odt, sat, &sw.t, NULL, &desc, &ws);
+  CHECK(s == FP8GEMM_OK, "infer: %s", fp8gemm_last_error());
+  size_t bytes = fp8gemm_tensor_nbytes(&desc);
+  uint8_t *o[3];
+  int threads_before = fp8gemm_get_num_threads();
+  for (int i = 0; i < 3; i++) o[i] = malloc(bytes);
+  for (int i = 0; i < 2; i++) { /* plain, on 1 then 2 threads */
+    fp8gemm_set_num_threads(i + 1);
+    fp8gemm_tensor od = desc;
+    od.data = o[i];
+    s = w8a16 ? fp8gemm_fp8_gemm_w8a16(&a.t, &w.t, &sw.t, NULL, &od)
+              : fp8gemm_fp8_gemm(&a.t, &w.t, odt, sat, &sw.t, NULL, &od);
+    CHECK(s == FP8GEMM_OK, "plain: %s", fp8gemm_last_error());
+  }
+  fp8gemm_set_num_threads(threads_before);
+  CHECK(memcmp(o[0], o[1], bytes) == 0, "op level: 2 threads differ from 1 (w8a16=%d)", (int)w8a16);
+  fp8gemm_op op = w8a16 ? FP8GEMM_OP_FP8_GEMM_W8A16 : FP8GEMM_OP_FP8_GEMM;
+  fp8gemm_packed_weight *pw = NULL;
+  CHECK(fp8gemm_pack_weight(op, &w.t, &sw.t, &pw) == FP8GEMM_OK, "pack: %s", fp8gemm_last_error());
+  fp8gemm_tensor pdesc, info_desc;
+  fp8gemm_op info_op;
+  size_t info_bytes;
+  CHECK(fp8gemm_packed_weight_info(pw, &info_op, &info_desc, &info_bytes) == FP8GEMM_OK &&
+            info_op == op && info_desc.ndim == w.t.ndim &&
+            memcmp(info_desc.dims, w.t.dims, sizeof w.t.dims) == 0 &&
+            info_bytes == (size_t)(fp8gemm_tensor_numel(&w.t) + 4 * n),
+        "packed_weight_info");
+  s = w8a16 ? fp8gemm_fp8_gemm_w8a16_packed_infer(&a.t, pw, NULL, &pdesc, &ws)
+            : fp8gemm_fp8_gemm_packed_infer(&a.t, pw, odt, sat, NULL, &pdesc, &ws);
+  CHECK(s == FP8GEMM_OK && pdesc.ndim == desc.ndim && pdesc.dtype == desc.dtype &&
+            memcmp(pdesc.dims, desc.dims, sizeof desc.dims) == 0 &&
+            memcmp(pdesc.strides, desc.strides, sizeof desc.strides) == 0,
+        "packed infer = plain infer: %s", fp8gemm_last_error());
+  fp8gemm_tensor od = desc;
+  od.data = o[2];
+  s = w8a16 ? fp8gemm_fp8_gemm_w8a16_packed(&a.t, pw, NULL, &od)
+            : fp8gemm_fp8_gemm_packed(&a.t, pw, odt, sat, NULL, &od);
+  CHECK(s == FP8GEMM_OK, "packed: %s", fp8gemm_last_error());
+  CHECK(memcmp(o[0], o[2], bytes) == 0, "packed weight result differs from plain (w8a16=%d batched=%d)",
+        (int)w8a16, (int)batched);
+  /* The other op's packed call is refused and writes nothing. */
+  memset(o[2], 0x5A, bytes);
+  s = w8a16 ? fp8gemm_fp8_gemm_packed(&a.t, pw, odt, NULL, NULL, &od)
+            : fp8gemm_fp8_gemm_w8a16_packed(&a.t, pw, NULL, &od);
+  CHECK(s == FP8GEMM_INVALID_ARGUMENT && strstr(fp8gemm_last_error(), "packed for") != NULL,
+        "wrong op refused: %s", fp8gemm_last_error());
+  CHECK(o[2][0] == 0x5A && o[2][bytes - 1] == 0x5A, "nothing written on error");
+  fp8gemm_packed_weight_free(pw);
+  fp8gemm_packed_weight_free(NULL);
+  for (int i = 0; i < 3; i++) free(o[i]);
+  free(a.mem); free(w.mem); free(sa.mem); free(sw.mem);
+}
+
+static void packed_vs_plain(void) {
+  rng r = {4242};
+  packed_case(false, false, &r);
+  packed_case(false, true, &r);
+  packed_case(true, false, &r);
+  packed_case(true, true, &r);
+  fp8gemm_packed_weight *pw = (fp8gemm_packed_weight *)&r;
+  CHECK(fp8gemm_pack_weight(FP8GEMM_OP_FP8_CAST, NULL, NULL, &pw) == FP8GEMM_INVALID_ARGUMENT &&
+            pw == (fp8gemm_packed_weight *)&r,
+        "pack_weight refuses other ops, output untouched");
+  fp8gemm_kernel_info plain, packed;
+  CHECK(fp8gemm_query(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_MX, FP8GEMM_E4M3FN, &plain) == FP8GEMM_OK &&
+            fp8gemm_query_packed(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_MX, FP8GEMM_E4M3FN, &packed) ==
+                FP8GEMM_OK &&
+            strcmp(plain.name, packed.name) == 0,
+        "query_packed answers like query");
+  CHECK(fp8gemm_query_packed(FP8GEMM_OP_FP8_CAST, FP8GEMM_SCHEME_ELEMENTWISE, FP8GEMM_E4M3FN,
+                             &packed) == FP8GEMM_UNIMPLEMENTED,
+        "no packed form for fp8_cast");
+}
+
+/* ------------------------------------------------------------ main */
+static void sweep_table(fp8gemm_op op, bool w8a16, fp8gemm_isa level) {
+  size_t count = 0;
+  const fp8g_gemm_kernel *const *table = fp8g_gemm_kernel_table(op, &count);
+  for (size_t i = 0; i < count; i++) {
+    if (table[i]->isa != level) continue;
+    rng r = {0xfa57 + i * 31 + (uint64_t)w8a16};
+    kernel_sweep(table[i], w8a16, &r);
+    nan_cases(table[i], w8a16);
+    if (!w8a16) mx_extreme(table[i]);
+  }
+}
+
+int main(void) {
+  sanitized = getenv("FP8GEMM_SANITIZED") != NULL;
+  init_codes();
+  fp8gemm_isa detected = fp8gemm_isa_detected();
+  for (int isa = 0; isa < FP8GEMM_ISA_COUNT; isa++) {
+    if (isa > (int)detected) {
+      printf("isa %s: not available on this CPU, not tested\n", fp8gemm_isa_name((fp8gemm_isa)isa));
+      continue;
+    }
+    fp8gemm_set_max_isa((fp8gemm_isa)isa);
+    kernel_cases = 0;
+    sweep_table(FP8GEMM_OP_FP8_GEMM, false, (fp8gemm_isa)isa);
+    sweep_table(FP8GEMM_OP_FP8_GEMM_W8A16, true, (fp8gemm_isa)isa);
+    if (isa == FP8GEMM_ISA_AVX2) decoder_exhaustive();
+    packed_vs_plain();
+    printf("isa %s: %ld kernel cases\n", fp8gemm_isa_name((fp8gemm_isa)isa), kernel_cases);
+  }
+  fp8gemm_set_max_isa((fp8gemm_isa)(FP8GEMM_ISA_COUNT - 1));
+  return test_summary();
+}
