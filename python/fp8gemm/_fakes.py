@@ -209,12 +209,13 @@ def fp8_quantize(input, fp8_dtype, granularity="token", group_size=128, scale=No
 
 def mx_quantize(input, elem_dtype, block_size=32, scale_mode="floor"):
     op = "mx_quantize"
+    # Strings are parsed before the C call (as the binding does), so checked first.
+    _check(scale_mode in SCALE_MODE, lambda: f"{op}: scale_mode: expected 'floor' or 'rceil', got {scale_mode!r}")
     _require_wide(op, "input", input, 1)
     _check(elem_dtype in (torch.float8_e4m3fn, torch.float8_e5m2, E2M1),
            lambda: f"{op}: elem_dtype: expected e4m3fn, e5m2 or e2m1, got {elem_dtype}")
     _check(block_size >= 1, lambda: f"{op}: block_size: expected 32, got {block_size}")
     torch._check_not_implemented(block_size == 32, lambda: f"{op}: block_size: only 32 is implemented, got {block_size}")
-    _check(scale_mode in SCALE_MODE, lambda: f"{op}: scale_mode: expected 'floor' or 'rceil', got {scale_mode!r}")
     k = input.shape[-1]
     _check(k % 32 == 0, lambda: f"{op}: input.shape[-1]: expected a multiple of 32, got {k}")
     lead = list(input.shape[:-1])
