@@ -25,5 +25,9 @@ int cmd_meta(int argc, char **argv);
 void cmd_meta_help(void);
 int cmd_check(int argc, char **argv);
 void cmd_check_help(void);
+int cmd_cast(int argc, char **argv);
+void cmd_cast_help(void);
+int cmd_table(int argc, char **argv);
+void cmd_table_help(void);
 
 #endif

@@ -14,6 +14,8 @@ static const cli_command commands[] = {
      cmd_meta_help},
     {"check", "every op x scheme x dtype x kernel against an fp64 reference", cmd_check,
      cmd_check_help},
+    {"cast", "encode values into a narrow format and decode them back", cmd_cast, cmd_cast_help},
+    {"table", "every code of a narrow format with its value", cmd_table, cmd_table_help},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
