@@ -739,10 +739,53 @@ static void named_edges(rng *r) {
   tb_free(&sw2);
 }
 
+/* The capability query: the reference under the scalar cap, never a kernel above the cap,
+ * UNIMPLEMENTED for what the ops do not serve. */
+static void query(void) {
+  static const fp8gemm_scheme w8a8[] = {FP8GEMM_SCHEME_PER_TENSOR, FP8GEMM_SCHEME_PER_TOKEN,
+                                        FP8GEMM_SCHEME_BLOCK, FP8GEMM_SCHEME_MX};
+  static const fp8gemm_scheme w8a16[] = {FP8GEMM_SCHEME_PER_TENSOR, FP8GEMM_SCHEME_PER_TOKEN,
+                                         FP8GEMM_SCHEME_GROUP, FP8GEMM_SCHEME_BLOCK,
+                                         FP8GEMM_SCHEME_MX};
+  for (int isa = 0; isa <= (int)fp8gemm_isa_detected(); isa++) {
+    fp8gemm_set_max_isa((fp8gemm_isa)isa);
+    for (size_t d = 0; d < 4; d++) {
+      for (int op = 0; op < 2; op++) {
+        const fp8gemm_scheme *sc = op ? w8a16 : w8a8;
+        size_t n = op ? 5 : 4;
+        for (size_t i = 0; i < n; i++) {
+          fp8gemm_kernel_info info = {NULL, FP8GEMM_ISA_COUNT};
+          fp8gemm_status s = op ? fp8g_query_fp8_gemm_w8a16(sc[i], fp8s[d], &info)
+                                : fp8g_query_fp8_gemm(sc[i], fp8s[d], &info);
+          CHECK(s == FP8GEMM_OK && info.name && (int)info.isa <= isa,
+                "query op %d scheme %d dtype %s isa %d: %s", op, (int)sc[i],
+                fp8g_dtype_str(fp8s[d]), isa, fp8gemm_last_error());
+          if (isa == 0)
+            CHECK(s == FP8GEMM_OK && strstr(info.name, "ref") != NULL,
+                  "scalar cap: the reference serves (%s)", info.name ? info.name : "NULL");
+        }
+      }
+    }
+  }
+  fp8gemm_kernel_info info;
+  CHECK(fp8g_query_fp8_gemm(FP8GEMM_SCHEME_GROUP, FP8GEMM_E4M3FN, &info) == FP8GEMM_UNIMPLEMENTED,
+        "fp8_gemm has no group scheme");
+  CHECK(fp8g_query_fp8_gemm(FP8GEMM_SCHEME_PER_TENSOR, FP8GEMM_BF16, &info) ==
+            FP8GEMM_UNIMPLEMENTED && strstr(fp8gemm_last_error(), "bf16"),
+        "fp8_gemm on bf16: %s", fp8gemm_last_error());
+  CHECK(fp8g_query_fp8_gemm_w8a16(FP8GEMM_SCHEME_BLOCK2D, FP8GEMM_E5M2, &info) ==
+            FP8GEMM_UNIMPLEMENTED,
+        "w8a16 has no block2d scheme");
+  CHECK(fp8g_query_fp8_gemm_w8a16((fp8gemm_scheme)99, FP8GEMM_E5M2, &info) ==
+            FP8GEMM_UNIMPLEMENTED && strstr(fp8gemm_last_error(), "invalid"),
+        "invalid scheme: %s", fp8gemm_last_error());
+}
+
 int main(void) {
   bool sanitized = getenv("FP8GEMM_SANITIZED") != NULL;
   rng r = {0x6d657461u};
   spec_example();
+  query();
   fp8gemm_set_max_isa(FP8GEMM_ISA_SCALAR); /* bitwise comparisons below: one kernel */
   named_3d_input(&r);
   named_permuted_input(&r);
