@@ -394,6 +394,83 @@ static uint8_t qs_mx_code(uint32_t amax_bits, int emax, uint32_t mmax_frac,
   return (uint8_t)(code < 0 ? 0 : code > 254 ? 254 : code);
 }
 
+/* One block the slow way: scalar scale code, then the vector encoder. */
+static void qs_mx_block(const qs_enc *e, const fp8g_format *f, const float *xb, int emax,
+                        uint32_t mmax_frac, fp8gemm_mx_scale_mode mode, bool e2m1, uint8_t *qb,
+                        uint8_t *scale) {
+  qs_f v[QS_N];
+  qs_i m = qs_seti(0);
+  for (int i = 0; i < QS_N; i++) {
+    v[i] = qs_loadf(xb + i * QS_W);
+    m = qs_max(m, qs_and(qs_bits(v[i]), qs_seti(0x7fffffff)));
+  }
+  uint32_t amax = qs_hmax(m); /* NaN bits sort above Inf: >= Inf means "special" */
+  if (amax >= 0x7f800000u) {
+    *scale = 0xFF;
+    memset(qb, e2m1 ? 0 : f->nan_pos, e2m1 ? 16 : 32);
+    return;
+  }
+  uint8_t code = amax == 0 ? 0 : qs_mx_code(amax, emax, mmax_frac, mode);
+  *scale = code;
+  /* x / 2^(code - 127): a multiply by the exact inverse when both are normal f32 */
+  qs_i raw[QS_N];
+  qs_f y[QS_N];
+  if (code >= 1 && code <= 253) {
+    qs_f inv = qs_setf(qs_float_of((uint32_t)(254 - code) << 23));
+    for (int i = 0; i < QS_N; i++) y[i] = qs_mulf(v[i], inv);
+  } else {
+    qs_f X = qs_setf(fp8g_decode(FP8GEMM_E8M0, code));
+    for (int i = 0; i < QS_N; i++) y[i] = qs_divf(v[i], X);
+  }
+  /* finite blocks: no NaN lanes, so no NaN limit */
+  for (int i = 0; i < QS_N; i++) raw[i] = qs_encode_raw(e, y[i], false);
+  if (e2m1) qs_put_e2m1(qb, raw, y, e);
+  else qs_put_fp8(qb, raw, y, e);
+}
+
+/*
+ * QS_W blocks at once: their amaxes land in one vector, the scale codes are computed
+ * lane-wise (the same arithmetic as qs_mx_code: a zero or f32-subnormal amax clamps
+ * to code 0 by itself), and each block multiplies by its lane's exact inverse
+ * 2^(127 - code) (code 0: 2^127, exact since no FTZ/DAZ). Groups with a NaN / Inf
+ * block or a code of 254 (inverse subnormal) take the per-block path.
+ */
+QS_INLINE void qs_mx_group(const qs_enc *e, const fp8g_format *f, const float *x, int emax,
+                           uint32_t mmax_frac, fp8gemm_mx_scale_mode mode, bool e2m1,
+                           uint8_t *q, uint8_t *scales) {
+  size_t qbytes = e2m1 ? 16 : 32;
+  qs_i m[QS_W];
+  for (int b = 0; b < QS_W; b++) {
+    qs_i mb = qs_and(qs_bits(qs_loadf(x + 32 * b)), qs_seti(0x7fffffff));
+    for (int i = 1; i < QS_N; i++)
+      mb = qs_max(mb, qs_and(qs_bits(qs_loadf(x + 32 * b + i * QS_W)), qs_seti(0x7fffffff)));
+    m[b] = mb;
+  }
+  qs_i amax = qs_hmax_each(m);
+  qs_i code = qs_sub(qs_srli(amax, 23), qs_seti(emax));
+  if (mode == FP8GEMM_MX_RCEIL)
+    code = qs_sub(code, qs_mask_i(qs_gt(qs_and(amax, qs_seti(0x7fffff)), qs_seti((int32_t)mmax_frac))));
+  code = qs_min(qs_max(code, qs_seti(0)), qs_seti(254));
+  if (qs_any(qs_or_m(qs_gt(amax, qs_seti(0x7f7fffff)), qs_eq(code, qs_seti(254))))) {
+    for (int b = 0; b < QS_W; b++)
+      qs_mx_block(e, f, x + 32 * b, emax, mmax_frac, mode, e2m1, q + qbytes * b, scales + b);
+    return;
+  }
+  qs_store_u8(scales, code);
+  qs_i inv = qs_slli(qs_sub(qs_seti(254), code), 23);
+  for (int b = 0; b < QS_W; b++) {
+    qs_f ib = qs_flt(qs_bcast(inv, b));
+    qs_f y[QS_N];
+    qs_i raw[QS_N];
+    for (int i = 0; i < QS_N; i++) {
+      y[i] = qs_mulf(qs_loadf(x + 32 * b + i * QS_W), ib);
+      raw[i] = qs_encode_raw(e, y[i], false);
+    }
+    if (e2m1) qs_put_e2m1(q + qbytes * b, raw, y, e);
+    else qs_put_fp8(q + qbytes * b, raw, y, e);
+  }
+}
+
 static void qs_mx_quantize(const float *x, size_t nblocks, fp8gemm_dtype elem,
                            fp8gemm_mx_scale_mode mode, uint8_t *q, uint8_t *scales) {
   int emax;
@@ -411,37 +488,11 @@ static void qs_mx_quantize(const float *x, size_t nblocks, fp8gemm_dtype elem,
     return;
   }
   bool e2m1 = elem == FP8GEMM_E2M1;
-  size_t qbytes = e2m1 ? 16 : 32;
-  for (size_t b = 0; b < nblocks; b++) {
-    const float *xb = x + 32 * b;
-    uint8_t *qb = q + qbytes * b;
-    qs_f v[QS_N];
-    qs_i m = qs_seti(0);
-    for (int i = 0; i < QS_N; i++) {
-      v[i] = qs_loadf(xb + i * QS_W);
-      m = qs_max(m, qs_and(qs_bits(v[i]), qs_seti(0x7fffffff)));
-    }
-    uint32_t amax = qs_hmax(m); /* NaN bits sort above Inf: >= Inf means "special" */
-    if (amax >= 0x7f800000u) {
-      scales[b] = 0xFF;
-      memset(qb, e2m1 ? 0 : f->nan_pos, qbytes);
-      continue;
-    }
-    uint8_t code = amax == 0 ? 0 : qs_mx_code(amax, emax, mmax_frac, mode);
-    scales[b] = code;
-    /* x / 2^(code - 127): a multiply by the exact inverse when both are normal f32 */
-    qs_i raw[QS_N];
-    qs_f y[QS_N];
-    if (code >= 1 && code <= 253) {
-      qs_f inv = qs_setf(qs_float_of((uint32_t)(254 - code) << 23));
-      for (int i = 0; i < QS_N; i++) y[i] = qs_mulf(v[i], inv);
-    } else {
-      qs_f X = qs_setf(fp8g_decode(FP8GEMM_E8M0, code));
-      for (int i = 0; i < QS_N; i++) y[i] = qs_divf(v[i], X);
-    }
-    /* finite blocks: no NaN lanes, so no NaN limit */
-    for (int i = 0; i < QS_N; i++) raw[i] = qs_encode_raw(&e, y[i], false);
-    if (e2m1) qs_put_e2m1(qb, raw, y, &e);
-    else qs_put_fp8(qb, raw, y, &e);
+  size_t qbytes = e2m1 ? 16 : 32, b = 0;
+  for (; b + QS_W <= nblocks; b += QS_W) {
+    if (e2m1) qs_mx_group(&e, f, x + 32 * b, emax, mmax_frac, mode, true, q + qbytes * b, scales + b);
+    else qs_mx_group(&e, f, x + 32 * b, emax, mmax_frac, mode, false, q + qbytes * b, scales + b);
   }
+  for (; b < nblocks; b++)
+    qs_mx_block(&e, f, x + 32 * b, emax, mmax_frac, mode, e2m1, q + qbytes * b, scales + b);
 }

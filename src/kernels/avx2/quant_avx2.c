@@ -4,6 +4,7 @@
  * themselves live in the body, shared with the AVX-512 twin.
  */
 #include <immintrin.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -76,6 +77,29 @@ QS_V uint32_t qs_hmax(qs_i v) {
   m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0xb1));
   return (uint32_t)_mm_cvtsi128_si32(m);
 }
+
+/* lane b = max over the lanes of m[b] (non-negative i32): a transposing reduction */
+QS_V qs_i qs_hmax_each(const qs_i m[QS_W]) {
+  __m256i t[4];
+  for (int i = 0; i < 4; i++)
+    t[i] = _mm256_max_epi32(_mm256_unpacklo_epi32(m[2 * i], m[2 * i + 1]),
+                            _mm256_unpackhi_epi32(m[2 * i], m[2 * i + 1]));
+  __m256i u0 = _mm256_max_epi32(_mm256_unpacklo_epi64(t[0], t[1]), _mm256_unpackhi_epi64(t[0], t[1]));
+  __m256i u1 = _mm256_max_epi32(_mm256_unpacklo_epi64(t[2], t[3]), _mm256_unpackhi_epi64(t[2], t[3]));
+  return _mm256_max_epi32(_mm256_permute2x128_si256(u0, u1, 0x20),
+                          _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+/* every lane = lane `lane` of v */
+QS_V qs_i qs_bcast(qs_i v, int lane) { return _mm256_permutevar8x32_epi32(v, _mm256_set1_epi32(lane)); }
+/* QS_W bytes from lanes holding values <= 255 */
+QS_V void qs_store_u8(uint8_t *p, qs_i v) {
+  __m128i w = _mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  _mm_storel_epi64((__m128i *)p, _mm_packus_epi16(w, w));
+}
+QS_V bool qs_any(qs_m m) { return _mm256_movemask_epi8(m) != 0; }
+QS_V qs_m qs_or_m(qs_m a, qs_m b) { return _mm256_or_si256(a, b); }
+/* -1 where m is set, else 0 */
+QS_V qs_i qs_mask_i(qs_m m) { return m; }
 
 struct qs_enc;
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],

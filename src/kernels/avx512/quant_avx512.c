@@ -5,6 +5,7 @@
  * kernels are the shared body.
  */
 #include <immintrin.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -73,6 +74,21 @@ QS_V void qs_f32_to_f16(uint16_t *p, qs_f x) {
 }
 /* max over lanes of non-negative i32 */
 QS_V uint32_t qs_hmax(qs_i v) { return (uint32_t)_mm512_reduce_max_epi32(v); }
+
+/* lane b = max over the lanes of m[b] (non-negative i32) */
+QS_V qs_i qs_hmax_each(const qs_i m[QS_W]) {
+  int32_t t[QS_W];
+  for (int i = 0; i < QS_W; i++) t[i] = _mm512_reduce_max_epi32(m[i]);
+  return _mm512_loadu_si512(t);
+}
+/* every lane = lane `lane` of v */
+QS_V qs_i qs_bcast(qs_i v, int lane) { return _mm512_permutexvar_epi32(_mm512_set1_epi32(lane), v); }
+/* QS_W bytes from lanes holding values <= 255 */
+QS_V void qs_store_u8(uint8_t *p, qs_i v) { _mm_storeu_si128((__m128i *)p, _mm512_cvtepi32_epi8(v)); }
+QS_V bool qs_any(qs_m m) { return m != 0; }
+QS_V qs_m qs_or_m(qs_m a, qs_m b) { return (qs_m)(a | b); }
+/* -1 where m is set, else 0 */
+QS_V qs_i qs_mask_i(qs_m m) { return _mm512_movm_epi32(m); }
 
 struct qs_enc;
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],

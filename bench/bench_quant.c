@@ -1,0 +1,327 @@
+/*
+ * bench_quant: bandwidth of the elementwise quant kernels on large tensors, each next to
+ * a streaming-read baseline over the same input measured in the same run (interleaved
+ * repetitions, medians), so the ratio means something on a noisy machine.
+ *
+ *   bench_quant [--mib N] [--reps R] [--threads 1,2] [--isa NAME] [--only SUBSTR]
+ *
+ * Workloads (N = MiB / 4 elements, K = 4096 per row):
+ *   cast f32->e4m3fn            quantize(scale 1, non-saturating)
+ *   token f32->e4m3fn           per row: amax, s = max(amax / 448, min_scale), quantize
+ *   token bf16->e4m3fn          per row: widen to f32 (L1), amax, quantize
+ *   mx f32->e4m3fn (floor)      mx_quantize
+ *   dequant e4m3fn->bf16        per 4096: dequantize (scale) to f32 (L1), narrow
+ * and the same through the public ops (fp8gemm_fp8_cast, _fp8_quantize per token,
+ * _mx_quantize, _fp8_dequantize), which add the op layer's row walking.
+ * GB/s count bytes read + written (rw) and bytes read (rd).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "kernels/quant_kernels.h"
+
+#define K_ROW 4096
+
+static double now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ------------------------------------------------------------ streaming-read baseline */
+typedef struct stream_job {
+  const uint8_t *p;
+  size_t bytes, per_task;
+  float sink[64];
+} stream_job;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+__attribute__((target("avx2"))) static float read_avx2(const uint8_t *p, size_t bytes) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  size_t i = 0;
+  for (; i + 128 <= bytes; i += 128) {
+    a0 = _mm256_max_ps(a0, _mm256_loadu_ps((const float *)(const void *)(p + i)));
+    a1 = _mm256_max_ps(a1, _mm256_loadu_ps((const float *)(const void *)(p + i + 32)));
+    a2 = _mm256_max_ps(a2, _mm256_loadu_ps((const float *)(const void *)(p + i + 64)));
+    a3 = _mm256_max_ps(a3, _mm256_loadu_ps((const float *)(const void *)(p + i + 96)));
+  }
+  float r[8];
+  _mm256_storeu_ps(r, _mm256_max_ps(_mm256_max_ps(a0, a1), _mm256_max_ps(a2, a3)));
+  return r[0] + (float)p[bytes - 1];
+}
+#endif
+
+static float read_plain(const uint8_t *p, size_t bytes) {
+  uint64_t acc = 0;
+  for (size_t i = 0; i + 8 <= bytes; i += 8) {
+    uint64_t v;
+    memcpy(&v, p + i, sizeof v);
+    acc ^= v;
+  }
+  return (float)(acc & 0xff);
+}
+
+static void stream_task(void *ctx, int64_t t) {
+  stream_job *j = ctx;
+  size_t off = (size_t)t * j->per_task, n = j->bytes - off < j->per_task ? j->bytes - off : j->per_task;
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) {
+    j->sink[t % 64] += read_avx2(j->p + off, n);
+    return;
+  }
+#endif
+  j->sink[t % 64] += read_plain(j->p + off, n);
+}
+
+static void stream_read(const void *p, size_t bytes, int threads) {
+  stream_job j = {p, bytes, 4u << 20, {0}};
+  fp8g_parallel_for((int64_t)((bytes + j.per_task - 1) / j.per_task), threads, stream_task, &j);
+}
+
+/* ------------------------------------------------------------ workloads */
+typedef struct bench {
+  const fp8g_quant_kernels *k;
+  size_t n;        /* elements */
+  float *x32;      /* n f32 */
+  uint16_t *x16;   /* n bf16 */
+  uint8_t *q;      /* n codes (input of dequant, output of quantize) */
+  uint8_t *qout;   /* n codes out */
+  uint8_t *sc8;    /* n / 32 e8m0 */
+  float *scales;   /* n / K_ROW */
+  uint16_t *y16;   /* n bf16 out */
+  int threads;
+} bench;
+
+#define TASK_ELEMS ((size_t)1 << 20)
+
+static size_t task_count(const bench *b) { return (b->n + TASK_ELEMS - 1) / TASK_ELEMS; }
+static size_t task_len(const bench *b, int64_t t) {
+  size_t off = (size_t)t * TASK_ELEMS;
+  return b->n - off < TASK_ELEMS ? b->n - off : TASK_ELEMS;
+}
+
+static void cast_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t off = (size_t)t * TASK_ELEMS;
+  b->k->quantize(b->x32 + off, task_len(b, t), 1.0f, FP8GEMM_E4M3FN, false, b->qout + off);
+}
+
+static float token_scale(float amax) {
+  float s = amax / 448.0f, floor_s = (float)FP8GEMM_DEFAULT_MIN_SCALE;
+  return s > floor_s ? s : floor_s;
+}
+
+/* tasks of whole rows: TASK_ELEMS / K_ROW rows each */
+static void token_f32_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
+  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
+    const float *x = b->x32 + r * K_ROW;
+    float s = token_scale(b->k->amax(x, K_ROW));
+    b->scales[r] = s;
+    b->k->quantize(x, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW);
+  }
+}
+
+static void token_bf16_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
+  float buf[K_ROW];
+  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
+    b->k->widen(b->x16 + r * K_ROW, FP8GEMM_BF16, buf, K_ROW);
+    float s = token_scale(b->k->amax(buf, K_ROW));
+    b->scales[r] = s;
+    b->k->quantize(buf, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW);
+  }
+}
+
+static void mx_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t off = (size_t)t * TASK_ELEMS;
+  b->k->mx_quantize(b->x32 + off, task_len(b, t) / 32, FP8GEMM_E4M3FN, FP8GEMM_MX_FLOOR,
+                    b->qout + off, b->sc8 + off / 32);
+}
+
+static void dequant_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t off = (size_t)t * TASK_ELEMS, n = task_len(b, t);
+  float buf[K_ROW];
+  for (size_t i = 0; i < n; i += K_ROW) {
+    size_t m = n - i < K_ROW ? n - i : K_ROW;
+    b->k->dequantize(b->q + off + i, m, FP8GEMM_E4M3FN, 0.0123f, buf);
+    b->k->narrow(buf, FP8GEMM_BF16, b->y16 + off + i, m);
+  }
+}
+
+/* The public ops over the same data ([n / K, K] tensors). */
+static void op_cast(bench *b) {
+  fp8gemm_tensor x, q;
+  int64_t dims[2] = {(int64_t)(b->n / K_ROW), K_ROW};
+  fp8gemm_tensor_init(&x, FP8GEMM_F32, 2, dims, b->x32);
+  fp8gemm_tensor_init(&q, FP8GEMM_E4M3FN, 2, dims, b->qout);
+  if (fp8gemm_fp8_cast(&x, FP8GEMM_E4M3FN, 0, &q) != FP8GEMM_OK) fprintf(stderr, "%s\n", fp8gemm_last_error());
+}
+
+static void op_token(bench *b, bool bf16) {
+  fp8gemm_tensor x, q, s;
+  int64_t dims[2] = {(int64_t)(b->n / K_ROW), K_ROW}, sd[2] = {dims[0], 1};
+  fp8gemm_tensor_init(&x, bf16 ? FP8GEMM_BF16 : FP8GEMM_F32, 2, dims, bf16 ? (void *)b->x16 : (void *)b->x32);
+  fp8gemm_tensor_init(&q, FP8GEMM_E4M3FN, 2, dims, b->qout);
+  fp8gemm_tensor_init(&s, FP8GEMM_F32, 2, sd, b->scales);
+  if (fp8gemm_fp8_quantize(&x, FP8GEMM_E4M3FN, FP8GEMM_PER_TOKEN, 0, NULL, NULL,
+                           FP8GEMM_DEFAULT_MIN_SCALE, &q, &s) != FP8GEMM_OK)
+    fprintf(stderr, "%s\n", fp8gemm_last_error());
+}
+static void op_token_f32(bench *b) { op_token(b, false); }
+static void op_token_bf16(bench *b) { op_token(b, true); }
+
+static void op_mx(bench *b) {
+  fp8gemm_tensor x, q, s;
+  int64_t dims[2] = {(int64_t)(b->n / K_ROW), K_ROW}, sd[2] = {dims[0], K_ROW / 32};
+  fp8gemm_tensor_init(&x, FP8GEMM_F32, 2, dims, b->x32);
+  fp8gemm_tensor_init(&q, FP8GEMM_E4M3FN, 2, dims, b->qout);
+  fp8gemm_tensor_init(&s, FP8GEMM_E8M0, 2, sd, b->sc8);
+  if (fp8gemm_mx_quantize(&x, FP8GEMM_E4M3FN, 32, FP8GEMM_MX_FLOOR, &q, &s) != FP8GEMM_OK)
+    fprintf(stderr, "%s\n", fp8gemm_last_error());
+}
+
+static void op_dequant(bench *b) {
+  fp8gemm_tensor q, s, y;
+  int64_t dims[2] = {(int64_t)(b->n / K_ROW), K_ROW}, one = 1;
+  float scale = 0.0123f;
+  fp8gemm_tensor_init(&q, FP8GEMM_E4M3FN, 2, dims, b->q);
+  fp8gemm_tensor_init(&s, FP8GEMM_F32, 1, &one, &scale);
+  fp8gemm_tensor_init(&y, FP8GEMM_BF16, 2, dims, b->y16);
+  if (fp8gemm_fp8_dequantize(&q, &s, FP8GEMM_BF16, 0, &y) != FP8GEMM_OK)
+    fprintf(stderr, "%s\n", fp8gemm_last_error());
+}
+
+typedef struct workload {
+  const char *name;
+  fp8g_task_fn task;     /* kernel-level: tasks over the table */
+  void (*op)(bench *b);  /* op-level: one public call */
+  int in_bytes, out_bytes; /* per element (scales excluded: < 1/32) */
+  int input;             /* 0: f32, 1: bf16, 2: codes */
+} workload;
+
+static const workload workloads[] = {
+    {"cast f32->e4m3fn", cast_task, NULL, 4, 1, 0},
+    {"token f32->e4m3fn", token_f32_task, NULL, 4, 1, 0},
+    {"token bf16->e4m3fn", token_bf16_task, NULL, 2, 1, 1},
+    {"mx f32->e4m3fn floor", mx_task, NULL, 4, 1, 0},
+    {"dequant e4m3fn->bf16", dequant_task, NULL, 1, 2, 2},
+    {"op fp8_cast f32->e4m3fn", NULL, op_cast, 4, 1, 0},
+    {"op fp8_quantize token f32", NULL, op_token_f32, 4, 1, 0},
+    {"op fp8_quantize token bf16", NULL, op_token_bf16, 2, 1, 1},
+    {"op mx_quantize f32 e4m3fn", NULL, op_mx, 4, 1, 0},
+    {"op fp8_dequantize ->bf16", NULL, op_dequant, 1, 2, 2},
+};
+
+static void run(bench *b, const workload *w, int reps) {
+  const void *in = w->input == 0 ? (const void *)b->x32 : w->input == 1 ? (const void *)b->x16 : (const void *)b->q;
+  size_t in_bytes = b->n * (size_t)w->in_bytes, out_bytes = b->n * (size_t)w->out_bytes;
+  double ts[64], tk[64];
+  if (w->op) fp8gemm_set_num_threads(b->threads);
+  for (int r = -1; r < reps; r++) { /* r == -1: warm-up */
+    double t0 = now();
+    stream_read(in, in_bytes, b->threads);
+    double t1 = now();
+    if (w->task) fp8g_parallel_for((int64_t)task_count(b), b->threads, w->task, b);
+    else w->op(b);
+    double t2 = now();
+    if (r >= 0) {
+      ts[r] = t1 - t0;
+      tk[r] = t2 - t1;
+    }
+  }
+  double s = median(ts, reps), k = median(tk, reps);
+  double rd = (double)in_bytes / k / 1e9, rw = (double)(in_bytes + out_bytes) / k / 1e9;
+  double st = (double)in_bytes / s / 1e9;
+  printf("%-28s %-13s %-7s %3d %9.2f %8.2f %8.2f %8.2f %7.0f%% %7.0f%%\n", w->name,
+         w->task ? b->k->name : "op", fp8gemm_isa_name(fp8gemm_isa_active()), b->threads, k * 1e3,
+         rw, rd, st, 100 * rw / st, 100 * rd / st);
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: bench_quant [--mib N] [--reps R] [--threads 1,2] [--isa NAME] [--only SUBSTR]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  size_t mib = 256;
+  int reps = 5, nthreads = 0, threads[8];
+  const char *only = NULL, *tlist = "1,2";
+  for (int i = 1; i < argc; i++) {
+    if (i + 1 >= argc) usage();
+    if (!strcmp(argv[i], "--mib")) mib = (size_t)strtoul(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--threads")) tlist = argv[++i];
+    else if (!strcmp(argv[i], "--only")) only = argv[++i];
+    else if (!strcmp(argv[i], "--isa")) {
+      fp8gemm_isa isa;
+      if (fp8gemm_isa_from_name(argv[++i], &isa) != FP8GEMM_OK) usage();
+      fp8gemm_set_max_isa(isa);
+    } else usage();
+  }
+  for (const char *p = tlist; *p && nthreads < 8; p = strchr(p, ',') ? strchr(p, ',') + 1 : "") {
+    threads[nthreads] = atoi(p);
+    if (threads[nthreads] < 1) usage();
+    nthreads++;
+  }
+  if (mib < 1 || reps < 1 || reps > 64 || nthreads == 0) usage();
+  bench b = {0};
+  b.n = mib * (1u << 20) / 4 / K_ROW * K_ROW;
+  b.k = fp8g_quant_kernels_for(fp8gemm_isa_active());
+  b.x32 = malloc(b.n * 4);
+  b.x16 = malloc(b.n * 2);
+  b.q = malloc(b.n);
+  b.qout = malloc(b.n);
+  b.sc8 = malloc(b.n / 32);
+  b.scales = malloc(b.n / K_ROW * sizeof(float));
+  b.y16 = malloc(b.n * 2);
+  if (!b.x32 || !b.x16 || !b.q || !b.qout || !b.sc8 || !b.scales || !b.y16) {
+    fprintf(stderr, "bench_quant: out of memory for %zu MiB\n", mib);
+    return 1;
+  }
+  uint64_t r = 0x2545F4914F6CDD1Dull;
+  for (size_t i = 0; i < b.n; i++) {
+    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+    /* activations-like: mostly small, a few large, both signs */
+    float v = ((float)(r & 0xffff) - 32768.0f) / 4096.0f;
+    if ((r >> 40) % 97 == 0) v *= 64.0f;
+    b.x32[i] = v;
+    b.x16[i] = fp8g_f32_to_bf16(v);
+    b.q[i] = (uint8_t)(r >> 24);
+  }
+  printf("bench_quant: %zu elements (f32 input %zu MiB), K=%d, %d reps (median), cpu: %s\n", b.n,
+         b.n * 4 >> 20, K_ROW, reps, fp8gemm_cpu_features());
+  printf("%-28s %-13s %-7s %3s %9s %8s %8s %8s %8s %8s\n", "workload", "kernel", "isa", "thr", "ms",
+         "rw GB/s", "rd GB/s", "stream", "rw/str", "rd/str");
+  for (int t = 0; t < nthreads; t++) {
+    b.threads = threads[t];
+    for (size_t w = 0; w < sizeof workloads / sizeof workloads[0]; w++)
+      if (!only || strstr(workloads[w].name, only)) run(&b, &workloads[w], reps);
+  }
+  free(b.x32);
+  free(b.x16);
+  free(b.q);
+  free(b.qout);
+  free(b.sc8);
+  free(b.scales);
+  free(b.y16);
+  return 0;
+}
