@@ -198,10 +198,9 @@ static void qs_quantize(const float *x, size_t n, float scale, fp8gemm_dtype to,
  * indexed by (c ^ c >> 5) & 7, which separates every format's special codes.
  */
 typedef struct qs_dec {
-  qs_i mag_mask, sign_mask, spec_mask, spec_val, spec_tab;
+  qs_i keep, spec_mask, spec_val, spec_tab;
   qs_f factor, pow2;
-  int sh;          /* 23 - m */
-  int sign_shift;  /* moves the sign bit to bit 31 */
+  int sra;         /* 1 + m: from the code's top byte to f32 position */
   bool has_spec, split;
 } qs_dec;
 
@@ -211,8 +210,9 @@ static bool qs_dec_init(qs_dec *d, fp8gemm_dtype from, const fp8g_format *f, flo
     case FP8G_SPECIAL_IEEE: smask = 0x7C; sval = 0x7C; break;
     case FP8G_SPECIAL_FN: smask = 0x7F; sval = 0x7F; break;
     case FP8G_SPECIAL_FNUZ: smask = 0xFF; sval = 0x80; break;
-    default: smask = 0; sval = 1; break; /* none */
+    default: return false;
   }
+  if (f->sign_bit != 0x80) return false;
   uint32_t tab[8];
   bool filled[8] = {false};
   for (uint32_t c = 0; c < 256; c++) {
@@ -225,13 +225,11 @@ static bool qs_dec_init(qs_dec *d, fp8gemm_dtype from, const fp8g_format *f, flo
   for (int i = 0; i < 8; i++)
     if (!filled[i]) tab[i] = 0;
   d->spec_tab = qs_load_tab8(tab);
-  d->has_spec = smask != 0;
+  d->has_spec = true;
   d->spec_mask = qs_seti((int32_t)smask);
   d->spec_val = qs_seti((int32_t)sval);
-  d->mag_mask = qs_seti(f->sign_bit - 1);
-  d->sign_mask = qs_seti(f->sign_bit);
-  d->sign_shift = f->sign_bit == 0x80 ? 24 : 28;
-  d->sh = 23 - f->mbits;
+  d->sra = 1 + f->mbits;
+  d->keep = qs_seti((int32_t)(0x80000000u | (0x7fffffffu >> d->sra)));
   float p2 = ldexpf(1.0f, 127 - f->bias), s2 = scale * p2;
   d->split = !(fabsf(s2) <= 0x1.fffffep127f) && !isinf(scale);
   d->factor = qs_setf(d->split ? scale : s2);
@@ -240,12 +238,13 @@ static bool qs_dec_init(qs_dec *d, fp8gemm_dtype from, const fp8g_format *f, flo
 }
 
 QS_INLINE qs_f qs_decode_scaled(const qs_dec *d, qs_i c, bool spec, bool split) {
-  qs_i sign = qs_sll(qs_and(c, d->sign_mask), d->sign_shift);
-  qs_i v = qs_or(qs_sll(qs_and(c, d->mag_mask), d->sh), sign);
+  /* code << 24, then an arithmetic shift puts the magnitude in f32 position and the
+   * mask clears the copies of the sign bit: sign << 31 | mag << (23 - m) */
+  qs_i v = qs_and(qs_sra(qs_slli(c, 24), d->sra), d->keep);
   if (spec) {
     qs_m is_spec = qs_eq(qs_and(c, d->spec_mask), d->spec_val);
-    qs_i idx = qs_and(qs_xor(c, qs_srli(c, 5)), qs_seti(7));
-    v = qs_sel(is_spec, v, qs_perm8(d->spec_tab, idx));
+    /* perm8 reads the index's low bits only (tables repeat every 8 entries) */
+    v = qs_sel(is_spec, v, qs_perm8(d->spec_tab, qs_xor(c, qs_srli(c, 5))));
   }
   qs_f y = qs_flt(v);
   if (split) y = qs_mulf(y, d->pow2);
@@ -296,10 +295,8 @@ static void qs_dequantize(const uint8_t *q, size_t n, fp8gemm_dtype from, float 
     fp8g_quant_ref.dequantize(q, n, from, scale, y);
     return;
   }
-  if (d.has_spec && d.split) qs_dequant_loop(&d, q, nchunks, y, true, true);
-  else if (d.has_spec) qs_dequant_loop(&d, q, nchunks, y, true, false);
-  else if (d.split) qs_dequant_loop(&d, q, nchunks, y, false, true);
-  else qs_dequant_loop(&d, q, nchunks, y, false, false);
+  if (d.split) qs_dequant_loop(&d, q, nchunks, y, true, true);
+  else qs_dequant_loop(&d, q, nchunks, y, true, false);
   fp8g_quant_ref.dequantize(q + done, n - done, from, scale, y + done);
 }
 
@@ -345,7 +342,11 @@ static void qs_narrow(const float *x, fp8gemm_dtype dtype, void *y, size_t n) {
   size_t nv = n / QS_W, done = nv * QS_W;
   uint16_t *h = y;
   if (dtype == FP8GEMM_BF16) {
-    for (size_t v = 0; v < nv; v++) qs_store_u16(h + v * QS_W, qs_bf16_of(qs_loadf(x + v * QS_W)));
+    size_t v = 0;
+    for (; v + 2 <= nv; v += 2)
+      qs_store_u16x2(h + v * QS_W, qs_bf16_of(qs_loadf(x + v * QS_W)),
+                     qs_bf16_of(qs_loadf(x + (v + 1) * QS_W)));
+    for (; v < nv; v++) qs_store_u16(h + v * QS_W, qs_bf16_of(qs_loadf(x + v * QS_W)));
   } else if (dtype == FP8GEMM_F16 && qs_mxcsr_default()) {
     /* F16C rounds to nearest even with gradual underflow and overflow to Inf, and
      * turns a NaN into sign | 0x7e00 | top payload bits, as the reference does. */

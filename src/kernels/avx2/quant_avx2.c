@@ -101,6 +101,12 @@ QS_V qs_m qs_or_m(qs_m a, qs_m b) { return _mm256_or_si256(a, b); }
 /* -1 where m is set, else 0 */
 QS_V qs_i qs_mask_i(qs_m m) { return m; }
 
+QS_V qs_i qs_sra(qs_i a, int n) { return _mm256_sra_epi32(a, _mm_cvtsi32_si128(n)); }
+/* 2 * QS_W u16 from two vectors of lanes <= 0xffff, in order */
+QS_V void qs_store_u16x2(uint16_t *p, qs_i a, qs_i b) {
+  _mm256_storeu_si256((__m256i *)p, _mm256_permute4x64_epi64(_mm256_packus_epi32(a, b), 0xd8));
+}
+
 struct qs_enc;
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
                               const struct qs_enc *e);
