@@ -30,12 +30,13 @@ typedef struct cast_job {
   uint8_t *out;
 } cast_job;
 
-static void cast_span(void *ctx, int64_t row, int64_t k0, size_t n) {
+static void cast_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
   const cast_job *j = ctx;
   float buf[FP8G_CHUNK];
-  fp8g_rows_load(&j->in, j->kern, row, k0, n, buf);
+  (void)task;
+  const float *x = fp8g_rows_load(&j->in, j->kern, row, k0, n, buf);
   int64_t flat = row * j->in.K + k0;
-  j->kern->quantize(buf, n, 1.0f, j->to, j->saturate,
+  j->kern->quantize(x, n, 1.0f, j->to, j->saturate,
                     j->out + (j->to == FP8GEMM_E2M1 ? flat / 2 : flat));
 }
 

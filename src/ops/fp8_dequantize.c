@@ -95,8 +95,9 @@ static float scale_at(const dequant_job *j, int64_t row, int64_t group) {
   return ((const float *)t->data)[off];
 }
 
-static void dequant_span(void *ctx, int64_t row, int64_t k0, size_t n) {
+static void dequant_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
   const dequant_job *j = ctx;
+  (void)task;
   uint8_t codes_buf[FP8G_CHUNK];
   float buf[FP8G_CHUNK];
   fp8gemm_dtype from = j->in.t->dtype;

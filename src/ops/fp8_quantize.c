@@ -13,8 +13,6 @@
 
 /* Rows whose whole row is widened once (single read) when each row owns its scales. */
 #define ROW_BUF 8192
-/* Upper bound on tasks of the per-tensor amax reduction (partials live on the stack). */
-#define MAX_PARTIALS 256
 
 static fp8gemm_status check_scale_ub(const fp8gemm_tensor *scale_ub, bool need_data) {
   fp8gemm_status s = fp8g_check_tensor(OP, "scale_ub", scale_ub, need_data);
@@ -107,7 +105,7 @@ typedef struct quant_job {
   uint8_t *q;
   float *s;
   int64_t rows_per_task, ntasks;
-  float partial[MAX_PARTIALS];
+  float partial[FP8G_MAX_TASKS]; /* per-tensor amax of each span task */
 } quant_job;
 
 /* s = max(min(amax, ub) / fp8_max, min_scale); a NaN ub bounds nothing. */
@@ -130,104 +128,118 @@ static void rows_of_task(const quant_job *j, int64_t task, int64_t *r0, int64_t 
   *r1 = j->in.rows - *r0 > j->rows_per_task ? *r0 + j->rows_per_task : j->in.rows;
 }
 
-/* max |x| over columns [c0, c1) of one row, NaN ignored. */
-static float amax_cols(const quant_job *j, int64_t row, int64_t c0, int64_t c1) {
+/* The whole row as f32: in place when contiguous f32, widened into buf when it fits
+ * (ROW_BUF floats), else NULL and the callers stream it in chunks. */
+static const float *whole_row(const quant_job *j, int64_t row, float *buf) {
+  int64_t K = j->in.K;
+  if (K <= 0) return buf;
+  if (j->in.t->dtype == FP8GEMM_F32 && (j->in.kstride == 1 || K == 1))
+    return fp8g_rows_load(&j->in, j->kern, row, 0, (size_t)K, NULL);
+  if (K > ROW_BUF) return NULL;
+  for (int64_t k = 0; k < K; k += FP8G_CHUNK) {
+    size_t n = (size_t)(K - k < FP8G_CHUNK ? K - k : FP8G_CHUNK);
+    const float *x = fp8g_rows_load(&j->in, j->kern, row, k, n, buf + k);
+    if (x != buf + k) memcpy(buf + k, x, n * sizeof *x);
+  }
+  return buf;
+}
+
+/* max |x| over group g of a row, NaN ignored (x: the whole row, or NULL to stream). */
+static float group_amax(const quant_job *j, int64_t row, int64_t g, const float *x) {
+  int64_t c0, c1;
+  fp8g_scale_group_cols(&j->L, g, &c0, &c1);
+  if (x) return c1 > c0 ? j->kern->amax(x + c0, (size_t)(c1 - c0)) : 0.0f;
   float buf[FP8G_CHUNK], m = 0.0f;
   for (int64_t k = c0; k < c1; k += FP8G_CHUNK) {
     size_t n = (size_t)(c1 - k < FP8G_CHUNK ? c1 - k : FP8G_CHUNK);
-    fp8g_rows_load(&j->in, j->kern, row, k, n, buf);
-    float a = j->kern->amax(buf, n);
+    float a = j->kern->amax(fp8g_rows_load(&j->in, j->kern, row, k, n, buf), n);
     if (a > m) m = a;
   }
   return m;
 }
 
-static void quantize_cols(const quant_job *j, int64_t row, int64_t c0, int64_t c1, float s) {
-  float buf[FP8G_CHUNK];
+/* q of group g of a row = quantize(x / s). */
+static void group_quantize(const quant_job *j, int64_t row, int64_t g, const float *x, float s) {
+  int64_t c0, c1;
+  fp8g_scale_group_cols(&j->L, g, &c0, &c1);
   uint8_t *q = j->q + row * j->in.K;
+  if (x) {
+    if (c1 > c0) j->kern->quantize(x + c0, (size_t)(c1 - c0), s, j->to, true, q + c0);
+    return;
+  }
+  float buf[FP8G_CHUNK];
   for (int64_t k = c0; k < c1; k += FP8G_CHUNK) {
     size_t n = (size_t)(c1 - k < FP8G_CHUNK ? c1 - k : FP8G_CHUNK);
-    fp8g_rows_load(&j->in, j->kern, row, k, n, buf);
-    j->kern->quantize(buf, n, s, j->to, true, q + k);
+    j->kern->quantize(fp8g_rows_load(&j->in, j->kern, row, k, n, buf), n, s, j->to, true, q + k);
   }
 }
 
-/* Single read: the row fits in a buffer and owns its scales (token / 1 x g block). */
-static void row_single_read(const quant_job *j, int64_t row, float *buf) {
-  int64_t K = j->in.K;
-  for (int64_t k = 0; k < K; k += FP8G_CHUNK) {
-    size_t n = (size_t)(K - k < FP8G_CHUNK ? K - k : FP8G_CHUNK);
-    fp8g_rows_load(&j->in, j->kern, row, k, n, buf + k);
-  }
-  uint8_t *q = j->q + row * K;
-  for (int64_t g = 0; g < j->L.nbk; g++) {
-    int64_t c0, c1;
-    fp8g_scale_group_cols(&j->L, g, &c0, &c1);
-    size_t n = (size_t)(c1 - c0);
-    float s = dynamic_scale(j, n ? j->kern->amax(buf + c0, n) : 0.0f);
-    j->s[fp8g_scale_index(&j->L, row, g)] = s;
-    if (n) j->kern->quantize(buf + c0, n, s, j->to, true, q + c0);
-  }
-}
-
-/* One task: rows [r0, r1), which own every scale they touch (not per-tensor). */
+/* One task: rows [r0, r1), which own every scale they touch (token / block / block2d). */
 static void quant_task(void *ctx, int64_t task) {
   const quant_job *j = ctx;
+  float buf[ROW_BUF];
   int64_t r0, r1;
   rows_of_task(j, task, &r0, &r1);
-  if (j->dynamic && j->L.gran != FP8GEMM_PER_BLOCK2D && j->in.K <= ROW_BUF) {
-    float buf[ROW_BUF];
-    for (int64_t r = r0; r < r1; r++) row_single_read(j, r, buf);
+  if (j->dynamic && j->L.gran != FP8GEMM_PER_BLOCK2D) {
+    /* A row owns its scales: amax, scale and codes group by group, one read of the row
+     * when it fits in buf. */
+    for (int64_t r = r0; r < r1; r++) {
+      const float *x = whole_row(j, r, buf);
+      for (int64_t g = 0; g < j->L.nbk; g++) {
+        float s = dynamic_scale(j, group_amax(j, r, g, x));
+        j->s[fp8g_scale_index(&j->L, r, g)] = s;
+        group_quantize(j, r, g, x, s);
+      }
+    }
     return;
   }
   if (j->dynamic) {
-    /* Pass 1: amax per scale into s (entries this task owns), then the scales. */
-    bool band = j->L.gran == FP8GEMM_PER_BLOCK2D; /* all rows share the band's entries */
-    for (int64_t r = r0; r < r1; r++)
-      for (int64_t g = 0; g < j->L.nbk; g++) j->s[fp8g_scale_index(&j->L, r, g)] = 0.0f;
-    for (int64_t r = r0; r < r1; r++)
-      for (int64_t g = 0; g < j->L.nbk; g++) {
-        int64_t c0, c1, idx = fp8g_scale_index(&j->L, r, g);
-        fp8g_scale_group_cols(&j->L, g, &c0, &c1);
-        float a = amax_cols(j, r, c0, c1);
-        if (a > j->s[idx]) j->s[idx] = a;
-      }
-    for (int64_t r = r0; r < (band ? r0 + 1 : r1); r++)
+    /* block2d: the band's rows share its scales: amax over the band first. */
+    for (int64_t g = 0; g < j->L.nbk; g++) j->s[fp8g_scale_index(&j->L, r0, g)] = 0.0f;
+    for (int64_t r = r0; r < r1; r++) {
+      const float *x = whole_row(j, r, buf);
       for (int64_t g = 0; g < j->L.nbk; g++) {
         int64_t idx = fp8g_scale_index(&j->L, r, g);
-        j->s[idx] = dynamic_scale(j, j->s[idx]);
+        float a = group_amax(j, r, g, x);
+        if (a > j->s[idx]) j->s[idx] = a;
       }
-  }
-  for (int64_t r = r0; r < r1; r++)
-    for (int64_t g = 0; g < j->L.nbk; g++) {
-      int64_t c0, c1;
-      fp8g_scale_group_cols(&j->L, g, &c0, &c1);
-      quantize_cols(j, r, c0, c1, j->s[fp8g_scale_index(&j->L, r, g)]);
     }
+    for (int64_t g = 0; g < j->L.nbk; g++) {
+      int64_t idx = fp8g_scale_index(&j->L, r0, g);
+      j->s[idx] = dynamic_scale(j, j->s[idx]);
+    }
+  }
+  for (int64_t r = r0; r < r1; r++) {
+    const float *x = whole_row(j, r, buf);
+    for (int64_t g = 0; g < j->L.nbk; g++)
+      group_quantize(j, r, g, x, j->s[fp8g_scale_index(&j->L, r, g)]);
+  }
 }
 
-static void tensor_amax_task(void *ctx, int64_t task) {
+/* Per tensor: amax of the spans of each task, then codes of every span with s[0]. */
+static void tensor_amax_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
   quant_job *j = ctx;
-  int64_t r0, r1;
-  rows_of_task(j, task, &r0, &r1);
-  float m = 0.0f;
-  for (int64_t r = r0; r < r1; r++) {
-    float a = amax_cols(j, r, 0, j->in.K);
-    if (a > m) m = a;
-  }
-  j->partial[task] = m;
+  float buf[FP8G_CHUNK];
+  float a = j->kern->amax(fp8g_rows_load(&j->in, j->kern, row, k0, n, buf), n);
+  if (a > j->partial[task]) j->partial[task] = a;
+}
+
+static void tensor_quantize_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
+  const quant_job *j = ctx;
+  float buf[FP8G_CHUNK];
+  (void)task;
+  j->kern->quantize(fp8g_rows_load(&j->in, j->kern, row, k0, n, buf), n, j->s[0], j->to, true,
+                    j->q + row * j->in.K + k0);
 }
 
 /* Splits rows into tasks (block2d: one task per g-row band of a matrix). */
-static void plan_tasks(quant_job *j, int threads, int64_t max_tasks) {
+static void plan_tasks(quant_job *j, int threads) {
   if (j->L.gran == FP8GEMM_PER_BLOCK2D) {
     j->rows_per_task = j->L.gr;
     j->ntasks = j->L.R ? j->in.rows / j->L.R * j->L.nbr : 0;
     return;
   }
-  int64_t rows = j->in.rows;
-  int64_t want = threads > 1 ? (int64_t)threads * 4 : 1;
-  if (want > max_tasks) want = max_tasks;
+  int64_t rows = j->in.rows, want = threads > 1 ? (int64_t)threads * 4 : 1;
   int64_t per = rows / want + (rows % want != 0);
   j->rows_per_task = per < 1 ? 1 : per;
   j->ntasks = rows / j->rows_per_task + (rows % j->rows_per_task != 0);
@@ -265,20 +277,19 @@ fp8gemm_status fp8gemm_fp8_quantize(const fp8gemm_tensor *input, fp8gemm_dtype f
     for (int64_t i = 0; i < nscales; i++)
       j.s[i] = ((const float *)scale->data)[fp8g_offset_of(scale, scale->ndim, i)];
   }
-  int threads = fp8g_op_threads(j.in.rows * j.in.K);
   if (granularity == FP8GEMM_PER_TENSOR) {
     if (j.dynamic) {
-      plan_tasks(&j, threads, MAX_PARTIALS);
-      fp8g_parallel_for(j.ntasks, threads, tensor_amax_task, &j);
+      fp8g_for_spans(j.in.rows, j.in.K, 1, tensor_amax_span, &j);
       float m = 0.0f;
-      for (int64_t t = 0; t < j.ntasks; t++)
+      for (int t = 0; t < FP8G_MAX_TASKS; t++)
         if (j.partial[t] > m) m = j.partial[t];
       j.s[0] = dynamic_scale(&j, m);
-      j.dynamic = false; /* pass 2 only */
     }
-    j.L.gran = FP8GEMM_PER_TENSOR;
+    fp8g_for_spans(j.in.rows, j.in.K, 1, tensor_quantize_span, &j);
+    return FP8GEMM_OK;
   }
-  plan_tasks(&j, threads, INT64_MAX);
+  int threads = fp8g_op_threads(j.in.rows * j.in.K);
+  plan_tasks(&j, threads);
   fp8g_parallel_for(j.ntasks, threads, quant_task, &j);
   return FP8GEMM_OK;
 }

@@ -50,13 +50,14 @@ typedef struct mx_job {
   uint8_t *q, *scales;
 } mx_job;
 
-static void mx_span(void *ctx, int64_t row, int64_t k0, size_t n) {
+static void mx_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
   const mx_job *j = ctx;
   float buf[FP8G_CHUNK];
-  fp8g_rows_load(&j->in, j->kern, row, k0, n, buf);
+  (void)task;
+  const float *x = fp8g_rows_load(&j->in, j->kern, row, k0, n, buf);
   int64_t flat = row * j->in.K + k0; /* multiple of 32 */
   uint8_t *q = j->q + (j->elem == FP8GEMM_E2M1 ? flat / 2 : flat);
-  j->kern->mx_quantize(buf, n / MX_BLOCK, j->elem, j->mode, q, j->scales + flat / MX_BLOCK);
+  j->kern->mx_quantize(x, n / MX_BLOCK, j->elem, j->mode, q, j->scales + flat / MX_BLOCK);
 }
 
 fp8gemm_status fp8gemm_mx_quantize(const fp8gemm_tensor *input, fp8gemm_dtype elem_dtype,

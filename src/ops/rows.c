@@ -20,16 +20,19 @@ int64_t fp8g_rows_offset(const fp8g_rows *v, int64_t row) {
 
 static size_t wide_bytes(fp8gemm_dtype dtype) { return dtype == FP8GEMM_F32 ? 4 : 2; }
 
-void fp8g_rows_load(const fp8g_rows *v, const fp8g_quant_kernels *kern, int64_t row, int64_t k0,
-                    size_t n, float *buf) {
+const float *fp8g_rows_load(const fp8g_rows *v, const fp8g_quant_kernels *kern, int64_t row,
+                            int64_t k0, size_t n, float *buf) {
   int64_t off = fp8g_rows_offset(v, row) + k0 * v->kstride;
   const char *base = (const char *)v->t->data;
   if (v->kstride == 1 || n == 1) {
-    kern->widen(base + (size_t)off * wide_bytes(v->t->dtype), v->t->dtype, buf, n);
-    return;
+    const char *p = base + (size_t)off * wide_bytes(v->t->dtype);
+    if (v->t->dtype == FP8GEMM_F32) return (const float *)(const void *)p;
+    kern->widen(p, v->t->dtype, buf, n);
+    return buf;
   }
   for (size_t i = 0; i < n; i++)
     buf[i] = fp8g_load_wide(v->t->data, v->t->dtype, off + (int64_t)i * v->kstride);
+  return buf;
 }
 
 const uint8_t *fp8g_rows_codes(const fp8g_rows *v, int64_t row, int64_t k0, size_t n,
@@ -69,14 +72,14 @@ typedef struct spans_job {
 } spans_job;
 
 /* Walks flat [begin, end) of the row-major [rows, K] space in row-bounded chunks. */
-static void walk(const spans_job *j, int64_t begin, int64_t end) {
+static void walk(const spans_job *j, int64_t task, int64_t begin, int64_t end) {
   int64_t pos = begin;
   while (pos < end) {
     int64_t row = pos / j->K, k = pos % j->K;
     int64_t n = j->K - k;
     if (n > end - pos) n = end - pos;
     if (n > FP8G_CHUNK) n = FP8G_CHUNK;
-    j->fn(j->ctx, row, k, (size_t)n);
+    j->fn(j->ctx, task, row, k, (size_t)n);
     pos += n;
   }
 }
@@ -85,7 +88,7 @@ static void spans_task(void *ctx, int64_t task) {
   const spans_job *j = ctx;
   int64_t begin = task * j->per_task;
   int64_t end = begin + j->per_task < j->total ? begin + j->per_task : j->total;
-  walk(j, begin, end);
+  walk(j, task, begin, end);
 }
 
 void fp8g_for_spans(int64_t rows, int64_t K, int64_t align, fp8g_span_fn fn, void *ctx) {
@@ -93,12 +96,12 @@ void fp8g_for_spans(int64_t rows, int64_t K, int64_t align, fp8g_span_fn fn, voi
   spans_job j = {rows, K, rows * K, 0, fn, ctx};
   int threads = fp8g_op_threads(j.total);
   if (threads <= 1) {
-    walk(&j, 0, j.total);
+    walk(&j, 0, 0, j.total);
     return;
   }
   /* A few tasks per thread for balance; task bounds aligned so every span starts on
    * an aligned column (K is a multiple of align). */
-  int64_t ntasks = (int64_t)threads * 4;
+  int64_t ntasks = (int64_t)threads * 4 < FP8G_MAX_TASKS ? (int64_t)threads * 4 : FP8G_MAX_TASKS;
   int64_t per = (j.total + ntasks - 1) / ntasks;
   int64_t unit = align > 1 ? align : 1;
   if (per < FP8G_CHUNK) per = FP8G_CHUNK;

@@ -19,9 +19,10 @@ typedef struct fp8g_rows {
 void fp8g_rows_init(fp8g_rows *v, const fp8gemm_tensor *t);
 /* Element offset of x[row, 0]. */
 int64_t fp8g_rows_offset(const fp8g_rows *v, int64_t row);
-/* buf[0..n) = x[row, k0 .. k0+n) widened to f32 (x is f32, bf16 or f16). */
-void fp8g_rows_load(const fp8g_rows *v, const fp8g_quant_kernels *kern, int64_t row, int64_t k0,
-                    size_t n, float *buf);
+/* x[row, k0 .. k0+n) as f32 (x is f32, bf16 or f16): a pointer into the tensor when it
+ * is contiguous f32 already, else widened into buf (n <= its size). */
+const float *fp8g_rows_load(const fp8g_rows *v, const fp8g_quant_kernels *kern, int64_t row,
+                            int64_t k0, size_t n, float *buf);
 /* The 8-bit codes x[row, k0 .. k0+n): a pointer into the tensor when the row is
  * contiguous, else gathered into buf. e2m1 rows are always contiguous (k0 even). */
 const uint8_t *fp8g_rows_codes(const fp8g_rows *v, int64_t row, int64_t k0, size_t n,
@@ -35,12 +36,16 @@ fp8gemm_status fp8g_require_wide(const char *op, const char *arg, const fp8gemm_
 /* Threads for an op touching `elements` elements: 1 for small work. */
 int fp8g_op_threads(int64_t elements);
 
+/* Most tasks fp8g_for_spans makes (callers may keep one partial result per task). */
+#define FP8G_MAX_TASKS 256
+
 /*
- * Calls fn(ctx, row, k0, n) over every span of a [rows, K] iteration space, each
+ * Calls fn(ctx, task, row, k0, n) over every span of a [rows, K] iteration space, each
  * span inside one row, n <= FP8G_CHUNK, k0 a multiple of `align` (K must be one too),
- * in parallel over disjoint flat ranges when the work is large.
+ * in parallel over disjoint flat ranges (tasks 0 .. FP8G_MAX_TASKS-1) when the work is
+ * large. Spans of one task run in order on one thread.
  */
-typedef void (*fp8g_span_fn)(void *ctx, int64_t row, int64_t k0, size_t n);
+typedef void (*fp8g_span_fn)(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n);
 void fp8g_for_spans(int64_t rows, int64_t K, int64_t align, fp8g_span_fn fn, void *ctx);
 
 #endif /* FP8GEMM_OPS_ROWS_H */
