@@ -2,7 +2,7 @@
  * bench_gemm: the AVX2 GEMM kernels (M > 16 path) against this machine's fp32 FMA
  * peak measured in the same run. Not the user-facing `fp8gemm bench`; a kernel
  * developer's tool. Usage:
- *   bench_gemm [M N K [reps]]       (default 1024 1024 1024 3)
+ *   bench_gemm [M N K [reps [nt]]]  (default 1024 1024 1024 3; "nt": weight stored [N, K])
  * Prints, per scheme and thread count: kernel, median seconds, GFLOP/s, % of peak.
  */
 #include <immintrin.h>
@@ -63,14 +63,15 @@ int main(int argc, char **argv) {
     k = atoll(argv[3]);
   }
   if (argc >= 5) reps = atoi(argv[4]);
+  bool nt = argc >= 6 && strcmp(argv[5], "nt") == 0;
   if (fp8gemm_isa_detected() < FP8GEMM_ISA_AVX2) {
     printf("bench_gemm: CPU lacks AVX2+FMA+F16C; nothing to measure\n");
     return 0;
   }
   double peak = fma_peak_gflops();
   printf("fp32 FMA peak (1 thread, measured): %.1f GFLOP/s\n", peak);
-  printf("shape M=%lld N=%lld K=%lld, median of %d\n", (long long)m, (long long)n, (long long)k,
-         reps);
+  printf("shape M=%lld N=%lld K=%lld, weight %s, median of %d\n", (long long)m, (long long)n,
+         (long long)k, nt ? "NT ([N, K] storage)" : "NN", reps);
 
   uint8_t *a = malloc((size_t)(m * k)), *bw = malloc((size_t)(k * n));
   uint16_t *a16 = malloc((size_t)(m * k) * 2);
@@ -78,7 +79,8 @@ int main(int argc, char **argv) {
   uint16_t *out = malloc((size_t)(m * n) * 2);
   int64_t kb128 = (k + 127) / 128, nb128 = (n + 127) / 128, kb32 = (k + 31) / 32;
   float *sa = malloc((size_t)(m * kb128) * sizeof(float));
-  float *sb = malloc((size_t)((n > kb128 * nb128 ? n : kb128 * nb128)) * sizeof(float));
+  int64_t n_sb = kb128 * n; /* the largest: w8a16 groups [K/128, N] */
+  float *sb = malloc((size_t)n_sb * sizeof(float));
   uint8_t *ea = malloc((size_t)(m * kb32)), *eb = malloc((size_t)(kb32 * n));
   srand(1);
   for (int64_t i = 0; i < m * k; i++) {
@@ -88,7 +90,7 @@ int main(int argc, char **argv) {
   for (int64_t i = 0; i < k * n; i++) bw[i] = (uint8_t)(rand() & 0x77);
   for (int64_t i = 0; i < m; i++) rows[i] = i * k;
   for (int64_t i = 0; i < m * kb128; i++) sa[i] = 0.01f + (float)(rand() % 100) * 1e-4f;
-  for (int64_t i = 0; i < (n > kb128 * nb128 ? n : kb128 * nb128); i++)
+  for (int64_t i = 0; i < n_sb; i++)
     sb[i] = 0.02f + (float)(rand() % 100) * 1e-4f;
   for (int64_t i = 0; i < m * kb32; i++) ea[i] = (uint8_t)(120 + rand() % 8);
   for (int64_t i = 0; i < kb32 * n; i++) eb[i] = (uint8_t)(120 + rand() % 8);
@@ -106,7 +108,7 @@ int main(int argc, char **argv) {
   for (size_t s = 0; s < sizeof setups / sizeof setups[0]; s++) {
     const setup *st = &setups[s];
     fp8g_gemm_problem p = {.batch = 1, .m = m, .n = n, .k = k, .a_row_offset = rows,
-                           .a_stride_k = 1, .b = bw, .b_stride_k = n, .b_stride_n = 1,
+                           .a_stride_k = 1, .b = bw, .b_stride_k = nt ? 1 : n, .b_stride_n = nt ? k : 1,
                            .scale_kind = st->kind, .block_k = k, .block_n = 1, .a_kblocks = 1,
                            .b_nblocks = n, .sa = sa, .sb = sb, .out = out,
                            .out_dtype = FP8GEMM_BF16, .b_dtype = FP8GEMM_E4M3FN};

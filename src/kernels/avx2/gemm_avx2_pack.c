@@ -112,31 +112,68 @@ static float b_block_scale(const fp8g_gemm_problem *p, int64_t b, int64_t kb, in
   return p->sb[b * p->sb_batch_stride + kb * p->b_nblocks + col / p->block_n];
 }
 
+/* 16 x 16 byte transpose: out[c] byte r = in[r] byte c (four rounds of unpacks). */
+static inline void transpose16(const __m128i in[16], __m128i out[16]) {
+  __m128i y[16], z[16];
+  for (int i = 0; i < 8; i++) {
+    y[i] = _mm_unpacklo_epi8(in[2 * i], in[2 * i + 1]);     /* columns 0-7, rows 2i, 2i+1 */
+    y[i + 8] = _mm_unpackhi_epi8(in[2 * i], in[2 * i + 1]); /* columns 8-15 */
+  }
+  for (int h = 0; h < 16; h += 8)
+    for (int i = 0; i < 4; i++) {
+      z[h + i] = _mm_unpacklo_epi16(y[h + 2 * i], y[h + 2 * i + 1]);     /* rows 4i..4i+3, columns h..h+3 */
+      z[h + 4 + i] = _mm_unpackhi_epi16(y[h + 2 * i], y[h + 2 * i + 1]); /* columns h+4..h+7 */
+    }
+  for (int b = 0; b < 16; b += 4) {
+    __m128i w0 = _mm_unpacklo_epi32(z[b], z[b + 1]), w1 = _mm_unpackhi_epi32(z[b], z[b + 1]);
+    __m128i w2 = _mm_unpacklo_epi32(z[b + 2], z[b + 3]), w3 = _mm_unpackhi_epi32(z[b + 2], z[b + 3]);
+    out[b] = _mm_unpacklo_epi64(w0, w2);
+    out[b + 1] = _mm_unpackhi_epi64(w0, w2);
+    out[b + 2] = _mm_unpacklo_epi64(w1, w3);
+    out[b + 3] = _mm_unpackhi_epi64(w1, w3);
+  }
+}
+
+/* Decodes 16 codes (one K step of a panel) into d, times the column scales when folding. */
+static inline void decode_row(fp8gemm_dtype dt, const uint8_t *codes, bool fold, __m256 v0,
+                              __m256 v1, float *d) {
+  fp8g_avx2_decode16(dt, codes, d);
+  if (fold) {
+    _mm256_store_ps(d, _mm256_mul_ps(_mm256_load_ps(d), v0));
+    _mm256_store_ps(d + 8, _mm256_mul_ps(_mm256_load_ps(d + 8), v1));
+  }
+}
+
 /* One NR-column panel, K range [k0, k0 + len) of one scale block; v[] the 16 column
- * scales (1 when nothing is folded). */
+ * scales (1 when nothing is folded). NN rows (stride_n 1) decode 16 codes at a time;
+ * NT columns (stride_k 1) go through 16 x 16 byte transposes; the rest via the table. */
 static void pack_b_block(const fp8g_gemm_problem *p, const uint8_t *base, const float *lut,
                          int64_t col0, int ncols, int64_t k0, int64_t len, const float *v,
                          bool fold, float *dst) {
-  int64_t sk = p->b_stride_k, sn = p->b_stride_n;
+  int64_t sk = p->b_stride_k, sn = p->b_stride_n, k = 0;
+  __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
   if (ncols == NR && sn == 1) {
-    __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
-    for (int64_t k = 0; k < len; k++) {
-      float *d = dst + k * NR;
-      fp8g_avx2_decode16(p->b_dtype, base + (k0 + k) * sk + col0, d);
-      if (fold) {
-        _mm256_store_ps(d, _mm256_mul_ps(_mm256_load_ps(d), v0));
-        _mm256_store_ps(d + 8, _mm256_mul_ps(_mm256_load_ps(d + 8), v1));
-      }
-    }
+    for (; k < len; k++) decode_row(p->b_dtype, base + (k0 + k) * sk + col0, fold, v0, v1, dst + k * NR);
     return;
+  }
+  if (ncols == NR && sk == 1) {
+    for (; k + 16 <= len; k += 16) {
+      __m128i in[16], out[16];
+      for (int j = 0; j < 16; j++)
+        in[j] = _mm_loadu_si128((const __m128i *)(base + (col0 + j) * sn + k0 + k));
+      transpose16(in, out);
+      _Alignas(16) uint8_t rows[16][16];
+      for (int kk = 0; kk < 16; kk++) _mm_store_si128((__m128i *)rows[kk], out[kk]);
+      for (int kk = 0; kk < 16; kk++) decode_row(p->b_dtype, rows[kk], fold, v0, v1, dst + (k + kk) * NR);
+    }
   }
   for (int j = 0; j < NR; j++) {
     if (j >= ncols) {
-      for (int64_t k = 0; k < len; k++) dst[k * NR + j] = 0.0f;
+      for (int64_t kk = k; kk < len; kk++) dst[kk * NR + j] = 0.0f;
       continue;
     }
     const uint8_t *src = base + (col0 + j) * sn + k0 * sk;
-    for (int64_t k = 0; k < len; k++) dst[k * NR + j] = lut[src[k * sk]] * v[j];
+    for (int64_t kk = k; kk < len; kk++) dst[kk * NR + j] = lut[src[kk * sk]] * v[j];
   }
 }
 
