@@ -13,7 +13,9 @@
  *   dequant e4m3fn->bf16        per 4096: dequantize (scale) to f32 (L1), narrow
  * and the same through the public ops (fp8gemm_fp8_cast, _fp8_quantize per token,
  * _mx_quantize, _fp8_dequantize), which add the op layer's row walking.
- * GB/s count bytes read + written (rw) and bytes read (rd).
+ * GB/s count bytes read + written (rw) and bytes read (rd). "l2 rw" is the kernel rows
+ * run on one thread over an L2-resident slice, timed in thread CPU time: the compute
+ * ceiling, which tells whether a figure below the streaming read is compute-bound.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,12 @@
 static double now(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static double cpu_now(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
   return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
@@ -107,6 +115,7 @@ typedef struct bench {
 } bench;
 
 #define TASK_ELEMS ((size_t)1 << 20)
+#define L2_ELEMS ((size_t)K_ROW * 16) /* 256 KiB of f32 */
 
 static size_t task_count(const bench *b) { return (b->n + TASK_ELEMS - 1) / TASK_ELEMS; }
 static size_t task_len(const bench *b, int64_t t) {
@@ -248,12 +257,23 @@ static void run(bench *b, const workload *w, int reps) {
       tk[r] = t2 - t1;
     }
   }
-  double s = median(ts, reps), k = median(tk, reps);
+  double s = median(ts, reps), k = median(tk, reps), l2 = 0;
+  if (w->task) {
+    /* compute ceiling: task 0 over an L2-sized slice, repeated, in CPU time */
+    bench c = *b;
+    c.n = L2_ELEMS;
+    w->task(&c, 0);
+    double t0 = cpu_now();
+    for (int r = 0; r < 200; r++) w->task(&c, 0);
+    l2 = 200.0 * (double)c.n * (w->in_bytes + w->out_bytes) / (cpu_now() - t0) / 1e9;
+  }
   double rd = (double)in_bytes / k / 1e9, rw = (double)(in_bytes + out_bytes) / k / 1e9;
   double st = (double)in_bytes / s / 1e9;
-  printf("%-28s %-13s %-7s %3d %9.2f %8.2f %8.2f %8.2f %7.0f%% %7.0f%%\n", w->name,
+  printf("%-28s %-13s %-7s %3d %9.2f %8.2f %8.2f %8.2f %7.0f%% %7.0f%%", w->name,
          w->task ? b->k->name : "op", fp8gemm_isa_name(fp8gemm_isa_active()), b->threads, k * 1e3,
          rw, rd, st, 100 * rw / st, 100 * rd / st);
+  if (w->task) printf(" %8.2f", l2);
+  printf("\n");
 }
 
 static void usage(void) {
@@ -309,8 +329,8 @@ int main(int argc, char **argv) {
   }
   printf("bench_quant: %zu elements (f32 input %zu MiB), K=%d, %d reps (median), cpu: %s\n", b.n,
          b.n * 4 >> 20, K_ROW, reps, fp8gemm_cpu_features());
-  printf("%-28s %-13s %-7s %3s %9s %8s %8s %8s %8s %8s\n", "workload", "kernel", "isa", "thr", "ms",
-         "rw GB/s", "rd GB/s", "stream", "rw/str", "rd/str");
+  printf("%-28s %-13s %-7s %3s %9s %8s %8s %8s %8s %8s %8s\n", "workload", "kernel", "isa", "thr",
+         "ms", "rw GB/s", "rd GB/s", "stream", "rw/str", "rd/str", "l2 rw");
   for (int t = 0; t < nthreads; t++) {
     b.threads = threads[t];
     for (size_t w = 0; w < sizeof workloads / sizeof workloads[0]; w++)
