@@ -292,6 +292,17 @@ typedef struct fp8gemm_kernel_info {
 FP8GEMM_API fp8gemm_status fp8gemm_query(fp8gemm_op op, fp8gemm_scheme scheme,
                                          fp8gemm_dtype dtype, fp8gemm_kernel_info *info);
 
+/*
+ * As fp8gemm_query for fp8_gemm / fp8_gemm_w8a16, for one problem shape: which kernel
+ * would serve an m x n x k call (dense scales of `scheme`, weight contiguous [K, N] if
+ * weight_nt == 0, else the NT view of a [N, K] tensor) under the current ISA cap and
+ * thread count. Runs nothing. Benchmarks use it to say which kernel they timed.
+ */
+FP8GEMM_API fp8gemm_status fp8gemm_query_shape(fp8gemm_op op, fp8gemm_scheme scheme,
+                                               fp8gemm_dtype dtype, int64_t m, int64_t n,
+                                               int64_t k, int weight_nt,
+                                               fp8gemm_kernel_info *info);
+
 /* ==================================================== prepacked weights */
 /*
  * Pack a weight (and its scale) once, run many times. The packed form holds the

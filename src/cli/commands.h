@@ -23,6 +23,8 @@ int cmd_ops(int argc, char **argv);
 void cmd_ops_help(void);
 int cmd_meta(int argc, char **argv);
 void cmd_meta_help(void);
+int cmd_bench(int argc, char **argv);
+void cmd_bench_help(void);
 int cmd_check(int argc, char **argv);
 void cmd_check_help(void);
 int cmd_cast(int argc, char **argv);

@@ -12,6 +12,8 @@ static const cli_command commands[] = {
     {"ops", "every op with its torch.library schema", cmd_ops, cmd_ops_help},
     {"meta", "shape inference of an op: output dtypes and shapes, nothing run", cmd_meta,
      cmd_meta_help},
+    {"bench", "time the GEMMs on LLM layer shapes against this machine's limits", cmd_bench,
+     cmd_bench_help},
     {"check", "every op x scheme x dtype x kernel against an fp64 reference", cmd_check,
      cmd_check_help},
     {"cast", "encode values into a narrow format and decode them back", cmd_cast, cmd_cast_help},

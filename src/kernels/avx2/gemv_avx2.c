@@ -16,9 +16,9 @@
 #include "gemv_avx2.h"
 #include "gemv_avx2_decode.h"
 
-/* Panel widths (columns per task) and K chunk: one chunk of a panel's weights stays in
- * L1 while several row groups / tiles reuse it. */
-enum { NN_PANEL = 256, NT_PANEL = 64, NN_KC = 64, NT_KC = 512 };
+/* Columns per task, and the NN K chunk: a chunk of a panel's weights (16 KiB) stays in
+ * L1 while the tiles and row groups of the panel reuse it. */
+enum { NN_PANEL = 512, NN_KC = 32, NT_PANEL = 64 };
 
 typedef struct gemv_call {
   const fp8g_gemm_problem *p;
@@ -27,10 +27,11 @@ typedef struct gemv_call {
   int route;          /* fast route for the weight dtype */
   float table[256];   /* decode(code) / wfactor */
   double wfactor;     /* what the decoders left out (2^8 for e4m3fn) */
+  double e8m0[256];   /* 2^(code - 127), NaN for 0xFF: exact in double */
   bool nt;
   bool blocked;       /* BLOCK / MX: scales per K block */
   int64_t batch;      /* batch being run */
-  struct panel_state *states; /* one per concurrently running task */
+  struct panel_state *states; /* NN: one per concurrently running task */
   atomic_int *busy;
   int nslots;
 } gemv_call;
@@ -64,34 +65,47 @@ static bool supports_w8a16(const fp8g_gemm_problem *p) {
 
 /* ------------------------------------------------------------ scales and output */
 
-static double e8m0(uint8_t code) { return code == 0xFF ? NAN : ldexp(1.0, (int)code - 127); }
-
 /* Row factor of K block kb (1 for w8a16, which scales only the weight). */
-static double row_scale(const fp8g_gemm_problem *p, int64_t row, int64_t kb) {
+static double row_scale(const gemv_call *c, int64_t row, int64_t kb) {
+  const fp8g_gemm_problem *p = c->p;
   switch (p->scale_kind) {
     case FP8G_SCALE_TENSOR: return p->sa ? p->sa[0] : 1.0;
     case FP8G_SCALE_ROWCOL: return p->sa ? p->sa[row] : 1.0;
     case FP8G_SCALE_BLOCK: return p->sa ? p->sa[row * p->a_kblocks + kb] : 1.0;
-    case FP8G_SCALE_MX: return p->ea ? e8m0(p->ea[row * p->a_kblocks + kb]) : 1.0;
+    case FP8G_SCALE_MX: return p->ea ? c->e8m0[p->ea[row * p->a_kblocks + kb]] : 1.0;
     default: return 1.0;
   }
 }
 
-/* Column factor of K block kb, times the decoders' missing factor. */
-static double col_scale(const gemv_call *c, int64_t kb, int64_t col) {
+/* Column factors of K block kb for columns [j0, j0 + nc), times the decoders' missing
+ * factor. One loop per kind so that the common ones stay simple. */
+static void col_scales(const gemv_call *c, int64_t kb, int64_t j0, int64_t nc, double *out) {
   const fp8g_gemm_problem *p = c->p;
   int64_t off = c->batch * p->sb_batch_stride;
-  double s = 1.0;
+  double wf = c->wfactor;
   switch (p->scale_kind) {
-    case FP8G_SCALE_TENSOR: s = p->sb ? p->sb[off] : 1.0; break;
-    case FP8G_SCALE_ROWCOL: s = p->sb ? p->sb[off + col] : 1.0; break;
-    case FP8G_SCALE_BLOCK:
-      s = p->sb ? p->sb[off + kb * p->b_nblocks + col / p->block_n] : 1.0;
+    case FP8G_SCALE_TENSOR: {
+      double s = (p->sb ? p->sb[off] : 1.0) * wf;
+      for (int64_t j = 0; j < nc; j++) out[j] = s;
       break;
-    case FP8G_SCALE_MX: s = p->eb ? e8m0(p->eb[off + kb * p->n + col]) : 1.0; break;
-    default: break;
+    }
+    case FP8G_SCALE_ROWCOL:
+      for (int64_t j = 0; j < nc; j++) out[j] = (p->sb ? p->sb[off + j0 + j] : 1.0) * wf;
+      break;
+    case FP8G_SCALE_BLOCK: {
+      const float *sb = p->sb + off + kb * p->b_nblocks;
+      for (int64_t j = 0; j < nc; j++) out[j] = (p->sb ? sb[(j0 + j) / p->block_n] : 1.0) * wf;
+      break;
+    }
+    case FP8G_SCALE_MX: {
+      const uint8_t *eb = p->eb + off + kb * p->n + j0;
+      for (int64_t j = 0; j < nc; j++) out[j] = (p->eb ? c->e8m0[eb[j]] : 1.0) * wf;
+      break;
+    }
+    default:
+      for (int64_t j = 0; j < nc; j++) out[j] = wf;
+      break;
   }
-  return s * c->wfactor;
 }
 
 static double bias_at(const fp8g_gemm_problem *p, int64_t row, int64_t col) {
@@ -125,43 +139,51 @@ static void store_out(const fp8g_gemm_problem *p, int64_t idx, double v) {
   }
 }
 
-/* ------------------------------------------------------------ per-task scratch */
+/* ------------------------------------------------------------ folding K blocks */
 
-struct panel_state {
-  float acc[GEMV_ROWS_MAX * NT_PANEL * 8]; /* NN: [m][NN_PANEL]; NT: [m][NT_PANEL][8] */
-  double tot[GEMV_ROWS_MAX * NN_PANEL];    /* [m][panel] scaled sums of finished blocks */
-  double col_s[NN_PANEL];
-};
-typedef struct panel_state panel_state;
-
-_Static_assert(NN_PANEL <= NT_PANEL * 8, "NN accumulators must fit the shared buffer");
-
-/* Folds the finished block kb into tot: tot += partial * row_scale * col_scale. */
-static void fold_block(const gemv_call *c, panel_state *st, int64_t j0, int64_t nc,
-                       int64_t kb, int64_t panel) {
+/* tot[i][j] += part[i][j] * row_scale(i) * col_scale(j) for block kb of columns
+ * [j0, j0 + nc) and rows [0, m). */
+static void fold_block(const gemv_call *c, int64_t kb, int64_t j0, int64_t nc, const float *part,
+                       int64_t ldpart, double *tot, int64_t ldtot, double *col_s) {
   const fp8g_gemm_problem *p = c->p;
-  for (int64_t j = 0; j < nc; j++) st->col_s[j] = col_scale(c, kb, j0 + j);
+  col_scales(c, kb, j0, nc, col_s);
   for (int64_t i = 0; i < p->m; i++) {
-    double rs = row_scale(p, c->batch * p->m + i, kb);
-    double *tot = st->tot + i * panel;
-    for (int64_t j = 0; j < nc; j++) {
-      double part;
-      if (c->nt) { /* lane sums in a fixed order */
-        const float *l = st->acc + (i * NT_PANEL + j) * 8;
-        part = (double)(((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7])));
-      } else {
-        part = (double)st->acc[i * NN_PANEL + j];
-      }
-      tot[j] += part * (rs * st->col_s[j]);
-    }
-    if (c->nt)
-      memset(st->acc + i * NT_PANEL * 8, 0, (size_t)nc * 8 * sizeof(float));
-    else
-      memset(st->acc + i * NN_PANEL, 0, (size_t)nc * sizeof(float));
+    double rs = row_scale(c, c->batch * p->m + i, kb);
+    double *t = tot + i * ldtot;
+    const float *pt = part + i * ldpart;
+    for (int64_t j = 0; j < nc; j++) t[j] += (double)pt[j] * (rs * col_s[j]);
   }
 }
 
-/* ------------------------------------------------------------ tiles over one segment */
+static void write_outputs(const gemv_call *c, int64_t j0, int64_t nc, const double *tot,
+                          int64_t ldtot) {
+  const fp8g_gemm_problem *p = c->p;
+  for (int64_t i = 0; i < p->m; i++) {
+    int64_t row = c->batch * p->m + i;
+    for (int64_t j = 0; j < nc; j++)
+      store_out(p, row * p->n + j0 + j, tot[i * ldtot + j] + bias_at(p, row, j0 + j));
+  }
+}
+
+/* Next K block boundary after k0 (k when the kind has no K blocks). */
+static int64_t block_end(const gemv_call *c, int64_t k0) {
+  const fp8g_gemm_problem *p = c->p;
+  if (!c->blocked) return p->k;
+  int64_t e = (k0 / p->block_k + 1) * p->block_k;
+  return e < p->k ? e : p->k;
+}
+
+/* ------------------------------------------------------------ NN panels */
+
+/* One panel's scratch (NN): fp32 partial sums of the current K block, scaled sums of
+ * finished blocks, and the prefetch list of the next K chunk. */
+struct panel_state {
+  float acc[GEMV_ROWS_MAX * NN_PANEL];
+  double tot[GEMV_ROWS_MAX * NN_PANEL];
+  double col_s[NN_PANEL];
+  const void *pf[NN_KC * (NN_PANEL / 64)];
+};
+typedef struct panel_state panel_state;
 
 /* Columns beyond the last full 8-wide vector of an NN panel: plain fmaf in the same
  * order as a vector lane (table decode), so it is as exact as the vector path. */
@@ -178,10 +200,12 @@ static void nn_columns_scalar(const gemv_call *c, const uint8_t *b, int64_t ldb,
   }
 }
 
+/* Rows [k0, k0 + nk) of a panel; npf prefetches of the next chunk are spread over the
+ * tiles' row loops so the next chunk streams in row by row while this one computes. */
 static void nn_segment(const gemv_call *c, panel_state *st, const uint8_t *bw, int64_t j0,
-                       int64_t nc, int64_t k0, int64_t nk) {
+                       int64_t nc, int64_t k0, int64_t nk, int64_t npf) {
   const fp8g_gemm_problem *p = c->p;
-  int64_t ldb = p->b_stride_k;
+  int64_t ldb = p->b_stride_k, pf_next = 0;
   for (int64_t r0 = 0; r0 < p->m; r0 += GEMV_MR_MAX) {
     int mr = (int)(p->m - r0 < GEMV_MR_MAX ? p->m - r0 : GEMV_MR_MAX);
     int64_t row0 = c->batch * p->m + r0;
@@ -192,8 +216,13 @@ static void nn_segment(const gemv_call *c, panel_state *st, const uint8_t *bw, i
       for (; j + 8 * nv <= nc; j += 8 * nv) {
         t.b = bw + k0 * ldb + j0 + j;
         t.acc = st->acc + r0 * NN_PANEL + j;
-        if (gemv_avx2_nn_tile(&t, mr, nv, c->route))
+        t.pf = st->pf + pf_next;
+        t.npf = npf - pf_next < nk ? npf - pf_next : nk;
+        pf_next += t.npf;
+        if (gemv_avx2_nn_tile(&t, mr, nv, c->route)) {
+          t.npf = 0;
           gemv_avx2_nn_tile(&t, mr, nv, GEMV_DEC_TABLE);
+        }
       }
       if (nv == 1) break;
     }
@@ -203,30 +232,6 @@ static void nn_segment(const gemv_call *c, panel_state *st, const uint8_t *bw, i
   }
 }
 
-static void nt_segment(const gemv_call *c, panel_state *st, const uint8_t *bw, int64_t j0,
-                       int64_t nc, int64_t k0, int64_t nk) {
-  const fp8g_gemm_problem *p = c->p;
-  int64_t ldb = p->b_stride_n;
-  for (int64_t r0 = 0; r0 < p->m; r0 += GEMV_MR_MAX) {
-    int mr = (int)(p->m - r0 < GEMV_MR_MAX ? p->m - r0 : GEMV_MR_MAX);
-    int64_t row0 = c->batch * p->m + r0;
-    gemv_nt_tile t = {.ldb = ldb, .a = c->a + row0 * c->lda + k0, .lda = c->lda,
-                      .ldacc = NT_PANEL * 8, .nk = nk, .table = c->table};
-    int64_t j = 0;
-    for (int cn = gemv_avx2_nt_width(mr);; cn = 1) {
-      for (; j + cn <= nc; j += cn) {
-        t.b = bw + (j0 + j) * ldb + k0;
-        t.acc = st->acc + (r0 * NT_PANEL + j) * 8;
-        if (gemv_avx2_nt_tile(&t, mr, cn, c->route))
-          gemv_avx2_nt_tile(&t, mr, cn, GEMV_DEC_TABLE);
-      }
-      if (cn == 1) break;
-    }
-  }
-}
-
-/* ------------------------------------------------------------ one panel = one task */
-
 /* At most nslots tasks run at once (one per pool thread), so a free slot exists. */
 static int claim_slot(const gemv_call *c) {
   for (;;)
@@ -234,37 +239,76 @@ static int claim_slot(const gemv_call *c) {
       if (atomic_exchange(&c->busy[s], 1) == 0) return s;
 }
 
-static void panel_task(void *ctx, int64_t task) {
+static void nn_panel_task(void *ctx, int64_t task) {
   const gemv_call *c = ctx;
   const fp8g_gemm_problem *p = c->p;
-  int64_t panel = c->nt ? NT_PANEL : NN_PANEL;
-  int64_t j0 = task * panel;
-  int64_t nc = p->n - j0 < panel ? p->n - j0 : panel;
+  int64_t j0 = task * NN_PANEL;
+  int64_t nc = p->n - j0 < NN_PANEL ? p->n - j0 : NN_PANEL;
+  int64_t ldb = p->b_stride_k, lines = (nc + 63) / 64;
   const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
   int slot = claim_slot(c);
   panel_state *st = &c->states[slot];
-  memset(st->acc, 0, sizeof st->acc);
-  for (int64_t i = 0; i < p->m * panel; i++) st->tot[i] = 0.0;
-
-  int64_t block = c->blocked ? p->block_k : p->k;
-  int64_t kc = c->nt ? (p->m > GEMV_MR_MAX ? NT_KC : p->k) : NN_KC;
+  for (int64_t i = 0; i < p->m * NN_PANEL; i++) {
+    st->acc[i] = 0.0f;
+    st->tot[i] = 0.0;
+  }
   for (int64_t k0 = 0; k0 < p->k;) {
-    int64_t kb = k0 / block;
-    int64_t block_end = (kb + 1) * block < p->k ? (kb + 1) * block : p->k;
-    int64_t k1 = k0 + kc < block_end ? k0 + kc : block_end;
-    if (c->nt)
-      nt_segment(c, st, bw, j0, nc, k0, k1 - k0);
-    else
-      nn_segment(c, st, bw, j0, nc, k0, k1 - k0);
-    if (k1 == block_end) fold_block(c, st, j0, nc, kb, panel);
+    int64_t be = block_end(c, k0);
+    int64_t k1 = k0 + NN_KC < be ? k0 + NN_KC : be;
+    int64_t npf = 0, pf_end = k1 + NN_KC < p->k ? k1 + NN_KC : p->k;
+    for (int64_t r = k1; r < pf_end; r++)
+      for (int64_t l = 0; l < lines; l++) st->pf[npf++] = bw + r * ldb + j0 + 64 * l;
+    nn_segment(c, st, bw, j0, nc, k0, k1 - k0, npf);
+    if (k1 == be) {
+      fold_block(c, k0 / (c->blocked ? p->block_k : p->k), j0, nc, st->acc, NN_PANEL, st->tot,
+                 NN_PANEL, st->col_s);
+      for (int64_t i = 0; i < p->m; i++) memset(st->acc + i * NN_PANEL, 0, (size_t)nc * sizeof(float));
+    }
     k0 = k1;
   }
-  for (int64_t i = 0; i < p->m; i++) {
-    int64_t row = c->batch * p->m + i;
-    for (int64_t j = 0; j < nc; j++)
-      store_out(p, row * p->n + j0 + j, st->tot[i * panel + j] + bias_at(p, row, j0 + j));
-  }
+  write_outputs(c, j0, nc, st->tot, NN_PANEL);
   atomic_store(&c->busy[slot], 0);
+}
+
+/* ------------------------------------------------------------ NT panels */
+
+/* Columns [j0, j0 + nc) (nc <= 8) for every row: each tile runs a whole K block whose
+ * sums are then folded with the block's scales. */
+static void nt_columns(const gemv_call *c, const uint8_t *bw, int64_t j0, int64_t nc) {
+  const fp8g_gemm_problem *p = c->p;
+  int64_t ldb = p->b_stride_n;
+  float part[GEMV_ROWS_MAX * 8];
+  double tot[GEMV_ROWS_MAX * 8], col_s[8];
+  for (int64_t i = 0; i < p->m * 8; i++) tot[i] = 0.0;
+  for (int64_t k0 = 0; k0 < p->k;) {
+    int64_t be = block_end(c, k0);
+    for (int64_t r0 = 0; r0 < p->m; r0 += GEMV_MR_MAX) {
+      int mr = (int)(p->m - r0 < GEMV_MR_MAX ? p->m - r0 : GEMV_MR_MAX);
+      int64_t row0 = c->batch * p->m + r0;
+      gemv_nt_tile t = {.ldb = ldb, .a = c->a + row0 * c->lda + k0, .lda = c->lda,
+                        .ldpart = 8, .nk = be - k0, .table = c->table};
+      int64_t j = 0;
+      for (int cn = gemv_avx2_nt_width(mr);; cn = 1) {
+        for (; j + cn <= nc; j += cn) {
+          t.b = bw + (j0 + j) * ldb + k0;
+          t.part = part + r0 * 8 + j;
+          if (gemv_avx2_nt_tile(&t, mr, cn, c->route)) gemv_avx2_nt_tile(&t, mr, cn, GEMV_DEC_TABLE);
+        }
+        if (cn == 1) break;
+      }
+    }
+    fold_block(c, k0 / (c->blocked ? p->block_k : p->k), j0, nc, part, 8, tot, 8, col_s);
+    k0 = be;
+  }
+  write_outputs(c, j0, nc, tot, 8);
+}
+
+static void nt_panel_task(void *ctx, int64_t task) {
+  const gemv_call *c = ctx;
+  const fp8g_gemm_problem *p = c->p;
+  const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
+  int64_t end = (task + 1) * NT_PANEL < p->n ? (task + 1) * NT_PANEL : p->n;
+  for (int64_t j0 = task * NT_PANEL; j0 < end; j0 += 8) nt_columns(c, bw, j0, end - j0 < 8 ? end - j0 : 8);
 }
 
 /* ------------------------------------------------------------ entry */
@@ -301,6 +345,7 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   c->nt = p->b_stride_k == 1 && (p->b_stride_n != 1 || p->n < 8);
   c->blocked = p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX;
   set_weight_route(c, p->b_dtype);
+  for (int code = 0; code < 256; code++) c->e8m0[code] = code == 0xFF ? NAN : ldexp(1.0, code - 127);
   int64_t panel = c->nt ? NT_PANEL : NN_PANEL;
   int64_t n_tasks = (p->n + panel - 1) / panel;
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
@@ -310,7 +355,7 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   float *a = NULL;
   if (c->lda <= (int64_t)(SIZE_MAX / sizeof(float) / GEMV_ROWS_MAX))
     a = malloc((size_t)(rows * c->lda) * sizeof(float));
-  c->states = malloc((size_t)c->nslots * sizeof *c->states);
+  c->states = malloc((size_t)(c->nt ? 1 : c->nslots) * sizeof *c->states);
   c->busy = calloc((size_t)c->nslots, sizeof *c->busy);
   if (!a || !c->states || !c->busy) {
     free(a);
@@ -324,7 +369,7 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   c->a = a;
   for (int64_t b = 0; b < p->batch; b++) {
     c->batch = b;
-    fp8g_parallel_for(n_tasks, nthreads, panel_task, c);
+    fp8g_parallel_for(n_tasks, nthreads, c->nt ? nt_panel_task : nn_panel_task, c);
   }
   free(a);
   free(c->states);

@@ -31,19 +31,21 @@ typedef struct gemv_nn_tile {
   int64_t ldacc;
   int64_t nk;
   const float *table; /* decode(code) / factor for the table route */
+  const void *const *pf; /* addresses to prefetch, one per row of K run (npf <= nk) */
+  int64_t npf;
 } gemv_nn_tile;
 
 /*
- * NT tile (K contiguous per column, dot form): acc[i][c][0..8) += lane partial sums of
- * a[i][k] * w[c][k] for mr rows and cn columns over nk values of K.
+ * NT tile (K contiguous per column, dot form): part[i][c] = sum_k a[i][k] * w[c][k]
+ * for mr rows and cn columns over nk values of K (8 lanes, summed in a fixed order).
  */
 typedef struct gemv_nt_tile {
   const uint8_t *b; /* &B[col0][k0]: column c at b + c * ldb */
   int64_t ldb;
   const float *a;   /* &A[row0][k0] */
   int64_t lda;
-  float *acc;       /* column c of row i at acc + i * ldacc + 8 * c */
-  int64_t ldacc;
+  float *part;      /* sum of row i, column c at part[i * ldpart + c] */
+  int64_t ldpart;
   int64_t nk;
   const float *table;
 } gemv_nt_tile;
@@ -53,7 +55,7 @@ int gemv_avx2_nn_width(int mr);
 int gemv_avx2_nt_width(int mr);
 
 /* Run one tile with decoder `route` (GEMV_DEC_*). nv / cn is the preferred width or 1.
- * Returns 1, leaving acc untouched, if the e4m3fn fast route met a NaN code: the caller
+ * Returns 1, writing nothing, if the e4m3fn fast route met a NaN code: the caller
  * reruns the tile with the table route. */
 int gemv_avx2_nn_tile(const gemv_nn_tile *t, int mr, int nv, int route);
 int gemv_avx2_nt_tile(const gemv_nt_tile *t, int mr, int cn, int route);

@@ -7,9 +7,6 @@
 #include "gemv_avx2.h"
 #include "gemv_avx2_decode.h"
 
-/* Rows of B ahead to prefetch: the stride-N stream defeats the L1 prefetcher. */
-enum { NN_PREFETCH_ROWS = 8 };
-
 GEMV_INLINE int nn_tile(const gemv_nn_tile *t, const int mr, const int nv, const int route) {
   __m256 acc[GEMV_MR_MAX][8];
 #pragma GCC unroll 8
@@ -21,7 +18,7 @@ GEMV_INLINE int nn_tile(const gemv_nn_tile *t, const int mr, const int nv, const
   const float *ap = t->a;
   const int64_t ldb = t->ldb, lda = t->lda;
   for (int64_t k = 0; k < t->nk; k++, bp += ldb, ap++) {
-    _mm_prefetch((const char *)(bp + NN_PREFETCH_ROWS * ldb), _MM_HINT_T0);
+    if (k < t->npf) _mm_prefetch((const char *)t->pf[k], _MM_HINT_T0);
     __m256 w[8];
     gemv_dec(route, nv, bp, t->table, &nan_max, w);
 #pragma GCC unroll 8

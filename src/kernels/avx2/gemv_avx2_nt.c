@@ -2,7 +2,7 @@
  * NT decode tiles: weights stored [N][K] (the transposed view of a checkpoint weight),
  * K contiguous per output column. Each step decodes 32 codes of each of cn columns and
  * multiplies them with 32 activations of each of mr rows into one 8-lane accumulator
- * per (row, column); the driver sums the lanes in a fixed order.
+ * per (row, column); the lanes are summed in a fixed order at the end.
  */
 #include <string.h>
 
@@ -24,12 +24,20 @@ enum { NT_STEP = 32 };
     }                                                                              \
   }
 
+/* Sum of the 8 lanes in a fixed order: (l0+l4 + l2+l6) + (l1+l5 + l3+l7). */
+GEMV_INLINE float lane_sum(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  x = _mm_add_ss(x, _mm_movehdup_ps(x));
+  return _mm_cvtss_f32(x);
+}
+
 GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const int route) {
   __m256 acc[GEMV_MR_MAX][8];
 #pragma GCC unroll 8
   for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
-    for (int c = 0; c < cn; c++) acc[i][c] = _mm256_loadu_ps(t->acc + i * t->ldacc + 8 * c);
+    for (int c = 0; c < cn; c++) acc[i][c] = _mm256_setzero_ps();
   __m256i nan_max = _mm256_setzero_si256();
   const int64_t ldb = t->ldb, lda = t->lda;
   int64_t s = 0;
@@ -53,11 +61,13 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
 #pragma GCC unroll 8
   for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
-    for (int c = 0; c < cn; c++) _mm256_storeu_ps(t->acc + i * t->ldacc + 8 * c, acc[i][c]);
+    for (int c = 0; c < cn; c++) t->part[i * t->ldpart + c] = lane_sum(acc[i][c]);
   return 0;
 }
 
-int gemv_avx2_nt_width(int mr) { return mr == 1 ? 8 : mr == 2 ? 4 : mr == 3 ? 3 : mr == 4 ? 2 : 1; }
+/* Accumulators mr * cn plus the decoded vectors (and, for mr = 1, the four activation
+ * vectors shared by every column) must fit the 16 ymm registers. */
+int gemv_avx2_nt_width(int mr) { return mr == 1 ? 4 : mr <= 4 ? 2 : 1; }
 
 #define NT_ROUTES(MR, CN)                                              \
   case (MR) * 16 + (CN):                                               \
@@ -69,7 +79,7 @@ int gemv_avx2_nt_width(int mr) { return mr == 1 ? 8 : mr == 2 ? 4 : mr == 3 ? 3 
 
 int gemv_avx2_nt_tile(const gemv_nt_tile *t, int mr, int cn, int route) {
   switch (mr * 16 + cn) {
-    NT_ROUTES(1, 8) NT_ROUTES(2, 4) NT_ROUTES(3, 3) NT_ROUTES(4, 2)
+    NT_ROUTES(1, 4) NT_ROUTES(2, 2) NT_ROUTES(3, 2) NT_ROUTES(4, 2)
     NT_ROUTES(1, 1) NT_ROUTES(2, 1) NT_ROUTES(3, 1) NT_ROUTES(4, 1)
     NT_ROUTES(5, 1) NT_ROUTES(6, 1) NT_ROUTES(7, 1) NT_ROUTES(8, 1)
     default: break;

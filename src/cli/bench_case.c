@@ -1,0 +1,282 @@
+/*
+ * One bench case through the public API. Weights are random finite e4m3fn codes in
+ * several buffers used in turn (their total exceeds the last-level cache several times,
+ * so a decode shape streams its weights from memory as it would in a model). The naive
+ * path dequantizes the same codes to fp32 (fp8gemm_fp8_dequantize, no scales: applying
+ * them would only add to its time) and multiplies with bench_sgemm.
+ */
+#include "bench_case.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_machine.h"
+#include "bench_sgemm.h"
+#include "fp8gemm.h"
+
+static const char *const scheme_names[BENCH_SCHEME_COUNT] = {"per_token", "per_tensor", "block",
+                                                             "mx", "w8a16"};
+
+const char *bench_scheme_name(bench_scheme s) { return scheme_names[s]; }
+
+int bench_scheme_from_name(const char *name, bench_scheme *s) {
+  for (int i = 0; i < BENCH_SCHEME_COUNT; i++)
+    if (strcmp(name, scheme_names[i]) == 0) {
+      *s = (bench_scheme)i;
+      return 0;
+    }
+  return -1;
+}
+
+static uint64_t lcg = 0x2545F4914F6CDD1Dull;
+static uint8_t next_byte(void) {
+  lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+  return (uint8_t)(lcg >> 56);
+}
+/* A random finite e4m3fn code of modest magnitude (exponent field <= 7: |x| < 2). */
+static uint8_t random_e4m3(void) {
+  uint8_t c = next_byte();
+  return (uint8_t)((c & 0x80) | (c & 0x3F));
+}
+
+/* Everything one case allocates. */
+typedef struct case_buffers {
+  uint8_t **w;
+  int nw;
+  void *input, *out, *in_scale, *w_scale;
+  float *a32, *w32, *c32;
+  fp8gemm_tensor input_t, in_scale_t, w_scale_t, out_t;
+  bool has_in_scale, has_w_scale;
+} case_buffers;
+
+static void free_buffers(case_buffers *b) {
+  for (int i = 0; i < b->nw; i++) free(b->w[i]);
+  free(b->w);
+  free(b->input);
+  free(b->out);
+  free(b->in_scale);
+  free(b->w_scale);
+  free(b->a32);
+  free(b->w32);
+  free(b->c32);
+}
+
+/* Logical [K, N] weight over buffer `data`: contiguous, or the NT view of [N, K]. */
+static void weight_tensor(fp8gemm_tensor *t, int64_t n, int64_t k, bool nt, void *data) {
+  int64_t dims[2] = {k, n};
+  fp8gemm_tensor_init(t, FP8GEMM_E4M3FN, 2, dims, data);
+  if (nt) {
+    t->strides[0] = 1;
+    t->strides[1] = k;
+  }
+}
+
+static void *filled_f32(int64_t count, float base) {
+  float *v = malloc((size_t)(count > 0 ? count : 1) * sizeof(float));
+  if (v)
+    for (int64_t i = 0; i < count; i++) v[i] = base * (1.0f + (float)(next_byte() % 16) / 64.0f);
+  return v;
+}
+
+static void *filled_e8m0(int64_t count) {
+  uint8_t *v = malloc((size_t)(count > 0 ? count : 1));
+  if (v)
+    for (int64_t i = 0; i < count; i++) v[i] = (uint8_t)(125 + next_byte() % 5);
+  return v;
+}
+
+static int setup(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_config *cfg,
+                 case_buffers *b, bench_result *r) {
+  size_t wbytes = (size_t)(n * k);
+  b->nw = (int)(cfg->rotate_bytes / (wbytes ? wbytes : 1)) + 1;
+  if (b->nw < 2) b->nw = 2;
+  b->w = calloc((size_t)b->nw, sizeof *b->w);
+  if (!b->w) return -1;
+  for (int i = 0; i < b->nw; i++) {
+    b->w[i] = malloc(wbytes);
+    if (!b->w[i]) return -1;
+    for (size_t j = 0; j < wbytes; j++) b->w[i][j] = random_e4m3();
+  }
+  r->buffers = b->nw;
+  int64_t in_dims[2] = {m, k};
+  if (s == BENCH_W8A16) {
+    uint16_t *in = malloc((size_t)(m * k) * 2);
+    if (!in) return -1;
+    for (int64_t i = 0; i < m * k; i++) in[i] = (uint16_t)(0x3C00 | (next_byte() << 1)) ^ (uint16_t)((next_byte() & 1) << 15);
+    b->input = in;
+    fp8gemm_tensor_init(&b->input_t, FP8GEMM_BF16, 2, in_dims, in);
+  } else {
+    uint8_t *in = malloc((size_t)(m * k));
+    if (!in) return -1;
+    for (int64_t i = 0; i < m * k; i++) in[i] = random_e4m3();
+    b->input = in;
+    fp8gemm_tensor_init(&b->input_t, FP8GEMM_E4M3FN, 2, in_dims, in);
+  }
+  int64_t kb128 = (k + 127) / 128, nb128 = (n + 127) / 128;
+  int64_t d_tok[2] = {m, 1}, d_one[1] = {1}, d_chan[1] = {n}, d_ablk[2] = {m, kb128},
+          d_wblk[2] = {kb128, nb128}, d_amx[2] = {m, k / 32}, d_wmx[2] = {k / 32, n};
+  b->has_in_scale = b->has_w_scale = true;
+  switch (s) {
+    case BENCH_PER_TOKEN:
+      b->in_scale = filled_f32(m, 0.01f);
+      b->w_scale = filled_f32(n, 0.02f);
+      fp8gemm_tensor_init(&b->in_scale_t, FP8GEMM_F32, 2, d_tok, b->in_scale);
+      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_F32, 1, d_chan, b->w_scale);
+      break;
+    case BENCH_PER_TENSOR:
+      b->in_scale = filled_f32(1, 0.01f);
+      b->w_scale = filled_f32(1, 0.02f);
+      fp8gemm_tensor_init(&b->in_scale_t, FP8GEMM_F32, 1, d_one, b->in_scale);
+      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_F32, 1, d_one, b->w_scale);
+      break;
+    case BENCH_BLOCK:
+      b->in_scale = filled_f32(m * kb128, 0.01f);
+      b->w_scale = filled_f32(kb128 * nb128, 0.02f);
+      fp8gemm_tensor_init(&b->in_scale_t, FP8GEMM_F32, 2, d_ablk, b->in_scale);
+      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_F32, 2, d_wblk, b->w_scale);
+      break;
+    case BENCH_MX:
+      if (k % 32) {
+        snprintf(r->note, sizeof r->note, "mx needs K %% 32 == 0");
+        return -1;
+      }
+      b->in_scale = filled_e8m0(m * (k / 32));
+      b->w_scale = filled_e8m0((k / 32) * n);
+      fp8gemm_tensor_init(&b->in_scale_t, FP8GEMM_E8M0, 2, d_amx, b->in_scale);
+      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_E8M0, 2, d_wmx, b->w_scale);
+      break;
+    default: /* w8a16: per-channel weight scale only */
+      b->has_in_scale = false;
+      b->w_scale = filled_f32(n, 0.02f);
+      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_F32, 1, d_chan, b->w_scale);
+      break;
+  }
+  if ((b->has_in_scale && !b->in_scale) || !b->w_scale) return -1;
+  return 0;
+}
+
+static fp8gemm_status run_op(bench_scheme s, case_buffers *b, int64_t n, int64_t k, bool nt,
+                             int which, bool infer_only) {
+  fp8gemm_tensor w;
+  weight_tensor(&w, n, k, nt, b->w[which % b->nw]);
+  if (s == BENCH_W8A16) {
+    if (infer_only) return fp8gemm_fp8_gemm_w8a16_infer(&b->input_t, &w, &b->w_scale_t, NULL, &b->out_t, NULL);
+    return fp8gemm_fp8_gemm_w8a16(&b->input_t, &w, &b->w_scale_t, NULL, &b->out_t);
+  }
+  if (infer_only)
+    return fp8gemm_fp8_gemm_infer(&b->input_t, &w, FP8GEMM_BF16, &b->in_scale_t, &b->w_scale_t,
+                                  NULL, &b->out_t, NULL);
+  return fp8gemm_fp8_gemm(&b->input_t, &w, FP8GEMM_BF16, &b->in_scale_t, &b->w_scale_t, NULL,
+                          &b->out_t);
+}
+
+/* Repeats fn until min_time has passed (3 to 200 runs) after one warm-up; median. */
+typedef int (*timed_fn)(void *ctx, int run);
+static double time_median(timed_fn fn, void *ctx, double min_time, int max_runs, int *runs) {
+  double t[200];
+  if (max_runs > 200) max_runs = 200;
+  if (fn(ctx, 0) != 0) return -1.0;
+  int n = 0;
+  double start = bench_now();
+  while (n < max_runs && (n < 3 || bench_now() - start < min_time)) {
+    double t0 = bench_now();
+    if (fn(ctx, n + 1) != 0) return -1.0;
+    t[n++] = bench_now() - t0;
+  }
+  *runs = n;
+  return bench_median(t, n);
+}
+
+typedef struct op_ctx {
+  bench_scheme s;
+  case_buffers *b;
+  int64_t m, n, k;
+  int threads;
+  bool nt;
+} op_ctx;
+
+static int op_once(void *vctx, int run) {
+  op_ctx *c = vctx;
+  return run_op(c->s, c->b, c->n, c->k, c->nt, run, false) == FP8GEMM_OK ? 0 : -1;
+}
+
+/* Naive: dequantize weight codes (and fp8 activations) to fp32, then sgemm. */
+static int naive_once(void *vctx, int run) {
+  op_ctx *c = vctx;
+  case_buffers *b = c->b;
+  fp8gemm_tensor w, w32;
+  /* the stored tensor as it is: [N, K] for a checkpoint (NT), [K, N] otherwise */
+  int64_t wd[2] = {c->nt ? c->n : c->k, c->nt ? c->k : c->n}, ad[2] = {c->m, c->k};
+  fp8gemm_tensor_init(&w, FP8GEMM_E4M3FN, 2, wd, b->w[run % b->nw]);
+  fp8gemm_tensor_init(&w32, FP8GEMM_F32, 2, wd, b->w32);
+  if (fp8gemm_fp8_dequantize(&w, NULL, FP8GEMM_F32, 0, &w32) != FP8GEMM_OK) return -1;
+  if (c->s == BENCH_W8A16) {
+    const uint16_t *in = b->input;
+    for (int64_t i = 0; i < c->m * c->k; i++) {
+      uint32_t u = (uint32_t)in[i] << 16;
+      memcpy(&b->a32[i], &u, sizeof u);
+    }
+  } else {
+    fp8gemm_tensor a32;
+    fp8gemm_tensor_init(&a32, FP8GEMM_F32, 2, ad, b->a32);
+    if (fp8gemm_fp8_dequantize(&b->input_t, NULL, FP8GEMM_F32, 0, &a32) != FP8GEMM_OK) return -1;
+  }
+  return bench_sgemm(c->m, c->n, c->k, b->a32, b->w32, c->nt, b->c32, c->threads);
+}
+
+int bench_run_case(bench_scheme s, int64_t m, int64_t n, int64_t k, int threads,
+                   const bench_config *cfg, bench_result *r) {
+  memset(r, 0, sizeof *r);
+  r->op = s == BENCH_W8A16 ? "fp8_gemm_w8a16" : "fp8_gemm";
+  snprintf(r->kernel, sizeof r->kernel, "?");
+  if (fp8gemm_set_num_threads(threads) != FP8GEMM_OK) {
+    snprintf(r->note, sizeof r->note, "threads: %s", fp8gemm_last_error());
+    return -1;
+  }
+  static const fp8gemm_scheme api_scheme[BENCH_SCHEME_COUNT] = {
+      FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_SCHEME_PER_TENSOR, FP8GEMM_SCHEME_BLOCK,
+      FP8GEMM_SCHEME_MX, FP8GEMM_SCHEME_PER_TOKEN};
+  fp8gemm_op op = s == BENCH_W8A16 ? FP8GEMM_OP_FP8_GEMM_W8A16 : FP8GEMM_OP_FP8_GEMM;
+  fp8gemm_kernel_info info = {0};
+  if (fp8gemm_query_shape(op, api_scheme[s], FP8GEMM_E4M3FN, m, n, k, cfg->nt, &info) == FP8GEMM_OK)
+    snprintf(r->kernel, sizeof r->kernel, "%s", info.name);
+  if (info.isa == FP8GEMM_ISA_SCALAR && 2.0 * (double)m * (double)n * (double)k > 4e9) {
+    r->skipped = true;
+    snprintf(r->note, sizeof r->note, "only the scalar reference serves this shape: skipped");
+    return 0;
+  }
+  case_buffers b;
+  memset(&b, 0, sizeof b);
+  int rc = -1;
+  if (setup(s, m, n, k, cfg, &b, r) != 0) {
+    if (!r->note[0]) snprintf(r->note, sizeof r->note, "out of memory");
+    goto done;
+  }
+  if (run_op(s, &b, n, k, cfg->nt, 0, true) != FP8GEMM_OK) {
+    snprintf(r->note, sizeof r->note, "infer: %s", fp8gemm_last_error());
+    goto done;
+  }
+  b.out = malloc(fp8gemm_tensor_nbytes(&b.out_t));
+  if (!b.out) goto done;
+  b.out_t.data = b.out;
+  op_ctx ctx = {s, &b, m, n, k, threads, cfg->nt};
+  r->seconds = time_median(op_once, &ctx, cfg->min_time, 200, &r->runs);
+  if (r->seconds < 0) {
+    snprintf(r->note, sizeof r->note, "run: %s", fp8gemm_last_error());
+    goto done;
+  }
+  if (cfg->naive) {
+    b.a32 = malloc((size_t)(m * k) * sizeof(float));
+    b.w32 = malloc((size_t)(k * n) * sizeof(float));
+    b.c32 = malloc((size_t)(m * n) * sizeof(float));
+    int naive_runs = 0;
+    if (b.a32 && b.w32 && b.c32)
+      r->naive_seconds = time_median(naive_once, &ctx, cfg->min_time, 3, &naive_runs);
+    if (r->naive_seconds < 0) r->naive_seconds = 0;
+  }
+  rc = 0;
+done:
+  free_buffers(&b);
+  return rc;
+}

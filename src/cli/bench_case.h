@@ -1,0 +1,43 @@
+/* One `fp8gemm bench` measurement: an op on one shape and scheme through the public
+ * API, and the naive path (dequantize to fp32 + fp32 GEMM) on the same data. */
+#ifndef FP8GEMM_CLI_BENCH_CASE_H
+#define FP8GEMM_CLI_BENCH_CASE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum bench_scheme {
+  BENCH_PER_TOKEN = 0, /* fp8_gemm, per-token activations x per-channel weights */
+  BENCH_PER_TENSOR,    /* fp8_gemm, one scale each */
+  BENCH_BLOCK,         /* fp8_gemm, 1x128 activations x 128x128 weights */
+  BENCH_MX,            /* fp8_gemm, MXFP8: e8m0 per 32 along K */
+  BENCH_W8A16,         /* fp8_gemm_w8a16, bf16 activations, per-channel weight scale */
+  BENCH_SCHEME_COUNT
+} bench_scheme;
+
+const char *bench_scheme_name(bench_scheme s);
+int bench_scheme_from_name(const char *name, bench_scheme *s); /* 0 on success */
+
+typedef struct bench_config {
+  double min_time;   /* seconds of timed runs per measurement (at least 3 runs) */
+  size_t rotate_bytes; /* weight buffers rotated per case total at least this */
+  bool nt;           /* weights as the NT view of a [N, K] checkpoint tensor */
+  bool naive;        /* also time the naive path */
+} bench_config;
+
+typedef struct bench_result {
+  const char *op;
+  char kernel[48];
+  double seconds;       /* median of the op */
+  double naive_seconds; /* median of the naive path, 0 if not run */
+  int runs, buffers;
+  bool skipped;
+  char note[160];       /* why skipped / what failed */
+} bench_result;
+
+/* Runs one case with fp8gemm_set_num_threads(threads). Returns 0, or -1 with r->note set. */
+int bench_run_case(bench_scheme scheme, int64_t m, int64_t n, int64_t k, int threads,
+                   const bench_config *cfg, bench_result *r);
+
+#endif

@@ -1,0 +1,254 @@
+/*
+ * fp8gemm bench: LLM layer shapes through fp8_gemm / fp8_gemm_w8a16 for each scale
+ * scheme, with this machine's limits measured in the same run (fp32 FMA peak,
+ * streaming-read bandwidth) and the naive path (dequantize to fp32 + fp32 GEMM) on the
+ * same data. A table by default, one JSON object per line with --json.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_case.h"
+#include "bench_machine.h"
+#include "commands.h"
+#include "fp8gemm.h"
+
+enum { MAX_SHAPES = 256, MAX_THREAD_COUNTS = 8 };
+
+typedef struct shape {
+  int64_t m, n, k;
+} shape;
+
+typedef struct bench_opts {
+  shape shapes[MAX_SHAPES];
+  int n_shapes;
+  bool scheme_on[BENCH_SCHEME_COUNT];
+  bool any_scheme;
+  int threads[MAX_THREAD_COUNTS];
+  int n_threads;
+  bool json, full;
+  bench_config cfg;
+} bench_opts;
+
+void cmd_bench_help(void) {
+  printf(
+      "usage: fp8gemm bench [--shape MxNxK]... [--scheme NAME]... [--threads N[,N...]]\n"
+      "                     [--layout nt|nn] [--full] [--min-time SECONDS] [--no-naive] [--json]\n"
+      "\n"
+      "Times fp8_gemm / fp8_gemm_w8a16 on LLM layer shapes and prints, per case: the kernel,\n"
+      "threads, median time, GFLOP/s, GB/s of fp8 weights streamed, the fraction of this\n"
+      "machine's fp32-FMA peak and streaming-read bandwidth (both measured in the same run),\n"
+      "and the speedup over the naive path (dequantize to fp32 + our fp32 GEMM).\n"
+      "\n"
+      "  --shape MxNxK   a problem (M rows, N outputs, K inputs); repeatable. Default suite:\n"
+      "                  (N, K) in 4096x4096, 14336x4096, 4096x14336; M in 1, 4, 16, 256\n"
+      "  --full          the whole suite: (N, K) pairs of 4096 / 11008 / 14336 and\n"
+      "                  M in 1, 4, 8, 16, 64, 256, 1024, 4096 (takes long)\n"
+      "  --scheme NAME   per_token (per-token x per-channel), per_tensor, block (1x128 x\n"
+      "                  128x128), mx (MXFP8), w8a16 (bf16 activations, per-channel fp8\n"
+      "                  weights); repeatable or comma-separated. Default: all\n"
+      "  --threads LIST  thread counts, e.g. 1,2 (default: the library's, FP8GEMM_NUM_THREADS\n"
+      "                  or every CPU)\n"
+      "  --layout nt|nn  weights as the NT view of a [N, K] checkpoint (default) or [K, N]\n"
+      "  --min-time S    seconds of timed runs per measurement (default 0.25; >= 3 runs)\n"
+      "  --no-naive      skip the naive baseline\n"
+      "  --json          one JSON object per line: op, scheme, m, n, k, threads, kernel,\n"
+      "                  seconds, gflops, gbps, peak_fraction (+ naive_seconds, speedup)\n"
+      "\n"
+      "Weights rotate through buffers totalling more than 4x the last-level cache. Shapes\n"
+      "served only by the scalar reference kernel and bigger than 4 GFLOP are skipped.\n");
+}
+
+static int parse_shape(const char *s, shape *out) {
+  long long m, n, k;
+  char tail;
+  if (sscanf(s, "%lldx%lldx%lld%c", &m, &n, &k, &tail) != 3 || m < 1 || n < 1 || k < 1 ||
+      m > (1 << 20) || n > (1 << 20) || k > (1 << 20))
+    return -1;
+  *out = (shape){m, n, k};
+  return 0;
+}
+
+static int parse_schemes(const char *list, bench_opts *o) {
+  char buf[256];
+  snprintf(buf, sizeof buf, "%s", list);
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    bench_scheme s;
+    if (bench_scheme_from_name(tok, &s) != 0) return -1;
+    o->scheme_on[s] = true;
+    o->any_scheme = true;
+  }
+  return 0;
+}
+
+static int parse_threads(const char *list, bench_opts *o) {
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s", list);
+  o->n_threads = 0;
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+    char *end;
+    long v = strtol(tok, &end, 10);
+    if (*end || v < 1 || v > 256 || o->n_threads == MAX_THREAD_COUNTS) return -1;
+    o->threads[o->n_threads++] = (int)v;
+  }
+  return o->n_threads ? 0 : -1;
+}
+
+static int parse_args(int argc, char **argv, bench_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->cfg.min_time = 0.25;
+  o->cfg.nt = true;
+  o->cfg.naive = true;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(a, "--json") == 0) o->json = true;
+    else if (strcmp(a, "--full") == 0) o->full = true;
+    else if (strcmp(a, "--no-naive") == 0) o->cfg.naive = false;
+    else if (!v) return cli_usage_error("bench: %s: expected a value (see 'fp8gemm bench --help')", a);
+    else if (strcmp(a, "--shape") == 0) {
+      if (o->n_shapes == MAX_SHAPES || parse_shape(v, &o->shapes[o->n_shapes]) != 0)
+        return cli_usage_error("bench: --shape: expected MxNxK with 1 <= each <= 2^20, got '%s'", v);
+      o->n_shapes++;
+      i++;
+    } else if (strcmp(a, "--scheme") == 0) {
+      if (parse_schemes(v, o) != 0)
+        return cli_usage_error("bench: --scheme: expected per_token, per_tensor, block, mx or "
+                               "w8a16 (comma-separated), got '%s'", v);
+      i++;
+    } else if (strcmp(a, "--threads") == 0) {
+      if (parse_threads(v, o) != 0)
+        return cli_usage_error("bench: --threads: expected a list of 1..256, got '%s'", v);
+      i++;
+    } else if (strcmp(a, "--layout") == 0) {
+      if (strcmp(v, "nt") != 0 && strcmp(v, "nn") != 0)
+        return cli_usage_error("bench: --layout: expected nt or nn, got '%s'", v);
+      o->cfg.nt = strcmp(v, "nt") == 0;
+      i++;
+    } else if (strcmp(a, "--min-time") == 0) {
+      char *end;
+      o->cfg.min_time = strtod(v, &end);
+      if (*end || !(o->cfg.min_time >= 0.0 && o->cfg.min_time <= 60.0))
+        return cli_usage_error("bench: --min-time: expected seconds in [0, 60], got '%s'", v);
+      i++;
+    } else {
+      return cli_usage_error("bench: unknown option '%s' (see 'fp8gemm bench --help')", a);
+    }
+  }
+  if (!o->any_scheme)
+    for (int s = 0; s < BENCH_SCHEME_COUNT; s++) o->scheme_on[s] = true;
+  if (!o->n_threads) {
+    o->threads[0] = fp8gemm_get_num_threads();
+    o->n_threads = 1;
+  }
+  if (!o->n_shapes) {
+    static const int64_t nk_default[][2] = {{4096, 4096}, {14336, 4096}, {4096, 14336}};
+    static const int64_t nk_full[][2] = {{4096, 4096},  {11008, 4096}, {4096, 11008},
+                                         {14336, 4096}, {4096, 14336}};
+    static const int64_t m_default[] = {1, 4, 16, 256};
+    static const int64_t m_full[] = {1, 4, 8, 16, 64, 256, 1024, 4096};
+    int n_nk = o->full ? 5 : 3, n_m = o->full ? 8 : 4;
+    for (int p = 0; p < n_nk; p++)
+      for (int q = 0; q < n_m; q++)
+        o->shapes[o->n_shapes++] = (shape){o->full ? m_full[q] : m_default[q],
+                                           o->full ? nk_full[p][0] : nk_default[p][0],
+                                           o->full ? nk_full[p][1] : nk_default[p][1]};
+  }
+  return 0;
+}
+
+static void cpu_model(char *buf, size_t size) {
+  snprintf(buf, size, "unknown CPU");
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return;
+  char line[256];
+  while (fgets(line, sizeof line, f))
+    if (strncmp(line, "model name", 10) == 0) {
+      char *c = strchr(line, ':');
+      if (c) {
+        c += 2;
+        c[strcspn(c, "\n")] = 0;
+        snprintf(buf, size, "%s", c);
+      }
+      break;
+    }
+  fclose(f);
+}
+
+int cmd_bench(int argc, char **argv) {
+  bench_opts o;
+  int rc = parse_args(argc, argv, &o);
+  if (rc) return rc;
+  size_t llc = bench_llc_bytes();
+  o.cfg.rotate_bytes = 4 * llc;
+  double peak[MAX_THREAD_COUNTS], bw[MAX_THREAD_COUNTS];
+  for (int t = 0; t < o.n_threads; t++) {
+    peak[t] = bench_fma_peak_gflops(o.threads[t]);
+    bw[t] = bench_read_bandwidth_gbps(o.threads[t], 4 * llc);
+  }
+  char model[128];
+  cpu_model(model, sizeof model);
+  if (!o.json) {
+    printf("fp8gemm %s bench on %s (%s; ISA in use: %s), LLC %zu MiB\n",
+           fp8gemm_version_string(), model, fp8gemm_cpu_features(),
+           fp8gemm_isa_name(fp8gemm_isa_active()), llc >> 20);
+    for (int t = 0; t < o.n_threads; t++)
+      printf("machine, %d thread%s: fp32 FMA peak %.1f GFLOP/s, streaming read %.1f GB/s\n",
+             o.threads[t], o.threads[t] > 1 ? "s" : "", peak[t], bw[t]);
+    printf("weights: e4m3fn, %s; output bf16; naive = dequantize to fp32 + fp32 GEMM (bench_sgemm)\n\n",
+           o.cfg.nt ? "NT view of [N, K]" : "[K, N] contiguous");
+    printf("%-14s %-10s %5s %6s %6s %3s %-16s %9s %8s %7s %5s %5s %9s %7s\n", "op", "scheme", "M",
+           "N", "K", "thr", "kernel", "ms", "GFLOP/s", "GB/s", "%bw", "%fma", "naive ms",
+           "speedup");
+  }
+  int failures = 0;
+  for (int si = 0; si < o.n_shapes; si++)
+    for (int s = 0; s < BENCH_SCHEME_COUNT; s++) {
+      if (!o.scheme_on[s]) continue;
+      for (int t = 0; t < o.n_threads; t++) {
+        shape sh = o.shapes[si];
+        bench_result r;
+        if (bench_run_case((bench_scheme)s, sh.m, sh.n, sh.k, o.threads[t], &o.cfg, &r) != 0) {
+          fprintf(stderr, "fp8gemm: bench: %s %s %lldx%lldx%lld: %s\n", r.op,
+                  bench_scheme_name((bench_scheme)s), (long long)sh.m, (long long)sh.n,
+                  (long long)sh.k, r.note);
+          failures++;
+          continue;
+        }
+        double flops = 2.0 * (double)sh.m * (double)sh.n * (double)sh.k;
+        double wbytes = (double)sh.n * (double)sh.k;
+        if (r.skipped) {
+          if (!o.json)
+            printf("%-14s %-10s %5lld %6lld %6lld %3d %-16s %s\n", r.op,
+                   bench_scheme_name((bench_scheme)s), (long long)sh.m, (long long)sh.n,
+                   (long long)sh.k, o.threads[t], r.kernel, r.note);
+          continue;
+        }
+        double gflops = flops / r.seconds / 1e9, gbps = wbytes / r.seconds / 1e9;
+        double fbw = bw[t] > 0 ? gbps / bw[t] : 0, ffma = peak[t] > 0 ? gflops / peak[t] : 0;
+        double frac = fbw > ffma ? fbw : ffma; /* of the limit that binds (roofline) */
+        double speedup = r.naive_seconds > 0 ? r.naive_seconds / r.seconds : 0;
+        if (o.json) {
+          printf("{\"op\":\"%s\",\"scheme\":\"%s\",\"m\":%lld,\"n\":%lld,\"k\":%lld,\"threads\":%d,"
+                 "\"kernel\":\"%s\",\"seconds\":%.6e,\"gflops\":%.3f,\"gbps\":%.3f,"
+                 "\"peak_fraction\":%.4f,\"naive_seconds\":%.6e,\"speedup\":%.3f,"
+                 "\"layout\":\"%s\",\"runs\":%d}\n",
+                 r.op, bench_scheme_name((bench_scheme)s), (long long)sh.m, (long long)sh.n,
+                 (long long)sh.k, o.threads[t], r.kernel, r.seconds, gflops, gbps, frac,
+                 r.naive_seconds, speedup, o.cfg.nt ? "nt" : "nn", r.runs);
+        } else {
+          char naive[16] = "-", sp[16] = "-";
+          if (r.naive_seconds > 0) {
+            snprintf(naive, sizeof naive, "%.3f", r.naive_seconds * 1e3);
+            snprintf(sp, sizeof sp, "%.2fx", speedup);
+          }
+          printf("%-14s %-10s %5lld %6lld %6lld %3d %-16s %9.3f %8.1f %7.1f %4.0f%% %4.0f%% %9s %7s\n",
+                 r.op, bench_scheme_name((bench_scheme)s), (long long)sh.m, (long long)sh.n,
+                 (long long)sh.k, o.threads[t], r.kernel, r.seconds * 1e3, gflops, gbps,
+                 100 * fbw, 100 * ffma, naive, sp);
+        }
+        fflush(stdout);
+      }
+    }
+  return failures ? CLI_FAILED : CLI_OK;
+}
