@@ -39,6 +39,11 @@ def _require_wide(op, arg, t, min_rank):
     _check(t.dim() >= min_rank, lambda: f"{op}: {arg}: expected rank >= {min_rank}, got {t.dim()}")
 
 
+def _same_device(op, *tensors):
+    devs = {t.device for t in tensors if t is not None}
+    _check(len(devs) <= 1, lambda: f"{op}: expected every tensor on one device, got {sorted(map(str, devs))}")
+
+
 def _contiguous_like(t, shape, dtype):
     return t.new_empty(shape, dtype=dtype)
 
@@ -142,6 +147,7 @@ def _gemm_out(x, f, dtype):
 
 
 def fp8_gemm(q_input, q_weight, out_dtype, input_scales, weight_scale, bias=None):
+    _same_device("fp8_gemm", q_input, q_weight, input_scales, weight_scale, bias)
     f = _Facts("fp8_gemm", q_input, q_weight, False)
     out_dtype = torch.float16 if out_dtype is None else out_dtype
     _check(out_dtype in WIDE, lambda: f"fp8_gemm: out_dtype: expected bf16, f16 or f32, got {out_dtype}")
@@ -154,6 +160,7 @@ def fp8_gemm(q_input, q_weight, out_dtype, input_scales, weight_scale, bias=None
 
 
 def fp8_gemm_w8a16(input, q_weight, weight_scale, bias=None):
+    _same_device("fp8_gemm_w8a16", input, q_weight, weight_scale, bias)
     f = _Facts("fp8_gemm_w8a16", input, q_weight, True)
     t = weight_scale
     if t is not None:
@@ -185,6 +192,7 @@ def fp8_quantize(input, fp8_dtype, granularity="token", group_size=128, scale=No
     op = "fp8_quantize"
     gran = GRANULARITY.get(granularity)
     _check(gran is not None, lambda: f"{op}: granularity: expected tensor, token, block or block2d, got {granularity!r}")
+    _same_device(op, input, scale, scale_ub)
     _require_wide(op, "input", input, 2 if gran == 4 else 1)
     _check(fp8_dtype in FP8, lambda: f"{op}: fp8_dtype: expected e4m3fn, e5m2, e4m3fnuz or e5m2fnuz, got {fp8_dtype}")
     if gran in (3, 4):
@@ -226,6 +234,7 @@ def mx_quantize(input, elem_dtype, block_size=32, scale_mode="floor"):
 
 def fp8_dequantize(q, scale, out_dtype, group_size=0):
     op = "fp8_dequantize"
+    _same_device(op, q, scale)
     packed = is_e2m1(q)
     _check(q.dtype in FP8 or packed, lambda: f"{op}: q.dtype: expected an fp8 dtype or e2m1, got {q.dtype}")
     _check(q.dim() >= 1, lambda: f"{op}: q: expected rank >= 1, got 0")
