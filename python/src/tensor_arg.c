@@ -163,7 +163,9 @@ static int parse_dlpack(PyObject *obj, const char *name, fp8gemm_dtype as, tenso
                  (int)d->device.device_type);
     return -1;
   }
-  if (d->ndim < 0 || d->ndim > FP8GEMM_MAX_DIMS || d->dtype.lanes != 1) {
+  /* torch exports float4_e2m1fn_x2 as 2 lanes of 4 bits: one packed byte per element. */
+  int fp4x2 = d->dtype.code == DL_F4_E2M1FN && d->dtype.bits == 4 && d->dtype.lanes == 2;
+  if (d->ndim < 0 || d->ndim > FP8GEMM_MAX_DIMS || (d->dtype.lanes != 1 && !fp4x2)) {
     PyErr_Format(PyExc_ValueError, "%s: expected rank 0..%d with 1 lane, got rank %d", name,
                  FP8GEMM_MAX_DIMS, (int)d->ndim);
     return -1;
@@ -172,7 +174,7 @@ static int parse_dlpack(PyObject *obj, const char *name, fp8gemm_dtype as, tenso
   t->dtype = FP8GEMM_DTYPE_NONE;
   int packed = 0;
   if (as != FP8GEMM_DTYPE_NONE) {
-    if (d->dtype.bits != 8) {
+    if (d->dtype.bits * d->dtype.lanes != 8) {
       PyErr_Format(PyExc_ValueError, "%s: reinterpreting as %s needs 1-byte elements, got %d bits",
                    name, fp8gemm_dtype_name(as), (int)d->dtype.bits);
       return -1;
@@ -183,7 +185,7 @@ static int parse_dlpack(PyObject *obj, const char *name, fp8gemm_dtype as, tenso
     for (size_t i = 0; i < sizeof dl_dtypes / sizeof dl_dtypes[0]; i++)
       if (dl_dtypes[i].code == d->dtype.code && dl_dtypes[i].bits == d->dtype.bits)
         t->dtype = dl_dtypes[i].dtype;
-    if (d->dtype.code == DL_F4_E2M1FN && d->dtype.bits == 8) { /* float4_e2m1fn_x2 */
+    if (fp4x2 || (d->dtype.code == DL_F4_E2M1FN && d->dtype.bits == 8)) {
       t->dtype = FP8GEMM_E2M1;
       packed = 1;
     }
@@ -272,7 +274,13 @@ int tensor_arg_parse(PyObject *obj, const char *name, int optional, int writable
     }
     obj = PyTuple_GET_ITEM(obj, 0);
   }
-  if (PyObject_HasAttrString(obj, "__dlpack__")) return parse_dlpack(obj, name, as, arg);
+  if (PyObject_HasAttrString(obj, "__dlpack__")) {
+    if (parse_dlpack(obj, name, as, arg) == 0) return 0;
+    /* numpy refuses DLPack export of read-only arrays: the buffer protocol still works. */
+    if (!PyObject_CheckBuffer(obj) || !PyErr_ExceptionMatches(PyExc_BufferError)) return -1;
+    PyErr_Clear();
+    Py_CLEAR(arg->capsule);
+  }
   if (PyObject_CheckBuffer(obj)) return parse_buffer(obj, name, as, writable, arg);
   PyErr_Format(PyExc_TypeError,
                "%s: expected a tensor (DLPack, buffer protocol, or (dtype, shape, strides, "

@@ -100,3 +100,40 @@ def test_out_must_be_writable_and_shaped():
         f.fp8_cast(x, "e4m3fn", out=(bytes(64), "e4m3fn"))
     with pytest.raises(ValueError, match="out"):
         f.fp8_cast(x, "e4m3fn", out=(np.zeros((2, 31), np.uint8), "e4m3fn"))
+
+
+def test_torch_tensors_through_dlpack_match_descriptors():
+    torch = pytest.importorskip("torch")
+    x = torch.randn(3, 64)
+    for dt in (torch.float8_e4m3fn, torch.float8_e5m2, torch.float8_e4m3fnuz, torch.float8_e5m2fnuz):
+        q = x.to(dt)
+        name = f.fp8_dequantize_infer(q, None, "f32")[0]
+        out1, out2 = torch.empty(3, 64), torch.empty(3, 64)
+        f.fp8_dequantize(q, None, "f32", out=out1)  # DLPack, dtype from the DLPack code
+        desc = (str(dt).split("_", 1)[1].replace("float8_", ""), [3, 64], [64, 1], q.data_ptr())
+        f.fp8_dequantize(desc, None, "f32", out=out2)
+        assert name == "f32" and torch.equal(out1, out2) and torch.equal(out1, q.float())
+
+
+def test_packed_fp4_through_dlpack_and_bytes_agree():
+    torch = pytest.importorskip("torch")
+    codes = torch.randint(0, 256, (2, 32), dtype=torch.uint8)
+    a, b = torch.empty(2, 64), np.empty((2, 64), np.float32)
+    f.fp8_dequantize(codes.view(torch.float4_e2m1fn_x2), None, "f32", out=a)
+    f.fp8_dequantize((codes.numpy(), "e2m1"), None, "f32", out=b)
+    assert torch.equal(a, torch.from_numpy(b))
+    lo = [f.decode_value(int(c) & 15, "e2m1") for c in codes[0, :4]]
+    assert a[0, 0:8:2].tolist() == lo
+
+
+def test_read_only_numpy_input_falls_back_to_buffer():
+    x = np.broadcast_to(np.float32(3.0), (2, 32))  # read-only view, zero strides
+    out = np.zeros((2, 32), np.uint8)
+    f.fp8_cast(x, "e4m3fn", out=(out, "e4m3fn"))
+    assert set(out.ravel().tolist()) == {f.encode_value(3.0, "e4m3fn")}
+
+
+def test_non_cpu_dlpack_rejected():
+    torch = pytest.importorskip("torch")
+    with pytest.raises((ValueError, RuntimeError, BufferError, TypeError)):
+        f.fp8_cast_infer(torch.empty(2, 2, device="meta"), "e4m3fn")
