@@ -10,6 +10,7 @@
  * Levels the CPU lacks are reported, not passed.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -651,6 +652,74 @@ static void packed_vs_plain(void) {
         "no packed form for fp8_cast");
 }
 
+/* ------------------------------------------------------------ host threads, nesting */
+/* Two host threads calling at once (one finds the pool busy and runs alone), and a
+ * call nested inside a pool task: same bits as a lone single-threaded call. */
+typedef struct conc_job {
+  const fp8g_gemm_kernel *kern;
+  fp8g_gemm_problem p;
+  int reps;
+  int status;
+} conc_job;
+
+static void *conc_main(void *arg) {
+  conc_job *j = arg;
+  for (int i = 0; i < j->reps; i++)
+    if (j->kern->run(&j->p) != FP8GEMM_OK) j->status = 1;
+  return NULL;
+}
+
+static void nested_task(void *ctx, int64_t t) {
+  conc_job *jobs = ctx;
+  conc_main(&jobs[t]);
+}
+
+static void host_threads(const fp8g_gemm_kernel *kern) {
+  rng r = {99};
+  kcase c = {.kind = FP8G_SCALE_BLOCK, .a_dt = FP8GEMM_E4M3FN, .b_dt = FP8GEMM_E4M3FN,
+             .out_dt = FP8GEMM_BF16, .batch = 1, .m = sanitized ? 40 : 150, .n = 70, .k = 300,
+             .block_k = 128, .block_n = 128, .bias = FP8G_BIAS_COL, .b_layout = BL_NT};
+  kprob kp;
+  build(&c, &r, &kp);
+  if (!kern->supports(&kp.p)) {
+    unbuild(&kp);
+    return;
+  }
+  size_t bytes = (size_t)(c.m * c.n) * 2;
+  void *want = alloc_out(&kp.p);
+  kp.p.out = want;
+  kp.p.nthreads = 1;
+  CHECK(kern->run(&kp.p) == FP8GEMM_OK, "lone run");
+  conc_job jobs[2];
+  void *outs[2];
+  for (int i = 0; i < 2; i++) {
+    outs[i] = alloc_out(&kp.p);
+    jobs[i] = (conc_job){kern, kp.p, 3, 0};
+    jobs[i].p.out = outs[i];
+    jobs[i].p.nthreads = 2;
+  }
+  pthread_t th[2];
+  int started = 0;
+  for (int i = 0; i < 2; i++) started += pthread_create(&th[i], NULL, conc_main, &jobs[i]) == 0;
+  CHECK(started == 2, "pthread_create");
+  for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+  for (int i = 0; i < 2; i++)
+    CHECK(jobs[i].status == 0 && memcmp(outs[i], want, bytes) == 0,
+          "%s: concurrent host thread %d differs from a lone call", kern->name, i);
+  for (int i = 0; i < 2; i++) {
+    memset(outs[i], 0xFF, bytes);
+    jobs[i].reps = 1;
+  }
+  fp8g_parallel_for(2, 2, nested_task, jobs);
+  for (int i = 0; i < 2; i++)
+    CHECK(jobs[i].status == 0 && memcmp(outs[i], want, bytes) == 0,
+          "%s: call nested in a pool task %d differs from a lone call", kern->name, i);
+  free(want);
+  free(outs[0]);
+  free(outs[1]);
+  unbuild(&kp);
+}
+
 /* ------------------------------------------------------------ main */
 static void sweep_table(fp8gemm_op op, bool w8a16, fp8gemm_isa level) {
   size_t count = 0;
@@ -661,6 +730,7 @@ static void sweep_table(fp8gemm_op op, bool w8a16, fp8gemm_isa level) {
     kernel_sweep(table[i], w8a16, &r);
     nan_cases(table[i], w8a16);
     if (!w8a16) mx_extreme(table[i]);
+    if (!w8a16) host_threads(table[i]);
   }
 }
 

@@ -200,12 +200,14 @@ static fp8gemm_status run_avx2(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
 
   const fp8g_avx2_blocking bl = blocking;
   int64_t n_sb = cdiv(p->m, bl.ms), ms = cdiv(p->m, n_sb);
-  int64_t nc = min64(round_up(p->n, NR),
-                     max64(bl.nc_min, min64(bl.nc_max, (bl.ws_floats / ms) / NR * NR)));
+  bool c_is_out = p->out_dtype == FP8GEMM_F32;
+  /* Wide column blocks decode A fewer times; only the fp32 accumulator workspace (not
+   * needed when out is f32) bounds them. */
+  int64_t nc_ws = c_is_out ? bl.nc_max : (bl.ws_floats / ms) / NR * NR;
+  int64_t nc = min64(round_up(p->n, NR), max64(bl.nc_min, min64(bl.nc_max, nc_ws)));
   nc = round_up(nc, NR);
   int64_t kc = pl.kc;
   int64_t nseg = pl.mode == FP8G_AVX2_SEGMENTED ? cdiv(kc, pl.seg) : 0;
-  bool c_is_out = p->out_dtype == FP8GEMM_F32;
 
   int64_t ms_pad = round_up(ms, MR), nc_pad = round_up(nc, NR);
   size_t fl_a = (size_t)(ms_pad * kc), fl_as = (size_t)(ms_pad * nseg);
