@@ -9,11 +9,8 @@ per call by the fp8gemm ops, so the forward is two custom ops per layer.
 import torch
 from torch import nn
 
-from ._dtypes import E8M0  # noqa: F401  (documented scale dtype)
-
 ops = torch.ops.fp8gemm
 
-# scheme -> (activation granularity, weight granularity, group) for fp8_quantize schemes
 SCHEMES = ("fp8-dynamic", "fp8-block", "mxfp8", "w8a16")
 
 
@@ -88,9 +85,9 @@ def quantize_(model, scheme, *, filter_fn=None):
                if type(mod) is nn.Linear and _eligible(mod, scheme)
                and (filter_fn is None or filter_fn(mod, name))]
     for name, mod in targets:
+        if name == "":
+            raise ValueError("quantize_: model is itself an nn.Linear; wrap it in a container")
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        if parent is model and not parent_name and name == "":
-            raise ValueError("quantize_: model is itself an nn.Linear; wrap it in a container")
         setattr(parent, child, FP8Linear(mod, scheme))
     return model

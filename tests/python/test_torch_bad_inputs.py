@@ -69,3 +69,8 @@ def test_huge_and_odd_descriptors_do_not_crash():
         _native.fp8_gemm_infer(huge, ("e4m3fn", [2**62, 8], [8, 1], 0))
     with pytest.raises(ValueError):
         _native.fp8_cast(("f32", [4], [-1], 0), "e4m3fn", out=("e4m3fn", [4], [1], 0))
+
+
+def test_quantize_rejects_bare_linear():
+    with pytest.raises(ValueError, match="wrap it"):
+        ft.quantize_(torch.nn.Linear(64, 8), "fp8-dynamic")
