@@ -2,14 +2,30 @@
 fp8_gemm / fp8_gemm_w8a16 vs dequantize (torch casts) + matmul in float64, within the
 ops.md bound gamma_K * sum|a*b| + ulp_out/2; fp8_gemm vs torch._scaled_mm on CPU for
 per-tensor and per-token x per-channel scales; fp8_quantize vs torch's saturating cast
-of x / scale; fp8_dequantize vs q.double() * scale; fp8_cast vs torch's .to(float8)."""
+of x / scale; fp8_dequantize vs q.double() * scale; fp8_cast vs torch's .to(float8).
+Each test runs at every ISA level the CPU has (fp8gemm.set_max_isa)."""
 import fp8gemm_pkg  # noqa: F401
 import pytest
 import torch
 
+import fp8gemm
 import fp8gemm.torch  # noqa: F401
 
 ops = torch.ops.fp8gemm
+ISA_LEVELS = ["scalar", "avx2", "avx512", "avx512_bf16"]
+
+
+@pytest.fixture(autouse=True, params=ISA_LEVELS)
+def isa_level(request):
+    """Every test runs at each ISA level the CPU has; levels it lacks are reported as skipped."""
+    detected = fp8gemm.isa()["detected"]
+    if ISA_LEVELS.index(request.param) > ISA_LEVELS.index(detected):
+        pytest.skip(f"CPU lacks {request.param} (detected {detected})")
+    saved = fp8gemm.isa()["max"]
+    fp8gemm.set_max_isa(request.param)
+    assert fp8gemm.isa()["active"] == request.param
+    yield request.param
+    fp8gemm.set_max_isa(saved)
 E4, E5 = torch.float8_e4m3fn, torch.float8_e5m2
 
 
