@@ -37,48 +37,6 @@ bool fp8g_is_narrow(fp8gemm_dtype dtype) {
   return fp8g_format_of(dtype) != NULL || dtype == FP8GEMM_E8M0;
 }
 
-/* Rounds sig / 2^shift to an integer, ties to even. sig < 2^24, shift >= 1. */
-static uint32_t shift_rne(uint32_t sig, int shift) {
-  if (shift > 25) return 0; /* below half of one unit */
-  uint32_t q = sig >> shift, rem = sig & ((1u << shift) - 1), half = 1u << (shift - 1);
-  if (rem > half || (rem == half && (q & 1u))) q++;
-  return q;
-}
-
-/*
- * Magnitude code of the finite f32 magnitude `a` (bits, sign cleared), rounded once.
- * Codes are monotonic in value: a normal (E, M) is (E - 1) * 2^m + (2^m + M), a
- * subnormal M is M, so a rounding carry walks into the next binade by itself.
- * The result may exceed max_mag (overflow); it stays small enough for uint32.
- */
-static uint32_t round_magnitude(const fp8g_format *f, uint32_t a) {
-  int e = (int)(a >> 23);
-  uint32_t sig = a & 0x7fffffu;
-  if (e == 0) e = 1; /* f32 subnormal: no implicit bit, same scale as e == 1 */
-  else sig |= 0x800000u;
-  int target_e = e - 127 + f->bias; /* biased exponent if the result is normal */
-  int shift = 23 - f->mbits;
-  uint32_t base = 0;
-  if (target_e >= 1) base = (uint32_t)(target_e - 1) << f->mbits;
-  else shift += 1 - target_e; /* gradual underflow: fewer mantissa bits survive */
-  return base + shift_rne(sig, shift);
-}
-
-static uint8_t encode_format(const fp8g_format *f, float x, bool saturate) {
-  uint32_t u = bits_of(x), a = u & 0x7fffffffu;
-  bool neg = (u >> 31) != 0;
-  if (a > 0x7f800000u) return neg ? f->nan_neg : f->nan_pos;
-  uint32_t mag = a == 0x7f800000u ? UINT32_MAX : round_magnitude(f, a);
-  if (mag > f->max_mag) {
-    /* Clamping before rounding == clamping the rounded code: values <= max never
-     * round above max_mag, and everything above max rounds to >= max_mag. */
-    if (!saturate) return neg ? f->ovf_neg : f->ovf_pos;
-    mag = f->max_mag;
-  }
-  if (mag == 0 && !f->neg_zero) return 0;
-  return (uint8_t)((neg ? f->sign_bit : 0) | mag);
-}
-
 /*
  * e8m0 = 2^(code - 127), rounded half up in the linear domain (x >= 1.5 * 2^k goes to
  * 2^(k+1)). NaN, Inf and negatives -> 0xFF in both flavours; 0 -> 0xFF (cast, as
@@ -101,7 +59,7 @@ static uint8_t encode_e8m0(float x, bool saturate) {
 uint8_t fp8g_encode(fp8gemm_dtype to, float x, bool saturate) {
   if (to == FP8GEMM_E8M0) return encode_e8m0(x, saturate);
   const fp8g_format *f = fp8g_format_of(to);
-  return f ? encode_format(f, x, saturate) : 0;
+  return f ? fp8g_encode_format(f, x, saturate) : 0;
 }
 
 static float decode_format(const fp8g_format *f, uint8_t code) {

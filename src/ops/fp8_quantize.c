@@ -3,6 +3,7 @@
  * dynamic (from amax) or static. Infer validates everything; the op writes nothing
  * until every check has passed.
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -67,8 +68,8 @@ fp8gemm_status fp8gemm_fp8_quantize_infer(const fp8gemm_tensor *input, fp8gemm_d
   if (block && group_size < 1)
     return fp8g_error(FP8GEMM_INVALID_ARGUMENT, OP ": group_size: expected >= 1, got %lld",
                       (long long)group_size);
-  float min_f = (float)min_scale;
-  if (!(min_scale > 0) || !isfinite(min_f) || !(min_f > 0))
+  /* range-checked in double first: the conversion to f32 is then defined */
+  if (!(min_scale > 0 && min_scale <= FLT_MAX) || !((float)min_scale > 0))
     return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
                       OP ": min_scale: expected a finite value > 0 (also as f32), got %g",
                       min_scale);

@@ -124,9 +124,12 @@ def adversarial(R, K, seed, scale_exp=0):
     x.flat[rng.integers(0, x.size, max(1, x.size // 50))] = np.nan
     if R > 2:
         x[1] = 0  # a zero row (and so zero blocks)
-        x[2, :] = np.float32(448.0)  # amax at 448: s = 1 exactly for e4m3fn per-token
-        x[2, ::3] = np.float32(464.0)  # a tie at the top, with s = 464/448 ... and ties below
+        # amax 448 gives s = 1 exactly (e4m3fn, per token): x / s keeps the exact ties
+        # 1.0625 (-> 1), 1.1875 (-> 1.25) and 2^-10 (-> 0) of docs/numerics.md
+        x[2, :] = np.float32(1.0625)
+        x[2, ::3] = np.float32(1.1875)
         x[2, 1::3] = np.float32(2.0 ** -10)
+        x[2, 0] = np.float32(448.0)
     if R > 4:
         x[3, :] = np.float32(2.0 ** 7)  # amax at a power of two
         x[3, ::2] = np.float32(-1e-40)  # tiny (f32 subnormal)

@@ -37,14 +37,26 @@ static float amax_ref(const float *x, size_t n) {
 
 static void quantize_ref(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
                          uint8_t *q) {
-  if (to == FP8GEMM_E2M1) {
-    for (size_t i = 0; i + 1 < n; i += 2)
-      q[i / 2] = (uint8_t)(fp8g_encode(to, x[i] / scale, saturate) |
-                           fp8g_encode(to, x[i + 1] / scale, saturate) << 4);
-    if (n % 2) q[n / 2] = fp8g_encode(to, x[n - 1] / scale, saturate);
+  const fp8g_format *f = fp8g_format_of(to);
+  if (!f) { /* e8m0 */
+    for (size_t i = 0; i < n; i++) q[i] = fp8g_encode(to, x[i] / scale, saturate);
     return;
   }
-  for (size_t i = 0; i < n; i++) q[i] = fp8g_encode(to, x[i] / scale, saturate);
+  /* x / 1 == x for every input (NaN stays NaN): skip the division for plain casts. */
+  bool divide = scale != 1.0f;
+  if (to == FP8GEMM_E2M1) {
+    for (size_t i = 0; i + 1 < n; i += 2) {
+      float a = divide ? x[i] / scale : x[i], b = divide ? x[i + 1] / scale : x[i + 1];
+      q[i / 2] = (uint8_t)(fp8g_encode_format(f, a, saturate) |
+                           fp8g_encode_format(f, b, saturate) << 4);
+    }
+    if (n % 2) q[n / 2] = fp8g_encode_format(f, divide ? x[n - 1] / scale : x[n - 1], saturate);
+    return;
+  }
+  if (divide)
+    for (size_t i = 0; i < n; i++) q[i] = fp8g_encode_format(f, x[i] / scale, saturate);
+  else
+    for (size_t i = 0; i < n; i++) q[i] = fp8g_encode_format(f, x[i], saturate);
 }
 
 static void dequantize_ref(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale, float *y) {
