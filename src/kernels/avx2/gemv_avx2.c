@@ -9,6 +9,7 @@
  * round-to-odd to fp32 for bf16 / f16, which is exact single rounding).
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,9 @@ typedef struct gemv_call {
   const float *a;     /* decoded activations [batch * m][lda], zero padded */
   int64_t lda;
   int route;          /* fast route for the weight dtype */
-  float table[256];   /* decode(code) / wfactor */
+  const float *table; /* decode(code) / wfactor, 256 entries */
   double wfactor;     /* what the decoders left out (2^8 for e4m3fn) */
-  double e8m0[256];   /* 2^(code - 127), NaN for 0xFF: exact in double */
+  const double *e8m0; /* 2^(code - 127), NaN for 0xFF: exact in double */
   bool nt;
   bool blocked;       /* BLOCK / MX: scales per K block */
   int64_t batch;      /* batch being run */
@@ -313,17 +314,43 @@ static void nt_panel_task(void *ctx, int64_t task) {
 
 /* ------------------------------------------------------------ entry */
 
+/* ------------------------------------------------------------ tables (built once) */
+
+/* Per fp8 dtype: decode(code) for activations, decode(code) / weight factor for
+ * weights (the table route must give what the fast route gives), and e8m0 values. */
+static float act_tables[FP8GEMM_DTYPE_COUNT][256], weight_tables[FP8GEMM_DTYPE_COUNT][256];
+static double e8m0_table[256];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static double weight_factor(fp8gemm_dtype d) { return d == FP8GEMM_E4M3FN ? 256.0 : 1.0; }
+
+static void build_tables(void) {
+  static const fp8gemm_dtype fp8[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
+                                      FP8GEMM_E5M2FNUZ};
+  for (int t = 0; t < 4; t++)
+    for (int code = 0; code < 256; code++) {
+      float v = fp8g_decode(fp8[t], (uint8_t)code);
+      act_tables[fp8[t]][code] = v;
+      weight_tables[fp8[t]][code] = (float)(v / weight_factor(fp8[t]));
+    }
+  for (int code = 0; code < 256; code++)
+    e8m0_table[code] = code == 0xFF ? NAN : ldexp(1.0, code - 127);
+}
+
 /* Activations of every row as fp32 [rows][lda], K padded with zeros. */
 static void decode_activations(const fp8g_gemm_problem *p, float *a, int64_t lda) {
-  float a_table[256];
   bool fp8 = fp8gemm_dtype_is_fp8(p->a_dtype);
-  if (fp8)
-    for (int code = 0; code < 256; code++) a_table[code] = fp8g_decode(p->a_dtype, (uint8_t)code);
+  const float *a_table = fp8 ? act_tables[p->a_dtype] : NULL;
   for (int64_t r = 0; r < p->batch * p->m; r++) {
     float *dst = a + r * lda;
     int64_t off = p->a_row_offset[r];
-    for (int64_t kk = 0; kk < p->k; kk++, off += p->a_stride_k)
-      dst[kk] = fp8 ? a_table[((const uint8_t *)p->a)[off]] : fp8g_load_wide(p->a, p->a_dtype, off);
+    if (fp8) {
+      const uint8_t *src = p->a;
+      for (int64_t kk = 0; kk < p->k; kk++, off += p->a_stride_k) dst[kk] = a_table[src[off]];
+    } else {
+      for (int64_t kk = 0; kk < p->k; kk++, off += p->a_stride_k)
+        dst[kk] = fp8g_load_wide(p->a, p->a_dtype, off);
+    }
     for (int64_t kk = p->k; kk < lda; kk++) dst[kk] = 0.0f;
   }
 }
@@ -332,9 +359,9 @@ static void set_weight_route(gemv_call *c, fp8gemm_dtype b_dtype) {
   c->route = b_dtype == FP8GEMM_E4M3FN ? GEMV_DEC_E4M3FN
              : b_dtype == FP8GEMM_E5M2 ? GEMV_DEC_E5M2
                                        : GEMV_DEC_TABLE;
-  c->wfactor = b_dtype == FP8GEMM_E4M3FN ? 256.0 : 1.0;
-  for (int code = 0; code < 256; code++)
-    c->table[code] = (float)(fp8g_decode(b_dtype, (uint8_t)code) / c->wfactor);
+  c->wfactor = weight_factor(b_dtype);
+  c->table = weight_tables[b_dtype];
+  c->e8m0 = e8m0_table;
 }
 
 static fp8gemm_status run(const fp8g_gemm_problem *p) {
@@ -344,8 +371,8 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   /* NT when K is contiguous, unless N is contiguous too and wide enough for NN tiles */
   c->nt = p->b_stride_k == 1 && (p->b_stride_n != 1 || p->n < 8);
   c->blocked = p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX;
+  pthread_once(&tables_once, build_tables);
   set_weight_route(c, p->b_dtype);
-  for (int code = 0; code < 256; code++) c->e8m0[code] = code == 0xFF ? NAN : ldexp(1.0, code - 127);
   int64_t panel = c->nt ? NT_PANEL : NN_PANEL;
   int64_t n_tasks = (p->n + panel - 1) / panel;
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
