@@ -6,9 +6,11 @@ outputs you pass. Tensors may be anything with ``__dlpack__`` or the buffer prot
 ``(obj, "e4m3fn")`` to read 1-byte codes as a narrow dtype, or a spelled-out descriptor
 ``(dtype, shape, strides, data_ptr)``. Errors: ValueError (invalid argument),
 NotImplementedError (valid but not served by this build), MemoryError,
-UnsupportedHardwareError, RuntimeError. PyTorch integration: ``fp8gemm.torch``.
+UnsupportedHardwareError, RuntimeError. ``pack_weight`` packs a weight once for the
+``*_packed`` GEMMs. PyTorch integration: ``fp8gemm.torch``.
 """
 from ._native import (  # noqa: F401  (re-exported API)
+    PackedWeight,
     UnsupportedHardwareError,
     __version__,
     decode_value,
@@ -19,8 +21,12 @@ from ._native import (  # noqa: F401  (re-exported API)
     fp8_dequantize_infer,
     fp8_gemm,
     fp8_gemm_infer,
+    fp8_gemm_packed,
+    fp8_gemm_packed_infer,
     fp8_gemm_w8a16,
     fp8_gemm_w8a16_infer,
+    fp8_gemm_w8a16_packed,
+    fp8_gemm_w8a16_packed_infer,
     fp8_quantize,
     fp8_quantize_infer,
     get_num_threads,
@@ -29,6 +35,7 @@ from ._native import (  # noqa: F401  (re-exported API)
     mx_quantize_infer,
     op_names,
     op_schema,
+    pack_weight,
     query,
     set_max_isa,
     set_num_threads,

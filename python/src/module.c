@@ -170,7 +170,7 @@ PyMODINIT_FUNC PyInit__native(void) {
       PyExc_RuntimeError, NULL);
   if (!fp8gemm_py_unsupported_hardware ||
       PyModule_AddObjectRef(m, "UnsupportedHardwareError", fp8gemm_py_unsupported_hardware) < 0 ||
-      PyModule_AddIntConstant(m, "MAX_DIMS", FP8GEMM_MAX_DIMS) < 0 ||
+      PyModule_AddIntConstant(m, "MAX_DIMS", FP8GEMM_MAX_DIMS) < 0 || packed_type_ready(m) < 0 ||
       PyModule_AddStringConstant(m, "__version__", FP8GEMM_VERSION_STRING) < 0) {
     Py_DECREF(m);
     return NULL;

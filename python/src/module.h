@@ -25,12 +25,22 @@ DECLARE_OP(fp8_quantize)
 DECLARE_OP(mx_quantize)
 DECLARE_OP(fp8_dequantize)
 DECLARE_OP(fp8_cast)
+DECLARE_OP(fp8_gemm_packed)
+DECLARE_OP(fp8_gemm_w8a16_packed)
+
+/* packed.c: the PackedWeight type and pack_weight. */
+int packed_type_ready(PyObject *module);
+PyObject *py_pack_weight(PyObject *self, PyObject *args, PyObject *kw);
 #define OP_METHODS                      \
   OP_METHOD_PAIR(fp8_gemm)              \
   OP_METHOD_PAIR(fp8_gemm_w8a16)        \
   OP_METHOD_PAIR(fp8_quantize)          \
   OP_METHOD_PAIR(mx_quantize)           \
   OP_METHOD_PAIR(fp8_dequantize)        \
-  OP_METHOD_PAIR(fp8_cast)
+  OP_METHOD_PAIR(fp8_cast)              \
+  OP_METHOD_PAIR(fp8_gemm_packed)       \
+  OP_METHOD_PAIR(fp8_gemm_w8a16_packed) \
+  {"pack_weight", (PyCFunction)(void (*)(void))py_pack_weight, METH_VARARGS | METH_KEYWORDS, \
+   "pack_weight(op, q_weight, weight_scale=None) -> PackedWeight (packed once)."},
 
 #endif

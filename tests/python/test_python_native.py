@@ -137,3 +137,59 @@ def test_non_cpu_dlpack_rejected():
     torch = pytest.importorskip("torch")
     with pytest.raises((ValueError, RuntimeError, BufferError, TypeError)):
         f.fp8_cast_infer(torch.empty(2, 2, device="meta"), "e4m3fn")
+
+
+def packed_case(layout, k=96, n=40):
+    torch = pytest.importorskip("torch")
+    g = torch.Generator().manual_seed(7)
+    w = (torch.randn(k, n, generator=g) * 3).to(torch.float8_e4m3fn)
+    if layout == "NT":
+        w = (torch.randn(n, k, generator=g) * 3).to(torch.float8_e4m3fn).t()
+    return torch, g, w, torch.rand(n, generator=g) + 0.5
+
+
+@pytest.mark.parametrize("layout", ["NN", "NT"])
+def test_packed_fp8_gemm_gives_plain_results_bitwise(layout):
+    torch, g, w, sw = packed_case(layout)
+    k, n = w.shape
+    x = (torch.randn(2, 3, k, generator=g) * 3).to(torch.float8_e4m3fn)
+    sa = torch.rand(2, 3, 1, generator=g) + 0.5
+    packed = f.pack_weight("fp8_gemm", w, sw)
+    op, desc, nbytes = packed.info()
+    assert op == "fp8_gemm" and desc == ("e4m3fn", (k, n), (n, 1)) and nbytes >= k * n
+    assert f.fp8_gemm_packed_infer(x, packed, "bf16", sa)[0] == f.fp8_gemm_infer(x, w, "bf16", sa, sw)[0]
+    a, b = torch.empty(2, 3, n), torch.empty(2, 3, n)
+    f.fp8_gemm_packed(x, packed, "f32", sa, None, out=a)
+    f.fp8_gemm(x, w, "f32", sa, sw, None, out=b)
+    assert torch.equal(a, b)
+
+
+# The header promises packed == plain bitwise for the same weight. At decode sizes
+# (M <= 16) on AVX2 the plain NT w8a16 kernel sums in another order than the NN one the
+# packed weight uses (differences of 1 ulp seen); kept visible until the kernels agree.
+NT_DECODE_XFAIL = pytest.mark.xfail(
+    f.isa()["active"] != "scalar", strict=True,
+    reason="w8a16 NT decode kernel (AVX2) not bitwise equal to the NN/packed one")
+
+
+@pytest.mark.parametrize("layout, rows", [
+    ("NN", 5), ("NN", 40), pytest.param("NT", 5, marks=NT_DECODE_XFAIL), ("NT", 40)])
+def test_packed_w8a16_gives_plain_results_bitwise(layout, rows):
+    torch, g, w, sw = packed_case(layout)
+    k, n = w.shape
+    x = torch.randn(rows, k, generator=g)
+    packed = f.pack_weight("fp8_gemm_w8a16", w, sw)
+    c, d = torch.empty(rows, n), torch.empty(rows, n)
+    f.fp8_gemm_w8a16_packed(x, packed, None, out=c)
+    f.fp8_gemm_w8a16(x, w, sw, None, out=d)
+    assert torch.equal(c, d)
+
+
+def test_packed_weight_errors():
+    with pytest.raises(TypeError, match="PackedWeight"):
+        f.fp8_gemm_packed_infer(spec("e4m3fn", [2, 64]), object())
+    with pytest.raises(ValueError):
+        f.pack_weight("fp8_gemm", spec("f32", [64, 8]))
+    packed = f.pack_weight("fp8_gemm", (np.zeros((64, 8), np.uint8), "e4m3fn"))
+    with pytest.raises(ValueError, match="must equal"):
+        f.fp8_gemm_packed_infer(spec("e4m3fn", [2, 63]), packed)
