@@ -9,6 +9,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check_cases.h"
@@ -265,20 +266,38 @@ static fp8gemm_status run_op(gemm_case *c, fp8gemm_dtype out_dtype) {
              : fp8gemm_fp8_gemm_w8a16(&c->x.t, &c->w.t, sb, bias, &c->out.t);
 }
 
-/* Compares every output element with the fp64 reference. */
+/* Compares every output element with the fp64 reference. The scaled operands are
+ * decoded once into dense fp64 arrays, so the triple loop is plain arithmetic. */
 static void compare(const gemm_case *c, const char *label, check_result *res) {
   const fp8gemm_tensor *x = &c->x.t, *w = &c->w.t;
-  int64_t k_n = c->s.k, n_n = c->s.n;
-  int wb = w->ndim - 2;
+  int64_t k_n = c->s.k, n_n = c->s.n, wb = w->ndim - 2;
   double kk = (double)(k_n + (c->has_bias ? 1 : 0)), u = 0x1p-24, gamma = kk * u / (1 - kk * u);
+  double *a = malloc(sizeof *a * (size_t)(c->rows * k_n + 1));
+  double *b = malloc(sizeof *b * (size_t)(c->batch * k_n * n_n + 1));
+  if (!a || !b) {
+    check_fail(res, "%s: out of memory", label);
+    free(a);
+    free(b);
+    return;
+  }
   for (int64_t row = 0; row < c->rows; row++) {
-    int64_t xo = row_offset(x, row), b = row / c->m;
+    int64_t xo = row_offset(x, row);
+    for (int64_t k = 0; k < k_n; k++)
+      a[row * k_n + k] =
+          elem_get(x->data, x->dtype, xo + k * x->strides[x->ndim - 1]) * scale_a(c, row, k);
+  }
+  for (int64_t bi = 0; bi < c->batch; bi++)
+    for (int64_t k = 0; k < k_n; k++)
+      for (int64_t n = 0; n < n_n; n++) {
+        int64_t wo = (wb ? bi * w->strides[0] : 0) + k * w->strides[wb] + n * w->strides[wb + 1];
+        b[(bi * k_n + k) * n_n + n] = elem_get(w->data, w->dtype, wo) * scale_b(c, k, n);
+      }
+  for (int64_t row = 0; row < c->rows; row++) {
+    const double *ar = a + row * k_n, *bb = b + (row / c->m) * k_n * n_n;
     for (int64_t n = 0; n < n_n; n++) {
       double ref = 0, mag = 0;
       for (int64_t k = 0; k < k_n; k++) {
-        double a = elem_get(x->data, x->dtype, xo + k * x->strides[x->ndim - 1]) * scale_a(c, row, k);
-        int64_t wo = (wb ? b * w->strides[0] : 0) + k * w->strides[wb] + n * w->strides[wb + 1];
-        double p = a * elem_get(w->data, w->dtype, wo) * scale_b(c, k, n);
+        double p = ar[k] * bb[k * n_n + n];
         ref += p;
         mag += fabs(p);
       }
@@ -289,10 +308,13 @@ static void compare(const gemm_case *c, const char *label, check_result *res) {
       }
       double got = elem_get(c->out.mem, c->out.t.dtype, row * n_n + n);
       double acc = gamma * mag, bound = acc + half_ulp_wide(c->out.t.dtype, fabs(ref) + acc);
-      check_record(res, fabs(got - ref), bound, "%s: out[%lld, %lld] = %.9g, reference %.9g, bound %.3g",
-                   label, (long long)row, (long long)n, got, ref, bound);
+      check_record(res, fabs(got - ref), bound,
+                   "%s: out[%lld, %lld] = %.9g, reference %.9g, bound %.3g", label,
+                   (long long)row, (long long)n, got, ref, bound);
     }
   }
+  free(a);
+  free(b);
 }
 
 /* The scheme's adjustment of a shape: MX needs K % 32 == 0. */

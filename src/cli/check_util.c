@@ -130,21 +130,44 @@ double half_ulp_wide(fp8gemm_dtype dtype, double x) {
   return ldexp(1.0, e - mant - 1);
 }
 
-double half_gap_narrow(fp8gemm_dtype dtype, double x, double *max_out) {
-  /* The format's non-negative finite values, from its decode table. */
-  int codes = dtype == FP8GEMM_E2M1 ? 16 : 256;
-  double below = 0, above = INFINITY, max = 0;
-  x = fabs(x);
-  for (int c = 0; c < codes; c++) {
-    float v;
-    if (fp8gemm_decode_value((uint8_t)c, dtype, &v) != FP8GEMM_OK || !isfinite(v) || v < 0) continue;
-    if (v > max) max = v;
-    if (v <= x && v > below) below = v;
-    if (v >= x && v < above) above = v;
+/* Sorted non-negative finite values of each narrow format, from its decode table
+ * (built on first use; the CLI is single-threaded). */
+static int narrow_values(fp8gemm_dtype dtype, const double **values) {
+  static double table[FP8GEMM_DTYPE_COUNT][256];
+  static int count[FP8GEMM_DTYPE_COUNT];
+  if ((int)dtype <= 0 || (int)dtype >= FP8GEMM_DTYPE_COUNT) return 0;
+  double *v = table[dtype];
+  if (!count[dtype]) {
+    int n = 0, codes = dtype == FP8GEMM_E2M1 ? 16 : 256;
+    for (int c = 0; c < codes; c++) {
+      float f;
+      if (fp8gemm_decode_value((uint8_t)c, dtype, &f) != FP8GEMM_OK || !isfinite(f) || f < 0 ||
+          (f == 0 && signbit(f)))
+        continue;
+      int i = n++;
+      for (; i > 0 && v[i - 1] > f; i--) v[i] = v[i - 1]; /* insertion sort */
+      v[i] = f;
+    }
+    count[dtype] = n;
   }
+  *values = v;
+  return count[dtype];
+}
+
+double half_gap_narrow(fp8gemm_dtype dtype, double x, double *max_out) {
+  const double *v;
+  int n = narrow_values(dtype, &v);
+  double max = n ? v[n - 1] : 0;
   if (max_out) *max_out = max;
-  if (x >= max) return 0;
-  return (above - below) / 2;
+  x = fabs(x);
+  if (x >= max || n < 2) return 0;
+  int lo = 0, hi = n - 1; /* v[lo] <= x < v[hi] */
+  while (hi - lo > 1) {
+    int mid = (lo + hi) / 2;
+    if (v[mid] <= x) lo = mid;
+    else hi = mid;
+  }
+  return v[lo] == x ? 0 : (v[hi] - v[lo]) / 2;
 }
 
 void check_fail(check_result *res, const char *fmt, ...) {
