@@ -3,6 +3,7 @@
  * descriptors; run also takes the outputs (writable tensors) and calls the op with the
  * GIL released. Arguments are parsed the same way in both, so both reject alike.
  */
+#include <limits.h>
 #include <string.h>
 
 #include "module.h"
@@ -40,7 +41,10 @@ static PyObject *outputs(fp8gemm_status s, const fp8gemm_tensor *a, const fp8gem
 static int named_choice(PyObject *obj, const char *what, const char *const *names, int count,
                         int *out) {
   if (PyLong_Check(obj)) {
-    *out = (int)PyLong_AsLong(obj); /* range checked by the library */
+    int overflow = 0;
+    long v = PyLong_AsLongAndOverflow(obj, &overflow);
+    /* The library checks the range; out-of-int values become 0, which it rejects. */
+    *out = overflow || v < INT_MIN || v > INT_MAX ? 0 : (int)v;
     return PyErr_Occurred() ? -1 : 0;
   }
   const char *s = PyUnicode_Check(obj) ? PyUnicode_AsUTF8(obj) : NULL;
