@@ -4,6 +4,10 @@
  * developer's tool. Usage:
  *   bench_gemm [M N K [reps [nt]]]  (default 1024 1024 1024 3; "nt": weight stored [N, K])
  * Prints, per scheme and thread count: kernel, median seconds, GFLOP/s, % of peak.
+ * On a shared machine, count cycles instead of time: BENCH_ONLY=<scheme index> and
+ * BENCH_THREADS=<n> run one configuration without calibration, e.g.
+ *   BENCH_ONLY=0 BENCH_THREADS=1 perf stat -e cycles:u build/bench_gemm 2048 2048 2048 3
+ * (FLOP per cycle = 2 M N K (reps + 1) / cycles; the FMA peak is 32 per cycle).
  */
 #include <immintrin.h>
 #include <stdio.h>
@@ -13,11 +17,15 @@
 
 #include "kernels/avx2/gemm_avx2.h"
 
-static double now(void) {
+static double clock_s(clockid_t id) {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(id, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+/* CPU seconds of the whole process: unlike wall time, not inflated when other
+ * processes share the cores, so GFLOP per CPU-second is comparable across runs. */
+static double cpu_now(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 /* 12 independent FMA chains of 8 lanes: 2 FMA ports x latency 4 need >= 8. */
 __attribute__((target("avx2,fma"))) static double fma_peak_gflops(void) {
@@ -27,11 +35,11 @@ __attribute__((target("avx2,fma"))) static double fma_peak_gflops(void) {
   const long iters = 20000000;
   double best = 0;
   for (int rep = 0; rep < 3; rep++) {
-    double t0 = now();
+    double t0 = cpu_now();
     for (long it = 0; it < iters; it++) {
       for (int i = 0; i < 12; i++) acc[i] = _mm256_fmadd_ps(acc[i], x, y);
     }
-    double t = now() - t0;
+    double t = cpu_now() - t0;
     double g = (double)iters * 12 * 8 * 2 / t * 1e-9;
     if (g > best) best = g;
   }
@@ -68,8 +76,15 @@ int main(int argc, char **argv) {
     printf("bench_gemm: CPU lacks AVX2+FMA+F16C; nothing to measure\n");
     return 0;
   }
-  double peak = fma_peak_gflops();
-  printf("fp32 FMA peak (1 thread, measured): %.1f GFLOP/s\n", peak);
+  const char *only = getenv("BENCH_ONLY"), *env_threads = getenv("BENCH_THREADS");
+  /* BENCH_BLOCKING="kc mc ms nc_min nc_max ws_floats fused_rows" overrides the block sizes. */
+  const char *env_bl = getenv("BENCH_BLOCKING");
+  fp8g_avx2_blocking bl;
+  if (env_bl && sscanf(env_bl, "%ld %ld %ld %ld %ld %ld %ld", &bl.kc, &bl.mc, &bl.ms, &bl.nc_min,
+                       &bl.nc_max, &bl.ws_floats, &bl.fused_rows) == 7)
+    fp8g_avx2_set_blocking(&bl);
+  double peak = only ? 0.0 : fma_peak_gflops();
+  printf("fp32 FMA peak (1 thread, measured per CPU-second): %.1f GFLOP/s\n", peak);
   printf("shape M=%lld N=%lld K=%lld, weight %s, median of %d\n", (long long)m, (long long)n,
          (long long)k, nt ? "NT ([N, K] storage)" : "NN", reps);
 
@@ -106,6 +121,7 @@ int main(int argc, char **argv) {
   int max_threads = fp8gemm_get_num_threads();
   double flops = 2.0 * (double)m * (double)n * (double)k;
   for (size_t s = 0; s < sizeof setups / sizeof setups[0]; s++) {
+    if (only && (size_t)atoi(only) != s) continue;
     const setup *st = &setups[s];
     fp8g_gemm_problem p = {.batch = 1, .m = m, .n = n, .k = k, .a_row_offset = rows,
                            .a_stride_k = 1, .b = bw, .b_stride_k = nt ? 1 : n, .b_stride_n = nt ? k : 1,
@@ -128,21 +144,26 @@ int main(int argc, char **argv) {
     }
     const fp8g_gemm_kernel *kern = st->w8a16 ? &fp8g_gemm_avx2_w8a16 : &fp8g_gemm_avx2_w8a8;
     double base = 0;
-    for (int nt = 1; nt <= max_threads; nt++) {
+    int nt_lo = env_threads ? atoi(env_threads) : 1, nt_hi = env_threads ? nt_lo : max_threads;
+    for (int nt = nt_lo; nt <= nt_hi; nt++) {
       p.nthreads = nt;
-      double *t = malloc((size_t)reps * sizeof(double));
+      double *t = malloc((size_t)reps * sizeof(double)), *c = malloc((size_t)reps * sizeof(double));
       kern->run(&p); /* warm-up */
       for (int r = 0; r < reps; r++) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         kern->run(&p);
         t[r] = now() - t0;
+        c[r] = cpu_now() - c0;
       }
       qsort(t, (size_t)reps, sizeof(double), cmp);
-      double med = t[reps / 2], g = flops / med * 1e-9;
-      if (nt == 1) base = g;
-      printf("%-36s %-16s threads=%d  %.4f s  %7.1f GFLOP/s  %5.1f%% of %d-thread peak  x%.2f\n",
-             st->name, kern->name, nt, med, g, 100.0 * g / (peak * nt), nt, g / base);
+      qsort(c, (size_t)reps, sizeof(double), cmp);
+      double med = t[reps / 2], g = flops / med * 1e-9, gc = flops / c[reps / 2] * 1e-9;
+      if (nt == nt_lo) base = g;
+      printf("%-36s %-16s threads=%d  %.4f s  %7.1f GFLOP/s (x%.2f vs %d thr)  per CPU-s %6.1f = "
+             "%5.1f%% of peak\n",
+             st->name, kern->name, nt, med, g, g / base, nt_lo, gc, peak > 0 ? 100.0 * gc / peak : 0.0);
       free(t);
+      free(c);
     }
   }
   free(a); free(bw); free(a16); free(rows); free(out); free(sa); free(sb); free(ea); free(eb);

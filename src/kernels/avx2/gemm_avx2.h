@@ -83,6 +83,7 @@ typedef struct fp8g_avx2_blocking {
   int64_t ms;             /* rows of a super-block */
   int64_t nc_min, nc_max; /* bounds of the column block */
   int64_t ws_floats;      /* target size of the ms x nc accumulator workspace */
+  int64_t fused_rows;     /* up to this many rows, B panels are decoded right before use */
 } fp8g_avx2_blocking;
 /* Replaces the block sizes (NULL: the defaults). For tests: results do not depend on
  * them, which is what they check. Not thread-safe against running GEMMs. */

@@ -27,15 +27,18 @@
 #define MR FP8G_AVX2_MR
 #define NR FP8G_AVX2_NR
 
-enum { PANELS_PER_TASK = 4 }; /* B panels packed per task */
+enum { PANELS_PER_TASK = 8 }; /* B panels packed per task (128 columns) */
 
 /* Defaults: KC 256 keeps a B panel (KC x NR fp32 = 16 KiB) in L1; MC 144 an A block
  * (144 x 256 fp32 = 144 KiB) in L2; NC up to 4096 a B block (4 MiB) in L3; the MS x NC
- * accumulator workspace near 8 MiB. */
+ * accumulator workspace near 8 MiB; up to 384 rows (A block <= 384 KiB, in L2) the
+ * B panels are decoded inside the compute tasks. */
 static const fp8g_avx2_blocking default_blocking = {
-    .kc = 256, .mc = 144, .ms = 2304, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 21};
+    .kc = 256, .mc = 144, .ms = 2304, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 21,
+    .fused_rows = 384};
 static fp8g_avx2_blocking blocking = {
-    .kc = 256, .mc = 144, .ms = 2304, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 21};
+    .kc = 256, .mc = 144, .ms = 2304, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 21,
+    .fused_rows = 384};
 
 void fp8g_avx2_set_blocking(const fp8g_avx2_blocking *b) { blocking = b ? *b : default_blocking; }
 
@@ -53,6 +56,7 @@ typedef struct run_ctx {
   int64_t k0, kc, nseg;    /* current K block */
   bool first, last;
   int64_t n_apack, n_bpack;
+  bool fused;              /* B panels decoded by the compute tasks, right before use */
   int64_t nsub, sub_w;     /* column chunks of the compute tasks */
   float *apack, *ascale, *bpack, *bscale;
   float *cbuf;             /* element (0, 0) = output (r0, j0) of this batch */
@@ -97,6 +101,39 @@ static void compute_task(void *vctx, int64_t t) {
   if (x->last)
     fp8g_avx2_epilogue(&x->pl, x->b * x->pl.p->m + x->r0 + r_lo, r_hi - r_lo, x->j0 + c_lo,
                        c_hi - c_lo, x->cbuf + r_lo * x->ldc + c_lo, x->ldc);
+}
+
+/*
+ * Small row counts (the whole super-block's A block fits in L2): each task decodes one
+ * B panel at a time into an L1-resident scratch and sweeps every row panel with it, so
+ * the decoded B never makes a round trip through L3 (at M = 256 that round trip was
+ * ~10% of the time). Same arithmetic per output as compute_task.
+ */
+enum { FUSED_PANELS = 2, FUSED_KC_MAX = 512 };
+
+static void fused_task(void *vctx, int64_t t) {
+  run_ctx *x = vctx;
+  int64_t c_lo = t * FUSED_PANELS * NR, c_hi = min64(c_lo + FUSED_PANELS * NR, x->ncols);
+  _Alignas(64) float bpanel[FUSED_KC_MAX * NR];
+  _Alignas(64) float bsc[(FUSED_KC_MAX / 32 + 1) * NR];
+  fp8g_avx2_tile tile = {.kc = x->kc, .seg = x->pl.seg, .ldc = x->ldc, .first = x->first,
+                         .b = bpanel, .bscale = bsc};
+  for (int64_t c = c_lo; c < c_hi; c += NR) {
+    tile.nr = (int)min64(NR, c_hi - c);
+    fp8g_avx2_pack_b(&x->pl, x->b, x->j0 + c, tile.nr, x->k0, x->kc, bpanel, bsc);
+    for (int64_t r = 0; r < x->rows; r += MR) {
+      tile.a = x->apack + (r / MR) * x->kc * MR;
+      tile.ascale = x->ascale + (r / MR) * x->nseg * MR;
+      tile.mr = (int)min64(MR, x->rows - r);
+      tile.c = x->cbuf + r * x->ldc + c;
+      if (r + MR < x->rows && !x->first)
+        for (int i = 0; i < MR; i++) _mm_prefetch((const char *)(tile.c + (MR + i) * x->ldc), _MM_HINT_T0);
+      fp8g_avx2_ukernel(&tile, x->pl.mode);
+    }
+  }
+  if (x->last)
+    fp8g_avx2_epilogue(&x->pl, x->b * x->pl.p->m + x->r0, x->rows, x->j0 + c_lo, c_hi - c_lo,
+                       x->cbuf + c_lo, x->ldc);
 }
 
 /* ------------------------------------------------------------ plan */
@@ -245,6 +282,8 @@ static fp8gemm_status run_avx2(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
         x.nsub = cdiv(npan * NR, x.sub_w);
         x.n_apack = x.n_ic;
         x.n_bpack = cdiv(npan, PANELS_PER_TASK);
+        x.fused = x.rows <= bl.fused_rows && kc <= FUSED_KC_MAX;
+        if (x.fused) x.n_bpack = 0;
         if (c_is_out) {
           x.cbuf = (float *)p->out + (b * p->m + r0) * p->n + j0;
           x.ldc = p->n;
@@ -258,7 +297,10 @@ static fp8gemm_status run_avx2(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
           x.first = k0 == 0;
           x.last = k0 + kc >= p->k;
           fp8g_parallel_for(x.n_apack + x.n_bpack, nthreads, pack_task, &x);
-          fp8g_parallel_for(x.n_ic * x.nsub, nthreads, compute_task, &x);
+          if (x.fused)
+            fp8g_parallel_for(cdiv(npan, FUSED_PANELS), nthreads, fused_task, &x);
+          else
+            fp8g_parallel_for(x.n_ic * x.nsub, nthreads, compute_task, &x);
         }
       }
     }

@@ -159,8 +159,11 @@ static void pack_b_block(const fp8g_gemm_problem *p, const uint8_t *base, const 
   if (ncols == NR && sk == 1) {
     for (; k + 16 <= len; k += 16) {
       __m128i in[16], out[16];
-      for (int j = 0; j < 16; j++)
-        in[j] = _mm_loadu_si128((const __m128i *)(base + (col0 + j) * sn + k0 + k));
+      for (int j = 0; j < 16; j++) {
+        const uint8_t *col = base + (col0 + j) * sn + k0 + k;
+        _mm_prefetch((const char *)col + 128, _MM_HINT_T0); /* 16 streams: help the prefetcher */
+        in[j] = _mm_loadu_si128((const __m128i *)col);
+      }
       transpose16(in, out);
       _Alignas(16) uint8_t rows[16][16];
       for (int kk = 0; kk < 16; kk++) _mm_store_si128((__m128i *)rows[kk], out[kk]);
@@ -177,6 +180,9 @@ static void pack_b_block(const fp8g_gemm_problem *p, const uint8_t *base, const 
   }
 }
 
+enum { GROUP = 8 };         /* panels packed together: 8 x 16 codes = two cache lines per B row */
+enum { PREFETCH_ROWS = 8 }; /* B rows fetched ahead in the NN loop */
+
 void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t cols, int64_t k0,
                       int64_t kc, float *dst, float *bscale) {
   const fp8g_gemm_problem *p = pl->p;
@@ -186,22 +192,44 @@ void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t c
   int64_t blk = pl->fold_b || segmented ? p->block_k : kc;
   int64_t sstride = segmented ? (pl->kc + blk - 1) / blk : 0; /* as in pack_a */
   int64_t npanels = (cols + NR - 1) / NR;
-  for (int64_t pj = 0; pj < npanels; pj++) {
-    int64_t col0 = c0 + pj * NR;
-    int ncols = (int)min64(NR, c0 + cols - col0);
-    float *panel = dst + pj * kc * NR;
+  for (int64_t g0 = 0; g0 < npanels; g0 += GROUP) {
+    int ng = (int)min64(GROUP, npanels - g0);
     for (int64_t k = 0, s = 0; k < kc; k += blk, s++) {
-      _Alignas(32) float v[NR];
-      for (int j = 0; j < NR; j++)
-        v[j] = (pl->fold_b || segmented) && j < ncols
-                   ? b_block_scale(p, b, (k0 + k) / p->block_k, col0 + j)
-                   : (j < ncols ? 1.0f : 0.0f);
-      if (segmented) {
-        memcpy(bscale + (pj * sstride + s) * NR, v, sizeof v);
-        for (int j = 0; j < NR; j++) v[j] = 1.0f;
+      int64_t len = min64(blk, kc - k);
+      _Alignas(32) float v[GROUP][NR];
+      int ncols[GROUP];
+      for (int g = 0; g < ng; g++) {
+        int64_t pj = g0 + g, col0 = c0 + pj * NR;
+        ncols[g] = (int)min64(NR, c0 + cols - col0);
+        for (int j = 0; j < NR; j++)
+          v[g][j] = (pl->fold_b || segmented) && j < ncols[g]
+                        ? b_block_scale(p, b, (k0 + k) / p->block_k, col0 + j)
+                        : (j < ncols[g] ? 1.0f : 0.0f);
+        if (segmented) {
+          memcpy(bscale + (pj * sstride + s) * NR, v[g], sizeof v[g]);
+          for (int j = 0; j < NR; j++) v[g][j] = 1.0f;
+        }
       }
-      pack_b_block(p, base, lut, col0, ncols, k0 + k, min64(blk, kc - k), v, pl->fold_b,
-                   panel + k * NR);
+      if (p->b_stride_n == 1 && ncols[ng - 1] == NR) {
+        /* NN rows: walk K outside the panels so each source row is read once, in full
+         * cache lines (panel-major order strides 4 KiB apart and thrashes one L1 set). */
+        for (int64_t kk = k; kk < k + len; kk++) {
+          const uint8_t *row = base + (k0 + kk) * p->b_stride_k + c0 + g0 * NR;
+          /* Rows sit a page apart or more, beyond the hardware prefetcher's reach:
+           * fetch a few rows ahead (prefetches of addresses past the end are harmless). */
+          const uint8_t *ahead = row + PREFETCH_ROWS * p->b_stride_k;
+          for (int g = 0; g < ng * NR; g += 64) _mm_prefetch((const char *)ahead + g, _MM_HINT_T0);
+          for (int g = 0; g < ng; g++) {
+            __m256 v0 = _mm256_load_ps(v[g]), v1 = _mm256_load_ps(v[g] + 8);
+            decode_row(p->b_dtype, row + g * NR, pl->fold_b, v0, v1,
+                       dst + (g0 + g) * kc * NR + kk * NR);
+          }
+        }
+        continue;
+      }
+      for (int g = 0; g < ng; g++)
+        pack_b_block(p, base, lut, c0 + (g0 + g) * NR, ncols[g], k0 + k, len, v[g], pl->fold_b,
+                     dst + (g0 + g) * kc * NR + k * NR);
     }
   }
 }
