@@ -46,11 +46,28 @@ static const fp8gemm_dtype narrow_types[] = {FP8GEMM_E4M3FN,   FP8GEMM_E5M2, FP8
 static const size_t lengths[] = {0, 1, 2, 31, 32, 33, 63, 64, 65, 97, 1000, 1000003};
 #define N_LENGTHS (sizeof lengths / sizeof lengths[0])
 
-/* Output buffers: `bytes` of output then CANARY guard bytes. */
-static uint8_t *out_alloc(size_t bytes) {
-  uint8_t *p = malloc(bytes + CANARY);
-  memset(p, CANARY_BYTE, bytes + CANARY);
+/* Output buffers start at a random offset (a multiple of `unit`, the element size) into
+ * their allocation and are followed by CANARY guard bytes. At most a few live at once. */
+static struct { uint8_t *p, *base; } live[8];
+
+static uint8_t *out_alloc(size_t bytes, size_t unit) {
+  size_t off = unit * (size_t)(rnd() % (32 / unit));
+  uint8_t *base = malloc(32 + bytes + CANARY), *p = base + off;
+  memset(base, CANARY_BYTE, 32 + bytes + CANARY);
+  for (int i = 0; i < 8; i++)
+    if (!live[i].p) {
+      live[i].p = p;
+      live[i].base = base;
+      break;
+    }
   return p;
+}
+static void out_free(uint8_t *p) {
+  for (int i = 0; i < 8; i++)
+    if (live[i].p == p) {
+      free(live[i].base);
+      live[i].p = live[i].base = NULL;
+    }
 }
 static bool canary_ok(const uint8_t *p, size_t bytes) {
   for (size_t i = 0; i < CANARY; i++)
@@ -138,7 +155,7 @@ static const float scales[] = {1.0f,        2.0f,         0.5f,     0x1p-126f, 0
 static void check_quantize(const fp8g_quant_kernels *k, const float *x, size_t n, float scale,
                            fp8gemm_dtype to, bool sat, const char *what) {
   size_t bytes = to == FP8GEMM_E2M1 ? (n + 1) / 2 : n;
-  uint8_t *a = out_alloc(bytes), *b = out_alloc(bytes);
+  uint8_t *a = out_alloc(bytes, 1), *b = out_alloc(bytes, 1);
   fp8g_quant_ref.quantize(x, n, scale, to, sat, a);
   k->quantize(x, n, scale, to, sat, b);
   long d = first_diff(a, b, bytes);
@@ -147,14 +164,14 @@ static void check_quantize(const fp8g_quant_kernels *k, const float *x, size_t n
         d < 0 ? 0 : b[d], d < 0 ? 0 : bits_of(x[to == FP8GEMM_E2M1 ? 2 * d : d]));
   CHECK(canary_ok(b, bytes), "%s quantize %s n=%zu: wrote past the end", k->name,
         fp8gemm_dtype_name(to), n);
-  free(a);
-  free(b);
+  out_free(a);
+  out_free(b);
 }
 
 static void check_dequantize(const fp8g_quant_kernels *k, const uint8_t *q, size_t n,
                              fp8gemm_dtype from, float scale, const char *what) {
   size_t bytes = n * sizeof(float);
-  uint8_t *a = out_alloc(bytes), *b = out_alloc(bytes);
+  uint8_t *a = out_alloc(bytes, 4), *b = out_alloc(bytes, 4);
   fp8g_quant_ref.dequantize(q, n, from, scale, (float *)(void *)a);
   k->dequantize(q, n, from, scale, (float *)(void *)b);
   long d = first_diff(a, b, bytes);
@@ -168,26 +185,26 @@ static void check_dequantize(const fp8g_quant_kernels *k, const uint8_t *q, size
         fp8gemm_dtype_name(from), n, (double)scale, what, e, ra, rb);
   CHECK(canary_ok(b, bytes), "%s dequantize %s n=%zu: wrote past the end", k->name,
         fp8gemm_dtype_name(from), n);
-  free(a);
-  free(b);
+  out_free(a);
+  out_free(b);
 }
 
 static void check_widen(const fp8g_quant_kernels *k, const void *x, fp8gemm_dtype dt, size_t n) {
   size_t bytes = n * sizeof(float);
-  uint8_t *a = out_alloc(bytes), *b = out_alloc(bytes);
+  uint8_t *a = out_alloc(bytes, 4), *b = out_alloc(bytes, 4);
   fp8g_quant_ref.widen(x, dt, (float *)(void *)a, n);
   k->widen(x, dt, (float *)(void *)b, n);
   long d = first_diff(a, b, bytes);
   CHECK(d < 0, "%s widen %s n=%zu: byte %ld differs", k->name, fp8gemm_dtype_name(dt), n, d);
   CHECK(canary_ok(b, bytes), "%s widen %s n=%zu: wrote past the end", k->name,
         fp8gemm_dtype_name(dt), n);
-  free(a);
-  free(b);
+  out_free(a);
+  out_free(b);
 }
 
 static void check_narrow(const fp8g_quant_kernels *k, const float *x, fp8gemm_dtype dt, size_t n) {
   size_t bytes = n * (dt == FP8GEMM_F32 ? 4 : 2);
-  uint8_t *a = out_alloc(bytes), *b = out_alloc(bytes);
+  uint8_t *a = out_alloc(bytes, dt == FP8GEMM_F32 ? 4 : 2), *b = out_alloc(bytes, dt == FP8GEMM_F32 ? 4 : 2);
   fp8g_quant_ref.narrow(x, dt, a, n);
   k->narrow(x, dt, b, n);
   long d = first_diff(a, b, bytes);
@@ -195,8 +212,8 @@ static void check_narrow(const fp8g_quant_kernels *k, const float *x, fp8gemm_dt
         n, d, d < 0 ? 0 : bits_of(x[(size_t)d / (dt == FP8GEMM_F32 ? 4 : 2)]));
   CHECK(canary_ok(b, bytes), "%s narrow %s n=%zu: wrote past the end", k->name,
         fp8gemm_dtype_name(dt), n);
-  free(a);
-  free(b);
+  out_free(a);
+  out_free(b);
 }
 
 static void check_amax(const fp8g_quant_kernels *k, const float *x, size_t n, const char *what) {
@@ -208,8 +225,8 @@ static void check_amax(const fp8g_quant_kernels *k, const float *x, size_t n, co
 static void check_mx(const fp8g_quant_kernels *k, const float *x, size_t nblocks,
                      fp8gemm_dtype elem, fp8gemm_mx_scale_mode mode, const char *what) {
   size_t qbytes = nblocks * (elem == FP8GEMM_E2M1 ? 16 : 32);
-  uint8_t *qa = out_alloc(qbytes), *qb = out_alloc(qbytes);
-  uint8_t *sa = out_alloc(nblocks), *sb = out_alloc(nblocks);
+  uint8_t *qa = out_alloc(qbytes, 1), *qb = out_alloc(qbytes, 1);
+  uint8_t *sa = out_alloc(nblocks, 1), *sb = out_alloc(nblocks, 1);
   fp8g_quant_ref.mx_quantize(x, nblocks, elem, mode, qa, sa);
   k->mx_quantize(x, nblocks, elem, mode, qb, sb);
   long ds = first_diff(sa, sb, nblocks), dq = first_diff(qa, qb, qbytes);
@@ -221,10 +238,10 @@ static void check_mx(const fp8g_quant_kernels *k, const float *x, size_t nblocks
         dq < 0 ? 0 : qb[dq]);
   CHECK(canary_ok(qb, qbytes) && canary_ok(sb, nblocks), "%s mx %s nblocks=%zu: wrote past the end",
         k->name, fp8gemm_dtype_name(elem), nblocks);
-  free(qa);
-  free(qb);
-  free(sa);
-  free(sb);
+  out_free(qa);
+  out_free(qb);
+  out_free(sa);
+  out_free(sb);
 }
 
 /* ------------------------------------------------------------------ suites */
