@@ -81,7 +81,7 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
   if (!saturate && (uint8_t)(f->ovf_pos | f->sign_bit) != f->ovf_neg) return false;
   if ((uint8_t)(f->nan_pos | f->sign_bit) != f->nan_neg) return false;
   uint32_t emin_bits = (uint32_t)(127 + emin) << 23;
-  float magic = ldexpf(1.0f, emin - m + 23);
+  float magic = qs_float_of((uint32_t)(127 + emin - m + 23) << 23); /* 2^(emin - m + 23) */
   e->sh = 23 - m;
   e->m = m;
   e->kround = qs_seti((int32_t)(((1u << (e->sh - 1)) - 1u) - emin_bits));
@@ -215,7 +215,10 @@ static bool qs_dec_init(qs_dec *d, fp8gemm_dtype from, const fp8g_format *f, flo
   if (f->sign_bit != 0x80) return false;
   uint32_t tab[8];
   bool filled[8] = {false};
-  for (uint32_t c = 0; c < 256; c++) {
+  /* every special code is sign | (sval & 0x7f) | two low bits: 8 candidates, not 256
+   * (this runs once per call, and the op layer calls per chunk of a row) */
+  for (uint32_t i = 0; i < 8; i++) {
+    uint32_t c = (i & 4 ? 0x80u : 0u) | (sval & 0x7fu) | (i & 3u);
     if ((c & smask) != sval) continue;
     uint32_t i = (c ^ (c >> 5)) & 7, b = qs_bits_of(fp8g_decode(from, (uint8_t)c));
     if (filled[i] && tab[i] != b) return false;
@@ -230,7 +233,7 @@ static bool qs_dec_init(qs_dec *d, fp8gemm_dtype from, const fp8g_format *f, flo
   d->spec_val = qs_seti((int32_t)sval);
   d->sra = 1 + f->mbits;
   d->keep = qs_seti((int32_t)(0x80000000u | (0x7fffffffu >> d->sra)));
-  float p2 = ldexpf(1.0f, 127 - f->bias), s2 = scale * p2;
+  float p2 = qs_float_of((uint32_t)(254 - f->bias) << 23), s2 = scale * p2; /* 2^(127-bias) */
   d->split = !(fabsf(s2) <= 0x1.fffffep127f) && !isinf(scale);
   d->factor = qs_setf(d->split ? scale : s2);
   d->pow2 = qs_setf(p2);
