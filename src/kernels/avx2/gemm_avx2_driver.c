@@ -237,7 +237,9 @@ static fp8gemm_status run_avx2(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
 
   const fp8g_avx2_blocking bl = blocking;
   int64_t n_sb = cdiv(p->m, bl.ms), ms = cdiv(p->m, n_sb);
-  bool c_is_out = p->out_dtype == FP8GEMM_F32;
+  /* f32 outputs accumulate in place, unless their row stride is a multiple of 4 KiB
+   * (same L1 set for every row of a tile): then the padded workspace is faster. */
+  bool c_is_out = p->out_dtype == FP8GEMM_F32 && p->n % 1024 != 0;
   /* Wide column blocks decode A fewer times; only the fp32 accumulator workspace (not
    * needed when out is f32) bounds them. */
   int64_t nc_ws = c_is_out ? bl.nc_max : (bl.ws_floats / ms) / NR * NR;
@@ -249,7 +251,9 @@ static fp8gemm_status run_avx2(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   int64_t ms_pad = round_up(ms, MR), nc_pad = round_up(nc, NR);
   size_t fl_a = (size_t)(ms_pad * kc), fl_as = (size_t)(ms_pad * nseg);
   size_t fl_b = (size_t)(nc_pad * kc), fl_bs = (size_t)(nc_pad * nseg);
-  size_t fl_c = c_is_out ? 0 : (size_t)(ms * nc);
+  /* Workspace rows are padded by one cache line: a power-of-two row stride would put
+   * the six rows of a C tile in one L1 set. */
+  size_t fl_c = c_is_out ? 0 : (size_t)(ms * (nc + 16));
   /* Each piece starts on a 64-byte boundary (16 floats). */
   size_t off_as = round_up((int64_t)fl_a, 16), off_b = off_as + round_up((int64_t)fl_as, 16);
   size_t off_bs = off_b + round_up((int64_t)fl_b, 16), off_c = off_bs + round_up((int64_t)fl_bs, 16);
@@ -289,7 +293,7 @@ static fp8gemm_status run_avx2(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
           x.ldc = p->n;
         } else {
           x.cbuf = ws + off_c;
-          x.ldc = x.ncols;
+          x.ldc = round_up(x.ncols, 16) + 16;
         }
         for (int64_t k0 = 0; k0 < p->k; k0 += kc) {
           x.k0 = k0;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gemm_avx2.h"
+#include "gemm_avx2_decode_inl.h"
 
 #define MR FP8G_AVX2_MR
 #define NR FP8G_AVX2_NR
@@ -19,7 +20,7 @@ static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 /* ---------------------------------------------------------------- A */
 
 /* 16 elements of a contiguous A row -> fp32 (exact). */
-static inline void widen16(fp8gemm_dtype dt, const void *src, float *dst) {
+static inline void widen16(fp8gemm_dtype dt, const void *src, float *dst, const float *lut) {
   switch (dt) {
     case FP8GEMM_F32:
       _mm256_storeu_ps(dst, _mm256_loadu_ps(src));
@@ -37,7 +38,7 @@ static inline void widen16(fp8gemm_dtype dt, const void *src, float *dst) {
       _mm256_storeu_ps(dst, _mm256_cvtph_ps(_mm_loadu_si128(src)));
       _mm256_storeu_ps(dst + 8, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)src + 1)));
       break;
-    default: fp8g_avx2_decode16(dt, src, dst); break;
+    default: fp8g_avx2_decode16_inline(dt, src, dst, lut); break;
   }
 }
 
@@ -62,7 +63,7 @@ static void widen_row(const fp8g_gemm_problem *p, const float *lut, int64_t row,
     const char *src = (const char *)p->a + (size_t)base * esz;
     _Alignas(32) float tmp[16];
     for (; k + 16 <= len; k += 16) {
-      widen16(p->a_dtype, src + (size_t)k * esz, tmp);
+      widen16(p->a_dtype, src + (size_t)k * esz, tmp, lut);
       for (int i = 0; i < 16; i++) dst[(k + i) * MR] = tmp[i] * scale;
     }
   }
@@ -135,9 +136,9 @@ static inline void transpose16(const __m128i in[16], __m128i out[16]) {
 }
 
 /* Decodes 16 codes (one K step of a panel) into d, times the column scales when folding. */
-static inline void decode_row(fp8gemm_dtype dt, const uint8_t *codes, bool fold, __m256 v0,
-                              __m256 v1, float *d) {
-  fp8g_avx2_decode16(dt, codes, d);
+static inline void decode_row(fp8gemm_dtype dt, const uint8_t *codes, const float *lut, bool fold,
+                              __m256 v0, __m256 v1, float *d) {
+  fp8g_avx2_decode16_inline(dt, codes, d, lut);
   if (fold) {
     _mm256_store_ps(d, _mm256_mul_ps(_mm256_load_ps(d), v0));
     _mm256_store_ps(d + 8, _mm256_mul_ps(_mm256_load_ps(d + 8), v1));
@@ -153,7 +154,7 @@ static void pack_b_block(const fp8g_gemm_problem *p, const uint8_t *base, const 
   int64_t sk = p->b_stride_k, sn = p->b_stride_n, k = 0;
   __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
   if (ncols == NR && sn == 1) {
-    for (; k < len; k++) decode_row(p->b_dtype, base + (k0 + k) * sk + col0, fold, v0, v1, dst + k * NR);
+    for (; k < len; k++) decode_row(p->b_dtype, base + (k0 + k) * sk + col0, lut, fold, v0, v1, dst + k * NR);
     return;
   }
   if (ncols == NR && sk == 1) {
@@ -167,7 +168,7 @@ static void pack_b_block(const fp8g_gemm_problem *p, const uint8_t *base, const 
       transpose16(in, out);
       _Alignas(16) uint8_t rows[16][16];
       for (int kk = 0; kk < 16; kk++) _mm_store_si128((__m128i *)rows[kk], out[kk]);
-      for (int kk = 0; kk < 16; kk++) decode_row(p->b_dtype, rows[kk], fold, v0, v1, dst + (k + kk) * NR);
+      for (int kk = 0; kk < 16; kk++) decode_row(p->b_dtype, rows[kk], lut, fold, v0, v1, dst + (k + kk) * NR);
     }
   }
   for (int j = 0; j < NR; j++) {
@@ -221,7 +222,7 @@ void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t c
           for (int g = 0; g < ng * NR; g += 64) _mm_prefetch((const char *)ahead + g, _MM_HINT_T0);
           for (int g = 0; g < ng; g++) {
             __m256 v0 = _mm256_load_ps(v[g]), v1 = _mm256_load_ps(v[g] + 8);
-            decode_row(p->b_dtype, row + g * NR, pl->fold_b, v0, v1,
+            decode_row(p->b_dtype, row + g * NR, lut, pl->fold_b, v0, v1,
                        dst + (g0 + g) * kc * NR + kk * NR);
           }
         }
