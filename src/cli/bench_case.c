@@ -37,7 +37,7 @@ static uint8_t next_byte(void) {
 /* A random finite e4m3fn code of modest magnitude (exponent field <= 7: |x| < 2). */
 static uint8_t random_e4m3(void) {
   uint8_t c = next_byte();
-  return (uint8_t)((c & 0x80) | (c & 0x3F));
+  return (uint8_t)(c & 0xBF);
 }
 
 /* Everything one case allocates. */
@@ -89,14 +89,22 @@ static void *filled_e8m0(int64_t count) {
 static int setup(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_config *cfg,
                  case_buffers *b, bench_result *r) {
   size_t wbytes = (size_t)(n * k);
-  b->nw = (int)(cfg->rotate_bytes / (wbytes ? wbytes : 1)) + 1;
-  if (b->nw < 2) b->nw = 2;
+  /* enough buffers to exceed rotate_bytes, within reason for tiny weights (which then
+   * run from cache whatever we do) */
+  size_t nw = cfg->rotate_bytes / (wbytes ? wbytes : 1) + 1;
+  b->nw = nw < 2 ? 2 : nw > 64 ? 64 : (int)nw;
   b->w = calloc((size_t)b->nw, sizeof *b->w);
   if (!b->w) return -1;
   for (int i = 0; i < b->nw; i++) {
     b->w[i] = malloc(wbytes);
     if (!b->w[i]) return -1;
-    for (size_t j = 0; j < wbytes; j++) b->w[i][j] = random_e4m3();
+    size_t j = 0;
+    for (; j + 8 <= wbytes; j += 8) { /* 8 codes per step: same law as random_e4m3 */
+      lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+      uint64_t v = (lcg ^ (lcg >> 29)) & 0xBFBFBFBFBFBFBFBFull;
+      memcpy(b->w[i] + j, &v, 8);
+    }
+    for (; j < wbytes; j++) b->w[i][j] = random_e4m3();
   }
   r->buffers = b->nw;
   int64_t in_dims[2] = {m, k};
