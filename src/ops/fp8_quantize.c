@@ -84,6 +84,11 @@ fp8gemm_status fp8gemm_fp8_quantize_infer(const fp8gemm_tensor *input, fp8gemm_d
   fp8g_scale_layout_init(&L, granularity, group_size, input->dims, input->ndim);
   int64_t sdims[FP8GEMM_MAX_DIMS];
   int srank = fp8g_scale_layout_shape(&L, input->dims, input->ndim, sdims);
+  /* An empty input (K == 0) can still have a scale shape whose product overflows. */
+  if (fp8g_dims_product(sdims, 0, srank) < 0)
+    return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
+                      OP ": input: the scale shape for this granularity overflows a 64-bit "
+                         "element count");
   fp8gemm_tensor qd, sd;
   fp8g_make_contiguous(&qd, fp8_dtype, input->ndim, input->dims);
   fp8g_make_contiguous(&sd, FP8GEMM_F32, srank, sdims);

@@ -183,6 +183,11 @@ static void test_quantize_rejects(void) {
   bad.dims[1] = 4;
   EXPECT_REJECT(fp8gemm_fp8_quantize(&bad, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &q, &so),
                 FP8GEMM_INVALID_ARGUMENT, "overflow", qbuf, qn, sbuf, sn);
+  /* an empty input (K == 0) whose per-token scale shape [2^62, 4, 1] would overflow */
+  const int64_t dempty[3] = {INT64_MAX / 2, 4, 0};
+  bad = desc(FP8GEMM_F32, 3, dempty, x);
+  EXPECT_REJECT(fp8gemm_fp8_quantize(&bad, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &q, &so),
+                FP8GEMM_INVALID_ARGUMENT, "scale shape", qbuf, qn, sbuf, sn);
   bad = in;
   bad.dims[1] = -8;
   EXPECT_REJECT(fp8gemm_fp8_quantize(&bad, FP8GEMM_E4M3FN, TOK, 0, NULL, NULL, ms, &q, &so),
