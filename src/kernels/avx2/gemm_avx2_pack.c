@@ -70,6 +70,58 @@ static void widen_row(const fp8g_gemm_problem *p, const float *lut, int64_t row,
   for (; k < len; k++) dst[k * MR] = widen1(p->a_dtype, lut, p->a, base + k * sk) * scale;
 }
 
+/* Rows r[0..5] (8 K each) -> 48 floats at d in [k][6] order: an 8 x 8 transpose with two
+ * zero rows. Each 8-wide store's two pad lanes are overwritten by the next store; the
+ * last one is split so nothing past d + 48 is touched (masked stores are slow on Zen). */
+static inline void interleave6x8(const __m256 r[6], float *d) {
+  __m256 z = _mm256_setzero_ps();
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 s4 = _mm256_shuffle_ps(t4, z, 0x44), s5 = _mm256_shuffle_ps(t4, z, 0xEE);
+  __m256 s6 = _mm256_shuffle_ps(t5, z, 0x44), s7 = _mm256_shuffle_ps(t5, z, 0xEE);
+  _mm256_storeu_ps(d + 0 * MR, _mm256_permute2f128_ps(s0, s4, 0x20));
+  _mm256_storeu_ps(d + 1 * MR, _mm256_permute2f128_ps(s1, s5, 0x20));
+  _mm256_storeu_ps(d + 2 * MR, _mm256_permute2f128_ps(s2, s6, 0x20));
+  _mm256_storeu_ps(d + 3 * MR, _mm256_permute2f128_ps(s3, s7, 0x20));
+  _mm256_storeu_ps(d + 4 * MR, _mm256_permute2f128_ps(s0, s4, 0x31));
+  _mm256_storeu_ps(d + 5 * MR, _mm256_permute2f128_ps(s1, s5, 0x31));
+  _mm256_storeu_ps(d + 6 * MR, _mm256_permute2f128_ps(s2, s6, 0x31));
+  __m256 last = _mm256_permute2f128_ps(s3, s7, 0x31);
+  _mm_storeu_ps(d + 7 * MR, _mm256_castps256_ps128(last));
+  _mm_storel_pi((__m64 *)(void *)(d + 7 * MR + 4), _mm256_extractf128_ps(last, 1));
+}
+
+/* A full panel of 6 rows contiguous along K: 16 K at a time widened per row, scaled,
+ * and interleaved with two 6 x 8 transposes. Returns how many K it packed (a multiple
+ * of 16); the caller packs the rest row by row. */
+static int64_t pack_a_panel_fast(const fp8g_avx2_plan *pl, const float *lut, const int64_t *rowid,
+                                 int64_t k0, int64_t kc, float *panel) {
+  const fp8g_gemm_problem *p = pl->p;
+  size_t esz = (size_t)fp8gemm_dtype_bits(p->a_dtype) / 8;
+  int64_t k = 0;
+  for (; k + 16 <= kc; k += 16) {
+    _Alignas(32) float tmp[MR][16];
+    for (int i = 0; i < MR; i++) {
+      const char *src = (const char *)p->a + (size_t)(p->a_row_offset[rowid[i]] + k0 + k) * esz;
+      widen16(p->a_dtype, src, tmp[i], lut);
+      if (pl->fold_a) { /* 16 K never straddle a 32-K MX block: k0 + k is a multiple of 16 */
+        __m256 sc = _mm256_set1_ps(fp8g_avx2_e8m0(p->ea[rowid[i] * p->a_kblocks + (k0 + k) / p->block_k]));
+        _mm256_store_ps(tmp[i], _mm256_mul_ps(_mm256_load_ps(tmp[i]), sc));
+        _mm256_store_ps(tmp[i] + 8, _mm256_mul_ps(_mm256_load_ps(tmp[i] + 8), sc));
+      }
+    }
+    for (int h = 0; h < 16; h += 8) {
+      __m256 r[MR];
+      for (int i = 0; i < MR; i++) r[i] = _mm256_load_ps(tmp[i] + h);
+      interleave6x8(r, panel + (k + h) * MR);
+    }
+  }
+  return k;
+}
+
 void fp8g_avx2_pack_a(const fp8g_avx2_plan *pl, int64_t b, int64_t r0, int64_t rows, int64_t k0,
                       int64_t kc, float *dst, float *ascale) {
   const fp8g_gemm_problem *p = pl->p;
@@ -80,8 +132,13 @@ void fp8g_avx2_pack_a(const fp8g_avx2_plan *pl, int64_t b, int64_t r0, int64_t r
   bool segmented = pl->mode == FP8G_AVX2_SEGMENTED;
   int64_t nseg = segmented ? (kc + pl->seg - 1) / pl->seg : 0;
   int64_t sstride = segmented ? (pl->kc + pl->seg - 1) / pl->seg : 0;
+  /* The fast path needs 16-K chunks inside fold blocks (MX: 32). */
+  bool fast_ok = p->a_stride_k == 1 && (!pl->fold_a || p->block_k % 16 == 0);
   for (int64_t pi = 0; pi < npanels; pi++) {
     float *panel = dst + pi * kc * MR;
+    int64_t rowid[MR];
+    for (int i = 0; i < MR; i++) rowid[i] = b * p->m + r0 + pi * MR + i;
+    int64_t kdone = fast_ok && pi * MR + MR <= rows ? pack_a_panel_fast(pl, lut, rowid, k0, kc, panel) : 0;
     for (int i = 0; i < MR; i++) {
       int64_t r = pi * MR + i;
       if (r >= rows) {
@@ -89,13 +146,15 @@ void fp8g_avx2_pack_a(const fp8g_avx2_plan *pl, int64_t b, int64_t r0, int64_t r
         for (int64_t s = 0; s < nseg; s++) ascale[(pi * sstride + s) * MR + i] = 0.0f;
         continue;
       }
-      int64_t row = b * p->m + r0 + r;
-      /* K blocks of a folded scale start at multiples of block_k; k0 is one. */
-      for (int64_t k = 0; k < kc; k += fold_blk) {
-        int64_t len = min64(fold_blk, kc - k);
+      int64_t row = rowid[i];
+      /* K blocks of a folded scale start at multiples of block_k; k0 is one. The fast
+       * path's kdone is a multiple of 16, so the rest starts inside one block. */
+      for (int64_t k = kdone; k < kc;) {
+        int64_t blk_end = (k / fold_blk + 1) * fold_blk, len = min64(blk_end, kc) - k;
         float scale = 1.0f;
         if (pl->fold_a) scale = fp8g_avx2_e8m0(p->ea[row * p->a_kblocks + (k0 + k) / p->block_k]);
         widen_row(p, lut, row, k0 + k, len, scale, panel + k * MR + i);
+        k += len;
       }
       for (int64_t s = 0; s < nseg; s++)
         ascale[(pi * sstride + s) * MR + i] =
