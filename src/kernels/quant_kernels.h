@@ -27,6 +27,17 @@ typedef struct fp8g_quant_kernels {
    * block), one e8m0 scale per block. */
   void (*mx_quantize)(const float *x, size_t nblocks, fp8gemm_dtype elem,
                       fp8gemm_mx_scale_mode mode, uint8_t *q, uint8_t *scales);
+  /* Fused forms: one pass over 16-bit data, no f32 staging buffer. Each is defined as
+   * the composition named (the reference computes exactly that), so it is bit-identical
+   * to the two-step path. dtype / out: bf16, f16 or f32. */
+  /* == amax(widen(x, dtype)) */
+  float (*amax_wide)(const void *x, fp8gemm_dtype dtype, size_t n);
+  /* == quantize(widen(x, dtype), n, scale, to, saturate, q) */
+  void (*quantize_wide)(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
+                        fp8gemm_dtype to, bool saturate, uint8_t *q);
+  /* == narrow(dequantize(q, n, from, scale), out, y): f32 multiply, then RNE to out */
+  void (*dequantize_narrow)(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale,
+                            fp8gemm_dtype out, void *y);
 } fp8g_quant_kernels;
 
 /* The best table at or below `isa` (the reference when nothing better is built). */

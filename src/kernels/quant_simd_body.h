@@ -117,43 +117,61 @@ QS_INLINE qs_f qs_apply_scale(qs_f x, int mode, qs_f s) {
   return x;
 }
 
+/* Where a chunk's 32 elements come from: f32, or bf16 / fp16 widened in registers. */
+enum { QS_SRC_F32, QS_SRC_BF16, QS_SRC_F16 };
+
+/* Vector v of a 32-element chunk at element offset i, as f32. fp16 goes through F16C,
+ * which quiets a signalling NaN: harmless here, since a code depends on a NaN's sign
+ * only, and both the widened value and its quotient keep the sign. */
+QS_INLINE qs_f qs_load_src(const void *x, size_t i, int src) {
+  if (src == QS_SRC_BF16) return qs_flt(qs_slli(qs_load_u16((const uint16_t *)x + i), 16));
+  if (src == QS_SRC_F16) return qs_f16_to_f32((const uint16_t *)x + i);
+  return qs_loadf((const float *)x + i);
+}
+
 /* One 32-element chunk: x -> 32 code bytes (fp8) or 16 packed bytes (e2m1). */
-QS_INLINE void qs_quant_chunk(const qs_enc *e, const float *x, uint8_t *q, int mode, qs_f s,
-                              bool nan_blend, bool e2m1) {
+QS_INLINE void qs_quant_chunk(const qs_enc *e, const void *x, size_t i0, uint8_t *q, int mode,
+                              qs_f s, bool nan_blend, bool e2m1, int src) {
   qs_f y[QS_N];
   qs_i raw[QS_N];
   for (int v = 0; v < QS_N; v++) {
-    y[v] = qs_apply_scale(qs_loadf(x + v * QS_W), mode, s);
+    y[v] = qs_apply_scale(qs_load_src(x, i0 + (size_t)v * QS_W, src), mode, s);
     raw[v] = qs_encode_raw(e, y[v], nan_blend);
   }
   if (e2m1) qs_put_e2m1(q, raw, y, e);
   else qs_put_fp8(q, raw, y, e);
 }
 
-QS_INLINE void qs_quant_loop(const qs_enc *e, const float *x, size_t nchunks, uint8_t *q,
-                             int mode, qs_f s, bool nan_blend, bool e2m1) {
+QS_INLINE void qs_quant_loop(const qs_enc *e, const void *x, size_t nchunks, uint8_t *q,
+                             int mode, qs_f s, bool nan_blend, bool e2m1, int src) {
   size_t qstep = e2m1 ? 16 : 32;
-  for (size_t c = 0; c < nchunks; c++) qs_quant_chunk(e, x + 32 * c, q + qstep * c, mode, s, nan_blend, e2m1);
+  for (size_t c = 0; c < nchunks; c++)
+    qs_quant_chunk(e, x, 32 * c, q + qstep * c, mode, s, nan_blend, e2m1, src);
 }
 
 /* Instantiates the loop for each (scale mode, NaN blend, e2m1) so the inner loop has
- * no branches. */
-static void qs_quant_dispatch(const qs_enc *e, const float *x, size_t nchunks, uint8_t *q,
-                              int mode, float sv, bool e2m1) {
-  qs_f s = qs_setf(sv);
-#define QS_CASE(MODE, NB, E2)                                          \
+ * no branches; one such set per source type. */
+#define QS_DEFINE_DISPATCH(NAME, SRC)                                                   \
+  static void NAME(const qs_enc *e, const void *x, size_t nchunks, uint8_t *q, int mode, \
+                   float sv, bool e2m1) {                                               \
+    qs_f s = qs_setf(sv);                                                               \
+    QS_CASE(SRC, QS_SCALE_NONE, false, false) QS_CASE(SRC, QS_SCALE_NONE, true, false)  \
+    QS_CASE(SRC, QS_SCALE_MUL, false, false) QS_CASE(SRC, QS_SCALE_MUL, true, false)    \
+    QS_CASE(SRC, QS_SCALE_DIV, false, false) QS_CASE(SRC, QS_SCALE_DIV, true, false)    \
+    QS_CASE(SRC, QS_SCALE_NONE, false, true) QS_CASE(SRC, QS_SCALE_NONE, true, true)    \
+    QS_CASE(SRC, QS_SCALE_MUL, false, true) QS_CASE(SRC, QS_SCALE_MUL, true, true)      \
+    QS_CASE(SRC, QS_SCALE_DIV, false, true) QS_CASE(SRC, QS_SCALE_DIV, true, true)      \
+  }
+#define QS_CASE(SRC, MODE, NB, E2)                                     \
   if (mode == MODE && e->nan_blend == NB && e2m1 == E2) {              \
-    qs_quant_loop(e, x, nchunks, q, MODE, s, NB, E2);                  \
+    qs_quant_loop(e, x, nchunks, q, MODE, s, NB, E2, SRC);             \
     return;                                                            \
   }
-  QS_CASE(QS_SCALE_NONE, false, false) QS_CASE(QS_SCALE_NONE, true, false)
-  QS_CASE(QS_SCALE_MUL, false, false) QS_CASE(QS_SCALE_MUL, true, false)
-  QS_CASE(QS_SCALE_DIV, false, false) QS_CASE(QS_SCALE_DIV, true, false)
-  QS_CASE(QS_SCALE_NONE, false, true) QS_CASE(QS_SCALE_NONE, true, true)
-  QS_CASE(QS_SCALE_MUL, false, true) QS_CASE(QS_SCALE_MUL, true, true)
-  QS_CASE(QS_SCALE_DIV, false, true) QS_CASE(QS_SCALE_DIV, true, true)
+QS_DEFINE_DISPATCH(qs_quant_dispatch, QS_SRC_F32)
+QS_DEFINE_DISPATCH(qs_quant_dispatch_bf16, QS_SRC_BF16)
+QS_DEFINE_DISPATCH(qs_quant_dispatch_f16, QS_SRC_F16)
 #undef QS_CASE
-}
+#undef QS_DEFINE_DISPATCH
 
 /* Picks how to apply 1/scale; *factor is what the vector loop multiplies or divides by. */
 static int qs_scale_mode(float scale, float *factor) {
@@ -170,25 +188,71 @@ static int qs_scale_mode(float scale, float *factor) {
   return QS_SCALE_DIV;
 }
 
-static void qs_quantize(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
-                        uint8_t *q) {
+/* quantize of f32 (src QS_SRC_F32) or widened bf16 / fp16 input. */
+static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8gemm_dtype to,
+                            bool saturate, uint8_t *q) {
+  static const fp8gemm_dtype dt[] = {FP8GEMM_F32, FP8GEMM_BF16, FP8GEMM_F16};
   const fp8g_format *f = fp8g_format_of(to);
   qs_enc e;
   if (!f || !qs_mxcsr_default() || !qs_enc_init(&e, f, saturate)) {
     /* e8m0 targets and unusual states: the reference, element by element. */
-    fp8g_quant_ref.quantize(x, n, scale, to, saturate, q);
+    fp8g_quant_ref.quantize_wide(x, dt[src], n, scale, to, saturate, q);
     return;
   }
   bool e2m1 = to == FP8GEMM_E2M1;
   size_t nchunks = n / 32, done = nchunks * 32;
   float factor;
   int mode = qs_scale_mode(scale, &factor);
-  qs_quant_dispatch(&e, x, nchunks, q, mode, factor, e2m1);
+  if (src == QS_SRC_BF16) qs_quant_dispatch_bf16(&e, x, nchunks, q, mode, factor, e2m1);
+  else if (src == QS_SRC_F16) qs_quant_dispatch_f16(&e, x, nchunks, q, mode, factor, e2m1);
+  else qs_quant_dispatch(&e, x, nchunks, q, mode, factor, e2m1);
   /* Tail: the reference's own per-element steps (chunks end on an even index). */
-  fp8g_quant_ref.quantize(x + done, n - done, scale, to, saturate, q + (e2m1 ? done / 2 : done));
+  const char *xt = (const char *)x + done * (src == QS_SRC_F32 ? 4 : 2);
+  fp8g_quant_ref.quantize_wide(xt, dt[src], n - done, scale, to, saturate,
+                               q + (e2m1 ? done / 2 : done));
+}
+
+static void qs_quantize(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
+                        uint8_t *q) {
+  qs_quantize_src(x, QS_SRC_F32, n, scale, to, saturate, q);
+}
+
+static void qs_quantize_wide(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
+                             fp8gemm_dtype to, bool saturate, uint8_t *q) {
+  int src = dtype == FP8GEMM_BF16 ? QS_SRC_BF16 : dtype == FP8GEMM_F16 ? QS_SRC_F16 : -1;
+  if (dtype == FP8GEMM_F32) src = QS_SRC_F32;
+  if (src < 0) {
+    fp8g_quant_ref.quantize_wide(x, dtype, n, scale, to, saturate, q);
+    return;
+  }
+  qs_quantize_src(x, src, n, scale, to, saturate, q);
 }
 
 /* ------------------------------------------------------------------ dequantize */
+/* f32 -> bf16 bits in i32 lanes: RNE, NaN -> its top half with the quiet bit set. */
+QS_INLINE qs_i qs_bf16_of(qs_f x) {
+  qs_i u = qs_bits(x);
+  qs_i r = qs_srli(qs_add(qs_add(u, qs_seti(0x7fff)), qs_and(qs_srli(u, 16), qs_seti(1))), 16);
+  qs_i nan = qs_or(qs_srli(u, 16), qs_seti(0x40));
+  return qs_sel(qs_gt(qs_and(u, qs_seti(0x7fffffff)), qs_seti(0x7f800000)), r, nan);
+}
+
+/* Output of the dequantize loops: f32, or rounded (RNE) to bf16 / fp16 in registers. */
+enum { QS_OUT_F32, QS_OUT_BF16, QS_OUT_F16 };
+
+/* The QS_N vectors of one 32-element chunk at element offset i of y. */
+QS_INLINE void qs_emit(void *y, size_t i, const qs_f v[QS_N], int out) {
+  if (out == QS_OUT_F32) {
+    for (int k = 0; k < QS_N; k++) qs_storef((float *)y + i + (size_t)k * QS_W, v[k]);
+  } else if (out == QS_OUT_BF16) {
+    for (int k = 0; k < QS_N; k += 2) /* QS_N is even */
+      qs_store_u16x2((uint16_t *)y + i + (size_t)k * QS_W, qs_bf16_of(v[k]), qs_bf16_of(v[k + 1]));
+  } else {
+    /* F16C: RNE, gradual underflow, NaN -> sign | 0x7e00 | top payload, as narrow */
+    for (int k = 0; k < QS_N; k++) qs_f32_to_f16((uint16_t *)y + i + (size_t)k * QS_W, v[k]);
+  }
+}
+
 /*
  * fp8 decode without a table: the code's bits shifted into f32 position are the value
  * times 2^-(127 - bias) (normals land as normals, subnormals as f32 subnormals, both
@@ -254,53 +318,77 @@ QS_INLINE qs_f qs_decode_scaled(const qs_dec *d, qs_i c, bool spec, bool split) 
   return qs_mulf(y, d->factor);
 }
 
-QS_INLINE void qs_dequant_loop(const qs_dec *d, const uint8_t *q, size_t nchunks, float *y,
-                               bool spec, bool split) {
-  for (size_t c = 0; c < nchunks; c++)
-    for (int v = 0; v < QS_N; v++) {
-      size_t i = 32 * c + (size_t)v * QS_W;
-      qs_storef(y + i, qs_decode_scaled(d, qs_load_u8(q + i), spec, split));
-    }
+QS_INLINE void qs_dequant_loop(const qs_dec *d, const uint8_t *q, size_t nchunks, void *y,
+                               bool split, int out) {
+  for (size_t c = 0; c < nchunks; c++) {
+    qs_f v[QS_N];
+    for (int k = 0; k < QS_N; k++)
+      v[k] = qs_decode_scaled(d, qs_load_u8(q + 32 * c + (size_t)k * QS_W), true, split);
+    qs_emit(y, 32 * c, v, out);
+  }
 }
 
 /* e2m1: 16 codes, sign in bit 3: magnitudes through an 8-entry table of the reference. */
-QS_INLINE void qs_dequant_e2m1_loop(const qs_i tab, const uint8_t *q, size_t nchunks, float *y,
-                                    qs_f s) {
-  for (size_t c = 0; c < nchunks; c++)
-    for (int v = 0; v < QS_N; v++) {
-      size_t i = 32 * c + (size_t)v * QS_W;
-      qs_i n = qs_load_nibbles(q + i / 2);
+QS_INLINE void qs_dequant_e2m1_loop(const qs_i tab, const uint8_t *q, size_t nchunks, void *y,
+                                    qs_f s, int out) {
+  for (size_t c = 0; c < nchunks; c++) {
+    qs_f v[QS_N];
+    for (int k = 0; k < QS_N; k++) {
+      qs_i n = qs_load_nibbles(q + 16 * c + (size_t)k * QS_W / 2);
       qs_i mag = qs_perm8(tab, qs_and(n, qs_seti(7)));
       qs_i val = qs_or(mag, qs_sll(qs_and(n, qs_seti(8)), 28));
-      qs_storef(y + i, qs_mulf(qs_flt(val), s));
+      v[k] = qs_mulf(qs_flt(val), s);
     }
+    qs_emit(y, 32 * c, v, out);
+  }
 }
 
-static void qs_dequantize(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale, float *y) {
+/* One branch-free loop per (split, out); e2m1 per out. */
+static void qs_dequant_run(const qs_dec *d, const qs_i *e2m1_tab, const uint8_t *q, size_t nchunks,
+                           void *y, qs_f s, int out) {
+#define QS_RUN(OUT)                                                           \
+  if (out == OUT) {                                                           \
+    if (e2m1_tab) qs_dequant_e2m1_loop(*e2m1_tab, q, nchunks, y, s, OUT);     \
+    else if (d->split) qs_dequant_loop(d, q, nchunks, y, true, OUT);          \
+    else qs_dequant_loop(d, q, nchunks, y, false, OUT);                       \
+    return;                                                                   \
+  }
+  QS_RUN(QS_OUT_F32) QS_RUN(QS_OUT_BF16) QS_RUN(QS_OUT_F16)
+#undef QS_RUN
+}
+
+/* dequantize_narrow: decode, scale (one f32 multiply) and round to out in registers. */
+static void qs_dequantize_narrow(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale,
+                                 fp8gemm_dtype out, void *y) {
   const fp8g_format *f = fp8g_format_of(from);
+  int o = out == FP8GEMM_F32 ? QS_OUT_F32 : out == FP8GEMM_BF16 ? QS_OUT_BF16
+                                          : out == FP8GEMM_F16 ? QS_OUT_F16 : -1;
   size_t nchunks = n / 32, done = nchunks * 32;
   qs_dec d;
   /* NaN scale: which NaN a product of two NaNs returns depends on operand order; the
-   * reference decides. e8m0 and odd states: the reference too. */
-  if (!f || isnan(scale) || !qs_mxcsr_default()) {
-    fp8g_quant_ref.dequantize(q, n, from, scale, y);
+   * reference decides. e8m0, odd out dtypes and odd states: the reference too. */
+  if (!f || o < 0 || isnan(scale) || !qs_mxcsr_default()) {
+    fp8g_quant_ref.dequantize_narrow(q, n, from, scale, out, y);
     return;
   }
   if (from == FP8GEMM_E2M1) {
     uint32_t tab[8];
     for (int i = 0; i < 8; i++) tab[i] = qs_bits_of(fp8g_decode(from, (uint8_t)i));
-    qs_dequant_e2m1_loop(qs_load_tab8(tab), q, nchunks, y, qs_setf(scale));
-    /* tail: the reference on whole bytes from an even index */
-    fp8g_quant_ref.dequantize(q + done / 2, n - done, from, scale, y + done);
-    return;
+    qs_i t = qs_load_tab8(tab);
+    qs_dequant_run(NULL, &t, q, nchunks, y, qs_setf(scale), o);
+  } else if (qs_dec_init(&d, from, f, scale)) {
+    qs_dequant_run(&d, NULL, q, nchunks, y, qs_setf(scale), o);
+  } else {
+    done = 0;
   }
-  if (!qs_dec_init(&d, from, f, scale)) {
-    fp8g_quant_ref.dequantize(q, n, from, scale, y);
-    return;
-  }
-  if (d.split) qs_dequant_loop(&d, q, nchunks, y, true, true);
-  else qs_dequant_loop(&d, q, nchunks, y, true, false);
-  fp8g_quant_ref.dequantize(q + done, n - done, from, scale, y + done);
+  /* tail: the reference (e2m1: whole bytes from an even index) */
+  size_t ob = out == FP8GEMM_F32 ? 4 : 2;
+  fp8g_quant_ref.dequantize_narrow(q + (from == FP8GEMM_E2M1 ? done / 2 : done), n - done, from,
+                                   scale, out, (char *)y + done * ob);
+}
+
+static void qs_dequantize(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale, float *y) {
+  qs_dequantize_narrow(q, n, from, scale, FP8GEMM_F32, y);
 }
 
 /* ------------------------------------------------------------------ widen / narrow */
@@ -331,14 +419,6 @@ static void qs_widen(const void *x, fp8gemm_dtype dtype, float *y, size_t n) {
     done = 0;
   }
   fp8g_quant_ref.widen((const uint16_t *)x + done, dtype, y + done, n - done);
-}
-
-/* f32 -> bf16 bits in i32 lanes: RNE, NaN -> its top half with the quiet bit set. */
-QS_INLINE qs_i qs_bf16_of(qs_f x) {
-  qs_i u = qs_bits(x);
-  qs_i r = qs_srli(qs_add(qs_add(u, qs_seti(0x7fff)), qs_and(qs_srli(u, 16), qs_seti(1))), 16);
-  qs_i nan = qs_or(qs_srli(u, 16), qs_seti(0x40));
-  return qs_sel(qs_gt(qs_and(u, qs_seti(0x7fffffff)), qs_seti(0x7f800000)), r, nan);
 }
 
 static void qs_narrow(const float *x, fp8gemm_dtype dtype, void *y, size_t n) {
@@ -383,6 +463,35 @@ static float qs_amax(const float *x, size_t n) {
   uint32_t m = qs_hmax(qs_max(qs_max(m0, m1), qs_max(m2, m3)));
   float t = fp8g_quant_ref.amax(x + i, n - i);
   return qs_bits_of(t) > m ? t : qs_float_of(m);
+}
+
+/* amax of bf16 / fp16 data on the 16-bit patterns: |h| with NaN lanes zeroed orders
+ * like the value (both formats are sign-magnitude with a monotone exponent|mantissa),
+ * so one integer max, widened once at the end, is the reference's value. */
+QS_INLINE qs_i qs_abs16_no_nan(const uint16_t *p, qs_i nan_above) {
+  qs_i a = qs_and(qs_load_u16(p), qs_seti(0x7fff));
+  return qs_andnot_m(qs_gt(a, nan_above), a);
+}
+
+static float qs_amax_wide(const void *x, fp8gemm_dtype dtype, size_t n) {
+  if (dtype == FP8GEMM_F32) return qs_amax(x, n);
+  if ((dtype != FP8GEMM_BF16 && dtype != FP8GEMM_F16) || !qs_mxcsr_default())
+    return fp8g_quant_ref.amax_wide(x, dtype, n);
+  const uint16_t *h = x;
+  qs_i inf = qs_seti(dtype == FP8GEMM_BF16 ? 0x7f80 : 0x7c00);
+  qs_i m0 = qs_seti(0), m1 = m0, m2 = m0, m3 = m0;
+  size_t i = 0;
+  for (; i + 4 * QS_W <= n; i += 4 * QS_W) {
+    m0 = qs_max(m0, qs_abs16_no_nan(h + i, inf));
+    m1 = qs_max(m1, qs_abs16_no_nan(h + i + QS_W, inf));
+    m2 = qs_max(m2, qs_abs16_no_nan(h + i + 2 * QS_W, inf));
+    m3 = qs_max(m3, qs_abs16_no_nan(h + i + 3 * QS_W, inf));
+  }
+  for (; i + QS_W <= n; i += QS_W) m0 = qs_max(m0, qs_abs16_no_nan(h + i, inf));
+  uint16_t m = (uint16_t)qs_hmax(qs_max(qs_max(m0, m1), qs_max(m2, m3)));
+  float v = dtype == FP8GEMM_BF16 ? qs_float_of((uint32_t)m << 16) : fp8g_f16_to_f32(m);
+  float t = fp8g_quant_ref.amax_wide(h + i, dtype, n - i);
+  return t > v ? t : v;
 }
 
 /* ------------------------------------------------------------------ MX */

@@ -3,7 +3,9 @@
  * bit: every function, every dtype the reference handles, both saturate flavours, at
  * awkward lengths and unaligned offsets, on random bits, realistic values and
  * adversarial values (specials, NaN payloads, format max / overflow boundaries, exact
- * ties, subnormals), plus all 2^16 bf16 and fp16 inputs. Canary bytes past every
+ * ties, subnormals), plus all 2^16 bf16 and fp16 inputs; the fused entries
+ * (amax_wide, quantize_wide, dequantize_narrow) also against the compositions they are
+ * defined as. Canary bytes past every
  * output must survive. Each ISA level the CPU lacks is reported as not run; the shared
  * kernel body also runs at the AVX-512 width through a portable 16-lane emulation of the
  * vector vocabulary (quant_emul16.h), on every CPU.
@@ -244,6 +246,76 @@ static void check_mx(const fp8g_quant_kernels *k, const float *x, size_t nblocks
   out_free(sb);
 }
 
+/* The fused entries against the reference's fused entries, and those against the
+ * composition they are defined as (ref.amax(ref.widen(x)) ...), so a blocking slip in
+ * the reference cannot hide. dt: the input (amax / quantize) or output (dequant) dtype. */
+static size_t wide_size(fp8gemm_dtype dt) { return dt == FP8GEMM_F32 ? 4 : 2; }
+
+static float *widened(const void *x, fp8gemm_dtype dt, size_t n) {
+  float *w = malloc((n ? n : 1) * sizeof *w);
+  fp8g_quant_ref.widen(x, dt, w, n);
+  return w;
+}
+
+static void check_amax_wide(const fp8g_quant_kernels *k, const void *x, fp8gemm_dtype dt, size_t n,
+                            const char *what) {
+  float *w = widened(x, dt, n);
+  float c = fp8g_quant_ref.amax(w, n), a = fp8g_quant_ref.amax_wide(x, dt, n), b = k->amax_wide(x, dt, n);
+  CHECK(bits_of(a) == bits_of(c), "ref amax_wide %s n=%zu (%s): %08x, composition %08x",
+        fp8gemm_dtype_name(dt), n, what, bits_of(a), bits_of(c));
+  CHECK(bits_of(a) == bits_of(b), "%s amax_wide %s n=%zu (%s): ref %08x got %08x", k->name,
+        fp8gemm_dtype_name(dt), n, what, bits_of(a), bits_of(b));
+  free(w);
+}
+
+static void check_quantize_wide(const fp8g_quant_kernels *k, const void *x, fp8gemm_dtype dt,
+                                size_t n, float scale, fp8gemm_dtype to, bool sat,
+                                const char *what) {
+  size_t bytes = to == FP8GEMM_E2M1 ? (n + 1) / 2 : n;
+  uint8_t *a = out_alloc(bytes, 1), *b = out_alloc(bytes, 1), *c = out_alloc(bytes, 1);
+  float *w = widened(x, dt, n);
+  fp8g_quant_ref.quantize(w, n, scale, to, sat, c);
+  fp8g_quant_ref.quantize_wide(x, dt, n, scale, to, sat, a);
+  k->quantize_wide(x, dt, n, scale, to, sat, b);
+  long dc = first_diff(c, a, bytes), d = first_diff(a, b, bytes);
+  CHECK(dc < 0, "ref quantize_wide %s->%s n=%zu scale=%a (%s): byte %ld differs from the composition",
+        fp8gemm_dtype_name(dt), fp8gemm_dtype_name(to), n, (double)scale, what, dc);
+  CHECK(d < 0, "%s quantize_wide %s->%s sat=%d n=%zu scale=%a (%s): byte %ld: ref %02x got %02x (x=0x%08x)",
+        k->name, fp8gemm_dtype_name(dt), fp8gemm_dtype_name(to), sat, n, (double)scale, what, d,
+        d < 0 ? 0 : a[d], d < 0 ? 0 : b[d], d < 0 ? 0 : bits_of(w[to == FP8GEMM_E2M1 ? 2 * d : d]));
+  CHECK(canary_ok(b, bytes), "%s quantize_wide %s n=%zu: wrote past the end", k->name,
+        fp8gemm_dtype_name(dt), n);
+  free(w);
+  out_free(a);
+  out_free(b);
+  out_free(c);
+}
+
+static void check_dequantize_narrow(const fp8g_quant_kernels *k, const uint8_t *q, size_t n,
+                                    fp8gemm_dtype from, float scale, fp8gemm_dtype out,
+                                    const char *what) {
+  size_t unit = wide_size(out), bytes = n * unit;
+  uint8_t *a = out_alloc(bytes, unit), *b = out_alloc(bytes, unit), *c = out_alloc(bytes, unit);
+  float *f = malloc((n ? n : 1) * sizeof *f);
+  fp8g_quant_ref.dequantize(q, n, from, scale, f);
+  fp8g_quant_ref.narrow(f, out, c, n);
+  fp8g_quant_ref.dequantize_narrow(q, n, from, scale, out, a);
+  k->dequantize_narrow(q, n, from, scale, out, b);
+  long dc = first_diff(c, a, bytes), d = first_diff(a, b, bytes);
+  size_t e = d < 0 ? 0 : (size_t)d / unit;
+  CHECK(dc < 0, "ref dequantize_narrow %s->%s n=%zu scale=%a (%s): byte %ld differs from the composition",
+        fp8gemm_dtype_name(from), fp8gemm_dtype_name(out), n, (double)scale, what, dc);
+  CHECK(d < 0, "%s dequantize_narrow %s->%s n=%zu scale=%a (%s): elem %zu differs (f32 %08x)",
+        k->name, fp8gemm_dtype_name(from), fp8gemm_dtype_name(out), n, (double)scale, what, e,
+        d < 0 ? 0 : bits_of(f[e]));
+  CHECK(canary_ok(b, bytes), "%s dequantize_narrow %s->%s n=%zu: wrote past the end", k->name,
+        fp8gemm_dtype_name(from), fp8gemm_dtype_name(out), n);
+  free(f);
+  out_free(a);
+  out_free(b);
+  out_free(c);
+}
+
 /* ------------------------------------------------------------------ suites */
 static float *adv;
 static size_t nadv;
@@ -356,6 +428,104 @@ static void suite_dequantize(const fp8g_quant_kernels *k) {
   free(q);
 }
 
+static const fp8gemm_dtype wide_types[] = {FP8GEMM_BF16, FP8GEMM_F16, FP8GEMM_F32};
+
+/* 16-bit (or f32) input of one kind: random bits, or f32 data rounded to the dtype. */
+static void fill_wide(void *x, size_t n, int kind, fp8gemm_dtype dt, float *tmp) {
+  if (kind == DATA_BITS && dt != FP8GEMM_F32) {
+    for (size_t i = 0; i < n; i++) ((uint16_t *)x)[i] = (uint16_t)rnd();
+    return;
+  }
+  fill(tmp, n, kind, adv, nadv);
+  fp8g_quant_ref.narrow(tmp, dt, x, n);
+}
+
+/* amax_wide / quantize_wide on every wide dtype at every length and offset. */
+static void suite_fused_quantize(const fp8g_quant_kernels *k, bool full) {
+  size_t maxn = 1000003 + 16;
+  float *tmp = malloc(maxn * sizeof *tmp);
+  void *x = malloc(maxn * sizeof(float));
+  for (int w = 0; w < 3; w++) {
+    fp8gemm_dtype dt = wide_types[w];
+    for (int kind = 0; kind < DATA_KINDS; kind++) {
+      fill_wide(x, maxn, kind, dt, tmp);
+      for (size_t li = 0; li < N_LENGTHS; li++) {
+        size_t n = lengths[li];
+        const void *xo = (const char *)x + offset() * wide_size(dt);
+        bool big = n > 100000;
+        check_amax_wide(k, xo, dt, n, data_names[kind]);
+        for (size_t t = 0; t < N_NARROW; t++)
+          for (int sat = 0; sat < 2; sat++)
+            for (size_t s = 0; s < N_SCALES; s++) {
+              if ((big || !full) && s % 5 != 3) continue; /* 3.0f, 0.0f, 0x1.8p-140f, 1e-30f */
+              if (big && t % 2) continue;
+              check_quantize_wide(k, xo, dt, n, scales[s], narrow_types[t], sat, data_names[kind]);
+            }
+      }
+    }
+  }
+  /* every 16-bit input, every target, every scale; amax corner cases */
+  uint16_t *h = x;
+  for (int w = 0; w < 2; w++) {
+    fp8gemm_dtype dt = wide_types[w];
+    for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+    check_amax_wide(k, h, dt, 65536, "all 16-bit inputs");
+    for (size_t t = 0; t < N_NARROW; t++)
+      for (int sat = 0; sat < 2; sat++)
+        for (size_t s = 0; s < N_SCALES; s++)
+          check_quantize_wide(k, h, dt, 65536, scales[s], narrow_types[t], sat, "all 16-bit inputs");
+    uint16_t nan = dt == FP8GEMM_BF16 ? 0x7f81 : 0x7c01, inf = dt == FP8GEMM_BF16 ? 0x7f80 : 0x7c00;
+    for (size_t li = 0; li < N_LENGTHS; li++) {
+      size_t n = lengths[li];
+      if (n == 0 || n > 1000) continue;
+      for (size_t i = 0; i < n; i++) h[i] = (uint16_t)(0x8000u | nan | (i & 0x3f));
+      check_amax_wide(k, h, dt, n, "all NaN");
+      h[n / 2] = (uint16_t)(0x8000u | inf);
+      check_amax_wide(k, h, dt, n, "NaN and -Inf");
+      for (size_t i = 0; i < n; i++) h[i] = 0x8000;
+      check_amax_wide(k, h, dt, n, "-0 only");
+      h[n - 1] = 0x0001;
+      check_amax_wide(k, h, dt, n, "min subnormal at the end");
+      h[0] = (uint16_t)(inf - 1);
+      check_amax_wide(k, h, dt, n, "max finite first");
+    }
+  }
+  free(tmp);
+  free(x);
+}
+
+/* dequantize_narrow: every code, random codes at every length and offset, every out. */
+static void suite_fused_dequantize(const fp8g_quant_kernels *k) {
+  size_t maxn = 1000003 + 32;
+  uint8_t *q = malloc(maxn);
+  for (size_t i = 0; i < maxn; i++) q[i] = (uint8_t)rnd();
+  uint8_t all[512];
+  for (int i = 0; i < 512; i++) all[i] = (uint8_t)i;
+  for (int w = 0; w < 3; w++)
+    for (size_t t = 0; t < N_NARROW; t++) {
+      fp8gemm_dtype d = narrow_types[t], out = wide_types[w];
+      for (size_t s = 0; s < N_SCALES; s++) {
+        check_dequantize_narrow(k, all, 512, d, scales[s], out, "every code");
+        check_dequantize_narrow(k, all + 1, 509, d, scales[s], out, "every code, shifted");
+      }
+      for (size_t li = 0; li < N_LENGTHS; li++) {
+        size_t n = lengths[li], off = offset();
+        if (d == FP8GEMM_E2M1 && n % 2) n += 1; /* packed input: even lengths */
+        for (size_t s = 0; s < N_SCALES; s++) {
+          if (n > 100000 && s % 5 != 0) continue;
+          check_dequantize_narrow(k, q + off, n, d, scales[s], out, "random codes");
+        }
+      }
+    }
+  /* scales that land products on bf16 / fp16 ties, subnormals and overflow */
+  static const float odd_scales[] = {0x1.0001p0f, 0x1.00ffp0f, 0x1.8p-20f, 0x1p-30f, 0x1.fffffep100f, 65520.0f / 448.0f};
+  for (int w = 0; w < 3; w++)
+    for (size_t t = 0; t < N_NARROW; t++)
+      for (size_t s = 0; s < sizeof odd_scales / sizeof odd_scales[0]; s++)
+        check_dequantize_narrow(k, all, 512, narrow_types[t], odd_scales[s], wide_types[w], "every code, odd scale");
+  free(q);
+}
+
 /* MX blocks with one magnitude per block spread over the whole e8m0 range, special and
  * zero blocks, subnormal amax, amax mantissas around the rceil boundaries. */
 static void fill_mx(float *x, size_t nblocks, int kind) {
@@ -407,7 +577,7 @@ static void suite_mx(const fp8g_quant_kernels *k) {
 static void suite_mxcsr(const fp8g_quant_kernels *k) {
   const unsigned modes[] = {0x8040 /* FTZ|DAZ */, 0x2000 /* round down */, 0x6000 /* toward 0 */};
   unsigned saved = _mm_getcsr();
-  float *x = malloc(4096 * sizeof *x);
+  float *x = malloc(4096 * sizeof *x), *h = malloc(4096 * sizeof *h);
   uint8_t codes[4096];
   for (int i = 0; i < 4096; i++) codes[i] = (uint8_t)rnd();
   for (size_t mi = 0; mi < 3; mi++) {
@@ -421,10 +591,19 @@ static void suite_mxcsr(const fp8g_quant_kernels *k) {
       }
     check_amax(k, x, 4096, "non-default MXCSR");
     check_narrow(k, x, FP8GEMM_F16, 4096);
+    for (int w = 0; w < 3; w++) {
+      fp8g_quant_ref.narrow(x, wide_types[w], h, 4096);
+      check_amax_wide(k, h, wide_types[w], 4096, "non-default MXCSR");
+      for (size_t t = 0; t < N_NARROW; t++) {
+        check_quantize_wide(k, h, wide_types[w], 4096, 0.1f, narrow_types[t], true, "non-default MXCSR");
+        check_dequantize_narrow(k, codes, 4096, narrow_types[t], 0.1f, wide_types[w], "non-default MXCSR");
+      }
+    }
     check_mx(k, x, 128, FP8GEMM_E4M3FN, FP8GEMM_MX_RCEIL, "non-default MXCSR");
     _mm_setcsr(saved);
   }
   free(x);
+  free(h);
 }
 
 int main(void) {
@@ -454,6 +633,8 @@ int main(void) {
     suite_mx(k);
     suite_mxcsr(k);
     suite_exhaustive16(k);
+    suite_fused_dequantize(k);
+    suite_fused_quantize(k, !slow || level == (int)detected);
     if (!slow || level == (int)detected) suite_quantize(k);
   }
   fp8gemm_set_max_isa(saved_cap);
@@ -464,6 +645,8 @@ int main(void) {
   suite_mx(&quant_emul16);
   suite_mxcsr(&quant_emul16);
   suite_exhaustive16(&quant_emul16);
+  suite_fused_dequantize(&quant_emul16);
+  suite_fused_quantize(&quant_emul16, !slow);
   if (!slow) suite_quantize(&quant_emul16);
   free(adv);
   return test_summary();

@@ -120,7 +120,54 @@ static void mx_quantize_ref(const float *x, size_t nblocks, fp8gemm_dtype elem,
   }
 }
 
+/* ------------------------------------------------------------------------ fused forms */
+/* Each is its composition, run over stack blocks of REF_BLOCK elements (even, so e2m1
+ * blocks start on whole bytes). Every step is elementwise (amax: a max of maxima of
+ * non-negative numbers), so blocking changes no bit. */
+#define REF_BLOCK 256
+
+static float amax_wide_ref(const void *x, fp8gemm_dtype dtype, size_t n) {
+  if (dtype == FP8GEMM_F32) return amax_ref(x, n);
+  float buf[REF_BLOCK], m = 0.0f;
+  for (size_t i = 0; i < n; i += REF_BLOCK) {
+    size_t c = n - i < REF_BLOCK ? n - i : REF_BLOCK;
+    widen_ref((const uint16_t *)x + i, dtype, buf, c);
+    float a = amax_ref(buf, c);
+    if (a > m) m = a;
+  }
+  return m;
+}
+
+static void quantize_wide_ref(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
+                              fp8gemm_dtype to, bool saturate, uint8_t *q) {
+  if (dtype == FP8GEMM_F32) {
+    quantize_ref(x, n, scale, to, saturate, q);
+    return;
+  }
+  float buf[REF_BLOCK];
+  for (size_t i = 0; i < n; i += REF_BLOCK) {
+    size_t c = n - i < REF_BLOCK ? n - i : REF_BLOCK;
+    widen_ref((const uint16_t *)x + i, dtype, buf, c);
+    quantize_ref(buf, c, scale, to, saturate, q + (to == FP8GEMM_E2M1 ? i / 2 : i));
+  }
+}
+
+static void dequantize_narrow_ref(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale,
+                                  fp8gemm_dtype out, void *y) {
+  if (out == FP8GEMM_F32) {
+    dequantize_ref(q, n, from, scale, y);
+    return;
+  }
+  float buf[REF_BLOCK];
+  for (size_t i = 0; i < n; i += REF_BLOCK) {
+    size_t c = n - i < REF_BLOCK ? n - i : REF_BLOCK;
+    dequantize_ref(q + (from == FP8GEMM_E2M1 ? i / 2 : i), c, from, scale, buf);
+    narrow_ref(buf, out, (uint16_t *)y + i, c);
+  }
+}
+
 const fp8g_quant_kernels fp8g_quant_ref = {
     "quant_ref",   FP8GEMM_ISA_SCALAR, widen_ref,      narrow_ref,
     amax_ref,      quantize_ref,       dequantize_ref, mx_quantize_ref,
+    amax_wide_ref, quantize_wide_ref,  dequantize_narrow_ref,
 };
