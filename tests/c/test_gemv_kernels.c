@@ -188,6 +188,10 @@ static bool build_case(const case_spec *s, case_data *d) {
     d->eb = malloc((size_t)(n_eb * s->batch));
     for (int64_t i = 0; i < rows * p->a_kblocks; i++) d->ea[i] = (uint8_t)(120 + next_u32() % 15);
     for (int64_t i = 0; i < n_eb * s->batch; i++) d->eb[i] = (uint8_t)(120 + next_u32() % 15);
+    if (next_u32() % 3 == 0) { /* extreme exponents: the kernels must not fold them in fp32 */
+      d->ea[next_u32() % (uint32_t)(rows * p->a_kblocks)] = (uint8_t)(next_u32() & 1 ? 3 : 250);
+      d->eb[next_u32() % (uint32_t)(n_eb * s->batch)] = (uint8_t)(next_u32() & 1 ? 2 : 240);
+    }
     p->ea = d->ea;
     p->eb = d->eb;
   } else {

@@ -31,11 +31,23 @@ typedef struct gemv_call {
   const double *e8m0; /* 2^(code - 127), NaN for 0xFF: exact in double */
   bool nt;
   bool blocked;       /* BLOCK / MX: scales per K block */
+  bool mx_fold;       /* MX on NT weights with safe exponents: 2^(ea-127) folded into the
+                         activations, 2^(eb-127) into each 32-code step (exact) */
+  float *cscale;      /* mx_fold: per slot, [a_kblocks][8] column factors */
   int64_t batch;      /* batch being run */
   struct panel_state *states; /* NN: one per concurrently running task */
   atomic_int *busy;
   int nslots;
 } gemv_call;
+
+/* ------------------------------------------------------------ tables (built once) */
+
+/* Per fp8 dtype: decode(code) for activations, decode(code) / weight factor for
+ * weights (the table route must give what the fast route gives), and e8m0 values. */
+static float act_tables[FP8GEMM_DTYPE_COUNT][256], weight_tables[FP8GEMM_DTYPE_COUNT][256];
+static double e8m0_table[256];
+static float e8m0f_table[256]; /* as float: exact for codes 0..254 */
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 /* ------------------------------------------------------------ support */
 
@@ -69,6 +81,7 @@ static bool supports_w8a16(const fp8g_gemm_problem *p) {
 /* Row factor of K block kb (1 for w8a16, which scales only the weight). */
 static double row_scale(const gemv_call *c, int64_t row, int64_t kb) {
   const fp8g_gemm_problem *p = c->p;
+  if (c->mx_fold) return 1.0;
   switch (p->scale_kind) {
     case FP8G_SCALE_TENSOR: return p->sa ? p->sa[0] : 1.0;
     case FP8G_SCALE_ROWCOL: return p->sa ? p->sa[row] : 1.0;
@@ -84,7 +97,7 @@ static void col_scales(const gemv_call *c, int64_t kb, int64_t j0, int64_t nc, d
   const fp8g_gemm_problem *p = c->p;
   int64_t off = c->batch * p->sb_batch_stride;
   double wf = c->wfactor;
-  switch (p->scale_kind) {
+  switch (c->mx_fold ? FP8G_SCALE_NONE : p->scale_kind) {
     case FP8G_SCALE_TENSOR: {
       double s = (p->sb ? p->sb[off] : 1.0) * wf;
       for (int64_t j = 0; j < nc; j++) out[j] = s;
@@ -275,9 +288,15 @@ static void nn_panel_task(void *ctx, int64_t task) {
 
 /* Columns [j0, j0 + nc) (nc <= 8) for every row: each tile runs a whole K block whose
  * sums are then folded with the block's scales. */
-static void nt_columns(const gemv_call *c, const uint8_t *bw, int64_t j0, int64_t nc) {
+static void nt_columns(const gemv_call *c, const uint8_t *bw, int64_t j0, int64_t nc,
+                       float *cscale) {
   const fp8g_gemm_problem *p = c->p;
   int64_t ldb = p->b_stride_n;
+  if (cscale) {
+    const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride + j0;
+    for (int64_t q = 0; q < p->a_kblocks; q++)
+      for (int64_t j = 0; j < 8; j++) cscale[q * 8 + j] = j < nc ? e8m0f_table[eb[q * p->n + j]] : 0.0f;
+  }
   float part[GEMV_ROWS_MAX * 8];
   double tot[GEMV_ROWS_MAX * 8], col_s[8];
   for (int64_t i = 0; i < p->m * 8; i++) tot[i] = 0.0;
@@ -293,6 +312,7 @@ static void nt_columns(const gemv_call *c, const uint8_t *bw, int64_t j0, int64_
         for (; j + cn <= nc; j += cn) {
           t.b = bw + (j0 + j) * ldb + k0;
           t.part = part + r0 * 8 + j;
+          t.cscale = cscale ? cscale + j : NULL;
           if (gemv_avx2_nt_tile(&t, mr, cn, c->route)) gemv_avx2_nt_tile(&t, mr, cn, GEMV_DEC_TABLE);
         }
         if (cn == 1) break;
@@ -309,18 +329,17 @@ static void nt_panel_task(void *ctx, int64_t task) {
   const fp8g_gemm_problem *p = c->p;
   const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
   int64_t end = (task + 1) * NT_PANEL < p->n ? (task + 1) * NT_PANEL : p->n;
-  for (int64_t j0 = task * NT_PANEL; j0 < end; j0 += 8) nt_columns(c, bw, j0, end - j0 < 8 ? end - j0 : 8);
+  int slot = c->mx_fold ? claim_slot(c) : -1;
+  float *cscale = c->mx_fold ? c->cscale + slot * p->a_kblocks * 8 : NULL;
+  for (int64_t j0 = task * NT_PANEL; j0 < end; j0 += 8)
+    nt_columns(c, bw, j0, end - j0 < 8 ? end - j0 : 8, cscale);
+  if (slot >= 0) atomic_store(&c->busy[slot], 0);
 }
 
 /* ------------------------------------------------------------ entry */
 
 /* ------------------------------------------------------------ tables (built once) */
 
-/* Per fp8 dtype: decode(code) for activations, decode(code) / weight factor for
- * weights (the table route must give what the fast route gives), and e8m0 values. */
-static float act_tables[FP8GEMM_DTYPE_COUNT][256], weight_tables[FP8GEMM_DTYPE_COUNT][256];
-static double e8m0_table[256];
-static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
 static double weight_factor(fp8gemm_dtype d) { return d == FP8GEMM_E4M3FN ? 256.0 : 1.0; }
 
@@ -333,12 +352,14 @@ static void build_tables(void) {
       act_tables[fp8[t]][code] = v;
       weight_tables[fp8[t]][code] = (float)(v / weight_factor(fp8[t]));
     }
-  for (int code = 0; code < 256; code++)
+  for (int code = 0; code < 256; code++) {
     e8m0_table[code] = code == 0xFF ? NAN : ldexp(1.0, code - 127);
+    e8m0f_table[code] = (float)e8m0_table[code];
+  }
 }
 
 /* Activations of every row as fp32 [rows][lda], K padded with zeros. */
-static void decode_activations(const fp8g_gemm_problem *p, float *a, int64_t lda) {
+static void decode_activations(const fp8g_gemm_problem *p, float *a, int64_t lda, bool mx_fold) {
   bool fp8 = fp8gemm_dtype_is_fp8(p->a_dtype);
   const float *a_table = fp8 ? act_tables[p->a_dtype] : NULL;
   for (int64_t r = 0; r < p->batch * p->m; r++) {
@@ -347,6 +368,9 @@ static void decode_activations(const fp8g_gemm_problem *p, float *a, int64_t lda
     if (fp8) {
       const uint8_t *src = p->a;
       for (int64_t kk = 0; kk < p->k; kk++, off += p->a_stride_k) dst[kk] = a_table[src[off]];
+      if (mx_fold) /* exact: a power of two times an fp8 value, range checked */
+        for (int64_t kk = 0; kk < p->k; kk++)
+          dst[kk] *= e8m0f_table[p->ea[r * p->a_kblocks + kk / 32]];
     } else {
       for (int64_t kk = 0; kk < p->k; kk++, off += p->a_stride_k)
         dst[kk] = fp8g_load_wide(p->a, p->a_dtype, off);
@@ -364,13 +388,46 @@ static void set_weight_route(gemv_call *c, fp8gemm_dtype b_dtype) {
   c->e8m0 = e8m0_table;
 }
 
+/*
+ * MX scales can be folded into the operands when every product and partial sum then
+ * stays a normal fp32: activations |a| in [2^-17, 2^16] times 2^ea, step sums of 32
+ * products (|a w| in [2^-34, 2^32]) times 2^eb, summed over K. Otherwise (and for NaN
+ * scales) the blocks are scaled in double.
+ */
+static bool mx_fold_ok(const fp8g_gemm_problem *p) {
+  if (p->scale_kind != FP8G_SCALE_MX || !p->ea || !p->eb || p->block_k != 32 || !fp8gemm_dtype_is_fp8(p->a_dtype))
+    return false;
+  int ea_min = 255, ea_max = 0, eb_min = 255, eb_max = 0;
+  for (int64_t i = 0; i < p->batch * p->m * p->a_kblocks; i++) {
+    int e = p->ea[i];
+    ea_min = e < ea_min ? e : ea_min;
+    ea_max = e > ea_max ? e : ea_max;
+  }
+  int64_t batches = p->sb_batch_stride ? p->batch : 1;
+  for (int64_t b = 0; b < batches; b++) {
+    const uint8_t *eb = p->eb + b * p->sb_batch_stride;
+    for (int64_t i = 0; i < p->a_kblocks * p->n; i++) {
+      int e = eb[i];
+      eb_min = e < eb_min ? e : eb_min;
+      eb_max = e > eb_max ? e : eb_max;
+    }
+  }
+  if (ea_max == 0xFF || eb_max == 0xFF) return false;
+  int log2k = 0;
+  while (log2k < 63 && ((int64_t)1 << log2k) < p->a_kblocks) log2k++;
+  ea_min -= 127, ea_max -= 127, eb_min -= 127, eb_max -= 127;
+  return ea_min >= -92 && ea_min + eb_min >= -92 && ea_max + 37 <= 120 &&
+         ea_max + eb_max + 37 + log2k <= 120;
+}
+
 static fp8gemm_status run(const fp8g_gemm_problem *p) {
   gemv_call *c = calloc(1, sizeof *c);
   if (!c) return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx2: out of memory");
   c->p = p;
   /* NT when K is contiguous, unless N is contiguous too and wide enough for NN tiles */
   c->nt = p->b_stride_k == 1 && (p->b_stride_n != 1 || p->n < 8);
-  c->blocked = p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX;
+  c->mx_fold = c->nt && mx_fold_ok(p);
+  c->blocked = !c->mx_fold && (p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX);
   pthread_once(&tables_once, build_tables);
   set_weight_route(c, p->b_dtype);
   int64_t panel = c->nt ? NT_PANEL : NN_PANEL;
@@ -384,7 +441,9 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
     a = malloc((size_t)(rows * c->lda) * sizeof(float));
   c->states = malloc((size_t)(c->nt ? 1 : c->nslots) * sizeof *c->states);
   c->busy = calloc((size_t)c->nslots, sizeof *c->busy);
-  if (!a || !c->states || !c->busy) {
+  if (c->mx_fold) c->cscale = malloc((size_t)(c->nslots * p->a_kblocks * 8) * sizeof(float));
+  if (!a || !c->states || !c->busy || (c->mx_fold && !c->cscale)) {
+    free(c->cscale);
     free(a);
     free(c->states);
     free(c->busy);
@@ -392,7 +451,7 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
     return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx2: out of memory for %lld x %lld activations",
                       (long long)rows, (long long)p->k);
   }
-  decode_activations(p, a, c->lda);
+  decode_activations(p, a, c->lda, c->mx_fold);
   c->a = a;
   for (int64_t b = 0; b < p->batch; b++) {
     c->batch = b;
@@ -401,6 +460,7 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   free(a);
   free(c->states);
   free(c->busy);
+  free(c->cscale);
   free(c);
   return FP8GEMM_OK;
 }

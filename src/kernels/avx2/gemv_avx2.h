@@ -48,6 +48,9 @@ typedef struct gemv_nt_tile {
   int64_t ldpart;
   int64_t nk;
   const float *table;
+  /* NULL, or per-step column factors (MX weights folded in exactly): the 32-code step q
+   * of column c is multiplied by cscale[q * 8 + c] before it is accumulated. */
+  const float *cscale;
 } gemv_nt_tile;
 
 /* Preferred tile widths for mr rows (vectors of 8 columns for NN, columns for NT). */

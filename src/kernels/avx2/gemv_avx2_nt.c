@@ -11,16 +11,22 @@
 
 enum { NT_STEP = 32 };
 
-#define NT_STEP_BODY(BPTR, LDB, APTR, LDA)                                         \
+/* One 32-code step: decode each column, 4 FMAs per (row, column); with SCALED, the
+ * step's sum is formed apart and multiplied by the column's factor (a power of two). */
+#define NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP)                                   \
   _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                           \
     __m256 w[4];                                                                   \
     gemv_dec32(route, (BPTR) + c * (LDB), t->table, &nan_max, w);                  \
+    __m256 f = scaled ? _mm256_broadcast_ss(t->cscale + (STEP) * 8 + c)            \
+                      : _mm256_setzero_ps();                                       \
     _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) {                         \
       const float *ai = (APTR) + i * (LDA);                                        \
-      __m256 s = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(ai), acc[i][c]);            \
-      s = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(ai + 8), s);                       \
-      s = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(ai + 16), s);                      \
-      acc[i][c] = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(ai + 24), s);              \
+      __m256 sum = scaled ? _mm256_mul_ps(w[0], _mm256_loadu_ps(ai))               \
+                          : _mm256_fmadd_ps(w[0], _mm256_loadu_ps(ai), acc[i][c]); \
+      sum = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(ai + 8), sum);                   \
+      sum = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(ai + 16), sum);                  \
+      sum = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(ai + 24), sum);                  \
+      acc[i][c] = scaled ? _mm256_fmadd_ps(sum, f, acc[i][c]) : sum;               \
     }                                                                              \
   }
 
@@ -32,7 +38,8 @@ GEMV_INLINE float lane_sum(__m256 v) {
   return _mm_cvtss_f32(x);
 }
 
-GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const int route) {
+GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const int route,
+                        const int scaled) {
   __m256 acc[GEMV_MR_MAX][8];
 #pragma GCC unroll 8
   for (int i = 0; i < mr; i++)
@@ -44,7 +51,7 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
   for (; s + NT_STEP <= t->nk; s += NT_STEP) {
     const uint8_t *bp = t->b + s;
     const float *ap = t->a + s;
-    NT_STEP_BODY(bp, ldb, ap, lda)
+    NT_STEP_BODY(bp, ldb, ap, lda, s / NT_STEP)
   }
   if (s < t->nk) { /* ragged end of the segment: zero-padded copies, no read past it */
     int64_t rest = t->nk - s;
@@ -55,7 +62,7 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
     for (int c = 0; c < cn; c++) memcpy(bt + c * NT_STEP, t->b + c * ldb + s, (size_t)rest);
     for (int i = 0; i < mr; i++)
       memcpy(at + i * NT_STEP, t->a + i * lda + s, (size_t)rest * sizeof(float));
-    NT_STEP_BODY(bt, NT_STEP, at, NT_STEP)
+    NT_STEP_BODY(bt, NT_STEP, at, NT_STEP, s / NT_STEP)
   }
   if (route == GEMV_DEC_E4M3FN && gemv_saw_nan(nan_max)) return 1;
 #pragma GCC unroll 8
@@ -69,12 +76,17 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
  * vectors shared by every column) must fit the 16 ymm registers. */
 int gemv_avx2_nt_width(int mr) { return mr == 1 ? 4 : mr <= 4 ? 2 : 1; }
 
-#define NT_ROUTES(MR, CN)                                              \
-  case (MR) * 16 + (CN):                                               \
-    switch (route) {                                                   \
-      case GEMV_DEC_E4M3FN: return nt_tile(t, MR, CN, GEMV_DEC_E4M3FN); \
-      case GEMV_DEC_E5M2: return nt_tile(t, MR, CN, GEMV_DEC_E5M2);     \
-      default: return nt_tile(t, MR, CN, GEMV_DEC_TABLE);               \
+#define NT_ROUTES(MR, CN)                                                        \
+  case (MR) * 16 + (CN):                                                         \
+    if (t->cscale) switch (route) {                                              \
+        case GEMV_DEC_E4M3FN: return nt_tile(t, MR, CN, GEMV_DEC_E4M3FN, 1);     \
+        case GEMV_DEC_E5M2: return nt_tile(t, MR, CN, GEMV_DEC_E5M2, 1);         \
+        default: return nt_tile(t, MR, CN, GEMV_DEC_TABLE, 1);                   \
+      }                                                                          \
+    switch (route) {                                                             \
+      case GEMV_DEC_E4M3FN: return nt_tile(t, MR, CN, GEMV_DEC_E4M3FN, 0);       \
+      case GEMV_DEC_E5M2: return nt_tile(t, MR, CN, GEMV_DEC_E5M2, 0);           \
+      default: return nt_tile(t, MR, CN, GEMV_DEC_TABLE, 0);                     \
     }
 
 int gemv_avx2_nt_tile(const gemv_nt_tile *t, int mr, int cn, int route) {
