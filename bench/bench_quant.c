@@ -8,9 +8,11 @@
  * Workloads (N = MiB / 4 elements, K = 4096 per row):
  *   cast f32->e4m3fn            quantize(scale 1, non-saturating)
  *   token f32->e4m3fn           per row: amax, s = max(amax / 448, min_scale), quantize
- *   token bf16->e4m3fn          per row: widen to f32 (L1), amax, quantize
+ *   token bf16 3-pass           per row: widen to f32 (L1), amax, quantize
+ *   token bf16 fused            per row: amax_wide, quantize_wide (bf16 read directly)
  *   mx f32->e4m3fn (floor)      mx_quantize
- *   dequant e4m3fn->bf16        per 4096: dequantize (scale) to f32 (L1), narrow
+ *   dequant ->bf16 2-pass       per 4096: dequantize (scale) to f32 (L1), narrow
+ *   dequant ->bf16 fused        dequantize_narrow (decode, scale, round in registers)
  * and the same through the public ops (fp8gemm_fp8_cast, _fp8_quantize per token,
  * _mx_quantize, _fp8_dequantize), which add the op layer's row walking.
  * GB/s count bytes read + written (rw) and bytes read (rd). "l2 rw" is the kernel rows
@@ -158,6 +160,18 @@ static void token_bf16_task(void *ctx, int64_t t) {
   }
 }
 
+/* the fused entries: amax and quantize read bf16 directly */
+static void token_bf16_fused_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
+  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
+    const uint16_t *x = b->x16 + r * K_ROW;
+    float s = token_scale(b->k->amax_wide(x, FP8GEMM_BF16, K_ROW));
+    b->scales[r] = s;
+    b->k->quantize_wide(x, FP8GEMM_BF16, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW);
+  }
+}
+
 static void mx_task(void *ctx, int64_t t) {
   bench *b = ctx;
   size_t off = (size_t)t * TASK_ELEMS;
@@ -174,6 +188,13 @@ static void dequant_task(void *ctx, int64_t t) {
     b->k->dequantize(b->q + off + i, m, FP8GEMM_E4M3FN, 0.0123f, buf);
     b->k->narrow(buf, FP8GEMM_BF16, b->y16 + off + i, m);
   }
+}
+
+static void dequant_fused_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t off = (size_t)t * TASK_ELEMS;
+  b->k->dequantize_narrow(b->q + off, task_len(b, t), FP8GEMM_E4M3FN, 0.0123f, FP8GEMM_BF16,
+                          b->y16 + off);
 }
 
 /* The public ops over the same data ([n / K, K] tensors). */
@@ -230,9 +251,11 @@ typedef struct workload {
 static const workload workloads[] = {
     {"cast f32->e4m3fn", cast_task, NULL, 4, 1, 0},
     {"token f32->e4m3fn", token_f32_task, NULL, 4, 1, 0},
-    {"token bf16->e4m3fn", token_bf16_task, NULL, 2, 1, 1},
+    {"token bf16->e4m3fn 3-pass", token_bf16_task, NULL, 2, 1, 1},
+    {"token bf16->e4m3fn fused", token_bf16_fused_task, NULL, 2, 1, 1},
     {"mx f32->e4m3fn floor", mx_task, NULL, 4, 1, 0},
-    {"dequant e4m3fn->bf16", dequant_task, NULL, 1, 2, 2},
+    {"dequant e4m3fn->bf16 2-pass", dequant_task, NULL, 1, 2, 2},
+    {"dequant e4m3fn->bf16 fused", dequant_fused_task, NULL, 1, 2, 2},
     {"op fp8_cast f32->e4m3fn", NULL, op_cast, 4, 1, 0},
     {"op fp8_quantize token f32", NULL, op_token_f32, 4, 1, 0},
     {"op fp8_quantize token bf16", NULL, op_token_bf16, 2, 1, 1},
@@ -269,7 +292,7 @@ static void run(bench *b, const workload *w, int reps) {
   }
   double rd = (double)in_bytes / k / 1e9, rw = (double)(in_bytes + out_bytes) / k / 1e9;
   double st = (double)in_bytes / s / 1e9;
-  printf("%-28s %-13s %-7s %3d %9.2f %8.2f %8.2f %8.2f %7.0f%% %7.0f%%", w->name,
+  printf("%-30s %-13s %-7s %3d %9.2f %8.2f %8.2f %8.2f %7.0f%% %7.0f%%", w->name,
          w->task ? b->k->name : "op", fp8gemm_isa_name(fp8gemm_isa_active()), b->threads, k * 1e3,
          rw, rd, st, 100 * rw / st, 100 * rd / st);
   if (w->task) printf(" %8.2f", l2);
@@ -329,7 +352,7 @@ int main(int argc, char **argv) {
   }
   printf("bench_quant: %zu elements (f32 input %zu MiB), K=%d, %d reps (median), cpu: %s\n", b.n,
          b.n * 4 >> 20, K_ROW, reps, fp8gemm_cpu_features());
-  printf("%-28s %-13s %-7s %3s %9s %8s %8s %8s %8s %8s %8s\n", "workload", "kernel", "isa", "thr",
+  printf("%-30s %-13s %-7s %3s %9s %8s %8s %8s %8s %8s %8s\n", "workload", "kernel", "isa", "thr",
          "ms", "rw GB/s", "rd GB/s", "stream", "rw/str", "rd/str", "l2 rw");
   for (int t = 0; t < nthreads; t++) {
     b.threads = threads[t];

@@ -95,21 +95,24 @@ static float scale_at(const dequant_job *j, int64_t row, int64_t group) {
   return ((const float *)t->data)[off];
 }
 
+/* Decoded, scaled and rounded to out_dtype in one fused pass per scale group. */
 static void dequant_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
   const dequant_job *j = ctx;
   (void)task;
   uint8_t codes_buf[FP8G_CHUNK];
-  float buf[FP8G_CHUNK];
-  fp8gemm_dtype from = j->in.t->dtype;
+  fp8gemm_dtype from = j->in.t->dtype, to = j->out_dtype;
   const uint8_t *codes = fp8g_rows_codes(&j->in, row, k0, n, codes_buf);
+  char *out = j->out + (size_t)(row * j->in.K + k0) * j->out_bytes;
   int64_t end = k0 + (int64_t)n;
   bool per_group = j->L.gran == FP8GEMM_PER_BLOCK || j->L.gran == FP8GEMM_PER_BLOCK2D;
   if (!per_group) {
-    j->kern->dequantize(codes, n, from, scale_at(j, row, 0), buf);
+    j->kern->dequantize_narrow(codes, n, from, scale_at(j, row, 0), to, out);
   } else if (from == FP8GEMM_E2M1 && j->L.gk % 2) {
     /* Odd groups split packed bytes: decode exactly (times 1), then one multiply each. */
+    float buf[FP8G_CHUNK];
     j->kern->dequantize(codes, n, from, 1.0f, buf);
     for (int64_t k = k0; k < end; k++) buf[k - k0] *= scale_at(j, row, k / j->L.gk);
+    j->kern->narrow(buf, to, out, n);
   } else {
     for (int64_t k = k0; k < end;) {
       int64_t g = k / j->L.gk, c0, c1;
@@ -117,11 +120,11 @@ static void dequant_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_
       if (c1 > end) c1 = end;
       size_t at = (size_t)(k - k0);
       const uint8_t *c = from == FP8GEMM_E2M1 ? codes + at / 2 : codes + at;
-      j->kern->dequantize(c, (size_t)(c1 - k), from, scale_at(j, row, g), buf + at);
+      j->kern->dequantize_narrow(c, (size_t)(c1 - k), from, scale_at(j, row, g), to,
+                                 out + at * j->out_bytes);
       k = c1;
     }
   }
-  j->kern->narrow(buf, j->out_dtype, j->out + (size_t)(row * j->in.K + k0) * j->out_bytes, n);
 }
 
 fp8gemm_status fp8gemm_fp8_dequantize(const fp8gemm_tensor *q, const fp8gemm_tensor *scale,

@@ -12,7 +12,8 @@
 
 #define OP "fp8_quantize"
 
-/* Rows whose whole row is widened once (single read) when each row owns its scales. */
+/* Strided rows up to this length are gathered once into f32 (contiguous rows are read in
+ * place by the fused kernels, whatever their length). */
 #define ROW_BUF 8192
 
 static fp8gemm_status check_scale_ub(const fp8gemm_tensor *scale_ub, bool need_data) {
@@ -134,27 +135,45 @@ static void rows_of_task(const quant_job *j, int64_t task, int64_t *r0, int64_t 
   *r1 = j->in.rows - *r0 > j->rows_per_task ? *r0 + j->rows_per_task : j->in.rows;
 }
 
-/* The whole row as f32: in place when contiguous f32, widened into buf when it fits
- * (ROW_BUF floats), else NULL and the callers stream it in chunks. */
-static const float *whole_row(const quant_job *j, int64_t row, float *buf) {
+/* A row as the kernels take it: p in dtype dt (the tensor itself when contiguous, read
+ * by the fused amax_wide / quantize_wide; else f32 gathered into a buffer), or p NULL:
+ * too long for the buffer, the callers stream it in chunks. */
+typedef struct row_view {
+  const void *p;
+  fp8gemm_dtype dt;
+} row_view;
+
+static const void *view_at(row_view v, int64_t k) {
+  return (const char *)v.p + (size_t)k * (v.dt == FP8GEMM_F32 ? 4 : 2);
+}
+
+static row_view whole_row(const quant_job *j, int64_t row, float *buf) {
   int64_t K = j->in.K;
-  if (K <= 0) return buf;
-  if (j->in.t->dtype == FP8GEMM_F32 && (j->in.kstride == 1 || K == 1))
-    return fp8g_rows_load(&j->in, j->kern, row, 0, (size_t)K, NULL);
-  if (K > ROW_BUF) return NULL;
+  row_view v = {buf, FP8GEMM_F32};
+  if (K <= 0) return v;
+  const void *p = fp8g_rows_wide(&j->in, row, 0, (size_t)K);
+  if (p) {
+    v.p = p;
+    v.dt = j->in.t->dtype;
+    return v;
+  }
+  if (K > ROW_BUF) {
+    v.p = NULL;
+    return v;
+  }
   for (int64_t k = 0; k < K; k += FP8G_CHUNK) {
     size_t n = (size_t)(K - k < FP8G_CHUNK ? K - k : FP8G_CHUNK);
     const float *x = fp8g_rows_load(&j->in, j->kern, row, k, n, buf + k);
     if (x != buf + k) memcpy(buf + k, x, n * sizeof *x);
   }
-  return buf;
+  return v;
 }
 
-/* max |x| over group g of a row, NaN ignored (x: the whole row, or NULL to stream). */
-static float group_amax(const quant_job *j, int64_t row, int64_t g, const float *x) {
+/* max |x| over group g of a row, NaN ignored. */
+static float group_amax(const quant_job *j, int64_t row, int64_t g, row_view x) {
   int64_t c0, c1;
   fp8g_scale_group_cols(&j->L, g, &c0, &c1);
-  if (x) return c1 > c0 ? j->kern->amax(x + c0, (size_t)(c1 - c0)) : 0.0f;
+  if (x.p) return c1 > c0 ? j->kern->amax_wide(view_at(x, c0), x.dt, (size_t)(c1 - c0)) : 0.0f;
   float buf[FP8G_CHUNK], m = 0.0f;
   for (int64_t k = c0; k < c1; k += FP8G_CHUNK) {
     size_t n = (size_t)(c1 - k < FP8G_CHUNK ? c1 - k : FP8G_CHUNK);
@@ -165,12 +184,13 @@ static float group_amax(const quant_job *j, int64_t row, int64_t g, const float 
 }
 
 /* q of group g of a row = quantize(x / s). */
-static void group_quantize(const quant_job *j, int64_t row, int64_t g, const float *x, float s) {
+static void group_quantize(const quant_job *j, int64_t row, int64_t g, row_view x, float s) {
   int64_t c0, c1;
   fp8g_scale_group_cols(&j->L, g, &c0, &c1);
   uint8_t *q = j->q + row * j->in.K;
-  if (x) {
-    if (c1 > c0) j->kern->quantize(x + c0, (size_t)(c1 - c0), s, j->to, true, q + c0);
+  if (x.p) {
+    if (c1 > c0)
+      j->kern->quantize_wide(view_at(x, c0), x.dt, (size_t)(c1 - c0), s, j->to, true, q + c0);
     return;
   }
   float buf[FP8G_CHUNK];
@@ -190,7 +210,7 @@ static void quant_task(void *ctx, int64_t task) {
     /* A row owns its scales: amax, scale and codes group by group, one read of the row
      * when it fits in buf. */
     for (int64_t r = r0; r < r1; r++) {
-      const float *x = whole_row(j, r, buf);
+      row_view x = whole_row(j, r, buf);
       for (int64_t g = 0; g < j->L.nbk; g++) {
         float s = dynamic_scale(j, group_amax(j, r, g, x));
         j->s[fp8g_scale_index(&j->L, r, g)] = s;
@@ -203,7 +223,7 @@ static void quant_task(void *ctx, int64_t task) {
     /* block2d: the band's rows share its scales: amax over the band first. */
     for (int64_t g = 0; g < j->L.nbk; g++) j->s[fp8g_scale_index(&j->L, r0, g)] = 0.0f;
     for (int64_t r = r0; r < r1; r++) {
-      const float *x = whole_row(j, r, buf);
+      row_view x = whole_row(j, r, buf);
       for (int64_t g = 0; g < j->L.nbk; g++) {
         int64_t idx = fp8g_scale_index(&j->L, r, g);
         float a = group_amax(j, r, g, x);
@@ -216,7 +236,7 @@ static void quant_task(void *ctx, int64_t task) {
     }
   }
   for (int64_t r = r0; r < r1; r++) {
-    const float *x = whole_row(j, r, buf);
+    row_view x = whole_row(j, r, buf);
     for (int64_t g = 0; g < j->L.nbk; g++)
       group_quantize(j, r, g, x, j->s[fp8g_scale_index(&j->L, r, g)]);
   }
@@ -226,7 +246,9 @@ static void quant_task(void *ctx, int64_t task) {
 static void tensor_amax_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
   quant_job *j = ctx;
   float buf[FP8G_CHUNK];
-  float a = j->kern->amax(fp8g_rows_load(&j->in, j->kern, row, k0, n, buf), n);
+  const void *p = fp8g_rows_wide(&j->in, row, k0, n);
+  float a = p ? j->kern->amax_wide(p, j->in.t->dtype, n)
+              : j->kern->amax(fp8g_rows_load(&j->in, j->kern, row, k0, n, buf), n);
   if (a > j->partial[task]) j->partial[task] = a;
 }
 
@@ -234,8 +256,10 @@ static void tensor_quantize_span(void *ctx, int64_t task, int64_t row, int64_t k
   const quant_job *j = ctx;
   float buf[FP8G_CHUNK];
   (void)task;
-  j->kern->quantize(fp8g_rows_load(&j->in, j->kern, row, k0, n, buf), n, j->s[0], j->to, true,
-                    j->q + row * j->in.K + k0);
+  uint8_t *q = j->q + row * j->in.K + k0;
+  const void *p = fp8g_rows_wide(&j->in, row, k0, n);
+  if (p) j->kern->quantize_wide(p, j->in.t->dtype, n, j->s[0], j->to, true, q);
+  else j->kern->quantize(fp8g_rows_load(&j->in, j->kern, row, k0, n, buf), n, j->s[0], j->to, true, q);
 }
 
 /* Splits rows into tasks (block2d: one task per g-row band of a matrix). */

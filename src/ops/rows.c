@@ -35,6 +35,12 @@ const float *fp8g_rows_load(const fp8g_rows *v, const fp8g_quant_kernels *kern, 
   return buf;
 }
 
+const void *fp8g_rows_wide(const fp8g_rows *v, int64_t row, int64_t k0, size_t n) {
+  if (v->kstride != 1 && n != 1) return NULL;
+  int64_t off = fp8g_rows_offset(v, row) + k0 * v->kstride;
+  return (const char *)v->t->data + (size_t)off * wide_bytes(v->t->dtype);
+}
+
 const uint8_t *fp8g_rows_codes(const fp8g_rows *v, int64_t row, int64_t k0, size_t n,
                                uint8_t *buf) {
   const uint8_t *base = v->t->data;

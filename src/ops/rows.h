@@ -23,6 +23,9 @@ int64_t fp8g_rows_offset(const fp8g_rows *v, int64_t row);
  * is contiguous f32 already, else widened into buf (n <= its size). */
 const float *fp8g_rows_load(const fp8g_rows *v, const fp8g_quant_kernels *kern, int64_t row,
                             int64_t k0, size_t n, float *buf);
+/* x[row, k0 .. k0+n) in the tensor's own dtype (for the fused kernels): a pointer into
+ * the tensor when the span is contiguous, else NULL. */
+const void *fp8g_rows_wide(const fp8g_rows *v, int64_t row, int64_t k0, size_t n);
 /* The 8-bit codes x[row, k0 .. k0+n): a pointer into the tensor when the row is
  * contiguous, else gathered into buf. e2m1 rows are always contiguous (k0 even). */
 const uint8_t *fp8g_rows_codes(const fp8g_rows *v, int64_t row, int64_t k0, size_t n,
