@@ -397,24 +397,37 @@ static void set_weight_route(gemv_call *c, fp8gemm_dtype b_dtype) {
  * products (|a w| in [2^-34, 2^32]) times 2^eb, summed over K. Otherwise (and for NaN
  * scales) the blocks are scaled in double.
  */
+/* Widens [*lo, *hi] to cover the n bytes at v (32 at a time: the weight scales are
+ * 1/32 of the weight bytes, so this pass must stream). */
+static void byte_range(const uint8_t *v, int64_t n, int *lo, int *hi) {
+  __m256i mn = _mm256_set1_epi8((char)0xFF), mx = _mm256_setzero_si256();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i x = _mm256_loadu_si256((const __m256i *)(v + i));
+    mn = _mm256_min_epu8(mn, x);
+    mx = _mm256_max_epu8(mx, x);
+  }
+  uint8_t a[32], b[32];
+  _mm256_storeu_si256((__m256i *)a, mn);
+  _mm256_storeu_si256((__m256i *)b, mx);
+  for (int q = 0; q < 32; q++) {
+    *lo = a[q] < *lo ? a[q] : *lo;
+    *hi = b[q] > *hi ? b[q] : *hi;
+  }
+  for (; i < n; i++) {
+    *lo = v[i] < *lo ? v[i] : *lo;
+    *hi = v[i] > *hi ? v[i] : *hi;
+  }
+}
+
 static bool mx_fold_ok(const fp8g_gemm_problem *p) {
   if (p->scale_kind != FP8G_SCALE_MX || !p->ea || !p->eb || p->block_k != 32 || !fp8gemm_dtype_is_fp8(p->a_dtype))
     return false;
   int ea_min = 255, ea_max = 0, eb_min = 255, eb_max = 0;
-  for (int64_t i = 0; i < p->batch * p->m * p->a_kblocks; i++) {
-    int e = p->ea[i];
-    ea_min = e < ea_min ? e : ea_min;
-    ea_max = e > ea_max ? e : ea_max;
-  }
+  byte_range(p->ea, p->batch * p->m * p->a_kblocks, &ea_min, &ea_max);
   int64_t batches = p->sb_batch_stride ? p->batch : 1;
-  for (int64_t b = 0; b < batches; b++) {
-    const uint8_t *eb = p->eb + b * p->sb_batch_stride;
-    for (int64_t i = 0; i < p->a_kblocks * p->n; i++) {
-      int e = eb[i];
-      eb_min = e < eb_min ? e : eb_min;
-      eb_max = e > eb_max ? e : eb_max;
-    }
-  }
+  for (int64_t b = 0; b < batches; b++)
+    byte_range(p->eb + b * p->sb_batch_stride, p->a_kblocks * p->n, &eb_min, &eb_max);
   if (ea_max == 0xFF || eb_max == 0xFF) return false;
   int log2k = 0;
   while (log2k < 63 && ((int64_t)1 << log2k) < p->a_kblocks) log2k++;
