@@ -114,5 +114,14 @@ extern const fp8g_gemm_kernel fp8g_gemm_ref_w8a16;
 const fp8g_gemm_kernel *const *fp8g_gemm_kernel_table(fp8gemm_op op, size_t *count);
 /* First kernel of the op's table whose ISA is <= fp8g_isa() and that supports `p`. */
 const fp8g_gemm_kernel *fp8g_gemm_select(fp8gemm_op op, const fp8g_gemm_problem *p);
+/*
+ * The problem (no data: scales point at constants 1) of an m x n x k call of `op` with
+ * dense scales of `scheme` (blocks of 128, groups of 128, MX 32), weight [K, N] or its
+ * NT view, bf16 output: what the capability queries hand to fp8g_gemm_select.
+ * m, n, k >= 1. false if scheme is not one of op's GEMM schemes.
+ */
+bool fp8g_gemm_scheme_problem(fp8gemm_op op, fp8gemm_scheme scheme, fp8gemm_dtype dtype,
+                              int64_t m, int64_t n, int64_t k, bool weight_nt,
+                              fp8g_gemm_problem *p);
 
 #endif /* FP8GEMM_GEMM_KERNELS_H */

@@ -47,6 +47,58 @@ const fp8g_gemm_kernel *fp8g_gemm_select(fp8gemm_op op, const fp8g_gemm_problem 
   return NULL;
 }
 
+/* ------------------------------------------------------------ problems without data */
+bool fp8g_gemm_scheme_problem(fp8gemm_op op, fp8gemm_scheme scheme, fp8gemm_dtype dtype,
+                              int64_t m, int64_t n, int64_t k, bool weight_nt,
+                              fp8g_gemm_problem *p) {
+  static const float one = 1.0f;
+  static const uint8_t unit_e8m0 = 127;
+  bool w8a16 = op == FP8GEMM_OP_FP8_GEMM_W8A16;
+  *p = (fp8g_gemm_problem){0};
+  p->batch = 1;
+  p->m = m;
+  p->n = n;
+  p->k = k;
+  p->a_dtype = w8a16 ? FP8GEMM_BF16 : dtype;
+  p->a_stride_k = 1;
+  p->b_dtype = dtype;
+  p->b_stride_k = weight_nt ? 1 : n;
+  p->b_stride_n = weight_nt ? k : 1;
+  p->sa = w8a16 ? NULL : &one;
+  p->sb = &one;
+  p->out_dtype = FP8GEMM_BF16;
+  p->nthreads = fp8gemm_get_num_threads();
+  int64_t block_k = k, block_n = 1;
+  switch (scheme) {
+    case FP8GEMM_SCHEME_PER_TENSOR: p->scale_kind = FP8G_SCALE_TENSOR; break;
+    case FP8GEMM_SCHEME_PER_TOKEN: p->scale_kind = FP8G_SCALE_ROWCOL; break;
+    case FP8GEMM_SCHEME_BLOCK: /* fp8_gemm 1x128 x 128x128; w8a16 128x128 weight blocks */
+      p->scale_kind = FP8G_SCALE_BLOCK;
+      block_k = block_n = 128;
+      break;
+    case FP8GEMM_SCHEME_GROUP:
+      if (!w8a16) return false;
+      p->scale_kind = FP8G_SCALE_BLOCK;
+      block_k = 128;
+      break;
+    case FP8GEMM_SCHEME_MX:
+      block_k = 32;
+      if (w8a16) {
+        p->scale_kind = FP8G_SCALE_BLOCK; /* e8m0 weight groups arrive as fp32 */
+      } else {
+        p->scale_kind = FP8G_SCALE_MX;
+        p->ea = p->eb = &unit_e8m0;
+      }
+      break;
+    default: return false;
+  }
+  p->block_k = block_k;
+  p->block_n = block_n;
+  p->a_kblocks = (k - 1) / block_k + 1; /* k, n >= 1: no overflow near INT64_MAX */
+  p->b_nblocks = (n - 1) / block_n + 1;
+  return true;
+}
+
 /* ------------------------------------------------------------ capability query */
 /*
  * "Which kernel would serve a typical problem of this scheme and dtype?" A typical
@@ -55,38 +107,6 @@ const fp8g_gemm_kernel *fp8g_gemm_select(fp8gemm_op op, const fp8g_gemm_problem 
  * so the problem carries no data.
  */
 enum { TYPICAL_N = 4096, TYPICAL_K = 4096, TYPICAL_M_W8A8 = 128, TYPICAL_M_W8A16 = 1 };
-
-static void typical_problem(fp8g_gemm_problem *p, int64_t m, fp8gemm_dtype a_dtype,
-                            fp8gemm_dtype b_dtype, fp8gemm_dtype out_dtype) {
-  static const float one = 1.0f;
-  *p = (fp8g_gemm_problem){0};
-  p->batch = 1;
-  p->m = m;
-  p->n = TYPICAL_N;
-  p->k = TYPICAL_K;
-  p->a_dtype = a_dtype;
-  p->a_stride_k = 1;
-  p->b_dtype = b_dtype;
-  p->b_stride_k = TYPICAL_N;
-  p->b_stride_n = 1;
-  p->block_k = TYPICAL_K;
-  p->block_n = 1;
-  p->a_kblocks = 1;
-  p->b_nblocks = TYPICAL_N;
-  p->sa = &one;
-  p->sb = &one;
-  p->out_dtype = out_dtype;
-  p->nthreads = fp8gemm_get_num_threads();
-}
-
-static void set_blocks(fp8g_gemm_problem *p, fp8g_scale_kind kind, int64_t block_k,
-                       int64_t block_n) {
-  p->scale_kind = kind;
-  p->block_k = block_k;
-  p->block_n = block_n;
-  p->a_kblocks = (p->k + block_k - 1) / block_k;
-  p->b_nblocks = (p->n + block_n - 1) / block_n;
-}
 
 /* Scheme names for messages (the registry owns the public name table). */
 static const char *scheme_str(fp8gemm_scheme scheme) {
@@ -114,21 +134,11 @@ fp8gemm_status fp8g_query_fp8_gemm(fp8gemm_scheme scheme, fp8gemm_dtype dtype,
                       "fp8_gemm: dtype: expected e4m3fn, e5m2, e4m3fnuz or e5m2fnuz, got %s",
                       fp8g_dtype_str(dtype));
   fp8g_gemm_problem p;
-  typical_problem(&p, TYPICAL_M_W8A8, dtype, dtype, FP8GEMM_BF16);
-  static const uint8_t unit_e8m0 = 127;
-  switch (scheme) {
-    case FP8GEMM_SCHEME_PER_TENSOR: set_blocks(&p, FP8G_SCALE_TENSOR, p.k, 1); break;
-    case FP8GEMM_SCHEME_PER_TOKEN: set_blocks(&p, FP8G_SCALE_ROWCOL, p.k, 1); break;
-    case FP8GEMM_SCHEME_BLOCK: set_blocks(&p, FP8G_SCALE_BLOCK, 128, 128); break;
-    case FP8GEMM_SCHEME_MX:
-      set_blocks(&p, FP8G_SCALE_MX, 32, 1);
-      p.ea = p.eb = &unit_e8m0;
-      break;
-    default:
-      return fp8g_error(FP8GEMM_UNIMPLEMENTED,
-                        "fp8_gemm: scheme: expected per_tensor, per_token, block or mx, got %s",
-                        scheme_str(scheme));
-  }
+  if (!fp8g_gemm_scheme_problem(FP8GEMM_OP_FP8_GEMM, scheme, dtype, TYPICAL_M_W8A8, TYPICAL_N,
+                                TYPICAL_K, false, &p))
+    return fp8g_error(FP8GEMM_UNIMPLEMENTED,
+                      "fp8_gemm: scheme: expected per_tensor, per_token, block or mx, got %s",
+                      scheme_str(scheme));
   return answer(FP8GEMM_OP_FP8_GEMM, "fp8_gemm", &p, scheme, info);
 }
 
@@ -141,19 +151,11 @@ fp8gemm_status fp8g_query_fp8_gemm_w8a16(fp8gemm_scheme scheme, fp8gemm_dtype dt
                       "e5m2fnuz, got %s",
                       fp8g_dtype_str(dtype));
   fp8g_gemm_problem p;
-  typical_problem(&p, TYPICAL_M_W8A16, FP8GEMM_BF16, dtype, FP8GEMM_BF16);
-  p.sa = NULL;
-  switch (scheme) {
-    case FP8GEMM_SCHEME_PER_TENSOR: set_blocks(&p, FP8G_SCALE_TENSOR, p.k, 1); break;
-    case FP8GEMM_SCHEME_PER_TOKEN: set_blocks(&p, FP8G_SCALE_ROWCOL, p.k, 1); break;
-    case FP8GEMM_SCHEME_GROUP: set_blocks(&p, FP8G_SCALE_BLOCK, 128, 1); break;
-    case FP8GEMM_SCHEME_MX: set_blocks(&p, FP8G_SCALE_BLOCK, 32, 1); break; /* e8m0 groups of 32 */
-    case FP8GEMM_SCHEME_BLOCK: set_blocks(&p, FP8G_SCALE_BLOCK, 128, 128); break;
-    default:
-      return fp8g_error(FP8GEMM_UNIMPLEMENTED,
-                        "fp8_gemm_w8a16: scheme: expected per_tensor, per_token, group, block or "
-                        "mx, got %s",
-                        scheme_str(scheme));
-  }
+  if (!fp8g_gemm_scheme_problem(FP8GEMM_OP_FP8_GEMM_W8A16, scheme, dtype, TYPICAL_M_W8A16,
+                                TYPICAL_N, TYPICAL_K, false, &p))
+    return fp8g_error(FP8GEMM_UNIMPLEMENTED,
+                      "fp8_gemm_w8a16: scheme: expected per_tensor, per_token, group, block or "
+                      "mx, got %s",
+                      scheme_str(scheme));
   return answer(FP8GEMM_OP_FP8_GEMM_W8A16, "fp8_gemm_w8a16", &p, scheme, info);
 }

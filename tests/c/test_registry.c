@@ -166,9 +166,65 @@ static void test_query(void) {
   CHECK(strstr(fp8gemm_last_error(), "e4m3fnuz") != NULL, "message %s", fp8gemm_last_error());
 }
 
+/* fp8gemm_query_shape: every GEMM scheme at decode and prefill shapes, NN and NT, under
+ * every cap the CPU has, names a kernel the cap allows; under the scalar cap it is the
+ * one fp8gemm_query names. Bad arguments are rejected with a message. */
+static void test_query_shape(void) {
+  static const fp8gemm_op ops[] = {FP8GEMM_OP_FP8_GEMM, FP8GEMM_OP_FP8_GEMM_W8A16};
+  static const int64_t ms[] = {1, 16, 17, 300};
+  fp8gemm_isa detected = fp8gemm_isa_detected();
+  fp8gemm_isa saved = fp8gemm_get_max_isa();
+  for (int isa = 0; isa <= (int)detected; isa++) {
+    CHECK(fp8gemm_set_max_isa((fp8gemm_isa)isa) == FP8GEMM_OK, "cap %d", isa);
+    for (size_t o = 0; o < sizeof ops / sizeof ops[0]; o++) {
+      const fp8gemm_op_info *info = fp8gemm_op_describe(ops[o]);
+      for (int s = 0; s < info->n_schemes; s++)
+        for (size_t m = 0; m < sizeof ms / sizeof ms[0]; m++)
+          for (int nt = 0; nt <= 1; nt++) {
+            fp8gemm_kernel_info k = {0}, q = {0};
+            fp8gemm_status st = fp8gemm_query_shape(ops[o], info->schemes[s], FP8GEMM_E4M3FN,
+                                                    ms[m], 4096, 4096, nt, &k);
+            CHECK(st == FP8GEMM_OK && k.name && k.isa <= (fp8gemm_isa)isa,
+                  "%s scheme %d m %lld nt %d cap %d: %s", info->name, (int)info->schemes[s],
+                  (long long)ms[m], nt, isa, fp8gemm_last_error());
+            if (isa == FP8GEMM_ISA_SCALAR && st == FP8GEMM_OK) {
+              fp8gemm_query(ops[o], info->schemes[s], FP8GEMM_E4M3FN, &q);
+              CHECK(q.name && strcmp(k.name, q.name) == 0, "%s scalar: %s vs %s", info->name,
+                    k.name, q.name ? q.name : "(null)");
+            }
+          }
+    }
+  }
+  fp8gemm_set_max_isa(saved);
+
+  fp8gemm_kernel_info k;
+  const fp8gemm_scheme tok = FP8GEMM_SCHEME_PER_TOKEN;
+  const fp8gemm_op gemm = FP8GEMM_OP_FP8_GEMM;
+  CHECK(fp8gemm_query_shape(gemm, tok, FP8GEMM_E4M3FN, 1, 1, 1, 0, NULL) ==
+            FP8GEMM_INVALID_ARGUMENT, "NULL info");
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_QUANTIZE, tok, FP8GEMM_E4M3FN, 1, 1, 1, 0, &k) ==
+            FP8GEMM_INVALID_ARGUMENT, "not a GEMM");
+  CHECK(fp8gemm_query_shape(gemm, tok, FP8GEMM_BF16, 1, 1, 1, 0, &k) ==
+            FP8GEMM_INVALID_ARGUMENT, "bf16 weight");
+  CHECK(fp8gemm_query_shape(gemm, tok, FP8GEMM_E4M3FN, 0, 1, 1, 0, &k) ==
+            FP8GEMM_INVALID_ARGUMENT, "m = 0");
+  CHECK(fp8gemm_query_shape(gemm, FP8GEMM_SCHEME_GROUP, FP8GEMM_E4M3FN, 1, 1, 1, 0, &k) ==
+            FP8GEMM_UNIMPLEMENTED, "group is a w8a16 scheme");
+  /* Sizes whose operands cannot exist: rejected, not overflowed. */
+  const int64_t big = (int64_t)1 << 32;
+  CHECK(fp8gemm_query_shape(gemm, tok, FP8GEMM_E4M3FN, big, big, 1, 0, &k) ==
+            FP8GEMM_INVALID_ARGUMENT, "m * n overflows");
+  CHECK(fp8gemm_query_shape(gemm, FP8GEMM_SCHEME_BLOCK, FP8GEMM_E4M3FN, 1, 1, INT64_MAX, 0,
+                            &k) == FP8GEMM_OK, "k = INT64_MAX alone: %s", fp8gemm_last_error());
+  CHECK(fp8gemm_query_shape(gemm, tok, FP8GEMM_E4M3FN, INT64_MAX, INT64_MAX, INT64_MAX, 1, &k) ==
+            FP8GEMM_INVALID_ARGUMENT, "INT64_MAX cube");
+  CHECK(strstr(fp8gemm_last_error(), "query_shape") != NULL, "message %s", fp8gemm_last_error());
+}
+
 int main(void) {
   test_schemas();
   test_names();
   test_query();
+  test_query_shape();
   return test_summary();
 }
