@@ -1,4 +1,5 @@
 /* CPU feature detection and the ISA cap (FP8GEMM_MAX_ISA, like ONEDNN_MAX_CPU_ISA). */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,13 +67,13 @@ static cpu_info detect(void) {
 }
 
 static cpu_info cpu;
-static atomic_int max_isa = -1; /* -1: not read from the environment yet */
-static atomic_int cpu_ready;
+static atomic_int max_isa;
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
 
-static void init_once(void) {
-  if (atomic_load_explicit(&cpu_ready, memory_order_acquire)) return;
-  cpu_info c = detect(); /* idempotent; a race only computes it twice */
-  cpu = c;
+/* Runs once (pthread_once): concurrent first calls must not both write `cpu` while a
+ * third reads it, nor warn twice about FP8GEMM_MAX_ISA. */
+static void init_cpu(void) {
+  cpu = detect();
   int cap = FP8GEMM_ISA_COUNT - 1;
   const char *env = getenv("FP8GEMM_MAX_ISA");
   if (env && *env) {
@@ -80,10 +81,10 @@ static void init_once(void) {
     if (fp8gemm_isa_from_name(env, &parsed) == FP8GEMM_OK) cap = (int)parsed;
     else fprintf(stderr, "fp8gemm: ignoring FP8GEMM_MAX_ISA='%s' (expected one of scalar avx2 avx512 avx512_bf16)\n", env);
   }
-  int expected = -1;
-  atomic_compare_exchange_strong(&max_isa, &expected, cap);
-  atomic_store_explicit(&cpu_ready, 1, memory_order_release);
+  atomic_store(&max_isa, cap);
 }
+
+static void init_once(void) { pthread_once(&cpu_once, init_cpu); }
 
 const char *fp8gemm_isa_name(fp8gemm_isa isa) {
   if ((int)isa < 0 || (int)isa >= FP8GEMM_ISA_COUNT) return NULL;
