@@ -12,7 +12,9 @@ all: $(VENV_STAMP)
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
 
+# A fresh machine first gets the Debian packages it lacks (python3-venv, python3-dev, ...).
 $(VENV_STAMP): scripts/setup-venv.sh requirements-test.txt requirements-torch.txt requirements-torch-cuda.txt
+	bash scripts/install-deps.sh
 	bash scripts/setup-venv.sh
 
 venv: $(VENV_STAMP)
