@@ -263,6 +263,7 @@ QS_INLINE void qs_emit(void *y, size_t i, const qs_f v[QS_N], int out) {
  */
 typedef struct qs_dec {
   qs_i keep, spec_mask, spec_val, spec_tab;
+  uint32_t smask, sval; /* special codes: (c & smask) == sval */
   qs_f factor, pow2;
   int sra;         /* 1 + m: from the code's top byte to f32 position */
   bool has_spec, split;
@@ -292,6 +293,8 @@ static bool qs_dec_init(qs_dec *d, fp8gemm_dtype from, const fp8g_format *f, flo
   for (int i = 0; i < 8; i++)
     if (!filled[i]) tab[i] = 0;
   d->spec_tab = qs_load_tab8(tab);
+  d->smask = smask;
+  d->sval = sval;
   d->has_spec = true;
   d->spec_mask = qs_seti((int32_t)smask);
   d->spec_val = qs_seti((int32_t)sval);
@@ -343,6 +346,125 @@ QS_INLINE void qs_dequant_e2m1_loop(const qs_i tab, const uint8_t *q, size_t nch
   }
 }
 
+/*
+ * The fast fp8 path: codes to output bits by integer arithmetic on a table, no float
+ * operation in the loop. For a fixed scale, out(c) = round_out(RN(decode(c) * scale))
+ * is a function of the code alone, and within the normal range it is linear in the
+ * exponent field: RN(v * 2^k) = RN(v) * 2^k and rounding to bf16 commutes with it too
+ * (both add k to the exponent bits). So, when every normal code's product is a normal,
+ * finite f32 (checked once per call, in doubles, from the format's smallest normal and
+ * largest finite magnitudes), for every normal code
+ *   out(c) = tab[c & 7] + ((c & 0x78) << (osh - m))
+ * with tab[i] = out(8 + i) - (8 << (osh - m)) (code 8 + i is normal in every fp8
+ * format; c & 7 holds the mantissa and, for m < 3, the exponent's low bits), osh the
+ * output's exponent position (23: f32 bits, then F16C for fp16; 7: bf16 bits). Codes
+ * with a zero exponent field come from an 8-entry table, the sign is an XOR (rounding
+ * is symmetric), and special codes come from a table of the reference's own
+ * decode(c) * scale. The 16 table entries are computed by the exact float path below.
+ */
+/* How the special codes are patched in: one magnitude whose outputs differ only in the
+ * sign (e4m3fn's NaN: a blend with a constant before the sign), one code (fnuz's 0x80),
+ * or the general 8-entry table (e5m2's Inf and NaNs). */
+enum { QS_SPEC_TABLE, QS_SPEC_MAG, QS_SPEC_CODE };
+
+typedef struct qs_tdec {
+  qs_i tab, sub, spec_tab, spec_mask, spec_val, emask, spec_out;
+  int esh, ssh; /* osh - m; sign shift: bit 7 to the output's sign bit */
+  int spec;     /* QS_SPEC_* */
+} qs_tdec;
+
+QS_INLINE qs_i qs_out_bits(qs_f y, int out) {
+  return out == QS_OUT_BF16 ? qs_bf16_of(y) : qs_bits(y);
+}
+
+static bool qs_tdec_init(qs_tdec *t, const qs_dec *d, fp8gemm_dtype from, const fp8g_format *f,
+                         float scale, int out) {
+  int m = f->mbits;
+  if (m < 1 || m > 3 || f->ebits + m != 7) return false;
+  double a = fabs((double)scale), lo = ldexp(a, 1 - f->bias),
+         hi = (double)fp8g_traits(from)->max_finite * a;
+  if (!(lo >= 0x1p-125 && hi <= 0x1p126)) return false; /* also 0, Inf, NaN scales */
+  int osh = out == QS_OUT_BF16 ? 7 : 23;
+  uint8_t codes[32] = {0};
+  uint32_t o[16], tab[8], sub[8];
+  float of[16];
+  for (int i = 0; i < 16; i++) codes[i] = (uint8_t)i;
+  for (int v = 0; v * QS_W < 16; v++) {
+    qs_f y = qs_decode_scaled(d, qs_load_u8(codes + v * QS_W), true, d->split);
+    qs_storef(of + v * QS_W, qs_flt(qs_out_bits(y, out)));
+  }
+  memcpy(o, of, sizeof o);
+  for (int i = 0; i < 8; i++) {
+    sub[i] = o[i];
+    tab[i] = o[8 + i] - (8u << (osh - m));
+  }
+  /* special codes (as qs_dec_init finds them): the reference's decode(c) * scale */
+  uint32_t spec[8] = {0}, sign = out == QS_OUT_BF16 ? 0x8000u : 0x80000000u;
+  for (uint32_t k = 0; k < 8; k++) {
+    uint32_t c = (k & 4 ? 0x80u : 0u) | (d->sval & 0x7fu) | (k & 3u);
+    if ((c & d->smask) != d->sval) continue;
+    float y = fp8g_decode(from, (uint8_t)c) * scale;
+    spec[(c ^ (c >> 5)) & 7] = out == QS_OUT_BF16 ? fp8g_f32_to_bf16(y) : qs_bits_of(y);
+  }
+  uint32_t s7f = spec[(0x7fu ^ (0x7fu >> 5)) & 7], sff = spec[(0xffu ^ (0xffu >> 5)) & 7];
+  t->spec = QS_SPEC_TABLE;
+  if (d->smask == 0x7f && d->sval == 0x7f && sff == (s7f ^ sign)) t->spec = QS_SPEC_MAG;
+  if (d->smask == 0xff && d->sval == 0x80) t->spec = QS_SPEC_CODE;
+  t->spec_out = qs_seti((int32_t)(t->spec == QS_SPEC_CODE ? spec[(0x80u ^ (0x80u >> 5)) & 7] : s7f));
+  t->tab = qs_load_tab8(tab);
+  t->sub = qs_load_tab8(sub);
+  t->spec_tab = qs_load_tab8(spec);
+  t->spec_mask = d->spec_mask;
+  t->spec_val = d->spec_val;
+  t->emask = qs_seti(0x7f & ~((1 << m) - 1));
+  t->esh = osh - m;
+  t->ssh = osh == 7 ? 8 : 24;
+  return true;
+}
+
+QS_INLINE qs_i qs_tdec_vec(const qs_tdec *t, qs_i c, int spec) {
+  qs_i v = qs_add(qs_perm8(t->tab, c), qs_sll(qs_and(c, qs_seti(0x78)), t->esh));
+  v = qs_sel(qs_eq(qs_and(c, t->emask), qs_seti(0)), v, qs_perm8(t->sub, c));
+  if (spec == QS_SPEC_MAG) v = qs_sel(qs_eq(qs_and(c, t->spec_mask), t->spec_val), v, t->spec_out);
+  v = qs_xor(v, qs_sll(qs_and(c, qs_seti(0x80)), t->ssh));
+  if (spec == QS_SPEC_CODE) return qs_sel(qs_eq(c, t->spec_val), v, t->spec_out);
+  if (spec == QS_SPEC_TABLE) {
+    qs_m is_spec = qs_eq(qs_and(c, t->spec_mask), t->spec_val);
+    v = qs_sel(is_spec, v, qs_perm8(t->spec_tab, qs_xor(c, qs_srli(c, 5))));
+  }
+  return v;
+}
+
+QS_INLINE void qs_tdec_loop(const qs_tdec *t, const uint8_t *q, size_t nchunks, void *y, int out,
+                            int spec) {
+  for (size_t c = 0; c < nchunks; c++) {
+    qs_i v[QS_N];
+    for (int k = 0; k < QS_N; k++) v[k] = qs_tdec_vec(t, qs_load_u8(q + 32 * c + (size_t)k * QS_W), spec);
+    size_t i = 32 * c;
+    if (out == QS_OUT_BF16) {
+      for (int k = 0; k < QS_N; k += 2)
+        qs_store_u16x2((uint16_t *)y + i + (size_t)k * QS_W, v[k], v[k + 1]);
+    } else {
+      qs_f f[QS_N];
+      for (int k = 0; k < QS_N; k++) f[k] = qs_flt(v[k]);
+      qs_emit(y, i, f, out);
+    }
+  }
+}
+
+/* One branch-free table loop per (out, special-code scheme). */
+static void qs_tdec_run(const qs_tdec *t, const uint8_t *q, size_t nchunks, void *y, int out) {
+#define QS_TRUN(OUT, SPEC)                                                   \
+  if (out == OUT && t->spec == SPEC) {                                       \
+    qs_tdec_loop(t, q, nchunks, y, OUT, SPEC);                               \
+    return;                                                                  \
+  }
+  QS_TRUN(QS_OUT_BF16, QS_SPEC_MAG) QS_TRUN(QS_OUT_BF16, QS_SPEC_CODE) QS_TRUN(QS_OUT_BF16, QS_SPEC_TABLE)
+  QS_TRUN(QS_OUT_F16, QS_SPEC_MAG) QS_TRUN(QS_OUT_F16, QS_SPEC_CODE) QS_TRUN(QS_OUT_F16, QS_SPEC_TABLE)
+  QS_TRUN(QS_OUT_F32, QS_SPEC_MAG) QS_TRUN(QS_OUT_F32, QS_SPEC_CODE) QS_TRUN(QS_OUT_F32, QS_SPEC_TABLE)
+#undef QS_TRUN
+}
+
 /* One branch-free loop per (split, out); e2m1 per out. */
 static void qs_dequant_run(const qs_dec *d, const qs_i *e2m1_tab, const uint8_t *q, size_t nchunks,
                            void *y, qs_f s, int out) {
@@ -377,7 +499,12 @@ static void qs_dequantize_narrow(const uint8_t *q, size_t n, fp8gemm_dtype from,
     qs_i t = qs_load_tab8(tab);
     qs_dequant_run(NULL, &t, q, nchunks, y, qs_setf(scale), o);
   } else if (qs_dec_init(&d, from, f, scale)) {
-    qs_dequant_run(&d, NULL, q, nchunks, y, qs_setf(scale), o);
+    qs_tdec t;
+    if (nchunks >= 2 && qs_tdec_init(&t, &d, from, f, scale, o)) {
+      qs_tdec_run(&t, q, nchunks, y, o);
+    } else {
+      qs_dequant_run(&d, NULL, q, nchunks, y, qs_setf(scale), o);
+    }
   } else {
     done = 0;
   }

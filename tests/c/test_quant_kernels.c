@@ -518,7 +518,14 @@ static void suite_fused_dequantize(const fp8g_quant_kernels *k) {
       }
     }
   /* scales that land products on bf16 / fp16 ties, subnormals and overflow */
-  static const float odd_scales[] = {0x1.0001p0f, 0x1.00ffp0f, 0x1.8p-20f, 0x1p-30f, 0x1.fffffep100f, 65520.0f / 448.0f};
+  /* ... and around the edges of the table path's range check (every normal code's
+   * product a normal finite f32: e4m3 needs 2^-119 <= |s| <= ~2^117.2, e5m2 2^-111 <=
+   * |s| <= ~2^110.2), both signs */
+  static const float odd_scales[] = {0x1.0001p0f,  0x1.00ffp0f,   0x1.8p-20f,     0x1p-30f,
+                                     0x1.fffffep100f, 65520.0f / 448.0f, 0x1p-119f, 0x1.fffffep-120f,
+                                     0x1p-111f,    0x1.fffffep-112f, 0x1.2p117f,  0x1.3p117f,
+                                     0x1.2p110f,   0x1.3p110f,    -0x1p-119f,     -0x1.3p117f,
+                                     -0x1p-111f,   -0x1.3p110f,   0x1p-125f,      0x1.fffffep126f};
   for (int w = 0; w < 3; w++)
     for (size_t t = 0; t < N_NARROW; t++)
       for (size_t s = 0; s < sizeof odd_scales / sizeof odd_scales[0]; s++)
