@@ -43,9 +43,16 @@ static int named_choice(PyObject *obj, const char *what, const char *const *name
   if (PyLong_Check(obj)) {
     int overflow = 0;
     long v = PyLong_AsLongAndOverflow(obj, &overflow);
-    /* The library checks the range; out-of-int values become 0, which it rejects. */
-    *out = overflow || v < INT_MIN || v > INT_MAX ? 0 : (int)v;
-    return PyErr_Occurred() ? -1 : 0;
+    if (PyErr_Occurred()) return -1;
+    /* The library checks the range of an int; wider values are rejected here, with the
+     * value given (not the truncated one) in the message. */
+    if (overflow || v < INT_MIN || v > INT_MAX) {
+      PyErr_Format(PyExc_ValueError, "%s: expected %d..%d or a name, got %R", what, 1,
+                   count - 1, obj);
+      return -1;
+    }
+    *out = (int)v;
+    return 0;
   }
   const char *s = PyUnicode_Check(obj) ? PyUnicode_AsUTF8(obj) : NULL;
   if (!s) {

@@ -47,6 +47,15 @@ def test_infer_error_is_library_message():
         f.mx_quantize_infer(spec("f32", [4, 64]), "e4m3fn", 64)
 
 
+@pytest.mark.parametrize("value", [0, 5, 2**31, -2**31 - 1, 2**70])
+def test_integer_choices_out_of_range_name_the_value_given(value):
+    x = spec("f32", [4, 64])
+    with pytest.raises(ValueError, match=f"granularity: .*got {value}$"):
+        f.fp8_quantize_infer(x, "e4m3fn", value)
+    with pytest.raises(ValueError, match=f"mode: .*got {value}$"):
+        f.mx_quantize_infer(x, "e4m3fn", 32, value)
+
+
 def test_quantize_on_numpy_buffers_matches_decode():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((5, 96)).astype(np.float32)
