@@ -36,7 +36,10 @@ typedef struct gemv_call {
   bool blocked;       /* BLOCK / MX: scales per K block */
   bool mx_fold;       /* MX on NT weights with safe exponents: 2^(ea-127) folded into the
                          activations, 2^(eb-127) into each 32-code step (exact) */
-  float *cscale;      /* mx_fold: per slot, [a_kblocks][8] column factors */
+  bool group_fold;    /* W8A16 groups / blocks of 32k along K on NT weights, K >= 64: each
+                         32-code step times its fp32 weight scale */
+  int64_t nsteps;     /* ceil(k / 32) */
+  float *cscale;      /* folds: per slot, [nsteps][8] column factors */
   int64_t batch;      /* batch being run */
   struct panel_state *states; /* NN: one per concurrently running task */
   atomic_int *busy;
@@ -84,7 +87,7 @@ static bool supports_w8a16(const fp8g_gemm_problem *p) {
 /* Row factor of K block kb (1 for w8a16, which scales only the weight). */
 static double row_scale(const gemv_call *c, int64_t row, int64_t kb) {
   const fp8g_gemm_problem *p = c->p;
-  if (c->mx_fold) return 1.0;
+  if (c->mx_fold || c->group_fold) return 1.0;
   switch (p->scale_kind) {
     case FP8G_SCALE_TENSOR: return p->sa ? p->sa[0] : 1.0;
     case FP8G_SCALE_ROWCOL: return p->sa ? p->sa[row] : 1.0;
@@ -100,7 +103,7 @@ static void col_scales(const gemv_call *c, int64_t kb, int64_t j0, int64_t nc, d
   const fp8g_gemm_problem *p = c->p;
   int64_t off = c->batch * p->sb_batch_stride;
   double wf = c->wfactor;
-  switch (c->mx_fold ? FP8G_SCALE_NONE : p->scale_kind) {
+  switch (c->mx_fold || c->group_fold ? FP8G_SCALE_NONE : p->scale_kind) {
     case FP8G_SCALE_TENSOR: {
       double s = (p->sb ? p->sb[off] : 1.0) * wf;
       for (int64_t j = 0; j < nc; j++) out[j] = s;
@@ -295,10 +298,18 @@ static void nt_columns(const gemv_call *c, const uint8_t *bw, int64_t j0, int64_
                        float *cscale) {
   const fp8g_gemm_problem *p = c->p;
   int64_t ldb = p->b_stride_n;
-  if (cscale) {
+  if (cscale && c->mx_fold) {
     const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride + j0;
-    for (int64_t q = 0; q < p->a_kblocks; q++)
+    for (int64_t q = 0; q < c->nsteps; q++)
       for (int64_t j = 0; j < 8; j++) cscale[q * 8 + j] = j < nc ? e8m0f_table[eb[q * p->n + j]] : 0.0f;
+  } else if (cscale) { /* group_fold: step q lies in K block q * 32 / block_k */
+    const float *sb = p->sb + c->batch * p->sb_batch_stride;
+    int64_t nb[8], steps_per_block = p->block_k / 32;
+    for (int64_t j = 0; j < 8; j++) nb[j] = j < nc ? (j0 + j) / p->block_n : 0;
+    for (int64_t q = 0; q < c->nsteps; q++) {
+      const float *row = sb + (q / steps_per_block) * p->b_nblocks;
+      for (int64_t j = 0; j < 8; j++) cscale[q * 8 + j] = j < nc ? row[nb[j]] : 0.0f;
+    }
   }
   float part[GEMV_ROWS_MAX * 8];
   double tot[GEMV_ROWS_MAX * 8], col_s[8];
@@ -332,8 +343,9 @@ static void nt_panel_task(void *ctx, int64_t task) {
   const fp8g_gemm_problem *p = c->p;
   const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
   int64_t end = (task + 1) * NT_PANEL < p->n ? (task + 1) * NT_PANEL : p->n;
-  int slot = c->mx_fold ? claim_slot(c) : -1;
-  float *cscale = c->mx_fold ? c->cscale + slot * p->a_kblocks * 8 : NULL;
+  bool fold = c->mx_fold || c->group_fold;
+  int slot = fold ? claim_slot(c) : -1;
+  float *cscale = fold ? c->cscale + slot * c->nsteps * 8 : NULL;
   for (int64_t j0 = task * NT_PANEL; j0 < end; j0 += 8)
     nt_columns(c, bw, j0, end - j0 < 8 ? end - j0 : 8, cscale);
   if (slot >= 0) atomic_store(&c->busy[slot], 0);
@@ -443,7 +455,11 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   /* NT when K is contiguous, unless N is contiguous too and wide enough for NN tiles */
   c->nt = p->b_stride_k == 1 && (p->b_stride_n != 1 || p->n < 8);
   c->mx_fold = c->nt && mx_fold_ok(p);
-  c->blocked = !c->mx_fold && (p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX);
+  c->group_fold = c->nt && p->scale_kind == FP8G_SCALE_BLOCK && !p->sa && p->sb &&
+                  p->block_k % 32 == 0 && p->k >= 64;
+  c->blocked = !c->mx_fold && !c->group_fold &&
+               (p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX);
+  c->nsteps = (p->k + 31) / 32;
   pthread_once(&tables_once, build_tables);
   set_weight_route(c, p->b_dtype);
   int64_t panel = c->nt ? NT_PANEL : NN_PANEL;
@@ -457,8 +473,9 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
     a = malloc((size_t)(rows * c->lda) * sizeof(float));
   c->states = malloc((size_t)(c->nt ? 1 : c->nslots) * sizeof *c->states);
   c->busy = calloc((size_t)c->nslots, sizeof *c->busy);
-  if (c->mx_fold) c->cscale = malloc((size_t)(c->nslots * p->a_kblocks * 8) * sizeof(float));
-  if (!a || !c->states || !c->busy || (c->mx_fold && !c->cscale)) {
+  bool fold = c->mx_fold || c->group_fold;
+  if (fold) c->cscale = malloc((size_t)(c->nslots * c->nsteps * 8) * sizeof(float));
+  if (!a || !c->states || !c->busy || (fold && !c->cscale)) {
     free(c->cscale);
     free(a);
     free(c->states);
