@@ -272,8 +272,9 @@ def fp8_cast(x, dtype, saturate=False):
            lambda: f"{op}: to: expected e4m3fn, e5m2, e4m3fnuz, e5m2fnuz, e2m1 or e8m0, got {dtype}")
     shape = list(x.shape)
     if dtype == E2M1:
-        _check(x.dim() > 0 and shape[-1] % 2 == 0,
-               lambda: f"{op}: x.shape[-1]: e2m1 packs two per byte, expected an even length")
+        _check(x.dim() > 0, lambda: f"{op}: x: e2m1 packs two per byte, expected rank >= 1, got a scalar")
+        _check(shape[-1] % 2 == 0,
+               lambda: f"{op}: x.shape[-1]: e2m1 packs two per byte, expected an even length, got {shape[-1]}")
         shape[-1] = shape[-1] // 2
     return _contiguous_like(x, shape, dtype)
 

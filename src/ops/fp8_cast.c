@@ -13,10 +13,13 @@ fp8gemm_status fp8gemm_fp8_cast_infer(const fp8gemm_tensor *x, fp8gemm_dtype to,
     return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
                       OP ": to: expected e4m3fn, e5m2, e4m3fnuz, e5m2fnuz, e2m1 or e8m0, got %s",
                       fp8g_dtype_str(to));
-  if (to == FP8GEMM_E2M1 && (x->ndim == 0 || x->dims[x->ndim - 1] % 2 != 0))
+  if (to == FP8GEMM_E2M1 && x->ndim == 0)
     return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
-                      OP ": x.shape[-1]: e2m1 packs two per byte, expected an even length, got %s",
-                      x->ndim == 0 ? "a scalar" : "an odd one");
+                      OP ": x: e2m1 packs two per byte, expected rank >= 1, got a scalar");
+  if (to == FP8GEMM_E2M1 && x->dims[x->ndim - 1] % 2 != 0)
+    return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
+                      OP ": x.shape[-1]: e2m1 packs two per byte, expected an even length, got %lld",
+                      (long long)x->dims[x->ndim - 1]);
   if (!out_desc) return fp8g_error(FP8GEMM_INVALID_ARGUMENT, OP ": out_desc is NULL");
   fp8g_make_contiguous(out_desc, to, x->ndim, x->dims);
   return FP8GEMM_OK;
