@@ -63,6 +63,11 @@ fp8gemm_status fp8gemm_pack_weight(fp8gemm_op op, const fp8gemm_tensor *q_weight
   if (weight_scale) {
     s = fp8g_check_tensor(name, "weight_scale", weight_scale, true);
     if (s != FP8GEMM_OK) return s;
+    /* The copy below moves whole bytes per element; no GEMM takes e2m1 scales anyway. */
+    if (fp8gemm_dtype_bits(weight_scale->dtype) % 8 != 0)
+      return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
+                        "%s: weight_scale.dtype: expected a scale dtype (f32, bf16, e8m0), got %s",
+                        name, fp8g_dtype_str(weight_scale->dtype));
   }
   int64_t wn = fp8gemm_tensor_numel(q_weight);
   int64_t sn = weight_scale ? fp8gemm_tensor_numel(weight_scale) : 0;

@@ -652,6 +652,16 @@ static void packed_vs_plain(void) {
   CHECK(fp8gemm_pack_weight(FP8GEMM_OP_FP8_CAST, NULL, NULL, &pw) == FP8GEMM_INVALID_ARGUMENT &&
             pw == (fp8gemm_packed_weight *)&r,
         "pack_weight refuses other ops, output untouched");
+  { /* a sub-byte (e2m1) weight scale is refused, not copied as zero-byte elements */
+    uint8_t codes[4 * 8] = {0}, nibbles[4] = {0};
+    fp8gemm_tensor w, s;
+    int64_t wd[2] = {4, 8}, sd[1] = {8};
+    fp8gemm_tensor_init(&w, FP8GEMM_E4M3FN, 2, wd, codes);
+    fp8gemm_tensor_init(&s, FP8GEMM_E2M1, 1, sd, nibbles);
+    CHECK(fp8gemm_pack_weight(FP8GEMM_OP_FP8_GEMM, &w, &s, &pw) == FP8GEMM_INVALID_ARGUMENT &&
+              pw == (fp8gemm_packed_weight *)&r && strstr(fp8gemm_last_error(), "weight_scale"),
+          "pack_weight refuses an e2m1 weight_scale: %s", fp8gemm_last_error());
+  }
   fp8gemm_kernel_info plain, packed;
   CHECK(fp8gemm_query(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_MX, FP8GEMM_E4M3FN, &plain) == FP8GEMM_OK &&
             fp8gemm_query_packed(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_MX, FP8GEMM_E4M3FN, &packed) ==
