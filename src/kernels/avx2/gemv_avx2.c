@@ -36,8 +36,9 @@ typedef struct gemv_call {
   bool blocked;       /* BLOCK / MX: scales per K block */
   bool mx_fold;       /* MX on NT weights with safe exponents: 2^(ea-127) folded into the
                          activations, 2^(eb-127) into each 32-code step (exact) */
-  bool group_fold;    /* W8A16 groups / blocks of 32k along K on NT weights, K >= 64: each
-                         32-code step times its fp32 weight scale */
+  bool group_fold;    /* block scales (block_k a multiple of 32) on NT weights, K >= 64:
+                         each 32-code step times its fp32 weight scale, the activations
+                         times their block's scale (W8A8); one fp32 rounding each */
   int64_t nsteps;     /* ceil(k / 32) */
   float *cscale;      /* folds: per slot, [nsteps][8] column factors */
   int64_t batch;      /* batch being run */
@@ -306,9 +307,13 @@ static void nt_columns(const gemv_call *c, const uint8_t *bw, int64_t j0, int64_
     const float *sb = p->sb + c->batch * p->sb_batch_stride;
     int64_t nb[8], steps_per_block = p->block_k / 32;
     for (int64_t j = 0; j < 8; j++) nb[j] = j < nc ? (j0 + j) / p->block_n : 0;
-    for (int64_t q = 0; q < c->nsteps; q++) {
-      const float *row = sb + (q / steps_per_block) * p->b_nblocks;
+    const float *row = sb;
+    for (int64_t q = 0, in_block = 0; q < c->nsteps; q++) {
       for (int64_t j = 0; j < 8; j++) cscale[q * 8 + j] = j < nc ? row[nb[j]] : 0.0f;
+      if (++in_block == steps_per_block) {
+        in_block = 0;
+        row += p->b_nblocks;
+      }
     }
   }
   float part[GEMV_ROWS_MAX * 8];
@@ -374,7 +379,8 @@ static void build_tables(void) {
 }
 
 /* Activations of every row as fp32 [rows][lda], K padded with zeros. */
-static void decode_activations(const fp8g_gemm_problem *p, float *a, int64_t lda, bool mx_fold) {
+static void decode_activations(const fp8g_gemm_problem *p, float *a, int64_t lda, bool mx_fold,
+                               bool block_fold) {
   bool fp8 = fp8gemm_dtype_is_fp8(p->a_dtype);
   const float *a_table = fp8 ? act_tables[p->a_dtype] : NULL;
   for (int64_t r = 0; r < p->batch * p->m; r++) {
@@ -386,6 +392,12 @@ static void decode_activations(const fp8g_gemm_problem *p, float *a, int64_t lda
       if (mx_fold) /* exact: a power of two times an fp8 value, range checked */
         for (int64_t kk = 0; kk < p->k; kk++)
           dst[kk] *= e8m0f_table[p->ea[r * p->a_kblocks + kk / 32]];
+      if (block_fold && p->sa)
+        for (int64_t kb = 0; kb < p->a_kblocks; kb++) {
+          float sa = p->sa[r * p->a_kblocks + kb];
+          int64_t end = (kb + 1) * p->block_k < p->k ? (kb + 1) * p->block_k : p->k;
+          for (int64_t kk = kb * p->block_k; kk < end; kk++) dst[kk] *= sa;
+        }
     } else {
       for (int64_t kk = 0; kk < p->k; kk++, off += p->a_stride_k)
         dst[kk] = fp8g_load_wide(p->a, p->a_dtype, off);
@@ -455,7 +467,7 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   /* NT when K is contiguous, unless N is contiguous too and wide enough for NN tiles */
   c->nt = p->b_stride_k == 1 && (p->b_stride_n != 1 || p->n < 8);
   c->mx_fold = c->nt && mx_fold_ok(p);
-  c->group_fold = c->nt && p->scale_kind == FP8G_SCALE_BLOCK && !p->sa && p->sb &&
+  c->group_fold = c->nt && p->scale_kind == FP8G_SCALE_BLOCK && p->sb &&
                   p->block_k % 32 == 0 && p->k >= 64;
   c->blocked = !c->mx_fold && !c->group_fold &&
                (p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX);
@@ -484,7 +496,7 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
     return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx2: out of memory for %lld x %lld activations",
                       (long long)rows, (long long)p->k);
   }
-  decode_activations(p, a, c->lda, c->mx_fold);
+  decode_activations(p, a, c->lda, c->mx_fold, c->group_fold);
   c->a = a;
   for (int64_t b = 0; b < p->batch; b++) {
     c->batch = b;
