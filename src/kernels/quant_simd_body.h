@@ -371,6 +371,10 @@ typedef struct qs_tdec {
   qs_i tab, sub, spec_tab, spec_mask, spec_val, emask, spec_out;
   int esh, ssh; /* osh - m; sign shift: bit 7 to the output's sign bit */
   int spec;     /* QS_SPEC_* */
+  /* bf16 output in 16-bit lanes: the three tables as pshufb byte tables (entry i's low
+   * byte at i, high byte at 8 + i), and the scalar constants */
+  qs_h htab, hsub, hspec;
+  int emask_s, smask_s, sval_s, spec_out_s;
 } qs_tdec;
 
 QS_INLINE qs_i qs_out_bits(qs_f y, int out) {
@@ -411,6 +415,21 @@ static bool qs_tdec_init(qs_tdec *t, const qs_dec *d, fp8gemm_dtype from, const 
   if (d->smask == 0x7f && d->sval == 0x7f && sff == (s7f ^ sign)) t->spec = QS_SPEC_MAG;
   if (d->smask == 0xff && d->sval == 0x80) t->spec = QS_SPEC_CODE;
   t->spec_out = qs_seti((int32_t)(t->spec == QS_SPEC_CODE ? spec[(0x80u ^ (0x80u >> 5)) & 7] : s7f));
+  uint8_t hb[3][16];
+  for (int i = 0; i < 8; i++) {
+    const uint32_t *src[3] = {tab, sub, spec};
+    for (int k = 0; k < 3; k++) {
+      hb[k][i] = (uint8_t)src[k][i];
+      hb[k][8 + i] = (uint8_t)(src[k][i] >> 8);
+    }
+  }
+  t->htab = qs_h_tab16(hb[0]);
+  t->hsub = qs_h_tab16(hb[1]);
+  t->hspec = qs_h_tab16(hb[2]);
+  t->emask_s = 0x7f & ~((1 << m) - 1);
+  t->smask_s = (int)d->smask;
+  t->sval_s = (int)d->sval;
+  t->spec_out_s = (int)(t->spec == QS_SPEC_CODE ? spec[(0x80u ^ (0x80u >> 5)) & 7] : s7f);
   t->tab = qs_load_tab8(tab);
   t->sub = qs_load_tab8(sub);
   t->spec_tab = qs_load_tab8(spec);
@@ -452,6 +471,36 @@ QS_INLINE void qs_tdec_loop(const qs_tdec *t, const uint8_t *q, size_t nchunks, 
   }
 }
 
+/* bf16 output, 2 * QS_W codes at once in 16-bit lanes: the same arithmetic as
+ * qs_tdec_vec, with the 8-entry lookups as byte shuffles (index bytes i and 8 + i). */
+QS_INLINE qs_h qs_h_index8(qs_h k) {
+  return qs_h_or(qs_h_and(qs_h_mul(k, qs_h_set(0x0101)), qs_h_set(0x0707)), qs_h_set(0x0800));
+}
+
+QS_INLINE qs_h qs_tdec_h(const qs_tdec *t, qs_h c, int spec) {
+  qs_h idx = qs_h_index8(c);
+  qs_h v = qs_h_add(qs_h_shuf(t->htab, idx), qs_h_sll(qs_h_and(c, qs_h_set(0x78)), t->esh));
+  v = qs_h_sel(qs_h_eq(qs_h_and(c, qs_h_set(t->emask_s)), qs_h_set(0)), v, qs_h_shuf(t->hsub, idx));
+  if (spec == QS_SPEC_MAG)
+    v = qs_h_sel(qs_h_eq(qs_h_and(c, qs_h_set(0x7f)), qs_h_set(0x7f)), v, qs_h_set(t->spec_out_s));
+  v = qs_h_xor(v, qs_h_sll(qs_h_and(c, qs_h_set(0x80)), 8));
+  if (spec == QS_SPEC_CODE) return qs_h_sel(qs_h_eq(c, qs_h_set(0x80)), v, qs_h_set(t->spec_out_s));
+  if (spec == QS_SPEC_TABLE) {
+    qs_h idx2 = qs_h_index8(qs_h_xor(c, qs_h_srl(c, 5)));
+    qs_hm is_spec = qs_h_eq(qs_h_and(c, qs_h_set(t->smask_s)), qs_h_set(t->sval_s));
+    v = qs_h_sel(is_spec, v, qs_h_shuf(t->hspec, idx2));
+  }
+  return v;
+}
+
+QS_INLINE void qs_tdec_bf16_loop(const qs_tdec *tp, const uint8_t *q, size_t nchunks, uint16_t *y,
+                                 int spec) {
+  const qs_tdec t = *tp; /* a local copy: the stores below cannot alias it */
+  for (size_t c = 0; c < nchunks; c++)
+    for (int k = 0; k < 32; k += 2 * QS_W)
+      qs_h_store(y + 32 * c + k, qs_tdec_h(&t, qs_h_load_u8(q + 32 * c + k), spec));
+}
+
 /* One branch-free table loop per (out, special-code scheme). */
 static void qs_tdec_run(const qs_tdec *t, const uint8_t *q, size_t nchunks, void *y, int out) {
 #define QS_TRUN(OUT, SPEC)                                                   \
@@ -459,7 +508,12 @@ static void qs_tdec_run(const qs_tdec *t, const uint8_t *q, size_t nchunks, void
     qs_tdec_loop(t, q, nchunks, y, OUT, SPEC);                               \
     return;                                                                  \
   }
-  QS_TRUN(QS_OUT_BF16, QS_SPEC_MAG) QS_TRUN(QS_OUT_BF16, QS_SPEC_CODE) QS_TRUN(QS_OUT_BF16, QS_SPEC_TABLE)
+  if (out == QS_OUT_BF16) {
+    if (t->spec == QS_SPEC_MAG) qs_tdec_bf16_loop(t, q, nchunks, y, QS_SPEC_MAG);
+    else if (t->spec == QS_SPEC_CODE) qs_tdec_bf16_loop(t, q, nchunks, y, QS_SPEC_CODE);
+    else qs_tdec_bf16_loop(t, q, nchunks, y, QS_SPEC_TABLE);
+    return;
+  }
   QS_TRUN(QS_OUT_F16, QS_SPEC_MAG) QS_TRUN(QS_OUT_F16, QS_SPEC_CODE) QS_TRUN(QS_OUT_F16, QS_SPEC_TABLE)
   QS_TRUN(QS_OUT_F32, QS_SPEC_MAG) QS_TRUN(QS_OUT_F32, QS_SPEC_CODE) QS_TRUN(QS_OUT_F32, QS_SPEC_TABLE)
 #undef QS_TRUN

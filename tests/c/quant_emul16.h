@@ -109,6 +109,36 @@ QS_V bool qs_any(qs_m m) { int32_t a = 0; EACH a |= m.v[l]; return a != 0; }
 QS_V qs_m qs_or_m(qs_m a, qs_m b) { EACH a.v[l] |= b.v[l]; return a; }
 QS_V qs_i qs_mask_i(qs_m m) { qs_i r; memcpy(r.v, m.v, sizeof r.v); return r; }
 
+/* 16-bit lanes: 32 per vector, as the AVX-512 table has them */
+typedef struct { uint16_t v[32]; } qs_h;
+typedef qs_h qs_hm; /* 0xffff / 0 per lane */
+#define EACH32 for (int l = 0; l < 32; l++)
+QS_V qs_h qs_h_load_u8(const uint8_t *p) { qs_h r; EACH32 r.v[l] = p[l]; return r; }
+QS_V void qs_h_store(uint16_t *p, qs_h v) { memcpy(p, v.v, sizeof v.v); }
+QS_V qs_h qs_h_set(int x) { qs_h r; EACH32 r.v[l] = (uint16_t)x; return r; }
+QS_V qs_h qs_h_and(qs_h a, qs_h b) { EACH32 a.v[l] &= b.v[l]; return a; }
+QS_V qs_h qs_h_or(qs_h a, qs_h b) { EACH32 a.v[l] |= b.v[l]; return a; }
+QS_V qs_h qs_h_xor(qs_h a, qs_h b) { EACH32 a.v[l] ^= b.v[l]; return a; }
+QS_V qs_h qs_h_add(qs_h a, qs_h b) { EACH32 a.v[l] = (uint16_t)(a.v[l] + b.v[l]); return a; }
+QS_V qs_h qs_h_mul(qs_h a, qs_h b) { EACH32 a.v[l] = (uint16_t)((uint32_t)a.v[l] * b.v[l]); return a; }
+QS_V qs_h qs_h_sll(qs_h a, int n) { EACH32 a.v[l] = (uint16_t)((uint32_t)a.v[l] << n); return a; }
+QS_V qs_h qs_h_srl(qs_h a, int n) { EACH32 a.v[l] = (uint16_t)(a.v[l] >> n); return a; }
+QS_V qs_hm qs_h_eq(qs_h a, qs_h b) { EACH32 a.v[l] = a.v[l] == b.v[l] ? 0xffff : 0; return a; }
+QS_V qs_h qs_h_sel(qs_hm m, qs_h no, qs_h yes) { EACH32 no.v[l] = m.v[l] ? yes.v[l] : no.v[l]; return no; }
+/* the table itself in lanes 0..7 as bytes (one 128-bit lane's worth, as every lane sees it) */
+QS_V qs_h qs_h_tab16(const uint8_t *t) { qs_h r; memcpy(r.v, t, 16); memcpy(r.v + 8, t, 16); memcpy(r.v + 16, t, 16); memcpy(r.v + 24, t, 16); return r; }
+/* pshufb within 16-byte lanes; index bytes >= 0x80 give 0, else tab[idx & 15] */
+QS_V qs_h qs_h_shuf(qs_h tab, qs_h idx) {
+  uint8_t t[64], x[64], r[64];
+  memcpy(t, tab.v, 64);
+  memcpy(x, idx.v, 64);
+  for (int b = 0; b < 64; b++) r[b] = x[b] & 0x80 ? 0 : t[(b & ~15) + (x[b] & 15)];
+  qs_h o;
+  memcpy(o.v, r, 64);
+  return o;
+}
+#undef EACH32
+
 struct qs_enc;
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
                               const struct qs_enc *e);

@@ -97,6 +97,27 @@ QS_V void qs_store_u16x2(uint16_t *p, qs_i a, qs_i b) {
   _mm256_storeu_si256((__m256i *)(p + QS_W), _mm512_cvtepi32_epi16(b));
 }
 
+/* 16-bit lanes (2 * QS_W per vector), for bf16 outputs built by table arithmetic */
+typedef __m512i qs_h;
+typedef __mmask32 qs_hm;
+QS_V qs_h qs_h_load_u8(const uint8_t *p) { return _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p)); }
+QS_V void qs_h_store(uint16_t *p, qs_h v) { _mm512_storeu_si512(p, v); }
+QS_V qs_h qs_h_set(int v) { return _mm512_set1_epi16((short)v); }
+QS_V qs_h qs_h_and(qs_h a, qs_h b) { return _mm512_and_si512(a, b); }
+QS_V qs_h qs_h_or(qs_h a, qs_h b) { return _mm512_or_si512(a, b); }
+QS_V qs_h qs_h_xor(qs_h a, qs_h b) { return _mm512_xor_si512(a, b); }
+QS_V qs_h qs_h_add(qs_h a, qs_h b) { return _mm512_add_epi16(a, b); }
+QS_V qs_h qs_h_mul(qs_h a, qs_h b) { return _mm512_mullo_epi16(a, b); }
+QS_V qs_h qs_h_sll(qs_h a, int n) { return _mm512_sll_epi16(a, _mm_cvtsi32_si128(n)); }
+QS_V qs_h qs_h_srl(qs_h a, int n) { return _mm512_srl_epi16(a, _mm_cvtsi32_si128(n)); }
+QS_V qs_hm qs_h_eq(qs_h a, qs_h b) { return _mm512_cmpeq_epi16_mask(a, b); }
+/* yes where m is set, else no */
+QS_V qs_h qs_h_sel(qs_hm m, qs_h no, qs_h yes) { return _mm512_mask_blend_epi16(m, no, yes); }
+/* a 16-byte table in every 128-bit lane */
+QS_V qs_h qs_h_tab16(const uint8_t *t) { return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t)); }
+/* byte b of each lane = tab[idx byte b] (idx bytes < 16) */
+QS_V qs_h qs_h_shuf(qs_h tab, qs_h idx) { return _mm512_shuffle_epi8(tab, idx); }
+
 struct qs_enc;
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
                               const struct qs_enc *e);
