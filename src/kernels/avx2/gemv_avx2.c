@@ -19,7 +19,7 @@
 
 /* Columns per task, and the NN K chunk: a chunk of a panel's weights (16 KiB) stays in
  * L1 while the tiles and row groups of the panel reuse it. */
-enum { NN_PANEL = 512, NN_KC = 32, NT_PANEL = 64 };
+enum { NN_PANEL = 2048, NN_KC = 16, NN_KC_MAX = 32, NT_PANEL = 64 };
 /* NT rows per group: 4 rows x 2 columns use the FMA pipes better than 8 x 1, even though
  * a second group decodes the (L1-resident) columns again. */
 enum { NT_MR = 4 };
@@ -40,6 +40,7 @@ typedef struct gemv_call {
                          each 32-code step times its fp32 weight scale, the activations
                          times their block's scale (W8A8); one fp32 rounding each */
   int64_t nsteps;     /* ceil(k / 32) */
+  int64_t nn_panel;   /* NN columns per task (<= NN_PANEL, a multiple of 64) */
   float *cscale;      /* folds: per slot, [nsteps][8] column factors */
   int64_t batch;      /* batch being run */
   struct panel_state *states; /* NN: one per concurrently running task */
@@ -202,7 +203,7 @@ struct panel_state {
   float acc[GEMV_ROWS_MAX * NN_PANEL];
   double tot[GEMV_ROWS_MAX * NN_PANEL];
   double col_s[NN_PANEL];
-  const void *pf[NN_KC * (NN_PANEL / 64)];
+  const void *pf[NN_KC_MAX * (NN_PANEL / 64)];
 };
 typedef struct panel_state panel_state;
 
@@ -263,20 +264,23 @@ static int claim_slot(const gemv_call *c) {
 static void nn_panel_task(void *ctx, int64_t task) {
   const gemv_call *c = ctx;
   const fp8g_gemm_problem *p = c->p;
-  int64_t j0 = task * NN_PANEL;
-  int64_t nc = p->n - j0 < NN_PANEL ? p->n - j0 : NN_PANEL;
+  int64_t j0 = task * c->nn_panel;
+  int64_t nc = p->n - j0 < c->nn_panel ? p->n - j0 : c->nn_panel;
+  /* a second row group reuses the chunk: keep it small enough for L1 then */
+  int64_t kc = p->m > GEMV_MR_MAX && c->nn_panel <= NN_PANEL / 4 ? NN_KC_MAX : NN_KC;
   int64_t ldb = p->b_stride_k, lines = (nc + 63) / 64;
   const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
   int slot = claim_slot(c);
   panel_state *st = &c->states[slot];
-  for (int64_t i = 0; i < p->m * NN_PANEL; i++) {
-    st->acc[i] = 0.0f;
-    st->tot[i] = 0.0;
-  }
+  for (int64_t i = 0; i < p->m; i++)
+    for (int64_t j = 0; j < nc; j++) {
+      st->acc[i * NN_PANEL + j] = 0.0f;
+      st->tot[i * NN_PANEL + j] = 0.0;
+    }
   for (int64_t k0 = 0; k0 < p->k;) {
     int64_t be = block_end(c, k0);
-    int64_t k1 = k0 + NN_KC < be ? k0 + NN_KC : be;
-    int64_t npf = 0, pf_end = k1 + NN_KC < p->k ? k1 + NN_KC : p->k;
+    int64_t k1 = k0 + kc < be ? k0 + kc : be;
+    int64_t npf = 0, pf_end = k1 + kc < p->k ? k1 + kc : p->k;
     for (int64_t r = k1; r < pf_end; r++)
       for (int64_t l = 0; l < lines; l++) st->pf[npf++] = bw + r * ldb + j0 + 64 * l;
     nn_segment(c, st, bw, j0, nc, k0, k1 - k0, npf);
@@ -474,9 +478,14 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   c->nsteps = (p->k + 31) / 32;
   pthread_once(&tables_once, build_tables);
   set_weight_route(c, p->b_dtype);
-  int64_t panel = c->nt ? NT_PANEL : NN_PANEL;
-  int64_t n_tasks = (p->n + panel - 1) / panel;
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
+  /* NN panels: as wide as possible (long contiguous runs of each weight row), in a
+   * multiple of the thread count; NN results do not depend on the panel width. */
+  int64_t per_thread = (p->n + (int64_t)NN_PANEL * nthreads - 1) / ((int64_t)NN_PANEL * nthreads);
+  c->nn_panel = (p->n + per_thread * nthreads - 1) / (per_thread * nthreads);
+  c->nn_panel = (c->nn_panel + 63) / 64 * 64;
+  int64_t panel = c->nt ? NT_PANEL : c->nn_panel;
+  int64_t n_tasks = (p->n + panel - 1) / panel;
   c->nslots = n_tasks < nthreads ? (int)n_tasks : nthreads;
   c->lda = (p->k + 31) / 32 * 32;
   int64_t rows = p->batch * p->m;
