@@ -8,7 +8,7 @@ if ! command -v dpkg >/dev/null 2>&1; then
   exit 0
 fi
 need=()
-for pkg in build-essential cmake clang libclang-rt-14-dev python3-venv python3-dev; do
+for pkg in build-essential cmake pkg-config clang libclang-rt-14-dev python3-venv python3-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
