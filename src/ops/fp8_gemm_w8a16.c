@@ -15,16 +15,8 @@ fp8gemm_status fp8gemm_fp8_gemm_w8a16_infer(const fp8gemm_tensor *input,
                                             const fp8gemm_tensor *weight_scale,
                                             const fp8gemm_tensor *bias, fp8gemm_tensor *out_desc,
                                             size_t *workspace_size) {
-  if (!out_desc)
-    return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
-                      "fp8_gemm_w8a16: out_desc is NULL, expected a descriptor");
   fp8g_gemm_args a = w8a16_args(input, q_weight, weight_scale, bias, false);
-  fp8g_gemm_plan plan;
-  fp8gemm_status s = fp8g_gemm_infer(&a, &plan);
-  if (s != FP8GEMM_OK) return s;
-  *out_desc = plan.out;
-  if (workspace_size) *workspace_size = plan.workspace;
-  return FP8GEMM_OK;
+  return fp8g_gemm_infer_public(&a, out_desc, workspace_size);
 }
 
 fp8gemm_status fp8gemm_fp8_gemm_w8a16(const fp8gemm_tensor *input, const fp8gemm_tensor *q_weight,

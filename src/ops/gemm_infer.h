@@ -52,6 +52,11 @@ fp8gemm_status fp8g_gemm_infer(const fp8g_gemm_args *args, fp8g_gemm_plan *plan)
 void fp8g_gemm_prepare(const fp8g_gemm_args *args, const fp8g_gemm_plan *plan, void *workspace,
                        void *out_data, fp8g_gemm_problem *p);
 
+/* The public *_infer entry: infer, then the output descriptor and workspace size
+ * (workspace_size may be NULL). */
+fp8gemm_status fp8g_gemm_infer_public(const fp8g_gemm_args *args, fp8gemm_tensor *out_desc,
+                                      size_t *workspace_size);
+
 /* The whole real op: infer, check `out`, allocate, prepare, select, run, free. */
 fp8gemm_status fp8g_gemm_execute(const fp8g_gemm_args *args, fp8gemm_tensor *out);
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../internal.h"
+#include "gemm_infer.h"
 
 struct fp8gemm_packed_weight {
   fp8gemm_op op;
@@ -19,10 +19,6 @@ struct fp8gemm_packed_weight {
   bool has_scale;
   size_t bytes;
 };
-
-static const char *op_str(fp8gemm_op op) {
-  return op == FP8GEMM_OP_FP8_GEMM_W8A16 ? "fp8_gemm_w8a16" : "fp8_gemm";
-}
 
 enum { TILE = 64 }; /* transpose tile: 64 x 64 codes stay in L1 */
 
@@ -48,7 +44,7 @@ fp8gemm_status fp8gemm_pack_weight(fp8gemm_op op, const fp8gemm_tensor *q_weight
   if (op != FP8GEMM_OP_FP8_GEMM && op != FP8GEMM_OP_FP8_GEMM_W8A16)
     return fp8g_error(FP8GEMM_INVALID_ARGUMENT,
                       "pack_weight: op: expected fp8_gemm or fp8_gemm_w8a16, got %d", (int)op);
-  const char *name = op_str(op);
+  const char *name = fp8g_gemm_op_str(op);
   if (!packed) return fp8g_error(FP8GEMM_INVALID_ARGUMENT, "%s: pack_weight: packed is NULL", name);
   fp8gemm_status s = fp8g_check_tensor(name, "q_weight", q_weight, true);
   if (s != FP8GEMM_OK) return s;
@@ -127,10 +123,10 @@ fp8gemm_status fp8gemm_packed_weight_info(const fp8gemm_packed_weight *packed, f
 
 /* The packed weight must exist and have been packed for `op`. */
 static fp8gemm_status check_packed(const fp8gemm_packed_weight *pw, fp8gemm_op op) {
-  if (!pw) return fp8g_error(FP8GEMM_INVALID_ARGUMENT, "%s: packed is NULL, expected a packed weight", op_str(op));
+  if (!pw) return fp8g_error(FP8GEMM_INVALID_ARGUMENT, "%s: packed is NULL, expected a packed weight", fp8g_gemm_op_str(op));
   if (pw->op != op)
     return fp8g_error(FP8GEMM_INVALID_ARGUMENT, "%s: packed: expected a weight packed for %s, got one packed for %s",
-                      op_str(op), op_str(op), op_str(pw->op));
+                      fp8g_gemm_op_str(op), fp8g_gemm_op_str(op), fp8g_gemm_op_str(pw->op));
   return FP8GEMM_OK;
 }
 

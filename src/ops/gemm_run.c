@@ -134,6 +134,19 @@ void fp8g_gemm_prepare(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, void *
   p->nthreads = fp8gemm_get_num_threads();
 }
 
+fp8gemm_status fp8g_gemm_infer_public(const fp8g_gemm_args *a, fp8gemm_tensor *out_desc,
+                                      size_t *workspace_size) {
+  if (!out_desc)
+    return fp8g_error(FP8GEMM_INVALID_ARGUMENT, "%s: out_desc is NULL, expected a descriptor",
+                      fp8g_gemm_op_str(a->op));
+  fp8g_gemm_plan plan;
+  fp8gemm_status s = fp8g_gemm_infer(a, &plan);
+  if (s != FP8GEMM_OK) return s;
+  *out_desc = plan.out;
+  if (workspace_size) *workspace_size = plan.workspace;
+  return FP8GEMM_OK;
+}
+
 fp8gemm_status fp8g_gemm_execute(const fp8g_gemm_args *a, fp8gemm_tensor *out) {
   const char *op = fp8g_gemm_op_str(a->op);
   fp8g_gemm_plan plan;
