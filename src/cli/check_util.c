@@ -170,14 +170,18 @@ double half_gap_narrow(fp8gemm_dtype dtype, double x, double *max_out) {
   return v[lo] == x ? 0 : (v[hi] - v[lo]) / 2;
 }
 
-void check_fail(check_result *res, const char *fmt, ...) {
-  if (!res->failed) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(res->note, sizeof res->note, fmt, ap);
-    va_end(ap);
-  }
+/* Marks the row failed; only its first failure is described. */
+__attribute__((format(printf, 2, 0))) static void note_failure(check_result *res,
+                                                               const char *fmt, va_list ap) {
+  if (!res->failed) vsnprintf(res->note, sizeof res->note, fmt, ap);
   res->failed = 1;
+}
+
+void check_fail(check_result *res, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  note_failure(res, fmt, ap);
+  va_end(ap);
 }
 
 void check_record(check_result *res, double err, double bound, const char *fmt, ...) {
@@ -185,11 +189,8 @@ void check_record(check_result *res, double err, double bound, const char *fmt, 
   if (isnan(err) || isnan(bound)) ratio = INFINITY;
   if (ratio > res->worst || isnan(ratio)) res->worst = ratio;
   if (err <= bound) return;
-  if (!res->failed) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(res->note, sizeof res->note, fmt, ap);
-    va_end(ap);
-  }
-  res->failed = 1;
+  va_list ap;
+  va_start(ap, fmt);
+  note_failure(res, fmt, ap);
+  va_end(ap);
 }
