@@ -269,15 +269,20 @@ typedef struct qs_dec {
   bool has_spec, split;
 } qs_dec;
 
-static bool qs_dec_init(qs_dec *d, fp8gemm_dtype from, const fp8g_format *f, float scale) {
-  uint32_t smask, sval;
+/* The special (non-finite) codes of a format: (c & smask) == sval. */
+static bool qs_spec_codes(const fp8g_format *f, uint32_t *smask, uint32_t *sval) {
   switch (f->special) {
-    case FP8G_SPECIAL_IEEE: smask = 0x7C; sval = 0x7C; break;
-    case FP8G_SPECIAL_FN: smask = 0x7F; sval = 0x7F; break;
-    case FP8G_SPECIAL_FNUZ: smask = 0xFF; sval = 0x80; break;
+    case FP8G_SPECIAL_IEEE: *smask = 0x7C; *sval = 0x7C; break;
+    case FP8G_SPECIAL_FN: *smask = 0x7F; *sval = 0x7F; break;
+    case FP8G_SPECIAL_FNUZ: *smask = 0xFF; *sval = 0x80; break;
     default: return false;
   }
-  if (f->sign_bit != 0x80) return false;
+  return f->sign_bit == 0x80;
+}
+
+static bool qs_dec_init(qs_dec *d, fp8gemm_dtype from, const fp8g_format *f, float scale) {
+  uint32_t smask, sval;
+  if (!qs_spec_codes(f, &smask, &sval)) return false;
   uint32_t tab[8];
   bool filled[8] = {false};
   /* every special code is sign | (sval & 0x7f) | two low bits: 8 candidates, not 256
@@ -360,7 +365,7 @@ QS_INLINE void qs_dequant_e2m1_loop(const qs_i tab, const uint8_t *q, size_t nch
  * output's exponent position (23: f32 bits, then F16C for fp16; 7: bf16 bits). Codes
  * with a zero exponent field come from an 8-entry table, the sign is an XOR (rounding
  * is symmetric), and special codes come from a table of the reference's own
- * decode(c) * scale. The 16 table entries are computed by the exact float path below.
+ * decode(c) * scale; so are the 16 table entries (scalar, once per call).
  */
 /* How the special codes are patched in: one magnitude whose outputs differ only in the
  * sign (e4m3fn's NaN: a blend with a constant before the sign), one code (fnuz's 0x80),
@@ -381,23 +386,27 @@ QS_INLINE qs_i qs_out_bits(qs_f y, int out) {
   return out == QS_OUT_BF16 ? qs_bf16_of(y) : qs_bits(y);
 }
 
-static bool qs_tdec_init(qs_tdec *t, const qs_dec *d, fp8gemm_dtype from, const fp8g_format *f,
-                         float scale, int out) {
+static bool qs_tdec_init(qs_tdec *t, fp8gemm_dtype from, const fp8g_format *f, float scale, int out) {
   int m = f->mbits;
-  if (m < 1 || m > 3 || f->ebits + m != 7) return false;
+  uint32_t smask, sval;
+  if (m < 1 || m > 3 || f->ebits + m != 7 || !qs_spec_codes(f, &smask, &sval)) return false;
   double a = fabs((double)scale), lo = ldexp(a, 1 - f->bias),
          hi = (double)fp8g_traits(from)->max_finite * a;
   if (!(lo >= 0x1p-125 && hi <= 0x1p126)) return false; /* also 0, Inf, NaN scales */
   int osh = out == QS_OUT_BF16 ? 7 : 23;
-  uint8_t codes[32] = {0};
+  /* the 16 entries: decode(c) * scale (one f32 multiply, as the reference), rounded to
+   * the output. Codes 0..15 are finite in every fp8 format, their values are built
+   * exactly from the bits here (fp8g_decode would cost ~100 ns for 16), and every
+   * product is a finite normal f32 (range check above), where the integer RNE below is
+   * fp8g_f32_to_bf16. */
   uint32_t o[16], tab[8], sub[8];
-  float of[16];
-  for (int i = 0; i < 16; i++) codes[i] = (uint8_t)i;
-  for (int v = 0; v * QS_W < 16; v++) {
-    qs_f y = qs_decode_scaled(d, qs_load_u8(codes + v * QS_W), true, d->split);
-    qs_storef(of + v * QS_W, qs_flt(qs_out_bits(y, out)));
+  for (uint32_t i = 0; i < 16; i++) {
+    uint32_t e = i >> m, mant = i & ((1u << m) - 1u);
+    float v = e ? qs_float_of((uint32_t)(e - (uint32_t)f->bias + 127u) << 23 | mant << (23 - m))
+                : (float)mant * qs_float_of((uint32_t)(127 + 1 - f->bias - m) << 23);
+    uint32_t u = qs_bits_of(v * scale);
+    o[i] = out == QS_OUT_BF16 ? (u + 0x7fffu + ((u >> 16) & 1u)) >> 16 : u;
   }
-  memcpy(o, of, sizeof o);
   for (int i = 0; i < 8; i++) {
     sub[i] = o[i];
     tab[i] = o[8 + i] - (8u << (osh - m));
@@ -405,15 +414,16 @@ static bool qs_tdec_init(qs_tdec *t, const qs_dec *d, fp8gemm_dtype from, const 
   /* special codes (as qs_dec_init finds them): the reference's decode(c) * scale */
   uint32_t spec[8] = {0}, sign = out == QS_OUT_BF16 ? 0x8000u : 0x80000000u;
   for (uint32_t k = 0; k < 8; k++) {
-    uint32_t c = (k & 4 ? 0x80u : 0u) | (d->sval & 0x7fu) | (k & 3u);
-    if ((c & d->smask) != d->sval) continue;
-    float y = fp8g_decode(from, (uint8_t)c) * scale;
-    spec[(c ^ (c >> 5)) & 7] = out == QS_OUT_BF16 ? fp8g_f32_to_bf16(y) : qs_bits_of(y);
+    uint32_t c = (k & 4 ? 0x80u : 0u) | (sval & 0x7fu) | (k & 3u);
+    if ((c & smask) != sval) continue;
+    float y = fp8g_decode(from, (uint8_t)c) * scale; /* Inf or NaN */
+    uint32_t u = qs_bits_of(y);
+    spec[(c ^ (c >> 5)) & 7] = out != QS_OUT_BF16 ? u : isnan(y) ? (u >> 16) | 0x40u : u >> 16;
   }
   uint32_t s7f = spec[(0x7fu ^ (0x7fu >> 5)) & 7], sff = spec[(0xffu ^ (0xffu >> 5)) & 7];
   t->spec = QS_SPEC_TABLE;
-  if (d->smask == 0x7f && d->sval == 0x7f && sff == (s7f ^ sign)) t->spec = QS_SPEC_MAG;
-  if (d->smask == 0xff && d->sval == 0x80) t->spec = QS_SPEC_CODE;
+  if (smask == 0x7f && sval == 0x7f && sff == (s7f ^ sign)) t->spec = QS_SPEC_MAG;
+  if (smask == 0xff && sval == 0x80) t->spec = QS_SPEC_CODE;
   t->spec_out = qs_seti((int32_t)(t->spec == QS_SPEC_CODE ? spec[(0x80u ^ (0x80u >> 5)) & 7] : s7f));
   uint8_t hb[3][16];
   for (int i = 0; i < 8; i++) {
@@ -427,14 +437,14 @@ static bool qs_tdec_init(qs_tdec *t, const qs_dec *d, fp8gemm_dtype from, const 
   t->hsub = qs_h_tab16(hb[1]);
   t->hspec = qs_h_tab16(hb[2]);
   t->emask_s = 0x7f & ~((1 << m) - 1);
-  t->smask_s = (int)d->smask;
-  t->sval_s = (int)d->sval;
+  t->smask_s = (int)smask;
+  t->sval_s = (int)sval;
   t->spec_out_s = (int)(t->spec == QS_SPEC_CODE ? spec[(0x80u ^ (0x80u >> 5)) & 7] : s7f);
   t->tab = qs_load_tab8(tab);
   t->sub = qs_load_tab8(sub);
   t->spec_tab = qs_load_tab8(spec);
-  t->spec_mask = d->spec_mask;
-  t->spec_val = d->spec_val;
+  t->spec_mask = qs_seti((int32_t)smask);
+  t->spec_val = qs_seti((int32_t)sval);
   t->emask = qs_seti(0x7f & ~((1 << m) - 1));
   t->esh = osh - m;
   t->ssh = osh == 7 ? 8 : 24;
@@ -541,6 +551,7 @@ static void qs_dequantize_narrow(const uint8_t *q, size_t n, fp8gemm_dtype from,
                                           : out == FP8GEMM_F16 ? QS_OUT_F16 : -1;
   size_t nchunks = n / 32, done = nchunks * 32;
   qs_dec d;
+  qs_tdec t;
   /* NaN scale: which NaN a product of two NaNs returns depends on operand order; the
    * reference decides. e8m0, odd out dtypes and odd states: the reference too. */
   if (!f || o < 0 || isnan(scale) || !qs_mxcsr_default()) {
@@ -552,13 +563,10 @@ static void qs_dequantize_narrow(const uint8_t *q, size_t n, fp8gemm_dtype from,
     for (int i = 0; i < 8; i++) tab[i] = qs_bits_of(fp8g_decode(from, (uint8_t)i));
     qs_i t = qs_load_tab8(tab);
     qs_dequant_run(NULL, &t, q, nchunks, y, qs_setf(scale), o);
+  } else if (nchunks >= 2 && qs_tdec_init(&t, from, f, scale, o)) {
+    qs_tdec_run(&t, q, nchunks, y, o);
   } else if (qs_dec_init(&d, from, f, scale)) {
-    qs_tdec t;
-    if (nchunks >= 2 && qs_tdec_init(&t, &d, from, f, scale, o)) {
-      qs_tdec_run(&t, q, nchunks, y, o);
-    } else {
-      qs_dequant_run(&d, NULL, q, nchunks, y, qs_setf(scale), o);
-    }
+    qs_dequant_run(&d, NULL, q, nchunks, y, qs_setf(scale), o);
   } else {
     done = 0;
   }

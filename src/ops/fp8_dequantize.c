@@ -140,6 +140,12 @@ fp8gemm_status fp8gemm_fp8_dequantize(const fp8gemm_tensor *q, const fp8gemm_ten
                    out_dtype == FP8GEMM_F32 ? 4u : 2u};
   fp8g_rows_init(&j.in, q);
   layout_of(q, scale, group_size, &j.L);
-  fp8g_for_spans(j.in.rows, j.in.K, q->dtype == FP8GEMM_E2M1 ? 2 : 1, dequant_span, &j);
+  /* Contiguous codes need no gather buffer: long spans (the odd-e2m1-group path keeps
+   * its f32 buffer of FP8G_CHUNK). max_span stays a multiple of 32 and of 2. */
+  bool odd_e2m1 = q->dtype == FP8GEMM_E2M1 && j.L.gk % 2 &&
+                  (j.L.gran == FP8GEMM_PER_BLOCK || j.L.gran == FP8GEMM_PER_BLOCK2D);
+  bool contiguous = q->dtype == FP8GEMM_E2M1 || j.in.kstride == 1 || j.in.K == 1;
+  int64_t max_span = contiguous && !odd_e2m1 ? (int64_t)1 << 16 : FP8G_CHUNK;
+  fp8g_for_spans_max(j.in.rows, j.in.K, q->dtype == FP8GEMM_E2M1 ? 2 : 1, max_span, dequant_span, &j);
   return FP8GEMM_OK;
 }

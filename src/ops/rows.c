@@ -72,7 +72,7 @@ int fp8g_op_threads(int64_t elements) {
 }
 
 typedef struct spans_job {
-  int64_t rows, K, total, per_task;
+  int64_t rows, K, total, per_task, max_span;
   fp8g_span_fn fn;
   void *ctx;
 } spans_job;
@@ -84,7 +84,7 @@ static void walk(const spans_job *j, int64_t task, int64_t begin, int64_t end) {
     int64_t row = pos / j->K, k = pos % j->K;
     int64_t n = j->K - k;
     if (n > end - pos) n = end - pos;
-    if (n > FP8G_CHUNK) n = FP8G_CHUNK;
+    if (n > j->max_span) n = j->max_span;
     j->fn(j->ctx, task, row, k, (size_t)n);
     pos += n;
   }
@@ -98,8 +98,13 @@ static void spans_task(void *ctx, int64_t task) {
 }
 
 void fp8g_for_spans(int64_t rows, int64_t K, int64_t align, fp8g_span_fn fn, void *ctx) {
+  fp8g_for_spans_max(rows, K, align, FP8G_CHUNK, fn, ctx);
+}
+
+void fp8g_for_spans_max(int64_t rows, int64_t K, int64_t align, int64_t max_span, fp8g_span_fn fn,
+                        void *ctx) {
   if (rows <= 0 || K <= 0) return;
-  spans_job j = {rows, K, rows * K, 0, fn, ctx};
+  spans_job j = {rows, K, rows * K, 0, max_span < FP8G_CHUNK ? FP8G_CHUNK : max_span, fn, ctx};
   int threads = fp8g_op_threads(j.total);
   if (threads <= 1) {
     walk(&j, 0, 0, j.total);

@@ -50,5 +50,9 @@ int fp8g_op_threads(int64_t elements);
  */
 typedef void (*fp8g_span_fn)(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n);
 void fp8g_for_spans(int64_t rows, int64_t K, int64_t align, fp8g_span_fn fn, void *ctx);
+/* The same with spans of up to max_span (>= FP8G_CHUNK) elements, for callers that need
+ * no per-span stack buffer (fewer kernel calls, less per-call setup). */
+void fp8g_for_spans_max(int64_t rows, int64_t K, int64_t align, int64_t max_span, fp8g_span_fn fn,
+                        void *ctx);
 
 #endif /* FP8GEMM_OPS_ROWS_H */
