@@ -493,6 +493,44 @@ static void test_supports(void) {
   free_case(&d);
 }
 
+/* fp8gemm_query_shape names the decode kernels exactly where they serve. */
+static void test_query_shape(void) {
+  fp8gemm_kernel_info info = {0};
+  fp8gemm_isa saved = fp8gemm_get_max_isa();
+  fp8gemm_set_max_isa(FP8GEMM_ISA_AVX2);
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, 1,
+                            4096, 4096, 1, &info) == FP8GEMM_OK &&
+            strcmp(info.name, "gemv_avx2") == 0,
+        "M = 1 fp8_gemm -> gemv_avx2 (got %s)", info.name ? info.name : "none");
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM_W8A16, FP8GEMM_SCHEME_GROUP, FP8GEMM_E5M2, 16,
+                            100, 256, 0, &info) == FP8GEMM_OK &&
+            strcmp(info.name, "gemv_w8a16_avx2") == 0,
+        "M = 16 w8a16 -> gemv_w8a16_avx2 (got %s)", info.name ? info.name : "none");
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_MX, FP8GEMM_E4M3FN, 17, 4096,
+                            4096, 1, &info) == FP8GEMM_OK &&
+            strncmp(info.name, "gemv", 4) != 0,
+        "M = 17 is not a decode shape (got %s)", info.name ? info.name : "none");
+  fp8gemm_set_max_isa(FP8GEMM_ISA_SCALAR);
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_PER_TENSOR, FP8GEMM_E4M3FN, 1,
+                            64, 64, 0, &info) == FP8GEMM_OK &&
+            info.isa == FP8GEMM_ISA_SCALAR,
+        "the scalar cap gives the reference (got %s)", info.name ? info.name : "none");
+  fp8gemm_set_max_isa(saved);
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, 0,
+                            64, 64, 0, &info) == FP8GEMM_INVALID_ARGUMENT &&
+            strstr(fp8gemm_last_error(), "m, n, k") != NULL,
+        "m = 0 rejected: %s", fp8gemm_last_error());
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_QUANTIZE, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, 1,
+                            64, 64, 0, &info) == FP8GEMM_INVALID_ARGUMENT,
+        "non-GEMM op rejected");
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_BF16, 1, 64,
+                            64, 0, &info) == FP8GEMM_INVALID_ARGUMENT,
+        "non-fp8 dtype rejected");
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_GROUP, FP8GEMM_E4M3FN, 1, 64, 64,
+                            0, &info) == FP8GEMM_UNIMPLEMENTED,
+        "group is a w8a16 scheme only");
+}
+
 int main(void) {
   sanitized = getenv("FP8GEMM_SANITIZED") != NULL;
   if (fp8gemm_isa_detected() < FP8GEMM_ISA_AVX2) {
@@ -501,6 +539,7 @@ int main(void) {
     return test_summary();
   }
   test_supports();
+  test_query_shape();
   test_kernel_vs_reference();
   test_batched();
   test_nan_propagation();
