@@ -55,6 +55,18 @@ int64_t fp8g_offset_of(const fp8gemm_tensor *t, int ndim, int64_t flat);
 float fp8g_load_wide(const void *data, fp8gemm_dtype dtype, int64_t off);
 
 /* ------------------------------------------------------------ scalar formats (formats/) */
+/* The bits of an f32 and back (memcpy: no aliasing UB; compiles to a register move). */
+static inline uint32_t fp8g_f32_bits(float x) {
+  uint32_t u;
+  __builtin_memcpy(&u, &x, sizeof u);
+  return u;
+}
+static inline float fp8g_f32_from_bits(uint32_t u) {
+  float x;
+  __builtin_memcpy(&x, &u, sizeof x);
+  return x;
+}
+
 /* The portable, bit-exact reference conversions of docs/numerics. */
 float fp8g_decode(fp8gemm_dtype from, uint8_t code);              /* fp8, e2m1 nibble, e8m0 */
 uint8_t fp8g_encode(fp8gemm_dtype to, float x, bool saturate);    /* fp8, e2m1 nibble, e8m0 */

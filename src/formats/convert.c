@@ -3,21 +3,7 @@
  * One table row per format; a single encoder rounds the exact f32 value once (RNE,
  * gradual underflow) to a magnitude code and then applies the row's overflow rules.
  */
-#include <string.h>
-
 #include "formats.h"
-
-static uint32_t bits_of(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  return u;
-}
-
-static float float_of(uint32_t u) {
-  float x;
-  memcpy(&x, &u, sizeof x);
-  return x;
-}
 
 /* e2m1 NaN -> zero of the NaN's sign: see docs/numerics.md. */
 static const fp8g_format formats[FP8GEMM_DTYPE_COUNT] = {
@@ -44,7 +30,7 @@ bool fp8g_is_narrow(fp8gemm_dtype dtype) {
  * 0xFF (cast) or 0xFE (saturate). Positive values below 2^-127 go to 0x00.
  */
 static uint8_t encode_e8m0(float x, bool saturate) {
-  uint32_t u = bits_of(x), a = u & 0x7fffffffu;
+  uint32_t u = fp8g_f32_bits(x), a = u & 0x7fffffffu;
   if (a >= 0x7f800000u) return 0xFF;
   if (a == 0) return saturate ? 0x00 : 0xFF;
   if (u >> 31) return 0xFF;
@@ -72,35 +58,35 @@ static float decode_format(const fp8g_format *f, uint8_t code) {
   uint32_t sign = neg ? 0x80000000u : 0;
   switch (f->special) {
     case FP8G_SPECIAL_IEEE:
-      if (e == e_all) return float_of(sign | (m ? 0x7fc00000u : 0x7f800000u));
+      if (e == e_all) return fp8g_f32_from_bits(sign | (m ? 0x7fc00000u : 0x7f800000u));
       break;
     case FP8G_SPECIAL_FN:
-      if (mag == f->sign_bit - 1u) return float_of(sign | 0x7fc00000u);
+      if (mag == f->sign_bit - 1u) return fp8g_f32_from_bits(sign | 0x7fc00000u);
       break;
     case FP8G_SPECIAL_FNUZ:
-      if (code == f->sign_bit) return float_of(0x7fc00000u);
+      if (code == f->sign_bit) return fp8g_f32_from_bits(0x7fc00000u);
       break;
     case FP8G_SPECIAL_NONE: break;
   }
   if (e == 0) {
     /* subnormal: m * 2^(1 - bias - mbits), exact (a power of two times a small integer) */
-    float unit = float_of((uint32_t)(127 + 1 - f->bias - f->mbits) << 23);
-    return float_of(sign | bits_of((float)m * unit));
+    float unit = fp8g_f32_from_bits((uint32_t)(127 + 1 - f->bias - f->mbits) << 23);
+    return fp8g_f32_from_bits(sign | fp8g_f32_bits((float)m * unit));
   }
   uint32_t fe = e - (uint32_t)f->bias + 127u;
-  return float_of(sign | (fe << 23) | (m << (23 - f->mbits)));
+  return fp8g_f32_from_bits(sign | (fe << 23) | (m << (23 - f->mbits)));
 }
 
 static float decode_e8m0(uint8_t code) {
-  if (code == 0xFF) return float_of(0x7fc00000u);
-  if (code == 0) return float_of(0x00400000u); /* 2^-127 is an f32 subnormal */
-  return float_of((uint32_t)code << 23);
+  if (code == 0xFF) return fp8g_f32_from_bits(0x7fc00000u);
+  if (code == 0) return fp8g_f32_from_bits(0x00400000u); /* 2^-127 is an f32 subnormal */
+  return fp8g_f32_from_bits((uint32_t)code << 23);
 }
 
 float fp8g_decode(fp8gemm_dtype from, uint8_t code) {
   if (from == FP8GEMM_E8M0) return decode_e8m0(code);
   const fp8g_format *f = fp8g_format_of(from);
-  return f ? decode_format(f, code) : float_of(0x7fc00000u);
+  return f ? decode_format(f, code) : fp8g_f32_from_bits(0x7fc00000u);
 }
 
 /* ------------------------------------------------------------ public one-value API */

@@ -1,24 +1,10 @@
 /* bf16 and fp16 <-> f32: exact widening, RNE narrowing. */
-#include <string.h>
-
 #include "../internal.h"
 
-static uint32_t bits_of(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  return u;
-}
-
-static float float_of(uint32_t u) {
-  float x;
-  memcpy(&x, &u, sizeof x);
-  return x;
-}
-
-float fp8g_bf16_to_f32(uint16_t h) { return float_of((uint32_t)h << 16); }
+float fp8g_bf16_to_f32(uint16_t h) { return fp8g_f32_from_bits((uint32_t)h << 16); }
 
 uint16_t fp8g_f32_to_bf16(float x) {
-  uint32_t u = bits_of(x);
+  uint32_t u = fp8g_f32_bits(x);
   if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
   u += 0x7fffu + ((u >> 16) & 1u);
   return (uint16_t)(u >> 16);
@@ -27,17 +13,17 @@ uint16_t fp8g_f32_to_bf16(float x) {
 float fp8g_f16_to_f32(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
   uint32_t exp = (h >> 10) & 0x1fu, mant = h & 0x3ffu;
-  if (exp == 0x1f) return float_of(sign | 0x7f800000u | (mant << 13));
+  if (exp == 0x1f) return fp8g_f32_from_bits(sign | 0x7f800000u | (mant << 13));
   if (exp == 0) {
     /* zero or subnormal: mant * 2^-24, exact in f32 */
     float v = (float)mant * 0x1p-24f;
     return sign ? -v : v;
   }
-  return float_of(sign | ((exp + 112u) << 23) | (mant << 13));
+  return fp8g_f32_from_bits(sign | ((exp + 112u) << 23) | (mant << 13));
 }
 
 uint16_t fp8g_f32_to_f16(float x) {
-  uint32_t u = bits_of(x);
+  uint32_t u = fp8g_f32_bits(x);
   uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
   uint32_t a = u & 0x7fffffffu;
   if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
