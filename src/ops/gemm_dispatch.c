@@ -108,11 +108,10 @@ bool fp8g_gemm_scheme_problem(fp8gemm_op op, fp8gemm_scheme scheme, fp8gemm_dtyp
  */
 enum { TYPICAL_N = 4096, TYPICAL_K = 4096, TYPICAL_M_W8A8 = 128, TYPICAL_M_W8A16 = 1 };
 
-/* Scheme names for messages (the registry owns the public name table). */
+/* Scheme names for messages, from the registry's table. */
 static const char *scheme_str(fp8gemm_scheme scheme) {
-  static const char *const names[FP8GEMM_SCHEME_COUNT] = {
-      NULL, "per_tensor", "per_token", "block", "block2d", "mx", "group", "elementwise"};
-  return (int)scheme > 0 && (int)scheme < FP8GEMM_SCHEME_COUNT ? names[scheme] : "invalid";
+  const char *name = fp8gemm_scheme_name(scheme);
+  return name ? name : "invalid";
 }
 
 static fp8gemm_status answer(fp8gemm_op op, const char *op_name, const fp8g_gemm_problem *p,
