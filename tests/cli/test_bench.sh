@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# `fp8gemm bench`: argument errors (exit 2, message naming the option), --help, and a
+# tiny --json run whose lines carry the documented fields with the shape asked for.
+# Timings are not checked. Usage: $0 CLI
+set -u
+CLI="$1"
+pass=0
+fail=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+check() { # check "DESCRIPTION" CONDITION-STATUS
+  if [[ "$2" -eq 0 ]]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $1"; fi
+}
+
+usage_error() { # usage_error "FRAGMENT" ARGS...
+  local fragment="$1"
+  shift
+  "$CLI" bench "$@" >"$tmp/out" 2>"$tmp/err"
+  local rc=$?
+  [[ $rc -eq 2 && -s "$tmp/err" ]] && grep -q -- "$fragment" "$tmp/err" && [[ ! -s "$tmp/out" ]]
+  check "bench $* -> exit 2 naming '$fragment' (exit $rc: $(cat "$tmp/err"))" $?
+}
+
+usage_error "--shape" --shape 0x1x1
+usage_error "--shape" --shape 4x5
+usage_error "--scheme" --scheme nope
+usage_error "--threads" --threads 0
+usage_error "--layout" --layout tn
+usage_error "--min-time" --min-time -1
+usage_error "unknown option" --frobnicate
+usage_error "expected a value" --shape
+
+"$CLI" bench --help >"$tmp/help" 2>&1
+check "bench --help exits 0" $?
+grep -q -- "--shape MxNxK" "$tmp/help"
+check "--help documents --shape" $?
+
+"$CLI" bench --json --shape 3x40x64 --shape 20x8x96 --scheme per_token,mx,w8a16 --threads 1 \
+  --min-time 0 --no-naive >"$tmp/json" 2>"$tmp/err"
+check "bench --json runs (exit 0; stderr: $(cat "$tmp/err"))" $?
+lines=$(wc -l <"$tmp/json")
+[[ "$lines" -eq 6 ]]
+check "one line per shape x scheme (got $lines)" $?
+python3 - "$tmp/json" <<'PY'
+import json, sys
+want = {"op", "scheme", "m", "n", "k", "threads", "kernel", "seconds", "gflops", "gbps",
+        "peak_fraction"}
+rows = [json.loads(l) for l in open(sys.argv[1])]
+shapes = sorted({(r["m"], r["n"], r["k"]) for r in rows})
+ok = all(want <= set(r) for r in rows) and shapes == [(3, 40, 64), (20, 8, 96)]
+ok = ok and sorted({r["scheme"] for r in rows}) == ["mx", "per_token", "w8a16"]
+ok = ok and all(r["threads"] == 1 and r["seconds"] > 0 and r["kernel"] for r in rows)
+ok = ok and all(r["op"] == ("fp8_gemm_w8a16" if r["scheme"] == "w8a16" else "fp8_gemm") for r in rows)
+sys.exit(0 if ok else 1)
+PY
+check "JSON lines carry the documented fields and the shapes asked for" $?
+
+echo "$pass passed, $fail failed"
+[[ $fail -eq 0 ]]
