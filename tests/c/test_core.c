@@ -44,6 +44,15 @@ static void test_tensors(void) {
   fp8gemm_tensor e2;
   CHECK(fp8gemm_tensor_init(&e2, FP8GEMM_E2M1, 1, odd, NULL) == FP8GEMM_INVALID_ARGUMENT,
         "e2m1 needs even rows");
+  /* An empty e2m1 tensor is row-major like any other (a dim of 0 counts as 1 in its
+   * strides), so [3, 0] is accepted; a non-empty one still needs even outer strides. */
+  int64_t empty_rows[2] = {3, 0}, pairs[2] = {3, 2};
+  CHECK(fp8gemm_tensor_init(&e2, FP8GEMM_E2M1, 2, empty_rows, NULL) == FP8GEMM_OK &&
+            fp8gemm_tensor_nbytes(&e2) == 0,
+        "empty e2m1 [3, 0]: %s", fp8gemm_last_error());
+  fp8gemm_tensor_init(&e2, FP8GEMM_E2M1, 2, pairs, NULL);
+  e2.strides[0] = 3;
+  CHECK(fp8g_check_tensor("op", "x", &e2, false) == FP8GEMM_INVALID_ARGUMENT, "odd e2m1 stride");
   CHECK(fp8g_check_tensor("op", "x", NULL, false) == FP8GEMM_INVALID_ARGUMENT, "NULL tensor");
   CHECK(strcmp(fp8gemm_last_error(), "op: x is NULL, expected a tensor") == 0, "message: %s",
         fp8gemm_last_error());
