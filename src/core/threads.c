@@ -7,6 +7,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -57,12 +58,15 @@ static void *worker(void *arg) {
   return NULL;
 }
 
-static int default_threads(void) {
+/* FP8GEMM_NUM_THREADS, else the online CPUs. *ignored: the variable was set but invalid. */
+static int default_threads(bool *ignored) {
   const char *env = getenv("FP8GEMM_NUM_THREADS");
+  *ignored = false;
   if (env && *env) {
     char *end;
     long v = strtol(env, &end, 10);
     if (*end == '\0' && v >= 1 && v <= MAX_THREADS) return (int)v;
+    *ignored = true;
   }
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
@@ -71,9 +75,13 @@ static int default_threads(void) {
 int fp8gemm_get_num_threads(void) {
   int n = atomic_load(&num_threads);
   if (n == 0) {
-    int d = default_threads();
+    bool ignored;
+    int d = default_threads(&ignored);
     int expected = 0;
-    atomic_compare_exchange_strong(&num_threads, &expected, d);
+    /* Only the thread that sets the default says why, as FP8GEMM_MAX_ISA does. */
+    if (atomic_compare_exchange_strong(&num_threads, &expected, d) && ignored)
+      fprintf(stderr, "fp8gemm: ignoring FP8GEMM_NUM_THREADS='%s' (expected 1..%d), using %d\n",
+              getenv("FP8GEMM_NUM_THREADS"), MAX_THREADS, d);
     n = atomic_load(&num_threads);
   }
   return n;
