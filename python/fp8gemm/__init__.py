@@ -33,6 +33,7 @@ from ._native import (  # noqa: F401  (re-exported API)
     isa,
     mx_quantize,
     mx_quantize_infer,
+    op_capability,
     op_names,
     op_schema,
     pack_weight,

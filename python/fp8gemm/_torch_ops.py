@@ -12,21 +12,10 @@ from ._dtypes import dtype_name, empty_from, spec
 
 NAMESPACE = "fp8gemm"
 
-# Schemes and dtypes the capability query is asked about, per op.
-_FP8 = ("e4m3fn", "e5m2", "e4m3fnuz", "e5m2fnuz")
-_QUERIES = {
-    "fp8_gemm": (("per_tensor", "per_token", "block", "mx"), _FP8),
-    "fp8_gemm_w8a16": (("per_tensor", "per_token", "group", "block", "mx"), _FP8),
-    "fp8_quantize": (("per_tensor", "per_token", "block", "block2d"), _FP8),
-    "mx_quantize": (("mx",), ("e4m3fn", "e5m2", "e2m1")),
-    "fp8_dequantize": (("elementwise",), _FP8 + ("e2m1",)),
-    "fp8_cast": (("elementwise",), _FP8 + ("e2m1", "e8m0")),
-}
-
-
 def available(op):
-    """True if the library serves op for at least one scheme and dtype here."""
-    schemes, dtypes = _QUERIES[op]
+    """True if the library serves op for at least one scheme and dtype here (the
+    schemes and dtypes to ask about come from the C registry)."""
+    schemes, dtypes = _native.op_capability(op)
     for scheme in schemes:
         for dt in dtypes:
             try:

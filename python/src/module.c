@@ -54,6 +54,32 @@ static PyObject *py_op_schema(PyObject *self, PyObject *arg) {
   return PyUnicode_FromString(fp8gemm_op_schema(op));
 }
 
+/* op_capability(op) -> (schemes, dtypes): the names fp8gemm_query takes for op, from
+ * the registry (fp8gemm_op_describe). */
+static PyObject *py_op_capability(PyObject *self, PyObject *arg) {
+  (void)self;
+  fp8gemm_op op;
+  if (op_arg_parse(arg, &op) < 0) return NULL;
+  const fp8gemm_op_info *info = fp8gemm_op_describe(op);
+  PyObject *schemes = PyTuple_New(info->n_schemes), *dtypes = PyTuple_New(info->n_dtypes);
+  for (int i = 0; schemes && i < info->n_schemes; i++) {
+    PyObject *name = PyUnicode_FromString(fp8gemm_scheme_name(info->schemes[i]));
+    if (!name) Py_CLEAR(schemes);
+    else PyTuple_SET_ITEM(schemes, i, name);
+  }
+  for (int i = 0; dtypes && i < info->n_dtypes; i++) {
+    PyObject *name = PyUnicode_FromString(fp8gemm_dtype_name(info->dtypes[i]));
+    if (!name) Py_CLEAR(dtypes);
+    else PyTuple_SET_ITEM(dtypes, i, name);
+  }
+  if (!schemes || !dtypes) {
+    Py_XDECREF(schemes);
+    Py_XDECREF(dtypes);
+    return NULL;
+  }
+  return Py_BuildValue("(NN)", schemes, dtypes);
+}
+
 /* query(op, scheme, dtype) -> (kernel name, isa name); NotImplementedError if not served. */
 static PyObject *py_query(PyObject *self, PyObject *args) {
   (void)self;
@@ -145,6 +171,8 @@ static PyMethodDef methods[] = {
     {"version", py_version, METH_NOARGS, "Library version string."},
     {"op_names", py_op_names, METH_NOARGS, "Names of every op, in registry order."},
     {"op_schema", py_op_schema, METH_O, "torch.library schema string of an op."},
+    {"op_capability", py_op_capability, METH_O,
+     "op_capability(op) -> (schemes, dtypes) the capability query takes for op."},
     {"query", py_query, METH_VARARGS,
      "query(op, scheme, dtype) -> (kernel, isa); NotImplementedError if not served here."},
     {"isa", py_isa, METH_NOARGS, "Detected / active / max ISA levels and CPU features."},

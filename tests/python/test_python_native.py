@@ -27,6 +27,18 @@ def test_version_and_registry():
         f.op_schema("nope")
 
 
+def test_op_capability_lists_what_query_serves():
+    assert f.op_capability("fp8_gemm") == (("per_tensor", "per_token", "block", "mx"),
+                                           ("e4m3fn", "e5m2", "e4m3fnuz", "e5m2fnuz"))
+    for op in f.op_names():
+        schemes, dtypes = f.op_capability(op)
+        for scheme in schemes:
+            for dt in dtypes:
+                assert f.query(op, scheme, dt)[0]
+    with pytest.raises(ValueError, match="op name"):
+        f.op_capability("nope")
+
+
 def test_query_reports_kernel_or_unimplemented():
     kernel, isa = f.query("fp8_gemm", "per_token", "e4m3fn")
     assert kernel and isa in ("scalar", "avx2", "avx512", "avx512_bf16")
