@@ -42,8 +42,11 @@ int op_arg_parse(PyObject *obj, fp8gemm_op *op) {
 static PyObject *py_op_names(PyObject *self, PyObject *args) {
   (void)self, (void)args;
   PyObject *list = PyList_New(FP8GEMM_OP_COUNT);
-  for (int i = 0; list && i < FP8GEMM_OP_COUNT; i++)
-    PyList_SET_ITEM(list, i, PyUnicode_FromString(fp8gemm_op_name((fp8gemm_op)i)));
+  for (int i = 0; list && i < FP8GEMM_OP_COUNT; i++) {
+    PyObject *name = PyUnicode_FromString(fp8gemm_op_name((fp8gemm_op)i));
+    if (!name) Py_CLEAR(list); /* no NULL item left in a returned list */
+    else PyList_SET_ITEM(list, i, name);
+  }
   return list;
 }
 
