@@ -225,7 +225,7 @@ FP8GEMM_API fp8gemm_status fp8gemm_fp8_cast(const fp8gemm_tensor *x, fp8gemm_dty
  *   weight_scale  NULL / numel 1 / N elements / [ceil(K/128), ceil(N/128)] / e8m0 [K/32, N]
  *   bias          NULL or empty / numel 1 / [N] / [*, 1] per row / [*, N]; f32, bf16, fp16
  * out: the descriptor fp8gemm_fp8_gemm_infer returned, with data set.
- * workspace_size: bytes of scratch the call allocates internally (informational).
+ * workspace_size: bytes of scratch the call allocates internally (informational; may be NULL).
  */
 FP8GEMM_API fp8gemm_status fp8gemm_fp8_gemm_infer(
     const fp8gemm_tensor *q_input, const fp8gemm_tensor *q_weight, fp8gemm_dtype out_dtype,
