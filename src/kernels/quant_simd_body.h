@@ -563,7 +563,8 @@ static void qs_dequantize_narrow(const uint8_t *q, size_t n, fp8gemm_dtype from,
     for (int i = 0; i < 8; i++) tab[i] = qs_bits_of(fp8g_decode(from, (uint8_t)i));
     qs_i t = qs_load_tab8(tab);
     qs_dequant_run(NULL, &t, q, nchunks, y, qs_setf(scale), o);
-  } else if (nchunks >= 2 && qs_tdec_init(&t, from, f, scale, o)) {
+  } else if (nchunks >= 4 && qs_tdec_init(&t, from, f, scale, o)) {
+    /* (>= 128 codes: below that the float path's cheaper setup wins) */
     qs_tdec_run(&t, q, nchunks, y, o);
   } else if (qs_dec_init(&d, from, f, scale)) {
     qs_dequant_run(&d, NULL, q, nchunks, y, qs_setf(scale), o);
