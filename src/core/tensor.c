@@ -91,6 +91,16 @@ void fp8g_make_contiguous(fp8gemm_tensor *t, fp8gemm_dtype dtype, int ndim, cons
   }
 }
 
+bool fp8g_is_contiguous(const fp8gemm_tensor *t) {
+  int64_t expect = 1;
+  for (int i = t->ndim - 1; i >= 0; i--) {
+    if (t->dims[i] == 0) return true;
+    if (t->dims[i] != 1 && t->strides[i] != expect) return false;
+    expect *= t->dims[i];
+  }
+  return true;
+}
+
 const char *fp8g_shape_str(const fp8gemm_tensor *t, char *buf, size_t size) {
   if (size == 0) return buf;
   buf[0] = '\0';
