@@ -7,14 +7,14 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gemm_infer.h"
 
 static const float unit_scale = 1.0f;
 
-/* Element `flat` (row-major logical index) of a scale / bias tensor as fp32. */
-static float load_f32(const fp8gemm_tensor *t, int64_t flat) {
-  int64_t off = fp8g_offset_of(t, t->ndim, flat);
+/* Element at element offset `off` of a scale / bias tensor as fp32. */
+static float load_f32_at(const fp8gemm_tensor *t, int64_t off) {
   if (t->dtype == FP8GEMM_E8M0) {
     uint8_t code = ((const uint8_t *)t->data)[off];
     return code == 0xFF ? NAN : ldexpf(1.0f, (int)code - 127); /* exact, 2^-127 included */
@@ -22,8 +22,26 @@ static float load_f32(const fp8gemm_tensor *t, int64_t flat) {
   return fp8g_load_wide(t->data, t->dtype, off);
 }
 
-static uint8_t load_code(const fp8gemm_tensor *t, int64_t flat) {
-  return ((const uint8_t *)t->data)[fp8g_offset_of(t, t->ndim, flat)];
+/* Element `flat` (row-major logical index) of a scale / bias tensor as fp32. */
+static float load_f32(const fp8gemm_tensor *t, int64_t flat) {
+  return load_f32_at(t, fp8g_offset_of(t, t->ndim, flat));
+}
+
+/* Elements [from, from + n) in logical order. Contiguous tensors (the usual case, and
+ * MX weight scales hold K/32 * N codes) skip the per-element offset arithmetic. */
+static void gather_f32(const fp8gemm_tensor *t, int64_t from, int64_t n, float *dst) {
+  bool flat = fp8g_is_contiguous(t);
+  for (int64_t i = 0; i < n; i++)
+    dst[i] = flat ? load_f32_at(t, from + i) : load_f32(t, from + i);
+}
+
+static void gather_codes(const fp8gemm_tensor *t, int64_t from, int64_t n, uint8_t *dst) {
+  const uint8_t *src = t->data;
+  if (fp8g_is_contiguous(t)) {
+    memcpy(dst, src + from, (size_t)n);
+    return;
+  }
+  for (int64_t i = 0; i < n; i++) dst[i] = src[fp8g_offset_of(t, t->ndim, from + i)];
 }
 
 /* Input scale of `row` for the broadcast kinds (TENSOR / ROWCOL). */
@@ -46,10 +64,10 @@ static void gather_input_scales(const fp8g_gemm_args *a, const fp8g_gemm_plan *p
       for (int64_t r = 0; r < pl->rows; r++) sa[r] = row_scale(a, pl, r);
       break;
     case FP8G_SCALE_BLOCK:
-      for (int64_t i = 0; i < pl->n_sa; i++) sa[i] = load_f32(a->input_scales, i);
+      gather_f32(a->input_scales, 0, pl->n_sa, sa);
       break;
     case FP8G_SCALE_MX:
-      for (int64_t i = 0; i < pl->n_ea; i++) ea[i] = load_code(a->input_scales, i);
+      gather_codes(a->input_scales, 0, pl->n_ea, ea);
       p->ea = ea;
       break;
   }
@@ -80,10 +98,10 @@ static void gather_weight_scales(const fp8g_gemm_args *a, const fp8g_gemm_plan *
                                                              : 1.0f;
         break;
       case FP8G_SCALE_BLOCK:
-        for (int64_t i = 0; i < per; i++) sb[b * per + i] = load_f32(t, b * per + i);
+        gather_f32(t, b * per, per, sb + b * per);
         break;
       case FP8G_SCALE_MX:
-        for (int64_t i = 0; i < per; i++) eb[b * per + i] = load_code(t, b * per + i);
+        gather_codes(t, b * per, per, eb + b * per);
         p->eb = eb;
         p->sb = NULL;
         break;
@@ -94,7 +112,7 @@ static void gather_weight_scales(const fp8g_gemm_args *a, const fp8g_gemm_plan *
 static void gather_bias(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, char *ws,
                         fp8g_gemm_problem *p) {
   float *bias = (float *)(ws + pl->off_bias);
-  for (int64_t i = 0; i < pl->n_bias; i++) bias[i] = load_f32(a->bias, i);
+  if (pl->bias_kind != FP8G_BIAS_NONE) gather_f32(a->bias, 0, pl->n_bias, bias);
   p->bias_kind = pl->bias_kind;
   p->bias = pl->bias_kind == FP8G_BIAS_NONE ? NULL : bias;
 }
