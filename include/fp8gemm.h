@@ -309,7 +309,9 @@ FP8GEMM_API fp8gemm_status fp8gemm_query_shape(fp8gemm_op op, fp8gemm_scheme sch
  * weight as contiguous [K, N] (or [B, K, N]) fp8 codes whatever the strides of
  * q_weight (an NT checkpoint view is transposed once here) and a contiguous copy of
  * weight_scale; it is the layout every GEMM kernel streams best (docs/kernels.md).
- * Results are bitwise identical to the plain call with the same weight.
+ * Results are bitwise identical to the plain call given the weight as contiguous
+ * [K, N]; against a plain NT view they agree within the ops.md bound (the decode
+ * kernels sum an NT weight in a different order).
  *   op          FP8GEMM_OP_FP8_GEMM or FP8GEMM_OP_FP8_GEMM_W8A16
  *   q_weight    as the op's q_weight (fp8, [K, N] or [B, K, N], any strides)
  *   weight_scale as the op's weight_scale, or NULL
