@@ -44,3 +44,23 @@ def test_compiled_quantized_transformer(scheme):
             assert rel <= FLOAT_BOUND, f"{scheme} {b}x{s}: relative error {rel}"
     assert dict(counters["graph_break"]) == {}
     assert counters["stats"]["unique_graphs"] == 1
+
+
+@pytest.mark.parametrize("scheme", ft.SCHEMES)
+def test_compiled_fp8_linear_is_bitwise_eager(scheme):
+    """Our ops compute identically under torch.compile: a lone FP8Linear (quantize +
+    GEMM ops, nothing Inductor could fuse) gives eager's bits at every size."""
+    torch.manual_seed(0)
+    layer = torch.nn.Sequential(torch.nn.Linear(128, 72))
+    ft.quantize_(layer, scheme)
+    assert isinstance(layer[0], ft.FP8Linear)
+    torch._dynamo.reset()
+    compiled = torch.compile(layer, fullgraph=True, dynamic=True)
+    with torch.no_grad():
+        for i, (b, s) in enumerate(SIZES):
+            x = torch.randn(b, s, 128, generator=torch.Generator().manual_seed(10 + i))
+            with torch.compiler.set_stance("default" if i == 0 else "fail_on_recompile"):
+                y_c = compiled(x)
+            y_e = layer(x)
+            assert y_c.shape == y_e.shape == (b, s, 72)
+            assert torch.equal(y_c, y_e), f"{scheme} {b}x{s}: compiled differs from eager"
