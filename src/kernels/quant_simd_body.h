@@ -30,17 +30,6 @@
 
 #define QS_INLINE static inline __attribute__((always_inline))
 
-static uint32_t qs_bits_of(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  return u;
-}
-
-static float qs_float_of(uint32_t u) {
-  float x;
-  memcpy(&x, &u, sizeof x);
-  return x;
-}
 
 /* Round-to-nearest, no flush-to-zero, no denormals-are-zero: the state the float steps
  * below are exact in. Anything else goes to the reference. */
@@ -81,12 +70,12 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
   if (!saturate && (uint8_t)(f->ovf_pos | f->sign_bit) != f->ovf_neg) return false;
   if ((uint8_t)(f->nan_pos | f->sign_bit) != f->nan_neg) return false;
   uint32_t emin_bits = (uint32_t)(127 + emin) << 23;
-  float magic = qs_float_of((uint32_t)(127 + emin - m + 23) << 23); /* 2^(emin - m + 23) */
+  float magic = fp8g_f32_from_bits((uint32_t)(127 + emin - m + 23) << 23); /* 2^(emin - m + 23) */
   e->sh = 23 - m;
   e->m = m;
   e->kround = qs_seti((int32_t)(((1u << (e->sh - 1)) - 1u) - emin_bits));
   e->magic = qs_setf(magic);
-  e->magic_sub = qs_seti((int32_t)(qs_bits_of(magic) + (1u << m)));
+  e->magic_sub = qs_seti((int32_t)(fp8g_f32_bits(magic) + (1u << m)));
   e->lim = qs_seti(lim - (1 << m));
   e->lim_nan = qs_seti((int)f->nan_pos - (1 << m));
   e->nan_blend = f->nan_pos != lim;
@@ -175,13 +164,13 @@ QS_DEFINE_DISPATCH(qs_quant_dispatch_f16, QS_SRC_F16)
 
 /* Picks how to apply 1/scale; *factor is what the vector loop multiplies or divides by. */
 static int qs_scale_mode(float scale, float *factor) {
-  uint32_t u = qs_bits_of(scale), e = (u >> 23) & 0xffu;
+  uint32_t u = fp8g_f32_bits(scale), e = (u >> 23) & 0xffu;
   if (scale == 1.0f) {
     *factor = 1.0f;
     return QS_SCALE_NONE;
   }
   if ((u & 0x7fffffu) == 0 && e >= 1 && e <= 253) {
-    *factor = qs_float_of((u & 0x80000000u) | ((254u - e) << 23)); /* 2^-k, normal */
+    *factor = fp8g_f32_from_bits((u & 0x80000000u) | ((254u - e) << 23)); /* 2^-k, normal */
     return QS_SCALE_MUL;
   }
   *factor = scale;
@@ -290,7 +279,7 @@ static bool qs_dec_init(qs_dec *d, fp8gemm_dtype from, const fp8g_format *f, flo
   for (uint32_t i = 0; i < 8; i++) {
     uint32_t c = (i & 4 ? 0x80u : 0u) | (sval & 0x7fu) | (i & 3u);
     if ((c & smask) != sval) continue;
-    uint32_t i = (c ^ (c >> 5)) & 7, b = qs_bits_of(fp8g_decode(from, (uint8_t)c));
+    uint32_t i = (c ^ (c >> 5)) & 7, b = fp8g_f32_bits(fp8g_decode(from, (uint8_t)c));
     if (filled[i] && tab[i] != b) return false;
     tab[i] = b;
     filled[i] = true;
@@ -305,7 +294,7 @@ static bool qs_dec_init(qs_dec *d, fp8gemm_dtype from, const fp8g_format *f, flo
   d->spec_val = qs_seti((int32_t)sval);
   d->sra = 1 + f->mbits;
   d->keep = qs_seti((int32_t)(0x80000000u | (0x7fffffffu >> d->sra)));
-  float p2 = qs_float_of((uint32_t)(254 - f->bias) << 23), s2 = scale * p2; /* 2^(127-bias) */
+  float p2 = fp8g_f32_from_bits((uint32_t)(254 - f->bias) << 23), s2 = scale * p2; /* 2^(127-bias) */
   d->split = !(fabsf(s2) <= 0x1.fffffep127f) && !isinf(scale);
   d->factor = qs_setf(d->split ? scale : s2);
   d->pow2 = qs_setf(p2);
@@ -402,9 +391,9 @@ static bool qs_tdec_init(qs_tdec *t, fp8gemm_dtype from, const fp8g_format *f, f
   uint32_t o[16], tab[8], sub[8];
   for (uint32_t i = 0; i < 16; i++) {
     uint32_t e = i >> m, mant = i & ((1u << m) - 1u);
-    float v = e ? qs_float_of((uint32_t)(e - (uint32_t)f->bias + 127u) << 23 | mant << (23 - m))
-                : (float)mant * qs_float_of((uint32_t)(127 + 1 - f->bias - m) << 23);
-    uint32_t u = qs_bits_of(v * scale);
+    float v = e ? fp8g_f32_from_bits((uint32_t)(e - (uint32_t)f->bias + 127u) << 23 | mant << (23 - m))
+                : (float)mant * fp8g_f32_from_bits((uint32_t)(127 + 1 - f->bias - m) << 23);
+    uint32_t u = fp8g_f32_bits(v * scale);
     o[i] = out == QS_OUT_BF16 ? (u + 0x7fffu + ((u >> 16) & 1u)) >> 16 : u;
   }
   for (int i = 0; i < 8; i++) {
@@ -417,7 +406,7 @@ static bool qs_tdec_init(qs_tdec *t, fp8gemm_dtype from, const fp8g_format *f, f
     uint32_t c = (k & 4 ? 0x80u : 0u) | (sval & 0x7fu) | (k & 3u);
     if ((c & smask) != sval) continue;
     float y = fp8g_decode(from, (uint8_t)c) * scale; /* Inf or NaN */
-    uint32_t u = qs_bits_of(y);
+    uint32_t u = fp8g_f32_bits(y);
     spec[(c ^ (c >> 5)) & 7] = out != QS_OUT_BF16 ? u : isnan(y) ? (u >> 16) | 0x40u : u >> 16;
   }
   uint32_t s7f = spec[(0x7fu ^ (0x7fu >> 5)) & 7], sff = spec[(0xffu ^ (0xffu >> 5)) & 7];
@@ -560,7 +549,7 @@ static void qs_dequantize_narrow(const uint8_t *q, size_t n, fp8gemm_dtype from,
   }
   if (from == FP8GEMM_E2M1) {
     uint32_t tab[8];
-    for (int i = 0; i < 8; i++) tab[i] = qs_bits_of(fp8g_decode(from, (uint8_t)i));
+    for (int i = 0; i < 8; i++) tab[i] = fp8g_f32_bits(fp8g_decode(from, (uint8_t)i));
     qs_i t = qs_load_tab8(tab);
     qs_dequant_run(NULL, &t, q, nchunks, y, qs_setf(scale), o);
   } else if (nchunks >= 4 && qs_tdec_init(&t, from, f, scale, o)) {
@@ -652,7 +641,7 @@ static float qs_amax(const float *x, size_t n) {
   for (; i + QS_W <= n; i += QS_W) m0 = qs_max(m0, qs_abs_no_nan(qs_loadf(x + i)));
   uint32_t m = qs_hmax(qs_max(qs_max(m0, m1), qs_max(m2, m3)));
   float t = fp8g_quant_ref.amax(x + i, n - i);
-  return qs_bits_of(t) > m ? t : qs_float_of(m);
+  return fp8g_f32_bits(t) > m ? t : fp8g_f32_from_bits(m);
 }
 
 /* amax of bf16 / fp16 data on the 16-bit patterns: |h| with NaN lanes zeroed orders
@@ -679,7 +668,7 @@ static float qs_amax_wide(const void *x, fp8gemm_dtype dtype, size_t n) {
   }
   for (; i + QS_W <= n; i += QS_W) m0 = qs_max(m0, qs_abs16_no_nan(h + i, inf));
   uint16_t m = (uint16_t)qs_hmax(qs_max(qs_max(m0, m1), qs_max(m2, m3)));
-  float v = dtype == FP8GEMM_BF16 ? qs_float_of((uint32_t)m << 16) : fp8g_f16_to_f32(m);
+  float v = dtype == FP8GEMM_BF16 ? fp8g_f32_from_bits((uint32_t)m << 16) : fp8g_f16_to_f32(m);
   float t = fp8g_quant_ref.amax_wide(h + i, dtype, n - i);
   return t > v ? t : v;
 }
@@ -719,7 +708,7 @@ static void qs_mx_block(const qs_enc *e, const fp8g_format *f, const float *xb, 
   qs_i raw[QS_N];
   qs_f y[QS_N];
   if (code >= 1 && code <= 253) {
-    qs_f inv = qs_setf(qs_float_of((uint32_t)(254 - code) << 23));
+    qs_f inv = qs_setf(fp8g_f32_from_bits((uint32_t)(254 - code) << 23));
     for (int i = 0; i < QS_N; i++) y[i] = qs_mulf(v[i], inv);
   } else {
     qs_f X = qs_setf(fp8g_decode(FP8GEMM_E8M0, code));

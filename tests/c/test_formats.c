@@ -9,17 +9,6 @@
 #include "check.h"
 #include "internal.h"
 
-static float f32_bits(uint32_t u) {
-  float x;
-  memcpy(&x, &u, sizeof x);
-  return x;
-}
-
-static uint32_t bits_f32(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  return u;
-}
 
 /* ---------------------------------------------------------------- spec vectors */
 typedef struct vec {
@@ -30,14 +19,14 @@ typedef struct vec {
 } vec;
 
 static void test_fp8_vectors(void) {
-  const float nan = f32_bits(0x7fc00000u), inf = f32_bits(0x7f800000u);
+  const float nan = fp8g_f32_from_bits(0x7fc00000u), inf = fp8g_f32_from_bits(0x7f800000u);
   const vec v[] = {
       {"0.0", 0.0f, {0x00, 0x00, 0x00, 0x00, 0x00, 0x00}},
       {"-0.0", -0.0f, {0x80, 0x80, 0x80, 0x80, 0x00, 0x00}},
       {"1.0", 1.0f, {0x38, 0x38, 0x3c, 0x3c, 0x40, 0x40}},
       {"448", 448.0f, {0x7e, 0x7e, 0x5f, 0x5f, 0x80, 0x63}},
       {"464", 464.0f, {0x7e, 0x7e, 0x5f, 0x5f, 0x80, 0x63}},
-      {"0x43E80001", f32_bits(0x43E80001u), {0x7f, 0x7e, 0x5f, 0x5f, 0x80, 0x63}},
+      {"0x43E80001", fp8g_f32_from_bits(0x43E80001u), {0x7f, 0x7e, 0x5f, 0x5f, 0x80, 0x63}},
       {"480", 480.0f, {0x7f, 0x7e, 0x60, 0x60, 0x80, 0x64}},
       {"-465", -465.0f, {0xff, 0xfe, 0xdf, 0xdf, 0x80, 0xe3}},
       {"1e6", 1e6f, {0x7f, 0x7e, 0x7c, 0x7b, 0x80, 0x80}},
@@ -46,7 +35,7 @@ static void test_fp8_vectors(void) {
       {"+NaN", nan, {0x7f, 0x7f, 0x7e, 0x7e, 0x80, 0x80}},
       {"2^-9", 0x1p-9f, {0x01, 0x01, 0x18, 0x18, 0x02, 0x1c}},
       {"2^-10", 0x1p-10f, {0x00, 0x00, 0x14, 0x14, 0x01, 0x18}},
-      {"0x3A800001", f32_bits(0x3A800001u), {0x01, 0x01, 0x14, 0x14, 0x01, 0x18}},
+      {"0x3A800001", fp8g_f32_from_bits(0x3A800001u), {0x01, 0x01, 0x14, 0x14, 0x01, 0x18}},
       {"1.5*2^-9", 1.5f * 0x1p-9f, {0x02, 0x02, 0x1a, 0x1a, 0x03, 0x1e}},
       {"7.5*2^-9", 7.5f * 0x1p-9f, {0x08, 0x08, 0x24, 0x24, 0x0f, 0x28}},
       {"1.0625", 1.0625f, {0x38, 0x38, 0x3c, 0x3c, 0x40, 0x40}},
@@ -76,12 +65,12 @@ static void test_fp8_vectors(void) {
   }
   /* fnuz quantize: overflow and Inf -> +-max (0x7f / 0xff), NaN -> 0x80. */
   CHECK(fp8g_encode(FP8GEMM_E4M3FNUZ, 1e6f, true) == 0x7f, "e4m3fnuz quantize 1e6");
-  CHECK(fp8g_encode(FP8GEMM_E4M3FNUZ, -f32_bits(0x7f800000u), true) == 0xff, "e4m3fnuz quantize -inf");
+  CHECK(fp8g_encode(FP8GEMM_E4M3FNUZ, -fp8g_f32_from_bits(0x7f800000u), true) == 0xff, "e4m3fnuz quantize -inf");
   CHECK(fp8g_encode(FP8GEMM_E5M2FNUZ, 61440.0f, true) == 0x7f, "e5m2fnuz quantize 61440");
-  CHECK(fp8g_encode(FP8GEMM_E5M2FNUZ, f32_bits(0xffc00000u), true) == 0x80, "e5m2fnuz quantize -nan");
+  CHECK(fp8g_encode(FP8GEMM_E5M2FNUZ, fp8g_f32_from_bits(0xffc00000u), true) == 0x80, "e5m2fnuz quantize -nan");
   /* NaN keeps its sign where the format has one. */
-  CHECK(fp8g_encode(FP8GEMM_E4M3FN, f32_bits(0xffc00000u), false) == 0xff, "e4m3fn -nan");
-  CHECK(fp8g_encode(FP8GEMM_E5M2, f32_bits(0xffc00000u), true) == 0xfe, "e5m2 -nan");
+  CHECK(fp8g_encode(FP8GEMM_E4M3FN, fp8g_f32_from_bits(0xffc00000u), false) == 0xff, "e4m3fn -nan");
+  CHECK(fp8g_encode(FP8GEMM_E5M2, fp8g_f32_from_bits(0xffc00000u), true) == 0xfe, "e5m2 -nan");
   /* Quantize flavour of the fnuz rows for the finite in-range vectors equals the cast. */
   for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
     if (!isfinite(v[i].x) || fabsf(v[i].x) > 240.0f) continue;
@@ -105,10 +94,10 @@ static void test_e2m1_e8m0_vectors(void) {
     }
   /* Overflow and +-Inf -> +-6 in both flavours; NaN -> zero of its sign (our choice). */
   for (int sat = 0; sat < 2; sat++) {
-    CHECK(fp8g_encode(FP8GEMM_E2M1, f32_bits(0x7f800000u), sat) == 0x7, "e2m1 +inf");
-    CHECK(fp8g_encode(FP8GEMM_E2M1, f32_bits(0xff800000u), sat) == 0xF, "e2m1 -inf");
-    CHECK(fp8g_encode(FP8GEMM_E2M1, f32_bits(0x7fc00000u), sat) == 0x0, "e2m1 +nan");
-    CHECK(fp8g_encode(FP8GEMM_E2M1, f32_bits(0xffc00000u), sat) == 0x8, "e2m1 -nan");
+    CHECK(fp8g_encode(FP8GEMM_E2M1, fp8g_f32_from_bits(0x7f800000u), sat) == 0x7, "e2m1 +inf");
+    CHECK(fp8g_encode(FP8GEMM_E2M1, fp8g_f32_from_bits(0xff800000u), sat) == 0xF, "e2m1 -inf");
+    CHECK(fp8g_encode(FP8GEMM_E2M1, fp8g_f32_from_bits(0x7fc00000u), sat) == 0x0, "e2m1 +nan");
+    CHECK(fp8g_encode(FP8GEMM_E2M1, fp8g_f32_from_bits(0xffc00000u), sat) == 0x8, "e2m1 -nan");
     CHECK(fp8g_encode(FP8GEMM_E2M1, -0.0f, sat) == 0x8, "e2m1 -0");
     CHECK(fp8g_encode(FP8GEMM_E2M1, -0.25f, sat) == 0x8, "e2m1 -0.25 -> -0");
   }
@@ -124,7 +113,7 @@ static void test_e2m1_e8m0_vectors(void) {
       CHECK(got == e8[i].code, "e8m0 %a (sat %d): got 0x%02x want 0x%02x", e8[i].x, sat, got,
             e8[i].code);
     }
-  const float specials[] = {f32_bits(0x7fc00000u), f32_bits(0x7f800000u), f32_bits(0xff800000u),
+  const float specials[] = {fp8g_f32_from_bits(0x7fc00000u), fp8g_f32_from_bits(0x7f800000u), fp8g_f32_from_bits(0xff800000u),
                             -1.0f, -0x1p-149f};
   for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++)
     for (int sat = 0; sat < 2; sat++)
@@ -178,7 +167,7 @@ static void test_decode_all(void) {
       float got = fp8g_decode(s->dt, (uint8_t)code);
       float pub = 0;
       CHECK(fp8gemm_decode_value((uint8_t)code, s->dt, &pub) == FP8GEMM_OK &&
-                bits_f32(pub) == bits_f32(got),
+                fp8g_f32_bits(pub) == fp8g_f32_bits(got),
             "public decode agrees");
       int kind = spec_kind(s->dt, c);
       if (kind == 2) {
@@ -247,7 +236,7 @@ static void test_nearest_sweep(void) {
     float table[128];
     for (unsigned k = 0; k < ncodes; k++) table[k] = fp8g_decode(s->dt, (uint8_t)k);
     for (uint64_t u = 0; u < 0x7f800000u; u += 4099) { /* a prime stride over positives */
-      float x = f32_bits((uint32_t)u);
+      float x = fp8g_f32_from_bits((uint32_t)u);
       uint8_t c = fp8g_encode(s->dt, x, true);
       float q = fp8g_decode(s->dt, c);
       /* nearest finite value by brute force over the decode table */

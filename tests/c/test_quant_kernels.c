@@ -31,16 +31,6 @@ static uint64_t rnd(void) {
   return rng_state;
 }
 
-static float f32_of(uint32_t u) {
-  float x;
-  memcpy(&x, &u, sizeof x);
-  return x;
-}
-static uint32_t bits_of(float x) {
-  uint32_t u;
-  memcpy(&u, &x, sizeof u);
-  return u;
-}
 
 static const fp8gemm_dtype narrow_types[] = {FP8GEMM_E4M3FN,   FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
                                              FP8GEMM_E5M2FNUZ, FP8GEMM_E2M1, FP8GEMM_E8M0};
@@ -95,7 +85,7 @@ static size_t adversarial(float *v, size_t cap) {
       0xff7fffff, 0x00400000, 0x3f800000, 0xbf800000, 0x43e80000, 0x43e80001, 0x43e7ffff,
       0x3a800000, 0x3a800001, 0x477ff000, 0x477fefff, 0x38800000, 0x387fffff, 0x33000000,
       0x33000001, 0x5f800000, 0x7f000000, 0x7effffff, 0x00200000, 0x3fc00000, 0x3fdfffff};
-  for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) PUT(f32_of(specials[i]));
+  for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++) PUT(fp8g_f32_from_bits(specials[i]));
   for (size_t t = 0; t < N_NARROW; t++) {
     fp8gemm_dtype d = narrow_types[t];
     int ncodes = d == FP8GEMM_E2M1 ? 16 : 256;
@@ -103,22 +93,22 @@ static size_t adversarial(float *v, size_t cap) {
       float a = fp8g_decode(d, (uint8_t)c);
       if (isnan(a)) continue;
       float b = fp8g_decode(d, (uint8_t)(c + 1));
-      uint32_t ua = bits_of(a);
+      uint32_t ua = fp8g_f32_bits(a);
       PUT(a);
-      PUT(f32_of(ua + 1));
-      if (ua & 0x7fffffff) PUT(f32_of(ua - 1));
+      PUT(fp8g_f32_from_bits(ua + 1));
+      if (ua & 0x7fffffff) PUT(fp8g_f32_from_bits(ua - 1));
       if (c + 1 < ncodes && !isnan(b) && !isinf(b) && !isinf(a) && (a < 0) == (b < 0)) {
         float mid = (float)(((double)a + (double)b) / 2); /* exact: few significant bits */
         PUT(mid);
-        PUT(f32_of(bits_of(mid) + 1));
-        PUT(f32_of(bits_of(mid) - 1));
+        PUT(fp8g_f32_from_bits(fp8g_f32_bits(mid) + 1));
+        PUT(fp8g_f32_from_bits(fp8g_f32_bits(mid) - 1));
       }
       if (!isinf(a)) {
         /* past the top: max + half a step (tie) and around it */
         PUT(a * 1.0625f);
         PUT(a * 1.125f);
-        PUT(f32_of(bits_of(a * 1.125f) + 1));
-        PUT(f32_of(bits_of(a * 1.125f) - 1));
+        PUT(fp8g_f32_from_bits(fp8g_f32_bits(a * 1.125f) + 1));
+        PUT(fp8g_f32_from_bits(fp8g_f32_bits(a * 1.125f) - 1));
       }
     }
   }
@@ -134,7 +124,7 @@ static void fill(float *x, size_t n, int kind, const float *adv, size_t nadv) {
   for (size_t i = 0; i < n; i++) {
     uint64_t r = rnd();
     switch (kind) {
-      case DATA_BITS: x[i] = f32_of((uint32_t)r); break;
+      case DATA_BITS: x[i] = fp8g_f32_from_bits((uint32_t)r); break;
       case DATA_REAL: {
         /* wide dynamic range, both signs, some exact zeros */
         int e = (int)((r >> 32) % 60) - 40;
@@ -142,7 +132,7 @@ static void fill(float *x, size_t n, int kind, const float *adv, size_t nadv) {
         x[i] = (r >> 62) == 3 ? 0.0f : ldexpf((r >> 61) & 1 ? -m : m, e);
         break;
       }
-      default: x[i] = (r >> 60) == 0 ? f32_of((uint32_t)r) : adv[(r >> 8) % nadv]; break;
+      default: x[i] = (r >> 60) == 0 ? fp8g_f32_from_bits((uint32_t)r) : adv[(r >> 8) % nadv]; break;
     }
   }
 }
@@ -163,7 +153,7 @@ static void check_quantize(const fp8g_quant_kernels *k, const float *x, size_t n
   long d = first_diff(a, b, bytes);
   CHECK(d < 0, "%s quantize %s sat=%d n=%zu scale=%a (%s): byte %ld: ref %02x got %02x (x=0x%08x)",
         k->name, fp8gemm_dtype_name(to), sat, n, (double)scale, what, d, d < 0 ? 0 : a[d],
-        d < 0 ? 0 : b[d], d < 0 ? 0 : bits_of(x[to == FP8GEMM_E2M1 ? 2 * d : d]));
+        d < 0 ? 0 : b[d], d < 0 ? 0 : fp8g_f32_bits(x[to == FP8GEMM_E2M1 ? 2 * d : d]));
   CHECK(canary_ok(b, bytes), "%s quantize %s n=%zu: wrote past the end", k->name,
         fp8gemm_dtype_name(to), n);
   out_free(a);
@@ -211,7 +201,7 @@ static void check_narrow(const fp8g_quant_kernels *k, const float *x, fp8gemm_dt
   k->narrow(x, dt, b, n);
   long d = first_diff(a, b, bytes);
   CHECK(d < 0, "%s narrow %s n=%zu: byte %ld differs (x=0x%08x)", k->name, fp8gemm_dtype_name(dt),
-        n, d, d < 0 ? 0 : bits_of(x[(size_t)d / (dt == FP8GEMM_F32 ? 4 : 2)]));
+        n, d, d < 0 ? 0 : fp8g_f32_bits(x[(size_t)d / (dt == FP8GEMM_F32 ? 4 : 2)]));
   CHECK(canary_ok(b, bytes), "%s narrow %s n=%zu: wrote past the end", k->name,
         fp8gemm_dtype_name(dt), n);
   out_free(a);
@@ -220,8 +210,8 @@ static void check_narrow(const fp8g_quant_kernels *k, const float *x, fp8gemm_dt
 
 static void check_amax(const fp8g_quant_kernels *k, const float *x, size_t n, const char *what) {
   float a = fp8g_quant_ref.amax(x, n), b = k->amax(x, n);
-  CHECK(bits_of(a) == bits_of(b), "%s amax n=%zu (%s): ref %08x got %08x", k->name, n, what,
-        bits_of(a), bits_of(b));
+  CHECK(fp8g_f32_bits(a) == fp8g_f32_bits(b), "%s amax n=%zu (%s): ref %08x got %08x", k->name, n, what,
+        fp8g_f32_bits(a), fp8g_f32_bits(b));
 }
 
 static void check_mx(const fp8g_quant_kernels *k, const float *x, size_t nblocks,
@@ -261,10 +251,10 @@ static void check_amax_wide(const fp8g_quant_kernels *k, const void *x, fp8gemm_
                             const char *what) {
   float *w = widened(x, dt, n);
   float c = fp8g_quant_ref.amax(w, n), a = fp8g_quant_ref.amax_wide(x, dt, n), b = k->amax_wide(x, dt, n);
-  CHECK(bits_of(a) == bits_of(c), "ref amax_wide %s n=%zu (%s): %08x, composition %08x",
-        fp8gemm_dtype_name(dt), n, what, bits_of(a), bits_of(c));
-  CHECK(bits_of(a) == bits_of(b), "%s amax_wide %s n=%zu (%s): ref %08x got %08x", k->name,
-        fp8gemm_dtype_name(dt), n, what, bits_of(a), bits_of(b));
+  CHECK(fp8g_f32_bits(a) == fp8g_f32_bits(c), "ref amax_wide %s n=%zu (%s): %08x, composition %08x",
+        fp8gemm_dtype_name(dt), n, what, fp8g_f32_bits(a), fp8g_f32_bits(c));
+  CHECK(fp8g_f32_bits(a) == fp8g_f32_bits(b), "%s amax_wide %s n=%zu (%s): ref %08x got %08x", k->name,
+        fp8gemm_dtype_name(dt), n, what, fp8g_f32_bits(a), fp8g_f32_bits(b));
   free(w);
 }
 
@@ -282,7 +272,7 @@ static void check_quantize_wide(const fp8g_quant_kernels *k, const void *x, fp8g
         fp8gemm_dtype_name(dt), fp8gemm_dtype_name(to), n, (double)scale, what, dc);
   CHECK(d < 0, "%s quantize_wide %s->%s sat=%d n=%zu scale=%a (%s): byte %ld: ref %02x got %02x (x=0x%08x)",
         k->name, fp8gemm_dtype_name(dt), fp8gemm_dtype_name(to), sat, n, (double)scale, what, d,
-        d < 0 ? 0 : a[d], d < 0 ? 0 : b[d], d < 0 ? 0 : bits_of(w[to == FP8GEMM_E2M1 ? 2 * d : d]));
+        d < 0 ? 0 : a[d], d < 0 ? 0 : b[d], d < 0 ? 0 : fp8g_f32_bits(w[to == FP8GEMM_E2M1 ? 2 * d : d]));
   CHECK(canary_ok(b, bytes), "%s quantize_wide %s n=%zu: wrote past the end", k->name,
         fp8gemm_dtype_name(dt), n);
   free(w);
@@ -307,7 +297,7 @@ static void check_dequantize_narrow(const fp8g_quant_kernels *k, const uint8_t *
         fp8gemm_dtype_name(from), fp8gemm_dtype_name(out), n, (double)scale, what, dc);
   CHECK(d < 0, "%s dequantize_narrow %s->%s n=%zu scale=%a (%s): elem %zu differs (f32 %08x)",
         k->name, fp8gemm_dtype_name(from), fp8gemm_dtype_name(out), n, (double)scale, what, e,
-        d < 0 ? 0 : bits_of(f[e]));
+        d < 0 ? 0 : fp8g_f32_bits(f[e]));
   CHECK(canary_ok(b, bytes), "%s dequantize_narrow %s->%s n=%zu: wrote past the end", k->name,
         fp8gemm_dtype_name(from), fp8gemm_dtype_name(out), n);
   free(f);
@@ -391,13 +381,13 @@ static void suite_wide(const fp8g_quant_kernels *k) {
   for (size_t li = 0; li < N_LENGTHS; li++) {
     size_t n = lengths[li];
     if (n == 0 || n > 1000) continue;
-    for (size_t i = 0; i < n; i++) x[i] = f32_of(0xffc00000u + (uint32_t)i);
+    for (size_t i = 0; i < n; i++) x[i] = fp8g_f32_from_bits(0xffc00000u + (uint32_t)i);
     check_amax(k, x, n, "all NaN");
     x[n / 2] = -INFINITY;
     check_amax(k, x, n, "NaN and -Inf");
     for (size_t i = 0; i < n; i++) x[i] = -0.0f;
     check_amax(k, x, n, "-0 only");
-    x[n - 1] = f32_of(0x00000001u);
+    x[n - 1] = fp8g_f32_from_bits(0x00000001u);
     check_amax(k, x, n, "min subnormal at the end");
   }
   free(h);
@@ -548,12 +538,12 @@ static void fill_mx(float *x, size_t nblocks, int kind) {
       case 1: xb[(r >> 24) % 32] = NAN; break;
       case 2: xb[(r >> 24) % 32] = (r >> 30) & 1 ? INFINITY : -INFINITY; break;
       case 3:
-        for (int i = 0; i < 32; i++) xb[i] = f32_of((uint32_t)(rnd() & 0x807fffff));
+        for (int i = 0; i < 32; i++) xb[i] = fp8g_f32_from_bits((uint32_t)(rnd() & 0x807fffff));
         break;
       case 4: case 5: case 6: {
         /* amax mantissa exactly at / around 1.5 and 1.75 */
         static const uint32_t fr[] = {0x400000, 0x3fffff, 0x400001, 0x600000, 0x5fffff, 0x600001};
-        xb[(r >> 24) % 32] = f32_of(((uint32_t)(127 + e % 60) << 23) | fr[(r >> 40) % 6]);
+        xb[(r >> 24) % 32] = fp8g_f32_from_bits(((uint32_t)(127 + e % 60) << 23) | fr[(r >> 40) % 6]);
         break;
       }
       case 7: xb[(r >> 24) % 32] = adv[(r >> 32) % nadv]; break;
@@ -589,7 +579,7 @@ static void suite_mxcsr(const fp8g_quant_kernels *k) {
   for (int i = 0; i < 4096; i++) codes[i] = (uint8_t)rnd();
   for (size_t mi = 0; mi < 3; mi++) {
     fill(x, 4096, DATA_ADV, adv, nadv);
-    for (int i = 0; i < 512; i++) x[rnd() % 4096] = f32_of((uint32_t)(rnd() & 0x807fffff));
+    for (int i = 0; i < 512; i++) x[rnd() % 4096] = fp8g_f32_from_bits((uint32_t)(rnd() & 0x807fffff));
     _mm_setcsr((saved & ~0xE040u) | modes[mi]);
     for (size_t t = 0; t < N_NARROW; t++)
       for (size_t s = 0; s < N_SCALES; s += 3) {
