@@ -22,6 +22,7 @@
 #error "define the vector vocabulary before including quant_simd_body.h"
 #endif
 
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -52,7 +53,11 @@ typedef struct qs_enc {
   qs_i magic_sub;   /* bits(magic) + 2^m */
   qs_f magic;       /* 2^(emin - m + 23) */
   qs_i lim, lim_nan; /* limits on raw: overflow / saturation, and NaN lanes */
+  qs_i odd_bit;     /* 2^sh: the lowest kept bit of the f32 bits */
+  qs_f maxf;        /* the largest finite value of the format */
   int sh;           /* 23 - m */
+  bool clamp;       /* the limit scheme can be QS_LIM_CLAMP */
+  bool sign_from_x; /* the scale factor is > 0: a code's sign is its input's sign */
   int m;
   uint8_t sign_bit;
   bool neg_zero;
@@ -79,20 +84,42 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
   e->lim = qs_seti(lim - (1 << m));
   e->lim_nan = qs_seti((int)f->nan_pos - (1 << m));
   e->nan_blend = f->nan_pos != lim;
+  /* CLAMP needs NaN codes above the largest finite one (not e2m1: NaN -> 0) */
+  e->clamp = saturate && f->nan_pos > f->max_mag;
+  e->odd_bit = qs_seti((int32_t)(1u << e->sh));
+  int emax_field = f->max_mag >> m; /* a normal code (max_mag >= 2^m in every row) */
+  if (emax_field < 1) return false;
+  e->maxf = qs_setf(fp8g_f32_from_bits((uint32_t)(emax_field - f->bias + 127) << 23 |
+                                       (uint32_t)(f->max_mag & ((1 << m) - 1)) << e->sh));
   e->sign_bit = f->sign_bit;
   e->neg_zero = f->neg_zero;
   return true;
 }
 
-QS_INLINE qs_i qs_encode_raw(const qs_enc *e, qs_f y, bool nan_blend) {
+/* How raw codes are limited: one limit for every lane (PLAIN); NaN lanes to lim_nan,
+ * the others to lim (BLEND); or, when saturating, magnitudes clamped to the largest
+ * finite value first (CLAMP): encode(min(|y|, maxf)) is the saturated code of every
+ * non-NaN lane, and min_ps returns its second operand, the NaN, for NaN lanes, whose
+ * code stays above lim_nan. */
+enum { QS_LIM_PLAIN, QS_LIM_BLEND, QS_LIM_CLAMP };
+
+QS_INLINE qs_i qs_encode_raw(const qs_enc *e, qs_f y, int limit) {
   qs_i a = qs_and(qs_bits(y), qs_seti(0x7fffffff));
-  qs_i odd = qs_and(qs_srl(a, e->sh), qs_seti(1));
-  qs_i nrm = qs_srl(qs_add(qs_add(a, e->kround), odd), e->sh);
+  if (limit == QS_LIM_CLAMP) a = qs_bits(qs_minf(e->maxf, qs_flt(a)));
+  /* RNE: + 2^(sh-1) - 1, + 1 more when the lowest kept bit is set (eq gives -1) */
+  qs_i odd = qs_mask_i(qs_eq(qs_and(a, e->odd_bit), e->odd_bit));
+  qs_i nrm = qs_srl(qs_sub(qs_add(a, e->kround), odd), e->sh);
   qs_i sub = qs_sub(qs_bits(qs_addf(qs_flt(a), e->magic)), e->magic_sub);
   qs_i c = qs_min(nrm, sub);
+  if (limit == QS_LIM_CLAMP) return qs_min(c, e->lim_nan);
   qs_i lim = e->lim;
-  if (nan_blend) lim = qs_sel(qs_gt(a, qs_seti(0x7f800000)), lim, e->lim_nan);
+  if (limit == QS_LIM_BLEND) lim = qs_sel(qs_gt(a, qs_seti(0x7f800000)), lim, e->lim_nan);
   return qs_min(c, lim);
+}
+
+/* The limit scheme for a call (PLAIN: no NaN lane needs a code of its own). */
+static int qs_limit_of(const qs_enc *e) {
+  return e->clamp ? QS_LIM_CLAMP : e->nan_blend ? QS_LIM_BLEND : QS_LIM_PLAIN;
 }
 
 /* ------------------------------------------------------------------ quantize */
@@ -120,46 +147,78 @@ QS_INLINE qs_f qs_load_src(const void *x, size_t i, int src) {
 
 /* One 32-element chunk: x -> 32 code bytes (fp8) or 16 packed bytes (e2m1). */
 QS_INLINE void qs_quant_chunk(const qs_enc *e, const void *x, size_t i0, uint8_t *q, int mode,
-                              qs_f s, bool nan_blend, bool e2m1, int src) {
+                              qs_f s, int limit, bool e2m1, int src) {
   qs_f y[QS_N];
   qs_i raw[QS_N];
   for (int v = 0; v < QS_N; v++) {
     y[v] = qs_apply_scale(qs_load_src(x, i0 + (size_t)v * QS_W, src), mode, s);
-    raw[v] = qs_encode_raw(e, y[v], nan_blend);
+    raw[v] = qs_encode_raw(e, y[v], limit);
   }
   if (e2m1) qs_put_e2m1(q, raw, y, e);
   else qs_put_fp8(q, raw, y, e);
 }
 
-QS_INLINE void qs_quant_loop(const qs_enc *e, const void *x, size_t nchunks, uint8_t *q,
-                             int mode, qs_f s, bool nan_blend, bool e2m1, int src) {
+#ifdef QS_BF16_PAIRS
+/*
+ * bf16 -> fp8 chunk with the ISA's cheaper widening: each load of 2 * QS_W bf16 gives
+ * two f32 vectors in an ISA-defined order (AVX2: even and odd elements), which the
+ * matching store step puts back in element order. The sign of each code comes from
+ * the bf16 input itself, which is the quotient's sign when the scale factor is
+ * positive and finite: IEEE division and multiplication XOR the signs of non-NaN
+ * operands and return a NaN operand x, sign included; the one invalid case left,
+ * Inf / Inf, needs an infinite scale (it gives the negative default NaN).
+ */
+QS_INLINE void qs_quant_chunk_bf16p(const qs_enc *e, const uint16_t *x, uint8_t *q, int mode,
+                                    qs_f s, int limit) {
+  qs_i raw[QS_N];
+  for (int v = 0; v < QS_N; v += 2) {
+    qs_f a, b;
+    qs_load_bf16_pair(x + (size_t)v * QS_W, &a, &b);
+    raw[v] = qs_encode_raw(e, qs_apply_scale(a, mode, s), limit);
+    raw[v + 1] = qs_encode_raw(e, qs_apply_scale(b, mode, s), limit);
+  }
+  qs_put_fp8_bf16p(q, raw, x, e);
+}
+#endif
+
+QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, uint8_t *q,
+                             int mode, qs_f s, int limit, bool e2m1, int src) {
+  const qs_enc e = *ep; /* a local copy: the stores below cannot alias it */
   size_t qstep = e2m1 ? 16 : 32;
+#ifdef QS_BF16_PAIRS
+  if (src == QS_SRC_BF16 && !e2m1 && e.sign_from_x) {
+    for (size_t c = 0; c < nchunks; c++)
+      qs_quant_chunk_bf16p(&e, (const uint16_t *)x + 32 * c, q + 32 * c, mode, s, limit);
+    return;
+  }
+#endif
   for (size_t c = 0; c < nchunks; c++)
-    qs_quant_chunk(e, x, 32 * c, q + qstep * c, mode, s, nan_blend, e2m1, src);
+    qs_quant_chunk(&e, x, 32 * c, q + qstep * c, mode, s, limit, e2m1, src);
 }
 
-/* Instantiates the loop for each (scale mode, NaN blend, e2m1) so the inner loop has
- * no branches; one such set per source type. */
+/* Instantiates the loop for each (scale mode, limit scheme, e2m1) so the inner loop
+ * has no branches; one such set per source type. */
+#define QS_CASES_MODE(SRC, MODE, E2) \
+  QS_CASE(SRC, MODE, QS_LIM_PLAIN, E2) QS_CASE(SRC, MODE, QS_LIM_BLEND, E2) QS_CASE(SRC, MODE, QS_LIM_CLAMP, E2)
 #define QS_DEFINE_DISPATCH(NAME, SRC)                                                   \
   static void NAME(const qs_enc *e, const void *x, size_t nchunks, uint8_t *q, int mode, \
                    float sv, bool e2m1) {                                               \
     qs_f s = qs_setf(sv);                                                               \
-    QS_CASE(SRC, QS_SCALE_NONE, false, false) QS_CASE(SRC, QS_SCALE_NONE, true, false)  \
-    QS_CASE(SRC, QS_SCALE_MUL, false, false) QS_CASE(SRC, QS_SCALE_MUL, true, false)    \
-    QS_CASE(SRC, QS_SCALE_DIV, false, false) QS_CASE(SRC, QS_SCALE_DIV, true, false)    \
-    QS_CASE(SRC, QS_SCALE_NONE, false, true) QS_CASE(SRC, QS_SCALE_NONE, true, true)    \
-    QS_CASE(SRC, QS_SCALE_MUL, false, true) QS_CASE(SRC, QS_SCALE_MUL, true, true)      \
-    QS_CASE(SRC, QS_SCALE_DIV, false, true) QS_CASE(SRC, QS_SCALE_DIV, true, true)      \
+    int limit = qs_limit_of(e);                                                         \
+    QS_CASES_MODE(SRC, QS_SCALE_NONE, false) QS_CASES_MODE(SRC, QS_SCALE_MUL, false)    \
+    QS_CASES_MODE(SRC, QS_SCALE_DIV, false) QS_CASES_MODE(SRC, QS_SCALE_NONE, true)     \
+    QS_CASES_MODE(SRC, QS_SCALE_MUL, true) QS_CASES_MODE(SRC, QS_SCALE_DIV, true)       \
   }
-#define QS_CASE(SRC, MODE, NB, E2)                                     \
-  if (mode == MODE && e->nan_blend == NB && e2m1 == E2) {              \
-    qs_quant_loop(e, x, nchunks, q, MODE, s, NB, E2, SRC);             \
+#define QS_CASE(SRC, MODE, LIM, E2)                                    \
+  if (mode == MODE && limit == LIM && e2m1 == E2) {                    \
+    qs_quant_loop(e, x, nchunks, q, MODE, s, LIM, E2, SRC);            \
     return;                                                            \
   }
 QS_DEFINE_DISPATCH(qs_quant_dispatch, QS_SRC_F32)
 QS_DEFINE_DISPATCH(qs_quant_dispatch_bf16, QS_SRC_BF16)
 QS_DEFINE_DISPATCH(qs_quant_dispatch_f16, QS_SRC_F16)
 #undef QS_CASE
+#undef QS_CASES_MODE
 #undef QS_DEFINE_DISPATCH
 
 /* Picks how to apply 1/scale; *factor is what the vector loop multiplies or divides by. */
@@ -192,6 +251,8 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
   size_t nchunks = n / 32, done = nchunks * 32;
   float factor;
   int mode = qs_scale_mode(scale, &factor);
+  /* not for a NaN, negative or infinite scale (Inf / Inf is the negative default NaN) */
+  e.sign_from_x = factor > 0 && factor <= FLT_MAX;
   if (src == QS_SRC_BF16) qs_quant_dispatch_bf16(&e, x, nchunks, q, mode, factor, e2m1);
   else if (src == QS_SRC_F16) qs_quant_dispatch_f16(&e, x, nchunks, q, mode, factor, e2m1);
   else qs_quant_dispatch(&e, x, nchunks, q, mode, factor, e2m1);
@@ -715,7 +776,7 @@ static void qs_mx_block(const qs_enc *e, const fp8g_format *f, const float *xb, 
     for (int i = 0; i < QS_N; i++) y[i] = qs_divf(v[i], X);
   }
   /* finite blocks: no NaN lanes, so no NaN limit */
-  for (int i = 0; i < QS_N; i++) raw[i] = qs_encode_raw(e, y[i], false);
+  for (int i = 0; i < QS_N; i++) raw[i] = qs_encode_raw(e, y[i], QS_LIM_PLAIN);
   if (e2m1) qs_put_e2m1(qb, raw, y, e);
   else qs_put_fp8(qb, raw, y, e);
 }
@@ -756,7 +817,7 @@ QS_INLINE void qs_mx_group(const qs_enc *e, const fp8g_format *f, const float *x
     qs_i raw[QS_N];
     for (int i = 0; i < QS_N; i++) {
       y[i] = qs_mulf(qs_loadf(x + 32 * b + i * QS_W), ib);
-      raw[i] = qs_encode_raw(e, y[i], false);
+      raw[i] = qs_encode_raw(e, y[i], QS_LIM_PLAIN);
     }
     if (e2m1) qs_put_e2m1(q + qbytes * b, raw, y, e);
     else qs_put_fp8(q + qbytes * b, raw, y, e);

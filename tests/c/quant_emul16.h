@@ -30,6 +30,8 @@ QS_V void qs_storef(float *p, qs_f v) { memcpy(p, v.v, sizeof v.v); }
 QS_V qs_f qs_setf(float x) { qs_f r; EACH r.v[l] = x; return r; }
 QS_V qs_f qs_addf(qs_f a, qs_f b) { EACH a.v[l] += b.v[l]; return a; }
 QS_V qs_f qs_mulf(qs_f a, qs_f b) { EACH a.v[l] *= b.v[l]; return a; }
+/* vminps: min(a, b), and b where either is NaN (or both are zeros) */
+QS_V qs_f qs_minf(qs_f a, qs_f b) { EACH a.v[l] = a.v[l] < b.v[l] ? a.v[l] : b.v[l]; return a; }
 QS_V qs_f qs_divf(qs_f a, qs_f b) { EACH a.v[l] /= b.v[l]; return a; }
 QS_V qs_i qs_bits(qs_f a) { qs_i r; memcpy(r.v, a.v, sizeof r.v); return r; }
 QS_V qs_f qs_flt(qs_i a) { qs_f r; memcpy(r.v, a.v, sizeof r.v); return r; }

@@ -20,6 +20,8 @@ QS_V void qs_storef(float *p, qs_f v) { _mm256_storeu_ps(p, v); }
 QS_V qs_f qs_setf(float x) { return _mm256_set1_ps(x); }
 QS_V qs_f qs_addf(qs_f a, qs_f b) { return _mm256_add_ps(a, b); }
 QS_V qs_f qs_mulf(qs_f a, qs_f b) { return _mm256_mul_ps(a, b); }
+/* min(a, b), and b where either is NaN */
+QS_V qs_f qs_minf(qs_f a, qs_f b) { return _mm256_min_ps(a, b); }
 QS_V qs_f qs_divf(qs_f a, qs_f b) { return _mm256_div_ps(a, b); }
 QS_V qs_i qs_bits(qs_f a) { return _mm256_castps_si256(a); }
 QS_V qs_f qs_flt(qs_i a) { return _mm256_castsi256_ps(a); }
@@ -128,7 +130,17 @@ QS_V qs_h qs_h_tab16(const uint8_t *t) { return _mm256_broadcastsi128_si256(_mm_
 /* byte b of each lane = tab[idx byte b] (idx bytes < 16) */
 QS_V qs_h qs_h_shuf(qs_h tab, qs_h idx) { return _mm256_shuffle_epi8(tab, idx); }
 
+/* 16 bf16 -> the f32 of elements 0, 2, .., 14 (a) and 1, 3, .., 15 (b) */
+#define QS_BF16_PAIRS 1
+QS_V void qs_load_bf16_pair(const uint16_t *p, qs_f *a, qs_f *b) {
+  __m256i v = _mm256_loadu_si256((const __m256i *)p);
+  *a = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  *b = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
+}
+
 struct qs_enc;
+static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
+                                    const struct qs_enc *e);
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
                               const struct qs_enc *e);
 static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
@@ -154,6 +166,25 @@ QS_V __m256i qs_codes_bytes(const qs_i raw[QS_N], const qs_f y[QS_N], const qs_e
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
                               const qs_enc *e) {
   _mm256_storeu_si256((__m256i *)q, qs_codes_bytes(raw, y, e));
+}
+
+/* 32 raw codes of x[0..31] in qs_load_bf16_pair order (even, odd, even, odd) -> 32
+ * code bytes in element order, the signs taken from the bf16 inputs. */
+static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
+                                    const qs_enc *e) {
+  /* per 128-bit lane: elements 0 2 4 6 1 3 5 7 16 18 20 22 17 19 21 23 (+8 in lane 1) */
+  __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(raw[0], raw[1]),
+                                 _mm256_packs_epi32(raw[2], raw[3]));
+  b = _mm256_shuffle_epi8(b, _mm256_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15,
+                                              0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15));
+  b = _mm256_add_epi8(b, _mm256_set1_epi8((char)(1 << e->m)));
+  /* the same order (0-7 16-23 | 8-15 24-31) from packing the bf16 words: saturation
+   * keeps each sign */
+  __m256i s = _mm256_packs_epi16(_mm256_loadu_si256((const __m256i *)x),
+                                 _mm256_loadu_si256((const __m256i *)(x + 16)));
+  s = _mm256_and_si256(s, _mm256_set1_epi8((char)0x80));
+  if (!e->neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
+  _mm256_storeu_si256((__m256i *)q, _mm256_permute4x64_epi64(_mm256_or_si256(b, s), 0xd8));
 }
 
 /* Element 2i in the low nibble of byte i. */

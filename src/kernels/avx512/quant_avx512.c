@@ -21,6 +21,8 @@ QS_V void qs_storef(float *p, qs_f v) { _mm512_storeu_ps(p, v); }
 QS_V qs_f qs_setf(float x) { return _mm512_set1_ps(x); }
 QS_V qs_f qs_addf(qs_f a, qs_f b) { return _mm512_add_ps(a, b); }
 QS_V qs_f qs_mulf(qs_f a, qs_f b) { return _mm512_mul_ps(a, b); }
+/* min(a, b), and b where either is NaN */
+QS_V qs_f qs_minf(qs_f a, qs_f b) { return _mm512_min_ps(a, b); }
 QS_V qs_f qs_divf(qs_f a, qs_f b) { return _mm512_div_ps(a, b); }
 QS_V qs_i qs_bits(qs_f a) { return _mm512_castps_si512(a); }
 QS_V qs_f qs_flt(qs_i a) { return _mm512_castsi512_ps(a); }
