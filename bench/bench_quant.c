@@ -8,8 +8,10 @@
  * Workloads (N = MiB / 4 elements, K = 4096 per row):
  *   cast f32->e4m3fn            quantize(scale 1, non-saturating)
  *   token f32->e4m3fn           per row: amax, s = max(amax / 448, min_scale), quantize
+ *                               (prefetching the next row, as the op does; no-pf: without)
  *   token bf16 3-pass           per row: widen to f32 (L1), amax, quantize
- *   token bf16 fused            per row: amax_wide, quantize_wide (bf16 read directly)
+ *   token bf16 fused            per row: amax_wide, quantize_wide (bf16 read directly),
+ *                               prefetching the next row (no-pf: without)
  *   mx f32->e4m3fn (floor)      mx_quantize
  *   dequant ->bf16 2-pass       per 4096: dequantize (scale) to f32 (L1), narrow
  *   dequant ->bf16 fused        dequantize_narrow (decode, scale, round in registers)
@@ -136,8 +138,26 @@ static float token_scale(float amax) {
   return s > floor_s ? s : floor_s;
 }
 
-/* tasks of whole rows: TASK_ELEMS / K_ROW rows each */
+/* tasks of whole rows: TASK_ELEMS / K_ROW rows each; as the op does, each row's
+ * quantize prefetches the next row of the task */
+static bool has_next_row(const bench *b, size_t r, size_t r0) {
+  return r + 1 < r0 + TASK_ELEMS / K_ROW && (r + 1) * K_ROW < b->n;
+}
+
 static void token_f32_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
+  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
+    const float *x = b->x32 + r * K_ROW;
+    float s = token_scale(b->k->amax(x, K_ROW));
+    b->scales[r] = s;
+    b->k->quantize_wide_pf(x, FP8GEMM_F32, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW,
+                           has_next_row(b, r, r0) ? x + K_ROW : NULL);
+  }
+}
+
+/* the same without the prefetch (the pre-prefetch kernel calls) */
+static void token_f32_nopf_task(void *ctx, int64_t t) {
   bench *b = ctx;
   size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
   for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
@@ -160,17 +180,19 @@ static void token_bf16_task(void *ctx, int64_t t) {
   }
 }
 
-/* the fused entries: amax and quantize read bf16 directly */
-static void token_bf16_fused_task(void *ctx, int64_t t) {
-  bench *b = ctx;
+/* the fused entries: amax and quantize read bf16 directly (pf: prefetching the next row) */
+static void token_bf16_fused(bench *b, int64_t t, bool pf) {
   size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
   for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
     const uint16_t *x = b->x16 + r * K_ROW;
     float s = token_scale(b->k->amax_wide(x, FP8GEMM_BF16, K_ROW));
     b->scales[r] = s;
-    b->k->quantize_wide(x, FP8GEMM_BF16, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW);
+    b->k->quantize_wide_pf(x, FP8GEMM_BF16, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW,
+                           pf && has_next_row(b, r, r0) ? x + K_ROW : NULL);
   }
 }
+static void token_bf16_fused_task(void *ctx, int64_t t) { token_bf16_fused(ctx, t, true); }
+static void token_bf16_nopf_task(void *ctx, int64_t t) { token_bf16_fused(ctx, t, false); }
 
 static void mx_task(void *ctx, int64_t t) {
   bench *b = ctx;
@@ -251,8 +273,10 @@ typedef struct workload {
 static const workload workloads[] = {
     {"cast f32->e4m3fn", cast_task, NULL, 4, 1, 0},
     {"token f32->e4m3fn", token_f32_task, NULL, 4, 1, 0},
+    {"token f32->e4m3fn no-pf", token_f32_nopf_task, NULL, 4, 1, 0},
     {"token bf16->e4m3fn 3-pass", token_bf16_task, NULL, 2, 1, 1},
     {"token bf16->e4m3fn fused", token_bf16_fused_task, NULL, 2, 1, 1},
+    {"token bf16->e4m3fn fused no-pf", token_bf16_nopf_task, NULL, 2, 1, 1},
     {"mx f32->e4m3fn floor", mx_task, NULL, 4, 1, 0},
     {"dequant e4m3fn->bf16 2-pass", dequant_task, NULL, 1, 2, 2},
     {"dequant e4m3fn->bf16 fused", dequant_fused_task, NULL, 1, 2, 2},

@@ -38,6 +38,11 @@ typedef struct fp8g_quant_kernels {
   /* == narrow(dequantize(q, n, from, scale), out, y): f32 multiply, then RNE to out */
   void (*dequantize_narrow)(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale,
                             fp8gemm_dtype out, void *y);
+  /* == quantize_wide; while it computes it also prefetches the n elements of dtype at
+   * `next` (the caller's next row; NULL: none), so that row's memory reads overlap this
+   * row's arithmetic instead of following it. No effect on any output. */
+  void (*quantize_wide_pf)(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
+                           fp8gemm_dtype to, bool saturate, uint8_t *q, const void *next);
 } fp8g_quant_kernels;
 
 /* The best table at or below `isa` (the reference when nothing better is built). */

@@ -181,19 +181,32 @@ QS_INLINE void qs_quant_chunk_bf16p(const qs_enc *e, const uint16_t *x, uint8_t 
 }
 #endif
 
+/* The 64-byte lines of chunk c of the row at pf (chunks of 32 elements of 4 or 2 bytes),
+ * into cache. */
+QS_INLINE void qs_prefetch_chunk(const char *pf, size_t c, int src) {
+  size_t bytes = src == QS_SRC_F32 ? 128 : 64;
+  for (size_t b = 0; b < bytes; b += 64) _mm_prefetch(pf + c * bytes + b, _MM_HINT_T0);
+}
+
+/* pf: the row to prefetch alongside (x itself when the caller has none: those lines
+ * are being read anyway, and the loop stays branch-free). */
 QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, uint8_t *q,
-                             int mode, qs_f s, int limit, bool e2m1, int src) {
+                             int mode, qs_f s, int limit, bool e2m1, int src, const char *pf) {
   const qs_enc e = *ep; /* a local copy: the stores below cannot alias it */
   size_t qstep = e2m1 ? 16 : 32;
 #ifdef QS_BF16_PAIRS
   if (src == QS_SRC_BF16 && !e2m1 && e.sign_from_x) {
-    for (size_t c = 0; c < nchunks; c++)
+    for (size_t c = 0; c < nchunks; c++) {
+      qs_prefetch_chunk(pf, c, src);
       qs_quant_chunk_bf16p(&e, (const uint16_t *)x + 32 * c, q + 32 * c, mode, s, limit);
+    }
     return;
   }
 #endif
-  for (size_t c = 0; c < nchunks; c++)
+  for (size_t c = 0; c < nchunks; c++) {
+    qs_prefetch_chunk(pf, c, src);
     qs_quant_chunk(&e, x, 32 * c, q + qstep * c, mode, s, limit, e2m1, src);
+  }
 }
 
 /* Instantiates the loop for each (scale mode, limit scheme, e2m1) so the inner loop
@@ -202,7 +215,7 @@ QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, ui
   QS_CASE(SRC, MODE, QS_LIM_PLAIN, E2) QS_CASE(SRC, MODE, QS_LIM_BLEND, E2) QS_CASE(SRC, MODE, QS_LIM_CLAMP, E2)
 #define QS_DEFINE_DISPATCH(NAME, SRC)                                                   \
   static void NAME(const qs_enc *e, const void *x, size_t nchunks, uint8_t *q, int mode, \
-                   float sv, bool e2m1) {                                               \
+                   float sv, bool e2m1, const char *pf) {                               \
     qs_f s = qs_setf(sv);                                                               \
     int limit = qs_limit_of(e);                                                         \
     QS_CASES_MODE(SRC, QS_SCALE_NONE, false) QS_CASES_MODE(SRC, QS_SCALE_MUL, false)    \
@@ -211,7 +224,7 @@ QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, ui
   }
 #define QS_CASE(SRC, MODE, LIM, E2)                                    \
   if (mode == MODE && limit == LIM && e2m1 == E2) {                    \
-    qs_quant_loop(e, x, nchunks, q, MODE, s, LIM, E2, SRC);            \
+    qs_quant_loop(e, x, nchunks, q, MODE, s, LIM, E2, SRC, pf);        \
     return;                                                            \
   }
 QS_DEFINE_DISPATCH(qs_quant_dispatch, QS_SRC_F32)
@@ -236,9 +249,10 @@ static int qs_scale_mode(float scale, float *factor) {
   return QS_SCALE_DIV;
 }
 
-/* quantize of f32 (src QS_SRC_F32) or widened bf16 / fp16 input. */
+/* quantize of f32 (src QS_SRC_F32) or widened bf16 / fp16 input; prefetches the row of
+ * n elements at next (may be NULL) on the way. */
 static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8gemm_dtype to,
-                            bool saturate, uint8_t *q) {
+                            bool saturate, uint8_t *q, const void *next) {
   static const fp8gemm_dtype dt[] = {FP8GEMM_F32, FP8GEMM_BF16, FP8GEMM_F16};
   const fp8g_format *f = fp8g_format_of(to);
   qs_enc e;
@@ -253,9 +267,10 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
   int mode = qs_scale_mode(scale, &factor);
   /* not for a NaN, negative or infinite scale (Inf / Inf is the negative default NaN) */
   e.sign_from_x = factor > 0 && factor <= FLT_MAX;
-  if (src == QS_SRC_BF16) qs_quant_dispatch_bf16(&e, x, nchunks, q, mode, factor, e2m1);
-  else if (src == QS_SRC_F16) qs_quant_dispatch_f16(&e, x, nchunks, q, mode, factor, e2m1);
-  else qs_quant_dispatch(&e, x, nchunks, q, mode, factor, e2m1);
+  const char *pf = next ? next : x;
+  if (src == QS_SRC_BF16) qs_quant_dispatch_bf16(&e, x, nchunks, q, mode, factor, e2m1, pf);
+  else if (src == QS_SRC_F16) qs_quant_dispatch_f16(&e, x, nchunks, q, mode, factor, e2m1, pf);
+  else qs_quant_dispatch(&e, x, nchunks, q, mode, factor, e2m1, pf);
   /* Tail: the reference's own per-element steps (chunks end on an even index). */
   const char *xt = (const char *)x + done * (src == QS_SRC_F32 ? 4 : 2);
   fp8g_quant_ref.quantize_wide(xt, dt[src], n - done, scale, to, saturate,
@@ -264,18 +279,23 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
 
 static void qs_quantize(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
                         uint8_t *q) {
-  qs_quantize_src(x, QS_SRC_F32, n, scale, to, saturate, q);
+  qs_quantize_src(x, QS_SRC_F32, n, scale, to, saturate, q, NULL);
 }
 
-static void qs_quantize_wide(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
-                             fp8gemm_dtype to, bool saturate, uint8_t *q) {
+static void qs_quantize_wide_pf(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
+                                fp8gemm_dtype to, bool saturate, uint8_t *q, const void *next) {
   int src = dtype == FP8GEMM_BF16 ? QS_SRC_BF16 : dtype == FP8GEMM_F16 ? QS_SRC_F16 : -1;
   if (dtype == FP8GEMM_F32) src = QS_SRC_F32;
   if (src < 0) {
     fp8g_quant_ref.quantize_wide(x, dtype, n, scale, to, saturate, q);
     return;
   }
-  qs_quantize_src(x, src, n, scale, to, saturate, q);
+  qs_quantize_src(x, src, n, scale, to, saturate, q, next);
+}
+
+static void qs_quantize_wide(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
+                             fp8gemm_dtype to, bool saturate, uint8_t *q) {
+  qs_quantize_wide_pf(x, dtype, n, scale, to, saturate, q, NULL);
 }
 
 /* ------------------------------------------------------------------ dequantize */

@@ -183,14 +183,17 @@ static float group_amax(const quant_job *j, int64_t row, int64_t g, row_view x) 
   return m;
 }
 
-/* q of group g of a row = quantize(x / s). */
-static void group_quantize(const quant_job *j, int64_t row, int64_t g, row_view x, float s) {
+/* q of group g of a row = quantize(x / s). next: a span of the same length and dtype for
+ * the kernel to prefetch meanwhile (NULL: none). */
+static void group_quantize(const quant_job *j, int64_t row, int64_t g, row_view x, float s,
+                           const void *next) {
   int64_t c0, c1;
   fp8g_scale_group_cols(&j->L, g, &c0, &c1);
   uint8_t *q = j->q + row * j->in.K;
   if (x.p) {
     if (c1 > c0)
-      j->kern->quantize_wide(view_at(x, c0), x.dt, (size_t)(c1 - c0), s, j->to, true, q + c0);
+      j->kern->quantize_wide_pf(view_at(x, c0), x.dt, (size_t)(c1 - c0), s, j->to, true, q + c0,
+                                next);
     return;
   }
   float buf[FP8G_CHUNK];
@@ -208,13 +211,18 @@ static void quant_task(void *ctx, int64_t task) {
   rows_of_task(j, task, &r0, &r1);
   if (j->dynamic && j->L.gran != FP8GEMM_PER_BLOCK2D) {
     /* A row owns its scales: amax, scale and codes group by group, one read of the row
-     * when it fits in buf. */
+     * when it fits in buf. Per token, the next row (when read in place) is prefetched
+     * while this one is quantized: its amax pass then reads cache, and the memory
+     * stream overlaps the arithmetic instead of alternating with it. */
     for (int64_t r = r0; r < r1; r++) {
       row_view x = whole_row(j, r, buf);
+      const void *next = NULL;
+      if (j->L.nbk == 1 && x.p && x.dt == j->in.t->dtype && r + 1 < r1)
+        next = fp8g_rows_wide(&j->in, r + 1, 0, (size_t)j->in.K);
       for (int64_t g = 0; g < j->L.nbk; g++) {
         float s = dynamic_scale(j, group_amax(j, r, g, x));
         j->s[fp8g_scale_index(&j->L, r, g)] = s;
-        group_quantize(j, r, g, x, s);
+        group_quantize(j, r, g, x, s, next);
       }
     }
     return;
@@ -238,7 +246,7 @@ static void quant_task(void *ctx, int64_t task) {
   for (int64_t r = r0; r < r1; r++) {
     row_view x = whole_row(j, r, buf);
     for (int64_t g = 0; g < j->L.nbk; g++)
-      group_quantize(j, r, g, x, j->s[fp8g_scale_index(&j->L, r, g)]);
+      group_quantize(j, r, g, x, j->s[fp8g_scale_index(&j->L, r, g)], NULL);
   }
 }
 

@@ -174,7 +174,7 @@ static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS
 static const fp8g_quant_kernels quant_emul16 = {
     "quant_emul16", FP8GEMM_ISA_SCALAR, qs_widen,      qs_narrow,
     qs_amax,        qs_quantize,        qs_dequantize, qs_mx_quantize,
-    qs_amax_wide, qs_quantize_wide, qs_dequantize_narrow,
+    qs_amax_wide, qs_quantize_wide, qs_dequantize_narrow, qs_quantize_wide_pf,
 };
 
 #undef EACH

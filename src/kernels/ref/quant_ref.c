@@ -166,8 +166,15 @@ static void dequantize_narrow_ref(const uint8_t *q, size_t n, fp8gemm_dtype from
   }
 }
 
+/* The reference does not prefetch. */
+static void quantize_wide_pf_ref(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
+                                 fp8gemm_dtype to, bool saturate, uint8_t *q, const void *next) {
+  (void)next;
+  quantize_wide_ref(x, dtype, n, scale, to, saturate, q);
+}
+
 const fp8g_quant_kernels fp8g_quant_ref = {
     "quant_ref",   FP8GEMM_ISA_SCALAR, widen_ref,      narrow_ref,
     amax_ref,      quantize_ref,       dequantize_ref, mx_quantize_ref,
-    amax_wide_ref, quantize_wide_ref,  dequantize_narrow_ref,
+    amax_wide_ref, quantize_wide_ref,  dequantize_narrow_ref, quantize_wide_pf_ref,
 };
