@@ -74,6 +74,8 @@ typedef struct case_spec {
   int a_stride;          /* activation stride along K (elements) */
   bool permuted_rows;    /* rows laid out in reverse order */
   int nan_mode;          /* 0 none, 1 NaN weight code, 2 NaN activation, 3 NaN scale */
+  int a_range;           /* wide activations: 0 within +-10.3, 1 some beyond 2^16, 2 tiny
+                            (f32 subnormals, or the format's smallest values) */
 } case_spec;
 
 typedef struct case_data {
@@ -130,6 +132,15 @@ static double scale_of(const case_data *d, int64_t bt, int64_t row, int64_t kb, 
   return fabs(sa * sb);
 }
 
+/* A wide activation for range s->a_range: 0 and 2 keep the kernels on their integer
+ * weight decoders (|a| < 2^16), 1 sends the call to the F16C ones. */
+static float wide_value(const case_spec *s) {
+  float v = ((float)(int32_t)(next_u32() % 2001) - 1000.0f) / 97.0f;
+  if (s->a_range == 1 && next_u32() % 8 == 0) return v * 40000.0f;
+  if (s->a_range == 2) return ldexpf(v, s->a_dtype == FP8GEMM_F32 ? -136 : s->a_dtype == FP8GEMM_BF16 ? -128 : -20);
+  return v;
+}
+
 static bool build_case(const case_spec *s, case_data *d) {
   memset(d, 0, sizeof *d);
   fp8g_gemm_problem *p = &d->p;
@@ -154,7 +165,7 @@ static bool build_case(const case_spec *s, case_data *d) {
       if (fp8gemm_dtype_is_fp8(s->a_dtype))
         ((uint8_t *)d->a)[off] = finite_code(s->a_dtype);
       else
-        store_wide(d->a, s->a_dtype, off, ((float)(int32_t)(next_u32() % 2001) - 1000.0f) / 97.0f);
+        store_wide(d->a, s->a_dtype, off, wide_value(s));
     }
   }
   p->a = d->a;
@@ -259,12 +270,12 @@ static const char *kind_name(fp8g_scale_kind k) {
 }
 
 static void describe(const case_spec *s, char *buf, size_t n) {
-  snprintf(buf, n, "%s b%lld m%lld n%lld k%lld %s a=%s b=%s out=%s %s bk%lld bn%lld bias%d as%d perm%d nan%d",
+  snprintf(buf, n, "%s b%lld m%lld n%lld k%lld %s a=%s b=%s out=%s %s bk%lld bn%lld bias%d as%d perm%d nan%d range%d",
            s->w8a16 ? "w8a16" : "w8a8", (long long)s->batch, (long long)s->m, (long long)s->n,
            (long long)s->k, s->nt ? "NT" : "NN", fp8gemm_dtype_name(s->a_dtype),
            fp8gemm_dtype_name(s->b_dtype), fp8gemm_dtype_name(s->out_dtype), kind_name(s->kind),
            (long long)s->block_k, (long long)s->block_n, (int)s->bias, s->a_stride,
-           (int)s->permuted_rows, s->nan_mode);
+           (int)s->permuted_rows, s->nan_mode, s->a_range);
 }
 
 /* Compares `out` with the reference output; returns the number of mismatches. */
@@ -399,10 +410,58 @@ static void test_nan_propagation(void) {
   }
 }
 
-/* e4m3fn weights whose NaN codes sit at every position of a 32-wide decode step. */
-static void test_e4m3_nan_positions(void) {
+/* Wide activations beyond 2^16 (the F16C decoders) and tiny ones (the integer decoders
+ * with activations near the bottom of their format) against the reference. */
+static void test_activation_ranges(void) {
+  for (int i = 0; i < (sanitized ? 8 : 96); i++) {
+    case_spec s = random_spec(true, 1 + next_u32() % GEMV_ROWS_MAX, i & 1,
+                              (i >> 1) & 1 ? FP8GEMM_E5M2 : FP8GEMM_E4M3FN,
+                              (fp8g_scale_kind)(next_u32() % 4));
+    s.a_range = 1 + (i >> 2) % 2;
+    run_case(&s, &fp8g_gemv_avx2_w8a16);
+  }
+}
+
+/* The decoder a call uses never changes a bit: a row computed next to a row beyond 2^16
+ * (the whole call on F16C decoders) equals the same row computed alone (integer ones). */
+static void test_routes_agree(void) {
+  for (int i = 0; i < (sanitized ? 8 : 64); i++) {
+    case_spec s = random_spec(true, 2, i & 1, (i >> 1) & 1 ? FP8GEMM_E5M2 : FP8GEMM_E4M3FN,
+                              (fp8g_scale_kind)((i >> 2) % 4));
+    s.a_dtype = FP8GEMM_F32;
+    s.out_dtype = FP8GEMM_F32;
+    s.a_stride = 1;
+    s.permuted_rows = false;
+    s.bias = FP8G_BIAS_NONE;
+    case_data d;
+    char desc[256];
+    describe(&s, desc, sizeof desc);
+    if (!build_case(&s, &d)) {
+      CHECK(0, "allocation");
+      free_case(&d);
+      continue;
+    }
+    float *a = (float *)d.a;
+    int64_t row1 = d.rows[1];
+    d.p.nthreads = 1;
+    d.p.out = d.out1; /* both rows below 2^16 */
+    CHECK(fp8g_gemv_avx2_w8a16.run(&d.p) == FP8GEMM_OK, "runs: %s", desc);
+    a[row1] = 70000.0f; /* row 1 now needs the F16C decoders */
+    d.p.out = d.out2;
+    CHECK(fp8g_gemv_avx2_w8a16.run(&d.p) == FP8GEMM_OK, "runs: %s", desc);
+    CHECK(memcmp(d.out1, d.out2, (size_t)s.n * sizeof(float)) == 0,
+          "row 0 is bitwise the same on both decoder routes: %s", desc);
+    free_case(&d);
+  }
+}
+
+/* Weights whose non-finite codes sit at every position of a 32-wide decode step:
+ * e4m3fn's NaN pair, e5m2's Inf and NaN codes. */
+static void test_special_code_positions(fp8gemm_dtype dtype) {
+  static const uint8_t e4m3[] = {0x7F, 0xFF}, e5m2[] = {0x7C, 0xFC, 0x7E, 0xFF};
   for (int pos = 0; pos < 40; pos += sanitized ? 13 : 1) {
-    case_spec s = random_spec(false, 1 + pos % 3, pos & 1, FP8GEMM_E4M3FN, FP8G_SCALE_TENSOR);
+    case_spec s = random_spec(false, 1 + pos % 3, pos & 1, dtype, FP8G_SCALE_TENSOR);
+    s.out_dtype = FP8GEMM_F32; /* e5m2 sums can overflow bf16 / f16 on their own */
     s.n = 70;
     s.k = 70;
     case_data d;
@@ -414,18 +473,19 @@ static void test_e4m3_nan_positions(void) {
       continue;
     }
     int64_t kk = pos, col = pos;
-    d.b[s.nt ? col * (s.k + 5) + kk : kk * (s.n + 3) + col] = (pos & 2) ? 0xFF : 0x7F;
+    d.b[s.nt ? col * (s.k + 5) + kk : kk * (s.n + 3) + col] =
+        dtype == FP8GEMM_E5M2 ? e5m2[(pos >> 1) % 4] : e4m3[(pos >> 1) % 2];
     d.p.nthreads = 1;
     d.p.out = d.out_ref;
     fp8g_gemm_ref_w8a8.run(&d.p);
     d.p.out = d.out1;
     fp8g_gemv_avx2_w8a8.run(&d.p);
-    long nan_cols = 0;
+    long bad_cols = 0;
     for (int64_t j = 0; j < s.n; j++)
-      nan_cols += isnan(load_out(d.out1, s.out_dtype, j));
-    CHECK(compare(&d, d.out1, "gemv_avx2", desc) == 0 && nan_cols == 1,
-          "NaN code at k=%d col=%d reaches exactly its column (%ld NaN columns): %s", pos, pos,
-          nan_cols, desc);
+      bad_cols += !isfinite(load_out(d.out1, s.out_dtype, j));
+    CHECK(compare(&d, d.out1, "gemv_avx2", desc) == 0 && bad_cols == 1,
+          "%s code at k=%d col=%d reaches exactly its column (%ld non-finite columns): %s",
+          fp8gemm_dtype_name(dtype), pos, pos, bad_cols, desc);
     free_case(&d);
   }
 }
@@ -543,7 +603,10 @@ int main(void) {
   test_kernel_vs_reference();
   test_batched();
   test_nan_propagation();
-  test_e4m3_nan_positions();
+  test_activation_ranges();
+  test_routes_agree();
+  test_special_code_positions(FP8GEMM_E4M3FN);
+  test_special_code_positions(FP8GEMM_E5M2);
   test_dispatch_per_isa();
   return test_summary();
 }

@@ -43,6 +43,8 @@ typedef struct gemv_call {
   int64_t nn_panel;   /* NN columns per task (<= NN_PANEL, a multiple of 64) */
   float *cscale;      /* folds: per slot, [nsteps][8] column factors */
   int64_t batch;      /* batch being run */
+  double row_unscale[GEMV_ROWS_MAX]; /* per row: undoes the integer route's lift beyond
+                                        2^112 (1 on the F16C routes) */
   struct panel_state *states; /* NN: one per concurrently running task */
   atomic_int *busy;
   int nslots;
@@ -53,6 +55,8 @@ typedef struct gemv_call {
 /* Per fp8 dtype: decode(code) for activations, decode(code) / weight factor for
  * weights (the table route must give what the fast route gives), and e8m0 values. */
 static float act_tables[FP8GEMM_DTYPE_COUNT][256], weight_tables[FP8GEMM_DTYPE_COUNT][256];
+/* What the integer routes produce: decode(code) * 2^-120 (e4m3fn) / 2^-112 (e5m2). */
+static float int_tables[2][256];
 static double e8m0_table[256];
 static float e8m0f_table[256]; /* as float: exact for codes 0..254 */
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
@@ -89,13 +93,14 @@ static bool supports_w8a16(const fp8g_gemm_problem *p) {
 /* Row factor of K block kb (1 for w8a16, which scales only the weight). */
 static double row_scale(const gemv_call *c, int64_t row, int64_t kb) {
   const fp8g_gemm_problem *p = c->p;
-  if (c->mx_fold || c->group_fold) return 1.0;
+  double u = c->row_unscale[row];
+  if (c->mx_fold || c->group_fold) return u;
   switch (p->scale_kind) {
-    case FP8G_SCALE_TENSOR: return p->sa ? p->sa[0] : 1.0;
-    case FP8G_SCALE_ROWCOL: return p->sa ? p->sa[row] : 1.0;
-    case FP8G_SCALE_BLOCK: return p->sa ? p->sa[row * p->a_kblocks + kb] : 1.0;
-    case FP8G_SCALE_MX: return p->ea ? c->e8m0[p->ea[row * p->a_kblocks + kb]] : 1.0;
-    default: return 1.0;
+    case FP8G_SCALE_TENSOR: return u * (p->sa ? p->sa[0] : 1.0);
+    case FP8G_SCALE_ROWCOL: return u * (p->sa ? p->sa[row] : 1.0);
+    case FP8G_SCALE_BLOCK: return u * (p->sa ? p->sa[row * p->a_kblocks + kb] : 1.0);
+    case FP8G_SCALE_MX: return u * (p->ea ? c->e8m0[p->ea[row * p->a_kblocks + kb]] : 1.0);
+    default: return u;
   }
 }
 
@@ -377,6 +382,10 @@ static void build_tables(void) {
       weight_tables[fp8[t]][code] = (float)(v / weight_factor(fp8[t]));
     }
   for (int code = 0; code < 256; code++) {
+    int_tables[0][code] = (float)ldexp(fp8g_decode(FP8GEMM_E4M3FN, (uint8_t)code), -120);
+    int_tables[1][code] = (float)ldexp(fp8g_decode(FP8GEMM_E5M2, (uint8_t)code), -112);
+  }
+  for (int code = 0; code < 256; code++) {
     e8m0_table[code] = code == 0xFF ? NAN : ldexp(1.0, code - 127);
     e8m0f_table[code] = (float)e8m0_table[code];
   }
@@ -417,6 +426,47 @@ static void set_weight_route(gemv_call *c, fp8gemm_dtype b_dtype) {
   c->wfactor = weight_factor(b_dtype);
   c->table = weight_tables[b_dtype];
   c->e8m0 = e8m0_table;
+}
+
+/*
+ * The integer decode routes leave out 2^120 (e4m3fn) / 2^112 (e5m2) where the F16C ones
+ * leave out 2^8 / 1; multiplying every decoded activation by 2^112 puts it back, so the
+ * products, and the weight factor applied later, are the F16C route's (bit for bit,
+ * unless the F16C route's own sums would have gone subnormal). Exact when every
+ * activation is below 2^16 in magnitude (then below 2^128 after), which fp8 activations
+ * always are (MX / block folds aside) and 16-bit ones usually are; otherwise (or for Inf
+ * / NaN activations) the call keeps the F16C route.
+ */
+static void try_int_route(gemv_call *c, float *a, int64_t rows) {
+  if (c->route != GEMV_DEC_E4M3FN && c->route != GEMV_DEC_E5M2) return;
+  float amax[GEMV_ROWS_MAX];
+  for (int64_t r = 0; r < rows; r++) {
+    const float *x = a + r * c->lda;
+    float mx = 0.0f;
+    bool bad = false;
+    for (int64_t i = 0; i < c->lda; i++) {
+      bad |= !(fabsf(x[i]) < 65536.0f);
+      mx = fmaxf(mx, fabsf(x[i]));
+    }
+    if (bad) return;
+    amax[r] = mx;
+  }
+  /* Folded MX / block scales were checked for 2^112 exactly; other calls lift each row
+   * to just below 2^126 instead (at least 2^112), which keeps partial sums of rows of
+   * tiny activations out of the fp32 subnormal range; the row factor undoes it. */
+  bool fixed = c->mx_fold || c->group_fold;
+  for (int64_t r = 0; r < rows; r++) {
+    int e = 0;
+    if (amax[r] > 0.0f) frexpf(amax[r], &e); /* amax < 2^e */
+    int up = fixed ? 112 : 126 - e < 112 ? 112 : 126 - e > 252 ? 252 : 126 - e;
+    float f1 = ldexpf(1.0f, up / 2), f2 = ldexpf(1.0f, up - up / 2); /* <= 2^126 each */
+    float *x = a + r * c->lda;
+    for (int64_t i = 0; i < c->lda; i++) x[i] = x[i] * f1 * f2; /* exact: no overflow */
+    c->row_unscale[r] = ldexp(1.0, 112 - up);
+  }
+  bool e4m3 = c->route == GEMV_DEC_E4M3FN;
+  c->route = e4m3 ? GEMV_DEC_E4M3FN_I : GEMV_DEC_E5M2_I;
+  c->table = int_tables[e4m3 ? 0 : 1];
 }
 
 /*
@@ -506,6 +556,8 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
                       (long long)rows, (long long)p->k);
   }
   decode_activations(p, a, c->lda, c->mx_fold, c->group_fold);
+  for (int64_t r = 0; r < rows; r++) c->row_unscale[r] = 1.0;
+  try_int_route(c, a, rows);
   c->a = a;
   for (int64_t b = 0; b < p->batch; b++) {
     c->batch = b;

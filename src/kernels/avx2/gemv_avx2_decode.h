@@ -11,9 +11,18 @@
  *     they apply the scales. The NaN codes 0x7F / 0xFF come out finite, so the fast
  *     loop tracks max(code | 0x80) over its tile and the tile is recomputed through
  *     the table route when a NaN code was seen (rare).
- * Table route (fnuz formats, e4m3fn tiles holding NaN, column tails): a 256-entry
- * fp32 table holding decode(code) / factor, read with gathers, so both routes give
- * bit-identical values.
+ * Integer route (e5m2, e4m3fn; used when every activation is below 2^16 in magnitude):
+ * the code sign-extended to 32 bits, shifted left by 20 (e4m3fn) or 21 (e5m2) and
+ * masked to sign | exponent | mantissa is the f32 whose
+ * value is the fp8 value times 2^-120 (e4m3fn) or 2^-112 (e5m2), subnormal codes as
+ * f32 subnormals: three single-uop instructions per 8 codes, against F16C's vcvtph2ps
+ * that issues once per two cycles on Zen 3. The driver multiplies the activations by
+ * 2^112 (exact: they stay below 2^128), so every product a * w is the same real number
+ * as on the F16C route and the FMAs round exactly as there. FMAs take subnormal
+ * operands at full speed on Zen 3. Inf / NaN codes come out finite: tracked as above.
+ * Table route (fnuz formats, tiles holding NaN / Inf codes, column tails): a 256-entry
+ * fp32 table holding the value the fast route of the call would produce, read with
+ * gathers, so both routes give bit-identical values.
  *
  * Every decoder yields vectors in code order: v[0] = codes 0-7, v[1] = 8-15, ...
  */
@@ -26,7 +35,38 @@
 #define GEMV_INLINE static inline __attribute__((always_inline))
 
 /* Decoder routes; values are template parameters of the tile kernels. */
-enum { GEMV_DEC_E4M3FN = 0, GEMV_DEC_E5M2 = 1, GEMV_DEC_TABLE = 2 };
+enum {
+  GEMV_DEC_E4M3FN = 0,   /* F16C, value * 2^-8 */
+  GEMV_DEC_E5M2 = 1,     /* F16C, exact */
+  GEMV_DEC_TABLE = 2,    /* gathers from the call's table */
+  GEMV_DEC_E4M3FN_I = 3, /* integer, value * 2^-120 */
+  GEMV_DEC_E5M2_I = 4    /* integer, value * 2^-112 */
+};
+
+/* Routes whose decoders can produce finite values for Inf / NaN codes. */
+#define GEMV_ROUTE_TRACKS(route) \
+  ((route) == GEMV_DEC_E4M3FN || (route) == GEMV_DEC_E4M3FN_I || (route) == GEMV_DEC_E5M2_I)
+#define GEMV_ROUTE_IS_INT(route) ((route) == GEMV_DEC_E4M3FN_I || (route) == GEMV_DEC_E5M2_I)
+
+/* 8 codes at p -> 8 fp32 on an integer route (no tracking: see gemv_track32). */
+GEMV_INLINE __m256 gemv_int8(int route, const uint8_t *p) {
+  __m256i d = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p));
+  if (route == GEMV_DEC_E4M3FN_I)
+    return _mm256_castsi256_ps(
+        _mm256_and_si256(_mm256_slli_epi32(d, 20), _mm256_set1_epi32((int)0x87F00000u)));
+  return _mm256_castsi256_ps(
+      _mm256_and_si256(_mm256_slli_epi32(d, 21), _mm256_set1_epi32((int)0x8FE00000u)));
+}
+
+/* Folds n (8, 16 or 32) codes at p into the running max of (code | 0x80). */
+GEMV_INLINE void gemv_track(const uint8_t *p, int n, __m256i *nan_max) {
+  __m256i c;
+  if (n == 32) c = _mm256_loadu_si256((const __m256i *)p);
+  else if (n == 16) c = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p));
+  else c = _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)p));
+  if (n < 32) c = _mm256_inserti128_si256(c, _mm_setzero_si128(), 1); /* loadl zeroes 8..15 */
+  *nan_max = _mm256_max_epu8(*nan_max, _mm256_or_si256(c, _mm256_set1_epi8((char)0x80)));
+}
 
 /* fp16 bit patterns (times 2^-8 for e4m3fn) of 16 codes held in the high bytes. */
 GEMV_INLINE __m256i gemv_e4m3_words(__m256i hi_bytes) {
@@ -44,6 +84,11 @@ GEMV_INLINE void gemv_dec32(int route, const uint8_t *p, const float *table, __m
       __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8 * q)));
       v[q] = _mm256_i32gather_ps(table, idx, 4);
     }
+    return;
+  }
+  if (GEMV_ROUTE_IS_INT(route)) {
+    gemv_track(p, 32, nan_max);
+    for (int q = 0; q < 4; q++) v[q] = gemv_int8(route, p + 8 * q);
     return;
   }
   __m256i c = _mm256_loadu_si256((const __m256i *)p);
@@ -71,6 +116,12 @@ GEMV_INLINE void gemv_dec16(int route, const uint8_t *p, const float *table, __m
     }
     return;
   }
+  if (GEMV_ROUTE_IS_INT(route)) {
+    gemv_track(p, 16, nan_max);
+    v[0] = gemv_int8(route, p);
+    v[1] = gemv_int8(route, p + 8);
+    return;
+  }
   __m128i c = _mm_loadu_si128((const __m128i *)p);
   __m128i z = _mm_setzero_si128();
   __m128i lo = _mm_unpacklo_epi8(z, c), hi = _mm_unpackhi_epi8(z, c);
@@ -88,6 +139,11 @@ GEMV_INLINE void gemv_dec16(int route, const uint8_t *p, const float *table, __m
 /* 8 codes at p -> v[0]. */
 GEMV_INLINE void gemv_dec8(int route, const uint8_t *p, const float *table, __m256i *nan_max,
                            __m256 v[1]) {
+  if (GEMV_ROUTE_IS_INT(route)) {
+    gemv_track(p, 8, nan_max);
+    v[0] = gemv_int8(route, p);
+    return;
+  }
   __m128i c = _mm_loadl_epi64((const __m128i *)p);
   if (route == GEMV_DEC_TABLE) {
     v[0] = _mm256_i32gather_ps(table, _mm256_cvtepu8_epi32(c), 4);
@@ -118,9 +174,11 @@ GEMV_INLINE void gemv_dec(int route, int nv, const uint8_t *p, const float *tabl
   }
 }
 
-/* True if a NaN code (0x7F / 0xFF) passed through an e4m3fn fast decoder. */
-GEMV_INLINE int gemv_saw_nan(__m256i nan_max) {
-  return _mm256_movemask_epi8(_mm256_cmpeq_epi8(nan_max, _mm256_set1_epi8((char)0xFF))) != 0;
+/* True if an Inf / NaN code passed through a tracking decoder: e4m3fn's NaN pair is
+ * 0x7F / 0xFF, e5m2's specials are 0x7C..0x7F / 0xFC..0xFF. */
+GEMV_INLINE int gemv_saw_nan(int route, __m256i nan_max) {
+  __m256i lim = _mm256_set1_epi8((char)(route == GEMV_DEC_E5M2_I ? 0xFC : 0xFF));
+  return _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(nan_max, lim), nan_max)) != 0;
 }
 
 #endif /* FP8GEMM_GEMV_AVX2_DECODE_H */

@@ -28,7 +28,7 @@ GEMV_INLINE int nn_tile(const gemv_nn_tile *t, const int mr, const int nv, const
       for (int v = 0; v < nv; v++) acc[i][v] = _mm256_fmadd_ps(av, w[v], acc[i][v]);
     }
   }
-  if (route == GEMV_DEC_E4M3FN && gemv_saw_nan(nan_max)) return 1;
+  if (GEMV_ROUTE_TRACKS(route) && gemv_saw_nan(route, nan_max)) return 1;
 #pragma GCC unroll 8
   for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
@@ -43,6 +43,8 @@ int gemv_avx2_nn_width(int mr) { return mr == 1 ? 8 : mr == 2 ? 4 : mr <= 4 ? 2 
     switch (route) {                                                   \
       case GEMV_DEC_E4M3FN: return nn_tile(t, MR, NV, GEMV_DEC_E4M3FN); \
       case GEMV_DEC_E5M2: return nn_tile(t, MR, NV, GEMV_DEC_E5M2);     \
+      case GEMV_DEC_E4M3FN_I: return nn_tile(t, MR, NV, GEMV_DEC_E4M3FN_I); \
+      case GEMV_DEC_E5M2_I: return nn_tile(t, MR, NV, GEMV_DEC_E5M2_I); \
       default: return nn_tile(t, MR, NV, GEMV_DEC_TABLE);               \
     }
 

@@ -30,6 +30,31 @@ enum { NT_STEP = 32 };
     }                                                                              \
   }
 
+/* The same sums for the integer routes without step factors, K in chunks of 8: the
+ * activations of a chunk are loaded once for every column (the F16C decoder needs 32
+ * codes at a time, the integer one does not). Each accumulator still takes its chunks
+ * in K order, so the sums are NT_STEP_BODY's, bit for bit. */
+#define NT_CHUNK_BODY(BPTR, LDB, APTR, LDA)                                            \
+  _Pragma("GCC unroll 4") for (int q = 0; q < NT_STEP; q += 8) {                       \
+    __m256 av[GEMV_MR_MAX];                                                            \
+    _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) av[i] =                       \
+        _mm256_loadu_ps((APTR) + i * (LDA) + q);                                       \
+    _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                             \
+      __m256 w = gemv_int8(route, (BPTR) + c * (LDB) + q);                             \
+      _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) acc[i][c] =                 \
+          _mm256_fmadd_ps(w, av[i], acc[i][c]);                                        \
+    }                                                                                  \
+  }                                                                                    \
+  _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++)                                 \
+      gemv_track((BPTR) + c * (LDB), NT_STEP, &nan_max);
+
+#define NT_BODY(BPTR, LDB, APTR, LDA, STEP)    \
+  if (GEMV_ROUTE_IS_INT(route) && !scaled) { \
+    NT_CHUNK_BODY(BPTR, LDB, APTR, LDA)      \
+  } else {                                   \
+    NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP) \
+  }
+
 /* Sum of the 8 lanes in a fixed order: (l0+l4 + l2+l6) + (l1+l5 + l3+l7). */
 GEMV_INLINE float lane_sum(__m256 v) {
   __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -51,7 +76,7 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
   for (; s + NT_STEP <= t->nk; s += NT_STEP) {
     const uint8_t *bp = t->b + s;
     const float *ap = t->a + s;
-    NT_STEP_BODY(bp, ldb, ap, lda, s / NT_STEP)
+    NT_BODY(bp, ldb, ap, lda, s / NT_STEP)
   }
   if (s < t->nk) { /* ragged end of the segment: zero-padded copies, no read past it */
     int64_t rest = t->nk - s;
@@ -62,9 +87,9 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
     for (int c = 0; c < cn; c++) memcpy(bt + c * NT_STEP, t->b + c * ldb + s, (size_t)rest);
     for (int i = 0; i < mr; i++)
       memcpy(at + i * NT_STEP, t->a + i * lda + s, (size_t)rest * sizeof(float));
-    NT_STEP_BODY(bt, NT_STEP, at, NT_STEP, s / NT_STEP)
+    NT_BODY(bt, NT_STEP, at, NT_STEP, s / NT_STEP)
   }
-  if (route == GEMV_DEC_E4M3FN && gemv_saw_nan(nan_max)) return 1;
+  if (GEMV_ROUTE_TRACKS(route) && gemv_saw_nan(route, nan_max)) return 1;
 #pragma GCC unroll 8
   for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
@@ -76,18 +101,18 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
  * vectors shared by every column) must fit the 16 ymm registers. */
 int gemv_avx2_nt_width(int mr) { return mr == 1 ? 4 : mr <= 4 ? 2 : 1; }
 
-#define NT_ROUTES(MR, CN)                                                        \
-  case (MR) * 16 + (CN):                                                         \
-    if (t->cscale) switch (route) {                                              \
-        case GEMV_DEC_E4M3FN: return nt_tile(t, MR, CN, GEMV_DEC_E4M3FN, 1);     \
-        case GEMV_DEC_E5M2: return nt_tile(t, MR, CN, GEMV_DEC_E5M2, 1);         \
-        default: return nt_tile(t, MR, CN, GEMV_DEC_TABLE, 1);                   \
-      }                                                                          \
-    switch (route) {                                                             \
-      case GEMV_DEC_E4M3FN: return nt_tile(t, MR, CN, GEMV_DEC_E4M3FN, 0);       \
-      case GEMV_DEC_E5M2: return nt_tile(t, MR, CN, GEMV_DEC_E5M2, 0);           \
-      default: return nt_tile(t, MR, CN, GEMV_DEC_TABLE, 0);                     \
-    }
+#define NT_SCALED(MR, CN, SCALED)                                                  \
+  switch (route) {                                                                 \
+    case GEMV_DEC_E4M3FN: return nt_tile(t, MR, CN, GEMV_DEC_E4M3FN, SCALED);     \
+    case GEMV_DEC_E5M2: return nt_tile(t, MR, CN, GEMV_DEC_E5M2, SCALED);         \
+    case GEMV_DEC_E4M3FN_I: return nt_tile(t, MR, CN, GEMV_DEC_E4M3FN_I, SCALED); \
+    case GEMV_DEC_E5M2_I: return nt_tile(t, MR, CN, GEMV_DEC_E5M2_I, SCALED);     \
+    default: return nt_tile(t, MR, CN, GEMV_DEC_TABLE, SCALED);                   \
+  }
+#define NT_ROUTES(MR, CN)        \
+  case (MR) * 16 + (CN):         \
+    if (t->cscale) NT_SCALED(MR, CN, 1) \
+    NT_SCALED(MR, CN, 0)
 
 int gemv_avx2_nt_tile(const gemv_nt_tile *t, int mr, int cn, int route) {
   switch (mr * 16 + cn) {
