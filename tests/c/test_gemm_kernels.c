@@ -6,7 +6,9 @@
  *   - bitwise: 1 vs 2 threads, default vs tiny block sizes (every blocking loop runs),
  *     packed vs plain weights through the public API;
  *   - NaN in an element or a scale reaches exactly the outputs it feeds;
- *   - the AVX2 fp8 decoder against fp8g_decode for all 256 codes of every dtype.
+ *   - the AVX2 fp8 decoder against fp8g_decode for all 256 codes of every dtype;
+ *   - the BF16-dot GEMM's logic through its plain-C emulation (gemm_bf16_emul.h), on
+ *     every CPU with AVX2, in addition to the real kernel at level avx512_bf16.
  * Levels the CPU lacks are reported, not passed.
  */
 #include <math.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "gemm_bf16_emul.h"
 #include "kernels/avx2/gemm_avx2.h"
 
 /* ------------------------------------------------------------ small helpers */
@@ -320,6 +323,10 @@ static bool canary_ok(const fp8g_gemm_problem *p, const void *o) {
 static const fp8g_avx2_blocking tiny_blocking = {
     .kc = 40, .mc = 12, .ms = 20, .nc_min = 16, .nc_max = 48, .ws_floats = 64, .fused_rows = 0};
 
+/* The same for the BF16-dot GEMM (K blocks stay even). */
+static const fp8g_bf16_blocking tiny_bf16_blocking = {
+    .kc = 40, .mc = 12, .ms = 20, .nc_min = 64, .nc_max = 128, .ws_floats = 64};
+
 static long kernel_cases;
 
 /* Runs kernel `kern` on the case: bound vs fp64; bitwise equal across 1 / 2 threads
@@ -353,6 +360,13 @@ static void run_kernel_case(const fp8g_gemm_kernel *kern, const kcase *c, rng *r
     fp8g_avx2_set_blocking(&tiny_blocking);
     CHECK(kern->run(&p) == FP8GEMM_OK, "%s: tiny blocks", what);
     fp8g_avx2_set_blocking(NULL);
+    CHECK(memcmp(o1, o2, bytes) == 0, "%s: tiny block sizes change the result", what);
+  }
+  if (kern->supports == fp8g_bf16_supports) { /* the real BF16 kernel and its emulation */
+    memset(o2, 0xFF, bytes);
+    fp8g_bf16_set_blocking(&tiny_bf16_blocking);
+    CHECK(kern->run(&p) == FP8GEMM_OK, "%s: tiny blocks", what);
+    fp8g_bf16_set_blocking(NULL);
     CHECK(memcmp(o1, o2, bytes) == 0, "%s: tiny block sizes change the result", what);
   }
   kernel_cases++;
@@ -773,5 +787,17 @@ int main(void) {
     printf("isa %s: %ld kernel cases\n", fp8gemm_isa_name((fp8gemm_isa)isa), kernel_cases);
   }
   fp8gemm_set_max_isa((fp8gemm_isa)(FP8GEMM_ISA_COUNT - 1));
+  /* The BF16-dot GEMM through the emulated instruction (it shares the AVX2 epilogue). */
+  if (detected >= FP8GEMM_ISA_AVX2) {
+    rng r = {0xbf16};
+    kernel_cases = 0;
+    kernel_sweep(&gemm_bf16_emul, false, &r);
+    nan_cases(&gemm_bf16_emul, false);
+    mx_extreme(&gemm_bf16_emul);
+    host_threads(&gemm_bf16_emul);
+    printf("%s (plain-C VDPBF16PS): %ld kernel cases\n", gemm_bf16_emul.name, kernel_cases);
+  } else {
+    printf("%s: needs avx2 for the shared epilogue, not tested\n", gemm_bf16_emul.name);
+  }
   return test_summary();
 }

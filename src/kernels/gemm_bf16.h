@@ -1,0 +1,101 @@
+/*
+ * The BF16-dot GEMM for fp8_gemm (W8A8): fp8 operands decoded exactly to bf16, packed
+ * in pairs along K, multiplied by a VDPBF16PS micro-kernel (avx512_bf16/). Everything
+ * but the micro-kernel is portable C shared by the real kernel and the test's plain-C
+ * emulation of the instruction:
+ *   gemm_bf16_pack.c          exact fp8 -> bf16 tables, A / B panels, MX folding
+ *   gemm_bf16_driver.c        plan (how scales are applied), blocking, threads, edges
+ *   gemm_bf16_ukernel_body.h  the micro-kernel over a small vector vocabulary
+ * docs/kernels.md describes the design and what has been tested how.
+ */
+#ifndef FP8GEMM_GEMM_BF16_H
+#define FP8GEMM_GEMM_BF16_H
+
+#include "gemm_kernels.h"
+
+#define FP8G_BF16_MR 6  /* rows of a micro-tile */
+#define FP8G_BF16_NR 64 /* columns of a micro-tile (four 16-lane vectors) */
+
+/* ------------------------------------------------------------ decode (exact) */
+/* 256-entry bf16 table of an fp8 dtype, built once from fp8g_decode: every code of
+ * every fp8 dtype is exact in bf16; NaN codes give the quiet NaN 0x7FC0 / 0xFFC0. */
+const uint16_t *fp8g_bf16_lut(fp8gemm_dtype dtype);
+
+/* ------------------------------------------------------------ plan */
+/*
+ * CHAIN: one VDPBF16PS chain over all of K per output; tensor / row / column scales
+ *        in the epilogue; MX powers of two folded exactly into the bf16 operands.
+ * SEGMENTED: each K block of `seg` elements (even) summed on its own, then folded
+ *        into the accumulator with one FMA by sa(row, kb) * sb(kb, col).
+ */
+typedef enum fp8g_bf16_mode { FP8G_BF16_CHAIN = 0, FP8G_BF16_SEGMENTED = 1 } fp8g_bf16_mode;
+
+typedef struct fp8g_bf16_plan {
+  const fp8g_gemm_problem *p;
+  fp8g_bf16_mode mode;
+  int64_t seg;  /* K extent of a scale block (SEGMENTED), else 0 */
+  bool fold_mx; /* CHAIN with MX: 2^(e-127) folded into each decoded operand */
+  int64_t kc;   /* K block: even, a multiple of seg (results do not depend on it) */
+} fp8g_bf16_plan;
+
+/* How the problem will run: false when it needs the reference (MX scales whose
+ * products leave the fp32 normal range both folded and segmented). Reads the e8m0
+ * codes of MX problems (K/32 x (M + N) bytes). */
+bool fp8g_bf16_make_plan(const fp8g_gemm_problem *p, fp8g_bf16_plan *pl);
+
+/* ------------------------------------------------------------ packing */
+/* K range [k0, k0 + kc) is packed as ceil(kc / 2) pairs; a pair is one dword holding
+ * the bf16 of K index k (low half) and k + 1 (high half), zero past kc. */
+static inline int64_t fp8g_bf16_pairs(int64_t kc) { return (kc + 1) / 2; }
+
+/* Rows [r0, r0 + rows) of batch b into MR-row panels dst[panel][pair][MR], rows past
+ * the end zero. SEGMENTED: ascale[panel][s][MR] = sa(row, kb) with a stride of
+ * `sstride` segments per panel. */
+void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t rows, int64_t k0,
+                      int64_t kc, uint32_t *dst, float *ascale, int64_t sstride);
+/* Columns [c0, c0 + cols) of batch b into NR-column panels dst[panel][pair][NR],
+ * columns past the end zero. SEGMENTED: bscale[panel][s][NR]. */
+void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t cols, int64_t k0,
+                      int64_t kc, uint32_t *dst, float *bscale, int64_t sstride);
+
+/* ------------------------------------------------------------ micro-kernel */
+/*
+ * One full MR x NR tile: C (row stride ldc) op= A panel [kp][MR] . B panel [kp][NR].
+ * CHAIN: acc starts from C (0 when `first`); C = acc after kp VDPBF16PS steps.
+ * SEGMENTED: per segment of seg_pairs pairs (the last may be short) acc = sum from 0,
+ * then C = fma(acc, ascale[s][i] * bscale[s][j], C) (C taken as 0 when `first`).
+ */
+typedef struct fp8g_bf16_tile {
+  int64_t kp, seg_pairs;
+  const uint32_t *a, *b;
+  const float *ascale, *bscale;
+  float *c;
+  int64_t ldc;
+  bool first;
+} fp8g_bf16_tile;
+typedef void (*fp8g_bf16_ukernel_fn)(const fp8g_bf16_tile *t, fp8g_bf16_mode mode);
+
+/* ------------------------------------------------------------ driver */
+typedef struct fp8g_bf16_blocking {
+  int64_t kc;             /* K block (even; rounded to whole scale blocks) */
+  int64_t mc;             /* target rows of an A block */
+  int64_t ms;             /* rows of a super-block */
+  int64_t nc_min, nc_max; /* bounds of the column block */
+  int64_t ws_floats;      /* target size of the ms x nc accumulator workspace */
+} fp8g_bf16_blocking;
+/* Replaces the block sizes (NULL: the defaults). For tests: results do not depend on
+ * them. Not thread-safe against running GEMMs. */
+void fp8g_bf16_set_blocking(const fp8g_bf16_blocking *b);
+
+/* Runs the problem with micro-kernel `uk`, or with `fallback` when the plan says so. */
+fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, fp8g_bf16_ukernel_fn uk,
+                                  const fp8g_gemm_kernel *fallback);
+/* What the kernel takes: fp8 x fp8, out f32 / bf16 / f16, every W8A8 scale kind
+ * (block scales with an even block_k). */
+bool fp8g_bf16_supports(const fp8g_gemm_problem *p);
+
+/* ------------------------------------------------------------ kernels */
+/* avx512_bf16/gemm_avx512bf16.c: the real instruction. */
+extern const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a8;
+
+#endif /* FP8GEMM_GEMM_BF16_H */

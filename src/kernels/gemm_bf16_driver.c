@@ -1,0 +1,304 @@
+/*
+ * Plan, blocking and threads of the BF16-dot GEMM (the BLIS loops of the AVX2 driver,
+ * around a micro-kernel passed in by the ISA file):
+ *
+ *   for batch b, for row super-block (MS rows), for column block jc (NC columns):
+ *     for K block pc (KC, even):                -- sequential: K is never split
+ *       region 1 (parallel): pack A(rows, pc) in MC-row tasks, B(pc, jc) in panel groups
+ *       region 2 (parallel): MC-row blocks x column chunks of jc run the micro-kernel
+ *                            and, after the last pc, the epilogue (the AVX2 one).
+ *
+ * K pairs are (even, odd) global indices whatever the block sizes, each output is one
+ * VDPBF16PS chain in K order (or one per scale block, folded in order), and partial
+ * sums are stored as fp32 between K blocks: results are bitwise the same for any
+ * block sizes, task split and thread count.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "avx2/gemm_avx2.h" /* fp8g_avx2_epilogue: scales, bias, output rounding */
+#include "gemm_bf16.h"
+
+#define MR FP8G_BF16_MR
+#define NR FP8G_BF16_NR
+
+enum { PANELS_PER_TASK = 2 }; /* B panels packed per task (128 columns) */
+
+/* KC 256 keeps a B panel (128 pairs x 64 columns x 4 bytes = 32 KiB) in L1; MC 192
+ * an A block (96 KiB) in L2; the MS x NC fp32 accumulator workspace near 8 MiB. */
+static const fp8g_bf16_blocking default_blocking = {
+    .kc = 256, .mc = 192, .ms = 2304, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 21};
+static fp8g_bf16_blocking blocking = {
+    .kc = 256, .mc = 192, .ms = 2304, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 21};
+
+void fp8g_bf16_set_blocking(const fp8g_bf16_blocking *b) { blocking = b ? *b : default_blocking; }
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t round_up(int64_t a, int64_t b) { return cdiv(a, b) * b; }
+
+/* ------------------------------------------------------------ plan */
+
+/* Binary exponents of the smallest nonzero and the largest finite value of a dtype
+ * (every value is a multiple of the smallest). */
+static int exp_lo(fp8gemm_dtype d) { return ilogbf(fp8g_decode(d, 0x01)); }
+static int exp_hi(fp8gemm_dtype d) { return ilogbf(fp8g_traits(d)->max_finite); }
+
+typedef struct code_range {
+  int lo, hi; /* e8m0 codes other than NaN; lo > hi when there are none */
+} code_range;
+
+static void range_add(code_range *r, uint8_t c) {
+  if (c == 0xFF) return;
+  if (c < r->lo) r->lo = c;
+  if (c > r->hi) r->hi = c;
+}
+
+typedef enum mx_way { MX_FOLD, MX_SEGMENT, MX_REFERENCE } mx_way;
+
+/*
+ * MX scales, per 32-K block kb, from the ranges of the codes of A (all rows) and B
+ * (all columns):
+ *  - fold into the bf16 operands when every folded value is a normal bf16 and every
+ *    product is at least 2^-126 in its last bit and below 2^126: then no operand is a
+ *    denormal (VDPBF16PS would read it as 0), every partial sum is a multiple of a
+ *    normal number (never flushed), and no product overflows;
+ *  - else sum each block unscaled and fold with sa * sb when 2^(ea + eb - 254) is a
+ *    normal fp32 for every pair of codes;
+ *  - else the reference.
+ */
+static mx_way mx_plan(const fp8g_gemm_problem *p) {
+  int la = exp_lo(p->a_dtype), ha = exp_hi(p->a_dtype);
+  int lb = exp_lo(p->b_dtype), hb = exp_hi(p->b_dtype);
+  int64_t nb = p->sb_batch_stride ? p->batch : 1;
+  bool fold = true, seg = true;
+  for (int64_t kb = 0; kb < p->a_kblocks; kb++) {
+    code_range ra = {255, -1}, rb = {255, -1};
+    for (int64_t row = 0; row < p->batch * p->m; row++) range_add(&ra, p->ea[row * p->a_kblocks + kb]);
+    for (int64_t b = 0; b < nb; b++) {
+      const uint8_t *eb = p->eb + b * p->sb_batch_stride + kb * p->n;
+      for (int64_t j = 0; j < p->n; j++) range_add(&rb, eb[j]);
+    }
+    if (ra.lo > ra.hi || rb.lo > rb.hi) continue; /* NaN scales only: NaN either way */
+    int a_lo = la + ra.lo - 127, a_hi = ha + ra.hi - 127;
+    int b_lo = lb + rb.lo - 127, b_hi = hb + rb.hi - 127;
+    if (a_lo < -126 || b_lo < -126 || a_hi > 127 || b_hi > 127 || a_lo + b_lo < -126 ||
+        a_hi + b_hi > 124)
+      fold = false;
+    if (ra.lo + rb.lo - 254 < -126 || ra.hi + rb.hi - 254 > 127) seg = false;
+  }
+  return fold ? MX_FOLD : seg ? MX_SEGMENT : MX_REFERENCE;
+}
+
+bool fp8g_bf16_make_plan(const fp8g_gemm_problem *p, fp8g_bf16_plan *pl) {
+  *pl = (fp8g_bf16_plan){.p = p, .mode = FP8G_BF16_CHAIN};
+  bool blocked = p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX;
+  if (p->scale_kind == FP8G_SCALE_MX) {
+    switch (mx_plan(p)) {
+      case MX_FOLD: pl->fold_mx = true; break;
+      case MX_SEGMENT: pl->mode = FP8G_BF16_SEGMENTED; break;
+      default: return false;
+    }
+  } else if (p->scale_kind == FP8G_SCALE_BLOCK) {
+    pl->mode = FP8G_BF16_SEGMENTED;
+  }
+  if (blocked && p->block_k % 2 != 0) return false; /* a pair would straddle two blocks */
+  if (pl->mode == FP8G_BF16_SEGMENTED) pl->seg = p->block_k;
+  /* Even K blocks holding whole scale blocks. */
+  int64_t kc = max64(2, blocking.kc / 2 * 2);
+  if (blocked) kc = p->block_k >= kc ? p->block_k : (kc / p->block_k) * p->block_k;
+  pl->kc = min64(kc, p->k);
+  return true;
+}
+
+bool fp8g_bf16_supports(const fp8g_gemm_problem *p) {
+  bool out_ok = p->out_dtype == FP8GEMM_F32 || p->out_dtype == FP8GEMM_BF16 ||
+                p->out_dtype == FP8GEMM_F16;
+  if (!fp8gemm_dtype_is_fp8(p->a_dtype) || !fp8gemm_dtype_is_fp8(p->b_dtype) || !out_ok) return false;
+  if (p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX)
+    return p->block_k >= 2 && p->block_k % 2 == 0;
+  return p->scale_kind >= FP8G_SCALE_NONE && p->scale_kind <= FP8G_SCALE_ROWCOL;
+}
+
+/* ------------------------------------------------------------ tasks */
+
+typedef struct run_ctx {
+  fp8g_bf16_plan pl;
+  fp8g_avx2_plan epi; /* the AVX2 epilogue reads only .p */
+  fp8g_bf16_ukernel_fn uk;
+  int64_t b;              /* batch */
+  int64_t r0, rows;       /* super-block rows (within the batch) */
+  int64_t mc, n_ic;       /* row blocks of the super-block */
+  int64_t j0, ncols;      /* column block */
+  int64_t k0, kc, kp;     /* current K block; kp its pairs */
+  int64_t sstride;        /* segment-scale stride per panel (segments of a full K block) */
+  int64_t kp_stride;      /* pairs per panel in the buffers (of a full K block) */
+  bool first, last;
+  int64_t n_apack, n_bpack;
+  int64_t nsub, sub_w;    /* column chunks of the compute tasks */
+  uint32_t *apack, *bpack;
+  float *ascale, *bscale;
+  float *cbuf;            /* element (0, 0) = output (r0, j0) of this batch */
+  int64_t ldc;
+} run_ctx;
+
+static void pack_task(void *vctx, int64_t t) {
+  run_ctx *x = vctx;
+  if (t < x->n_apack) {
+    int64_t r = t * x->mc, pan = r / MR;
+    fp8g_bf16_pack_a(&x->pl, x->b, x->r0 + r, min64(x->mc, x->rows - r), x->k0, x->kc,
+                     x->apack + pan * x->kp * MR, x->ascale + pan * x->sstride * MR, x->sstride);
+    return;
+  }
+  int64_t c = (t - x->n_apack) * PANELS_PER_TASK * NR, pan = c / NR;
+  fp8g_bf16_pack_b(&x->pl, x->b, x->j0 + c, min64(PANELS_PER_TASK * NR, x->ncols - c), x->k0, x->kc,
+                   x->bpack + pan * x->kp * NR, x->bscale + pan * x->sstride * NR, x->sstride);
+}
+
+/* A full tile runs in place; an edge tile on a zero-padded scratch tile (the same
+ * per-lane arithmetic, so the bits do not depend on where a tile edge falls). */
+static void run_tile(const run_ctx *x, fp8g_bf16_tile *t, int mr, int nr) {
+  if (mr == MR && nr == NR) {
+    x->uk(t, x->pl.mode);
+    return;
+  }
+  _Alignas(64) float tmp[MR * NR];
+  memset(tmp, 0, sizeof tmp);
+  if (!t->first)
+    for (int i = 0; i < mr; i++) memcpy(tmp + i * NR, t->c + i * t->ldc, (size_t)nr * sizeof(float));
+  fp8g_bf16_tile e = *t;
+  e.c = tmp;
+  e.ldc = NR;
+  x->uk(&e, x->pl.mode);
+  for (int i = 0; i < mr; i++) memcpy(t->c + i * t->ldc, tmp + i * NR, (size_t)nr * sizeof(float));
+}
+
+static void compute_task(void *vctx, int64_t t) {
+  run_ctx *x = vctx;
+  int64_t ic = t / x->nsub, s = t % x->nsub;
+  int64_t r_lo = ic * x->mc, r_hi = min64(r_lo + x->mc, x->rows);
+  int64_t c_lo = s * x->sub_w, c_hi = min64(c_lo + x->sub_w, x->ncols);
+  if (c_lo >= c_hi) return;
+  fp8g_bf16_tile tile = {.kp = x->kp, .seg_pairs = x->pl.seg / 2, .ldc = x->ldc, .first = x->first};
+  for (int64_t c = c_lo; c < c_hi; c += NR) {
+    tile.b = x->bpack + (c / NR) * x->kp * NR;
+    tile.bscale = x->bscale + (c / NR) * x->sstride * NR;
+    for (int64_t r = r_lo; r < r_hi; r += MR) {
+      tile.a = x->apack + (r / MR) * x->kp * MR;
+      tile.ascale = x->ascale + (r / MR) * x->sstride * MR;
+      tile.c = x->cbuf + r * x->ldc + c;
+      run_tile(x, &tile, (int)min64(MR, r_hi - r), (int)min64(NR, c_hi - c));
+    }
+  }
+  if (x->last)
+    fp8g_avx2_epilogue(&x->epi, x->b * x->pl.p->m + x->r0 + r_lo, r_hi - r_lo, x->j0 + c_lo,
+                       c_hi - c_lo, x->cbuf + r_lo * x->ldc + c_lo, x->ldc);
+}
+
+/* ------------------------------------------------------------ workspace */
+/* One workspace kept across calls (a fresh multi-MiB allocation per call costs page
+ * faults); a call that finds it in use allocates its own. Never freed. */
+static pthread_mutex_t ws_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *ws_cache;
+static size_t ws_cache_bytes;
+
+static void *ws_acquire(size_t bytes, bool *cached) {
+  *cached = pthread_mutex_trylock(&ws_lock) == 0;
+  if (!*cached) return aligned_alloc(64, bytes);
+  if (ws_cache_bytes < bytes) {
+    free(ws_cache);
+    ws_cache = aligned_alloc(64, bytes);
+    ws_cache_bytes = ws_cache ? bytes : 0;
+  }
+  if (!ws_cache) {
+    pthread_mutex_unlock(&ws_lock);
+    *cached = false;
+  }
+  return ws_cache;
+}
+
+static void ws_release(void *ws, bool cached) {
+  if (cached) pthread_mutex_unlock(&ws_lock);
+  else free(ws);
+}
+
+/* ------------------------------------------------------------ run */
+
+fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, fp8g_bf16_ukernel_fn uk,
+                                  const fp8g_gemm_kernel *fallback) {
+  run_ctx x = {.uk = uk};
+  if (!fp8g_bf16_make_plan(p, &x.pl)) return fallback->run(p);
+  x.epi = (fp8g_avx2_plan){.p = p};
+  int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
+
+  const fp8g_bf16_blocking bl = blocking;
+  int64_t n_sb = cdiv(p->m, bl.ms), ms = cdiv(p->m, n_sb);
+  /* f32 outputs accumulate in place unless their row stride is a multiple of 4 KiB
+   * (every row of a tile in one L1 set): then the padded workspace is faster. */
+  bool c_is_out = p->out_dtype == FP8GEMM_F32 && p->n % 1024 != 0;
+  int64_t nc_ws = c_is_out ? bl.nc_max : (bl.ws_floats / ms) / NR * NR;
+  int64_t nc = round_up(min64(round_up(p->n, NR), max64(bl.nc_min, min64(bl.nc_max, nc_ws))), NR);
+  int64_t kc = x.pl.kc;
+  x.kp_stride = fp8g_bf16_pairs(kc);
+  x.sstride = x.pl.mode == FP8G_BF16_SEGMENTED ? cdiv(kc, x.pl.seg) : 0;
+
+  /* 4-byte units, each piece on a 64-byte boundary. */
+  int64_t ms_pad = round_up(ms, MR);
+  int64_t n_a = round_up(ms_pad * x.kp_stride, 16), n_as = round_up(ms_pad * x.sstride, 16);
+  int64_t n_b = round_up(nc * x.kp_stride, 16), n_bs = round_up(nc * x.sstride, 16);
+  /* Workspace rows padded by a cache line: a power-of-two row stride would put the
+   * rows of a C tile in one L1 set. */
+  int64_t n_c = c_is_out ? 0 : round_up(ms * (nc + 16), 16);
+  size_t bytes = (size_t)(n_a + n_as + n_b + n_bs + n_c) * 4;
+  bool cached;
+  void *ws = ws_acquire(bytes, &cached);
+  if (!ws)
+    return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "fp8_gemm: %zu bytes of BF16 GEMM workspace", bytes);
+  x.apack = ws;
+  x.ascale = (float *)(x.apack + n_a);
+  x.bpack = (uint32_t *)(x.ascale + n_as);
+  x.bscale = (float *)(x.bpack + n_b);
+  float *cws = x.bscale + n_bs;
+
+  for (int64_t b = 0; b < p->batch; b++) {
+    x.b = b;
+    for (int64_t r0 = 0; r0 < p->m; r0 += ms) {
+      x.r0 = r0;
+      x.rows = min64(ms, p->m - r0);
+      x.n_ic = cdiv(x.rows, bl.mc); /* even row blocks near MC, multiples of MR */
+      x.mc = round_up(cdiv(x.rows, x.n_ic), MR);
+      x.n_ic = cdiv(x.rows, x.mc);
+      for (int64_t j0 = 0; j0 < p->n; j0 += nc) {
+        x.j0 = j0;
+        x.ncols = min64(nc, p->n - j0);
+        int64_t npan = cdiv(x.ncols, NR);
+        x.nsub = nthreads == 1 ? 1 : min64(npan, cdiv(8 * (int64_t)nthreads, x.n_ic));
+        x.sub_w = cdiv(npan, x.nsub) * NR;
+        x.nsub = cdiv(npan * NR, x.sub_w);
+        x.n_apack = x.n_ic;
+        x.n_bpack = cdiv(npan, PANELS_PER_TASK);
+        if (c_is_out) {
+          x.cbuf = (float *)p->out + (b * p->m + r0) * p->n + j0;
+          x.ldc = p->n;
+        } else {
+          x.cbuf = cws;
+          x.ldc = round_up(x.ncols, 16) + 16;
+        }
+        for (int64_t k0 = 0; k0 < p->k; k0 += kc) {
+          x.k0 = k0;
+          x.kc = min64(kc, p->k - k0);
+          x.kp = fp8g_bf16_pairs(x.kc);
+          x.first = k0 == 0;
+          x.last = k0 + kc >= p->k;
+          fp8g_parallel_for(x.n_apack + x.n_bpack, nthreads, pack_task, &x);
+          fp8g_parallel_for(x.n_ic * x.nsub, nthreads, compute_task, &x);
+        }
+      }
+    }
+  }
+  ws_release(ws, cached);
+  return FP8GEMM_OK;
+}

@@ -1,0 +1,159 @@
+/*
+ * Packing for the BF16-dot GEMM: fp8 codes -> exact bf16 through a 256-entry table,
+ * two consecutive K values per dword (the pair VDPBF16PS multiplies), MX powers of
+ * two added to the bf16 exponent when the plan folds them, and per-K-block scales
+ * laid out for the SEGMENTED fold. Portable C: the real kernel and the test's
+ * emulation run this same code.
+ */
+#include <pthread.h>
+
+#include "gemm_bf16.h"
+
+#define MR FP8G_BF16_MR
+#define NR FP8G_BF16_NR
+
+static uint16_t luts[4][256];
+static pthread_once_t luts_once = PTHREAD_ONCE_INIT;
+static const fp8gemm_dtype lut_order[4] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
+                                           FP8GEMM_E5M2FNUZ};
+
+/* fp8 values have at most 4 significant bits and exponents in [-17, 15]: the bf16
+ * rounding below is exact, and NaN stays NaN. */
+static void build_luts(void) {
+  for (int t = 0; t < 4; t++)
+    for (int c = 0; c < 256; c++) luts[t][c] = fp8g_f32_to_bf16(fp8g_decode(lut_order[t], (uint8_t)c));
+}
+
+const uint16_t *fp8g_bf16_lut(fp8gemm_dtype dtype) {
+  pthread_once(&luts_once, build_luts);
+  for (int t = 0; t < 3; t++)
+    if (lut_order[t] == dtype) return luts[t];
+  return luts[3]; /* e5m2fnuz: callers only pass fp8 dtypes */
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/*
+ * A bf16 value times 2^s, where `add` = s << 7 is added to the exponent field. The
+ * plan folds only when every nonzero result stays a normal bf16, so the integer add
+ * is the exact product; zero, Inf and NaN stay as they are. An e8m0 NaN code makes
+ * the whole block NaN (as 0 * NaN would).
+ */
+typedef struct fold {
+  int32_t add;
+  bool nan;
+} fold;
+
+static inline uint32_t apply_fold(uint32_t v, fold f) {
+  if (f.nan) return 0x7FC0u;
+  uint32_t e = v & 0x7F80u;
+  if (f.add == 0 || e == 0 || e == 0x7F80u) return v;
+  return (uint32_t)((int32_t)v + f.add) & 0xFFFFu;
+}
+
+static fold e8m0_fold(uint8_t code) {
+  return (fold){.add = code == 0xFF ? 0 : ((int32_t)code - 127) * 128, .nan = code == 0xFF};
+}
+
+/* Scale of a segment as fp32: block scales as given, MX codes as 2^(e-127). */
+static float a_seg_scale(const fp8g_gemm_problem *p, int64_t row, int64_t kb) {
+  if (p->scale_kind == FP8G_SCALE_MX) return fp8g_decode(FP8GEMM_E8M0, p->ea[row * p->a_kblocks + kb]);
+  return p->sa[row * p->a_kblocks + kb];
+}
+
+static float b_seg_scale(const fp8g_gemm_problem *p, int64_t b, int64_t kb, int64_t col) {
+  if (p->scale_kind == FP8G_SCALE_MX)
+    return fp8g_decode(FP8GEMM_E8M0, p->eb[b * p->sb_batch_stride + kb * p->n + col]);
+  return p->sb[b * p->sb_batch_stride + kb * p->b_nblocks + col / p->block_n];
+}
+
+/* ---------------------------------------------------------------- A */
+
+/* len K values of one row (stride sk) as ceil(len/2) pairs written `dstride` apart. */
+static void pack_row_pairs(const uint8_t *src, int64_t sk, int64_t len, const uint16_t *lut,
+                           fold f, uint32_t *dst, int64_t dstride) {
+  int64_t j = 0;
+  for (; 2 * j + 1 < len; j++) {
+    uint32_t lo = apply_fold(lut[src[2 * j * sk]], f), hi = apply_fold(lut[src[(2 * j + 1) * sk]], f);
+    dst[j * dstride] = lo | hi << 16;
+  }
+  if (2 * j < len) dst[j * dstride] = apply_fold(lut[src[2 * j * sk]], f);
+}
+
+void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t rows, int64_t k0,
+                      int64_t kc, uint32_t *dst, float *ascale, int64_t sstride) {
+  const fp8g_gemm_problem *p = pl->p;
+  const uint16_t *lut = fp8g_bf16_lut(p->a_dtype);
+  const uint8_t *a = p->a;
+  int64_t kp = fp8g_bf16_pairs(kc), npanels = (rows + MR - 1) / MR;
+  bool segmented = pl->mode == FP8G_BF16_SEGMENTED;
+  int64_t nseg = segmented ? (kc + pl->seg - 1) / pl->seg : 0;
+  /* Folded scales change every block_k (even, and k0 is a multiple of it). */
+  int64_t blk = pl->fold_mx ? p->block_k : kc;
+  for (int64_t pi = 0; pi < npanels; pi++) {
+    uint32_t *panel = dst + pi * kp * MR;
+    for (int i = 0; i < MR; i++) {
+      int64_t r = pi * MR + i;
+      if (r >= rows) {
+        for (int64_t j = 0; j < kp; j++) panel[j * MR + i] = 0;
+        for (int64_t s = 0; s < nseg; s++) ascale[(pi * sstride + s) * MR + i] = 0.0f;
+        continue;
+      }
+      int64_t row = b * p->m + r0 + r;
+      const uint8_t *src = a + p->a_row_offset[row] + k0 * p->a_stride_k;
+      for (int64_t k = 0; k < kc; k += blk) {
+        fold f = {0, false};
+        if (pl->fold_mx) f = e8m0_fold(p->ea[row * p->a_kblocks + (k0 + k) / p->block_k]);
+        pack_row_pairs(src + k * p->a_stride_k, p->a_stride_k, min64(blk, kc - k), lut, f,
+                       panel + (k / 2) * MR + i, MR);
+      }
+      for (int64_t s = 0; s < nseg; s++)
+        ascale[(pi * sstride + s) * MR + i] = a_seg_scale(p, row, k0 / pl->seg + s);
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- B */
+
+void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t cols, int64_t k0,
+                      int64_t kc, uint32_t *dst, float *bscale, int64_t sstride) {
+  const fp8g_gemm_problem *p = pl->p;
+  const uint16_t *lut = fp8g_bf16_lut(p->b_dtype);
+  const uint8_t *base = p->b + b * p->b_batch_stride;
+  int64_t sk = p->b_stride_k, sn = p->b_stride_n;
+  int64_t kp = fp8g_bf16_pairs(kc), npanels = (cols + NR - 1) / NR;
+  bool segmented = pl->mode == FP8G_BF16_SEGMENTED;
+  int64_t nseg = segmented ? (kc + pl->seg - 1) / pl->seg : 0;
+  int64_t blk = pl->fold_mx ? p->block_k : kc;
+  for (int64_t pj = 0; pj < npanels; pj++) {
+    uint32_t *panel = dst + pj * kp * NR;
+    int64_t col0 = c0 + pj * NR;
+    int nc = (int)min64(NR, c0 + cols - col0);
+    for (int64_t k = 0; k < kc; k += blk) {
+      int64_t len = min64(blk, kc - k);
+      fold f[NR];
+      for (int j = 0; j < NR; j++) {
+        f[j] = (fold){0, false};
+        if (pl->fold_mx && j < nc) f[j] = e8m0_fold(p->eb[b * p->sb_batch_stride + ((k0 + k) / p->block_k) * p->n + col0 + j]);
+      }
+      for (int64_t jp = 0; jp < (len + 1) / 2; jp++) {
+        uint32_t *d = panel + (k / 2 + jp) * NR;
+        const uint8_t *r_lo = base + (k0 + k + 2 * jp) * sk + col0 * sn;
+        bool has_hi = 2 * jp + 1 < len;
+        const uint8_t *r_hi = has_hi ? r_lo + sk : r_lo; /* never past the last row */
+        int j = 0;
+        if (sn == 1 && !pl->fold_mx && has_hi) /* NN rows: contiguous codes, no fold */
+          for (; j < nc; j++) d[j] = lut[r_lo[j]] | (uint32_t)lut[r_hi[j]] << 16;
+        for (; j < nc; j++) {
+          uint32_t lo = apply_fold(lut[r_lo[j * sn]], f[j]);
+          uint32_t hi = has_hi ? apply_fold(lut[r_hi[j * sn]], f[j]) : 0;
+          d[j] = lo | hi << 16;
+        }
+        for (; j < NR; j++) d[j] = 0;
+      }
+    }
+    for (int64_t s = 0; s < nseg; s++)
+      for (int j = 0; j < NR; j++)
+        bscale[(pj * sstride + s) * NR + j] = j < nc ? b_seg_scale(p, b, k0 / pl->seg + s, col0 + j) : 0.0f;
+  }
+}

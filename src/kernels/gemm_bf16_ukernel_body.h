@@ -1,0 +1,106 @@
+/*
+ * The 6 x 64 BF16-dot micro-kernel (gemm_bf16.h's contract), written once over a
+ * small vector vocabulary that the including file defines first:
+ *
+ *   bk_f  16 fp32 lanes            bk_p  16 dwords, each a pair of bf16 (lo, hi)
+ *   bk_zero()  bk_loadf(p)  bk_storef(p, v)  bk_bcastf(p)      fp32 vectors
+ *   bk_load_pairs(p)  (64-byte aligned)  bk_bcast_pair(p)       pair vectors
+ *   bk_dot(acc, a, b)   per lane: acc += a.hi * b.hi, then acc += a.lo * b.lo, each
+ *                       an fp32 FMA rounded to nearest even, denormal inputs read as
+ *                       zero, denormal results flushed (VDPBF16PS, whatever MXCSR says)
+ *   bk_mul(a, b)  bk_fma(a, b, c) = a * b + c                  (IEEE, MXCSR)
+ *   BK_UKERNEL          the name to give the micro-kernel
+ *
+ * avx512_bf16/gemm_avx512bf16.c maps it to AVX-512 intrinsics; tests/c/gemm_bf16_emul.h
+ * to plain C with the instruction's exact semantics, so this code is tested on CPUs
+ * without AVX512_BF16 too.
+ *
+ * Registers (AVX-512): 24 accumulators + 4 B vectors + 1 broadcast A pair of 32.
+ * VDPBF16PS has latency 6 and two pipes: 24 independent chains keep both busy.
+ */
+#ifndef BK_UKERNEL
+#error "define the vector vocabulary and BK_UKERNEL before including gemm_bf16_ukernel_body.h"
+#endif
+
+#include "gemm_bf16.h"
+
+_Static_assert(FP8G_BF16_MR == 6 && FP8G_BF16_NR == 64, "the macros below spell out 6 x 4 vectors");
+
+#define BK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define BK_DECL(i) bk_f c##i##0, c##i##1, c##i##2, c##i##3;
+#define BK_ZERO(i) c##i##0 = bk_zero(); c##i##1 = bk_zero(); c##i##2 = bk_zero(); c##i##3 = bk_zero();
+#define BK_LOAD(i)                                                                       \
+  c##i##0 = bk_loadf(c + (i) * ldc);      c##i##1 = bk_loadf(c + (i) * ldc + 16);      \
+  c##i##2 = bk_loadf(c + (i) * ldc + 32); c##i##3 = bk_loadf(c + (i) * ldc + 48);
+#define BK_STORE(i)                                                                      \
+  bk_storef(c + (i) * ldc, c##i##0);      bk_storef(c + (i) * ldc + 16, c##i##1);      \
+  bk_storef(c + (i) * ldc + 32, c##i##2); bk_storef(c + (i) * ldc + 48, c##i##3);
+#define BK_DOT_ROW(i)                                  \
+  {                                                    \
+    bk_p ai = bk_bcast_pair(a + (i));                  \
+    c##i##0 = bk_dot(c##i##0, ai, b0);                 \
+    c##i##1 = bk_dot(c##i##1, ai, b1);                 \
+    c##i##2 = bk_dot(c##i##2, ai, b2);                 \
+    c##i##3 = bk_dot(c##i##3, ai, b3);                 \
+  }
+/* `len` pair steps; one step per iteration (hand unrolling made gcc copy registers in
+ * the AVX2 kernel). */
+#define BK_K_LOOP(len)                                                                \
+  for (int64_t kk = (len); kk > 0; kk--) {                                           \
+    bk_p b0 = bk_load_pairs(b), b1 = bk_load_pairs(b + 16), b2 = bk_load_pairs(b + 32), \
+         b3 = bk_load_pairs(b + 48);                                                  \
+    BK_ROWS(BK_DOT_ROW)                                                               \
+    a += FP8G_BF16_MR;                                                                \
+    b += FP8G_BF16_NR;                                                                \
+  }
+
+/* C(i, :) = fma(acc(i, :), as[i] * bs[:], C(i, :)), C taken as 0 on the first fold. */
+#define BK_FOLD1(i, v)                                                            \
+  bk_storef(c + (i) * ldc + 16 * (v),                                             \
+            bk_fma(c##i##v, bk_mul(s, bs##v),                                     \
+                   first ? bk_zero() : bk_loadf(c + (i) * ldc + 16 * (v))));
+#define BK_FOLD_ROW(i)                  \
+  {                                     \
+    bk_f s = bk_bcastf(as + (i));       \
+    BK_FOLD1(i, 0) BK_FOLD1(i, 1)       \
+    BK_FOLD1(i, 2) BK_FOLD1(i, 3)       \
+  }
+
+static void BK_UKERNEL(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) {
+  float *c = t->c;
+  int64_t ldc = t->ldc;
+  const uint32_t *a = t->a, *b = t->b;
+  if (mode == FP8G_BF16_CHAIN) {
+    BK_ROWS(BK_DECL)
+    if (t->first) {
+      BK_ROWS(BK_ZERO)
+    } else {
+      BK_ROWS(BK_LOAD)
+    }
+    BK_K_LOOP(t->kp)
+    BK_ROWS(BK_STORE)
+    return;
+  }
+  bool first = t->first;
+  for (int64_t k0 = 0, s_i = 0; k0 < t->kp; k0 += t->seg_pairs, s_i++) {
+    int64_t len = t->kp - k0 < t->seg_pairs ? t->kp - k0 : t->seg_pairs;
+    BK_ROWS(BK_DECL)
+    BK_ROWS(BK_ZERO)
+    BK_K_LOOP(len)
+    const float *as = t->ascale + s_i * FP8G_BF16_MR, *bsp = t->bscale + s_i * FP8G_BF16_NR;
+    bk_f bs0 = bk_loadf(bsp), bs1 = bk_loadf(bsp + 16), bs2 = bk_loadf(bsp + 32),
+         bs3 = bk_loadf(bsp + 48);
+    BK_ROWS(BK_FOLD_ROW)
+    first = false;
+  }
+}
+
+#undef BK_ROWS
+#undef BK_DECL
+#undef BK_ZERO
+#undef BK_LOAD
+#undef BK_STORE
+#undef BK_DOT_ROW
+#undef BK_K_LOOP
+#undef BK_FOLD1
+#undef BK_FOLD_ROW

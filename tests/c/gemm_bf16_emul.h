@@ -1,0 +1,69 @@
+/*
+ * Test-only: the gemm_bf16_ukernel_body.h vocabulary in plain C, with VDPBF16PS's
+ * semantics as the Intel SDM gives them (per lane: srcdest += hi * hi, then += lo * lo;
+ * each an fp32 FMA rounded to nearest even, denormal inputs read as zero, denormal
+ * results flushed to zero, MXCSR ignored). With it the whole BF16 GEMM (plan, packing,
+ * driver, micro-kernel, epilogue) runs on CPUs without AVX512_BF16 as `gemm_bf16_emul`;
+ * only the intrinsic wrappers of avx512_bf16/gemm_avx512bf16.c are left to a machine
+ * that has the instruction (test_gemm_bf16.c compares the two bit for bit there).
+ * Needs the default MXCSR (round to nearest, no FTZ / DAZ), as the tests run.
+ */
+#ifndef FP8GEMM_TEST_GEMM_BF16_EMUL_H
+#define FP8GEMM_TEST_GEMM_BF16_EMUL_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kernels/gemm_bf16.h"
+
+typedef struct { float v[16]; } bk_f;
+typedef struct { uint32_t v[16]; } bk_p;
+
+#define BK_EACH for (int l = 0; l < 16; l++)
+
+/* Denormal -> zero of the same sign (DAZ on inputs, FTZ on results). */
+static inline float emu_flush(float x) {
+  return fpclassify(x) == FP_SUBNORMAL ? copysignf(0.0f, x) : x;
+}
+static inline float emu_bf16(uint32_t h) { return emu_flush(fp8g_f32_from_bits((h & 0xFFFFu) << 16)); }
+
+/* One lane of VDPBF16PS. */
+static inline float emu_dpbf16_lane(float acc, uint32_t a, uint32_t b) {
+  acc = emu_flush(fmaf(emu_bf16(a >> 16), emu_bf16(b >> 16), emu_flush(acc)));
+  return emu_flush(fmaf(emu_bf16(a), emu_bf16(b), acc));
+}
+
+static inline bk_f bk_zero(void) { bk_f r; BK_EACH r.v[l] = 0.0f; return r; }
+static inline bk_f bk_loadf(const float *p) { bk_f r; memcpy(r.v, p, sizeof r.v); return r; }
+static inline void bk_storef(float *p, bk_f v) { memcpy(p, v.v, sizeof v.v); }
+static inline bk_f bk_bcastf(const float *p) { bk_f r; BK_EACH r.v[l] = *p; return r; }
+static inline bk_p bk_load_pairs(const uint32_t *p) {
+  /* the real load faults when unaligned: check the driver's promise */
+  if ((uintptr_t)p % 64 != 0) __builtin_trap();
+  bk_p r;
+  memcpy(r.v, p, sizeof r.v);
+  return r;
+}
+static inline bk_p bk_bcast_pair(const uint32_t *p) { bk_p r; BK_EACH r.v[l] = *p; return r; }
+static inline bk_f bk_dot(bk_f acc, bk_p a, bk_p b) {
+  BK_EACH acc.v[l] = emu_dpbf16_lane(acc.v[l], a.v[l], b.v[l]);
+  return acc;
+}
+static inline bk_f bk_mul(bk_f a, bk_f b) { BK_EACH a.v[l] *= b.v[l]; return a; }
+static inline bk_f bk_fma(bk_f a, bk_f b, bk_f c) { BK_EACH a.v[l] = fmaf(a.v[l], b.v[l], c.v[l]); return a; }
+
+#define BK_UKERNEL ukernel_bf16_emul
+#include "kernels/gemm_bf16_ukernel_body.h"
+
+static fp8gemm_status gemm_bf16_emul_run(const fp8g_gemm_problem *p) {
+  return fp8g_bf16_gemm_run(p, ukernel_bf16_emul, &fp8g_gemm_ref_w8a8);
+}
+
+/* ISA scalar so that it is never filtered out; it needs AVX2 only for the shared
+ * AVX2 epilogue (callers check). */
+static const fp8g_gemm_kernel gemm_bf16_emul = {"gemm_bf16_emul", FP8GEMM_ISA_SCALAR,
+                                                fp8g_bf16_supports, gemm_bf16_emul_run};
+
+#undef BK_EACH
+#endif /* FP8GEMM_TEST_GEMM_BF16_EMUL_H */

@@ -1,0 +1,343 @@
+/*
+ * The BF16-dot GEMM beyond the shared kernel sweep of test_gemm_kernels.c (which runs
+ * the real kernel at level avx512_bf16 and its plain-C emulation everywhere):
+ *   - the emulated VDPBF16PS lane against cases worked out from the SDM's definition
+ *     (high pair first, two RNE roundings, DAZ inputs, FTZ results);
+ *   - the fp8 -> bf16 tables against fp8g_decode for all 256 codes of every dtype;
+ *   - the plan: which MX problems fold into operands, which sum per block, which go to
+ *     the reference (and then give the reference's bits); block scales; refusals;
+ *   - MX problems on the segmented path at awkward shapes against an fp64 oracle;
+ *   - registration: in the fp8_gemm table between the decode kernel and the AVX2 GEMM,
+ *     chosen only when the CPU (and the ISA cap) has avx512_bf16;
+ *   - on CPUs with AVX512_BF16: the real kernel equals the emulation bit for bit
+ *     (reported as not run elsewhere).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "gemm_bf16_emul.h"
+#include "gemm_test_util.h"
+#include "kernels/avx2/gemm_avx2.h"
+
+static const fp8gemm_dtype fp8s[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
+                                     FP8GEMM_E5M2FNUZ};
+
+static uint32_t bf(float x) { return fp8g_f32_to_bf16(x); } /* exact for the values used */
+static uint32_t pair(float lo, float hi) { return bf(lo) | bf(hi) << 16; }
+static bool same_bits(float a, float b) { return fp8g_f32_bits(a) == fp8g_f32_bits(b); }
+
+/* ------------------------------------------------------------ the emulated lane */
+static void lane_semantics(void) {
+  /* High pair first: 1 + 2^24 is a tie that rounds to 2^24, and 2^24 + 1 rounds to
+   * 2^24 again; low pair first would give (1 + 1) + 2^24 = 2^24 + 2 exactly. */
+  float r = emu_dpbf16_lane(1.0f, pair(1.0f, 0x1p12f), pair(1.0f, 0x1p12f));
+  CHECK(same_bits(r, 0x1p24f), "hi pair first, RNE: got %a", r);
+  /* Each step rounds: 2^24 + 1 + 1 rounds twice to 2^24 (one rounding of the exact
+   * sum 2^24 + 2 would keep it). */
+  r = emu_dpbf16_lane(0x1p24f, pair(1.0f, 1.0f), pair(1.0f, 1.0f));
+  CHECK(same_bits(r, 0x1p24f), "two roundings: got %a", r);
+  /* DAZ: a denormal bf16 (0x0001 = 2^-133) reads as zero; 2^-133 * 2^100 would be 2^-33. */
+  r = emu_dpbf16_lane(0.0f, 0x0001u, bf(0x1p100f));
+  CHECK(same_bits(r, 0.0f), "DAZ on a bf16 input: got %a", r);
+  /* FTZ: 2^-100 * 2^-30 = 2^-130 is a denormal result: flushed (sign kept). */
+  r = emu_dpbf16_lane(0.0f, bf(0x1p-100f), bf(0x1p-30f));
+  CHECK(same_bits(r, 0.0f), "FTZ on the result: got %a", r);
+  r = emu_dpbf16_lane(-0.0f, bf(-0x1p-100f), bf(0x1p-30f));
+  CHECK(same_bits(r, -0.0f), "FTZ keeps the sign: got %a", r);
+  /* A denormal accumulator reads as zero too. */
+  r = emu_dpbf16_lane(0x1p-140f, bf(1.0f), bf(0x1p-120f));
+  CHECK(same_bits(r, 0x1p-120f), "DAZ on the accumulator: got %a", r);
+  /* Ordinary values: exact products, normal sums. */
+  r = emu_dpbf16_lane(0.5f, pair(3.0f, -2.0f), pair(0.25f, 1.5f));
+  CHECK(same_bits(r, 0.5f - 3.0f + 0.75f), "plain dot: got %a", r);
+  r = emu_dpbf16_lane(1.0f, pair(NAN, 1.0f), pair(1.0f, 1.0f));
+  CHECK(isnan(r), "NaN propagates");
+}
+
+/* ------------------------------------------------------------ decode tables */
+static void tables_exhaustive(void) {
+  for (size_t d = 0; d < 4; d++) {
+    const uint16_t *lut = fp8g_bf16_lut(fp8s[d]);
+    int bad = 0;
+    for (int c = 0; c < 256; c++) {
+      float want = fp8g_decode(fp8s[d], (uint8_t)c), got = fp8g_bf16_to_f32(lut[c]);
+      bool ok = isnan(want) ? isnan(got) && (lut[c] & 0x0040) : same_bits(want, got);
+      if (!ok && ++bad <= 3)
+        CHECK(false, "bf16 table %s code 0x%02x: %a, want %a", fp8g_dtype_str(fp8s[d]), c, got, want);
+    }
+    CHECK(bad == 0, "bf16 table %s", fp8g_dtype_str(fp8s[d]));
+  }
+}
+
+/* ------------------------------------------------------------ a plain problem */
+typedef struct simple {
+  fp8g_gemm_problem p;
+  uint8_t *a, *b, *ea, *eb;
+  int64_t *rows;
+  float *sa, *sb;
+} simple;
+
+static uint8_t small_code(rng *r, fp8gemm_dtype d) {
+  for (;;) {
+    uint8_t c = (uint8_t)rng_int(r, 0, 255);
+    float v = fp8g_decode(d, c);
+    if (isfinite(v) && fabsf(v) <= 32.0f) return c;
+  }
+}
+
+/* m x k A, k x n NN B, contiguous; MX codes uniform in [lo, hi] per side. */
+static void simple_build(simple *s, fp8g_scale_kind kind, int64_t m, int64_t n, int64_t k, rng *r,
+                         int ea_lo, int ea_hi, int eb_lo, int eb_hi) {
+  memset(s, 0, sizeof *s);
+  fp8g_gemm_problem *p = &s->p;
+  p->batch = 1;
+  p->m = m;
+  p->n = n;
+  p->k = k;
+  p->a_dtype = FP8GEMM_E4M3FN;
+  p->b_dtype = FP8GEMM_E5M2;
+  s->a = malloc((size_t)(m * k));
+  s->b = malloc((size_t)(k * n));
+  s->rows = malloc((size_t)m * sizeof(int64_t));
+  for (int64_t i = 0; i < m * k; i++) s->a[i] = small_code(r, p->a_dtype);
+  for (int64_t i = 0; i < k * n; i++) s->b[i] = small_code(r, p->b_dtype);
+  for (int64_t i = 0; i < m; i++) s->rows[i] = i * k;
+  p->a = s->a;
+  p->a_row_offset = s->rows;
+  p->a_stride_k = 1;
+  p->b = s->b;
+  p->b_stride_k = n;
+  p->b_stride_n = 1;
+  p->scale_kind = kind;
+  p->block_k = kind == FP8G_SCALE_MX ? 32 : kind == FP8G_SCALE_BLOCK ? 128 : k;
+  p->block_n = kind == FP8G_SCALE_BLOCK ? 128 : 1;
+  p->a_kblocks = (k + p->block_k - 1) / p->block_k;
+  p->b_nblocks = (n + p->block_n - 1) / p->block_n;
+  int64_t nsa = kind == FP8G_SCALE_ROWCOL ? m : kind == FP8G_SCALE_BLOCK ? m * p->a_kblocks : 1;
+  int64_t nsb = kind == FP8G_SCALE_ROWCOL ? n : kind == FP8G_SCALE_BLOCK ? p->a_kblocks * p->b_nblocks : 1;
+  s->sa = malloc((size_t)nsa * sizeof(float));
+  s->sb = malloc((size_t)nsb * sizeof(float));
+  for (int64_t i = 0; i < nsa; i++) s->sa[i] = kind == FP8G_SCALE_NONE ? 1.0f : (float)(0.01 + 0.1 * rng_unit(r));
+  for (int64_t i = 0; i < nsb; i++) s->sb[i] = kind == FP8G_SCALE_NONE ? 1.0f : (float)(0.01 + 0.1 * rng_unit(r));
+  p->sa = s->sa;
+  p->sb = s->sb;
+  if (kind == FP8G_SCALE_MX) {
+    s->ea = malloc((size_t)(m * p->a_kblocks));
+    s->eb = malloc((size_t)(p->a_kblocks * n));
+    for (int64_t i = 0; i < m * p->a_kblocks; i++) s->ea[i] = (uint8_t)rng_int(r, ea_lo, ea_hi);
+    for (int64_t i = 0; i < p->a_kblocks * n; i++) s->eb[i] = (uint8_t)rng_int(r, eb_lo, eb_hi);
+    p->ea = s->ea;
+    p->eb = s->eb;
+  }
+  p->bias_kind = FP8G_BIAS_NONE;
+  p->out_dtype = FP8GEMM_F32;
+  p->nthreads = 1;
+}
+
+static void simple_free(simple *s) {
+  free(s->a); free(s->b); free(s->ea); free(s->eb); free(s->rows); free(s->sa); free(s->sb);
+}
+
+/* ------------------------------------------------------------ plan */
+static void plan_cases(void) {
+  rng r = {7};
+  simple s;
+  fp8g_bf16_plan pl;
+  /* Usual MX codes (e4m3fn x e5m2 around 2^0): folded into the operands, one chain. */
+  simple_build(&s, FP8G_SCALE_MX, 9, 70, 96, &r, 110, 135, 110, 135);
+  CHECK(fp8g_bf16_make_plan(&s.p, &pl) && pl.fold_mx && pl.mode == FP8G_BF16_CHAIN, "MX usual: fold");
+  simple_free(&s);
+  /* One A code 0 (2^-127): e4m3fn's smallest value 2^-9 folds to 2^-136, a bf16
+   * denormal, so no fold; every block product 2^(ea + eb - 254) >= 2^-124 is a normal
+   * fp32: segmented. */
+  simple_build(&s, FP8G_SCALE_MX, 9, 70, 96, &r, 110, 135, 130, 135);
+  s.ea[3] = 0;
+  CHECK(fp8g_bf16_make_plan(&s.p, &pl) && !pl.fold_mx && pl.mode == FP8G_BF16_SEGMENTED && pl.seg == 32,
+        "MX small code: segmented");
+  simple_free(&s);
+  /* 2^125 on A, 2^-125 on B (products near 1): the folded A overflows bf16; segmented. */
+  simple_build(&s, FP8G_SCALE_MX, 9, 70, 96, &r, 252, 252, 2, 2);
+  CHECK(fp8g_bf16_make_plan(&s.p, &pl) && pl.mode == FP8G_BF16_SEGMENTED, "MX 2^125 x 2^-125: segmented");
+  simple_free(&s);
+  /* 2^-127 x 2^-127: neither way is exact in fp32: the reference. */
+  simple_build(&s, FP8G_SCALE_MX, 9, 70, 96, &r, 0, 0, 0, 0);
+  CHECK(!fp8g_bf16_make_plan(&s.p, &pl), "MX 2^-254: reference");
+  /* ... and the kernel then gives the reference's bits. */
+  size_t bytes = (size_t)(9 * 70) * 4;
+  float *o1 = malloc(bytes), *o2 = malloc(bytes);
+  s.p.out = o1;
+  CHECK(gemm_bf16_emul.run(&s.p) == FP8GEMM_OK, "run");
+  s.p.out = o2;
+  CHECK(fp8g_gemm_ref_w8a8.run(&s.p) == FP8GEMM_OK, "ref run");
+  CHECK(memcmp(o1, o2, bytes) == 0, "reference fallback gives the reference's bits");
+  /* NaN codes (0xFF) do not constrain the plan: they give NaN either way. */
+  memset(s.ea, 0xFF, (size_t)(9 * s.p.a_kblocks));
+  CHECK(fp8g_bf16_make_plan(&s.p, &pl) && pl.fold_mx, "MX NaN codes only: fold");
+  free(o1);
+  free(o2);
+  simple_free(&s);
+  /* Block scales: segmented per 128; K blocks even and whole scale blocks. */
+  simple_build(&s, FP8G_SCALE_BLOCK, 9, 70, 300, &r, 0, 0, 0, 0);
+  CHECK(fp8g_bf16_make_plan(&s.p, &pl) && pl.mode == FP8G_BF16_SEGMENTED && pl.seg == 128 &&
+            pl.kc % 128 == 0,
+        "block: segmented, kc %lld", (long long)pl.kc);
+  s.p.block_k = 127;
+  CHECK(!fp8g_bf16_supports(&s.p), "odd block_k refused");
+  simple_free(&s);
+  /* Per-token: one chain, even K blocks (K = 129 is one odd block: padded with a zero pair half). */
+  simple_build(&s, FP8G_SCALE_ROWCOL, 9, 70, 1001, &r, 0, 0, 0, 0);
+  CHECK(fp8g_bf16_make_plan(&s.p, &pl) && pl.mode == FP8G_BF16_CHAIN && !pl.fold_mx && pl.kc % 2 == 0,
+        "per-token: chain, even kc");
+  s.p.out_dtype = FP8GEMM_E4M3FN;
+  CHECK(!fp8g_bf16_supports(&s.p), "fp8 out refused");
+  s.p.out_dtype = FP8GEMM_F32;
+  s.p.a_dtype = FP8GEMM_BF16;
+  CHECK(!fp8g_bf16_supports(&s.p), "w8a16 (wide A) refused: it stays on the AVX2 kernel");
+  simple_free(&s);
+}
+
+/* ------------------------------------------------------------ segmented MX */
+/* The shared sweep's MX codes fold; here A scales of 2^120..2^125 (a folded e4m3fn
+ * operand would overflow bf16) and B scales of 2^-125..2^-115
+ * (products near 1) make every problem take the segmented path: within the ops.md
+ * bound (gamma_{K+1} * sum |terms| + half an f32 ulp) of the fp64 value, bitwise the
+ * same on 1 and 2 threads and with tiny block sizes. */
+static int oracle_bad(const fp8g_gemm_problem *p, const float *out) {
+  int bad = 0;
+  double gamma = (double)(p->k + 1) * 0x1p-24 / (1.0 - (double)(p->k + 1) * 0x1p-24);
+  for (int64_t i = 0; i < p->m; i++)
+    for (int64_t j = 0; j < p->n; j++) {
+      double acc = 0, mag = 0;
+      for (int64_t kk = 0; kk < p->k; kk++) {
+        int64_t kb = kk / 32;
+        double t = (double)fp8g_decode(p->a_dtype, ((const uint8_t *)p->a)[p->a_row_offset[i] + kk]) *
+                   fp8g_decode(p->b_dtype, p->b[kk * p->b_stride_k + j]) *
+                   ldexp(1.0, p->ea[i * p->a_kblocks + kb] - 127) * ldexp(1.0, p->eb[kb * p->n + j] - 127);
+        acc += t;
+        mag += fabs(t);
+      }
+      double got = out[i * p->n + j];
+      double ulp = acc == 0 ? 0x1p-149 : ldexp(1.0, ilogb(acc) - 23);
+      if (!(fabs(got - acc) <= gamma * mag + ulp / 2) && ++bad <= 3)
+        CHECK(false, "segmented MX out[%lld,%lld] = %.9g, exact %.9g (%lldx%lldx%lld)", (long long)i,
+              (long long)j, got, acc, (long long)p->m, (long long)p->n, (long long)p->k);
+    }
+  return bad;
+}
+
+static void segmented_mx(void) {
+  static const int64_t ms[] = {1, 5, 6, 7, 13, 61}, ns[] = {1, 17, 63, 64, 65, 131}, ks[] = {32, 64, 288};
+  static const fp8g_bf16_blocking tiny = {.kc = 64, .mc = 12, .ms = 20, .nc_min = 64, .nc_max = 128,
+                                          .ws_floats = 64};
+  rng r = {5};
+  int cases = 0;
+  for (size_t a = 0; a < 6; a++)
+    for (size_t b = 0; b < 6; b++) {
+      simple s;
+      simple_build(&s, FP8G_SCALE_MX, ms[a], ns[b], ks[(a + b) % 3], &r, 247, 252, 2, 12);
+      fp8g_bf16_plan pl;
+      CHECK(fp8g_bf16_make_plan(&s.p, &pl) && pl.mode == FP8G_BF16_SEGMENTED, "takes the segmented path");
+      size_t n = (size_t)(s.p.m * s.p.n);
+      float *o[3];
+      for (int i = 0; i < 3; i++) o[i] = malloc(n * 4);
+      s.p.out = o[0];
+      CHECK(gemm_bf16_emul.run(&s.p) == FP8GEMM_OK, "run");
+      CHECK(oracle_bad(&s.p, o[0]) == 0, "segmented MX within the bound");
+      s.p.out = o[1];
+      s.p.nthreads = 2;
+      CHECK(gemm_bf16_emul.run(&s.p) == FP8GEMM_OK && memcmp(o[0], o[1], n * 4) == 0, "2 threads = 1");
+      s.p.out = o[2];
+      fp8g_bf16_set_blocking(&tiny);
+      CHECK(gemm_bf16_emul.run(&s.p) == FP8GEMM_OK && memcmp(o[0], o[2], n * 4) == 0, "tiny blocks = default");
+      fp8g_bf16_set_blocking(NULL);
+      for (int i = 0; i < 3; i++) free(o[i]);
+      simple_free(&s);
+      cases++;
+    }
+  printf("segmented MX through the emulation: %d problems\n", cases);
+}
+
+/* ------------------------------------------------------------ registration */
+static void registration(void) {
+  size_t count;
+  const fp8g_gemm_kernel *const *t = fp8g_gemm_kernel_table(FP8GEMM_OP_FP8_GEMM, &count);
+  size_t at = count;
+  for (size_t i = 0; i < count; i++)
+    if (t[i] == &fp8g_gemm_avx512bf16_w8a8) at = i;
+  CHECK(at < count && fp8g_gemm_avx512bf16_w8a8.isa == FP8GEMM_ISA_AVX512_BF16, "in the fp8_gemm table");
+  CHECK(at + 1 < count && t[at + 1] == &fp8g_gemm_avx2_w8a8, "above the AVX2 GEMM");
+  const fp8g_gemm_kernel *const *w = fp8g_gemm_kernel_table(FP8GEMM_OP_FP8_GEMM_W8A16, &count);
+  for (size_t i = 0; i < count; i++) CHECK(w[i] != &fp8g_gemm_avx512bf16_w8a8, "not a w8a16 kernel");
+  /* Who serves M = 128 and M = 1 under each ISA cap this CPU can take. */
+  fp8gemm_isa detected = fp8gemm_isa_detected();
+  for (int isa = 0; isa <= (int)detected; isa++) {
+    fp8gemm_set_max_isa((fp8gemm_isa)isa);
+    fp8g_gemm_problem p;
+    fp8g_gemm_scheme_problem(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, 128, 4096,
+                             4096, false, &p);
+    const fp8g_gemm_kernel *k = fp8g_gemm_select(FP8GEMM_OP_FP8_GEMM, &p);
+    CHECK((k == &fp8g_gemm_avx512bf16_w8a8) == (isa >= FP8GEMM_ISA_AVX512_BF16),
+          "M=128 at cap %s served by %s", fp8gemm_isa_name((fp8gemm_isa)isa), k->name);
+    p.m = 1;
+    k = fp8g_gemm_select(FP8GEMM_OP_FP8_GEMM, &p);
+    CHECK(k != &fp8g_gemm_avx512bf16_w8a8, "M=1 stays on the decode kernel (got %s)", k->name);
+  }
+  fp8gemm_set_max_isa(detected);
+}
+
+/* ------------------------------------------------------------ real vs emulated */
+static bool same_out(const float *x, const float *y, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!(isnan(x[i]) && isnan(y[i])) && !same_bits(x[i], y[i])) return false;
+  return true;
+}
+
+static void real_vs_emulated(void) {
+  if (fp8gemm_isa_detected() < FP8GEMM_ISA_AVX512_BF16) {
+    printf("real VDPBF16PS kernel vs emulation: avx512_bf16 not available on this CPU, not tested\n");
+    return;
+  }
+  static const struct { fp8g_scale_kind kind; int elo, ehi; } cases[] = {
+      {FP8G_SCALE_NONE, 0, 0},    {FP8G_SCALE_TENSOR, 0, 0},   {FP8G_SCALE_ROWCOL, 0, 0},
+      {FP8G_SCALE_BLOCK, 0, 0},   {FP8G_SCALE_MX, 110, 135},  {FP8G_SCALE_MX, -1, 0}};
+  static const int64_t dims[][3] = {{1, 1, 1}, {7, 65, 33}, {13, 130, 257}, {67, 200, 320}};
+  rng r = {11};
+  int run = 0;
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+      int64_t k = cases[c].kind == FP8G_SCALE_MX ? 32 * (dims[d][2] / 32 + 1) : dims[d][2];
+      simple s;
+      if (cases[c].elo < 0) /* segmented MX: 2^(73..125) x 2^(-125..-67) */
+        simple_build(&s, cases[c].kind, dims[d][0], dims[d][1], k, &r, 200, 252, 2, 60);
+      else
+        simple_build(&s, cases[c].kind, dims[d][0], dims[d][1], k, &r, cases[c].elo, cases[c].ehi,
+                     cases[c].elo, cases[c].ehi);
+      size_t n = (size_t)(s.p.m * s.p.n);
+      float *o1 = malloc(n * 4), *o2 = malloc(n * 4);
+      s.p.out = o1;
+      CHECK(fp8g_gemm_avx512bf16_w8a8.run(&s.p) == FP8GEMM_OK, "real run");
+      s.p.out = o2;
+      CHECK(gemm_bf16_emul.run(&s.p) == FP8GEMM_OK, "emulated run");
+      CHECK(same_out(o1, o2, n), "real VDPBF16PS differs from the emulation: kind %d, %lldx%lldx%lld",
+            (int)cases[c].kind, (long long)s.p.m, (long long)s.p.n, (long long)k);
+      free(o1);
+      free(o2);
+      simple_free(&s);
+      run++;
+    }
+  printf("real VDPBF16PS kernel vs emulation: %d problems compared bit for bit\n", run);
+}
+
+int main(void) {
+  lane_semantics();
+  tables_exhaustive();
+  plan_cases();
+  if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) segmented_mx(); /* the epilogue is AVX2 code */
+  else printf("segmented MX through the emulation: needs avx2, not tested\n");
+  registration();
+  real_vs_emulated();
+  return test_summary();
+}
