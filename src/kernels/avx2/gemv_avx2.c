@@ -440,16 +440,21 @@ static void set_weight_route(gemv_call *c, fp8gemm_dtype b_dtype) {
 static void try_int_route(gemv_call *c, float *a, int64_t rows) {
   if (c->route != GEMV_DEC_E4M3FN && c->route != GEMV_DEC_E5M2) return;
   float amax[GEMV_ROWS_MAX];
-  for (int64_t r = 0; r < rows; r++) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256 limit = _mm256_set1_ps(65536.0f);
+  for (int64_t r = 0; r < rows; r++) { /* lda is a multiple of 32 */
     const float *x = a + r * c->lda;
-    float mx = 0.0f;
-    bool bad = false;
-    for (int64_t i = 0; i < c->lda; i++) {
-      bad |= !(fabsf(x[i]) < 65536.0f);
-      mx = fmaxf(mx, fabsf(x[i]));
+    __m256 mx = _mm256_setzero_ps(), bad = _mm256_setzero_ps();
+    for (int64_t i = 0; i < c->lda; i += 8) {
+      __m256 v = _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask);
+      bad = _mm256_or_ps(bad, _mm256_cmp_ps(v, limit, _CMP_NLT_UQ)); /* >= 2^16 or NaN */
+      mx = _mm256_max_ps(mx, v);
     }
-    if (bad) return;
-    amax[r] = mx;
+    if (_mm256_movemask_ps(bad)) return;
+    float lanes[8];
+    _mm256_storeu_ps(lanes, mx);
+    amax[r] = 0.0f;
+    for (int l = 0; l < 8; l++) amax[r] = lanes[l] > amax[r] ? lanes[l] : amax[r];
   }
   /* Folded MX / block scales were checked for 2^112 exactly; other calls lift each row
    * to just below 2^126 instead (at least 2^112), which keeps partial sums of rows of
