@@ -56,5 +56,11 @@ sys.exit(0 if ok else 1)
 PY
 check "JSON lines carry the documented fields and the shapes asked for" $?
 
+"$CLI" bench --in-cache --shape 1x64x256 --scheme per_token --threads 1 --min-time 0 \
+  --no-naive >"$tmp/cache" 2>"$tmp/err"
+check "bench --in-cache runs (exit 0; stderr: $(cat "$tmp/err"))" $?
+grep -q -- "--in-cache" "$tmp/cache" && grep -q "per_token *1 *64 *256" "$tmp/cache"
+check "--in-cache says so in the header and prints the shape" $?
+
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
