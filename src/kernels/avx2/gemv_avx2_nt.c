@@ -12,7 +12,8 @@
 enum { NT_STEP = 32 };
 
 /* One 32-code step: decode each column, 4 FMAs per (row, column); with SCALED, the
- * step's sum is formed apart and multiplied by the column's factor (a power of two). */
+ * step's sum is formed apart (from +0: see NT_CHUNK_SCALED_BODY) and multiplied by the
+ * column's factor. */
 #define NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP)                                   \
   _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                           \
     __m256 w[4];                                                                   \
@@ -21,8 +22,8 @@ enum { NT_STEP = 32 };
                       : _mm256_setzero_ps();                                       \
     _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) {                         \
       const float *ai = (APTR) + i * (LDA);                                        \
-      __m256 sum = scaled ? _mm256_mul_ps(w[0], _mm256_loadu_ps(ai))               \
-                          : _mm256_fmadd_ps(w[0], _mm256_loadu_ps(ai), acc[i][c]); \
+      __m256 sum = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(ai),                      \
+                                   scaled ? _mm256_setzero_ps() : acc[i][c]);      \
       sum = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(ai + 8), sum);                   \
       sum = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(ai + 16), sum);                  \
       sum = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(ai + 24), sum);                  \
