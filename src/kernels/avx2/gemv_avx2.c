@@ -341,6 +341,10 @@ static void nt_columns(const gemv_call *c, const uint8_t *bw, int64_t j0, int64_
           t.b = bw + (j0 + j) * ldb + k0;
           t.part = part + r0 * 8 + j;
           t.cscale = cscale ? cscale + j : NULL;
+          /* the next tile in N (maybe another task's: prefetching is only a hint) */
+          int64_t next = j0 + j + cn, left = r0 == 0 ? p->n - next : 0;
+          t.next = left > 0 ? bw + next * ldb + k0 : bw;
+          t.next_cols = (int)(left < 0 ? 0 : left < cn ? left : cn);
           if (gemv_avx2_nt_tile(&t, mr, cn, c->route)) gemv_avx2_nt_tile(&t, mr, cn, GEMV_DEC_TABLE);
         }
         if (cn == 1) break;

@@ -51,6 +51,10 @@ typedef struct gemv_nt_tile {
   /* NULL, or per-step column factors (MX weights folded in exactly): the 32-code step q
    * of column c is multiplied by cscale[q * 8 + c] before it is accumulated. */
   const float *cscale;
+  /* The columns the next tile will read (next_cols of them, row stride ldb, same K
+   * range; 0 columns: none): their first bytes are prefetched. */
+  const uint8_t *next;
+  int next_cols;
 } gemv_nt_tile;
 
 /* Preferred tile widths for mr rows (vectors of 8 columns for NN, columns for NT). */
