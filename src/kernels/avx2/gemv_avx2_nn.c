@@ -19,13 +19,28 @@ GEMV_INLINE int nn_tile(const gemv_nn_tile *t, const int mr, const int nv, const
   const int64_t ldb = t->ldb, lda = t->lda;
   for (int64_t k = 0; k < t->nk; k++, bp += ldb, ap++) {
     if (k < t->npf) _mm_prefetch((const char *)t->pf[k], _MM_HINT_T0);
-    __m256 w[8];
-    gemv_dec(route, nv, bp, t->table, &nan_max, w);
+    if (GEMV_ROUTE_IS_INT(route)) {
+      /* decode and use one vector at a time: 8 decoded vectors next to 8 accumulators
+       * do not fit the 16 registers (a spilled accumulator chains through memory) */
+      __m256 av[GEMV_MR_MAX];
 #pragma GCC unroll 8
-    for (int i = 0; i < mr; i++) {
-      __m256 av = _mm256_broadcast_ss(ap + i * lda);
+      for (int i = 0; i < mr; i++) av[i] = _mm256_broadcast_ss(ap + i * lda);
 #pragma GCC unroll 8
-      for (int v = 0; v < nv; v++) acc[i][v] = _mm256_fmadd_ps(av, w[v], acc[i][v]);
+      for (int v = 0; v < nv; v++) {
+        if (v % 4 == 0) gemv_track(bp + 8 * v, nv < 4 ? 8 * nv : 32, &nan_max);
+        __m256 w = gemv_int8(route, bp + 8 * v);
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) acc[i][v] = _mm256_fmadd_ps(av[i], w, acc[i][v]);
+      }
+    } else {
+      __m256 w[8];
+      gemv_dec(route, nv, bp, t->table, &nan_max, w);
+#pragma GCC unroll 8
+      for (int i = 0; i < mr; i++) {
+        __m256 av = _mm256_broadcast_ss(ap + i * lda);
+#pragma GCC unroll 8
+        for (int v = 0; v < nv; v++) acc[i][v] = _mm256_fmadd_ps(av, w[v], acc[i][v]);
+      }
     }
   }
   if (GEMV_ROUTE_TRACKS(route) && gemv_saw_nan(route, nan_max)) return 1;
