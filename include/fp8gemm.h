@@ -306,12 +306,14 @@ FP8GEMM_API fp8gemm_status fp8gemm_query_shape(fp8gemm_op op, fp8gemm_scheme sch
 /* ==================================================== prepacked weights */
 /*
  * Pack a weight (and its scale) once, run many times. The packed form holds the
- * weight as contiguous [K, N] (or [B, K, N]) fp8 codes whatever the strides of
- * q_weight (an NT checkpoint view is transposed once here) and a contiguous copy of
- * weight_scale; it is the layout every GEMM kernel streams best (docs/kernels.md).
- * Results are bitwise identical to the plain call given the weight as contiguous
- * [K, N]; against a plain NT view they agree within the ops.md bound (the decode
- * kernels sum an NT weight in a different order).
+ * weight's codes as contiguous [N, K] (or [B, N, K]): K fastest, the layout of a
+ * checkpoint's [out, in] tensor, whatever the strides of q_weight (an NT view is
+ * copied as is, anything else transposed once here), seen by the kernels as the NT view
+ * of logical [K, N]; plus a contiguous copy of weight_scale. Every kernel streams it
+ * contiguously and the decode kernels (M <= 16) run fastest on it (docs/kernels.md).
+ * Results are bitwise identical to the plain call given that NT view; against a plain
+ * contiguous [K, N] weight they agree within the ops.md bound (at M <= 16 the decode
+ * kernels sum an NN weight in a different order).
  *   op          FP8GEMM_OP_FP8_GEMM or FP8GEMM_OP_FP8_GEMM_W8A16
  *   q_weight    as the op's q_weight (fp8, [K, N] or [B, K, N], any strides)
  *   weight_scale as the op's weight_scale, or NULL
@@ -326,8 +328,9 @@ FP8GEMM_API fp8gemm_status fp8gemm_pack_weight(fp8gemm_op op, const fp8gemm_tens
                                                fp8gemm_packed_weight **packed);
 /* Frees a packed weight; NULL is a no-op. */
 FP8GEMM_API void fp8gemm_packed_weight_free(fp8gemm_packed_weight *packed);
-/* The op it was packed for, the logical weight descriptor (contiguous, data = NULL) and
- * the bytes it holds. Any output pointer may be NULL. */
+/* The op it was packed for, the logical weight descriptor (dims [K, N] / [B, K, N] with
+ * the strides of the NT storage: (1, K) / (N * K, 1, K); data = NULL) and the bytes it
+ * holds. Any output pointer may be NULL. */
 FP8GEMM_API fp8gemm_status fp8gemm_packed_weight_info(const fp8gemm_packed_weight *packed,
                                                       fp8gemm_op *op, fp8gemm_tensor *weight_desc,
                                                       size_t *bytes);

@@ -1,9 +1,10 @@
 """FP8 linear layers and quantize_(model, scheme): nn.Linear -> FP8 in one call.
 
-Weights are quantized once, at quantize_ time, and stored in the layout the GEMM
-kernels stream best: contiguous logical [K, N] codes plus a contiguous scale (the same
-transformation fp8gemm_pack_weight applies in C; kept as plain tensors so that
-torch.compile traces the module as ordinary ops on buffers). Activations are quantized
+Weights are quantized once, at quantize_ time, and stored in the layout the kernels
+stream best: codes [N, K] contiguous (nn.Linear's [out, in], passed to the ops as its
+[K, N] NT view) plus a contiguous scale, the same layout fp8gemm_pack_weight produces in
+C; kept as plain tensors so that torch.compile traces the module as ordinary ops on
+buffers. Activations are quantized
 per call by the fp8gemm ops, so the forward is two custom ops per layer.
 """
 import torch
@@ -15,22 +16,24 @@ SCHEMES = ("fp8-dynamic", "fp8-block", "mxfp8", "w8a16")
 
 
 def _quantize_weight(w, scheme):
-    """Float [N, K] weight -> (q_weight [K, N] contiguous, weight_scale) for the scheme."""
+    """Float [N, K] weight -> (q_weight [N, K] contiguous, weight_scale) for the scheme.
+
+    The ops take the weight as logical [K, N]: forward passes q_weight.t(), a view."""
     w = w.detach().to(torch.float32).contiguous()
     if scheme in ("fp8-dynamic", "w8a16"):
         q, s = ops.fp8_quantize(w, torch.float8_e4m3fn, "token")   # one scale per output channel
-        return q.t().contiguous(), s.reshape(-1).contiguous()       # [K, N], [N]
+        return q, s.reshape(-1).contiguous()                        # [N, K], [N]
     if scheme == "fp8-block":
         q, s = ops.fp8_quantize(w, torch.float8_e4m3fn, "block2d", 128)  # [N/128, K/128] blocks
-        return q.t().contiguous(), s.t().contiguous()                   # [K, N], [K/128, N/128]
+        return q, s.t().contiguous()                                    # [N, K], [K/128, N/128]
     if scheme == "mxfp8":
         q, s = ops.mx_quantize(w, torch.float8_e4m3fn)               # e8m0 [N, K/32]
-        return q.t().contiguous(), s.t().contiguous()                # [K, N], [K/32, N]
+        return q, s.t().contiguous()                                 # [N, K], [K/32, N]
     raise ValueError(f"quantize_: scheme: expected one of {', '.join(SCHEMES)}, got {scheme!r}")
 
 
 class FP8Linear(nn.Module):
-    """y = x @ W^T + b with W stored as FP8 codes [K, N] and its scales.
+    """y = x @ W^T + b with W stored as FP8 codes [N, K] (as nn.Linear.weight) and its scales.
 
     fp8-dynamic: activations per token, weights per output channel (e4m3fn).
     fp8-block:   activations 1x128 blocks, weights 128x128 blocks (DeepSeek-V3 style).
@@ -53,14 +56,14 @@ class FP8Linear(nn.Module):
 
     def forward(self, x):
         if self.scheme == "w8a16":
-            return ops.fp8_gemm_w8a16(x, self.q_weight, self.weight_scale, self.bias)
+            return ops.fp8_gemm_w8a16(x, self.q_weight.t(), self.weight_scale, self.bias)
         if self.scheme == "mxfp8":
             qx, sx = ops.mx_quantize(x, torch.float8_e4m3fn)
         elif self.scheme == "fp8-block":
             qx, sx = ops.fp8_quantize(x, torch.float8_e4m3fn, "block", 128)
         else:
             qx, sx = ops.fp8_quantize(x, torch.float8_e4m3fn, "token")
-        return ops.fp8_gemm(qx, self.q_weight, x.dtype, sx, self.weight_scale, self.bias)
+        return ops.fp8_gemm(qx, self.q_weight.t(), x.dtype, sx, self.weight_scale, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, scheme={self.scheme}"

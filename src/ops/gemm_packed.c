@@ -1,11 +1,13 @@
 /*
  * Prepacked weights for fp8_gemm / fp8_gemm_w8a16. The packed form is the weight as
- * contiguous [K, N] / [B, K, N] fp8 codes plus a contiguous copy of its scale, kept
- * with their logical descriptors. Every call rebuilds those descriptors and goes
- * through the op's public infer and run, so shapes, validation and messages are the
- * op's own (there is no second shape rule) and the result is bitwise that of the
- * plain call. What packing buys: NT checkpoint views and any other strides are
- * transposed once, and every kernel streams the weight contiguously (docs/kernels.md).
+ * contiguous [N, K] / [B, N, K] fp8 codes (K fastest: the layout of a checkpoint's
+ * [out, in] tensor) plus a contiguous copy of its scale, kept with their logical
+ * descriptors ([K, N] / [B, K, N], the NT view of those codes). Every call rebuilds
+ * those descriptors and goes through the op's public infer and run, so shapes,
+ * validation and messages are the op's own (there is no second shape rule) and the
+ * result is bitwise that of the plain call on an NT view. What packing buys: any other
+ * strides are transposed once, and every kernel streams the weight contiguously along
+ * K, which the decode kernels do best (docs/gemv.md, docs/kernels.md).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,20 +24,30 @@ struct fp8gemm_packed_weight {
 
 enum { TILE = 64 }; /* transpose tile: 64 x 64 codes stay in L1 */
 
-/* dst[k][n] = src(k, n) for one [K, N] matrix with strides (sk, sn), tiled so that an
- * NT view (sk == 1) is read and written a cache line at a time. */
+/* dst[j][kk] = src(kk, j) for one logical [K, N] matrix with strides (sk, sn): an NT
+ * view (sk == 1) is a row copy per column, anything else is transposed in tiles so
+ * that reads and writes go a cache line at a time. */
 static void copy_matrix(uint8_t *dst, const uint8_t *src, int64_t k, int64_t n, int64_t sk,
                         int64_t sn) {
-  for (int64_t k0 = 0; k0 < k; k0 += TILE)
-    for (int64_t n0 = 0; n0 < n; n0 += TILE) {
+  if (sk == 1) {
+    for (int64_t j = 0; j < n; j++) memcpy(dst + j * k, src + j * sn, (size_t)k);
+    return;
+  }
+  for (int64_t n0 = 0; n0 < n; n0 += TILE)
+    for (int64_t k0 = 0; k0 < k; k0 += TILE) {
       int64_t k1 = k0 + TILE < k ? k0 + TILE : k, n1 = n0 + TILE < n ? n0 + TILE : n;
-      if (sk == 1)
-        for (int64_t j = n0; j < n1; j++)
-          for (int64_t kk = k0; kk < k1; kk++) dst[kk * n + j] = src[kk + j * sn];
-      else
-        for (int64_t kk = k0; kk < k1; kk++)
-          for (int64_t j = n0; j < n1; j++) dst[kk * n + j] = src[kk * sk + j * sn];
+      for (int64_t j = n0; j < n1; j++)
+        for (int64_t kk = k0; kk < k1; kk++) dst[j * k + kk] = src[kk * sk + j * sn];
     }
+}
+
+/* The logical [K, N] / [B, K, N] descriptor of codes stored [N, K] / [B, N, K]. */
+static void nt_descriptor(fp8gemm_tensor *t, fp8gemm_dtype dtype, int ndim, const int64_t *dims) {
+  fp8g_make_contiguous(t, dtype, ndim, dims);
+  int64_t k = dims[ndim - 2], n = dims[ndim - 1];
+  t->strides[ndim - 2] = 1;
+  t->strides[ndim - 1] = k;
+  if (ndim == 3) t->strides[0] = k * n;
 }
 
 fp8gemm_status fp8gemm_pack_weight(fp8gemm_op op, const fp8gemm_tensor *q_weight,
@@ -85,7 +97,7 @@ fp8gemm_status fp8gemm_pack_weight(fp8gemm_op op, const fp8gemm_tensor *q_weight
     copy_matrix(codes + b * k * n, src + (nd == 3 ? b * q_weight->strides[0] : 0), k, n,
                 q_weight->strides[nd - 2], q_weight->strides[nd - 1]);
   pw->op = op;
-  fp8g_make_contiguous(&pw->weight, q_weight->dtype, nd, q_weight->dims);
+  nt_descriptor(&pw->weight, q_weight->dtype, nd, q_weight->dims);
   pw->weight.data = codes;
   if (weight_scale) {
     size_t esz = (size_t)(fp8gemm_dtype_bits(weight_scale->dtype) / 8);
@@ -175,8 +187,8 @@ fp8gemm_status fp8gemm_fp8_gemm_w8a16_packed(const fp8gemm_tensor *input,
   return fp8gemm_fp8_gemm_w8a16(input, &packed->weight, scale_of(packed), bias, out);
 }
 
-/* The packed form runs the op's kernels on a contiguous NN weight: the same kernels as
- * the plain call, so the answer is the op's own capability answer. */
+/* The packed form runs the op's kernels on an NT weight: the same kernels as the plain
+ * call, so the answer is the op's own capability answer. */
 fp8gemm_status fp8gemm_query_packed(fp8gemm_op op, fp8gemm_scheme scheme, fp8gemm_dtype dtype,
                                     fp8gemm_kernel_info *info) {
   switch (op) {

@@ -583,9 +583,11 @@ static void tens_fill(tens *x, rng *r) {
   }
 }
 
-/* out of the plain op on q_weight (threads 1 and 2) == out with the packed weight. */
-static void packed_case(bool w8a16, bool batched, rng *r) {
-  int64_t m = sanitized ? 19 : 67, n = 45, k = 160, B = 2;
+/* out of the plain op on an NT q_weight (threads 1 and 2) == out with the packed weight,
+ * and == out with the weight packed from a contiguous [K, N] copy of the same values.
+ * m rows per batch: decode sizes (B * m <= 16) and GEMM sizes. */
+static void packed_case(bool w8a16, bool batched, int64_t m, rng *r) {
+  int64_t n = 45, k = 160, B = 2;
   static const int perm3[3] = {1, 0, 2}, nt2[2] = {1, 0}, nt3[3] = {0, 2, 1}, id2[2] = {0, 1};
   int64_t ad[3] = {B, m, k}, wd2[2] = {k, n}, wd3[3] = {B, k, n}, sad[3] = {B, m, 1}, swd[1] = {n};
   tens a, w, sa, sw;
@@ -641,8 +643,29 @@ static void packed_case(bool w8a16, bool batched, rng *r) {
   s = w8a16 ? fp8gemm_fp8_gemm_w8a16_packed(&a.t, pw, NULL, &od)
             : fp8gemm_fp8_gemm_packed(&a.t, pw, odt, sat, NULL, &od);
   CHECK(s == FP8GEMM_OK, "packed: %s", fp8gemm_last_error());
-  CHECK(memcmp(o[0], o[2], bytes) == 0, "packed weight result differs from plain (w8a16=%d batched=%d)",
-        (int)w8a16, (int)batched);
+  CHECK(memcmp(o[0], o[2], bytes) == 0, "packed weight result differs from plain (w8a16=%d batched=%d m=%lld)",
+        (int)w8a16, (int)batched, (long long)m);
+  { /* packing the same values stored [K, N] gives the same packed weight */
+    static const int id3[3] = {0, 1, 2};
+    tens wn;
+    tens_make(&wn, w.t.dtype, w.t.ndim, w.t.dims, batched ? id3 : id2);
+    int64_t numel = fp8gemm_tensor_numel(&w.t);
+    for (int64_t i = 0; i < numel; i++)
+      wn.mem[fp8g_offset_of(&wn.t, wn.t.ndim, i)] = w.mem[fp8g_offset_of(&w.t, w.t.ndim, i)];
+    fp8gemm_packed_weight *pn = NULL;
+    CHECK(fp8gemm_pack_weight(op, &wn.t, &sw.t, &pn) == FP8GEMM_OK, "pack NN: %s", fp8gemm_last_error());
+    uint8_t *o3 = malloc(bytes);
+    fp8gemm_tensor o3d = desc;
+    o3d.data = o3;
+    s = w8a16 ? fp8gemm_fp8_gemm_w8a16_packed(&a.t, pn, NULL, &o3d)
+              : fp8gemm_fp8_gemm_packed(&a.t, pn, odt, sat, NULL, &o3d);
+    CHECK(s == FP8GEMM_OK && memcmp(o3, o[0], bytes) == 0,
+          "weight packed from [K, N] storage gives the NT plain result (w8a16=%d batched=%d m=%lld)",
+          (int)w8a16, (int)batched, (long long)m);
+    fp8gemm_packed_weight_free(pn);
+    free(o3);
+    free(wn.mem);
+  }
   /* The other op's packed call is refused and writes nothing. */
   memset(o[2], 0x5A, bytes);
   s = w8a16 ? fp8gemm_fp8_gemm_packed(&a.t, pw, odt, NULL, NULL, &od)
@@ -658,10 +681,13 @@ static void packed_case(bool w8a16, bool batched, rng *r) {
 
 static void packed_vs_plain(void) {
   rng r = {4242};
-  packed_case(false, false, &r);
-  packed_case(false, true, &r);
-  packed_case(true, false, &r);
-  packed_case(true, true, &r);
+  for (int i = 0; i < 2; i++) {
+    int64_t m = i == 0 ? 5 : sanitized ? 19 : 67; /* B * m = 10: the decode kernels */
+    packed_case(false, false, m, &r);
+    packed_case(false, true, m, &r);
+    packed_case(true, false, m, &r);
+    packed_case(true, true, m, &r);
+  }
   fp8gemm_packed_weight *pw = (fp8gemm_packed_weight *)&r;
   CHECK(fp8gemm_pack_weight(FP8GEMM_OP_FP8_CAST, NULL, NULL, &pw) == FP8GEMM_INVALID_ARGUMENT &&
             pw == (fp8gemm_packed_weight *)&r,

@@ -169,7 +169,16 @@ def packed_case(layout, k=96, n=40):
     return torch, g, w, torch.rand(n, generator=g) + 0.5
 
 
-@pytest.mark.parametrize("layout", ["NN", "NT"])
+# The header promises packed == plain bitwise on the NT view of the same weight (the
+# packed layout). At decode sizes (M <= 16) on AVX2 the plain NN decode kernel sums in
+# another order than the NT one (differences of 1 ulp seen): within the ops.md bound,
+# not bitwise; kept visible here as a strict xfail.
+NN_DECODE_XFAIL = pytest.mark.xfail(
+    f.isa()["active"] != "scalar", strict=True,
+    reason="NN decode kernel (AVX2) sums in another order than the NT/packed one")
+
+
+@pytest.mark.parametrize("layout", [pytest.param("NN", marks=NN_DECODE_XFAIL), "NT"])
 def test_packed_fp8_gemm_gives_plain_results_bitwise(layout):
     torch, g, w, sw = packed_case(layout)
     k, n = w.shape
@@ -177,7 +186,8 @@ def test_packed_fp8_gemm_gives_plain_results_bitwise(layout):
     sa = torch.rand(2, 3, 1, generator=g) + 0.5
     packed = f.pack_weight("fp8_gemm", w, sw)
     op, desc, nbytes = packed.info()
-    assert op == "fp8_gemm" and desc == ("e4m3fn", (k, n), (n, 1)) and nbytes >= k * n
+    # logical [K, N], stored [N, K]: the NT view
+    assert op == "fp8_gemm" and desc == ("e4m3fn", (k, n), (1, k)) and nbytes >= k * n
     assert f.fp8_gemm_packed_infer(x, packed, "bf16", sa)[0] == f.fp8_gemm_infer(x, w, "bf16", sa, sw)[0]
     a, b = torch.empty(2, 3, n), torch.empty(2, 3, n)
     f.fp8_gemm_packed(x, packed, "f32", sa, None, out=a)
@@ -185,16 +195,8 @@ def test_packed_fp8_gemm_gives_plain_results_bitwise(layout):
     assert torch.equal(a, b)
 
 
-# The header promises packed == plain bitwise for the same weight. At decode sizes
-# (M <= 16) on AVX2 the plain NT w8a16 kernel sums in another order than the NN one the
-# packed weight uses (differences of 1 ulp seen); kept visible until the kernels agree.
-NT_DECODE_XFAIL = pytest.mark.xfail(
-    f.isa()["active"] != "scalar", strict=True,
-    reason="w8a16 NT decode kernel (AVX2) not bitwise equal to the NN/packed one")
-
-
 @pytest.mark.parametrize("layout, rows", [
-    ("NN", 5), ("NN", 40), pytest.param("NT", 5, marks=NT_DECODE_XFAIL), ("NT", 40)])
+    pytest.param("NN", 5, marks=NN_DECODE_XFAIL), ("NN", 40), ("NT", 5), ("NT", 40)])
 def test_packed_w8a16_gives_plain_results_bitwise(layout, rows):
     torch, g, w, sw = packed_case(layout)
     k, n = w.shape

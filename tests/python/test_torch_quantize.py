@@ -23,7 +23,8 @@ def test_replaces_linears_and_stores_packed_fp8(scheme):
     expect_last = "Linear" if scheme == "mxfp8" else "FP8Linear"
     assert kinds == ["FP8Linear", "ReLU", "FP8Linear", expect_last]
     lin = m[0]
-    assert lin.q_weight.dtype == torch.float8_e4m3fn and lin.q_weight.shape == (64, 96)
+    # codes stored [out, in] like nn.Linear.weight (the ops get its [K, N] NT view)
+    assert lin.q_weight.dtype == torch.float8_e4m3fn and lin.q_weight.shape == (96, 64)
     assert lin.q_weight.is_contiguous() and lin.weight_scale.is_contiguous()
     assert set(m.state_dict()) >= {"0.q_weight", "0.weight_scale", "0.bias"}
 
