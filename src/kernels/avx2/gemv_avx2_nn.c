@@ -19,9 +19,10 @@ GEMV_INLINE int nn_tile(const gemv_nn_tile *t, const int mr, const int nv, const
   const int64_t ldb = t->ldb, lda = t->lda;
   for (int64_t k = 0; k < t->nk; k++, bp += ldb, ap++) {
     if (k < t->npf) _mm_prefetch((const char *)t->pf[k], _MM_HINT_T0);
-    if (GEMV_ROUTE_IS_INT(route)) {
-      /* decode and use one vector at a time: 8 decoded vectors next to 8 accumulators
-       * do not fit the 16 registers (a spilled accumulator chains through memory) */
+    if (GEMV_ROUTE_IS_INT(route) && nv >= 4) {
+      /* wide tiles (1 x 8, 2 x 4): decode and use one vector at a time, as 8 decoded
+       * vectors next to 8 accumulators do not fit the 16 registers (a spilled
+       * accumulator chains through memory); tall tiles keep the broadcasts transient */
       __m256 av[GEMV_MR_MAX];
 #pragma GCC unroll 8
       for (int i = 0; i < mr; i++) av[i] = _mm256_broadcast_ss(ap + i * lda);
