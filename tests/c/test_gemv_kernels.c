@@ -7,6 +7,7 @@
  * of the output (half for each side's rounding). The dispatch is checked at every ISA
  * level the CPU has; levels it lacks are reported, not counted.
  */
+#include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,6 +456,39 @@ static void test_routes_agree(void) {
   }
 }
 
+/* Under denormals-are-zero (a host built with -ffast-math) the kernels must still use
+ * every weight: subnormal fp8 codes may not vanish. Weights are all subnormal codes
+ * here, activations and scales are normal, so the reference is unaffected by DAZ. */
+static void test_daz_keeps_subnormal_weights(void) {
+  static const fp8gemm_dtype types[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2};
+  unsigned saved = _mm_getcsr();
+  for (int i = 0; i < (sanitized ? 4 : 16); i++) {
+    case_spec s = random_spec(false, 1 + i % 4, i & 1, types[(i >> 1) & 1], FP8G_SCALE_ROWCOL);
+    s.out_dtype = FP8GEMM_F32;
+    case_data d;
+    char desc[256];
+    describe(&s, desc, sizeof desc);
+    if (!build_case(&s, &d)) {
+      CHECK(0, "allocation");
+      free_case(&d);
+      continue;
+    }
+    int64_t nbytes = (s.nt ? s.n * (s.k + 5) : s.k * (s.n + 3)) * s.batch;
+    uint8_t mant = s.b_dtype == FP8GEMM_E5M2 ? 3 : 7; /* zero exponent field, mantissa != 0 */
+    for (int64_t j = 0; j < nbytes; j++) d.b[j] = (uint8_t)((d.b[j] & 0x80) | (1 + d.b[j] % mant));
+    d.p.nthreads = 1;
+    d.p.out = d.out_ref;
+    fp8g_gemm_ref_w8a8.run(&d.p);
+    _mm_setcsr(saved | 0x8040u); /* FTZ | DAZ */
+    d.p.out = d.out1;
+    fp8gemm_status st = fp8g_gemv_avx2_w8a8.run(&d.p);
+    _mm_setcsr(saved);
+    CHECK(st == FP8GEMM_OK && compare(&d, d.out1, "gemv_avx2 (DAZ)", desc) == 0,
+          "subnormal weights count under DAZ/FTZ: %s", desc);
+    free_case(&d);
+  }
+}
+
 /* Weights whose non-finite codes sit at every position of a 32-wide decode step:
  * e4m3fn's NaN pair, e5m2's Inf and NaN codes. */
 static void test_special_code_positions(fp8gemm_dtype dtype) {
@@ -605,6 +639,7 @@ int main(void) {
   test_nan_propagation();
   test_activation_ranges();
   test_routes_agree();
+  test_daz_keeps_subnormal_weights();
   test_special_code_positions(FP8GEMM_E4M3FN);
   test_special_code_positions(FP8GEMM_E5M2);
   test_dispatch_per_isa();

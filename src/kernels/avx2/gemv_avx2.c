@@ -443,6 +443,9 @@ static void set_weight_route(gemv_call *c, fp8gemm_dtype b_dtype) {
  */
 static void try_int_route(gemv_call *c, float *a, int64_t rows) {
   if (c->route != GEMV_DEC_E4M3FN && c->route != GEMV_DEC_E5M2) return;
+  /* denormals-are-zero (MXCSR.DAZ, e.g. a host built with -ffast-math) would turn the
+   * subnormal weights of this route into zeros; the F16C route never makes any */
+  if (_mm_getcsr() & 0x0040u) return;
   float amax[GEMV_ROWS_MAX];
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
   const __m256 limit = _mm256_set1_ps(65536.0f);
