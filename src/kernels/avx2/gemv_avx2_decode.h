@@ -2,7 +2,7 @@
  * fp8 -> fp32 decoders for the AVX2 decode (GEMV) kernels. Only included by files
  * under src/kernels/avx2/ (compiled with -mavx2 -mfma -mf16c).
  *
- * Fast route (e5m2, e4m3fn): put the code in the high byte of a 16-bit word and
+ * F16C route (e5m2, e4m3fn): put the code in the high byte of a 16-bit word and
  * convert that word as fp16 with F16C.
  *   - e5m2 is fp16 with the low mantissa byte cut off: exact, factor 1, Inf/NaN kept.
  *   - e4m3fn: arithmetic shift right by one and clear bit 14 gives sign | 0 | eeee mmm
@@ -11,15 +11,16 @@
  *     they apply the scales. The NaN codes 0x7F / 0xFF come out finite, so the fast
  *     loop tracks max(code | 0x80) over its tile and the tile is recomputed through
  *     the table route when a NaN code was seen (rare).
- * Integer route (e5m2, e4m3fn; used when every activation is below 2^16 in magnitude):
- * the code sign-extended to 32 bits, shifted left by 20 (e4m3fn) or 21 (e5m2) and
- * masked to sign | exponent | mantissa is the f32 whose
- * value is the fp8 value times 2^-120 (e4m3fn) or 2^-112 (e5m2), subnormal codes as
- * f32 subnormals: three single-uop instructions per 8 codes, against F16C's vcvtph2ps
- * that issues once per two cycles on Zen 3. The driver multiplies the activations by
- * 2^112 (exact: they stay below 2^128), so every product a * w is the same real number
- * as on the F16C route and the FMAs round exactly as there. FMAs take subnormal
- * operands at full speed on Zen 3. Inf / NaN codes come out finite: tracked as above.
+ * Integer route (e5m2, e4m3fn; the driver's choice when every activation is below
+ * 2^16 in magnitude and MXCSR.DAZ is off): the code sign-extended to 32 bits, shifted
+ * left by 20 (e4m3fn) or 21 (e5m2) and masked to sign | exponent | mantissa is the f32
+ * whose value is the fp8 value times 2^-120 (e4m3fn) or 2^-112 (e5m2), subnormal codes
+ * as f32 subnormals: three single-uop instructions per 8 codes, against F16C's
+ * vcvtph2ps that issues once per two cycles on Zen 3. The driver multiplies the
+ * activations by 2^112 or more (exact: they stay below 2^128), so every product is the
+ * F16C route's real number times a power of two and the FMAs round alike. FMAs take
+ * subnormal operands at full speed on Zen 3 (vmulps does not: see the NT tiles). Inf /
+ * NaN codes come out finite: tracked as above.
  * Table route (fnuz formats, tiles holding NaN / Inf codes, column tails): a 256-entry
  * fp32 table holding the value the fast route of the call would produce, read with
  * gathers, so both routes give bit-identical values.
