@@ -299,16 +299,20 @@ static long compare(const case_data *d, const void *out, const char *what, const
   return bad;
 }
 
+/* describe + build_case; on failure the allocation failure is counted and d freed. */
+static bool prepare_case(const case_spec *s, case_data *d, char *desc, size_t n) {
+  describe(s, desc, n);
+  if (build_case(s, d)) return true;
+  CHECK(0, "allocation for %s", desc);
+  free_case(d);
+  return false;
+}
+
 /* Runs the case through `kern` with 1 and 2 threads; checks vs reference and bit equality. */
 static void run_case(const case_spec *s, const fp8g_gemm_kernel *kern) {
   case_data d;
   char desc[256];
-  describe(s, desc, sizeof desc);
-  if (!build_case(s, &d)) {
-    CHECK(0, "allocation for %s", desc);
-    free_case(&d);
-    return;
-  }
+  if (!prepare_case(s, &d, desc, sizeof desc)) return;
   const fp8g_gemm_kernel *ref = s->w8a16 ? &fp8g_gemm_ref_w8a16 : &fp8g_gemm_ref_w8a8;
   size_t bytes = (size_t)(s->batch * s->m * s->n) * dtype_size(s->out_dtype);
   d.p.nthreads = 1;
@@ -436,12 +440,7 @@ static void test_routes_agree(void) {
     s.bias = FP8G_BIAS_NONE;
     case_data d;
     char desc[256];
-    describe(&s, desc, sizeof desc);
-    if (!build_case(&s, &d)) {
-      CHECK(0, "allocation");
-      free_case(&d);
-      continue;
-    }
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
     float *a = (float *)d.a;
     int64_t row1 = d.rows[1];
     d.p.nthreads = 1;
@@ -467,12 +466,7 @@ static void test_daz_keeps_subnormal_weights(void) {
     s.out_dtype = FP8GEMM_F32;
     case_data d;
     char desc[256];
-    describe(&s, desc, sizeof desc);
-    if (!build_case(&s, &d)) {
-      CHECK(0, "allocation");
-      free_case(&d);
-      continue;
-    }
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
     int64_t nbytes = (s.nt ? s.n * (s.k + 5) : s.k * (s.n + 3)) * s.batch;
     uint8_t mant = s.b_dtype == FP8GEMM_E5M2 ? 3 : 7; /* zero exponent field, mantissa != 0 */
     for (int64_t j = 0; j < nbytes; j++) d.b[j] = (uint8_t)((d.b[j] & 0x80) | (1 + d.b[j] % mant));
@@ -500,12 +494,7 @@ static void test_special_code_positions(fp8gemm_dtype dtype) {
     s.k = 70;
     case_data d;
     char desc[256];
-    describe(&s, desc, sizeof desc);
-    if (!build_case(&s, &d)) {
-      CHECK(0, "allocation");
-      free_case(&d);
-      continue;
-    }
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
     int64_t kk = pos, col = pos;
     d.b[s.nt ? col * (s.k + 5) + kk : kk * (s.n + 3) + col] =
         dtype == FP8GEMM_E5M2 ? e5m2[(pos >> 1) % 4] : e4m3[(pos >> 1) % 2];
@@ -539,12 +528,7 @@ static void test_dispatch_per_isa(void) {
                                 fp8_types[next_u32() % 4], (fp8g_scale_kind)(next_u32() % (w ? 4 : 5)));
       case_data d;
       char desc[256];
-      describe(&s, desc, sizeof desc);
-      if (!build_case(&s, &d)) {
-        CHECK(0, "allocation");
-        free_case(&d);
-        continue;
-      }
+      if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
       fp8gemm_op op = w ? FP8GEMM_OP_FP8_GEMM_W8A16 : FP8GEMM_OP_FP8_GEMM;
       const fp8g_gemm_kernel *k = fp8g_gemm_select(op, &d.p);
       CHECK(k != NULL && (int)k->isa <= isa, "a kernel within cap %s serves %s", fp8gemm_isa_name((fp8gemm_isa)isa), desc);
