@@ -709,10 +709,30 @@ QS_INLINE qs_i qs_abs_no_nan(qs_f x) {
   return qs_andnot_m(qs_gt(a, qs_seti(0x7f800000)), a);
 }
 
+/* max of |x| bits over the first 4 * QS_W * (n / that) values, NaN patterns included (two
+ * ops per vector): the amax when it is not above +Inf, i.e. when no NaN was seen. */
+static uint32_t qs_amax_nan_in(const float *x, size_t n, size_t *done) {
+  qs_i abs = qs_seti(0x7fffffff), m0 = qs_seti(0), m1 = m0, m2 = m0, m3 = m0;
+  size_t i = 0;
+  for (; i + 4 * QS_W <= n; i += 4 * QS_W) {
+    m0 = qs_max(m0, qs_and(qs_bits(qs_loadf(x + i)), abs));
+    m1 = qs_max(m1, qs_and(qs_bits(qs_loadf(x + i + QS_W)), abs));
+    m2 = qs_max(m2, qs_and(qs_bits(qs_loadf(x + i + 2 * QS_W)), abs));
+    m3 = qs_max(m3, qs_and(qs_bits(qs_loadf(x + i + 3 * QS_W)), abs));
+  }
+  *done = i;
+  return qs_hmax(qs_max(qs_max(m0, m1), qs_max(m2, m3)));
+}
+
 static float qs_amax(const float *x, size_t n) {
   if (!qs_mxcsr_default()) return fp8g_quant_ref.amax(x, n);
   qs_i m0 = qs_seti(0), m1 = m0, m2 = m0, m3 = m0;
   size_t i = 0;
+  /* the common case, no NaN, in the cheap loop; a NaN (a max above +Inf) sends the whole
+   * span through the NaN-zeroing loops below */
+  uint32_t fast = qs_amax_nan_in(x, n, &i);
+  if (fast > 0x7f800000u) i = 0;
+  else m0 = qs_seti((int32_t)fast);
   for (; i + 4 * QS_W <= n; i += 4 * QS_W) {
     m0 = qs_max(m0, qs_abs_no_nan(qs_loadf(x + i)));
     m1 = qs_max(m1, qs_abs_no_nan(qs_loadf(x + i + QS_W)));
@@ -733,14 +753,41 @@ QS_INLINE qs_i qs_abs16_no_nan(const uint16_t *p, qs_i nan_above) {
   return qs_andnot_m(qs_gt(a, nan_above), a);
 }
 
+#ifdef QS_H16_MAX
+/* The max of |h| bits over the first 4 * 2 * QS_W * (n / that) values, in 16-bit lanes
+ * and NaN patterns included (two ops per vector): the amax when it is not above the Inf
+ * pattern, i.e. when no NaN was seen. *done: how many values it covered. */
+static uint32_t qs_amax16_nan_in(const uint16_t *h, size_t n, size_t *done) {
+  const size_t step = 8 * QS_W;
+  qs_h abs = qs_h_set(0x7fff), m0 = qs_h_set(0), m1 = m0, m2 = m0, m3 = m0;
+  size_t i = 0;
+  for (; i + step <= n; i += step) {
+    m0 = qs_h_max(m0, qs_h_and(qs_h_loadu(h + i), abs));
+    m1 = qs_h_max(m1, qs_h_and(qs_h_loadu(h + i + 2 * QS_W), abs));
+    m2 = qs_h_max(m2, qs_h_and(qs_h_loadu(h + i + 4 * QS_W), abs));
+    m3 = qs_h_max(m3, qs_h_and(qs_h_loadu(h + i + 6 * QS_W), abs));
+  }
+  *done = i;
+  return qs_h_hmax(qs_h_max(qs_h_max(m0, m1), qs_h_max(m2, m3)));
+}
+#endif
+
 static float qs_amax_wide(const void *x, fp8gemm_dtype dtype, size_t n) {
   if (dtype == FP8GEMM_F32) return qs_amax(x, n);
   if ((dtype != FP8GEMM_BF16 && dtype != FP8GEMM_F16) || !qs_mxcsr_default())
     return fp8g_quant_ref.amax_wide(x, dtype, n);
   const uint16_t *h = x;
-  qs_i inf = qs_seti(dtype == FP8GEMM_BF16 ? 0x7f80 : 0x7c00);
+  uint32_t inf_bits = dtype == FP8GEMM_BF16 ? 0x7f80 : 0x7c00;
+  qs_i inf = qs_seti((int32_t)inf_bits);
   qs_i m0 = qs_seti(0), m1 = m0, m2 = m0, m3 = m0;
   size_t i = 0;
+#ifdef QS_H16_MAX
+  /* the common case, no NaN: the cheap max covers the bulk, the loops below the rest;
+   * a NaN (max above Inf) sends the whole row through the NaN-zeroing loops */
+  uint32_t fast = qs_amax16_nan_in(h, n, &i);
+  if (fast > inf_bits) i = 0;
+  else m0 = qs_seti((int32_t)fast);
+#endif
   for (; i + 4 * QS_W <= n; i += 4 * QS_W) {
     m0 = qs_max(m0, qs_abs16_no_nan(h + i, inf));
     m1 = qs_max(m1, qs_abs16_no_nan(h + i + QS_W, inf));

@@ -125,6 +125,18 @@ QS_V qs_h qs_h_srl(qs_h a, int n) { return _mm256_srl_epi16(a, _mm_cvtsi32_si128
 QS_V qs_hm qs_h_eq(qs_h a, qs_h b) { return _mm256_cmpeq_epi16(a, b); }
 /* yes where m is set, else no */
 QS_V qs_h qs_h_sel(qs_hm m, qs_h no, qs_h yes) { return _mm256_blendv_epi8(no, yes, m); }
+/* amax of 16-bit data in 16-bit lanes (quant_simd_body.h, qs_amax16_nan_in) */
+#define QS_H16_MAX 1
+QS_V qs_h qs_h_loadu(const uint16_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+/* lanes <= 0x7fff: the signed max is the unsigned one */
+QS_V qs_h qs_h_max(qs_h a, qs_h b) { return _mm256_max_epi16(a, b); }
+QS_V uint32_t qs_h_hmax(qs_h v) {
+  __m128i m = _mm_max_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  m = _mm_max_epi16(m, _mm_shuffle_epi32(m, 0x4e));
+  m = _mm_max_epi16(m, _mm_shuffle_epi32(m, 0xb1));
+  m = _mm_max_epi16(m, _mm_srli_epi32(m, 16));
+  return (uint32_t)_mm_cvtsi128_si32(m) & 0xffffu;
+}
 /* a 16-byte table in every 128-bit lane */
 QS_V qs_h qs_h_tab16(const uint8_t *t) { return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t)); }
 /* byte b of each lane = tab[idx byte b] (idx bytes < 16) */
