@@ -36,31 +36,16 @@ enum { NT_NEXT_BYTES = 1024 };
     }                                                                              \
   }
 
-/* The same sums for the integer routes without step factors, K in chunks of 8: the
- * activations of a chunk are loaded once for every column (the F16C decoder needs 32
- * codes at a time, the integer one does not). Each accumulator still takes its chunks
- * in K order, so the sums are NT_STEP_BODY's, bit for bit. */
-#define NT_CHUNK_BODY(BPTR, LDB, APTR, LDA)                                            \
-  _Pragma("GCC unroll 4") for (int q = 0; q < NT_STEP; q += 8) {                       \
-    __m256 av[GEMV_MR_MAX];                                                            \
-    _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) av[i] =                       \
-        _mm256_loadu_ps((APTR) + i * (LDA) + q);                                       \
-    _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                             \
-      __m256 w = gemv_int8(route, (BPTR) + c * (LDB) + q);                             \
-      _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) acc[i][c] =                 \
-          _mm256_fmadd_ps(w, av[i], acc[i][c]);                                        \
-    }                                                                                  \
-  }                                                                                    \
-  _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++)                                 \
-      gemv_track((BPTR) + c * (LDB), NT_STEP, &nan_max);
-
-/* The same with step factors (scaled), while sums and accumulators fit the registers:
- * each step's sum is formed apart as in NT_STEP_BODY, its first product by an FMA onto
- * +0 rather than a multiply: the integer route's weights can be f32 subnormals, which
+/* The same sums for the integer routes, K in chunks of 8: the activations of a chunk
+ * are loaded once for every column (the F16C decoder needs 32 codes at a time, the
+ * integer one does not). Each accumulator still takes its chunks in K order, so the
+ * sums are NT_STEP_BODY's, bit for bit. With SCALED (while sums and accumulators fit
+ * the registers) each step's sum is formed apart, its first product by an FMA onto +0
+ * rather than a multiply: the integer route's weights can be f32 subnormals, which
  * cost vmulps a microcode assist on Zen 3 but not vfmadd (measured: 1.45x on MX at
  * M = 1). Only the sign of a zero sum can differ, and fma(sum, f, acc) drops it (acc
  * starts at +0 and never becomes -0). */
-#define NT_CHUNK_SCALED_BODY(BPTR, LDB, APTR, LDA, STEP)                                \
+#define NT_CHUNK_BODY(BPTR, LDB, APTR, LDA, STEP)                                       \
   {                                                                                     \
     __m256 sum[GEMV_MR_MAX][8];                                                         \
     _Pragma("GCC unroll 4") for (int q = 0; q < NT_STEP; q += 8) {                      \
@@ -69,25 +54,30 @@ enum { NT_NEXT_BYTES = 1024 };
           _mm256_loadu_ps((APTR) + i * (LDA) + q);                                      \
       _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                            \
         __m256 w = gemv_int8(route, (BPTR) + c * (LDB) + q);                            \
-        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) sum[i][c] =                \
-            _mm256_fmadd_ps(w, av[i], q == 0 ? _mm256_setzero_ps() : sum[i][c]);          \
+        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) {                          \
+          if (scaled)                                                                   \
+            sum[i][c] =                                                                 \
+                _mm256_fmadd_ps(w, av[i], q == 0 ? _mm256_setzero_ps() : sum[i][c]);    \
+          else                                                                          \
+            acc[i][c] = _mm256_fmadd_ps(w, av[i], acc[i][c]);                           \
+        }                                                                               \
       }                                                                                 \
     }                                                                                   \
     _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                              \
       gemv_track((BPTR) + c * (LDB), NT_STEP, &nan_max);                                \
-      __m256 f = _mm256_broadcast_ss(t->cscale + (STEP) * 8 + c);                       \
-      _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) acc[i][c] =                  \
-          _mm256_fmadd_ps(sum[i][c], f, acc[i][c]);                                     \
+      if (scaled) {                                                                     \
+        __m256 f = _mm256_broadcast_ss(t->cscale + (STEP) * 8 + c);                     \
+        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) acc[i][c] =                \
+            _mm256_fmadd_ps(sum[i][c], f, acc[i][c]);                                   \
+      }                                                                                 \
     }                                                                                   \
   }
 
-#define NT_BODY(BPTR, LDB, APTR, LDA, STEP)                       \
-  if (GEMV_ROUTE_IS_INT(route) && !scaled) {                    \
-    NT_CHUNK_BODY(BPTR, LDB, APTR, LDA)                         \
-  } else if (GEMV_ROUTE_IS_INT(route) && mr * cn <= 4) {        \
-    NT_CHUNK_SCALED_BODY(BPTR, LDB, APTR, LDA, STEP)            \
-  } else {                                                      \
-    NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP)                    \
+#define NT_BODY(BPTR, LDB, APTR, LDA, STEP)                    \
+  if (GEMV_ROUTE_IS_INT(route) && (!scaled || mr * cn <= 4)) { \
+    NT_CHUNK_BODY(BPTR, LDB, APTR, LDA, STEP)                  \
+  } else {                                                     \
+    NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP)                   \
   }
 
 /* Sum of the 8 lanes in a fixed order: (l0+l4 + l2+l6) + (l1+l5 + l3+l7). */
