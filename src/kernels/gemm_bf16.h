@@ -5,7 +5,8 @@
  * emulation of the instruction:
  *   gemm_bf16_pack.c          exact fp8 -> bf16 tables, A / B panels, MX folding
  *   gemm_bf16_driver.c        plan (how scales are applied), blocking, threads, edges
- *   gemm_bf16_ukernel_body.h  the micro-kernel over a small vector vocabulary
+ *   gemm_bf16_ukernel_body.h  the micro-kernel and the 64-code decoder over a small
+ *                             vector vocabulary
  * docs/kernels.md describes the design and what has been tested how.
  */
 #ifndef FP8GEMM_GEMM_BF16_H
@@ -21,6 +22,21 @@
  * every fp8 dtype is exact in bf16; NaN codes give the quiet NaN 0x7FC0 / 0xFFC0. */
 const uint16_t *fp8g_bf16_lut(fp8gemm_dtype dtype);
 
+/* The same table split for a 64-lane byte decoder: low and high bytes of the bf16 of
+ * magnitude codes 0..127 (two 64-byte halves each); the sign bit is OR-ed into the
+ * high byte; fnuz dtypes (nan80) turn code 0x80 into the table's NaN (nan_lo, nan_hi). */
+typedef struct fp8g_bf16_dec_tables {
+  _Alignas(64) uint8_t lo[2][64];
+  _Alignas(64) uint8_t hi[2][64];
+  bool nan80;
+  uint8_t nan_lo, nan_hi;
+} fp8g_bf16_dec_tables;
+const fp8g_bf16_dec_tables *fp8g_bf16_tables(fp8gemm_dtype dtype);
+/* Vector decoder (from the ISA file): dst[0..n) = bf16 of src[0..n), 1 <= n <= 64;
+ * reads and writes nothing beyond. */
+typedef void (*fp8g_bf16_decode_fn)(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n,
+                                    uint16_t *dst);
+
 /* ------------------------------------------------------------ plan */
 /*
  * CHAIN: one VDPBF16PS chain over all of K per output; tensor / row / column scales
@@ -32,6 +48,7 @@ typedef enum fp8g_bf16_mode { FP8G_BF16_CHAIN = 0, FP8G_BF16_SEGMENTED = 1 } fp8
 
 typedef struct fp8g_bf16_plan {
   const fp8g_gemm_problem *p;
+  fp8g_bf16_decode_fn decode; /* the ISA's vector decoder (contiguous codes) */
   fp8g_bf16_mode mode;
   int64_t seg;  /* K extent of a scale block (SEGMENTED), else 0 */
   bool fold_mx; /* CHAIN with MX: 2^(e-127) folded into each decoded operand */
@@ -75,6 +92,12 @@ typedef struct fp8g_bf16_tile {
 } fp8g_bf16_tile;
 typedef void (*fp8g_bf16_ukernel_fn)(const fp8g_bf16_tile *t, fp8g_bf16_mode mode);
 
+/* What an ISA file provides to the portable driver. */
+typedef struct fp8g_bf16_isa_ops {
+  fp8g_bf16_ukernel_fn ukernel;
+  fp8g_bf16_decode_fn decode;
+} fp8g_bf16_isa_ops;
+
 /* ------------------------------------------------------------ driver */
 typedef struct fp8g_bf16_blocking {
   int64_t kc;             /* K block (even; rounded to whole scale blocks) */
@@ -87,8 +110,8 @@ typedef struct fp8g_bf16_blocking {
  * them. Not thread-safe against running GEMMs. */
 void fp8g_bf16_set_blocking(const fp8g_bf16_blocking *b);
 
-/* Runs the problem with micro-kernel `uk`, or with `fallback` when the plan says so. */
-fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, fp8g_bf16_ukernel_fn uk,
+/* Runs the problem with the ISA's pieces, or with `fallback` when the plan says so. */
+fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_isa_ops *ops,
                                   const fp8g_gemm_kernel *fallback);
 /* What the kernel takes: fp8 x fp8, out f32 / bf16 / f16, every W8A8 scale kind
  * (block scales with an even block_k). */

@@ -227,10 +227,11 @@ static void ws_release(void *ws, bool cached) {
 
 /* ------------------------------------------------------------ run */
 
-fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, fp8g_bf16_ukernel_fn uk,
+fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_isa_ops *ops,
                                   const fp8g_gemm_kernel *fallback) {
-  run_ctx x = {.uk = uk};
+  run_ctx x = {.uk = ops->ukernel};
   if (!fp8g_bf16_make_plan(p, &x.pl)) return fallback->run(p);
+  x.pl.decode = ops->decode;
   x.epi = (fp8g_avx2_plan){.p = p};
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
 

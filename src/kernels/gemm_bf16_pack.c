@@ -1,11 +1,14 @@
 /*
- * Packing for the BF16-dot GEMM: fp8 codes -> exact bf16 through a 256-entry table,
- * two consecutive K values per dword (the pair VDPBF16PS multiplies), MX powers of
- * two added to the bf16 exponent when the plan folds them, and per-K-block scales
- * laid out for the SEGMENTED fold. Portable C: the real kernel and the test's
+ * Packing for the BF16-dot GEMM: fp8 codes -> exact bf16, two consecutive K values per
+ * dword (the pair VDPBF16PS multiplies), MX powers of two added to the bf16 exponent
+ * when the plan folds them, and per-K-block scales laid out for the SEGMENTED fold.
+ * Contiguous codes (A rows, NN weight rows, NT weight columns) without folding go
+ * through the ISA's 64-code vector decoder (plan.decode); everything else through the
+ * 256-entry table, one code at a time. Portable C: the real kernel and the test's
  * emulation run this same code.
  */
 #include <pthread.h>
+#include <string.h>
 
 #include "gemm_bf16.h"
 
@@ -13,6 +16,7 @@
 #define NR FP8G_BF16_NR
 
 static uint16_t luts[4][256];
+static fp8g_bf16_dec_tables dec_tables[4];
 static pthread_once_t luts_once = PTHREAD_ONCE_INIT;
 static const fp8gemm_dtype lut_order[4] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
                                            FP8GEMM_E5M2FNUZ};
@@ -20,16 +24,27 @@ static const fp8gemm_dtype lut_order[4] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM
 /* fp8 values have at most 4 significant bits and exponents in [-17, 15]: the bf16
  * rounding below is exact, and NaN stays NaN. */
 static void build_luts(void) {
-  for (int t = 0; t < 4; t++)
+  for (int t = 0; t < 4; t++) {
     for (int c = 0; c < 256; c++) luts[t][c] = fp8g_f32_to_bf16(fp8g_decode(lut_order[t], (uint8_t)c));
+    for (int c = 0; c < 128; c++) {
+      dec_tables[t].lo[c / 64][c % 64] = (uint8_t)(luts[t][c] & 0xFF);
+      dec_tables[t].hi[c / 64][c % 64] = (uint8_t)(luts[t][c] >> 8);
+    }
+    dec_tables[t].nan80 = lut_order[t] == FP8GEMM_E4M3FNUZ || lut_order[t] == FP8GEMM_E5M2FNUZ;
+    dec_tables[t].nan_lo = (uint8_t)(luts[t][0x80] & 0xFF);
+    dec_tables[t].nan_hi = (uint8_t)(luts[t][0x80] >> 8);
+  }
 }
 
-const uint16_t *fp8g_bf16_lut(fp8gemm_dtype dtype) {
+static int lut_index(fp8gemm_dtype dtype) {
   pthread_once(&luts_once, build_luts);
   for (int t = 0; t < 3; t++)
-    if (lut_order[t] == dtype) return luts[t];
-  return luts[3]; /* e5m2fnuz: callers only pass fp8 dtypes */
+    if (lut_order[t] == dtype) return t;
+  return 3; /* e5m2fnuz: callers only pass fp8 dtypes */
 }
+
+const uint16_t *fp8g_bf16_lut(fp8gemm_dtype dtype) { return luts[lut_index(dtype)]; }
+const fp8g_bf16_dec_tables *fp8g_bf16_tables(fp8gemm_dtype dtype) { return &dec_tables[lut_index(dtype)]; }
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -67,6 +82,19 @@ static float b_seg_scale(const fp8g_gemm_problem *p, int64_t b, int64_t kb, int6
   return p->sb[b * p->sb_batch_stride + kb * p->b_nblocks + col / p->block_n];
 }
 
+/* n contiguous codes -> bf16 through the ISA's 64-code decoder. */
+static void decode_run(const fp8g_bf16_plan *pl, const fp8g_bf16_dec_tables *t, const uint8_t *src,
+                       int64_t n, uint16_t *dst) {
+  for (int64_t i = 0; i < n; i += 64) pl->decode(t, src + i, (int)min64(64, n - i), dst + i);
+}
+
+/* Pair jp of a decoded run of halfwords (h[2jp] low, h[2jp + 1] high). */
+static inline uint32_t pair_at(const uint16_t *h, int64_t jp) {
+  return (uint32_t)h[2 * jp] | (uint32_t)h[2 * jp + 1] << 16;
+}
+
+enum { CHUNK = 256 }; /* K codes decoded per row or column at a time (even) */
+
 /* ---------------------------------------------------------------- A */
 
 /* len K values of one row (stride sk) as ceil(len/2) pairs written `dstride` apart. */
@@ -90,8 +118,28 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
   int64_t nseg = segmented ? (kc + pl->seg - 1) / pl->seg : 0;
   /* Folded scales change every block_k (even, and k0 is a multiple of it). */
   int64_t blk = pl->fold_mx ? p->block_k : kc;
+  /* Contiguous rows without folding: the vector decoder into a [MR][CHUNK] buffer,
+   * then a 6-way interleave of dwords. */
+  bool vec = pl->decode && !pl->fold_mx && p->a_stride_k == 1;
+  const fp8g_bf16_dec_tables *tab = vec ? fp8g_bf16_tables(p->a_dtype) : NULL;
   for (int64_t pi = 0; pi < npanels; pi++) {
     uint32_t *panel = dst + pi * kp * MR;
+    for (int64_t kk = 0; vec && kk < kc; kk += CHUNK) {
+      int64_t len = min64(CHUNK, kc - kk), np = fp8g_bf16_pairs(len);
+      _Alignas(64) uint16_t buf[MR][CHUNK];
+      for (int i = 0; i < MR; i++) {
+        int64_t r = pi * MR + i;
+        if (r >= rows) {
+          memset(buf[i], 0, sizeof buf[i]);
+          continue;
+        }
+        decode_run(pl, tab, a + p->a_row_offset[b * p->m + r0 + r] + k0 + kk, len, buf[i]);
+        if (len % 2) buf[i][len] = 0;
+      }
+      uint32_t *d = panel + (kk / 2) * MR;
+      for (int64_t jp = 0; jp < np; jp++)
+        for (int i = 0; i < MR; i++) d[jp * MR + i] = pair_at(buf[i], jp);
+    }
     for (int i = 0; i < MR; i++) {
       int64_t r = pi * MR + i;
       if (r >= rows) {
@@ -101,7 +149,7 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
       }
       int64_t row = b * p->m + r0 + r;
       const uint8_t *src = a + p->a_row_offset[row] + k0 * p->a_stride_k;
-      for (int64_t k = 0; k < kc; k += blk) {
+      for (int64_t k = 0; !vec && k < kc; k += blk) {
         fold f = {0, false};
         if (pl->fold_mx) f = e8m0_fold(p->ea[row * p->a_kblocks + (k0 + k) / p->block_k]);
         pack_row_pairs(src + k * p->a_stride_k, p->a_stride_k, min64(blk, kc - k), lut, f,
@@ -125,11 +173,44 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
   bool segmented = pl->mode == FP8G_BF16_SEGMENTED;
   int64_t nseg = segmented ? (kc + pl->seg - 1) / pl->seg : 0;
   int64_t blk = pl->fold_mx ? p->block_k : kc;
+  /* Without folding, contiguous codes go through the vector decoder: NN rows 64
+   * columns at a time (two rows make the pairs), NT columns CHUNK K at a time. */
+  bool vec_nn = pl->decode && !pl->fold_mx && sn == 1;
+  bool vec_nt = pl->decode && !pl->fold_mx && sk == 1 && !vec_nn;
+  const fp8g_bf16_dec_tables *tab = pl->decode ? fp8g_bf16_tables(p->b_dtype) : NULL;
   for (int64_t pj = 0; pj < npanels; pj++) {
     uint32_t *panel = dst + pj * kp * NR;
     int64_t col0 = c0 + pj * NR;
     int nc = (int)min64(NR, c0 + cols - col0);
-    for (int64_t k = 0; k < kc; k += blk) {
+    if (vec_nn) {
+      for (int64_t jp = 0; jp < kp; jp++) {
+        _Alignas(64) uint16_t h0[NR], h1[NR];
+        const uint8_t *r_lo = base + (k0 + 2 * jp) * sk + col0;
+        pl->decode(tab, r_lo, nc, h0);
+        if (2 * jp + 1 < kc) pl->decode(tab, r_lo + sk, nc, h1);
+        else memset(h1, 0, sizeof h1);
+        uint32_t *d = panel + jp * NR;
+        for (int j = 0; j < nc; j++) d[j] = (uint32_t)h0[j] | (uint32_t)h1[j] << 16;
+        for (int j = nc; j < NR; j++) d[j] = 0;
+      }
+    } else if (vec_nt) {
+      for (int j = 0; j < NR; j++) {
+        if (j >= nc) {
+          for (int64_t jp = 0; jp < kp; jp++) panel[jp * NR + j] = 0;
+          continue;
+        }
+        const uint8_t *src = base + (col0 + j) * sn + k0;
+        for (int64_t kk = 0; kk < kc; kk += CHUNK) {
+          int64_t len = min64(CHUNK, kc - kk);
+          _Alignas(64) uint16_t h[CHUNK];
+          decode_run(pl, tab, src + kk, len, h);
+          if (len % 2) h[len] = 0;
+          uint32_t *d = panel + (kk / 2) * NR + j;
+          for (int64_t jp = 0; jp < fp8g_bf16_pairs(len); jp++) d[jp * NR] = pair_at(h, jp);
+        }
+      }
+    }
+    for (int64_t k = 0; !vec_nn && !vec_nt && k < kc; k += blk) {
       int64_t len = min64(blk, kc - k);
       fold f[NR];
       for (int j = 0; j < NR; j++) {

@@ -1,6 +1,7 @@
 /*
- * The 6 x 64 BF16-dot micro-kernel (gemm_bf16.h's contract), written once over a
- * small vector vocabulary that the including file defines first:
+ * The 6 x 64 BF16-dot micro-kernel and the 64-code fp8 -> bf16 decoder (gemm_bf16.h's
+ * contracts), written once over a small vector vocabulary that the including file
+ * defines first:
  *
  *   bk_f  16 fp32 lanes            bk_p  16 dwords, each a pair of bf16 (lo, hi)
  *   bk_zero()  bk_loadf(p)  bk_storef(p, v)  bk_bcastf(p)      fp32 vectors
@@ -9,7 +10,11 @@
  *                       an fp32 FMA rounded to nearest even, denormal inputs read as
  *                       zero, denormal results flushed (VDPBF16PS, whatever MXCSR says)
  *   bk_mul(a, b)  bk_fma(a, b, c) = a * b + c                  (IEEE, MXCSR)
- *   BK_UKERNEL          the name to give the micro-kernel
+ *   bk_b  64 bytes: bk_b_load(p)  bk_b_loadn(p, n) (n bytes, zeros after; no read past)
+ *         bk_b_storen(p, v, n) (the first n bytes only)  bk_b_set1(x)  bk_b_and  bk_b_or
+ *         bk_b_perm2(t0, idx, t1)  byte i = (idx[i] & 64 ? t1 : t0)[idx[i] & 63]  (VPERMT2B)
+ *         bk_b_blend_eq(c, code, x, v)  byte i = c[i] == code ? v : x[i]
+ *   BK_UKERNEL, BK_DECODE   the names to give the micro-kernel and the decoder
  *
  * avx512_bf16/gemm_avx512bf16.c maps it to AVX-512 intrinsics; tests/c/gemm_bf16_emul.h
  * to plain C with the instruction's exact semantics, so this code is tested on CPUs
@@ -18,8 +23,8 @@
  * Registers (AVX-512): 24 accumulators + 4 B vectors + 1 broadcast A pair of 32.
  * VDPBF16PS has latency 6 and two pipes: 24 independent chains keep both busy.
  */
-#ifndef BK_UKERNEL
-#error "define the vector vocabulary and BK_UKERNEL before including gemm_bf16_ukernel_body.h"
+#if !defined(BK_UKERNEL) || !defined(BK_DECODE)
+#error "define the vector vocabulary, BK_UKERNEL and BK_DECODE before including gemm_bf16_ukernel_body.h"
 #endif
 
 #include "gemm_bf16.h"
@@ -93,6 +98,38 @@ static void BK_UKERNEL(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) {
     BK_ROWS(BK_FOLD_ROW)
     first = false;
   }
+}
+
+/*
+ * dst[0..n) = bf16 of the fp8 codes src[0..n), 1 <= n <= 64: two table lookups on the
+ * low 7 bits (VPERMT2B over 128-byte tables of low and high bytes), the sign OR-ed into
+ * the high byte, the fnuz NaN code patched, and the two byte vectors interleaved into
+ * little-endian halfwords.
+ */
+static const uint8_t bk_interleave[2][64] = {
+#define BK_IL(h, i) (uint8_t)((i) % 2 ? 64 + 32 * (h) + (i) / 2 : 32 * (h) + (i) / 2)
+#define BK_IL8(h, i) BK_IL(h, i), BK_IL(h, i + 1), BK_IL(h, i + 2), BK_IL(h, i + 3), \
+                     BK_IL(h, i + 4), BK_IL(h, i + 5), BK_IL(h, i + 6), BK_IL(h, i + 7)
+    {BK_IL8(0, 0), BK_IL8(0, 8), BK_IL8(0, 16), BK_IL8(0, 24), BK_IL8(0, 32), BK_IL8(0, 40),
+     BK_IL8(0, 48), BK_IL8(0, 56)},
+    {BK_IL8(1, 0), BK_IL8(1, 8), BK_IL8(1, 16), BK_IL8(1, 24), BK_IL8(1, 32), BK_IL8(1, 40),
+     BK_IL8(1, 48), BK_IL8(1, 56)}};
+#undef BK_IL8
+#undef BK_IL
+
+static void BK_DECODE(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n, uint16_t *dst) {
+  bk_b c = bk_b_loadn(src, n);
+  bk_b mag = bk_b_and(c, bk_b_set1(0x7F));
+  bk_b lo = bk_b_perm2(bk_b_load(t->lo[0]), mag, bk_b_load(t->lo[1]));
+  bk_b hi = bk_b_perm2(bk_b_load(t->hi[0]), mag, bk_b_load(t->hi[1]));
+  hi = bk_b_or(hi, bk_b_and(c, bk_b_set1(0x80)));
+  if (t->nan80) {
+    lo = bk_b_blend_eq(c, 0x80, lo, t->nan_lo);
+    hi = bk_b_blend_eq(c, 0x80, hi, t->nan_hi);
+  }
+  uint8_t *d = (uint8_t *)dst;
+  bk_b_storen(d, bk_b_perm2(lo, bk_b_load(bk_interleave[0]), hi), n < 32 ? 2 * n : 64);
+  if (n > 32) bk_b_storen(d + 64, bk_b_perm2(lo, bk_b_load(bk_interleave[1]), hi), 2 * (n - 32));
 }
 
 #undef BK_ROWS

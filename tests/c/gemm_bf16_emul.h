@@ -53,11 +53,39 @@ static inline bk_f bk_dot(bk_f acc, bk_p a, bk_p b) {
 static inline bk_f bk_mul(bk_f a, bk_f b) { BK_EACH a.v[l] *= b.v[l]; return a; }
 static inline bk_f bk_fma(bk_f a, bk_f b, bk_f c) { BK_EACH a.v[l] = fmaf(a.v[l], b.v[l], c.v[l]); return a; }
 
+typedef struct { uint8_t v[64]; } bk_b;
+#define BK_EACH64 for (int l = 0; l < 64; l++)
+static inline bk_b bk_b_load(const uint8_t *p) { bk_b r; memcpy(r.v, p, 64); return r; }
+static inline bk_b bk_b_loadn(const uint8_t *p, int n) {
+  bk_b r;
+  memset(r.v, 0, 64);
+  memcpy(r.v, p, (size_t)n); /* under ASan, a read past n would be reported */
+  return r;
+}
+static inline void bk_b_storen(uint8_t *p, bk_b v, int n) { memcpy(p, v.v, (size_t)n); }
+static inline bk_b bk_b_set1(uint8_t x) { bk_b r; memset(r.v, x, 64); return r; }
+static inline bk_b bk_b_and(bk_b a, bk_b b) { BK_EACH64 a.v[l] &= b.v[l]; return a; }
+static inline bk_b bk_b_or(bk_b a, bk_b b) { BK_EACH64 a.v[l] |= b.v[l]; return a; }
+/* VPERMT2B: index bit 6 picks the table, bits 0-5 the byte; bit 7 ignored. */
+static inline bk_b bk_b_perm2(bk_b t0, bk_b idx, bk_b t1) {
+  bk_b r;
+  BK_EACH64 r.v[l] = (idx.v[l] & 64 ? t1 : t0).v[idx.v[l] & 63];
+  return r;
+}
+static inline bk_b bk_b_blend_eq(bk_b c, uint8_t code, bk_b x, uint8_t v) {
+  BK_EACH64 if (c.v[l] == code) x.v[l] = v;
+  return x;
+}
+#undef BK_EACH64
+
 #define BK_UKERNEL ukernel_bf16_emul
+#define BK_DECODE decode_bf16_emul
 #include "kernels/gemm_bf16_ukernel_body.h"
 
+static const fp8g_bf16_isa_ops bf16_emul_ops = {ukernel_bf16_emul, decode_bf16_emul};
+
 static fp8gemm_status gemm_bf16_emul_run(const fp8g_gemm_problem *p) {
-  return fp8g_bf16_gemm_run(p, ukernel_bf16_emul, &fp8g_gemm_ref_w8a8);
+  return fp8g_bf16_gemm_run(p, &bf16_emul_ops, &fp8g_gemm_ref_w8a8);
 }
 
 /* ISA scalar so that it is never filtered out; it needs AVX2 only for the shared

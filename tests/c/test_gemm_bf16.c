@@ -3,7 +3,11 @@
  * the real kernel at level avx512_bf16 and its plain-C emulation everywhere):
  *   - the emulated VDPBF16PS lane against cases worked out from the SDM's definition
  *     (high pair first, two RNE roundings, DAZ inputs, FTZ results);
- *   - the fp8 -> bf16 tables against fp8g_decode for all 256 codes of every dtype;
+ *   - the fp8 -> bf16 tables against fp8g_decode for all 256 codes of every dtype, and
+ *     the 64-code vector decoder (emulated vocabulary) against the tables at every
+ *     length 1..64 (no write past the end);
+ *   - the packers' vector-decoder paths (A rows, NN rows, NT columns) give the table
+ *     path's panels bit for bit;
  *   - the plan: which MX problems fold into operands, which sum per block, which go to
  *     the reference (and then give the reference's bits); block scales; refusals;
  *   - MX problems on the segmented path at awkward shapes against an fp64 oracle;
@@ -72,6 +76,34 @@ static void tables_exhaustive(void) {
   }
 }
 
+/* The vector decoder (through the emulated vocabulary) against the table, bit for bit:
+ * all 256 codes of every dtype, every length 1..64 from many offsets, nothing written
+ * past 2n bytes. */
+static void decoder_exhaustive(void) {
+  for (size_t d = 0; d < 4; d++) {
+    const uint16_t *lut = fp8g_bf16_lut(fp8s[d]);
+    const fp8g_bf16_dec_tables *tab = fp8g_bf16_tables(fp8s[d]);
+    uint8_t codes[256 + 64];
+    for (int c = 0; c < 256 + 64; c++) codes[c] = (uint8_t)(c * 37 + 11); /* every code, shuffled */
+    int bad = 0;
+    for (int start = 0; start < 256; start += 7)
+      for (int n = 1; n <= 64; n++) {
+        uint16_t out[66];
+        memset(out, 0xAB, sizeof out);
+        decode_bf16_emul(tab, codes + start, n, out);
+        for (int i = 0; i < n; i++) {
+          uint16_t want = lut[codes[start + i]]; /* NaN codes included: same bits */
+          if (out[i] != want && ++bad <= 3)
+            CHECK(false, "decoder %s code 0x%02x: 0x%04x, want 0x%04x", fp8g_dtype_str(fp8s[d]),
+                  codes[start + i], out[i], want);
+        }
+        if ((out[n] != 0xABAB || out[n + 1] != 0xABAB) && ++bad <= 3)
+          CHECK(false, "decoder %s wrote past %d codes", fp8g_dtype_str(fp8s[d]), n);
+      }
+    CHECK(bad == 0, "vector decoder %s", fp8g_dtype_str(fp8s[d]));
+  }
+}
+
 /* ------------------------------------------------------------ a plain problem */
 typedef struct simple {
   fp8g_gemm_problem p;
@@ -88,7 +120,9 @@ static uint8_t small_code(rng *r, fp8gemm_dtype d) {
   }
 }
 
-/* m x k A, k x n NN B, contiguous; MX codes uniform in [lo, hi] per side. */
+/* m x k A, k x n B (NN; NT when the global below is set), contiguous; MX codes
+ * uniform in [lo, hi] per side. */
+static bool build_nt;
 static void simple_build(simple *s, fp8g_scale_kind kind, int64_t m, int64_t n, int64_t k, rng *r,
                          int ea_lo, int ea_hi, int eb_lo, int eb_hi) {
   memset(s, 0, sizeof *s);
@@ -109,8 +143,8 @@ static void simple_build(simple *s, fp8g_scale_kind kind, int64_t m, int64_t n, 
   p->a_row_offset = s->rows;
   p->a_stride_k = 1;
   p->b = s->b;
-  p->b_stride_k = n;
-  p->b_stride_n = 1;
+  p->b_stride_k = build_nt ? 1 : n;
+  p->b_stride_n = build_nt ? k : 1;
   p->scale_kind = kind;
   p->block_k = kind == FP8G_SCALE_MX ? 32 : kind == FP8G_SCALE_BLOCK ? 128 : k;
   p->block_n = kind == FP8G_SCALE_BLOCK ? 128 : 1;
@@ -139,6 +173,60 @@ static void simple_build(simple *s, fp8g_scale_kind kind, int64_t m, int64_t n, 
 
 static void simple_free(simple *s) {
   free(s->a); free(s->b); free(s->ea); free(s->eb); free(s->rows); free(s->sa); free(s->sb);
+}
+
+/* ------------------------------------------------------------ packing: vector = table */
+/* The vector-decoder paths of the packers (contiguous A rows, NN rows, NT columns) give
+ * the same panels and segment scales as the table path, bit for bit, at awkward sizes,
+ * with every code (NaN codes included). */
+static void packing_paths(void) {
+  static const int64_t cols_v[] = {1, 2, 31, 63, 64, 65, 130}, kc_v[] = {1, 2, 3, 63, 64, 65, 255, 256, 257, 300};
+  rng r = {3};
+  int bad = 0, runs = 0;
+  for (int nt = 0; nt < 2; nt++)
+    for (size_t ci = 0; ci < 7; ci++)
+      for (size_t ki = 0; ki < 10; ki++) {
+        int64_t n = cols_v[ci], k = kc_v[ki], m = 13;
+        build_nt = nt;
+        simple s;
+        simple_build(&s, ki % 3 == 0 ? FP8G_SCALE_BLOCK : FP8G_SCALE_ROWCOL, m, n, k, &r, 0, 0, 0, 0);
+        build_nt = false;
+        for (int64_t i = 0; i < m * k; i++) s.a[i] = (uint8_t)rng_int(&r, 0, 255);
+        for (int64_t i = 0; i < k * n; i++) s.b[i] = (uint8_t)rng_int(&r, 0, 255);
+        s.p.b_dtype = fp8s[(ci + ki) % 4];
+        s.p.a_dtype = fp8s[(ci + 2 * ki) % 4];
+        fp8g_bf16_plan pl;
+        CHECK(fp8g_bf16_make_plan(&s.p, &pl), "plan");
+        int64_t kc = pl.kc, kp = fp8g_bf16_pairs(kc), nseg = pl.seg ? (kc + pl.seg - 1) / pl.seg : 0;
+        int64_t npa = (m + FP8G_BF16_MR - 1) / FP8G_BF16_MR, npb = (n + FP8G_BF16_NR - 1) / FP8G_BF16_NR;
+        size_t abytes = (size_t)(npa * kp * FP8G_BF16_MR) * 4, bbytes = (size_t)(npb * kp * FP8G_BF16_NR) * 4;
+        size_t asb = (size_t)(npa * nseg * FP8G_BF16_MR + 1) * 4, bsb = (size_t)(npb * nseg * FP8G_BF16_NR + 1) * 4;
+        uint32_t *pa[2], *pb[2];
+        float *sa[2], *sb[2];
+        for (int v = 0; v < 2; v++) {
+          pa[v] = aligned_alloc(64, (abytes + 63) / 64 * 64);
+          pb[v] = aligned_alloc(64, (bbytes + 63) / 64 * 64);
+          sa[v] = malloc(asb);
+          sb[v] = malloc(bsb);
+          memset(pa[v], 0x5A, abytes);
+          memset(pb[v], 0x5A, bbytes);
+          memset(sa[v], 0x5A, asb);
+          memset(sb[v], 0x5A, bsb);
+          pl.decode = v ? decode_bf16_emul : NULL;
+          fp8g_bf16_pack_a(&pl, 0, 0, m, 0, kc, pa[v], sa[v], nseg);
+          fp8g_bf16_pack_b(&pl, 0, 0, n, 0, kc, pb[v], sb[v], nseg);
+        }
+        if ((memcmp(pa[0], pa[1], abytes) || memcmp(pb[0], pb[1], bbytes) || memcmp(sa[0], sa[1], asb) ||
+             memcmp(sb[0], sb[1], bsb)) && ++bad <= 3)
+          CHECK(false, "vector and table packing differ: nt=%d n=%lld kc=%lld a=%s b=%s", nt, (long long)n,
+                (long long)kc, fp8g_dtype_str(s.p.a_dtype), fp8g_dtype_str(s.p.b_dtype));
+        for (int v = 0; v < 2; v++) {
+          free(pa[v]); free(pb[v]); free(sa[v]); free(sb[v]);
+        }
+        simple_free(&s);
+        runs++;
+      }
+  CHECK(bad == 0 && runs == 140, "packing paths agree (%d layouts)", runs);
 }
 
 /* ------------------------------------------------------------ plan */
@@ -306,8 +394,10 @@ static void real_vs_emulated(void) {
   static const int64_t dims[][3] = {{1, 1, 1}, {7, 65, 33}, {13, 130, 257}, {67, 200, 320}};
   rng r = {11};
   int run = 0;
+  for (int nt = 0; nt < 2; nt++)
   for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+      build_nt = nt;
       int64_t k = cases[c].kind == FP8G_SCALE_MX ? 32 * (dims[d][2] / 32 + 1) : dims[d][2];
       simple s;
       if (cases[c].elo < 0) /* segmented MX: 2^(73..125) x 2^(-125..-67) */
@@ -321,19 +411,22 @@ static void real_vs_emulated(void) {
       CHECK(fp8g_gemm_avx512bf16_w8a8.run(&s.p) == FP8GEMM_OK, "real run");
       s.p.out = o2;
       CHECK(gemm_bf16_emul.run(&s.p) == FP8GEMM_OK, "emulated run");
-      CHECK(same_out(o1, o2, n), "real VDPBF16PS differs from the emulation: kind %d, %lldx%lldx%lld",
-            (int)cases[c].kind, (long long)s.p.m, (long long)s.p.n, (long long)k);
+      CHECK(same_out(o1, o2, n), "real VDPBF16PS differs from the emulation: kind %d, %lldx%lldx%lld nt %d",
+            (int)cases[c].kind, (long long)s.p.m, (long long)s.p.n, (long long)k, nt);
       free(o1);
       free(o2);
       simple_free(&s);
       run++;
     }
+  build_nt = false;
   printf("real VDPBF16PS kernel vs emulation: %d problems compared bit for bit\n", run);
 }
 
 int main(void) {
   lane_semantics();
   tables_exhaustive();
+  decoder_exhaustive();
+  packing_paths();
   plan_cases();
   if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) segmented_mx(); /* the epilogue is AVX2 code */
   else printf("segmented MX through the emulation: needs avx2, not tested\n");

@@ -1,6 +1,7 @@
 /*
- * The BF16-dot GEMM's micro-kernel on AVX-512 BF16: the vocabulary of
- * gemm_bf16_ukernel_body.h as intrinsics (bk_dot is VDPBF16PS), and the kernel entry.
+ * The BF16-dot GEMM's micro-kernel and fp8 decoder on AVX-512 BF16 (+ BW, VBMI): the
+ * vocabulary of gemm_bf16_ukernel_body.h as intrinsics (bk_dot is VDPBF16PS,
+ * bk_b_perm2 VPERMT2B), and the kernel entry.
  * Packing, plan, blocking, threads and epilogue are the portable gemm_bf16_*.c.
  * Compiled with -mavx512bf16 (CMakeLists.txt); chosen only on CPUs that report
  * AVX512_BF16 (the kernel's isa in the gemm_dispatch.c table).
@@ -27,11 +28,28 @@ static inline bk_f bk_dot(bk_f acc, bk_p a, bk_p b) {
 static inline bk_f bk_mul(bk_f a, bk_f b) { return _mm512_mul_ps(a, b); }
 static inline bk_f bk_fma(bk_f a, bk_f b, bk_f c) { return _mm512_fmadd_ps(a, b, c); }
 
+typedef __m512i bk_b;
+static inline __mmask64 bk_first(int n) { return n >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << n) - 1); }
+static inline bk_b bk_b_load(const uint8_t *p) { return _mm512_loadu_si512((const void *)p); }
+/* Masked: bytes past n are neither read (no fault) nor written. */
+static inline bk_b bk_b_loadn(const uint8_t *p, int n) { return _mm512_maskz_loadu_epi8(bk_first(n), p); }
+static inline void bk_b_storen(uint8_t *p, bk_b v, int n) { _mm512_mask_storeu_epi8(p, bk_first(n), v); }
+static inline bk_b bk_b_set1(uint8_t x) { return _mm512_set1_epi8((char)x); }
+static inline bk_b bk_b_and(bk_b a, bk_b b) { return _mm512_and_si512(a, b); }
+static inline bk_b bk_b_or(bk_b a, bk_b b) { return _mm512_or_si512(a, b); }
+static inline bk_b bk_b_perm2(bk_b t0, bk_b idx, bk_b t1) { return _mm512_permutex2var_epi8(t0, idx, t1); }
+static inline bk_b bk_b_blend_eq(bk_b c, uint8_t code, bk_b x, uint8_t v) {
+  return _mm512_mask_blend_epi8(_mm512_cmpeq_epi8_mask(c, bk_b_set1(code)), x, bk_b_set1(v));
+}
+
 #define BK_UKERNEL ukernel_avx512bf16
+#define BK_DECODE decode_avx512bf16
 #include "../gemm_bf16_ukernel_body.h"
 
+static const fp8g_bf16_isa_ops ops = {ukernel_avx512bf16, decode_avx512bf16};
+
 static fp8gemm_status run(const fp8g_gemm_problem *p) {
-  return fp8g_bf16_gemm_run(p, ukernel_avx512bf16, &fp8g_gemm_ref_w8a8);
+  return fp8g_bf16_gemm_run(p, &ops, &fp8g_gemm_ref_w8a8);
 }
 
 const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a8 = {"gemm_avx512bf16", FP8GEMM_ISA_AVX512_BF16,
