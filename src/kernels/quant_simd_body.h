@@ -103,8 +103,13 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
  * code stays above lim_nan. */
 enum { QS_LIM_PLAIN, QS_LIM_BLEND, QS_LIM_CLAMP };
 
+QS_INLINE qs_i qs_encode_abs(const qs_enc *e, qs_i a, int limit);
 QS_INLINE qs_i qs_encode_raw(const qs_enc *e, qs_f y, int limit) {
-  qs_i a = qs_and(qs_bits(y), qs_seti(0x7fffffff));
+  return qs_encode_abs(e, qs_and(qs_bits(y), qs_seti(0x7fffffff)), limit);
+}
+
+/* The same from a = |y| (bits). */
+QS_INLINE qs_i qs_encode_abs(const qs_enc *e, qs_i a, int limit) {
   if (limit == QS_LIM_CLAMP) a = qs_bits(qs_minf(e->maxf, qs_flt(a)));
   /* RNE: + 2^(sh-1) - 1, + 1 more when the lowest kept bit is set (eq gives -1) */
   qs_i odd = qs_mask_i(qs_eq(qs_and(a, e->odd_bit), e->odd_bit));
@@ -166,7 +171,8 @@ QS_INLINE void qs_quant_chunk(const qs_enc *e, const void *x, size_t i0, uint8_t
  * the bf16 input itself, which is the quotient's sign when the scale factor is
  * positive and finite: IEEE division and multiplication XOR the signs of non-NaN
  * operands and return a NaN operand x, sign included; the one invalid case left,
- * Inf / Inf, needs an infinite scale (it gives the negative default NaN).
+ * Inf / Inf, needs an infinite scale (it gives the negative default NaN). So the
+ * loads give |x| and the quotients are |y| already: RN(|x| / s) = |RN(x / s)|.
  */
 QS_INLINE void qs_quant_chunk_bf16p(const qs_enc *e, const uint16_t *x, uint8_t *q, int mode,
                                     qs_f s, int limit) {
@@ -174,8 +180,8 @@ QS_INLINE void qs_quant_chunk_bf16p(const qs_enc *e, const uint16_t *x, uint8_t 
   for (int v = 0; v < QS_N; v += 2) {
     qs_f a, b;
     qs_load_bf16_pair(x + (size_t)v * QS_W, &a, &b);
-    raw[v] = qs_encode_raw(e, qs_apply_scale(a, mode, s), limit);
-    raw[v + 1] = qs_encode_raw(e, qs_apply_scale(b, mode, s), limit);
+    raw[v] = qs_encode_abs(e, qs_bits(qs_apply_scale(a, mode, s)), limit);
+    raw[v + 1] = qs_encode_abs(e, qs_bits(qs_apply_scale(b, mode, s)), limit);
   }
   qs_put_fp8_bf16p(q, raw, x, e);
 }

@@ -142,10 +142,10 @@ QS_V qs_h qs_h_tab16(const uint8_t *t) { return _mm256_broadcastsi128_si256(_mm_
 /* byte b of each lane = tab[idx byte b] (idx bytes < 16) */
 QS_V qs_h qs_h_shuf(qs_h tab, qs_h idx) { return _mm256_shuffle_epi8(tab, idx); }
 
-/* 16 bf16 -> the f32 of elements 0, 2, .., 14 (a) and 1, 3, .., 15 (b) */
+/* 16 bf16 -> the f32 magnitudes |x| of elements 0, 2, .., 14 (a) and 1, 3, .., 15 (b) */
 #define QS_BF16_PAIRS 1
 QS_V void qs_load_bf16_pair(const uint16_t *p, qs_f *a, qs_f *b) {
-  __m256i v = _mm256_loadu_si256((const __m256i *)p);
+  __m256i v = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)p), _mm256_set1_epi16(0x7fff));
   *a = _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
   *b = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
 }
