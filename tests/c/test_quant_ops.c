@@ -343,6 +343,7 @@ static fp8gemm_status run_case(const op_case *c, const fp8gemm_tensor *in, void 
 static const op_case cases[] = {
     {"quantize tensor e4m3fn", 0, FP8GEMM_E4M3FN, FP8GEMM_PER_TENSOR, 0, false, false, 0},
     {"quantize token e5m2 ub", 0, FP8GEMM_E5M2, FP8GEMM_PER_TOKEN, 0, false, true, 0},
+    {"quantize token e4m3fn", 0, FP8GEMM_E4M3FN, FP8GEMM_PER_TOKEN, 0, false, false, 0},
     {"quantize block g=5 e4m3fnuz", 0, FP8GEMM_E4M3FNUZ, FP8GEMM_PER_BLOCK, 5, false, false, 0},
     {"quantize block g=128", 0, FP8GEMM_E4M3FN, FP8GEMM_PER_BLOCK, 128, false, false, 0},
     {"quantize block2d g=3", 0, FP8GEMM_E5M2FNUZ, FP8GEMM_PER_BLOCK2D, 3, false, false, 0},
@@ -517,7 +518,10 @@ static void test_infer_matches_real(void) {
 }
 
 /* ------------------------------- every ISA level gives the bytes of the scalar one */
+/* (f32, bf16 and fp16 inputs: contiguous 16-bit rows take the fused kernel entries, and
+ * per-token rows prefetch the next row while quantizing, on every thread count) */
 static void test_isa_levels(void) {
+  const fp8gemm_dtype in_types[] = {FP8GEMM_F32, FP8GEMM_BF16, FP8GEMM_F16};
   const int64_t shapes[][2] = {{1, 1}, {3, 31}, {2, 33}, {5, 63}, {1, 65}, {7, 1000}, {2, 9000},
                                {1, 40000}, {3, 50000}, {257, 320}};
   fp8gemm_isa saved = fp8gemm_get_max_isa(), top = fp8gemm_isa_detected();
@@ -527,31 +531,33 @@ static void test_isa_levels(void) {
     float *x = malloc((size_t)n * sizeof(float));
     uint8_t *ref0 = malloc((size_t)n * 4), *ref1 = malloc((size_t)n * 4);
     uint8_t *got0 = malloc((size_t)n * 4), *got1 = malloc((size_t)n * 4);
-    for (int64_t i = 0; i < n; i++) x[i] = random_value();
-    fp8gemm_tensor in = desc(FP8GEMM_F32, 2, shapes[s], x);
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-      if (cases[c].op == 1 && shapes[s][1] % 32) continue;
-      if (cases[c].to == FP8GEMM_E2M1 && shapes[s][1] % 2) continue;
-      fp8gemm_tensor d0, d1;
-      memset(ref0, 0, (size_t)n * 4);
-      memset(ref1, 0, (size_t)n * 4);
-      /* the reference: scalar kernels on one thread; the rest run on three */
-      fp8gemm_set_max_isa(FP8GEMM_ISA_SCALAR);
-      fp8gemm_set_num_threads(1);
-      if (run_case(&cases[c], &in, ref0, ref1, &d0, &d1) != FP8GEMM_OK) {
-        CHECK(0, "%s scalar: %s", cases[c].name, fp8gemm_last_error());
-        continue;
-      }
-      fp8gemm_set_num_threads(3);
-      for (int isa = 0; isa <= (int)top; isa++) {
-        memset(got0, 0, (size_t)n * 4);
-        memset(got1, 0, (size_t)n * 4);
-        fp8gemm_set_max_isa((fp8gemm_isa)isa);
-        CHECK(run_case(&cases[c], &in, got0, got1, &d0, &d1) == FP8GEMM_OK, "%s", cases[c].name);
-        CHECK(memcmp(ref0, got0, (size_t)n * 4) == 0 && memcmp(ref1, got1, (size_t)n * 4) == 0,
-              "%s at %s on %lldx%lld (3 threads) differs from scalar on 1 thread", cases[c].name,
-              fp8gemm_isa_name((fp8gemm_isa)isa), (long long)shapes[s][0],
-              (long long)shapes[s][1]);
+    for (size_t t = 0; t < sizeof in_types / sizeof in_types[0]; t++) {
+      for (int64_t i = 0; i < n; i++) store_wide(x, in_types[t], i, random_value());
+      fp8gemm_tensor in = desc(in_types[t], 2, shapes[s], x);
+      for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        if (cases[c].op == 1 && shapes[s][1] % 32) continue;
+        if (cases[c].to == FP8GEMM_E2M1 && shapes[s][1] % 2) continue;
+        fp8gemm_tensor d0, d1;
+        memset(ref0, 0, (size_t)n * 4);
+        memset(ref1, 0, (size_t)n * 4);
+        /* the reference: scalar kernels on one thread; the rest run on three */
+        fp8gemm_set_max_isa(FP8GEMM_ISA_SCALAR);
+        fp8gemm_set_num_threads(1);
+        if (run_case(&cases[c], &in, ref0, ref1, &d0, &d1) != FP8GEMM_OK) {
+          CHECK(0, "%s scalar: %s", cases[c].name, fp8gemm_last_error());
+          continue;
+        }
+        fp8gemm_set_num_threads(3);
+        for (int isa = 0; isa <= (int)top; isa++) {
+          memset(got0, 0, (size_t)n * 4);
+          memset(got1, 0, (size_t)n * 4);
+          fp8gemm_set_max_isa((fp8gemm_isa)isa);
+          CHECK(run_case(&cases[c], &in, got0, got1, &d0, &d1) == FP8GEMM_OK, "%s", cases[c].name);
+          CHECK(memcmp(ref0, got0, (size_t)n * 4) == 0 && memcmp(ref1, got1, (size_t)n * 4) == 0,
+                "%s at %s on %s %lldx%lld (3 threads) differs from scalar on 1 thread",
+                cases[c].name, fp8gemm_isa_name((fp8gemm_isa)isa), fp8gemm_dtype_name(in_types[t]),
+                (long long)shapes[s][0], (long long)shapes[s][1]);
+        }
       }
     }
     free(x);
