@@ -2,9 +2,9 @@
  * Packing for the BF16-dot GEMM: fp8 codes -> exact bf16, two consecutive K values per
  * dword (the pair VDPBF16PS multiplies), MX powers of two added to the bf16 exponent
  * when the plan folds them, and per-K-block scales laid out for the SEGMENTED fold.
- * Contiguous codes (A rows, NN weight rows, NT weight columns) without folding go
- * through the ISA's 64-code vector decoder (plan.decode); everything else through the
- * 256-entry table, one code at a time. Portable C: the real kernel and the test's
+ * Contiguous codes (A rows, NN weight rows, NT weight columns) go through the ISA's
+ * 64-code vector decoder (plan.decode), MX folds applied to the decoded halfwords;
+ * other strides through the 256-entry table, one code at a time. Portable C: the real kernel and the test's
  * emulation run this same code.
  */
 #include <pthread.h>
@@ -88,6 +88,27 @@ static void decode_run(const fp8g_bf16_plan *pl, const fp8g_bf16_dec_tables *t, 
   for (int64_t i = 0; i < n; i += 64) pl->decode(t, src + i, (int)min64(64, n - i), dst + i);
 }
 
+/* apply_fold over a run of decoded halfwords (branch-free, so it vectorises). */
+static void fold_run(uint16_t *h, int64_t n, fold f) {
+  if (f.nan) {
+    for (int64_t i = 0; i < n; i++) h[i] = 0x7FC0;
+    return;
+  }
+  uint16_t add = (uint16_t)f.add; /* modulo 2^16, as apply_fold's mask */
+  for (int64_t i = 0; i < n; i++) {
+    uint16_t e = h[i] & 0x7F80;
+    h[i] = (uint16_t)(h[i] + (e != 0 && e != 0x7F80 ? add : 0));
+  }
+}
+
+/* The MX folds of a run that starts at K index k (a multiple of block_k): one per
+ * block_k codes, taken from codes[kb * kstride]. */
+static void fold_blocks(const fp8g_gemm_problem *p, uint16_t *h, int64_t n, int64_t k,
+                        const uint8_t *codes, int64_t kstride) {
+  for (int64_t q = 0; q < n; q += p->block_k)
+    fold_run(h + q, min64(p->block_k, n - q), e8m0_fold(codes[((k + q) / p->block_k) * kstride]));
+}
+
 /* Pair jp of a decoded run of halfwords (h[2jp] low, h[2jp + 1] high). */
 static inline uint32_t pair_at(const uint16_t *h, int64_t jp) {
   return (uint32_t)h[2 * jp] | (uint32_t)h[2 * jp + 1] << 16;
@@ -118,9 +139,9 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
   int64_t nseg = segmented ? (kc + pl->seg - 1) / pl->seg : 0;
   /* Folded scales change every block_k (even, and k0 is a multiple of it). */
   int64_t blk = pl->fold_mx ? p->block_k : kc;
-  /* Contiguous rows without folding: the vector decoder into a [MR][CHUNK] buffer,
-   * then a 6-way interleave of dwords. */
-  bool vec = pl->decode && !pl->fold_mx && p->a_stride_k == 1;
+  /* Contiguous rows: the vector decoder into a [MR][CHUNK] buffer (MX folds applied
+   * there; CHUNK is a multiple of block_k), then a 6-way interleave of dwords. */
+  bool vec = pl->decode && p->a_stride_k == 1;
   const fp8g_bf16_dec_tables *tab = vec ? fp8g_bf16_tables(p->a_dtype) : NULL;
   for (int64_t pi = 0; pi < npanels; pi++) {
     uint32_t *panel = dst + pi * kp * MR;
@@ -133,7 +154,9 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
           memset(buf[i], 0, sizeof buf[i]);
           continue;
         }
-        decode_run(pl, tab, a + p->a_row_offset[b * p->m + r0 + r] + k0 + kk, len, buf[i]);
+        int64_t row = b * p->m + r0 + r;
+        decode_run(pl, tab, a + p->a_row_offset[row] + k0 + kk, len, buf[i]);
+        if (pl->fold_mx) fold_blocks(p, buf[i], len, k0 + kk, p->ea + row * p->a_kblocks, 1);
         if (len % 2) buf[i][len] = 0;
       }
       uint32_t *d = panel + (kk / 2) * MR;
@@ -173,10 +196,12 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
   bool segmented = pl->mode == FP8G_BF16_SEGMENTED;
   int64_t nseg = segmented ? (kc + pl->seg - 1) / pl->seg : 0;
   int64_t blk = pl->fold_mx ? p->block_k : kc;
-  /* Without folding, contiguous codes go through the vector decoder: NN rows 64
-   * columns at a time (two rows make the pairs), NT columns CHUNK K at a time. */
-  bool vec_nn = pl->decode && !pl->fold_mx && sn == 1;
-  bool vec_nt = pl->decode && !pl->fold_mx && sk == 1 && !vec_nn;
+  /* Contiguous codes go through the vector decoder: NN rows 64 columns at a time (two
+   * rows make the pairs), NT columns CHUNK K at a time; MX folds applied to the
+   * decoded halfwords. */
+  bool vec_nn = pl->decode && sn == 1;
+  bool vec_nt = pl->decode && sk == 1 && !vec_nn;
+  const uint8_t *eb = pl->fold_mx ? p->eb + b * p->sb_batch_stride : NULL;
   const fp8g_bf16_dec_tables *tab = pl->decode ? fp8g_bf16_tables(p->b_dtype) : NULL;
   for (int64_t pj = 0; pj < npanels; pj++) {
     uint32_t *panel = dst + pj * kp * NR;
@@ -187,8 +212,16 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
         _Alignas(64) uint16_t h0[NR], h1[NR];
         const uint8_t *r_lo = base + (k0 + 2 * jp) * sk + col0;
         pl->decode(tab, r_lo, nc, h0);
-        if (2 * jp + 1 < kc) pl->decode(tab, r_lo + sk, nc, h1);
+        bool has_hi = 2 * jp + 1 < kc;
+        if (has_hi) pl->decode(tab, r_lo + sk, nc, h1);
         else memset(h1, 0, sizeof h1);
+        if (pl->fold_mx) { /* a pair never straddles a block: block_k is even */
+          const uint8_t *e = eb + ((k0 + 2 * jp) / p->block_k) * p->n + col0;
+          for (int j = 0; j < nc; j++) {
+            fold_run(h0 + j, 1, e8m0_fold(e[j]));
+            if (has_hi) fold_run(h1 + j, 1, e8m0_fold(e[j]));
+          }
+        }
         uint32_t *d = panel + jp * NR;
         for (int j = 0; j < nc; j++) d[j] = (uint32_t)h0[j] | (uint32_t)h1[j] << 16;
         for (int j = nc; j < NR; j++) d[j] = 0;
@@ -204,6 +237,7 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
           int64_t len = min64(CHUNK, kc - kk);
           _Alignas(64) uint16_t h[CHUNK];
           decode_run(pl, tab, src + kk, len, h);
+          if (pl->fold_mx) fold_blocks(p, h, len, k0 + kk, eb + col0 + j, p->n);
           if (len % 2) h[len] = 0;
           uint32_t *d = panel + (kk / 2) * NR + j;
           for (int64_t jp = 0; jp < fp8g_bf16_pairs(len); jp++) d[jp * NR] = pair_at(h, jp);

@@ -178,7 +178,7 @@ static void simple_free(simple *s) {
 /* ------------------------------------------------------------ packing: vector = table */
 /* The vector-decoder paths of the packers (contiguous A rows, NN rows, NT columns) give
  * the same panels and segment scales as the table path, bit for bit, at awkward sizes,
- * with every code (NaN codes included). */
+ * with every code (NaN codes included), with and without MX folding (NaN scales too). */
 static void packing_paths(void) {
   static const int64_t cols_v[] = {1, 2, 31, 63, 64, 65, 130}, kc_v[] = {1, 2, 3, 63, 64, 65, 255, 256, 257, 300};
   rng r = {3};
@@ -187,16 +187,22 @@ static void packing_paths(void) {
     for (size_t ci = 0; ci < 7; ci++)
       for (size_t ki = 0; ki < 10; ki++) {
         int64_t n = cols_v[ci], k = kc_v[ki], m = 13;
+        fp8g_scale_kind kind = ki % 3 == 0 ? FP8G_SCALE_BLOCK : ki % 3 == 1 ? FP8G_SCALE_MX : FP8G_SCALE_ROWCOL;
+        if (kind == FP8G_SCALE_MX) k = (k + 31) / 32 * 32;
         build_nt = nt;
         simple s;
-        simple_build(&s, ki % 3 == 0 ? FP8G_SCALE_BLOCK : FP8G_SCALE_ROWCOL, m, n, k, &r, 0, 0, 0, 0);
+        simple_build(&s, kind, m, n, k, &r, 118, 136, 118, 136);
         build_nt = false;
         for (int64_t i = 0; i < m * k; i++) s.a[i] = (uint8_t)rng_int(&r, 0, 255);
         for (int64_t i = 0; i < k * n; i++) s.b[i] = (uint8_t)rng_int(&r, 0, 255);
+        if (kind == FP8G_SCALE_MX) { /* a NaN scale on each side */
+          s.ea[m * s.p.a_kblocks / 2] = 0xFF;
+          s.eb[s.p.a_kblocks * n / 2] = 0xFF;
+        }
         s.p.b_dtype = fp8s[(ci + ki) % 4];
         s.p.a_dtype = fp8s[(ci + 2 * ki) % 4];
         fp8g_bf16_plan pl;
-        CHECK(fp8g_bf16_make_plan(&s.p, &pl), "plan");
+        CHECK(fp8g_bf16_make_plan(&s.p, &pl) && pl.fold_mx == (kind == FP8G_SCALE_MX), "plan");
         int64_t kc = pl.kc, kp = fp8g_bf16_pairs(kc), nseg = pl.seg ? (kc + pl.seg - 1) / pl.seg : 0;
         int64_t npa = (m + FP8G_BF16_MR - 1) / FP8G_BF16_MR, npb = (n + FP8G_BF16_NR - 1) / FP8G_BF16_NR;
         size_t abytes = (size_t)(npa * kp * FP8G_BF16_MR) * 4, bbytes = (size_t)(npb * kp * FP8G_BF16_NR) * 4;
