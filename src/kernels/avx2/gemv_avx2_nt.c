@@ -130,7 +130,7 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
  * activations to memory operands, which still beats 4 x 2 (measured, Zen 3, from
  * memory: M = 2 +50%, M = 3 +35%, M = 4 +10%; 3 columns lose to the 1-column tiles an
  * 8-column group then needs). */
-int gemv_avx2_nt_width(int mr) { return mr <= 4 ? 4 : 1; }
+int gemv_avx2_nt_width(int mr) { (void)mr; return 4; }
 
 #define NT_SCALED(MR, CN, SCALED)                                                  \
   switch (route) {                                                                 \
@@ -149,7 +149,6 @@ int gemv_avx2_nt_tile(const gemv_nt_tile *t, int mr, int cn, int route) {
   switch (mr * 16 + cn) {
     NT_ROUTES(1, 4) NT_ROUTES(2, 4) NT_ROUTES(3, 4) NT_ROUTES(4, 4)
     NT_ROUTES(1, 1) NT_ROUTES(2, 1) NT_ROUTES(3, 1) NT_ROUTES(4, 1)
-    NT_ROUTES(5, 1) NT_ROUTES(6, 1) NT_ROUTES(7, 1) NT_ROUTES(8, 1)
     default: break;
   }
   return -1; /* unreachable: the driver only asks for the shapes above */
