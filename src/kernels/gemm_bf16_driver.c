@@ -20,6 +20,7 @@
 
 #include "avx2/gemm_avx2.h" /* fp8g_avx2_epilogue: scales, bias, output rounding */
 #include "gemm_bf16.h"
+#include "workspace.h"
 
 #define MR FP8G_BF16_MR
 #define NR FP8G_BF16_NR
@@ -199,31 +200,7 @@ static void compute_task(void *vctx, int64_t t) {
 }
 
 /* ------------------------------------------------------------ workspace */
-/* One workspace kept across calls (a fresh multi-MiB allocation per call costs page
- * faults); a call that finds it in use allocates its own. Never freed. */
-static pthread_mutex_t ws_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *ws_cache;
-static size_t ws_cache_bytes;
-
-static void *ws_acquire(size_t bytes, bool *cached) {
-  *cached = pthread_mutex_trylock(&ws_lock) == 0;
-  if (!*cached) return aligned_alloc(64, bytes);
-  if (ws_cache_bytes < bytes) {
-    free(ws_cache);
-    ws_cache = aligned_alloc(64, bytes);
-    ws_cache_bytes = ws_cache ? bytes : 0;
-  }
-  if (!ws_cache) {
-    pthread_mutex_unlock(&ws_lock);
-    *cached = false;
-  }
-  return ws_cache;
-}
-
-static void ws_release(void *ws, bool cached) {
-  if (cached) pthread_mutex_unlock(&ws_lock);
-  else free(ws);
-}
+static fp8g_ws_cache ws_cache = FP8G_WS_CACHE_INIT;
 
 /* ------------------------------------------------------------ run */
 
@@ -255,7 +232,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   int64_t n_c = c_is_out ? 0 : round_up(ms * (nc + 16), 16);
   size_t bytes = (size_t)(n_a + n_as + n_b + n_bs + n_c) * 4;
   bool cached;
-  void *ws = ws_acquire(bytes, &cached);
+  void *ws = fp8g_ws_acquire(&ws_cache, bytes, &cached);
   if (!ws)
     return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "fp8_gemm: %zu bytes of BF16 GEMM workspace", bytes);
   x.apack = ws;
@@ -300,6 +277,6 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
       }
     }
   }
-  ws_release(ws, cached);
+  fp8g_ws_release(&ws_cache, ws, cached);
   return FP8GEMM_OK;
 }

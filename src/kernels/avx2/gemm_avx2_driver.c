@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "gemm_avx2.h"
+#include "../workspace.h"
 
 #define MR FP8G_AVX2_MR
 #define NR FP8G_AVX2_NR
@@ -201,32 +202,7 @@ static bool make_plan(const fp8g_gemm_problem *p, fp8g_avx2_plan *pl) {
 }
 
 /* ------------------------------------------------------------ workspace */
-/* One workspace is kept across calls: a fresh multi-MiB allocation per call costs
- * page faults comparable to the packing. A call that finds it in use (another host
- * thread) allocates its own. Never freed: it stays reachable until exit. */
-static pthread_mutex_t ws_lock = PTHREAD_MUTEX_INITIALIZER;
-static float *ws_cache;
-static size_t ws_cache_bytes;
-
-static float *ws_acquire(size_t bytes, bool *cached) {
-  *cached = pthread_mutex_trylock(&ws_lock) == 0;
-  if (!*cached) return aligned_alloc(64, bytes);
-  if (ws_cache_bytes < bytes) {
-    free(ws_cache);
-    ws_cache = aligned_alloc(64, bytes);
-    ws_cache_bytes = ws_cache ? bytes : 0;
-  }
-  if (!ws_cache) {
-    pthread_mutex_unlock(&ws_lock);
-    *cached = false;
-  }
-  return ws_cache;
-}
-
-static void ws_release(float *ws, bool cached) {
-  if (cached) pthread_mutex_unlock(&ws_lock);
-  else free(ws);
-}
+static fp8g_ws_cache ws_cache = FP8G_WS_CACHE_INIT;
 
 /* ------------------------------------------------------------ run */
 
@@ -259,7 +235,7 @@ static fp8gemm_status run_avx2(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   size_t off_bs = off_b + round_up((int64_t)fl_b, 16), off_c = off_bs + round_up((int64_t)fl_bs, 16);
   size_t total = off_c + round_up((int64_t)fl_c, 16);
   bool cached;
-  float *ws = ws_acquire(total * sizeof(float), &cached);
+  float *ws = fp8g_ws_acquire(&ws_cache, total * sizeof(float), &cached);
   if (!ws) return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "fp8_gemm: %zu bytes of AVX2 GEMM workspace",
                              total * sizeof(float));
 
@@ -309,7 +285,7 @@ static fp8gemm_status run_avx2(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
       }
     }
   }
-  ws_release(ws, cached);
+  fp8g_ws_release(&ws_cache, ws, cached);
   return FP8GEMM_OK;
 }
 
