@@ -62,6 +62,8 @@ typedef struct qs_enc {
   uint8_t sign_bit;
   bool neg_zero;
   bool nan_blend;   /* NaN lanes need lim_nan (differs from lim) */
+  int lim_code, nan_code; /* the codes of overflow / saturation and of NaN (magnitudes) */
+  float min_normal; /* 2^emin: the smallest normal value of the format */
 } qs_enc;
 
 /* False when the row does not fit the generic min/limit scheme (then: reference). */
@@ -84,6 +86,9 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
   e->lim = qs_seti(lim - (1 << m));
   e->lim_nan = qs_seti((int)f->nan_pos - (1 << m));
   e->nan_blend = f->nan_pos != lim;
+  e->lim_code = lim;
+  e->nan_code = f->nan_pos;
+  e->min_normal = fp8g_f32_from_bits(emin_bits);
   /* CLAMP needs NaN codes above the largest finite one (not e2m1: NaN -> 0) */
   e->clamp = saturate && f->nan_pos > f->max_mag;
   e->odd_bit = qs_seti((int32_t)(1u << e->sh));
@@ -194,6 +199,119 @@ QS_INLINE void qs_prefetch_chunk(const char *pf, size_t c, int src) {
   for (size_t b = 0; b < bytes; b += 64) _mm_prefetch(pf + c * bytes + b, _MM_HINT_T0);
 }
 
+#ifdef QS_BF16_TABLE
+/*
+ * Table-driven bf16 -> fp8 (fp8 targets, sign_from_x, long rows). For a fixed scale s
+ * and bf16 magnitudes |x| = 2^(E-127) (1 + M/128) with a normal fp8 result:
+ *  - RN(2^k v) = 2^k RN(v) for f32 normal results, and the fp8 code of a normal value
+ *    is its exponent field times 2^m plus its RNE-rounded mantissa, so doubling a
+ *    normal fp8 result adds 2^m to its code (a rounding carry included). Hence, with
+ *    E_lo the smallest bf16 exponent whose quotient 2^(E_lo-127) / s is >= 2^emin,
+ *    code(E, M) = T[M] + 2^m (E - E_lo) for every E >= E_lo, T[M] = code(E_lo, M),
+ *    until the code reaches the overflow / saturation limit; above it the code is the
+ *    limit (codes are monotone in |x|, also when the f32 quotient overflows to Inf),
+ *    and NaN lanes get the NaN code.
+ *  - T is computed per call by the exact vector path itself (128 values). Within a
+ *    group of 8 mantissas T rises by at most 1 (checked: one fp8 step is worth more
+ *    than 8 bf16 steps), so T[8g + j] = T[8g] + (j >= thr[g]) = T[0] +
+ *    ((U[g] + 8g + j) >> r) with r = 7 - m, U[g] = (T[8g] - T[0]) << r + 2^r - thr[g]
+ *    - 8g (+ an offset): with a = |w| = 128 E + 8g + j, the code is
+ *    (a + U[g] + K) >> r with one constant K, a 16-entry byte table (vpshufb) and
+ *    16-bit integer arithmetic that stays in the signed range (checked).
+ *  - Inf lanes must come out at the limit; when E_lo is near the top of the range the
+ *    formula falls short of it, which the closing spot check against the general path
+ *    (ends of the range, Inf, NaN) catches.
+ * Lanes below 2^(E_lo-127) (fp8 subnormal or zero results) send their 32-value chunk
+ * through the general path. Any check that fails: the general path for the call.
+ */
+/* rows shorter than this (in 32-value chunks) keep the general path: the table costs
+ * about as much to build as a few chunks */
+#ifndef QS_BTAB_MIN_CHUNKS
+#define QS_BTAB_MIN_CHUNKS 24
+#endif
+
+QS_INLINE float qs_scalar_scale(float x, int mode, float fs) {
+  return mode == QS_SCALE_DIV ? x / fs : mode == QS_SCALE_MUL ? x * fs : x;
+}
+
+QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int limit) {
+  float fs = qs_first(s);
+  int m = e->m, r = 7 - m;
+  if (m < 2 || m > 3) return false;
+  /* E_lo: the quotient is monotone in E; guess it from the exponents (2^emin * s for a
+   * division, 2^emin / s for a multiply), then confirm it with two quotients */
+  int emin = (int)(fp8g_f32_bits(e->min_normal) >> 23) - 127;
+  int es = (int)((fp8g_f32_bits(fs) >> 23) & 0xff) - 127;
+  int elo = 127 + emin + (mode == QS_SCALE_DIV ? es + 1 : mode == QS_SCALE_MUL ? -es : 0);
+  for (int tries = 0;; tries++) {
+    if (elo < 1 || elo > 254 || tries > 2) return false;
+    bool ok = qs_scalar_scale(fp8g_f32_from_bits((uint32_t)elo << 23), mode, fs) >= e->min_normal;
+    bool below = elo == 1 ||
+                 qs_scalar_scale(fp8g_f32_from_bits((uint32_t)(elo - 1) << 23), mode, fs) < e->min_normal;
+    if (ok && below) break;
+    elo += ok ? -1 : 1;
+  }
+  uint16_t xs[128];
+  uint8_t T[128];
+  for (int i = 0; i < 128; i++) xs[i] = (uint16_t)(elo << 7 | i);
+  for (int c = 0; c < 4; c++) qs_quant_chunk_bf16p(e, xs + 32 * c, T + 32 * c, mode, s, limit);
+  if (T[127] >= e->lim_code) return false;
+  /* T is non-decreasing (the general path equals the reference, which is monotone in
+   * |x|); a group whose last entry is at most its first + 1 rises once, at thr[g] =
+   * 8 - (the number of entries above its first). */
+  int u[16], umin = 1 << 30, umax = -(1 << 30);
+  const uint64_t ones = 0x0101010101010101ull;
+  for (int g = 0; g < 16; g++) {
+    uint64_t w;
+    memcpy(&w, T + 8 * g, 8);
+    uint64_t d = w - ones * T[8 * g]; /* bytes T[8g + j] - T[8g] >= 0: no borrows */
+    if (d & ~ones) return false;      /* a byte above 1 */
+    int thr = 8 - (int)((d * ones) >> 56);
+    u[g] = ((T[8 * g] - T[0]) << r) + (1 << r) - thr - 8 * g;
+    umin = u[g] < umin ? u[g] : umin;
+    umax = u[g] > umax ? u[g] : umax;
+  }
+  if (umax - umin > 255) return false;
+  uint8_t tab[16];
+  for (int g = 0; g < 16; g++) tab[g] = (uint8_t)(u[g] - umin);
+  /* true sum a + tab[g] + ktrue, a in [128 E_lo, 0x7fff], must fit int16 */
+  int ktrue = (T[0] << r) - 128 * elo + umin;
+  if (0x7fff + 255 + ktrue > 0x7fff || ktrue < -0x8000) return false;
+  /* K also cancels the high byte of each shuffle result (tab[0] << 8) */
+  uint16_t k = (uint16_t)((unsigned)(ktrue - 256 * tab[0]) & 0xffffu);
+  /* Inf (and so every NaN pattern, above it) must reach the limit */
+  if ((0x7f80 + tab[0] + ktrue) >> r < e->lim_code) return false;
+  qs_btab_set(t, tab, k, r, e->lim_code, e->nan_code, (uint16_t)(elo << 7));
+  return true;
+}
+
+static void qs_quant_dispatch_bf16(const qs_enc *e, const void *x, size_t nchunks, uint8_t *q,
+                                   int mode, float sv, bool e2m1, const char *pf);
+
+/* a chunk with a lane below the table's range: the general path (rare on real data) */
+__attribute__((noinline)) static void qs_btab_slow(const qs_enc *e, const uint16_t *x, uint8_t *q,
+                                                   int mode, float fs) {
+  qs_quant_dispatch_bf16(e, x, 1, q, mode, fs, false, (const char *)x);
+}
+
+__attribute__((noinline)) static void qs_btab_loop(const qs_btab *tp, const qs_enc *e,
+                                                   const uint16_t *x, size_t nchunks, uint8_t *q,
+                                                   int mode, float fs, const char *pf) {
+  const qs_btab t = *tp;
+  if (e->neg_zero) {
+    for (size_t c = 0; c < nchunks; c++) {
+      qs_prefetch_chunk(pf, c, QS_SRC_BF16);
+      if (!qs_btab_chunk(&t, x + 32 * c, q + 32 * c, true)) qs_btab_slow(e, x + 32 * c, q + 32 * c, mode, fs);
+    }
+  } else {
+    for (size_t c = 0; c < nchunks; c++) {
+      qs_prefetch_chunk(pf, c, QS_SRC_BF16);
+      if (!qs_btab_chunk(&t, x + 32 * c, q + 32 * c, false)) qs_btab_slow(e, x + 32 * c, q + 32 * c, mode, fs);
+    }
+  }
+}
+#endif
+
 /* pf: the row to prefetch alongside (x itself when the caller has none: those lines
  * are being read anyway, and the loop stays branch-free). */
 QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, uint8_t *q,
@@ -202,6 +320,13 @@ QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, ui
   size_t qstep = e2m1 ? 16 : 32;
 #ifdef QS_BF16_PAIRS
   if (src == QS_SRC_BF16 && !e2m1 && e.sign_from_x) {
+#ifdef QS_BF16_TABLE
+    qs_btab t;
+    if (nchunks >= QS_BTAB_MIN_CHUNKS && qs_btab_init(&t, &e, mode, s, limit)) {
+      qs_btab_loop(&t, &e, x, nchunks, q, mode, qs_first(s), pf);
+      return;
+    }
+#endif
     for (size_t c = 0; c < nchunks; c++) {
       qs_prefetch_chunk(pf, c, src);
       qs_quant_chunk_bf16p(&e, (const uint16_t *)x + 32 * c, q + 32 * c, mode, s, limit);

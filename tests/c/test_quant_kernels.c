@@ -436,6 +436,64 @@ static void fill_wide(void *x, size_t n, int kind, fp8gemm_dtype dt, float *tmp)
   fp8g_quant_ref.narrow(tmp, dt, x, n);
 }
 
+/*
+ * The table-driven bf16 -> fp8 path (AVX2: rows of >= 768 values, positive finite
+ * scales): its per-call table, the bounds of its range (E_lo at the bottom and top of
+ * the exponent range, where the Inf check sends calls back to the general path), and
+ * rows mixing table chunks with chunks that hold fp8-subnormal or zero results.
+ */
+static void suite_bf16_table(const fp8g_quant_kernels *k) {
+  enum { NS = 64 };
+  float sc[NS];
+  int ns = 0;
+  /* powers of two across the range, and their neighbours one ulp away */
+  for (int e = -140; e <= 127 && ns + 3 <= 36; e += 23) {
+    float p = ldexpf(1.0f, e);
+    sc[ns++] = p;
+    sc[ns++] = nextafterf(p, INFINITY);
+    sc[ns++] = nextafterf(p, 0.0f);
+  }
+  /* amax / 448 and amax / 57344 of typical and extreme rows, and random scales */
+  static const float amaxes[] = {1.0f, 3.5f, 512.0f, 0.0123f, 3.0e38f, 1e-38f};
+  for (size_t i = 0; i < sizeof amaxes / sizeof amaxes[0]; i++) {
+    sc[ns++] = amaxes[i] / 448.0f;
+    sc[ns++] = amaxes[i] / 57344.0f;
+  }
+  while (ns < NS) {
+    uint64_t r = rnd();
+    sc[ns++] = ldexpf(1.0f + (float)(r & 0x7fffff) / 8388608.0f, (int)((r >> 32) % 268) - 140);
+  }
+  uint16_t *h = malloc(65536 * sizeof *h);
+  for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+  for (int t = 0; t < 4; t++) /* the fp8 formats */
+    for (int sat = 0; sat < 2; sat++)
+      for (int s = 0; s < NS; s++)
+        check_quantize_wide(k, h, FP8GEMM_BF16, 65536, sc[s], narrow_types[t], sat,
+                            "table path, all bf16 inputs");
+  /* activation-like rows: most values table chunks, some chunks with tiny values,
+   * zeros, outliers and an occasional NaN / Inf; scale = amax / 448 */
+  static const size_t lens[] = {767, 768, 769, 4096 + 17};
+  for (int row = 0; row < 24; row++)
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+      size_t n = lens[li];
+      for (size_t i = 0; i < n; i++) {
+        uint64_t r = rnd();
+        float v = ((float)(r & 0xffff) - 32768.0f) / 4096.0f;
+        if ((r >> 20) % 50 == 0) v *= 100.0f;
+        if ((r >> 30) % 200 == 0) v = ldexpf(v, -(int)((r >> 40) % 24));
+        if ((r >> 50) % 500 == 0) v = 0.0f;
+        h[i] = fp8g_f32_to_bf16(v);
+        if (row % 6 == 5 && (r >> 56) == 7) h[i] = (r & 1) ? 0x7fc1 : 0xff80;
+      }
+      float amax = fp8g_quant_ref.amax_wide(h, FP8GEMM_BF16, n);
+      for (int t = 0; t < 4; t++)
+        for (int sat = 0; sat < 2; sat++)
+          check_quantize_wide(k, h, FP8GEMM_BF16, n, amax > 0 ? amax / 448.0f : 1.0f,
+                              narrow_types[t], sat, "table path, activation-like rows");
+    }
+  free(h);
+}
+
 /* amax_wide / quantize_wide on every wide dtype at every length and offset. */
 static void suite_fused_quantize(const fp8g_quant_kernels *k, bool full) {
   size_t maxn = 1000003 + 16;
@@ -638,6 +696,7 @@ int main(void) {
     suite_exhaustive16(k);
     suite_fused_dequantize(k);
     suite_fused_quantize(k, !slow || level == (int)detected);
+    suite_bf16_table(k);
     if (!slow || level == (int)detected) suite_quantize(k);
   }
   fp8gemm_set_max_isa(saved_cap);

@@ -150,6 +150,60 @@ QS_V void qs_load_bf16_pair(const uint16_t *p, qs_f *a, qs_f *b) {
   *b = _mm256_castsi256_ps(_mm256_and_si256(v, _mm256_set1_epi32((int)0xffff0000u)));
 }
 
+/* lane 0 of a vector (the scale factor, set to every lane) */
+QS_V float qs_first(qs_f v) { return _mm256_cvtss_f32(v); }
+
+/*
+ * Table-driven bf16 -> fp8 step (quant_simd_body.h, qs_btab_init has the why): in
+ * 16-bit lanes, code = min((|w| + K + tab[(|w| >> 3) & 15]) >> r, lim), NaN lanes
+ * max-ed up to the NaN code; 16 values per vector, no float operation.
+ */
+#define QS_BF16_TABLE 1
+typedef struct qs_btab {
+  __m256i tab;    /* the 16 group bytes in both 128-bit lanes */
+  __m256i k;      /* K (mod 2^16) */
+  __m256i lim;    /* the overflow / saturation code */
+  __m256i nan;    /* the NaN code */
+  __m256i low;    /* |w| below this: not a normal fp8 result, the chunk goes the slow way */
+  __m128i r;      /* shift count */
+} qs_btab;
+
+static inline void qs_btab_set(qs_btab *t, const uint8_t tab[16], uint16_t k, int r, int lim,
+                               int nan, uint16_t low) {
+  t->tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)tab));
+  t->k = _mm256_set1_epi16((short)k);
+  t->lim = _mm256_set1_epi16((short)lim);
+  t->nan = _mm256_set1_epi16((short)nan);
+  t->low = _mm256_set1_epi16((short)low);
+  t->r = _mm_cvtsi32_si128(r);
+}
+
+QS_V __m256i qs_btab_code(const qs_btab *t, __m256i a) {
+  __m256i idx = _mm256_and_si256(_mm256_srli_epi16(a, 3), _mm256_set1_epi16(0x000f));
+  /* the high byte of each word looks up entry 0: K accounts for it */
+  __m256i sum = _mm256_add_epi16(_mm256_add_epi16(a, t->k), _mm256_shuffle_epi8(t->tab, idx));
+  __m256i c = _mm256_min_epi16(_mm256_sra_epi16(sum, t->r), t->lim);
+  __m256i nan = _mm256_cmpgt_epi16(a, _mm256_set1_epi16(0x7f80));
+  return _mm256_max_epi16(c, _mm256_and_si256(nan, t->nan));
+}
+
+/* 32 bf16 -> 32 code bytes with signs; false (nothing stored) when a lane is below
+ * t->low. */
+QS_V bool qs_btab_chunk(const qs_btab *t, const uint16_t *x, uint8_t *q, bool neg_zero) {
+  __m256i w0 = _mm256_loadu_si256((const __m256i *)x);
+  __m256i w1 = _mm256_loadu_si256((const __m256i *)(x + 16));
+  __m256i a0 = _mm256_and_si256(w0, _mm256_set1_epi16(0x7fff));
+  __m256i a1 = _mm256_and_si256(w1, _mm256_set1_epi16(0x7fff));
+  __m256i low = _mm256_or_si256(_mm256_cmpgt_epi16(t->low, a0), _mm256_cmpgt_epi16(t->low, a1));
+  if (!_mm256_testz_si256(low, low)) return false;
+  /* codes <= 0x80: unsigned saturation keeps them; the signs pack from the words */
+  __m256i b = _mm256_packus_epi16(qs_btab_code(t, a0), qs_btab_code(t, a1));
+  __m256i s = _mm256_and_si256(_mm256_packs_epi16(w0, w1), _mm256_set1_epi8((char)0x80));
+  if (!neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
+  _mm256_storeu_si256((__m256i *)q, _mm256_permute4x64_epi64(_mm256_or_si256(b, s), 0xd8));
+  return true;
+}
+
 struct qs_enc;
 static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
                                     const struct qs_enc *e);
