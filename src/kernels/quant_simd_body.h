@@ -221,13 +221,13 @@ QS_INLINE void qs_prefetch_chunk(const char *pf, size_t c, int src) {
  *  - Inf lanes must come out at the limit; when E_lo is near the top of the range the
  *    formula falls short of it, which the closing spot check against the general path
  *    (ends of the range, Inf, NaN) catches.
- * Lanes below 2^(E_lo-127) (fp8 subnormal or zero results) send their 32-value chunk
+ * Lanes below that range (fp8 subnormal or zero results) send their 32-value chunk
  * through the general path. Any check that fails: the general path for the call.
  */
 /* rows shorter than this (in 32-value chunks) keep the general path: the table costs
  * about as much to build as a few chunks */
 #ifndef QS_BTAB_MIN_CHUNKS
-#define QS_BTAB_MIN_CHUNKS 24
+#define QS_BTAB_MIN_CHUNKS 32
 #endif
 
 QS_INLINE float qs_scalar_scale(float x, int mode, float fs) {
@@ -251,11 +251,35 @@ QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int l
     if (ok && below) break;
     elo += ok ? -1 : 1;
   }
-  uint16_t xs[128];
+  /* T[M] and the quotients y[M] of 2^(E_lo-127) (1 + M/128), by the general path's
+   * own steps (scale, encode |y|, + 2^m) */
+  static const uint32_t iota[16] = {0 << 16, 1 << 16, 2 << 16,  3 << 16,  4 << 16,  5 << 16,
+                                    6 << 16, 7 << 16, 8 << 16,  9 << 16,  10 << 16, 11 << 16,
+                                    12 << 16, 13 << 16, 14 << 16, 15 << 16};
   uint8_t T[128];
-  for (int i = 0; i < 128; i++) xs[i] = (uint16_t)(elo << 7 | i);
-  for (int c = 0; c < 4; c++) qs_quant_chunk_bf16p(e, xs + 32 * c, T + 32 * c, mode, s, limit);
+  float y[128];
+  qs_i step = qs_bits(qs_loadf((const float *)iota));
+  for (int v = 0; v < 128 / QS_W; v++) {
+    qs_f x = qs_flt(qs_add(qs_seti((int32_t)((uint32_t)elo << 23 | (uint32_t)(v * QS_W) << 16)), step));
+    qs_f q = qs_apply_scale(x, mode, s);
+    qs_storef(y + v * QS_W, q);
+    qs_store_u8(T + v * QS_W, qs_add(qs_encode_abs(e, qs_bits(q), limit), qs_seti(1 << m)));
+  }
   if (T[127] >= e->lim_code) return false;
+  /* values of binade E_lo - 1 whose quotient y[M] / 2 is still a normal fp8 result
+   * follow the same formula (code T[M] - 2^m): the table's range starts at the first
+   * of them (not for E_lo = 1: bf16 subnormals have no implicit bit) */
+  uint16_t low = (uint16_t)(elo << 7);
+  if (elo > 1) {
+    float t2 = 2.0f * e->min_normal;
+    int lo = 0, hi = 128;
+    while (lo < hi) {
+      int mid = (lo + hi) / 2;
+      if (y[mid] >= t2) hi = mid;
+      else lo = mid + 1;
+    }
+    low = (uint16_t)(((elo - 1) << 7) + lo);
+  }
   /* T is non-decreasing (the general path equals the reference, which is monotone in
    * |x|); a group whose last entry is at most its first + 1 rises once, at thr[g] =
    * 8 - (the number of entries above its first). */
@@ -274,14 +298,14 @@ QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int l
   if (umax - umin > 255) return false;
   uint8_t tab[16];
   for (int g = 0; g < 16; g++) tab[g] = (uint8_t)(u[g] - umin);
-  /* true sum a + tab[g] + ktrue, a in [128 E_lo, 0x7fff], must fit int16 */
+  /* true sum a + tab[g] + ktrue, a in [128 (E_lo - 1), 0x7fff], must fit int16 */
   int ktrue = (T[0] << r) - 128 * elo + umin;
   if (0x7fff + 255 + ktrue > 0x7fff || ktrue < -0x8000) return false;
   /* K also cancels the high byte of each shuffle result (tab[0] << 8) */
   uint16_t k = (uint16_t)((unsigned)(ktrue - 256 * tab[0]) & 0xffffu);
   /* Inf (and so every NaN pattern, above it) must reach the limit */
   if ((0x7f80 + tab[0] + ktrue) >> r < e->lim_code) return false;
-  qs_btab_set(t, tab, k, r, e->lim_code, e->nan_code, (uint16_t)(elo << 7));
+  qs_btab_set(t, tab, k, r, e->lim_code, e->nan_code, low);
   return true;
 }
 

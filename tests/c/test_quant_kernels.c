@@ -437,7 +437,7 @@ static void fill_wide(void *x, size_t n, int kind, fp8gemm_dtype dt, float *tmp)
 }
 
 /*
- * The table-driven bf16 -> fp8 path (AVX2: rows of >= 768 values, positive finite
+ * The table-driven bf16 -> fp8 path (AVX2: rows of >= 1024 values, positive finite
  * scales): its per-call table, the bounds of its range (E_lo at the bottom and top of
  * the exponent range, where the Inf check sends calls back to the general path), and
  * rows mixing table chunks with chunks that hold fp8-subnormal or zero results.
@@ -472,7 +472,7 @@ static void suite_bf16_table(const fp8g_quant_kernels *k) {
                             "table path, all bf16 inputs");
   /* activation-like rows: most values table chunks, some chunks with tiny values,
    * zeros, outliers and an occasional NaN / Inf; scale = amax / 448 */
-  static const size_t lens[] = {767, 768, 769, 4096 + 17};
+  static const size_t lens[] = {1023, 1024, 1025, 4096 + 17};
   for (int row = 0; row < 24; row++)
     for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
       size_t n = lens[li];
