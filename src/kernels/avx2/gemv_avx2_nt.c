@@ -1,8 +1,11 @@
 /*
  * NT decode tiles: weights stored [N][K] (the transposed view of a checkpoint weight),
- * K contiguous per output column. Each step decodes 32 codes of each of cn columns and
- * multiplies them with 32 activations of each of mr rows into one 8-lane accumulator
- * per (row, column); the lanes are summed in a fixed order at the end.
+ * K contiguous per output column. Each 32-code step multiplies 32 codes of each of cn
+ * columns with 32 activations of each of mr rows into one 8-lane accumulator per
+ * (row, column); the lanes are summed in a fixed order at the end. The F16C and table
+ * routes decode a column's 32 codes at once (NT_STEP_BODY); the integer route decodes
+ * 8 at a time, K-chunk by K-chunk across the columns (NT_CHUNK_BODY). Both give each
+ * accumulator the same sequence of FMAs, so the routes agree bit for bit.
  */
 #include <string.h>
 
@@ -17,7 +20,7 @@ enum { NT_STEP = 32 };
 enum { NT_NEXT_BYTES = 1024 };
 
 /* One 32-code step: decode each column, 4 FMAs per (row, column); with SCALED, the
- * step's sum is formed apart (from +0: see NT_CHUNK_SCALED_BODY) and multiplied by the
+ * step's sum is formed apart (from +0: see NT_CHUNK_BODY) and multiplied by the
  * column's factor. */
 #define NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP)                                   \
   _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                           \
