@@ -237,7 +237,8 @@ QS_INLINE float qs_scalar_scale(float x, int mode, float fs) {
 QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int limit) {
   float fs = qs_first(s);
   int m = e->m, r = 7 - m;
-  if (m < 2 || m > 3) return false;
+  /* (NaN lanes are max-ed up to the NaN code: it must not be below the limit) */
+  if (m < 2 || m > 3 || e->nan_code < e->lim_code) return false;
   /* E_lo: the quotient is monotone in E; guess it from the exponents (2^emin * s for a
    * division, 2^emin / s for a multiply), then confirm it with two quotients */
   int emin = (int)(fp8g_f32_bits(e->min_normal) >> 23) - 127;
