@@ -144,29 +144,23 @@ static bool has_next_row(const bench *b, size_t r, size_t r0) {
   return r + 1 < r0 + TASK_ELEMS / K_ROW && (r + 1) * K_ROW < b->n;
 }
 
-static void token_f32_task(void *ctx, int64_t t) {
-  bench *b = ctx;
+/* per-token f32 rows of task t, with the op's next-row prefetch or without it (the
+ * pre-prefetch kernel calls) */
+static void token_f32_rows(bench *b, int64_t t, bool prefetch) {
   size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
   for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
     const float *x = b->x32 + r * K_ROW;
     float s = token_scale(b->k->amax(x, K_ROW));
     b->scales[r] = s;
-    b->k->quantize_wide_pf(x, FP8GEMM_F32, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW,
-                           has_next_row(b, r, r0) ? x + K_ROW : NULL);
+    if (prefetch)
+      b->k->quantize_wide_pf(x, FP8GEMM_F32, K_ROW, s, FP8GEMM_E4M3FN, true,
+                             b->qout + r * K_ROW, has_next_row(b, r, r0) ? x + K_ROW : NULL);
+    else
+      b->k->quantize(x, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW);
   }
 }
-
-/* the same without the prefetch (the pre-prefetch kernel calls) */
-static void token_f32_nopf_task(void *ctx, int64_t t) {
-  bench *b = ctx;
-  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
-  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
-    const float *x = b->x32 + r * K_ROW;
-    float s = token_scale(b->k->amax(x, K_ROW));
-    b->scales[r] = s;
-    b->k->quantize(x, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW);
-  }
-}
+static void token_f32_task(void *ctx, int64_t t) { token_f32_rows(ctx, t, true); }
+static void token_f32_nopf_task(void *ctx, int64_t t) { token_f32_rows(ctx, t, false); }
 
 static void token_bf16_task(void *ctx, int64_t t) {
   bench *b = ctx;
