@@ -247,8 +247,10 @@ int bench_run_case(bench_scheme s, int64_t m, int64_t n, int64_t k, int threads,
       FP8GEMM_SCHEME_MX, FP8GEMM_SCHEME_PER_TOKEN};
   fp8gemm_op op = s == BENCH_W8A16 ? FP8GEMM_OP_FP8_GEMM_W8A16 : FP8GEMM_OP_FP8_GEMM;
   fp8gemm_kernel_info info = {0};
-  if (fp8gemm_query_shape(op, api_scheme[s], FP8GEMM_E4M3FN, m, n, k, cfg->nt, &info) == FP8GEMM_OK)
+  if (fp8gemm_query_shape(op, api_scheme[s], FP8GEMM_E4M3FN, m, n, k, cfg->nt, &info) == FP8GEMM_OK) {
     snprintf(r->kernel, sizeof r->kernel, "%s", info.name);
+    r->kernel_isa = info.isa;
+  }
   if (info.isa == FP8GEMM_ISA_SCALAR && 2.0 * (double)m * (double)n * (double)k > 4e9) {
     r->skipped = true;
     snprintf(r->note, sizeof r->note, "only the scalar reference serves this shape: skipped");

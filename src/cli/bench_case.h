@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fp8gemm.h"
+
 typedef enum bench_scheme {
   BENCH_PER_TOKEN = 0, /* fp8_gemm, per-token activations x per-channel weights */
   BENCH_PER_TENSOR,    /* fp8_gemm, one scale each */
@@ -29,6 +31,7 @@ typedef struct bench_config {
 typedef struct bench_result {
   const char *op;
   char kernel[48];
+  fp8gemm_isa kernel_isa; /* the ISA level the kernel needs: tells its compute peak */
   double seconds;       /* median of the op */
   double naive_seconds; /* median of the naive path, 0 if not run */
   int runs, buffers;

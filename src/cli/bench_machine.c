@@ -1,16 +1,21 @@
-/* Calibration loops for `fp8gemm bench`: the machine's own limits, measured in the
- * same run as the kernels so that "% of peak" compares like with like. */
+/* Calibration for `fp8gemm bench`: the machine's own limits, measured in the same run as
+ * the kernels so that "% of peak" compares like with like. The loops live in
+ * src/cli/calib/, one file per ISA level with its own compiler flags; this file picks
+ * them from the ISA in force and runs them on pinned threads. */
 #define _GNU_SOURCE
 #include "bench_machine.h"
 
-#include <immintrin.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "calib/bench_calib.h"
+#include "fp8gemm.h"
 
 double bench_now(void) {
   struct timespec t;
@@ -27,13 +32,6 @@ double bench_median(double *v, int n) {
   if (n <= 0) return 0.0;
   qsort(v, (size_t)n, sizeof *v, cmp_double);
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-void bench_pin_to_cpu(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu, &set);
-  (void)sched_setaffinity(0, sizeof set, &set);
 }
 
 size_t bench_llc_bytes(void) {
@@ -54,125 +52,142 @@ size_t bench_llc_bytes(void) {
   return best ? best : (size_t)32 << 20;
 }
 
-/* ------------------------------------------------------------ threads */
+/* ------------------------------------------------------------ pinned workers */
+enum { MAX_WORKERS = 64 };
 
 typedef struct worker {
   int cpu;
+  atomic_int *go; /* workers spin on it once pinned, so that all start together */
+  float (*compute)(long iters);
+  long iters;
+  uint64_t (*read)(const uint8_t *p, size_t bytes);
   const uint8_t *buf;
   size_t bytes;
-  long iters;
   double seconds;
-  volatile float sink;
+  uint64_t sink;
 } worker;
 
-/* Runs fn on `threads` threads (the caller is thread 0) and restores the caller's CPU
- * mask afterwards: threads the library creates later inherit it. */
-static void run_workers(worker *w, int threads, void *(*fn)(void *)) {
-  cpu_set_t saved;
-  int have_mask = sched_getaffinity(0, sizeof saved, &saved) == 0;
-  pthread_t th[64];
-  int started = 0;
-  for (int i = 1; i < threads && i < 64; i++)
-    if (pthread_create(&th[i], NULL, fn, &w[i]) == 0) started = i;
-  fn(&w[0]);
-  for (int i = 1; i <= started; i++) pthread_join(th[i], NULL);
-  if (have_mask) (void)sched_setaffinity(0, sizeof saved, &saved);
-}
-
-/* 12 independent accumulators: enough to cover FMA latency x throughput (4 x 2). */
-__attribute__((target("avx2,fma"))) static void *fma_loop(void *arg) {
+static void *worker_main(void *arg) {
   worker *w = arg;
-  bench_pin_to_cpu(w->cpu);
-  __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-3f);
-  /* Distinct starting values and every chain in the asm barrier: chains that start
-   * equal are merged by the compiler (seen with gcc 12: 7 FMAs left of 12, and a
-   * "peak" 1.45x the real one). */
-  __m256 c0 = _mm256_set1_ps(0.1f), c1 = _mm256_set1_ps(0.2f), c2 = _mm256_set1_ps(0.3f),
-         c3 = _mm256_set1_ps(0.4f), c4 = _mm256_set1_ps(0.5f), c5 = _mm256_set1_ps(0.6f),
-         c6 = _mm256_set1_ps(0.7f), c7 = _mm256_set1_ps(0.8f), c8 = _mm256_set1_ps(0.9f),
-         c9 = _mm256_set1_ps(1.1f), c10 = _mm256_set1_ps(1.2f), c11 = _mm256_set1_ps(1.3f);
-  double t0 = bench_now();
-  for (long i = 0; i < w->iters; i++) {
-    c0 = _mm256_fmadd_ps(c0, x, y);
-    c1 = _mm256_fmadd_ps(c1, x, y);
-    c2 = _mm256_fmadd_ps(c2, x, y);
-    c3 = _mm256_fmadd_ps(c3, x, y);
-    c4 = _mm256_fmadd_ps(c4, x, y);
-    c5 = _mm256_fmadd_ps(c5, x, y);
-    c6 = _mm256_fmadd_ps(c6, x, y);
-    c7 = _mm256_fmadd_ps(c7, x, y);
-    c8 = _mm256_fmadd_ps(c8, x, y);
-    c9 = _mm256_fmadd_ps(c9, x, y);
-    c10 = _mm256_fmadd_ps(c10, x, y);
-    c11 = _mm256_fmadd_ps(c11, x, y);
-    __asm__ volatile("" : "+x"(c0), "+x"(c1), "+x"(c2), "+x"(c3), "+x"(c4), "+x"(c5), "+x"(c6),
-                     "+x"(c7), "+x"(c8), "+x"(c9), "+x"(c10), "+x"(c11)); /* keep 12 chains */
+  if (w->cpu >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(w->cpu, &set);
+    (void)sched_setaffinity(0, sizeof set, &set);
   }
+  while (!atomic_load_explicit(w->go, memory_order_acquire)) {
+  }
+  double t0 = bench_now();
+  if (w->compute) w->sink = (uint64_t)(w->compute(w->iters) != 0.0f);
+  else w->sink = w->read(w->buf, w->bytes);
   w->seconds = bench_now() - t0;
-  __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
-                           _mm256_add_ps(_mm256_add_ps(c4, c5), _mm256_add_ps(c6, c7)));
-  s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(c8, c9), _mm256_add_ps(c10, c11)));
-  w->sink = _mm256_cvtss_f32(s);
   return NULL;
 }
 
-double bench_fma_peak_gflops(int threads) {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0.0;
-  if (threads < 1) threads = 1;
-  if (threads > 64) threads = 64;
+/* Runs the workers together (the caller is worker 0), each pinned to its own CPU of the
+ * caller's mask, and restores the caller's mask: the library's pool threads created
+ * later inherit it. Returns the slowest worker's time, or 0 if a thread did not start. */
+static double run_workers(worker *w, int n) {
+  cpu_set_t saved;
+  int cpus[MAX_WORKERS], ncpu = 0;
+  int have_mask = sched_getaffinity(0, sizeof saved, &saved) == 0;
+  for (int c = 0; have_mask && c < CPU_SETSIZE && ncpu < MAX_WORKERS; c++)
+    if (CPU_ISSET(c, &saved)) cpus[ncpu++] = c;
+  atomic_int go;
+  atomic_init(&go, 0);
+  for (int i = 0; i < n; i++) {
+    w[i].cpu = ncpu ? cpus[i % ncpu] : -1;
+    w[i].go = &go;
+  }
+  pthread_t th[MAX_WORKERS];
+  int started = 0;
+  while (started < n - 1 && pthread_create(&th[started + 1], NULL, worker_main, &w[started + 1]) == 0)
+    started++;
+  atomic_store_explicit(&go, 1, memory_order_release);
+  if (started == n - 1) worker_main(&w[0]);
+  for (int i = 1; i <= started; i++) pthread_join(th[i], NULL);
+  if (have_mask) (void)sched_setaffinity(0, sizeof saved, &saved);
+  if (started != n - 1) return 0.0;
+  double slowest = 0.0;
+  for (int i = 0; i < n; i++)
+    if (w[i].seconds > slowest) slowest = w[i].seconds;
+  return slowest;
+}
+
+/* Best rate (units per second) of `reps` runs of one compute loop on every worker. */
+static double compute_peak(float (*loop)(long), long iters, double flops_per_iter, int threads,
+                           int reps) {
   double best = 0.0;
-  for (int rep = 0; rep < 3; rep++) {
-    worker w[64];
+  for (int rep = 0; rep < reps; rep++) {
+    worker w[MAX_WORKERS];
     memset(w, 0, sizeof w);
-    for (int i = 0; i < threads; i++) w[i] = (worker){.cpu = i, .iters = 20000000};
-    run_workers(w, threads, fma_loop);
-    double flops = 0.0, slowest = 0.0;
-    for (int i = 0; i < threads; i++) {
-      flops += (double)w[i].iters * 12 * 16;
-      if (w[i].seconds > slowest) slowest = w[i].seconds;
-    }
-    if (slowest > 0 && flops / slowest / 1e9 > best) best = flops / slowest / 1e9;
+    for (int i = 0; i < threads; i++) w[i] = (worker){.compute = loop, .iters = iters};
+    double t = run_workers(w, threads);
+    double rate = t > 0 ? (double)threads * (double)iters * flops_per_iter / t : 0.0;
+    if (rate > best) best = rate;
   }
   return best;
 }
 
-__attribute__((target("avx2"))) static void *read_loop(void *arg) {
-  worker *w = arg;
-  bench_pin_to_cpu(w->cpu);
-  __m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
-  double t0 = bench_now();
-  for (size_t i = 0; i + 128 <= w->bytes; i += 128) {
-    a = _mm256_xor_si256(a, _mm256_loadu_si256((const __m256i *)(w->buf + i)));
-    b = _mm256_xor_si256(b, _mm256_loadu_si256((const __m256i *)(w->buf + i + 32)));
-    c = _mm256_xor_si256(c, _mm256_loadu_si256((const __m256i *)(w->buf + i + 64)));
-    d = _mm256_xor_si256(d, _mm256_loadu_si256((const __m256i *)(w->buf + i + 96)));
-  }
-  w->seconds = bench_now() - t0;
-  __m256i s = _mm256_xor_si256(_mm256_xor_si256(a, b), _mm256_xor_si256(c, d));
-  w->sink = (float)_mm256_extract_epi32(s, 0);
-  return NULL;
-}
-
-double bench_read_bandwidth_gbps(int threads, size_t bytes) {
-  if (!__builtin_cpu_supports("avx2")) return 0.0;
-  if (threads < 1) threads = 1;
-  if (threads > 64) threads = 64;
-  uint8_t *buf = aligned_alloc(4096, bytes);
-  if (!buf) return 0.0;
-  memset(buf, 1, bytes);
-  double times[7];
-  int reps = 7;
-  size_t part = bytes / (size_t)threads / 128 * 128;
+/* Best rate of `reps` passes over buf, each worker reading its own contiguous part. */
+static double read_peak(uint64_t (*loop)(const uint8_t *, size_t), const uint8_t *buf,
+                        size_t bytes, int threads, int reps) {
+  size_t part = bytes / (size_t)threads / 4096 * 4096;
+  double best = 0.0;
   for (int rep = 0; rep < reps; rep++) {
-    worker w[64];
+    worker w[MAX_WORKERS];
     memset(w, 0, sizeof w);
     for (int i = 0; i < threads; i++)
-      w[i] = (worker){.cpu = i, .buf = buf + (size_t)i * part, .bytes = part};
-    double t0 = bench_now();
-    run_workers(w, threads, read_loop);
-    times[rep] = bench_now() - t0;
+      w[i] = (worker){.read = loop, .buf = buf + (size_t)i * part, .bytes = part};
+    double t = run_workers(w, threads);
+    double rate = t > 0 ? (double)(part * (size_t)threads) / t : 0.0;
+    if (rate > best) best = rate;
   }
+  return best;
+}
+
+/* Portable stand-in where there is no AVX2 (the scalar build of the library). */
+static uint64_t read_u64(const uint8_t *p, size_t bytes) {
+  uint64_t acc[4] = {0, 0, 0, 0};
+  size_t i = 0;
+  for (; i + 32 <= bytes; i += 32)
+    for (int l = 0; l < 4; l++) {
+      uint64_t v;
+      memcpy(&v, p + i + 8 * l, sizeof v);
+      acc[l] ^= v;
+    }
+  for (; i < bytes; i++) acc[0] ^= p[i];
+  return acc[0] ^ acc[1] ^ acc[2] ^ acc[3];
+}
+
+void bench_measure_peaks(int threads, size_t read_bytes, bench_peaks *out) {
+  memset(out, 0, sizeof *out);
+  if (threads < 1) threads = 1;
+  if (threads > MAX_WORKERS) threads = MAX_WORKERS;
+  fp8gemm_isa isa = fp8gemm_isa_active();
+  /* ~25-50 ms per repetition on a 3-4 GHz core */
+  if (isa >= FP8GEMM_ISA_AVX512_BF16)
+    out->bf16_gflops =
+        compute_peak(bench_bf16dot_loop_avx512bf16, 4000000, BENCH_BF16DOT_FLOPS, threads, 5) / 1e9;
+  if (isa >= FP8GEMM_ISA_AVX512) {
+    out->fma_gflops =
+        compute_peak(bench_fma_loop_avx512, 4000000, BENCH_FMA_AVX512_FLOPS, threads, 5) / 1e9;
+    out->fma_what = "zmm";
+  } else if (isa >= FP8GEMM_ISA_AVX2) {
+    out->fma_gflops =
+        compute_peak(bench_fma_loop_avx2, 12000000, BENCH_FMA_AVX2_FLOPS, threads, 5) / 1e9;
+    out->fma_what = "ymm";
+  } else {
+    out->fma_what = "none";
+  }
+  uint64_t (*read)(const uint8_t *, size_t) =
+      isa >= FP8GEMM_ISA_AVX512 ? bench_read_avx512 : isa >= FP8GEMM_ISA_AVX2 ? bench_read_avx2 : read_u64;
+  out->read_what = isa >= FP8GEMM_ISA_AVX512 ? "512-bit loads"
+                   : isa >= FP8GEMM_ISA_AVX2 ? "256-bit loads"
+                                             : "64-bit loads";
+  uint8_t *buf = read_bytes ? aligned_alloc(4096, (read_bytes + 4095) / 4096 * 4096) : NULL;
+  if (!buf) return;
+  memset(buf, 1, read_bytes); /* touch every page before timing */
+  out->read_gbps = read_peak(read, buf, read_bytes, threads, 7) / 1e9;
   free(buf);
-  double t = bench_median(times, reps);
-  return t > 0 ? (double)(part * (size_t)threads) / t / 1e9 : 0.0;
 }

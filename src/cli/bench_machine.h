@@ -1,5 +1,6 @@
 /* What `fp8gemm bench` measures about the machine itself, in the same run as the
- * kernels: fp32 FMA peak, streaming-read bandwidth, L3 size; plus timing helpers. */
+ * kernels: the compute peaks (bf16 dot product where the CPU has one, fp32 FMA at the
+ * widest vector width), streaming-read bandwidth, L3 size; plus timing helpers. */
 #ifndef FP8GEMM_CLI_BENCH_MACHINE_H
 #define FP8GEMM_CLI_BENCH_MACHINE_H
 
@@ -10,15 +11,19 @@ double bench_now(void);
 /* Median of n values (sorts v in place). */
 double bench_median(double *v, int n);
 
-/* fp32 FMA peak in GFLOP/s with `threads` threads, each pinned to its own CPU
- * (a loop of independent 8-wide FMAs: 2 FLOP per lane). 0 if the CPU has no AVX2/FMA. */
-double bench_fma_peak_gflops(int threads);
-/* Streaming-read bandwidth in GB/s (1e9 bytes/s) with `threads` pinned threads reading
- * disjoint halves of a buffer much larger than the last-level cache. */
-double bench_read_bandwidth_gbps(int threads, size_t bytes);
+/* The limits of one thread count, each the best of several repetitions on `threads`
+ * threads pinned to distinct CPUs of the caller's affinity mask and started together.
+ * Loops are chosen by fp8gemm_isa_active() (the CPU's ISA under FP8GEMM_MAX_ISA); a
+ * figure is 0 where the ISA in force has no such instruction. */
+typedef struct bench_peaks {
+  double bf16_gflops; /* VDPBF16PS zmm, 64 FLOP per instruction */
+  double fma_gflops;  /* fp32 FMA at the widest width: zmm with AVX-512, else ymm */
+  double read_gbps;   /* streaming read of `read_bytes`, 1e9 bytes/s */
+  const char *fma_what, *read_what; /* e.g. "zmm", "8 streams of 512-bit loads" */
+} bench_peaks;
+void bench_measure_peaks(int threads, size_t read_bytes, bench_peaks *out);
+
 /* Last-level cache size in bytes (sysfs), or 32 MiB if unknown. */
 size_t bench_llc_bytes(void);
-/* Pins the calling thread to CPU `cpu` (best effort). */
-void bench_pin_to_cpu(int cpu);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * fp8gemm bench: LLM layer shapes through fp8_gemm / fp8_gemm_w8a16 for each scale
- * scheme, with this machine's limits measured in the same run (fp32 FMA peak,
- * streaming-read bandwidth) and the naive path (dequantize to fp32 + fp32 GEMM) on the
- * same data. A table by default, one JSON object per line with --json.
+ * scheme, with this machine's limits measured in the same run (bf16-dot peak where the
+ * CPU has VDPBF16PS, fp32 FMA peak, streaming-read bandwidth) and the naive path
+ * (dequantize to fp32 + fp32 GEMM) on the same data. A table by default, one JSON
+ * object per line with --json.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "bench_case.h"
 #include "bench_machine.h"
+#include "calib/bench_calib.h"
 #include "commands.h"
 #include "fp8gemm.h"
 
@@ -38,8 +40,10 @@ void cmd_bench_help(void) {
       "\n"
       "Times fp8_gemm / fp8_gemm_w8a16 on LLM layer shapes and prints, per case: the kernel,\n"
       "threads, median time, GFLOP/s, GB/s of fp8 weights streamed, the fraction of this\n"
-      "machine's fp32-FMA peak and streaming-read bandwidth (both measured in the same run),\n"
-      "and the speedup over the naive path (dequantize to fp32 + our fp32 GEMM).\n"
+      "machine's streaming-read bandwidth (%%bw) and of the compute peak of the kernel's\n"
+      "class (%%peak: the bf16-dot peak for kernels that need AVX512_BF16, else the fp32\n"
+      "FMA peak; column 'vs'), all measured in the same run, and the speedup over the naive\n"
+      "path (dequantize to fp32 + our fp32 GEMM).\n"
       "\n"
       "  --shape MxNxK   a problem (M rows, N outputs, K inputs); repeatable. Default suite:\n"
       "                  (N, K) in 4096x4096, 14336x4096, 4096x14336; M in 1, 4, 16, 256\n"
@@ -54,7 +58,9 @@ void cmd_bench_help(void) {
       "  --min-time S    seconds of timed runs per measurement (default 0.25; >= 3 runs)\n"
       "  --no-naive      skip the naive baseline\n"
       "  --json          one JSON object per line: op, scheme, m, n, k, threads, kernel,\n"
-      "                  seconds, gflops, gbps, peak_fraction (+ naive_seconds, speedup)\n"
+      "                  seconds, gflops, gbps, peak_fraction (the larger of the compute\n"
+      "                  and bandwidth fractions) + compute_fraction, bw_fraction,\n"
+      "                  peak_class, peak_gflops, read_gbps, naive_seconds, speedup, ...\n"
       "\n"
       "  --in-cache      reuse two weight buffers instead of rotating: weights that fit the\n"
       "                  caches run from them (the kernels' compute rate, not a model's)\n"
@@ -186,27 +192,31 @@ int cmd_bench(int argc, char **argv) {
   if (rc) return rc;
   size_t llc = bench_llc_bytes();
   o.cfg.rotate_bytes = o.in_cache ? 0 : 4 * llc;
-  double peak[MAX_THREAD_COUNTS], bw[MAX_THREAD_COUNTS];
-  for (int t = 0; t < o.n_threads; t++) {
-    peak[t] = bench_fma_peak_gflops(o.threads[t]);
-    bw[t] = bench_read_bandwidth_gbps(o.threads[t], 4 * llc);
-  }
+  size_t read_bytes = 4 * llc > ((size_t)256 << 20) ? 4 * llc : (size_t)256 << 20;
+  bench_peaks pk[MAX_THREAD_COUNTS];
+  for (int t = 0; t < o.n_threads; t++) bench_measure_peaks(o.threads[t], read_bytes, &pk[t]);
   char model[128];
   cpu_model(model, sizeof model);
   if (!o.json) {
     printf("fp8gemm %s bench on %s (%s; ISA in use: %s), LLC %zu MiB\n",
            fp8gemm_version_string(), model, fp8gemm_cpu_features(),
            fp8gemm_isa_name(fp8gemm_isa_active()), llc >> 20);
-    for (int t = 0; t < o.n_threads; t++)
-      printf("machine, %d thread%s: fp32 FMA peak %.1f GFLOP/s, streaming read %.1f GB/s\n",
-             o.threads[t], o.threads[t] > 1 ? "s" : "", peak[t], bw[t]);
+    for (int t = 0; t < o.n_threads; t++) {
+      char bf16[64] = "bf16-dot peak n/a (no AVX512_BF16 in force)";
+      if (pk[t].bf16_gflops > 0)
+        snprintf(bf16, sizeof bf16, "bf16-dot peak %.1f GFLOP/s (VDPBF16PS zmm)", pk[t].bf16_gflops);
+      printf("machine, %d thread%s: %s, fp32 FMA peak %.1f GFLOP/s (%s), streaming read %.1f GB/s "
+             "(%d streams/thread, %s, %zu MiB)\n",
+             o.threads[t], o.threads[t] > 1 ? "s" : "", bf16, pk[t].fma_gflops, pk[t].fma_what,
+             pk[t].read_gbps, BENCH_READ_STREAMS, pk[t].read_what, read_bytes >> 20);
+    }
     printf("weights: e4m3fn, %s%s; output bf16; naive = dequantize to fp32 + fp32 GEMM "
            "(bench_sgemm)\n\n",
            o.cfg.nt ? "NT view of [N, K]" : "[K, N] contiguous",
            o.in_cache ? ", two buffers reused (--in-cache)" : "");
-    printf("%-14s %-10s %5s %6s %6s %3s %-16s %9s %8s %7s %5s %5s %9s %7s\n", "op", "scheme", "M",
-           "N", "K", "thr", "kernel", "ms", "GFLOP/s", "GB/s", "%bw", "%fma", "naive ms",
-           "speedup");
+    printf("%-14s %-10s %5s %6s %6s %3s %-16s %9s %8s %7s %5s %6s %-4s %9s %7s\n", "op", "scheme",
+           "M", "N", "K", "thr", "kernel", "ms", "GFLOP/s", "GB/s", "%bw", "%peak", "vs",
+           "naive ms", "speedup");
   }
   int failures = 0;
   for (int si = 0; si < o.n_shapes; si++)
@@ -232,27 +242,35 @@ int cmd_bench(int argc, char **argv) {
           continue;
         }
         double gflops = flops / r.seconds / 1e9, gbps = wbytes / r.seconds / 1e9;
-        double fbw = bw[t] > 0 ? gbps / bw[t] : 0, ffma = peak[t] > 0 ? gflops / peak[t] : 0;
-        double frac = fbw > ffma ? fbw : ffma; /* of the limit that binds (roofline) */
+        /* the compute peak of the kernel's class: bf16 dot products for kernels built on
+         * VDPBF16PS, fp32 FMA for the others */
+        bool bf16 = r.kernel_isa >= FP8GEMM_ISA_AVX512_BF16 && pk[t].bf16_gflops > 0;
+        double peak = bf16 ? pk[t].bf16_gflops : pk[t].fma_gflops;
+        const char *peak_class = bf16 ? "bf16_dot" : peak > 0 ? "fp32_fma" : "none";
+        double fbw = pk[t].read_gbps > 0 ? gbps / pk[t].read_gbps : 0;
+        double fpeak = peak > 0 ? gflops / peak : 0;
+        double frac = fbw > fpeak ? fbw : fpeak; /* of the limit that binds (roofline) */
         double speedup = r.naive_seconds > 0 ? r.naive_seconds / r.seconds : 0;
         if (o.json) {
           printf("{\"op\":\"%s\",\"scheme\":\"%s\",\"m\":%lld,\"n\":%lld,\"k\":%lld,\"threads\":%d,"
                  "\"kernel\":\"%s\",\"seconds\":%.6e,\"gflops\":%.3f,\"gbps\":%.3f,"
-                 "\"peak_fraction\":%.4f,\"naive_seconds\":%.6e,\"speedup\":%.3f,"
-                 "\"layout\":\"%s\",\"runs\":%d}\n",
+                 "\"peak_fraction\":%.4f,\"compute_fraction\":%.4f,\"bw_fraction\":%.4f,"
+                 "\"peak_class\":\"%s\",\"peak_gflops\":%.3f,\"read_gbps\":%.3f,"
+                 "\"naive_seconds\":%.6e,\"speedup\":%.3f,\"layout\":\"%s\",\"runs\":%d}\n",
                  r.op, bench_scheme_name((bench_scheme)s), (long long)sh.m, (long long)sh.n,
-                 (long long)sh.k, o.threads[t], r.kernel, r.seconds, gflops, gbps, frac,
-                 r.naive_seconds, speedup, o.cfg.nt ? "nt" : "nn", r.runs);
+                 (long long)sh.k, o.threads[t], r.kernel, r.seconds, gflops, gbps, frac, fpeak,
+                 fbw, peak_class, peak, pk[t].read_gbps, r.naive_seconds, speedup,
+                 o.cfg.nt ? "nt" : "nn", r.runs);
         } else {
           char naive[16] = "-", sp[16] = "-";
           if (r.naive_seconds > 0) {
             snprintf(naive, sizeof naive, "%.3f", r.naive_seconds * 1e3);
             snprintf(sp, sizeof sp, "%.2fx", speedup);
           }
-          printf("%-14s %-10s %5lld %6lld %6lld %3d %-16s %9.3f %8.1f %7.1f %4.0f%% %4.0f%% %9s %7s\n",
+          printf("%-14s %-10s %5lld %6lld %6lld %3d %-16s %9.3f %8.1f %7.1f %4.0f%% %5.0f%% %-4s %9s %7s\n",
                  r.op, bench_scheme_name((bench_scheme)s), (long long)sh.m, (long long)sh.n,
                  (long long)sh.k, o.threads[t], r.kernel, r.seconds * 1e3, gflops, gbps,
-                 100 * fbw, 100 * ffma, naive, sp);
+                 100 * fbw, 100 * fpeak, bf16 ? "bf16" : "fma", naive, sp);
         }
         fflush(stdout);
       }

@@ -45,10 +45,18 @@ check "one line per shape x scheme (got $lines)" $?
 python3 - "$tmp/json" <<'PY'
 import json, sys
 want = {"op", "scheme", "m", "n", "k", "threads", "kernel", "seconds", "gflops", "gbps",
-        "peak_fraction"}
+        "peak_fraction", "compute_fraction", "bw_fraction", "peak_class", "peak_gflops",
+        "read_gbps"}
 rows = [json.loads(l) for l in open(sys.argv[1])]
 shapes = sorted({(r["m"], r["n"], r["k"]) for r in rows})
 ok = all(want <= set(r) for r in rows) and shapes == [(3, 40, 64), (20, 8, 96)]
+# peak_fraction is the binding limit's share: the larger of the two fractions; the
+# class names the peak the compute fraction is of
+ok = ok and all(abs(r["peak_fraction"] - max(r["compute_fraction"], r["bw_fraction"])) < 1e-3
+                for r in rows)
+ok = ok and all(r["peak_class"] in ("bf16_dot", "fp32_fma", "none") for r in rows)
+ok = ok and all((r["peak_class"] == "none") == (r["peak_gflops"] == 0) for r in rows)
+ok = ok and all((r["peak_class"] == "bf16_dot") == r["kernel"].endswith("avx512bf16") for r in rows)
 ok = ok and sorted({r["scheme"] for r in rows}) == ["mx", "per_token", "w8a16"]
 ok = ok and all(r["threads"] == 1 and r["seconds"] > 0 and r["kernel"] for r in rows)
 ok = ok and all(r["op"] == ("fp8_gemm_w8a16" if r["scheme"] == "w8a16" else "fp8_gemm") for r in rows)
@@ -61,6 +69,21 @@ check "JSON lines carry the documented fields and the shapes asked for" $?
 check "bench --in-cache runs (exit 0; stderr: $(cat "$tmp/err"))" $?
 grep -q -- "--in-cache" "$tmp/cache" && grep -q "per_token *1 *64 *256" "$tmp/cache"
 check "--in-cache says so in the header and prints the shape" $?
+grep -q "fp32 FMA peak" "$tmp/cache" && grep -q "streaming read" "$tmp/cache" &&
+  grep -q "%peak" "$tmp/cache" && ! grep -q "%fma" "$tmp/cache"
+check "the header prints the calibrated peaks; the column is %peak" $?
+# The bf16-dot peak is measured exactly when the ISA in force has VDPBF16PS.
+for cap in avx2 avx512_bf16; do
+  FP8GEMM_MAX_ISA=$cap "$CLI" bench --shape 1x64x256 --scheme per_token --threads 1 --min-time 0 \
+    --no-naive >"$tmp/cap" 2>"$tmp/err"
+  rc=$?
+  if grep -q "ISA in use: avx512_bf16" "$tmp/cap"; then
+    grep -q "bf16-dot peak [0-9]" "$tmp/cap"
+  else
+    grep -q "bf16-dot peak n/a" "$tmp/cap"
+  fi
+  check "FP8GEMM_MAX_ISA=$cap: bf16-dot peak only with avx512_bf16 in force (exit $rc)" $?
+done
 
 echo "$pass passed, $fail failed"
 [[ $fail -eq 0 ]]
