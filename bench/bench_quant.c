@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/calib/bench_calib.h"
 #include "internal.h"
 #include "kernels/quant_kernels.h"
 
@@ -60,43 +61,27 @@ typedef struct stream_job {
   float sink[64];
 } stream_job;
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-__attribute__((target("avx2"))) static float read_avx2(const uint8_t *p, size_t bytes) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  size_t i = 0;
-  for (; i + 128 <= bytes; i += 128) {
-    a0 = _mm256_max_ps(a0, _mm256_loadu_ps((const float *)(const void *)(p + i)));
-    a1 = _mm256_max_ps(a1, _mm256_loadu_ps((const float *)(const void *)(p + i + 32)));
-    a2 = _mm256_max_ps(a2, _mm256_loadu_ps((const float *)(const void *)(p + i + 64)));
-    a3 = _mm256_max_ps(a3, _mm256_loadu_ps((const float *)(const void *)(p + i + 96)));
-  }
-  float r[8];
-  _mm256_storeu_ps(r, _mm256_max_ps(_mm256_max_ps(a0, a1), _mm256_max_ps(a2, a3)));
-  return r[0] + (float)p[bytes - 1];
-}
-#endif
-
-static float read_plain(const uint8_t *p, size_t bytes) {
+static uint64_t read_plain(const uint8_t *p, size_t bytes) {
   uint64_t acc = 0;
   for (size_t i = 0; i + 8 <= bytes; i += 8) {
     uint64_t v;
     memcpy(&v, p + i, sizeof v);
     acc ^= v;
   }
-  return (float)(acc & 0xff);
+  return acc;
 }
 
+/* The streaming read of `fp8gemm bench` (src/cli/calib): BENCH_READ_STREAMS interleaved
+ * streams of the widest loads the ISA in force has. One sequential stream per task, as
+ * this baseline was until session 3, stays ~15-20% below what a core can stream. */
 static void stream_task(void *ctx, int64_t t) {
   stream_job *j = ctx;
   size_t off = (size_t)t * j->per_task, n = j->bytes - off < j->per_task ? j->bytes - off : j->per_task;
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) {
-    j->sink[t % 64] += read_avx2(j->p + off, n);
-    return;
-  }
-#endif
-  j->sink[t % 64] += read_plain(j->p + off, n);
+  fp8gemm_isa isa = fp8gemm_isa_active();
+  uint64_t v = isa >= FP8GEMM_ISA_AVX512 ? bench_read_avx512(j->p + off, n)
+               : isa >= FP8GEMM_ISA_AVX2 ? bench_read_avx2(j->p + off, n)
+                                         : read_plain(j->p + off, n);
+  j->sink[t % 64] += (float)(v & 0xff);
 }
 
 static void stream_read(const void *p, size_t bytes, int threads) {

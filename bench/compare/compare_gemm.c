@@ -2,8 +2,9 @@
  * Same-run comparison of fp8gemm's fp8_gemm (per-token x per-channel, e4m3fn, bf16 out)
  * with what a user would pick instead on a CPU:
  *   - oneDNN matmul, bf16 x bf16 -> bf16, weights reordered once into the layout the
- *     primitive prefers ("prepacked"); and the same in fp32 (oneDNN's fast path on AVX2
- *     machines without bf16 instructions);
+ *     primitive prefers ("prepacked"): oneDNN's fast path where the CPU has AVX512_BF16
+ *     (or AMX); and the same in fp32, its fast path where it has not (oneDNN 2.6 has no
+ *     bf16 matmul for AVX2-only CPUs);
  *   - OpenBLAS sgemm on weights already dequantized to fp32 (the dequantization itself
  *     is not timed, which favours OpenBLAS).
  * Weights are [N, K] checkpoint tensors used transposed (NT). Weight buffers rotate so
@@ -219,10 +220,32 @@ static size_t llc_bytes(void) {
   return v ? v * (u == 'M' ? 1048576ul : 1024ul) : (size_t)32 << 20;
 }
 
+static const char *dnnl_isa_name(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
+
+/* One line per shape at the end: the same-run ratios side by side (0: not run). */
+typedef struct summary {
+  int64_t m, n, k;
+  char kernel[32];
+  double ms, onednn_bf16, onednn_f32, openblas;
+  char onednn_bf16_impl[40];
+} summary;
+
 /* Big compute-bound shapes would take minutes in a reference implementation. */
 static bool slow_impl(const char *impl) { return impl && strstr(impl, "ref") != NULL; }
 
-static void run_shape(int64_t m, int64_t n, int64_t k, double min_time) {
+static void run_shape(int64_t m, int64_t n, int64_t k, double min_time, summary *sum) {
   problem p = {m, n, k, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
   size_t wbytes = (size_t)(n * k);
   p.nbuf = (int)(4 * llc_bytes() / (wbytes * 4)) + 2; /* fp32 copies are the biggest */
@@ -252,6 +275,9 @@ static void run_shape(int64_t m, int64_t n, int64_t k, double min_time) {
   fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, m, n, k, 1,
                       &info);
   double t_ours = time_it(run_fp8gemm, &p, p.nbuf, min_time);
+  *sum = (summary){.m = m, .n = n, .k = k, .ms = t_ours * 1e3};
+  snprintf(sum->kernel, sizeof sum->kernel, "%s", info.name);
+  snprintf(sum->onednn_bf16_impl, sizeof sum->onednn_bf16_impl, "-");
   printf("%5lld %6lld %6lld  fp8gemm %-12s %9.3f ms %7.1f GFLOP/s %6.1f GB/s  1.00x\n",
          (long long)m, (long long)n, (long long)k, info.name, t_ours * 1e3, flops / t_ours / 1e9,
          (double)wbytes / t_ours / 1e9);
@@ -261,18 +287,21 @@ static void run_shape(int64_t m, int64_t n, int64_t k, double min_time) {
     dnnl_case d;
     if (dnnl_setup(&d, &p, dts[i]) != 0) {
       printf("%5s %6s %6s  oneDNN %-4s %s\n", "", "", "", dt_names[i],
-             d.impl ? "matmul unimplemented on this CPU (no bf16 instructions)" : "setup failed");
+             d.impl ? "matmul unimplemented for this CPU in this oneDNN" : "setup failed");
+      if (i == 0 && d.impl) snprintf(sum->onednn_bf16_impl, sizeof sum->onednn_bf16_impl, "unimpl.");
       dnnl_teardown(&d);
       continue;
     }
+    if (i == 0) snprintf(sum->onednn_bf16_impl, sizeof sum->onednn_bf16_impl, "%s", d.impl);
     if (slow_impl(d.impl) && flops > 2e9) {
-      printf("%5s %6s %6s  oneDNN %-4s %-8s  skipped (reference implementation)\n", "", "", "",
+      printf("%5s %6s %6s  oneDNN %-4s %-20s  skipped (reference implementation)\n", "", "", "",
              dt_names[i], d.impl);
     } else {
       double t = time_it(run_dnnl, &d, p.nbuf, min_time);
-      printf("%5s %6s %6s  oneDNN %-4s %-8.8s %9.3f ms %7.1f GFLOP/s %6.1f GB/s  %.2fx (fp8gemm speedup)\n",
+      printf("%5s %6s %6s  oneDNN %-4s %-20s %9.3f ms %7.1f GFLOP/s %6.1f GB/s  %.2fx (fp8gemm speedup)\n",
              "", "", "", dt_names[i], d.impl, t * 1e3, flops / t / 1e9,
              (double)wbytes * (i == 0 ? 2 : 4) / t / 1e9, t / t_ours);
+      if (t > 0) *(i == 0 ? &sum->onednn_bf16 : &sum->onednn_f32) = t / t_ours;
     }
     dnnl_teardown(&d);
   }
@@ -280,6 +309,7 @@ static void run_shape(int64_t m, int64_t n, int64_t k, double min_time) {
   printf("%5s %6s %6s  OpenBLAS sgemm (%s) %9.3f ms %7.1f GFLOP/s %6.1f GB/s  %.2fx (fp8gemm speedup)\n",
          "", "", "", openblas_get_corename(), t_blas * 1e3, flops / t_blas / 1e9,
          (double)wbytes * 4 / t_blas / 1e9, t_blas / t_ours);
+  sum->openblas = t_blas / t_ours;
   fflush(stdout);
   for (int b = 0; b < p.nbuf; b++) {
     free(p.w8[b]);
@@ -318,12 +348,30 @@ int main(int argc, char **argv) {
                                      {256, 4096, 4096}, {1024, 4096, 4096}};
     for (int i = 0; i < 5; i++) memcpy(shapes[ns++], def[i], sizeof def[i]);
   }
-  printf("compare_gemm: fp8gemm %s (threads %d, ISA %s), oneDNN %d.%d, OpenBLAS core %s (threads %d)\n",
+  printf("compare_gemm: fp8gemm %s (threads %d, ISA %s), oneDNN %d.%d.%d (ISA %s), OpenBLAS core "
+         "%s (threads %d)\n",
          fp8gemm_version_string(), fp8gemm_get_num_threads(),
          fp8gemm_isa_name(fp8gemm_isa_active()), dnnl_version()->major, dnnl_version()->minor,
+         dnnl_version()->patch, dnnl_isa_name(dnnl_get_effective_cpu_isa()),
          openblas_get_corename(), openblas_get_num_threads());
   printf("fp8_gemm per-token x per-channel e4m3fn -> bf16, weights NT [N, K]; ratios = other time / fp8gemm time\n");
   printf("%5s %6s %6s\n", "M", "N", "K");
-  for (int i = 0; i < ns; i++) run_shape(shapes[i][0], shapes[i][1], shapes[i][2], min_time);
+  summary sums[64];
+  for (int i = 0; i < ns; i++) run_shape(shapes[i][0], shapes[i][1], shapes[i][2], min_time, &sums[i]);
+  /* The same figures as one table: other library's time / fp8gemm's (> 1: fp8gemm faster). */
+  printf("\nsummary (threads %d): ratio = other time / fp8gemm time\n", fp8gemm_get_num_threads());
+  printf("| M x N x K | fp8gemm kernel | fp8gemm ms | oneDNN bf16 | oneDNN f32 | OpenBLAS sgemm | oneDNN bf16 impl |\n");
+  printf("|---|---|---|---|---|---|---|\n");
+  for (int i = 0; i < ns; i++) {
+    char r[3][16];
+    double v[3] = {sums[i].onednn_bf16, sums[i].onednn_f32, sums[i].openblas};
+    for (int j = 0; j < 3; j++) {
+      if (v[j] > 0) snprintf(r[j], sizeof r[j], "%.2fx", v[j]);
+      else snprintf(r[j], sizeof r[j], "-");
+    }
+    printf("| %lldx%lldx%lld | %s | %.3f | %s | %s | %s | %s |\n", (long long)sums[i].m,
+           (long long)sums[i].n, (long long)sums[i].k, sums[i].kernel, sums[i].ms, r[0], r[1], r[2],
+           sums[i].onednn_bf16_impl);
+  }
   return 0;
 }

@@ -2,7 +2,12 @@
 # Comparison benchmark: fp8gemm vs oneDNN / OpenBLAS (compare_gemm) and torch._scaled_mm
 # (torch_scaled_mm.py), each at every thread count, with the thread count set for every
 # library. usage: bench/compare/run.sh [BUILD_DIR] [THREADS...] (default: build 1 2)
-# Extra shapes: SHAPES="1x14336x4096 16x4096x4096" bench/compare/run.sh
+#   SHAPES="1x14336x4096 16x4096x4096"  the shapes (default: compare_gemm's own list)
+#   PYTHON=/path/to/python              the interpreter with torch (default: the
+#                                       project's .venv, else python3); BUILD_DIR must
+#                                       hold the Python extension (FP8GEMM_PYTHON=ON)
+#   OPENBLAS_CORETYPE=SkylakeX          passed through: OpenBLAS picks its kernels from
+#                                       the CPU otherwise (compare_gemm prints which)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -17,12 +22,10 @@ if [ ! -x "$bin" ]; then
 fi
 shape_args=()
 for s in ${SHAPES:-}; do shape_args+=(--shape "$s"); done
-py=$root/.venv/bin/python
+py=${PYTHON:-$root/.venv/bin/python}
 [ -x "$py" ] || py=python3
 for t in "${threads[@]}"; do
   echo "=== $t thread(s)"
-  # Debian's OpenBLAS picks its kernels at run time; on Zen 3 it detects "Zen" (its
-  # Haswell kernels). OPENBLAS_CORETYPE overrides that if set.
   FP8GEMM_NUM_THREADS=$t OMP_NUM_THREADS=$t OPENBLAS_NUM_THREADS=$t "$bin" "${shape_args[@]}"
   FP8GEMM_NUM_THREADS=$t OMP_NUM_THREADS=$t "$py" "$here/torch_scaled_mm.py" "$build" "$t" ${SHAPES:-}
 done
