@@ -18,7 +18,8 @@ double bench_median(double *v, int n);
 typedef struct bench_peaks {
   double bf16_gflops; /* VDPBF16PS zmm, 64 FLOP per instruction */
   double fma_gflops;  /* fp32 FMA at the widest width: zmm with AVX-512, else ymm */
-  double read_gbps;   /* streaming read of `read_bytes`, 1e9 bytes/s */
+  double read_gbps;   /* streaming read of `read_bytes`, 1e9 bytes/s: the faster of
+                       * 256-bit and 512-bit loads where both exist */
   const char *fma_what, *read_what; /* e.g. "zmm", "8 streams of 512-bit loads" */
 } bench_peaks;
 void bench_measure_peaks(int threads, size_t read_bytes, bench_peaks *out);
