@@ -119,8 +119,82 @@ QS_V qs_h qs_h_sel(qs_hm m, qs_h no, qs_h yes) { return _mm512_mask_blend_epi16(
 QS_V qs_h qs_h_tab16(const uint8_t *t) { return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t)); }
 /* byte b of each lane = tab[idx byte b] (idx bytes < 16) */
 QS_V qs_h qs_h_shuf(qs_h tab, qs_h idx) { return _mm512_shuffle_epi8(tab, idx); }
+/* amax of 16-bit data in 16-bit lanes (quant_simd_body.h, qs_amax16_nan_in) */
+#define QS_H16_MAX 1
+QS_V qs_h qs_h_loadu(const uint16_t *p) { return _mm512_loadu_si512(p); }
+/* lanes <= 0x7fff: the signed max is the unsigned one */
+QS_V qs_h qs_h_max(qs_h a, qs_h b) { return _mm512_max_epi16(a, b); }
+QS_V uint32_t qs_h_hmax(qs_h v) {
+  __m256i h = _mm256_max_epi16(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
+  __m128i m = _mm_max_epi16(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+  m = _mm_max_epi16(m, _mm_shuffle_epi32(m, 0x4e));
+  m = _mm_max_epi16(m, _mm_shuffle_epi32(m, 0xb1));
+  m = _mm_max_epi16(m, _mm_srli_epi32(m, 16));
+  return (uint32_t)_mm_cvtsi128_si32(m) & 0xffffu;
+}
+
+/* 32 bf16 -> the f32 magnitudes |x| of elements 0, 2, .., 30 (a) and 1, 3, .., 31 (b) */
+#define QS_BF16_PAIRS 1
+QS_V void qs_load_bf16_pair(const uint16_t *p, qs_f *a, qs_f *b) {
+  __m512i v = _mm512_and_si512(_mm512_loadu_si512(p), _mm512_set1_epi16(0x7fff));
+  *a = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+  *b = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xffff0000u)));
+}
+
+/* lane 0 of a vector (the scale factor, set to every lane) */
+QS_V float qs_first(qs_f v) { return _mm512_cvtss_f32(v); }
+
+/* The sign bytes (0x80 or 0) of 32 bf16 words, in element order. */
+QS_V __m256i qs_bf16_signs(__m512i w) {
+  return _mm256_and_si256(_mm512_cvtepi16_epi8(_mm512_srli_epi16(w, 8)), _mm256_set1_epi8((char)0x80));
+}
+
+/*
+ * Table-driven bf16 -> fp8 step (quant_simd_body.h, qs_btab_init has the why): in
+ * 16-bit lanes, code = min((|w| + K + tab[(|w| >> 3) & 15]) >> r, lim), NaN lanes
+ * max-ed up to the NaN code; a whole 32-value chunk per vector, no float operation.
+ */
+#define QS_BF16_TABLE 1
+typedef struct qs_btab {
+  __m512i tab;    /* the 16 group bytes in every 128-bit lane */
+  __m512i k;      /* K (mod 2^16) */
+  __m512i lim;    /* the overflow / saturation code */
+  __m512i nan;    /* the NaN code */
+  __m512i low;    /* |w| below this: not a normal fp8 result, the chunk goes the slow way */
+  __m128i r;      /* shift count */
+} qs_btab;
+
+static inline void qs_btab_set(qs_btab *t, const uint8_t tab[16], uint16_t k, int r, int lim,
+                               int nan, uint16_t low) {
+  t->tab = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)tab));
+  t->k = _mm512_set1_epi16((short)k);
+  t->lim = _mm512_set1_epi16((short)lim);
+  t->nan = _mm512_set1_epi16((short)nan);
+  t->low = _mm512_set1_epi16((short)low);
+  t->r = _mm_cvtsi32_si128(r);
+}
+
+/* 32 bf16 -> 32 code bytes with signs; false (nothing stored) when a lane is below
+ * t->low. The arithmetic is avx2/quant_avx2.c's, lane for lane. */
+QS_V bool qs_btab_chunk(const qs_btab *t, const uint16_t *x, uint8_t *q, bool neg_zero) {
+  __m512i w = _mm512_loadu_si512(x);
+  __m512i a = _mm512_and_si512(w, _mm512_set1_epi16(0x7fff));
+  if (_mm512_cmpgt_epi16_mask(t->low, a)) return false;
+  __m512i idx = _mm512_and_si512(_mm512_srli_epi16(a, 3), _mm512_set1_epi16(0x000f));
+  /* the high byte of each word looks up entry 0: K accounts for it */
+  __m512i sum = _mm512_add_epi16(_mm512_add_epi16(a, t->k), _mm512_shuffle_epi8(t->tab, idx));
+  __m512i c = _mm512_min_epi16(_mm512_sra_epi16(sum, t->r), t->lim);
+  c = _mm512_mask_max_epi16(c, _mm512_cmpgt_epi16_mask(a, _mm512_set1_epi16(0x7f80)), c, t->nan);
+  /* codes <= 0x80 fit a byte */
+  __m256i b = _mm512_cvtepi16_epi8(c), s = qs_bf16_signs(w);
+  if (!neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
+  _mm256_storeu_si256((__m256i *)q, _mm256_or_si256(b, s));
+  return true;
+}
 
 struct qs_enc;
+static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
+                                    const struct qs_enc *e);
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
                               const struct qs_enc *e);
 static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
@@ -140,6 +214,19 @@ static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_
                               const qs_enc *e) {
   for (int v = 0; v < QS_N; v++)
     _mm_storeu_si128((__m128i *)(q + 16 * v), _mm512_cvtepi32_epi8(qs_signed_code(raw[v], y[v], e)));
+}
+
+/* 32 raw codes of x[0..31] in qs_load_bf16_pair order (even, odd) -> 32 code bytes in
+ * element order, the signs taken from the bf16 inputs: each 32-bit lane pairs element
+ * 2i (low byte) with 2i + 1, and narrowing its low 16 bits keeps that order. */
+static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
+                                    const qs_enc *e) {
+  qs_i bias = qs_seti(1 << e->m);
+  __m512i codes = _mm512_or_si512(_mm512_add_epi32(raw[0], bias),
+                                  _mm512_slli_epi32(_mm512_add_epi32(raw[1], bias), 8));
+  __m256i b = _mm512_cvtepi32_epi16(codes), s = qs_bf16_signs(_mm512_loadu_si512(x));
+  if (!e->neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
+  _mm256_storeu_si256((__m256i *)q, _mm256_or_si256(b, s));
 }
 
 /* Element 2i in the low nibble of byte i: pair the two i32 lanes of each 64-bit lane. */
