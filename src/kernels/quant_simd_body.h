@@ -116,9 +116,10 @@ QS_INLINE qs_i qs_encode_raw(const qs_enc *e, qs_f y, int limit) {
 /* The same from a = |y| (bits). */
 QS_INLINE qs_i qs_encode_abs(const qs_enc *e, qs_i a, int limit) {
   if (limit == QS_LIM_CLAMP) a = qs_bits(qs_minf(e->maxf, qs_flt(a)));
-  /* RNE: + 2^(sh-1) - 1, + 1 more when the lowest kept bit is set (eq gives -1) */
-  qs_i odd = qs_mask_i(qs_eq(qs_and(a, e->odd_bit), e->odd_bit));
-  qs_i nrm = qs_srl(qs_sub(qs_add(a, e->kround), odd), e->sh);
+  /* RNE: + 2^(sh-1) - 1, + 1 more when the lowest kept bit is set (a shift and an and:
+   * no lane mask, which costs a k-register round trip with AVX-512) */
+  qs_i odd = qs_and(qs_srl(a, e->sh), qs_seti(1));
+  qs_i nrm = qs_srl(qs_add(qs_add(a, e->kround), odd), e->sh);
   qs_i sub = qs_sub(qs_bits(qs_addf(qs_flt(a), e->magic)), e->magic_sub);
   qs_i c = qs_min(nrm, sub);
   if (limit == QS_LIM_CLAMP) return qs_min(c, e->lim_nan);
