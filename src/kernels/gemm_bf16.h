@@ -105,6 +105,8 @@ typedef struct fp8g_bf16_blocking {
   int64_t ms;             /* rows of a super-block */
   int64_t nc_min, nc_max; /* bounds of the column block */
   int64_t ws_floats;      /* target size of the ms x nc accumulator workspace */
+  int64_t fused_rows;     /* up to this many rows per super-block, each compute task
+                           * packs its own B panels right before use (0: never) */
 } fp8g_bf16_blocking;
 /* Replaces the block sizes (NULL: the defaults). For tests: results do not depend on
  * them. Not thread-safe against running GEMMs. */

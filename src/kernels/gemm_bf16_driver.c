@@ -7,6 +7,10 @@
  *       region 1 (parallel): pack A(rows, pc) in MC-row tasks, B(pc, jc) in panel groups
  *       region 2 (parallel): MC-row blocks x column chunks of jc run the micro-kernel
  *                            and, after the last pc, the epilogue (the AVX2 one).
+ *   Fused (super-blocks of at most fused_rows rows): region 1 packs only A; each
+ *   compute task (all rows x a column chunk) packs one B panel at a time into its own
+ *   scratch and runs every row tile on it while it is in L2: B is decoded once per
+ *   call without a round trip of the packed B through memory.
  *
  * K pairs are (even, odd) global indices whatever the block sizes, each output is one
  * VDPBF16PS chain in K order (or one per scale block, folded in order), and partial
@@ -27,12 +31,14 @@
 
 enum { PANELS_PER_TASK = 2 }; /* B panels packed per task (128 columns) */
 
-/* KC 256 keeps a B panel (128 pairs x 64 columns x 4 bytes = 32 KiB) in L1; MC 192
- * an A block (96 KiB) in L2; the MS x NC fp32 accumulator workspace near 8 MiB. */
-static const fp8g_bf16_blocking default_blocking = {
-    .kc = 256, .mc = 192, .ms = 2304, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 21};
-static fp8g_bf16_blocking blocking = {
-    .kc = 256, .mc = 192, .ms = 2304, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 21};
+/* Measured on Zen 4 (docs/kernels.md): KC 1024 puts a B panel (512 pairs x 64 columns
+ * x 4 bytes = 128 KiB) in L2, which the micro-kernel streams at full rate, and makes
+ * the C tile loads / stores per K block rare; MC 192 rows of A (384 KiB) in L2 too;
+ * the MS x NC fp32 accumulator workspace near 8 MiB. */
+#define BF16_DEFAULT_BLOCKING \
+  {.kc = 1024, .mc = 192, .ms = 2304, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 21, .fused_rows = 384}
+static const fp8g_bf16_blocking default_blocking = BF16_DEFAULT_BLOCKING;
+static fp8g_bf16_blocking blocking = BF16_DEFAULT_BLOCKING;
 
 void fp8g_bf16_set_blocking(const fp8g_bf16_blocking *b) { blocking = b ? *b : default_blocking; }
 
@@ -111,7 +117,8 @@ bool fp8g_bf16_make_plan(const fp8g_gemm_problem *p, fp8g_bf16_plan *pl) {
   /* Even K blocks holding whole scale blocks. */
   int64_t kc = max64(2, blocking.kc / 2 * 2);
   if (blocked) kc = p->block_k >= kc ? p->block_k : (kc / p->block_k) * p->block_k;
-  pl->kc = min64(kc, p->k);
+  /* No larger than K needs, still even and whole scale blocks. */
+  pl->kc = min64(kc, round_up(max64(p->k, 1), blocked ? p->block_k : 2));
   return true;
 }
 
@@ -140,6 +147,7 @@ typedef struct run_ctx {
   bool first, last;
   int64_t n_apack, n_bpack;
   int64_t nsub, sub_w;    /* column chunks of the compute tasks */
+  bool fused;             /* compute tasks pack their B panels (one row block) */
   uint32_t *apack, *bpack;
   float *ascale, *bscale;
   float *cbuf;            /* element (0, 0) = output (r0, j0) of this batch */
@@ -185,8 +193,16 @@ static void compute_task(void *vctx, int64_t t) {
   if (c_lo >= c_hi) return;
   fp8g_bf16_tile tile = {.kp = x->kp, .seg_pairs = x->pl.seg / 2, .ldc = x->ldc, .first = x->first};
   for (int64_t c = c_lo; c < c_hi; c += NR) {
-    tile.b = x->bpack + (c / NR) * x->kp * NR;
-    tile.bscale = x->bscale + (c / NR) * x->sstride * NR;
+    if (x->fused) { /* this task's scratch panel (one per task: no sharing) */
+      uint32_t *bp = x->bpack + t * x->kp_stride * NR;
+      float *bs = x->bscale + t * x->sstride * NR;
+      fp8g_bf16_pack_b(&x->pl, x->b, x->j0 + c, min64(NR, c_hi - c), x->k0, x->kc, bp, bs, x->sstride);
+      tile.b = bp;
+      tile.bscale = bs;
+    } else {
+      tile.b = x->bpack + (c / NR) * x->kp * NR;
+      tile.bscale = x->bscale + (c / NR) * x->sstride * NR;
+    }
     for (int64_t r = r_lo; r < r_hi; r += MR) {
       tile.a = x->apack + (r / MR) * x->kp * MR;
       tile.ascale = x->ascale + (r / MR) * x->sstride * MR;
@@ -218,7 +234,10 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
    * (every row of a tile in one L1 set): then the padded workspace is faster. */
   bool c_is_out = p->out_dtype == FP8GEMM_F32 && p->n % 1024 != 0;
   int64_t nc_ws = c_is_out ? bl.nc_max : (bl.ws_floats / ms) / NR * NR;
-  int64_t nc = round_up(min64(round_up(p->n, NR), max64(bl.nc_min, min64(bl.nc_max, nc_ws))), NR);
+  /* Fused: no packed B block bounds NC, only the workspace (fewer parallel regions). */
+  x.fused = ms <= bl.fused_rows;
+  int64_t nc_cap = !x.fused ? min64(bl.nc_max, nc_ws) : c_is_out ? p->n : nc_ws;
+  int64_t nc = round_up(min64(round_up(p->n, NR), max64(bl.nc_min, nc_cap)), NR);
   int64_t kc = x.pl.kc;
   x.kp_stride = fp8g_bf16_pairs(kc);
   x.sstride = x.pl.mode == FP8G_BF16_SEGMENTED ? cdiv(kc, x.pl.seg) : 0;
@@ -226,7 +245,10 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   /* 4-byte units, each piece on a 64-byte boundary. */
   int64_t ms_pad = round_up(ms, MR);
   int64_t n_a = round_up(ms_pad * x.kp_stride, 16), n_as = round_up(ms_pad * x.sstride, 16);
-  int64_t n_b = round_up(nc * x.kp_stride, 16), n_bs = round_up(nc * x.sstride, 16);
+  /* Fused: one scratch panel per compute task (at most max_tasks of them). */
+  int64_t max_tasks = 8 * (int64_t)nthreads;
+  int64_t b_cols = x.fused ? max_tasks * NR : nc;
+  int64_t n_b = round_up(b_cols * x.kp_stride, 16), n_bs = round_up(b_cols * x.sstride, 16);
   /* Workspace rows padded by a cache line: a power-of-two row stride would put the
    * rows of a C tile in one L1 set. */
   int64_t n_c = c_is_out ? 0 : round_up(ms * (nc + 16), 16);
@@ -246,18 +268,18 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
     for (int64_t r0 = 0; r0 < p->m; r0 += ms) {
       x.r0 = r0;
       x.rows = min64(ms, p->m - r0);
-      x.n_ic = cdiv(x.rows, bl.mc); /* even row blocks near MC, multiples of MR */
+      x.n_ic = x.fused ? 1 : cdiv(x.rows, bl.mc); /* even row blocks near MC, multiples of MR */
       x.mc = round_up(cdiv(x.rows, x.n_ic), MR);
       x.n_ic = cdiv(x.rows, x.mc);
       for (int64_t j0 = 0; j0 < p->n; j0 += nc) {
         x.j0 = j0;
         x.ncols = min64(nc, p->n - j0);
         int64_t npan = cdiv(x.ncols, NR);
-        x.nsub = nthreads == 1 ? 1 : min64(npan, cdiv(8 * (int64_t)nthreads, x.n_ic));
+        x.nsub = nthreads == 1 ? 1 : min64(npan, cdiv(max_tasks, x.n_ic));
         x.sub_w = cdiv(npan, x.nsub) * NR;
         x.nsub = cdiv(npan * NR, x.sub_w);
         x.n_apack = x.n_ic;
-        x.n_bpack = cdiv(npan, PANELS_PER_TASK);
+        x.n_bpack = x.fused ? 0 : cdiv(npan, PANELS_PER_TASK);
         if (c_is_out) {
           x.cbuf = (float *)p->out + (b * p->m + r0) * p->n + j0;
           x.ldc = p->n;

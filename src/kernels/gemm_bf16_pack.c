@@ -115,6 +115,7 @@ static inline uint32_t pair_at(const uint16_t *h, int64_t jp) {
 }
 
 enum { CHUNK = 256 }; /* K codes decoded per row or column at a time (even) */
+enum { PF_COLS = 8 }; /* NT weight columns prefetched ahead */
 
 /* ---------------------------------------------------------------- A */
 
@@ -233,6 +234,10 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
           continue;
         }
         const uint8_t *src = base + (col0 + j) * sn + k0;
+        /* Each column is a short run at a large stride: ask for the run PF_COLS columns
+         * ahead (maybe the next panel's) now, so it is not a chain of misses later. */
+        if (col0 + j + PF_COLS < p->n)
+          for (int64_t kk = 0; kk < kc; kk += 64) __builtin_prefetch(src + PF_COLS * sn + kk);
         for (int64_t kk = 0; kk < kc; kk += CHUNK) {
           int64_t len = min64(CHUNK, kc - kk);
           _Alignas(64) uint16_t h[CHUNK];

@@ -203,7 +203,7 @@ static void packing_paths(void) {
         s.p.a_dtype = fp8s[(ci + 2 * ki) % 4];
         fp8g_bf16_plan pl;
         CHECK(fp8g_bf16_make_plan(&s.p, &pl) && pl.fold_mx == (kind == FP8G_SCALE_MX), "plan");
-        int64_t kc = pl.kc, kp = fp8g_bf16_pairs(kc), nseg = pl.seg ? (kc + pl.seg - 1) / pl.seg : 0;
+        int64_t kc = pl.kc < k ? pl.kc : k, kp = /* the driver's first K block */ fp8g_bf16_pairs(kc), nseg = pl.seg ? (kc + pl.seg - 1) / pl.seg : 0;
         int64_t npa = (m + FP8G_BF16_MR - 1) / FP8G_BF16_MR, npb = (n + FP8G_BF16_NR - 1) / FP8G_BF16_NR;
         size_t abytes = (size_t)(npa * kp * FP8G_BF16_MR) * 4, bbytes = (size_t)(npb * kp * FP8G_BF16_NR) * 4;
         size_t asb = (size_t)(npa * nseg * FP8G_BF16_MR + 1) * 4, bsb = (size_t)(npb * nseg * FP8G_BF16_NR + 1) * 4;
