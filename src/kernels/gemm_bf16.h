@@ -36,6 +36,10 @@ const fp8g_bf16_dec_tables *fp8g_bf16_tables(fp8gemm_dtype dtype);
  * reads and writes nothing beyond. */
 typedef void (*fp8g_bf16_decode_fn)(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n,
                                     uint16_t *dst);
+/* 16 x 16 dword transpose (from the ISA file): dst[c * dstride + r] = src[r * sstride + c]
+ * for r, c < 16 (turns 16 decoded NT weight columns into 16 pair rows of a panel). */
+typedef void (*fp8g_bf16_transpose_fn)(const uint32_t *src, int64_t sstride, uint32_t *dst,
+                                       int64_t dstride);
 
 /* ------------------------------------------------------------ plan */
 /*
@@ -49,6 +53,7 @@ typedef enum fp8g_bf16_mode { FP8G_BF16_CHAIN = 0, FP8G_BF16_SEGMENTED = 1 } fp8
 typedef struct fp8g_bf16_plan {
   const fp8g_gemm_problem *p;
   fp8g_bf16_decode_fn decode; /* the ISA's vector decoder (contiguous codes) */
+  fp8g_bf16_transpose_fn transpose; /* the ISA's 16 x 16 transpose (NT weight panels) */
   fp8g_bf16_mode mode;
   int64_t seg;  /* K extent of a scale block (SEGMENTED), else 0 */
   bool fold_mx; /* CHAIN with MX: 2^(e-127) folded into each decoded operand */
@@ -96,6 +101,7 @@ typedef void (*fp8g_bf16_ukernel_fn)(const fp8g_bf16_tile *t, fp8g_bf16_mode mod
 typedef struct fp8g_bf16_isa_ops {
   fp8g_bf16_ukernel_fn ukernel;
   fp8g_bf16_decode_fn decode;
+  fp8g_bf16_transpose_fn transpose;
 } fp8g_bf16_isa_ops;
 
 /* ------------------------------------------------------------ driver */

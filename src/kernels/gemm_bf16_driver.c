@@ -225,6 +225,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   run_ctx x = {.uk = ops->ukernel};
   if (!fp8g_bf16_make_plan(p, &x.pl)) return fallback->run(p);
   x.pl.decode = ops->decode;
+  x.pl.transpose = ops->transpose;
   x.epi = (fp8g_avx2_plan){.p = p};
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
 

@@ -228,24 +228,36 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
         for (int j = nc; j < NR; j++) d[j] = 0;
       }
     } else if (vec_nt) {
-      for (int j = 0; j < NR; j++) {
-        if (j >= nc) {
-          for (int64_t jp = 0; jp < kp; jp++) panel[jp * NR + j] = 0;
-          continue;
-        }
-        const uint8_t *src = base + (col0 + j) * sn + k0;
-        /* Each column is a short run at a large stride: ask for the run PF_COLS columns
-         * ahead (maybe the next panel's) now, so it is not a chain of misses later. */
-        if (col0 + j + PF_COLS < p->n)
-          for (int64_t kk = 0; kk < kc; kk += 64) __builtin_prefetch(src + PF_COLS * sn + kk);
+      /* 16 columns at a time: decode CHUNK K of each into h (a row per column), then
+       * 16 x 16 dword transposes write 16 pair rows of 16 columns (scalar for the
+       * last < 16 pairs, or without an ISA transpose). Columns past nc are zeros. */
+      for (int g = 0; g < NR; g += 16) {
         for (int64_t kk = 0; kk < kc; kk += CHUNK) {
-          int64_t len = min64(CHUNK, kc - kk);
-          _Alignas(64) uint16_t h[CHUNK];
-          decode_run(pl, tab, src + kk, len, h);
-          if (pl->fold_mx) fold_blocks(p, h, len, k0 + kk, eb + col0 + j, p->n);
-          if (len % 2) h[len] = 0;
-          uint32_t *d = panel + (kk / 2) * NR + j;
-          for (int64_t jp = 0; jp < fp8g_bf16_pairs(len); jp++) d[jp * NR] = pair_at(h, jp);
+          int64_t len = min64(CHUNK, kc - kk), np = fp8g_bf16_pairs(len);
+          _Alignas(64) uint16_t h[16][CHUNK];
+          for (int jj = 0; jj < 16; jj++) {
+            int j = g + jj;
+            if (j >= nc) {
+              memset(h[jj], 0, sizeof h[jj]);
+              continue;
+            }
+            const uint8_t *src = base + (col0 + j) * sn + k0;
+            /* Each column is a short run at a large stride: ask for the run PF_COLS
+             * columns ahead (maybe the next panel's) now, not as a chain of misses. */
+            if (kk == 0 && col0 + j + PF_COLS < p->n)
+              for (int64_t q = 0; q < kc; q += 64) __builtin_prefetch(src + PF_COLS * sn + q);
+            decode_run(pl, tab, src + kk, len, h[jj]);
+            if (pl->fold_mx) fold_blocks(p, h[jj], len, k0 + kk, eb + col0 + j, p->n);
+            if (len % 2) h[jj][len] = 0;
+          }
+          uint32_t *d = panel + (kk / 2) * NR + g;
+          int64_t jp = 0;
+          /* the transposer reads h bytewise (intrinsics / memcpy), so no aliasing issue */
+          if (pl->transpose)
+            for (; jp + 16 <= np; jp += 16)
+              pl->transpose((const uint32_t *)(const void *)&h[0][2 * jp], CHUNK / 2, d + jp * NR, NR);
+          for (; jp < np; jp++)
+            for (int jj = 0; jj < 16; jj++) d[jp * NR + jj] = pair_at(h[jj], jp);
         }
       }
     }

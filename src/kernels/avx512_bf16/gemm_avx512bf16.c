@@ -42,11 +42,21 @@ static inline bk_b bk_b_blend_eq(bk_b c, uint8_t code, bk_b x, uint8_t v) {
   return _mm512_mask_blend_epi8(_mm512_cmpeq_epi8_mask(c, bk_b_set1(code)), x, bk_b_set1(v));
 }
 
+static inline bk_p bk_p_loadu(const uint32_t *p) { return _mm512_loadu_si512((const void *)p); }
+static inline void bk_p_storeu(uint32_t *p, bk_p v) { _mm512_storeu_si512((void *)p, v); }
+static inline bk_p bk_p_unpacklo32(bk_p a, bk_p b) { return _mm512_unpacklo_epi32(a, b); }
+static inline bk_p bk_p_unpackhi32(bk_p a, bk_p b) { return _mm512_unpackhi_epi32(a, b); }
+static inline bk_p bk_p_unpacklo64(bk_p a, bk_p b) { return _mm512_unpacklo_epi64(a, b); }
+static inline bk_p bk_p_unpackhi64(bk_p a, bk_p b) { return _mm512_unpackhi_epi64(a, b); }
+static inline bk_p bk_p_shuf128_even(bk_p a, bk_p b) { return _mm512_shuffle_i32x4(a, b, 0x88); }
+static inline bk_p bk_p_shuf128_odd(bk_p a, bk_p b) { return _mm512_shuffle_i32x4(a, b, 0xDD); }
+
 #define BK_UKERNEL ukernel_avx512bf16
 #define BK_DECODE decode_avx512bf16
+#define BK_TRANSPOSE transpose_avx512bf16
 #include "../gemm_bf16_ukernel_body.h"
 
-static const fp8g_bf16_isa_ops ops = {ukernel_avx512bf16, decode_avx512bf16};
+static const fp8g_bf16_isa_ops ops = {ukernel_avx512bf16, decode_avx512bf16, transpose_avx512bf16};
 
 static fp8gemm_status run(const fp8g_gemm_problem *p) {
   return fp8g_bf16_gemm_run(p, &ops, &fp8g_gemm_ref_w8a8);
