@@ -32,8 +32,8 @@ typedef struct fp8g_bf16_dec_tables {
   uint8_t nan_lo, nan_hi;
 } fp8g_bf16_dec_tables;
 const fp8g_bf16_dec_tables *fp8g_bf16_tables(fp8gemm_dtype dtype);
-/* Vector decoder (from the ISA file): dst[0..n) = bf16 of src[0..n), 1 <= n <= 64;
- * reads and writes nothing beyond. */
+/* Vector decoder (from the ISA file): dst[0..n) = bf16 of src[0..n), n >= 1; reads
+ * and writes nothing beyond. */
 typedef void (*fp8g_bf16_decode_fn)(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n,
                                     uint16_t *dst);
 /* 16 x 16 dword transpose (from the ISA file): dst[c * dstride + r] = src[r * sstride + c]

@@ -7,10 +7,15 @@
  *       region 1 (parallel): pack A(rows, pc) in MC-row tasks, B(pc, jc) in panel groups
  *       region 2 (parallel): MC-row blocks x column chunks of jc run the micro-kernel
  *                            and, after the last pc, the epilogue (the AVX2 one).
- *   Fused (super-blocks of at most fused_rows rows): region 1 packs only A; each
- *   compute task (all rows x a column chunk) packs one B panel at a time into its own
- *   scratch and runs every row tile on it while it is in L2: B is decoded once per
- *   call without a round trip of the packed B through memory.
+ *   Fused (super-blocks of at most fused_rows rows, the mid-size M of LLM layers):
+ *     region 1 (parallel): pack A(rows, all of K), one task per K block
+ *     for column block jc:
+ *       region 2 (parallel): each task takes a column chunk; per 64-column panel, per
+ *                            K block: packs the B panel into its own scratch (L2),
+ *                            runs every row tile on it; then the panel's epilogue.
+ *   B is decoded once per call, never round-trips through memory packed, and each
+ *   weight column (one 4 KiB page of an NT weight with K = 4096) is read for all K
+ *   blocks back to back (one TLB miss, not one per K block).
  *
  * K pairs are (even, odd) global indices whatever the block sizes, each output is one
  * VDPBF16PS chain in K order (or one per scale block, folded in order), and partial
@@ -148,6 +153,8 @@ typedef struct run_ctx {
   int64_t n_apack, n_bpack;
   int64_t nsub, sub_w;    /* column chunks of the compute tasks */
   bool fused;             /* compute tasks pack their B panels (one row block) */
+  int64_t nkb;            /* fused: K blocks, A packed for all of them */
+  int64_t a_kb, as_kb;    /* fused: A / A-scale buffer stride per K block */
   uint32_t *apack, *bpack;
   float *ascale, *bscale;
   float *cbuf;            /* element (0, 0) = output (r0, j0) of this batch */
@@ -193,16 +200,8 @@ static void compute_task(void *vctx, int64_t t) {
   if (c_lo >= c_hi) return;
   fp8g_bf16_tile tile = {.kp = x->kp, .seg_pairs = x->pl.seg / 2, .ldc = x->ldc, .first = x->first};
   for (int64_t c = c_lo; c < c_hi; c += NR) {
-    if (x->fused) { /* this task's scratch panel (one per task: no sharing) */
-      uint32_t *bp = x->bpack + t * x->kp_stride * NR;
-      float *bs = x->bscale + t * x->sstride * NR;
-      fp8g_bf16_pack_b(&x->pl, x->b, x->j0 + c, min64(NR, c_hi - c), x->k0, x->kc, bp, bs, x->sstride);
-      tile.b = bp;
-      tile.bscale = bs;
-    } else {
-      tile.b = x->bpack + (c / NR) * x->kp * NR;
-      tile.bscale = x->bscale + (c / NR) * x->sstride * NR;
-    }
+    tile.b = x->bpack + (c / NR) * x->kp * NR;
+    tile.bscale = x->bscale + (c / NR) * x->sstride * NR;
     for (int64_t r = r_lo; r < r_hi; r += MR) {
       tile.a = x->apack + (r / MR) * x->kp * MR;
       tile.ascale = x->ascale + (r / MR) * x->sstride * MR;
@@ -213,6 +212,52 @@ static void compute_task(void *vctx, int64_t t) {
   if (x->last)
     fp8g_avx2_epilogue(&x->epi, x->b * x->pl.p->m + x->r0 + r_lo, r_hi - r_lo, x->j0 + c_lo,
                        c_hi - c_lo, x->cbuf + r_lo * x->ldc + c_lo, x->ldc);
+}
+
+/* Fused region 1: A(rows, K block t). */
+static void fused_pack_a_task(void *vctx, int64_t t) {
+  run_ctx *x = vctx;
+  int64_t k0 = t * x->pl.kc;
+  fp8g_bf16_pack_a(&x->pl, x->b, x->r0, x->rows, k0, min64(x->pl.kc, x->pl.p->k - k0),
+                   x->apack + t * x->a_kb, x->ascale + t * x->as_kb, x->sstride);
+}
+
+/* Fused: B panel at column c, K block kb into scratch (bp, bs); every row tile on it. */
+static void fused_panel(const run_ctx *x, int64_t c, int nr, int64_t kb, uint32_t *bp, float *bs) {
+  int64_t k0 = kb * x->pl.kc, kc = min64(x->pl.kc, x->pl.p->k - k0);
+  fp8g_bf16_pack_b(&x->pl, x->b, x->j0 + c, nr, k0, kc, bp, bs, x->sstride);
+  fp8g_bf16_tile tile = {.kp = fp8g_bf16_pairs(kc), .seg_pairs = x->pl.seg / 2, .b = bp,
+                         .bscale = bs, .ldc = x->ldc, .first = kb == 0};
+  for (int64_t r = 0; r < x->rows; r += MR) {
+    tile.a = x->apack + kb * x->a_kb + (r / MR) * tile.kp * MR;
+    tile.ascale = x->ascale + kb * x->as_kb + (r / MR) * x->sstride * MR;
+    tile.c = x->cbuf + r * x->ldc + c;
+    run_tile(x, &tile, (int)min64(MR, x->rows - r), nr);
+  }
+}
+
+/* Fused region 2: column chunk t, every row, all K blocks in order for each output (the
+ * same chains as the unfused loops), B panels packed into scratch t. NT weights go
+ * panel by panel (a column's K blocks back to back: its page stays in the TLB), NN
+ * weights K block by K block (the kc rows of a block, each its own page, stay in the
+ * TLB across the panels). */
+static void fused_task(void *vctx, int64_t t) {
+  run_ctx *x = vctx;
+  int64_t c_lo = t * x->sub_w, c_hi = min64(c_lo + x->sub_w, x->ncols);
+  uint32_t *bp = x->bpack + t * x->kp_stride * NR;
+  float *bs = x->bscale + t * x->sstride * NR;
+  int64_t row0 = x->b * x->pl.p->m + x->r0;
+  if (x->pl.p->b_stride_k == 1) {
+    for (int64_t c = c_lo; c < c_hi; c += NR) {
+      int nr = (int)min64(NR, c_hi - c);
+      for (int64_t kb = 0; kb < x->nkb; kb++) fused_panel(x, c, nr, kb, bp, bs);
+      fp8g_avx2_epilogue(&x->epi, row0, x->rows, x->j0 + c, nr, x->cbuf + c, x->ldc);
+    }
+    return;
+  }
+  for (int64_t kb = 0; kb < x->nkb; kb++)
+    for (int64_t c = c_lo; c < c_hi; c += NR) fused_panel(x, c, (int)min64(NR, c_hi - c), kb, bp, bs);
+  if (c_lo < c_hi) fp8g_avx2_epilogue(&x->epi, row0, x->rows, x->j0 + c_lo, c_hi - c_lo, x->cbuf + c_lo, x->ldc);
 }
 
 /* ------------------------------------------------------------ workspace */
@@ -246,6 +291,13 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   /* 4-byte units, each piece on a 64-byte boundary. */
   int64_t ms_pad = round_up(ms, MR);
   int64_t n_a = round_up(ms_pad * x.kp_stride, 16), n_as = round_up(ms_pad * x.sstride, 16);
+  x.nkb = cdiv(p->k, kc);
+  x.a_kb = n_a;
+  x.as_kb = n_as;
+  if (x.fused) { /* A for all K blocks */
+    n_a *= x.nkb;
+    n_as *= x.nkb;
+  }
   /* Fused: one scratch panel per compute task (at most max_tasks of them). */
   int64_t max_tasks = 8 * (int64_t)nthreads;
   int64_t b_cols = x.fused ? max_tasks * NR : nc;
@@ -272,6 +324,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
       x.n_ic = x.fused ? 1 : cdiv(x.rows, bl.mc); /* even row blocks near MC, multiples of MR */
       x.mc = round_up(cdiv(x.rows, x.n_ic), MR);
       x.n_ic = cdiv(x.rows, x.mc);
+      if (x.fused) fp8g_parallel_for(x.nkb, nthreads, fused_pack_a_task, &x);
       for (int64_t j0 = 0; j0 < p->n; j0 += nc) {
         x.j0 = j0;
         x.ncols = min64(nc, p->n - j0);
@@ -287,6 +340,10 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
         } else {
           x.cbuf = cws;
           x.ldc = round_up(x.ncols, 16) + 16;
+        }
+        if (x.fused) {
+          fp8g_parallel_for(x.nsub, nthreads, fused_task, &x);
+          continue;
         }
         for (int64_t k0 = 0; k0 < p->k; k0 += kc) {
           x.k0 = k0;

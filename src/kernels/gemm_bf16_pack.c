@@ -82,10 +82,10 @@ static float b_seg_scale(const fp8g_gemm_problem *p, int64_t b, int64_t kb, int6
   return p->sb[b * p->sb_batch_stride + kb * p->b_nblocks + col / p->block_n];
 }
 
-/* n contiguous codes -> bf16 through the ISA's 64-code decoder. */
+/* n contiguous codes (n <= CHUNK here) -> bf16 through the ISA's decoder. */
 static void decode_run(const fp8g_bf16_plan *pl, const fp8g_bf16_dec_tables *t, const uint8_t *src,
                        int64_t n, uint16_t *dst) {
-  for (int64_t i = 0; i < n; i += 64) pl->decode(t, src + i, (int)min64(64, n - i), dst + i);
+  pl->decode(t, src, (int)n, dst);
 }
 
 /* apply_fold over a run of decoded halfwords (branch-free, so it vectorises). */
@@ -115,7 +115,8 @@ static inline uint32_t pair_at(const uint16_t *h, int64_t jp) {
 }
 
 enum { CHUNK = 256 }; /* K codes decoded per row or column at a time (even) */
-enum { PF_COLS = 8 }; /* NT weight columns prefetched ahead */
+enum { PF_COLS = 16 }; /* NT weight columns prefetched ahead */
+enum { PF_ROWS = 16 }; /* NN weight rows prefetched ahead (even) */
 
 /* ---------------------------------------------------------------- A */
 
@@ -156,6 +157,10 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
           continue;
         }
         int64_t row = b * p->m + r0 + r;
+        /* The next panel's row, into L2 (rows at a 4 KiB stride share L1 sets). */
+        if (kk == 0 && r + MR < rows)
+          for (int64_t q = 0; q < kc; q += 64)
+            __builtin_prefetch(a + p->a_row_offset[row + MR] + k0 + q, 0, 2);
         decode_run(pl, tab, a + p->a_row_offset[row] + k0 + kk, len, buf[i]);
         if (pl->fold_mx) fold_blocks(p, buf[i], len, k0 + kk, p->ea + row * p->a_kblocks, 1);
         if (len % 2) buf[i][len] = 0;
@@ -212,6 +217,10 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
       for (int64_t jp = 0; jp < kp; jp++) {
         _Alignas(64) uint16_t h0[NR], h1[NR];
         const uint8_t *r_lo = base + (k0 + 2 * jp) * sk + col0;
+        if (2 * jp + PF_ROWS + 1 < kc) { /* rows ahead: one short run each, far apart */
+          __builtin_prefetch(r_lo + PF_ROWS * sk, 0, 2);
+          __builtin_prefetch(r_lo + (PF_ROWS + 1) * sk, 0, 2);
+        }
         pl->decode(tab, r_lo, nc, h0);
         bool has_hi = 2 * jp + 1 < kc;
         if (has_hi) pl->decode(tab, r_lo + sk, nc, h1);
@@ -243,9 +252,10 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
             }
             const uint8_t *src = base + (col0 + j) * sn + k0;
             /* Each column is a short run at a large stride: ask for the run PF_COLS
-             * columns ahead (maybe the next panel's) now, not as a chain of misses. */
+             * columns ahead (maybe the next panel's) now, not as a chain of misses.
+             * Into L2: at a stride of 4 KiB the columns share a few L1 sets. */
             if (kk == 0 && col0 + j + PF_COLS < p->n)
-              for (int64_t q = 0; q < kc; q += 64) __builtin_prefetch(src + PF_COLS * sn + q);
+              for (int64_t q = 0; q < kc; q += 64) __builtin_prefetch(src + PF_COLS * sn + q, 0, 2);
             decode_run(pl, tab, src + kk, len, h[jj]);
             if (pl->fold_mx) fold_blocks(p, h[jj], len, k0 + kk, eb + col0 + j, p->n);
             if (len % 2) h[jj][len] = 0;

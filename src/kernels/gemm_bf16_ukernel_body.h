@@ -11,7 +11,7 @@
  *                       zero, denormal results flushed (VDPBF16PS, whatever MXCSR says)
  *   bk_mul(a, b)  bk_fma(a, b, c) = a * b + c                  (IEEE, MXCSR)
  *   bk_b  64 bytes: bk_b_load(p)  bk_b_loadn(p, n) (n bytes, zeros after; no read past)
- *         bk_b_storen(p, v, n) (the first n bytes only)  bk_b_set1(x)  bk_b_and  bk_b_or
+ *         bk_b_store(p, v)  bk_b_storen(p, v, n) (the first n bytes only)  bk_b_set1(x)  bk_b_and  bk_b_or
  *         bk_b_perm2(t0, idx, t1)  byte i = (idx[i] & 64 ? t1 : t0)[idx[i] & 63]  (VPERMT2B)
  *         bk_b_blend_eq(c, code, x, v)  byte i = c[i] == code ? v : x[i]
  *   bk_p_loadu(p)  bk_p_storeu(p, v)  (unaligned 16 dwords)
@@ -106,10 +106,11 @@ static void BK_UKERNEL(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) {
 }
 
 /*
- * dst[0..n) = bf16 of the fp8 codes src[0..n), 1 <= n <= 64: two table lookups on the
- * low 7 bits (VPERMT2B over 128-byte tables of low and high bytes), the sign OR-ed into
- * the high byte, the fnuz NaN code patched, and the two byte vectors interleaved into
- * little-endian halfwords.
+ * dst[0..n) = bf16 of the fp8 codes src[0..n), n >= 1, 64 codes a step: two table
+ * lookups on the low 7 bits (VPERMT2B over 128-byte tables of low and high bytes), the
+ * sign OR-ed into the high byte, the fnuz NaN code patched, and the two byte vectors
+ * interleaved into little-endian halfwords. Tables loaded once per call (a call per 64
+ * codes cost more than the lookups); the last step masked.
  */
 static const uint8_t bk_interleave[2][64] = {
 #define BK_IL(h, i) (uint8_t)((i) % 2 ? 64 + 32 * (h) + (i) / 2 : 32 * (h) + (i) / 2)
@@ -123,18 +124,29 @@ static const uint8_t bk_interleave[2][64] = {
 #undef BK_IL
 
 static void BK_DECODE(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n, uint16_t *dst) {
-  bk_b c = bk_b_loadn(src, n);
-  bk_b mag = bk_b_and(c, bk_b_set1(0x7F));
-  bk_b lo = bk_b_perm2(bk_b_load(t->lo[0]), mag, bk_b_load(t->lo[1]));
-  bk_b hi = bk_b_perm2(bk_b_load(t->hi[0]), mag, bk_b_load(t->hi[1]));
-  hi = bk_b_or(hi, bk_b_and(c, bk_b_set1(0x80)));
-  if (t->nan80) {
-    lo = bk_b_blend_eq(c, 0x80, lo, t->nan_lo);
-    hi = bk_b_blend_eq(c, 0x80, hi, t->nan_hi);
+  bk_b lo0 = bk_b_load(t->lo[0]), lo1 = bk_b_load(t->lo[1]);
+  bk_b hi0 = bk_b_load(t->hi[0]), hi1 = bk_b_load(t->hi[1]);
+  bk_b il0 = bk_b_load(bk_interleave[0]), il1 = bk_b_load(bk_interleave[1]);
+  bk_b m7f = bk_b_set1(0x7F), m80 = bk_b_set1(0x80);
+  for (int i = 0; i < n; i += 64) {
+    int len = n - i < 64 ? n - i : 64;
+    bk_b c = len == 64 ? bk_b_load(src + i) : bk_b_loadn(src + i, len);
+    bk_b mag = bk_b_and(c, m7f);
+    bk_b lo = bk_b_perm2(lo0, mag, lo1);
+    bk_b hi = bk_b_or(bk_b_perm2(hi0, mag, hi1), bk_b_and(c, m80));
+    if (t->nan80) {
+      lo = bk_b_blend_eq(c, 0x80, lo, t->nan_lo);
+      hi = bk_b_blend_eq(c, 0x80, hi, t->nan_hi);
+    }
+    uint8_t *d = (uint8_t *)(dst + i);
+    if (len == 64) {
+      bk_b_store(d, bk_b_perm2(lo, il0, hi));
+      bk_b_store(d + 64, bk_b_perm2(lo, il1, hi));
+      continue;
+    }
+    bk_b_storen(d, bk_b_perm2(lo, il0, hi), len < 32 ? 2 * len : 64);
+    if (len > 32) bk_b_storen(d + 64, bk_b_perm2(lo, il1, hi), 2 * (len - 32));
   }
-  uint8_t *d = (uint8_t *)dst;
-  bk_b_storen(d, bk_b_perm2(lo, bk_b_load(bk_interleave[0]), hi), n < 32 ? 2 * n : 64);
-  if (n > 32) bk_b_storen(d + 64, bk_b_perm2(lo, bk_b_load(bk_interleave[1]), hi), 2 * (n - 32));
 }
 
 /*

@@ -62,6 +62,7 @@ static inline bk_b bk_b_loadn(const uint8_t *p, int n) {
   memcpy(r.v, p, (size_t)n); /* under ASan, a read past n would be reported */
   return r;
 }
+static inline void bk_b_store(uint8_t *p, bk_b v) { memcpy(p, v.v, 64); }
 static inline void bk_b_storen(uint8_t *p, bk_b v, int n) { memcpy(p, v.v, (size_t)n); }
 static inline bk_b bk_b_set1(uint8_t x) { bk_b r; memset(r.v, x, 64); return r; }
 static inline bk_b bk_b_and(bk_b a, bk_b b) { BK_EACH64 a.v[l] &= b.v[l]; return a; }

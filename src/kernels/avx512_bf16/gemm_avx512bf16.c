@@ -33,6 +33,7 @@ static inline __mmask64 bk_first(int n) { return n >= 64 ? ~(__mmask64)0 : (((__
 static inline bk_b bk_b_load(const uint8_t *p) { return _mm512_loadu_si512((const void *)p); }
 /* Masked: bytes past n are neither read (no fault) nor written. */
 static inline bk_b bk_b_loadn(const uint8_t *p, int n) { return _mm512_maskz_loadu_epi8(bk_first(n), p); }
+static inline void bk_b_store(uint8_t *p, bk_b v) { _mm512_storeu_si512((void *)p, v); }
 static inline void bk_b_storen(uint8_t *p, bk_b v, int n) { _mm512_mask_storeu_epi8(p, bk_first(n), v); }
 static inline bk_b bk_b_set1(uint8_t x) { return _mm512_set1_epi8((char)x); }
 static inline bk_b bk_b_and(bk_b a, bk_b b) { return _mm512_and_si512(a, b); }
