@@ -94,6 +94,7 @@ typedef struct fp8g_bf16_tile {
   float *c;
   int64_t ldc;
   bool first;
+  const float *c_next; /* C of the tile to run next (same ldc), prefetched into L2; or NULL */
 } fp8g_bf16_tile;
 typedef void (*fp8g_bf16_ukernel_fn)(const fp8g_bf16_tile *t, fp8g_bf16_mode mode);
 

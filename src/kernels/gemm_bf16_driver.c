@@ -206,6 +206,7 @@ static void compute_task(void *vctx, int64_t t) {
       tile.a = x->apack + (r / MR) * x->kp * MR;
       tile.ascale = x->ascale + (r / MR) * x->sstride * MR;
       tile.c = x->cbuf + r * x->ldc + c;
+      tile.c_next = r + 2 * MR <= r_hi && c + NR <= c_hi ? tile.c + MR * x->ldc : NULL; /* full next tile */
       run_tile(x, &tile, (int)min64(MR, r_hi - r), (int)min64(NR, c_hi - c));
     }
   }
@@ -232,6 +233,7 @@ static void fused_panel(const run_ctx *x, int64_t c, int nr, int64_t kb, uint32_
     tile.a = x->apack + kb * x->a_kb + (r / MR) * tile.kp * MR;
     tile.ascale = x->ascale + kb * x->as_kb + (r / MR) * x->sstride * MR;
     tile.c = x->cbuf + r * x->ldc + c;
+    tile.c_next = r + 2 * MR <= x->rows && nr == NR ? tile.c + MR * x->ldc : NULL;
     run_tile(x, &tile, (int)min64(MR, x->rows - r), nr);
   }
 }

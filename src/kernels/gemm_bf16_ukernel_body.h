@@ -10,6 +10,7 @@
  *                       an fp32 FMA rounded to nearest even, denormal inputs read as
  *                       zero, denormal results flushed (VDPBF16PS, whatever MXCSR says)
  *   bk_mul(a, b)  bk_fma(a, b, c) = a * b + c                  (IEEE, MXCSR)
+ *   bk_prefetch_l2(p)   a hint only (may do nothing)
  *   bk_b  64 bytes: bk_b_load(p)  bk_b_loadn(p, n) (n bytes, zeros after; no read past)
  *         bk_b_store(p, v)  bk_b_storen(p, v, n) (the first n bytes only)  bk_b_set1(x)  bk_b_and  bk_b_or
  *         bk_b_perm2(t0, idx, t1)  byte i = (idx[i] & 64 ? t1 : t0)[idx[i] & 63]  (VPERMT2B)
@@ -76,10 +77,21 @@ _Static_assert(FP8G_BF16_MR == 6 && FP8G_BF16_NR == 64, "the macros below spell 
     BK_FOLD1(i, 2) BK_FOLD1(i, 3)       \
   }
 
+/* The next tile's C rows (4 lines each) into L2 while this one runs: its loads at the
+ * start of a tile would otherwise stall every accumulator chain on L3. */
+#define BK_PF_ROW(i)                                       \
+  bk_prefetch_l2(t->c_next + (i) * ldc);                   \
+  bk_prefetch_l2(t->c_next + (i) * ldc + 16);              \
+  bk_prefetch_l2(t->c_next + (i) * ldc + 32);              \
+  bk_prefetch_l2(t->c_next + (i) * ldc + 48);
+
 static void BK_UKERNEL(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) {
   float *c = t->c;
   int64_t ldc = t->ldc;
   const uint32_t *a = t->a, *b = t->b;
+  if (t->c_next) {
+    BK_ROWS(BK_PF_ROW)
+  }
   if (mode == FP8G_BF16_CHAIN) {
     BK_ROWS(BK_DECL)
     if (t->first) {
@@ -190,3 +202,4 @@ static void BK_TRANSPOSE(const uint32_t *src, int64_t sstride, uint32_t *dst, in
 #undef BK_K_LOOP
 #undef BK_FOLD1
 #undef BK_FOLD_ROW
+#undef BK_PF_ROW
