@@ -27,7 +27,7 @@
 #include "gemv_avx512bf16.h"
 #include "gemv_bf16_decode.h"
 
-enum { PANEL = 64, ROWS_MAX = 16 };
+enum { PANEL = GEMV_BF16_PANEL, ROWS_MAX = 16 };
 
 typedef struct bf16_call {
   const fp8g_gemm_problem *p;
@@ -38,8 +38,8 @@ typedef struct bf16_call {
   int64_t nseg;
   bool mx, segmented;
   int64_t batch;
-  uint32_t *mx_buf;   /* per slot: [nchunks][CN_MAX] */
-  float *sb_buf;      /* per slot: [nseg][CN_MAX] */
+  uint32_t *mx_buf;   /* per slot: [nchunks][PANEL] */
+  float *sb_buf;      /* per slot: [nseg][PANEL] */
   float *sa_rows;     /* segmented W8A8: [batch * m][nseg] */
   atomic_int *busy;
   int nslots;
@@ -236,69 +236,76 @@ static int claim_slot(const bf16_call *c) {
       if (atomic_exchange(&c->busy[s], 1) == 0) return s;
 }
 
-/* MX weight exponents of columns [j0, j0 + cn): per chunk, the halfword adds of its two
+/* MX weight exponents of columns [j0, j0 + nc): per chunk, the halfword adds of its two
  * 32-K blocks; a NaN code (0xFF) marks the column NaN instead. */
-static void mx_table(const bf16_call *c, int64_t j0, int cn, uint32_t *tab, bool *nan_col) {
+static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, bool *nan_col) {
   const fp8g_gemm_problem *p = c->p;
   const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride + j0;
-  for (int j = 0; j < cn; j++) nan_col[j] = false;
-  for (int64_t q = 0; q < c->nchunks; q++)
-    for (int j = 0; j < GEMV_BF16_CN_MAX; j++) {
-      uint32_t v = 0;
-      for (int h = 0; h < 2 && j < cn; h++) {
-        int64_t kb = 2 * q + h;
-        if (kb >= p->a_kblocks) break;
-        uint8_t code = eb[kb * p->n + j];
-        if (code == 0xFF) nan_col[j] = true;
-        else v |= (uint32_t)(uint16_t)(((int)code - 127) * 128) << (16 * h);
+  for (int64_t j = 0; j < nc; j++) nan_col[j] = false;
+  for (int64_t q = 0; q < c->nchunks; q++) {
+    uint32_t *row = tab + q * PANEL;
+    for (int64_t j = 0; j < nc; j++) row[j] = 0;
+    for (int h = 0; h < 2 && 2 * q + h < p->a_kblocks; h++) {
+      const uint8_t *e = eb + (2 * q + h) * p->n;
+      for (int64_t j = 0; j < nc; j++) {
+        if (e[j] == 0xFF) nan_col[j] = true;
+        else row[j] |= (uint32_t)(uint16_t)(((int)e[j] - 127) * 128) << (16 * h);
       }
-      tab[q * GEMV_BF16_CN_MAX + j] = v;
     }
+  }
 }
 
-/* Block weight scales of columns [j0, j0 + cn) per segment. */
-static void sb_table(const bf16_call *c, int64_t j0, int cn, float *tab) {
+/* Block weight scales of columns [j0, j0 + nc) per segment. */
+static void sb_table(const bf16_call *c, int64_t j0, int64_t nc, float *tab) {
   const fp8g_gemm_problem *p = c->p;
   const float *sb = p->sb + c->batch * p->sb_batch_stride;
   for (int64_t s = 0; s < c->nseg; s++)
-    for (int j = 0; j < GEMV_BF16_CN_MAX; j++)
-      tab[s * GEMV_BF16_CN_MAX + j] = j < cn ? sb[s * p->b_nblocks + (j0 + j) / p->block_n] : 0.0f;
+    for (int64_t j = 0; j < nc; j++) tab[s * PANEL + j] = sb[s * p->b_nblocks + (j0 + j) / p->block_n];
+}
+
+/* Rows [r0, r0 + mr) of the batch times columns [j0, j0 + nc) of a panel. */
+static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_t nc,
+                      const uint32_t *mxt, const float *sbt, const bool *nan_col) {
+  const fp8g_gemm_problem *p = c->p;
+  const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
+  int64_t ldb = p->b_stride_n, row0 = c->batch * p->m + r0;
+  int width = gemv_bf16_shape_of(mr).cn;
+  float out[GEMV_BF16_MR * GEMV_BF16_CN_MAX];
+  for (int64_t j = 0; j < nc;) {
+    int cn = nc - j >= width ? width : 1;
+    int64_t next = j0 + j + cn, left = r0 == 0 ? p->n - next : 0;
+    gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
+                        .k = p->k, .seg = c->seg, .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL,
+                        .sa_ld = c->nseg, .sb = sbt ? sbt + j : NULL, .mx = mxt ? mxt + j : NULL,
+                        .out = out, .ldo = GEMV_BF16_CN_MAX,
+                        .next = left > 0 ? bw + next * ldb : bw,
+                        .next_cols = (int)(left <= 0 ? 0 : left < cn ? left : cn)};
+    gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
+    for (int i = 0; i < mr; i++) {
+      int64_t row = row0 + i;
+      double rf = row_factor(p, row);
+      for (int jj = 0; jj < cn; jj++) {
+        int64_t col = j0 + j + jj;
+        double v = nan_col[j + jj] ? NAN : (double)out[i * GEMV_BF16_CN_MAX + jj] * (rf * col_factor(p, c->batch, col));
+        store_out(p, row * p->n + col, v + bias_at(p, row, col));
+      }
+    }
+    j += cn;
+  }
 }
 
 static void panel_task(void *ctx, int64_t task) {
   const bf16_call *c = ctx;
   const fp8g_gemm_problem *p = c->p;
-  const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
-  int64_t ldb = p->b_stride_n, end = (task + 1) * PANEL < p->n ? (task + 1) * PANEL : p->n;
+  int64_t j0 = task * PANEL, nc = p->n - j0 < PANEL ? p->n - j0 : PANEL;
   int slot = claim_slot(c);
-  uint32_t *mxt = c->mx ? c->mx_buf + slot * c->nchunks * GEMV_BF16_CN_MAX : NULL;
-  float *sbt = c->segmented ? c->sb_buf + slot * c->nseg * GEMV_BF16_CN_MAX : NULL;
-  float out[ROWS_MAX * GEMV_BF16_CN_MAX];
-  int mr_max = (int)(p->m < ROWS_MAX ? p->m : ROWS_MAX);
-  int width = gemv_bf16_width(mr_max);
-  for (int64_t j0 = task * PANEL; j0 < end;) {
-    int cn = end - j0 >= width ? width : 1;
-    bool nan_col[GEMV_BF16_CN_MAX] = {false};
-    if (mxt) mx_table(c, j0, cn, mxt, nan_col);
-    if (sbt) sb_table(c, j0, cn, sbt);
-    int64_t row0 = c->batch * p->m;
-    int64_t next = j0 + cn, left = p->n - next;
-    gemv_bf16_tile t = {.b = bw + j0 * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
-                        .k = p->k, .seg = c->seg, .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL,
-                        .sa_ld = c->nseg, .sb = sbt, .mx = mxt, .out = out, .ldo = GEMV_BF16_CN_MAX,
-                        .next = left > 0 ? bw + next * ldb : bw,
-                        .next_cols = (int)(left <= 0 ? 0 : left < cn ? left : cn)};
-    gemv_bf16_run_tile(&t, mr_max, cn, p->b_dtype);
-    for (int64_t i = 0; i < p->m; i++) {
-      int64_t row = row0 + i;
-      double rf = row_factor(p, row);
-      for (int j = 0; j < cn; j++) {
-        double v = nan_col[j] ? NAN : (double)out[i * GEMV_BF16_CN_MAX + j] * (rf * col_factor(p, c->batch, j0 + j));
-        store_out(p, row * p->n + j0 + j, v + bias_at(p, row, j0 + j));
-      }
-    }
-    j0 += cn;
-  }
+  uint32_t *mxt = c->mx ? c->mx_buf + slot * c->nchunks * PANEL : NULL;
+  float *sbt = c->segmented ? c->sb_buf + slot * c->nseg * PANEL : NULL;
+  bool nan_col[PANEL] = {false};
+  if (mxt) mx_table(c, j0, nc, mxt, nan_col);
+  if (sbt) sb_table(c, j0, nc, sbt);
+  for (int64_t r0 = 0; r0 < p->m; r0 += GEMV_BF16_MR)
+    row_group(c, r0, (int)(p->m - r0 < GEMV_BF16_MR ? p->m - r0 : GEMV_BF16_MR), j0, nc, mxt, sbt, nan_col);
   atomic_store(&c->busy[slot], 0);
 }
 
@@ -341,8 +348,8 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   size_t a_elems = c->lda <= INT64_MAX / ROWS_MAX ? (size_t)(rows * c->lda) : SIZE_MAX;
   c->a = a_elems < SIZE_MAX / 2 ? aligned_alloc(64, (a_elems * 2 + 63) / 64 * 64) : NULL;
   c->busy = calloc((size_t)c->nslots, sizeof *c->busy);
-  if (c->mx) c->mx_buf = malloc((size_t)(c->nslots * c->nchunks * GEMV_BF16_CN_MAX) * sizeof(uint32_t));
-  if (c->segmented) c->sb_buf = malloc((size_t)(c->nslots * c->nseg * GEMV_BF16_CN_MAX) * sizeof(float));
+  if (c->mx) c->mx_buf = malloc((size_t)(c->nslots * c->nchunks * PANEL) * sizeof(uint32_t));
+  if (c->segmented) c->sb_buf = malloc((size_t)(c->nslots * c->nseg * PANEL) * sizeof(float));
   if (c->segmented && p->sa) c->sa_rows = malloc((size_t)(rows * c->nseg) * sizeof(float));
   if (!c->a || !c->busy || (c->mx && !c->mx_buf) || (c->segmented && !c->sb_buf) ||
       (c->segmented && p->sa && !c->sa_rows)) {

@@ -21,8 +21,8 @@ extern const fp8g_gemm_kernel fp8g_gemv_avx512bf16_w8a16;
  * must send exactly the calls they should). */
 long fp8g_gemv_bf16_fallbacks(void);
 
-/* Columns of the widest tile; the per-tile scale tables are laid out with this stride. */
-enum { GEMV_BF16_CN_MAX = 4, GEMV_BF16_CHUNK = 64 };
+/* Columns of the widest tile; columns per task (the per-panel scale tables' stride). */
+enum { GEMV_BF16_CN_MAX = 4, GEMV_BF16_CHUNK = 64, GEMV_BF16_PANEL = 64 };
 
 /*
  * One tile: mr rows x cn columns over all of K. Sums run per segment of `seg` K values
@@ -39,18 +39,25 @@ typedef struct gemv_bf16_tile {
   int64_t seg;
   const float *sa;    /* NULL, or row i segment s at sa[i * sa_ld + s] */
   int64_t sa_ld;
-  const float *sb;    /* NULL, or segment s column c at sb[s * GEMV_BF16_CN_MAX + c] */
+  const float *sb;    /* NULL, or segment s column c at sb[s * GEMV_BF16_PANEL + c] */
   const uint32_t *mx; /* NULL, or MX weight exponents: chunk q column c at
-                         mx[q * GEMV_BF16_CN_MAX + c], halfword adds (k 0..31) | (k 32..63) << 16 */
+                         mx[q * GEMV_BF16_PANEL + c], halfword adds (k 0..31) | (k 32..63) << 16 */
   float *out;         /* row i column c at out[i * ldo + c] */
   int64_t ldo;
   const uint8_t *next; /* columns of the next tile (next_cols of them, stride ldb) */
   int next_cols;
 } gemv_bf16_tile;
 
-/* Columns per tile for mr rows (4 for mr <= 4, 2 for <= 8, else 1). */
-int gemv_bf16_width(int mr);
-/* Runs a tile of mr (1..16) rows and cn (gemv_bf16_width(mr) or 1) columns. */
+/* Rows per group (more rows run in groups that decode the columns again). */
+enum { GEMV_BF16_MR = 4 };
+/* The tile for mr rows: cn columns; dual: two accumulators per (row, column) (the
+ * first and second half of each 64-code chunk), summed at the end of each K segment. */
+typedef struct gemv_bf16_shape {
+  int cn;
+  bool dual;
+} gemv_bf16_shape;
+gemv_bf16_shape gemv_bf16_shape_of(int mr);
+/* Runs a tile of mr (1..GEMV_BF16_MR) rows and cn (gemv_bf16_shape_of(mr).cn or 1) columns. */
 void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype);
 
 #endif /* FP8GEMM_GEMV_AVX512BF16_H */

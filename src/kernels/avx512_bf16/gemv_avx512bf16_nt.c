@@ -14,9 +14,7 @@
 
 /* Bytes ahead of the chunk being decoded at which each column stream is prefetched, and
  * bytes of the next tile's columns fetched as a tile starts (new streams). */
-enum { PF_AHEAD = 1024, NEXT_BYTES = 1024 };
-
-int gemv_bf16_width(int mr) { return mr <= 4 ? 4 : mr <= 8 ? 2 : 1; }
+enum { PF_AHEAD = 512, NEXT_BYTES = 1024 };
 
 static inline __m512 dot(__m512 acc, __m512i a, __m512i w) {
   return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)w);
@@ -42,22 +40,22 @@ static inline __m512i mx_spread(uint32_t x) {
 
 static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile *t, const int mr,
                                                             const int cn, const gemv_bf16_vtab *v,
-                                                            const bool fnuz) {
+                                                            const bool fnuz, const bool dual) {
   const int64_t ldb = t->ldb, lda = t->lda, k = t->k;
   const int64_t nchunks = (k + GEMV_BF16_CHUNK - 1) / GEMV_BF16_CHUNK;
   const int64_t full = k / GEMV_BF16_CHUNK;
   const __mmask64 tail = (k % 64) ? (((__mmask64)1 << (k % 64)) - 1) : ~(__mmask64)0;
   for (int c = 0; c < t->next_cols; c++)
     for (int64_t o = 0; o < NEXT_BYTES && o < k; o += 64) _mm_prefetch((const char *)(t->next + c * ldb + o), _MM_HINT_T0);
-  __m512 part[16][GEMV_BF16_CN_MAX];
+  __m512 part[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
   _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
     _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) part[i][c] = _mm512_setzero_ps();
   const int64_t seg_chunks = t->seg / GEMV_BF16_CHUNK;
   for (int64_t q0 = 0, s = 0; q0 < nchunks; q0 += seg_chunks, s++) {
     int64_t q1 = q0 + seg_chunks < nchunks ? q0 + seg_chunks : nchunks;
-    __m512 acc[16][GEMV_BF16_CN_MAX];
+    __m512 acc[GEMV_BF16_MR][GEMV_BF16_CN_MAX], acc1[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
     _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
-      _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) acc[i][c] = _mm512_setzero_ps();
+      _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) acc[i][c] = acc1[i][c] = _mm512_setzero_ps();
     for (int64_t q = q0; q < q1; q++) {
       const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
       __m512i w[GEMV_BF16_CN_MAX][2];
@@ -67,7 +65,7 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
         _mm_prefetch((const char *)(bq + c * ldb + PF_AHEAD), _MM_HINT_T0);
         gemv_bf16_dec64(v, codes, fnuz, w[c]);
         if (t->mx) {
-          __m512i add = mx_spread(t->mx[q * GEMV_BF16_CN_MAX + c]);
+          __m512i add = mx_spread(t->mx[q * GEMV_BF16_PANEL + c]);
           w[c][0] = exp_add(w[c][0], add);
           w[c][1] = exp_add(w[c][1], add);
         }
@@ -78,15 +76,17 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
         __m512i a1 = _mm512_loadu_si512((const void *)(aq + i * lda + 32));
         _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
           acc[i][c] = dot(acc[i][c], a0, w[c][0]);
-          acc[i][c] = dot(acc[i][c], a1, w[c][1]);
+          if (dual) acc1[i][c] = dot(acc1[i][c], a1, w[c][1]);
+          else acc[i][c] = dot(acc[i][c], a1, w[c][1]);
         }
       }
     }
     _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
       float sa = t->sa ? t->sa[i * t->sa_ld + s] : 1.0f;
       _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
-        float sb = t->sb ? t->sb[s * GEMV_BF16_CN_MAX + c] : 1.0f;
-        part[i][c] = _mm512_fmadd_ps(acc[i][c], _mm512_set1_ps(sa * sb), part[i][c]);
+        float sb = t->sb ? t->sb[s * GEMV_BF16_PANEL + c] : 1.0f;
+        __m512 sum = dual ? _mm512_add_ps(acc[i][c], acc1[i][c]) : acc[i][c];
+        part[i][c] = _mm512_fmadd_ps(sum, _mm512_set1_ps(sa * sb), part[i][c]);
       }
     }
   }
@@ -94,25 +94,40 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
     _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) t->out[i * t->ldo + c] = _mm512_reduce_add_ps(part[i][c]);
 }
 
-/* One function per (mr, cn) with the decoder's fnuz patch as a constant. */
-#define TILE_FN(MR, CN)                                                                   \
-  static void tile_##MR##x##CN(const gemv_bf16_tile *t, fp8gemm_dtype d) {               \
+/* One function per (mr, cn, dual) with the decoder's fnuz patch as a constant. */
+#define TILE_FN(MR, CN, DUAL)                                                             \
+  static void tile_##MR##x##CN##_##DUAL(const gemv_bf16_tile *t, fp8gemm_dtype d) {      \
     gemv_bf16_vtab v = gemv_bf16_vtab_of(d);                                              \
-    if (v.nan80) tile_body(t, MR, CN, &v, true);                                          \
-    else tile_body(t, MR, CN, &v, false);                                                 \
+    if (v.nan80) tile_body(t, MR, CN, &v, true, DUAL);                                    \
+    else tile_body(t, MR, CN, &v, false, DUAL);                                           \
   }
-#define TILE_PAIR(MR, CN) TILE_FN(MR, CN) TILE_FN(MR, 1)
-TILE_PAIR(1, 4) TILE_PAIR(2, 4) TILE_PAIR(3, 4) TILE_PAIR(4, 4)
-TILE_PAIR(5, 2) TILE_PAIR(6, 2) TILE_PAIR(7, 2) TILE_PAIR(8, 2)
-TILE_FN(9, 1) TILE_FN(10, 1) TILE_FN(11, 1) TILE_FN(12, 1)
-TILE_FN(13, 1) TILE_FN(14, 1) TILE_FN(15, 1) TILE_FN(16, 1)
+TILE_FN(1, 1, 1)
+TILE_FN(2, 4, 0) TILE_FN(2, 2, 1) TILE_FN(2, 1, 0) TILE_FN(2, 1, 1)
+TILE_FN(3, 4, 0) TILE_FN(3, 2, 1) TILE_FN(3, 1, 0) TILE_FN(3, 1, 1)
+TILE_FN(4, 4, 0) TILE_FN(4, 2, 1) TILE_FN(4, 1, 0) TILE_FN(4, 1, 1)
 
 typedef void (*tile_fn)(const gemv_bf16_tile *, fp8gemm_dtype);
-static const tile_fn wide[17] = {NULL, tile_1x4, tile_2x4, tile_3x4, tile_4x4, tile_5x2, tile_6x2, tile_7x2, tile_8x2,
-                                 tile_9x1, tile_10x1, tile_11x1, tile_12x1, tile_13x1, tile_14x1, tile_15x1, tile_16x1};
-static const tile_fn narrow[17] = {NULL, tile_1x1, tile_2x1, tile_3x1, tile_4x1, tile_5x1, tile_6x1, tile_7x1, tile_8x1,
-                                   tile_9x1, tile_10x1, tile_11x1, tile_12x1, tile_13x1, tile_14x1, tile_15x1, tile_16x1};
+/* [mr][dual][wide] */
+static const tile_fn tiles[5][2][2] = {
+    {{NULL, NULL}, {NULL, NULL}},
+    {{NULL, NULL}, {tile_1x1_1, tile_1x1_1}},
+    {{tile_2x1_0, tile_2x4_0}, {tile_2x1_1, tile_2x2_1}},
+    {{tile_3x1_0, tile_3x4_0}, {tile_3x1_1, tile_3x2_1}},
+    {{tile_4x1_0, tile_4x4_0}, {tile_4x1_1, tile_4x2_1}},
+};
+
+#include <stdlib.h>
+static int DUALMAX = 1;
+__attribute__((constructor)) static void tune(void) {
+  if (getenv("DUALMAX")) DUALMAX = atoi(getenv("DUALMAX"));
+}
+gemv_bf16_shape gemv_bf16_shape_of(int mr) {
+  gemv_bf16_shape sh = {.dual = mr <= DUALMAX};
+  sh.cn = mr == 1 ? 1 : sh.dual ? 2 : 4;
+  return sh;
+}
 
 void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype) {
-  (cn == 1 ? narrow : wide)[mr](t, b_dtype);
+  gemv_bf16_shape sh = gemv_bf16_shape_of(mr);
+  tiles[mr][sh.dual][cn != 1](t, b_dtype);
 }
