@@ -183,34 +183,51 @@ static void decode_activations(const bf16_call *c) {
 
 /* ------------------------------------------------------------ epilogue */
 
-static double bias_at(const fp8g_gemm_problem *p, int64_t row, int64_t col) {
-  switch (p->bias_kind) {
-    case FP8G_BIAS_SCALAR: return p->bias[0];
-    case FP8G_BIAS_COL: return p->bias[col];
-    case FP8G_BIAS_ROW: return p->bias[row];
-    case FP8G_BIAS_FULL: return p->bias[row * p->n + col];
-    default: return 0.0;
-  }
-}
-
-/* d rounded toward zero to fp32, last bit set when inexact: rounding that to bf16 / f16
- * is one correct rounding of d. */
-static float f32_round_odd(double d) {
+/* d rounded toward zero to fp32, last bit set when inexact ("round to odd"): rounding
+ * that to bf16 / f16 is one correct rounding of d. Inline bit steps, no libm call: the
+ * epilogue runs once per output, next to only K / 32 VDPBF16PS. */
+static inline float f32_round_odd(double d) {
   float f = (float)d;
-  if (isnan(d) || isinf(d) || (double)f == d) return f;
-  if (fabs((double)f) > fabs(d)) f = nextafterf(f, 0.0f);
+  double back = (double)f;
+  if (back == d || d != d) return f;
   uint32_t u;
   memcpy(&u, &f, sizeof u);
+  if (fabs(back) > fabs(d)) u -= 1; /* one step toward zero (f != 0 here) */
   u |= 1u;
   memcpy(&f, &u, sizeof f);
   return f;
 }
 
-static void store_out(const fp8g_gemm_problem *p, int64_t idx, double v) {
+static inline uint16_t bf16_rne(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* Row `row`, columns [col, col + nc): out = sum * rf * cf[j] + bias, rounded once. */
+static void store_row(const fp8g_gemm_problem *p, int64_t row, int64_t col, int nc, const float *sum,
+                      double rf, const double *cf, const bool *nan_col) {
+  double v[GEMV_BF16_CN_MAX];
+  for (int j = 0; j < nc; j++) v[j] = nan_col[j] ? NAN : (double)sum[j] * (rf * cf[j]);
+  switch (p->bias_kind) {
+    case FP8G_BIAS_SCALAR: for (int j = 0; j < nc; j++) v[j] += p->bias[0]; break;
+    case FP8G_BIAS_COL: for (int j = 0; j < nc; j++) v[j] += p->bias[col + j]; break;
+    case FP8G_BIAS_ROW: for (int j = 0; j < nc; j++) v[j] += p->bias[row]; break;
+    case FP8G_BIAS_FULL: for (int j = 0; j < nc; j++) v[j] += p->bias[row * p->n + col + j]; break;
+    default: break;
+  }
+  int64_t idx = row * p->n + col;
   switch (p->out_dtype) {
-    case FP8GEMM_F32: ((float *)p->out)[idx] = (float)v; break;
-    case FP8GEMM_BF16: ((uint16_t *)p->out)[idx] = fp8g_f32_to_bf16(f32_round_odd(v)); break;
-    default: ((uint16_t *)p->out)[idx] = fp8g_f32_to_f16(f32_round_odd(v)); break;
+    case FP8GEMM_F32:
+      for (int j = 0; j < nc; j++) ((float *)p->out)[idx + j] = (float)v[j];
+      break;
+    case FP8GEMM_BF16:
+      for (int j = 0; j < nc; j++) ((uint16_t *)p->out)[idx + j] = bf16_rne(f32_round_odd(v[j]));
+      break;
+    default:
+      for (int j = 0; j < nc; j++) ((uint16_t *)p->out)[idx + j] = fp8g_f32_to_f16(f32_round_odd(v[j]));
+      break;
   }
 }
 
@@ -281,15 +298,10 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
                         .next = left > 0 ? bw + next * ldb : bw,
                         .next_cols = (int)(left <= 0 ? 0 : left < cn ? left : cn)};
     gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
-    for (int i = 0; i < mr; i++) {
-      int64_t row = row0 + i;
-      double rf = row_factor(p, row);
-      for (int jj = 0; jj < cn; jj++) {
-        int64_t col = j0 + j + jj;
-        double v = nan_col[j + jj] ? NAN : (double)out[i * GEMV_BF16_CN_MAX + jj] * (rf * col_factor(p, c->batch, col));
-        store_out(p, row * p->n + col, v + bias_at(p, row, col));
-      }
-    }
+    double cf[GEMV_BF16_CN_MAX];
+    for (int jj = 0; jj < cn; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
+    for (int i = 0; i < mr; i++)
+      store_row(p, row0 + i, j0 + j, cn, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), cf, nan_col + j);
     j += cn;
   }
 }
