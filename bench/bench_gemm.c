@@ -1,9 +1,12 @@
 /*
- * bench_gemm: the AVX2 GEMM kernels (M > 16 path) against this machine's fp32 FMA
- * peak measured in the same run. Not the user-facing `fp8gemm bench`; a kernel
- * developer's tool. Usage:
- *   bench_gemm [M N K [reps [nt]]]  (default 1024 1024 1024 3; "nt": weight stored [N, K])
- * Prints, per scheme and thread count: kernel, median seconds, GFLOP/s, % of peak.
+ * bench_gemm: the GEMM kernels (M > 16 path) against this machine's peak measured in
+ * the same run. Not the user-facing `fp8gemm bench`; a kernel developer's tool. Usage:
+ *   bench_gemm [M N K [reps [nt|nn [avx2|bf16]]]]  (default 1024 1024 1024 3 nn avx2)
+ *   "nt": weight stored [N, K]; "bf16": gemm_avx512bf16 against a VDPBF16PS peak loop
+ *   (24 independent accumulators), "avx2": gemm_avx2 against the fp32 FMA peak.
+ * Prints, per scheme and thread count: kernel, median seconds, GFLOP/s, % of peak
+ * (per CPU-second, so 2 threads compare with 1 core's peak); schemes the kernel does
+ * not support are skipped.
  * On a shared machine, count cycles instead of time: BENCH_ONLY=<scheme index> and
  * BENCH_THREADS=<n> run one configuration without calibration, e.g.
  *   BENCH_ONLY=0 BENCH_THREADS=1 perf stat -e cycles:u build/bench_gemm 2048 2048 2048 3
@@ -16,6 +19,7 @@
 #include <time.h>
 
 #include "kernels/avx2/gemm_avx2.h"
+#include "kernels/gemm_bf16.h"
 
 static double clock_s(clockid_t id) {
   struct timespec ts;
@@ -51,6 +55,41 @@ __attribute__((target("avx2,fma"))) static double fma_peak_gflops(void) {
   return best;
 }
 
+/* 24 independent VDPBF16PS chains (latency 6, ~1 per cycle on Zen 4 as two halves),
+ * operands in registers: the bf16-dot peak of one core. */
+__attribute__((target("avx512f,avx512bf16"))) static double bf16_peak_gflops(void) {
+  /* 24 named accumulators: an array would live in memory. */
+#define PK_EACH(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) \
+  X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
+#define PK_DECL(i) __m512 c##i = _mm512_set1_ps((float)(i));
+#define PK_DOT(i) c##i = _mm512_dpbf16_ps(c##i, (__m512bh)x, (__m512bh)y);
+#define PK_SUM(i) all = _mm512_add_ps(all, c##i);
+  PK_EACH(PK_DECL)
+  __m512i x = _mm512_set1_epi32(0x3f803f80), y = _mm512_set1_epi32(0x33d633d6);
+  const long iters = 10000000;
+  double best = 0;
+  for (int rep = 0; rep < 3; rep++) {
+    double t0 = cpu_now();
+    for (long it = 0; it < iters; it++) {
+      PK_EACH(PK_DOT)
+      __asm__ volatile("" : "+v"(x), "+v"(y)); /* operands stay registers, not constants */
+    }
+    double t = cpu_now() - t0;
+    double g = (double)iters * 24 * 16 * 4 / t * 1e-9;
+    if (g > best) best = g;
+  }
+  __m512 all = _mm512_setzero_ps();
+  PK_EACH(PK_SUM)
+#undef PK_EACH
+#undef PK_DECL
+#undef PK_DOT
+#undef PK_SUM
+  float sink[16];
+  _mm512_storeu_ps(sink, all);
+  if (sink[0] == 12345.0f) printf(" ");
+  return best;
+}
+
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -72,6 +111,11 @@ int main(int argc, char **argv) {
   }
   if (argc >= 5) reps = atoi(argv[4]);
   bool nt = argc >= 6 && strcmp(argv[5], "nt") == 0;
+  bool bf16 = argc >= 7 && strcmp(argv[6], "bf16") == 0;
+  if (bf16 && fp8gemm_isa_detected() < FP8GEMM_ISA_AVX512_BF16) {
+    printf("bench_gemm: CPU lacks AVX512_BF16; nothing to measure\n");
+    return 0;
+  }
   if (fp8gemm_isa_detected() < FP8GEMM_ISA_AVX2) {
     printf("bench_gemm: CPU lacks AVX2+FMA+F16C; nothing to measure\n");
     return 0;
@@ -83,8 +127,15 @@ int main(int argc, char **argv) {
   if (env_bl && sscanf(env_bl, "%ld %ld %ld %ld %ld %ld %ld", &bl.kc, &bl.mc, &bl.ms, &bl.nc_min,
                        &bl.nc_max, &bl.ws_floats, &bl.fused_rows) == 7)
     fp8g_avx2_set_blocking(&bl);
-  double peak = only ? 0.0 : fma_peak_gflops();
-  printf("fp32 FMA peak (1 thread, measured per CPU-second): %.1f GFLOP/s\n", peak);
+  /* BENCH_BF16_BLOCKING="kc mc ms nc_min nc_max ws_floats" the same for gemm_avx512bf16. */
+  const char *env_bb = getenv("BENCH_BF16_BLOCKING");
+  fp8g_bf16_blocking bb;
+  if (env_bb && sscanf(env_bb, "%ld %ld %ld %ld %ld %ld", &bb.kc, &bb.mc, &bb.ms, &bb.nc_min,
+                       &bb.nc_max, &bb.ws_floats) == 6)
+    fp8g_bf16_set_blocking(&bb);
+  double peak = only ? 0.0 : bf16 ? bf16_peak_gflops() : fma_peak_gflops();
+  printf("%s peak (1 thread, measured per CPU-second): %.1f GFLOP/s\n",
+         bf16 ? "VDPBF16PS" : "fp32 FMA", peak);
   printf("shape M=%lld N=%lld K=%lld, weight %s, median of %d\n", (long long)m, (long long)n,
          (long long)k, nt ? "NT ([N, K] storage)" : "NN", reps);
 
@@ -142,7 +193,9 @@ int main(int argc, char **argv) {
       p.ea = ea;
       p.eb = eb;
     }
-    const fp8g_gemm_kernel *kern = st->w8a16 ? &fp8g_gemm_avx2_w8a16 : &fp8g_gemm_avx2_w8a8;
+    const fp8g_gemm_kernel *kern = bf16 ? &fp8g_gemm_avx512bf16_w8a8
+                                   : st->w8a16 ? &fp8g_gemm_avx2_w8a16 : &fp8g_gemm_avx2_w8a8;
+    if (!kern->supports(&p)) continue;
     double base = 0;
     int nt_lo = env_threads ? atoi(env_threads) : 1, nt_hi = env_threads ? nt_lo : max_threads;
     for (int nt = nt_lo; nt <= nt_hi; nt++) {

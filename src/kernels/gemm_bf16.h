@@ -32,10 +32,14 @@ typedef struct fp8g_bf16_dec_tables {
   uint8_t nan_lo, nan_hi;
 } fp8g_bf16_dec_tables;
 const fp8g_bf16_dec_tables *fp8g_bf16_tables(fp8gemm_dtype dtype);
-/* Vector decoder (from the ISA file): dst[0..n) = bf16 of src[0..n), 1 <= n <= 64;
- * reads and writes nothing beyond. */
+/* Vector decoder (from the ISA file): dst[0..n) = bf16 of src[0..n), n >= 1; reads
+ * and writes nothing beyond. */
 typedef void (*fp8g_bf16_decode_fn)(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n,
                                     uint16_t *dst);
+/* 16 x 16 dword transpose (from the ISA file): dst[c * dstride + r] = src[r * sstride + c]
+ * for r, c < 16 (turns 16 decoded NT weight columns into 16 pair rows of a panel). */
+typedef void (*fp8g_bf16_transpose_fn)(const uint32_t *src, int64_t sstride, uint32_t *dst,
+                                       int64_t dstride);
 
 /* ------------------------------------------------------------ plan */
 /*
@@ -49,6 +53,7 @@ typedef enum fp8g_bf16_mode { FP8G_BF16_CHAIN = 0, FP8G_BF16_SEGMENTED = 1 } fp8
 typedef struct fp8g_bf16_plan {
   const fp8g_gemm_problem *p;
   fp8g_bf16_decode_fn decode; /* the ISA's vector decoder (contiguous codes) */
+  fp8g_bf16_transpose_fn transpose; /* the ISA's 16 x 16 transpose (NT weight panels) */
   fp8g_bf16_mode mode;
   int64_t seg;  /* K extent of a scale block (SEGMENTED), else 0 */
   bool fold_mx; /* CHAIN with MX: 2^(e-127) folded into each decoded operand */
@@ -89,6 +94,7 @@ typedef struct fp8g_bf16_tile {
   float *c;
   int64_t ldc;
   bool first;
+  const float *c_next; /* C of the tile to run next (same ldc), prefetched into L2; or NULL */
 } fp8g_bf16_tile;
 typedef void (*fp8g_bf16_ukernel_fn)(const fp8g_bf16_tile *t, fp8g_bf16_mode mode);
 
@@ -96,6 +102,7 @@ typedef void (*fp8g_bf16_ukernel_fn)(const fp8g_bf16_tile *t, fp8g_bf16_mode mod
 typedef struct fp8g_bf16_isa_ops {
   fp8g_bf16_ukernel_fn ukernel;
   fp8g_bf16_decode_fn decode;
+  fp8g_bf16_transpose_fn transpose;
 } fp8g_bf16_isa_ops;
 
 /* ------------------------------------------------------------ driver */
@@ -105,6 +112,8 @@ typedef struct fp8g_bf16_blocking {
   int64_t ms;             /* rows of a super-block */
   int64_t nc_min, nc_max; /* bounds of the column block */
   int64_t ws_floats;      /* target size of the ms x nc accumulator workspace */
+  int64_t fused_rows;     /* up to this many rows per super-block, each compute task
+                           * packs its own B panels right before use (0: never) */
 } fp8g_bf16_blocking;
 /* Replaces the block sizes (NULL: the defaults). For tests: results do not depend on
  * them. Not thread-safe against running GEMMs. */

@@ -7,6 +7,15 @@
  *       region 1 (parallel): pack A(rows, pc) in MC-row tasks, B(pc, jc) in panel groups
  *       region 2 (parallel): MC-row blocks x column chunks of jc run the micro-kernel
  *                            and, after the last pc, the epilogue (the AVX2 one).
+ *   Fused (super-blocks of at most fused_rows rows, the mid-size M of LLM layers):
+ *     region 1 (parallel): pack A(rows, all of K), one task per K block
+ *     for column block jc:
+ *       region 2 (parallel): each task takes a column chunk; per 64-column panel, per
+ *                            K block: packs the B panel into its own scratch (L2),
+ *                            runs every row tile on it; then the panel's epilogue.
+ *   B is decoded once per call, never round-trips through memory packed, and each
+ *   weight column (one 4 KiB page of an NT weight with K = 4096) is read for all K
+ *   blocks back to back (one TLB miss, not one per K block).
  *
  * K pairs are (even, odd) global indices whatever the block sizes, each output is one
  * VDPBF16PS chain in K order (or one per scale block, folded in order), and partial
@@ -27,12 +36,14 @@
 
 enum { PANELS_PER_TASK = 2 }; /* B panels packed per task (128 columns) */
 
-/* KC 256 keeps a B panel (128 pairs x 64 columns x 4 bytes = 32 KiB) in L1; MC 192
- * an A block (96 KiB) in L2; the MS x NC fp32 accumulator workspace near 8 MiB. */
-static const fp8g_bf16_blocking default_blocking = {
-    .kc = 256, .mc = 192, .ms = 2304, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 21};
-static fp8g_bf16_blocking blocking = {
-    .kc = 256, .mc = 192, .ms = 2304, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 21};
+/* Measured on Zen 4 (docs/kernels.md): KC 1024 puts a B panel (512 pairs x 64 columns
+ * x 4 bytes = 128 KiB) in L2, which the micro-kernel streams at full rate, and makes
+ * the C tile loads / stores per K block rare; MC 192 rows of A (384 KiB) in L2 too;
+ * the MS x NC fp32 accumulator workspace near 8 MiB. */
+#define BF16_DEFAULT_BLOCKING \
+  {.kc = 1024, .mc = 192, .ms = 2304, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 21, .fused_rows = 384}
+static const fp8g_bf16_blocking default_blocking = BF16_DEFAULT_BLOCKING;
+static fp8g_bf16_blocking blocking = BF16_DEFAULT_BLOCKING;
 
 void fp8g_bf16_set_blocking(const fp8g_bf16_blocking *b) { blocking = b ? *b : default_blocking; }
 
@@ -111,7 +122,8 @@ bool fp8g_bf16_make_plan(const fp8g_gemm_problem *p, fp8g_bf16_plan *pl) {
   /* Even K blocks holding whole scale blocks. */
   int64_t kc = max64(2, blocking.kc / 2 * 2);
   if (blocked) kc = p->block_k >= kc ? p->block_k : (kc / p->block_k) * p->block_k;
-  pl->kc = min64(kc, p->k);
+  /* No larger than K needs, still even and whole scale blocks. */
+  pl->kc = min64(kc, round_up(max64(p->k, 1), blocked ? p->block_k : 2));
   return true;
 }
 
@@ -140,6 +152,9 @@ typedef struct run_ctx {
   bool first, last;
   int64_t n_apack, n_bpack;
   int64_t nsub, sub_w;    /* column chunks of the compute tasks */
+  bool fused;             /* compute tasks pack their B panels (one row block) */
+  int64_t nkb;            /* fused: K blocks, A packed for all of them */
+  int64_t a_kb, as_kb;    /* fused: A / A-scale buffer stride per K block */
   uint32_t *apack, *bpack;
   float *ascale, *bscale;
   float *cbuf;            /* element (0, 0) = output (r0, j0) of this batch */
@@ -191,12 +206,60 @@ static void compute_task(void *vctx, int64_t t) {
       tile.a = x->apack + (r / MR) * x->kp * MR;
       tile.ascale = x->ascale + (r / MR) * x->sstride * MR;
       tile.c = x->cbuf + r * x->ldc + c;
+      tile.c_next = r + 2 * MR <= r_hi && c + NR <= c_hi ? tile.c + MR * x->ldc : NULL; /* full next tile */
       run_tile(x, &tile, (int)min64(MR, r_hi - r), (int)min64(NR, c_hi - c));
     }
   }
   if (x->last)
     fp8g_avx2_epilogue(&x->epi, x->b * x->pl.p->m + x->r0 + r_lo, r_hi - r_lo, x->j0 + c_lo,
                        c_hi - c_lo, x->cbuf + r_lo * x->ldc + c_lo, x->ldc);
+}
+
+/* Fused region 1: A(rows, K block t). */
+static void fused_pack_a_task(void *vctx, int64_t t) {
+  run_ctx *x = vctx;
+  int64_t k0 = t * x->pl.kc;
+  fp8g_bf16_pack_a(&x->pl, x->b, x->r0, x->rows, k0, min64(x->pl.kc, x->pl.p->k - k0),
+                   x->apack + t * x->a_kb, x->ascale + t * x->as_kb, x->sstride);
+}
+
+/* Fused: B panel at column c, K block kb into scratch (bp, bs); every row tile on it. */
+static void fused_panel(const run_ctx *x, int64_t c, int nr, int64_t kb, uint32_t *bp, float *bs) {
+  int64_t k0 = kb * x->pl.kc, kc = min64(x->pl.kc, x->pl.p->k - k0);
+  fp8g_bf16_pack_b(&x->pl, x->b, x->j0 + c, nr, k0, kc, bp, bs, x->sstride);
+  fp8g_bf16_tile tile = {.kp = fp8g_bf16_pairs(kc), .seg_pairs = x->pl.seg / 2, .b = bp,
+                         .bscale = bs, .ldc = x->ldc, .first = kb == 0};
+  for (int64_t r = 0; r < x->rows; r += MR) {
+    tile.a = x->apack + kb * x->a_kb + (r / MR) * tile.kp * MR;
+    tile.ascale = x->ascale + kb * x->as_kb + (r / MR) * x->sstride * MR;
+    tile.c = x->cbuf + r * x->ldc + c;
+    tile.c_next = r + 2 * MR <= x->rows && nr == NR ? tile.c + MR * x->ldc : NULL;
+    run_tile(x, &tile, (int)min64(MR, x->rows - r), nr);
+  }
+}
+
+/* Fused region 2: column chunk t, every row, all K blocks in order for each output (the
+ * same chains as the unfused loops), B panels packed into scratch t. NT weights go
+ * panel by panel (a column's K blocks back to back: its page stays in the TLB), NN
+ * weights K block by K block (the kc rows of a block, each its own page, stay in the
+ * TLB across the panels). */
+static void fused_task(void *vctx, int64_t t) {
+  run_ctx *x = vctx;
+  int64_t c_lo = t * x->sub_w, c_hi = min64(c_lo + x->sub_w, x->ncols);
+  uint32_t *bp = x->bpack + t * x->kp_stride * NR;
+  float *bs = x->bscale + t * x->sstride * NR;
+  int64_t row0 = x->b * x->pl.p->m + x->r0;
+  if (x->pl.p->b_stride_k == 1) {
+    for (int64_t c = c_lo; c < c_hi; c += NR) {
+      int nr = (int)min64(NR, c_hi - c);
+      for (int64_t kb = 0; kb < x->nkb; kb++) fused_panel(x, c, nr, kb, bp, bs);
+      fp8g_avx2_epilogue(&x->epi, row0, x->rows, x->j0 + c, nr, x->cbuf + c, x->ldc);
+    }
+    return;
+  }
+  for (int64_t kb = 0; kb < x->nkb; kb++)
+    for (int64_t c = c_lo; c < c_hi; c += NR) fused_panel(x, c, (int)min64(NR, c_hi - c), kb, bp, bs);
+  if (c_lo < c_hi) fp8g_avx2_epilogue(&x->epi, row0, x->rows, x->j0 + c_lo, c_hi - c_lo, x->cbuf + c_lo, x->ldc);
 }
 
 /* ------------------------------------------------------------ workspace */
@@ -209,6 +272,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   run_ctx x = {.uk = ops->ukernel};
   if (!fp8g_bf16_make_plan(p, &x.pl)) return fallback->run(p);
   x.pl.decode = ops->decode;
+  x.pl.transpose = ops->transpose;
   x.epi = (fp8g_avx2_plan){.p = p};
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
 
@@ -218,7 +282,10 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
    * (every row of a tile in one L1 set): then the padded workspace is faster. */
   bool c_is_out = p->out_dtype == FP8GEMM_F32 && p->n % 1024 != 0;
   int64_t nc_ws = c_is_out ? bl.nc_max : (bl.ws_floats / ms) / NR * NR;
-  int64_t nc = round_up(min64(round_up(p->n, NR), max64(bl.nc_min, min64(bl.nc_max, nc_ws))), NR);
+  /* Fused: no packed B block bounds NC, only the workspace (fewer parallel regions). */
+  x.fused = ms <= bl.fused_rows;
+  int64_t nc_cap = !x.fused ? min64(bl.nc_max, nc_ws) : c_is_out ? p->n : nc_ws;
+  int64_t nc = round_up(min64(round_up(p->n, NR), max64(bl.nc_min, nc_cap)), NR);
   int64_t kc = x.pl.kc;
   x.kp_stride = fp8g_bf16_pairs(kc);
   x.sstride = x.pl.mode == FP8G_BF16_SEGMENTED ? cdiv(kc, x.pl.seg) : 0;
@@ -226,7 +293,17 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   /* 4-byte units, each piece on a 64-byte boundary. */
   int64_t ms_pad = round_up(ms, MR);
   int64_t n_a = round_up(ms_pad * x.kp_stride, 16), n_as = round_up(ms_pad * x.sstride, 16);
-  int64_t n_b = round_up(nc * x.kp_stride, 16), n_bs = round_up(nc * x.sstride, 16);
+  x.nkb = cdiv(p->k, kc);
+  x.a_kb = n_a;
+  x.as_kb = n_as;
+  if (x.fused) { /* A for all K blocks */
+    n_a *= x.nkb;
+    n_as *= x.nkb;
+  }
+  /* Fused: one scratch panel per compute task (at most max_tasks of them). */
+  int64_t max_tasks = 8 * (int64_t)nthreads;
+  int64_t b_cols = x.fused ? max_tasks * NR : nc;
+  int64_t n_b = round_up(b_cols * x.kp_stride, 16), n_bs = round_up(b_cols * x.sstride, 16);
   /* Workspace rows padded by a cache line: a power-of-two row stride would put the
    * rows of a C tile in one L1 set. */
   int64_t n_c = c_is_out ? 0 : round_up(ms * (nc + 16), 16);
@@ -246,24 +323,29 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
     for (int64_t r0 = 0; r0 < p->m; r0 += ms) {
       x.r0 = r0;
       x.rows = min64(ms, p->m - r0);
-      x.n_ic = cdiv(x.rows, bl.mc); /* even row blocks near MC, multiples of MR */
+      x.n_ic = x.fused ? 1 : cdiv(x.rows, bl.mc); /* even row blocks near MC, multiples of MR */
       x.mc = round_up(cdiv(x.rows, x.n_ic), MR);
       x.n_ic = cdiv(x.rows, x.mc);
+      if (x.fused) fp8g_parallel_for(x.nkb, nthreads, fused_pack_a_task, &x);
       for (int64_t j0 = 0; j0 < p->n; j0 += nc) {
         x.j0 = j0;
         x.ncols = min64(nc, p->n - j0);
         int64_t npan = cdiv(x.ncols, NR);
-        x.nsub = nthreads == 1 ? 1 : min64(npan, cdiv(8 * (int64_t)nthreads, x.n_ic));
+        x.nsub = nthreads == 1 ? 1 : min64(npan, cdiv(max_tasks, x.n_ic));
         x.sub_w = cdiv(npan, x.nsub) * NR;
         x.nsub = cdiv(npan * NR, x.sub_w);
         x.n_apack = x.n_ic;
-        x.n_bpack = cdiv(npan, PANELS_PER_TASK);
+        x.n_bpack = x.fused ? 0 : cdiv(npan, PANELS_PER_TASK);
         if (c_is_out) {
           x.cbuf = (float *)p->out + (b * p->m + r0) * p->n + j0;
           x.ldc = p->n;
         } else {
           x.cbuf = cws;
           x.ldc = round_up(x.ncols, 16) + 16;
+        }
+        if (x.fused) {
+          fp8g_parallel_for(x.nsub, nthreads, fused_task, &x);
+          continue;
         }
         for (int64_t k0 = 0; k0 < p->k; k0 += kc) {
           x.k0 = k0;

@@ -82,10 +82,10 @@ static float b_seg_scale(const fp8g_gemm_problem *p, int64_t b, int64_t kb, int6
   return p->sb[b * p->sb_batch_stride + kb * p->b_nblocks + col / p->block_n];
 }
 
-/* n contiguous codes -> bf16 through the ISA's 64-code decoder. */
+/* n contiguous codes (n <= CHUNK here) -> bf16 through the ISA's decoder. */
 static void decode_run(const fp8g_bf16_plan *pl, const fp8g_bf16_dec_tables *t, const uint8_t *src,
                        int64_t n, uint16_t *dst) {
-  for (int64_t i = 0; i < n; i += 64) pl->decode(t, src + i, (int)min64(64, n - i), dst + i);
+  pl->decode(t, src, (int)n, dst);
 }
 
 /* apply_fold over a run of decoded halfwords (branch-free, so it vectorises). */
@@ -115,6 +115,8 @@ static inline uint32_t pair_at(const uint16_t *h, int64_t jp) {
 }
 
 enum { CHUNK = 256 }; /* K codes decoded per row or column at a time (even) */
+enum { PF_COLS = 16 }; /* NT weight columns prefetched ahead */
+enum { PF_ROWS = 16 }; /* NN weight rows prefetched ahead (even) */
 
 /* ---------------------------------------------------------------- A */
 
@@ -155,6 +157,10 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
           continue;
         }
         int64_t row = b * p->m + r0 + r;
+        /* The next panel's row, into L2 (rows at a 4 KiB stride share L1 sets). */
+        if (kk == 0 && r + MR < rows)
+          for (int64_t q = 0; q < kc; q += 64)
+            __builtin_prefetch(a + p->a_row_offset[row + MR] + k0 + q, 0, 2);
         decode_run(pl, tab, a + p->a_row_offset[row] + k0 + kk, len, buf[i]);
         if (pl->fold_mx) fold_blocks(p, buf[i], len, k0 + kk, p->ea + row * p->a_kblocks, 1);
         if (len % 2) buf[i][len] = 0;
@@ -211,6 +217,10 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
       for (int64_t jp = 0; jp < kp; jp++) {
         _Alignas(64) uint16_t h0[NR], h1[NR];
         const uint8_t *r_lo = base + (k0 + 2 * jp) * sk + col0;
+        if (2 * jp + PF_ROWS + 1 < kc) { /* rows ahead: one short run each, far apart */
+          __builtin_prefetch(r_lo + PF_ROWS * sk, 0, 2);
+          __builtin_prefetch(r_lo + (PF_ROWS + 1) * sk, 0, 2);
+        }
         pl->decode(tab, r_lo, nc, h0);
         bool has_hi = 2 * jp + 1 < kc;
         if (has_hi) pl->decode(tab, r_lo + sk, nc, h1);
@@ -227,20 +237,37 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
         for (int j = nc; j < NR; j++) d[j] = 0;
       }
     } else if (vec_nt) {
-      for (int j = 0; j < NR; j++) {
-        if (j >= nc) {
-          for (int64_t jp = 0; jp < kp; jp++) panel[jp * NR + j] = 0;
-          continue;
-        }
-        const uint8_t *src = base + (col0 + j) * sn + k0;
+      /* 16 columns at a time: decode CHUNK K of each into h (a row per column), then
+       * 16 x 16 dword transposes write 16 pair rows of 16 columns (scalar for the
+       * last < 16 pairs, or without an ISA transpose). Columns past nc are zeros. */
+      for (int g = 0; g < NR; g += 16) {
         for (int64_t kk = 0; kk < kc; kk += CHUNK) {
-          int64_t len = min64(CHUNK, kc - kk);
-          _Alignas(64) uint16_t h[CHUNK];
-          decode_run(pl, tab, src + kk, len, h);
-          if (pl->fold_mx) fold_blocks(p, h, len, k0 + kk, eb + col0 + j, p->n);
-          if (len % 2) h[len] = 0;
-          uint32_t *d = panel + (kk / 2) * NR + j;
-          for (int64_t jp = 0; jp < fp8g_bf16_pairs(len); jp++) d[jp * NR] = pair_at(h, jp);
+          int64_t len = min64(CHUNK, kc - kk), np = fp8g_bf16_pairs(len);
+          _Alignas(64) uint16_t h[16][CHUNK];
+          for (int jj = 0; jj < 16; jj++) {
+            int j = g + jj;
+            if (j >= nc) {
+              memset(h[jj], 0, sizeof h[jj]);
+              continue;
+            }
+            const uint8_t *src = base + (col0 + j) * sn + k0;
+            /* Each column is a short run at a large stride: ask for the run PF_COLS
+             * columns ahead (maybe the next panel's) now, not as a chain of misses.
+             * Into L2: at a stride of 4 KiB the columns share a few L1 sets. */
+            if (kk == 0 && col0 + j + PF_COLS < p->n)
+              for (int64_t q = 0; q < kc; q += 64) __builtin_prefetch(src + PF_COLS * sn + q, 0, 2);
+            decode_run(pl, tab, src + kk, len, h[jj]);
+            if (pl->fold_mx) fold_blocks(p, h[jj], len, k0 + kk, eb + col0 + j, p->n);
+            if (len % 2) h[jj][len] = 0;
+          }
+          uint32_t *d = panel + (kk / 2) * NR + g;
+          int64_t jp = 0;
+          /* the transposer reads h bytewise (intrinsics / memcpy), so no aliasing issue */
+          if (pl->transpose)
+            for (; jp + 16 <= np; jp += 16)
+              pl->transpose((const uint32_t *)(const void *)&h[0][2 * jp], CHUNK / 2, d + jp * NR, NR);
+          for (; jp < np; jp++)
+            for (int jj = 0; jj < 16; jj++) d[jp * NR + jj] = pair_at(h[jj], jp);
         }
       }
     }

@@ -10,11 +10,17 @@
  *                       an fp32 FMA rounded to nearest even, denormal inputs read as
  *                       zero, denormal results flushed (VDPBF16PS, whatever MXCSR says)
  *   bk_mul(a, b)  bk_fma(a, b, c) = a * b + c                  (IEEE, MXCSR)
+ *   bk_prefetch_l2(p)   a hint only (may do nothing)
  *   bk_b  64 bytes: bk_b_load(p)  bk_b_loadn(p, n) (n bytes, zeros after; no read past)
- *         bk_b_storen(p, v, n) (the first n bytes only)  bk_b_set1(x)  bk_b_and  bk_b_or
+ *         bk_b_store(p, v)  bk_b_storen(p, v, n) (the first n bytes only)  bk_b_set1(x)  bk_b_and  bk_b_or
  *         bk_b_perm2(t0, idx, t1)  byte i = (idx[i] & 64 ? t1 : t0)[idx[i] & 63]  (VPERMT2B)
  *         bk_b_blend_eq(c, code, x, v)  byte i = c[i] == code ? v : x[i]
- *   BK_UKERNEL, BK_DECODE   the names to give the micro-kernel and the decoder
+ *   bk_p_loadu(p)  bk_p_storeu(p, v)  (unaligned 16 dwords)
+ *   bk_p_unpacklo32 / hi32 / lo64 / hi64(a, b)   per 128-bit lane as VPUNPCK{L,H}{DQ,QDQ}
+ *   bk_p_shuf128_even(a, b) = lanes a0 a2 b0 b2, bk_p_shuf128_odd = a1 a3 b1 b3
+ *                       (VSHUFI32X4 with 0x88 / 0xDD)
+ *   BK_UKERNEL, BK_DECODE, BK_TRANSPOSE   the names to give the micro-kernel, the
+ *                       decoder and the 16 x 16 dword transpose
  *
  * avx512_bf16/gemm_avx512bf16.c maps it to AVX-512 intrinsics; tests/c/gemm_bf16_emul.h
  * to plain C with the instruction's exact semantics, so this code is tested on CPUs
@@ -23,8 +29,8 @@
  * Registers (AVX-512): 24 accumulators + 4 B vectors + 1 broadcast A pair of 32.
  * VDPBF16PS has latency 6 and two pipes: 24 independent chains keep both busy.
  */
-#if !defined(BK_UKERNEL) || !defined(BK_DECODE)
-#error "define the vector vocabulary, BK_UKERNEL and BK_DECODE before including gemm_bf16_ukernel_body.h"
+#if !defined(BK_UKERNEL) || !defined(BK_DECODE) || !defined(BK_TRANSPOSE)
+#error "define the vector vocabulary, BK_UKERNEL, BK_DECODE and BK_TRANSPOSE before including gemm_bf16_ukernel_body.h"
 #endif
 
 #include "gemm_bf16.h"
@@ -71,10 +77,21 @@ _Static_assert(FP8G_BF16_MR == 6 && FP8G_BF16_NR == 64, "the macros below spell 
     BK_FOLD1(i, 2) BK_FOLD1(i, 3)       \
   }
 
+/* The next tile's C rows (4 lines each) into L2 while this one runs: its loads at the
+ * start of a tile would otherwise stall every accumulator chain on L3. */
+#define BK_PF_ROW(i)                                       \
+  bk_prefetch_l2(t->c_next + (i) * ldc);                   \
+  bk_prefetch_l2(t->c_next + (i) * ldc + 16);              \
+  bk_prefetch_l2(t->c_next + (i) * ldc + 32);              \
+  bk_prefetch_l2(t->c_next + (i) * ldc + 48);
+
 static void BK_UKERNEL(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) {
   float *c = t->c;
   int64_t ldc = t->ldc;
   const uint32_t *a = t->a, *b = t->b;
+  if (t->c_next) {
+    BK_ROWS(BK_PF_ROW)
+  }
   if (mode == FP8G_BF16_CHAIN) {
     BK_ROWS(BK_DECL)
     if (t->first) {
@@ -101,10 +118,11 @@ static void BK_UKERNEL(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) {
 }
 
 /*
- * dst[0..n) = bf16 of the fp8 codes src[0..n), 1 <= n <= 64: two table lookups on the
- * low 7 bits (VPERMT2B over 128-byte tables of low and high bytes), the sign OR-ed into
- * the high byte, the fnuz NaN code patched, and the two byte vectors interleaved into
- * little-endian halfwords.
+ * dst[0..n) = bf16 of the fp8 codes src[0..n), n >= 1, 64 codes a step: two table
+ * lookups on the low 7 bits (VPERMT2B over 128-byte tables of low and high bytes), the
+ * sign OR-ed into the high byte, the fnuz NaN code patched, and the two byte vectors
+ * interleaved into little-endian halfwords. Tables loaded once per call (a call per 64
+ * codes cost more than the lookups); the last step masked.
  */
 static const uint8_t bk_interleave[2][64] = {
 #define BK_IL(h, i) (uint8_t)((i) % 2 ? 64 + 32 * (h) + (i) / 2 : 32 * (h) + (i) / 2)
@@ -118,18 +136,61 @@ static const uint8_t bk_interleave[2][64] = {
 #undef BK_IL
 
 static void BK_DECODE(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n, uint16_t *dst) {
-  bk_b c = bk_b_loadn(src, n);
-  bk_b mag = bk_b_and(c, bk_b_set1(0x7F));
-  bk_b lo = bk_b_perm2(bk_b_load(t->lo[0]), mag, bk_b_load(t->lo[1]));
-  bk_b hi = bk_b_perm2(bk_b_load(t->hi[0]), mag, bk_b_load(t->hi[1]));
-  hi = bk_b_or(hi, bk_b_and(c, bk_b_set1(0x80)));
-  if (t->nan80) {
-    lo = bk_b_blend_eq(c, 0x80, lo, t->nan_lo);
-    hi = bk_b_blend_eq(c, 0x80, hi, t->nan_hi);
+  bk_b lo0 = bk_b_load(t->lo[0]), lo1 = bk_b_load(t->lo[1]);
+  bk_b hi0 = bk_b_load(t->hi[0]), hi1 = bk_b_load(t->hi[1]);
+  bk_b il0 = bk_b_load(bk_interleave[0]), il1 = bk_b_load(bk_interleave[1]);
+  bk_b m7f = bk_b_set1(0x7F), m80 = bk_b_set1(0x80);
+  for (int i = 0; i < n; i += 64) {
+    int len = n - i < 64 ? n - i : 64;
+    bk_b c = len == 64 ? bk_b_load(src + i) : bk_b_loadn(src + i, len);
+    bk_b mag = bk_b_and(c, m7f);
+    bk_b lo = bk_b_perm2(lo0, mag, lo1);
+    bk_b hi = bk_b_or(bk_b_perm2(hi0, mag, hi1), bk_b_and(c, m80));
+    if (t->nan80) {
+      lo = bk_b_blend_eq(c, 0x80, lo, t->nan_lo);
+      hi = bk_b_blend_eq(c, 0x80, hi, t->nan_hi);
+    }
+    uint8_t *d = (uint8_t *)(dst + i);
+    if (len == 64) {
+      bk_b_store(d, bk_b_perm2(lo, il0, hi));
+      bk_b_store(d + 64, bk_b_perm2(lo, il1, hi));
+      continue;
+    }
+    bk_b_storen(d, bk_b_perm2(lo, il0, hi), len < 32 ? 2 * len : 64);
+    if (len > 32) bk_b_storen(d + 64, bk_b_perm2(lo, il1, hi), 2 * (len - 32));
   }
-  uint8_t *d = (uint8_t *)dst;
-  bk_b_storen(d, bk_b_perm2(lo, bk_b_load(bk_interleave[0]), hi), n < 32 ? 2 * n : 64);
-  if (n > 32) bk_b_storen(d + 64, bk_b_perm2(lo, bk_b_load(bk_interleave[1]), hi), 2 * (n - 32));
+}
+
+/*
+ * dst[c * dstride + r] = src[r * sstride + c], r, c < 16: dwords interleaved in pairs
+ * (unpack 32), quads (unpack 64), then 128-bit lanes gathered twice; the usual 4-stage
+ * 16 x 16 transpose, 64 shuffles for 256 dwords.
+ */
+static void BK_TRANSPOSE(const uint32_t *src, int64_t sstride, uint32_t *dst, int64_t dstride) {
+  bk_p r[16], t[16];
+  for (int i = 0; i < 16; i++) r[i] = bk_p_loadu(src + i * sstride);
+  for (int i = 0; i < 8; i++) { /* t[2i], t[2i+1]: rows 2i, 2i+1 interleaved */
+    t[2 * i] = bk_p_unpacklo32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = bk_p_unpackhi32(r[2 * i], r[2 * i + 1]);
+  }
+  for (int g = 0; g < 4; g++) { /* r[4g + c], lane L: rows 4g..4g+3 of column 4L + c */
+    r[4 * g] = bk_p_unpacklo64(t[4 * g], t[4 * g + 2]);
+    r[4 * g + 1] = bk_p_unpackhi64(t[4 * g], t[4 * g + 2]);
+    r[4 * g + 2] = bk_p_unpacklo64(t[4 * g + 1], t[4 * g + 3]);
+    r[4 * g + 3] = bk_p_unpackhi64(t[4 * g + 1], t[4 * g + 3]);
+  }
+  for (int c = 0; c < 4; c++) {
+    /* t[c]: rows 0-3 / 0-3 / 4-7 / 4-7 of columns c, 8+c, c, 8+c (odd: 4+c, 12+c);
+     * t[8+c] the same for rows 8-15 */
+    t[c] = bk_p_shuf128_even(r[c], r[4 + c]);
+    t[4 + c] = bk_p_shuf128_odd(r[c], r[4 + c]);
+    t[8 + c] = bk_p_shuf128_even(r[8 + c], r[12 + c]);
+    t[12 + c] = bk_p_shuf128_odd(r[8 + c], r[12 + c]);
+    bk_p_storeu(dst + c * dstride, bk_p_shuf128_even(t[c], t[8 + c]));
+    bk_p_storeu(dst + (8 + c) * dstride, bk_p_shuf128_odd(t[c], t[8 + c]));
+    bk_p_storeu(dst + (4 + c) * dstride, bk_p_shuf128_even(t[4 + c], t[12 + c]));
+    bk_p_storeu(dst + (12 + c) * dstride, bk_p_shuf128_odd(t[4 + c], t[12 + c]));
+  }
 }
 
 #undef BK_ROWS
@@ -141,3 +202,4 @@ static void BK_DECODE(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n, 
 #undef BK_K_LOOP
 #undef BK_FOLD1
 #undef BK_FOLD_ROW
+#undef BK_PF_ROW

@@ -8,12 +8,14 @@
 
 #include "../kernels/avx2/gemm_avx2.h"
 #include "../kernels/avx2/gemv_avx2.h"
+#include "../kernels/avx512_bf16/gemv_avx512bf16.h"
 #include "../kernels/gemm_bf16.h"
 #include "../kernels/gemm_kernels.h"
 
 /* Fast kernels, one line each (defined under src/kernels/<isa>/). */
 
 static const fp8g_gemm_kernel *const w8a8_kernels[] = {
+    &fp8g_gemv_avx512bf16_w8a8, /* M * batch <= 16, NT weights: bf16 decode + VDPBF16PS */
     &fp8g_gemv_avx2_w8a8, /* M * batch <= 16: decode */
     &fp8g_gemm_avx512bf16_w8a8, /* any M: bf16 pair panels, 6x64 VDPBF16PS micro-kernel */
     &fp8g_gemm_avx2_w8a8, /* any M: packed panels, 6x16 FMA micro-kernel */
@@ -21,6 +23,7 @@ static const fp8g_gemm_kernel *const w8a8_kernels[] = {
 };
 
 static const fp8g_gemm_kernel *const w8a16_kernels[] = {
+    &fp8g_gemv_avx512bf16_w8a16, /* M * batch <= 16, NT weights, bf16 activations */
     &fp8g_gemv_avx2_w8a16, /* M * batch <= 16: decode */
     &fp8g_gemm_avx2_w8a16, /* any M: packed panels, 6x16 FMA micro-kernel */
     &fp8g_gemm_ref_w8a16, /* always last, always there */

@@ -50,6 +50,7 @@ static inline bk_f bk_dot(bk_f acc, bk_p a, bk_p b) {
   BK_EACH acc.v[l] = emu_dpbf16_lane(acc.v[l], a.v[l], b.v[l]);
   return acc;
 }
+static inline void bk_prefetch_l2(const float *p) { (void)p; }
 static inline bk_f bk_mul(bk_f a, bk_f b) { BK_EACH a.v[l] *= b.v[l]; return a; }
 static inline bk_f bk_fma(bk_f a, bk_f b, bk_f c) { BK_EACH a.v[l] = fmaf(a.v[l], b.v[l], c.v[l]); return a; }
 
@@ -62,6 +63,7 @@ static inline bk_b bk_b_loadn(const uint8_t *p, int n) {
   memcpy(r.v, p, (size_t)n); /* under ASan, a read past n would be reported */
   return r;
 }
+static inline void bk_b_store(uint8_t *p, bk_b v) { memcpy(p, v.v, 64); }
 static inline void bk_b_storen(uint8_t *p, bk_b v, int n) { memcpy(p, v.v, (size_t)n); }
 static inline bk_b bk_b_set1(uint8_t x) { bk_b r; memset(r.v, x, 64); return r; }
 static inline bk_b bk_b_and(bk_b a, bk_b b) { BK_EACH64 a.v[l] &= b.v[l]; return a; }
@@ -78,11 +80,46 @@ static inline bk_b bk_b_blend_eq(bk_b c, uint8_t code, bk_b x, uint8_t v) {
 }
 #undef BK_EACH64
 
+static inline bk_p bk_p_loadu(const uint32_t *p) { bk_p r; memcpy(r.v, p, sizeof r.v); return r; }
+static inline void bk_p_storeu(uint32_t *p, bk_p v) { memcpy(p, v.v, sizeof v.v); }
+/* Per 128-bit lane L (dwords 4L..4L+3), as VPUNPCK{L,H}DQ / {L,H}QDQ. */
+#define BK_LANES for (int L = 0; L < 4; L++)
+static inline bk_p bk_p_unpacklo32(bk_p a, bk_p b) {
+  bk_p r;
+  BK_LANES { r.v[4 * L] = a.v[4 * L]; r.v[4 * L + 1] = b.v[4 * L]; r.v[4 * L + 2] = a.v[4 * L + 1]; r.v[4 * L + 3] = b.v[4 * L + 1]; }
+  return r;
+}
+static inline bk_p bk_p_unpackhi32(bk_p a, bk_p b) {
+  bk_p r;
+  BK_LANES { r.v[4 * L] = a.v[4 * L + 2]; r.v[4 * L + 1] = b.v[4 * L + 2]; r.v[4 * L + 2] = a.v[4 * L + 3]; r.v[4 * L + 3] = b.v[4 * L + 3]; }
+  return r;
+}
+static inline bk_p bk_p_unpacklo64(bk_p a, bk_p b) {
+  bk_p r;
+  BK_LANES { r.v[4 * L] = a.v[4 * L]; r.v[4 * L + 1] = a.v[4 * L + 1]; r.v[4 * L + 2] = b.v[4 * L]; r.v[4 * L + 3] = b.v[4 * L + 1]; }
+  return r;
+}
+static inline bk_p bk_p_unpackhi64(bk_p a, bk_p b) {
+  bk_p r;
+  BK_LANES { r.v[4 * L] = a.v[4 * L + 2]; r.v[4 * L + 1] = a.v[4 * L + 3]; r.v[4 * L + 2] = b.v[4 * L + 2]; r.v[4 * L + 3] = b.v[4 * L + 3]; }
+  return r;
+}
+#undef BK_LANES
+/* VSHUFI32X4: result lanes 0, 1 from a, 2, 3 from b; even picks lanes 0, 2, odd 1, 3. */
+static inline bk_p bk_p_shuf128(bk_p a, bk_p b, int odd) {
+  bk_p r;
+  for (int L = 0; L < 4; L++) memcpy(&r.v[4 * L], &(L < 2 ? a : b).v[4 * (2 * (L % 2) + odd)], 16);
+  return r;
+}
+static inline bk_p bk_p_shuf128_even(bk_p a, bk_p b) { return bk_p_shuf128(a, b, 0); }
+static inline bk_p bk_p_shuf128_odd(bk_p a, bk_p b) { return bk_p_shuf128(a, b, 1); }
+
 #define BK_UKERNEL ukernel_bf16_emul
 #define BK_DECODE decode_bf16_emul
+#define BK_TRANSPOSE transpose_bf16_emul
 #include "kernels/gemm_bf16_ukernel_body.h"
 
-static const fp8g_bf16_isa_ops bf16_emul_ops = {ukernel_bf16_emul, decode_bf16_emul};
+static const fp8g_bf16_isa_ops bf16_emul_ops = {ukernel_bf16_emul, decode_bf16_emul, transpose_bf16_emul};
 
 static fp8gemm_status gemm_bf16_emul_run(const fp8g_gemm_problem *p) {
   return fp8g_bf16_gemm_run(p, &bf16_emul_ops, &fp8g_gemm_ref_w8a8);

@@ -77,18 +77,18 @@ static void tables_exhaustive(void) {
 }
 
 /* The vector decoder (through the emulated vocabulary) against the table, bit for bit:
- * all 256 codes of every dtype, every length 1..64 from many offsets, nothing written
- * past 2n bytes. */
+ * all 256 codes of every dtype, every length 1..200 (several 64-code steps and a
+ * masked tail) from many offsets, nothing written past 2n bytes. */
 static void decoder_exhaustive(void) {
   for (size_t d = 0; d < 4; d++) {
     const uint16_t *lut = fp8g_bf16_lut(fp8s[d]);
     const fp8g_bf16_dec_tables *tab = fp8g_bf16_tables(fp8s[d]);
-    uint8_t codes[256 + 64];
-    for (int c = 0; c < 256 + 64; c++) codes[c] = (uint8_t)(c * 37 + 11); /* every code, shuffled */
+    uint8_t codes[256 + 200];
+    for (int c = 0; c < 256 + 200; c++) codes[c] = (uint8_t)(c * 37 + 11); /* every code, shuffled */
     int bad = 0;
     for (int start = 0; start < 256; start += 7)
-      for (int n = 1; n <= 64; n++) {
-        uint16_t out[66];
+      for (int n = 1; n <= 200; n++) {
+        uint16_t out[202];
         memset(out, 0xAB, sizeof out);
         decode_bf16_emul(tab, codes + start, n, out);
         for (int i = 0; i < n; i++) {
@@ -180,12 +180,13 @@ static void simple_free(simple *s) {
  * the same panels and segment scales as the table path, bit for bit, at awkward sizes,
  * with every code (NaN codes included), with and without MX folding (NaN scales too). */
 static void packing_paths(void) {
-  static const int64_t cols_v[] = {1, 2, 31, 63, 64, 65, 130}, kc_v[] = {1, 2, 3, 63, 64, 65, 255, 256, 257, 300};
+  static const int64_t cols_v[] = {1, 2, 31, 63, 64, 65, 130},
+                       kc_v[] = {1, 2, 3, 63, 64, 65, 255, 256, 257, 300, 543, 1024};
   rng r = {3};
   int bad = 0, runs = 0;
   for (int nt = 0; nt < 2; nt++)
     for (size_t ci = 0; ci < 7; ci++)
-      for (size_t ki = 0; ki < 10; ki++) {
+      for (size_t ki = 0; ki < 12; ki++) {
         int64_t n = cols_v[ci], k = kc_v[ki], m = 13;
         fp8g_scale_kind kind = ki % 3 == 0 ? FP8G_SCALE_BLOCK : ki % 3 == 1 ? FP8G_SCALE_MX : FP8G_SCALE_ROWCOL;
         if (kind == FP8G_SCALE_MX) k = (k + 31) / 32 * 32;
@@ -203,13 +204,13 @@ static void packing_paths(void) {
         s.p.a_dtype = fp8s[(ci + 2 * ki) % 4];
         fp8g_bf16_plan pl;
         CHECK(fp8g_bf16_make_plan(&s.p, &pl) && pl.fold_mx == (kind == FP8G_SCALE_MX), "plan");
-        int64_t kc = pl.kc, kp = fp8g_bf16_pairs(kc), nseg = pl.seg ? (kc + pl.seg - 1) / pl.seg : 0;
+        int64_t kc = pl.kc < k ? pl.kc : k, kp = /* the driver's first K block */ fp8g_bf16_pairs(kc), nseg = pl.seg ? (kc + pl.seg - 1) / pl.seg : 0;
         int64_t npa = (m + FP8G_BF16_MR - 1) / FP8G_BF16_MR, npb = (n + FP8G_BF16_NR - 1) / FP8G_BF16_NR;
         size_t abytes = (size_t)(npa * kp * FP8G_BF16_MR) * 4, bbytes = (size_t)(npb * kp * FP8G_BF16_NR) * 4;
         size_t asb = (size_t)(npa * nseg * FP8G_BF16_MR + 1) * 4, bsb = (size_t)(npb * nseg * FP8G_BF16_NR + 1) * 4;
-        uint32_t *pa[2], *pb[2];
-        float *sa[2], *sb[2];
-        for (int v = 0; v < 2; v++) {
+        uint32_t *pa[3], *pb[3];
+        float *sa[3], *sb[3];
+        for (int v = 0; v < 3; v++) { /* table; vector decoder; decoder + transposes */
           pa[v] = aligned_alloc(64, (abytes + 63) / 64 * 64);
           pb[v] = aligned_alloc(64, (bbytes + 63) / 64 * 64);
           sa[v] = malloc(asb);
@@ -219,20 +220,41 @@ static void packing_paths(void) {
           memset(sa[v], 0x5A, asb);
           memset(sb[v], 0x5A, bsb);
           pl.decode = v ? decode_bf16_emul : NULL;
+          pl.transpose = v == 2 ? transpose_bf16_emul : NULL;
           fp8g_bf16_pack_a(&pl, 0, 0, m, 0, kc, pa[v], sa[v], nseg);
           fp8g_bf16_pack_b(&pl, 0, 0, n, 0, kc, pb[v], sb[v], nseg);
         }
-        if ((memcmp(pa[0], pa[1], abytes) || memcmp(pb[0], pb[1], bbytes) || memcmp(sa[0], sa[1], asb) ||
-             memcmp(sb[0], sb[1], bsb)) && ++bad <= 3)
-          CHECK(false, "vector and table packing differ: nt=%d n=%lld kc=%lld a=%s b=%s", nt, (long long)n,
-                (long long)kc, fp8g_dtype_str(s.p.a_dtype), fp8g_dtype_str(s.p.b_dtype));
-        for (int v = 0; v < 2; v++) {
+        for (int v = 1; v < 3; v++)
+          if ((memcmp(pa[0], pa[v], abytes) || memcmp(pb[0], pb[v], bbytes) || memcmp(sa[0], sa[v], asb) ||
+               memcmp(sb[0], sb[v], bsb)) && ++bad <= 3)
+            CHECK(false, "vector (%d) and table packing differ: nt=%d n=%lld kc=%lld a=%s b=%s", v, nt,
+                  (long long)n, (long long)kc, fp8g_dtype_str(s.p.a_dtype), fp8g_dtype_str(s.p.b_dtype));
+        for (int v = 0; v < 3; v++) {
           free(pa[v]); free(pb[v]); free(sa[v]); free(sb[v]);
         }
         simple_free(&s);
         runs++;
       }
-  CHECK(bad == 0 && runs == 140, "packing paths agree (%d layouts)", runs);
+  CHECK(bad == 0 && runs == 168, "packing paths agree (%d layouts)", runs);
+}
+
+/* ------------------------------------------------------------ transpose */
+/* The 16 x 16 dword transpose of the body (emulated vocabulary; the real one is compared
+ * through whole NT problems in real_vs_emulated): every element lands where the
+ * contract says, with strides other than 16, and nothing else is written. */
+static void transpose_16(void) {
+  enum { SS = 23, DS = 37 };
+  uint32_t src[16 * SS], dst[16 * DS + 8];
+  for (int i = 0; i < 16 * SS; i++) src[i] = 0x01000000u * (uint32_t)(i % 7) + (uint32_t)i;
+  memset(dst, 0xA5, sizeof dst);
+  transpose_bf16_emul(src, SS, dst, DS);
+  int bad = 0;
+  for (int r = 0; r < 16 * DS + 8; r++) {
+    int c = r / DS, i = r % DS;
+    uint32_t want = c < 16 && i < 16 ? src[i * SS + c] : 0xA5A5A5A5u;
+    if (dst[r] != want) bad++;
+  }
+  CHECK(bad == 0, "16 x 16 transpose: %d dwords wrong", bad);
 }
 
 /* ------------------------------------------------------------ plan */
@@ -428,15 +450,81 @@ static void real_vs_emulated(void) {
   printf("real VDPBF16PS kernel vs emulation: %d problems compared bit for bit\n", run);
 }
 
+/* ------------------------------------------------------------ fused vs separate B packing */
+/* The fused path (tasks pack their own B panels, A packed for all of K, NT panel by
+ * panel / NN K block by K block) against the separate-packing loops, bit for bit: every
+ * scale scheme, NN and NT weights, awkward shapes, several K blocks, super-blocks and
+ * column blocks (tiny blockings), 1 and 2 threads; through the emulation and, where the
+ * CPU has it, the real kernel. */
+static void fused_paths(void) {
+  static const fp8g_bf16_blocking bls[] = {
+      {.kc = 64, .mc = 12, .ms = 20, .nc_min = 64, .nc_max = 128, .ws_floats = 64, .fused_rows = 0},
+      {.kc = 64, .mc = 12, .ms = 20, .nc_min = 64, .nc_max = 128, .ws_floats = 64, .fused_rows = 20},
+      {.kc = 130, .mc = 6, .ms = 7, .nc_min = 64, .nc_max = 64, .ws_floats = 1, .fused_rows = 7},
+      {.kc = 4096, .mc = 192, .ms = 4096, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 22,
+       .fused_rows = 4096}};
+  static const struct { fp8g_scale_kind kind; int elo, ehi; } cases[] = {
+      {FP8G_SCALE_NONE, 0, 0}, {FP8G_SCALE_TENSOR, 0, 0}, {FP8G_SCALE_ROWCOL, 0, 0},
+      {FP8G_SCALE_BLOCK, 0, 0}, {FP8G_SCALE_MX, 110, 135}, {FP8G_SCALE_MX, -1, 0}};
+  static const int64_t dims[][3] = {{1, 1, 1}, {7, 65, 33}, {13, 130, 257}, {23, 67, 515}, {19, 64, 1030},
+                                    {9, 1024, 300} /* N % 1024 == 0: f32 out via the workspace */};
+  const fp8g_gemm_kernel *kerns[2] = {&gemm_bf16_emul, &fp8g_gemm_avx512bf16_w8a8};
+  int nk = fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX512_BF16 ? 2 : 1;
+  rng r = {13};
+  int run = 0, bad = 0;
+  for (int nt = 0; nt < 2; nt++)
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+      for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
+        build_nt = nt;
+        int64_t k = cases[c].kind == FP8G_SCALE_MX ? 32 * (dims[d][2] / 32 + 1) : dims[d][2];
+        simple s;
+        if (cases[c].elo < 0)
+          simple_build(&s, cases[c].kind, dims[d][0], dims[d][1], k, &r, 200, 252, 2, 60);
+        else
+          simple_build(&s, cases[c].kind, dims[d][0], dims[d][1], k, &r, cases[c].elo, cases[c].ehi,
+                       cases[c].elo, cases[c].ehi);
+        size_t n = (size_t)(s.p.m * s.p.n);
+        float *o0 = malloc(n * 4), *o1 = malloc(n * 4);
+        for (int ki = 0; ki < nk; ki++) {
+          s.p.out = o0;
+          s.p.nthreads = 1;
+          CHECK(kerns[ki]->run(&s.p) == FP8GEMM_OK, "default run");
+          for (size_t b = 0; b < sizeof bls / sizeof bls[0]; b++)
+            for (int th = 1; th <= 2; th++) {
+              memset(o1, 0xFF, n * 4);
+              s.p.out = o1;
+              s.p.nthreads = th;
+              fp8g_bf16_set_blocking(&bls[b]);
+              CHECK(kerns[ki]->run(&s.p) == FP8GEMM_OK, "blocked run");
+              fp8g_bf16_set_blocking(NULL);
+              if (!same_out(o0, o1, n) && ++bad <= 3)
+                CHECK(false, "%s blocking %zu, %d threads differs from the default: kind %d, %lldx%lldx%lld nt %d",
+                      kerns[ki]->name, b, th, (int)cases[c].kind, (long long)s.p.m, (long long)s.p.n,
+                      (long long)k, nt);
+              run++;
+            }
+        }
+        free(o0);
+        free(o1);
+        simple_free(&s);
+      }
+  build_nt = false;
+  CHECK(bad == 0, "fused and separate packing agree (%d runs)", run);
+  printf("fused vs separate B packing: %d runs compared bit for bit\n", run);
+}
+
 int main(void) {
   lane_semantics();
   tables_exhaustive();
   decoder_exhaustive();
   packing_paths();
+  transpose_16();
   plan_cases();
   if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) segmented_mx(); /* the epilogue is AVX2 code */
   else printf("segmented MX through the emulation: needs avx2, not tested\n");
   registration();
   real_vs_emulated();
+  if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) fused_paths();
+  else printf("fused vs separate B packing: needs avx2, not tested\n");
   return test_summary();
 }

@@ -5,7 +5,9 @@
  * propagation, and 1 vs 2 threads bitwise equal. Outputs must agree with the reference
  * within the ops.md bound: |out - ref| <= gamma_K * sum_k |a_k b_k| (scaled) + one ulp
  * of the output (half for each side's rounding). The dispatch is checked at every ISA
- * level the CPU has; levels it lacks are reported, not counted.
+ * level the CPU has; levels it lacks are reported, not counted. On CPUs with
+ * AVX512_BF16 the same sweep runs the BF16-dot decode kernels (gemv_avx512bf16), with
+ * checks of which calls they hand back to gemv_avx2.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -14,6 +16,7 @@
 
 #include "check.h"
 #include "kernels/avx2/gemv_avx2.h"
+#include "kernels/avx512_bf16/gemv_avx512bf16.h"
 #include "kernels/gemm_kernels.h"
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -142,6 +145,25 @@ static float wide_value(const case_spec *s) {
   return v;
 }
 
+/* bound[row][col] = gamma_K * sum_k |scaled a_k b_k| (again after a test changes data). */
+static void compute_bounds(case_data *d) {
+  const fp8g_gemm_problem *p = &d->p;
+  int64_t k = p->k, n = p->n;
+  double u = ldexp(1.0, -24), gamma = (double)k * u / (1.0 - (double)k * u);
+  for (int64_t r = 0; r < p->batch * p->m; r++) {
+    int64_t bt = r / p->m;
+    const uint8_t *bw = d->b + bt * p->b_batch_stride;
+    for (int64_t j = 0; j < n; j++) {
+      double sum = 0.0;
+      for (int64_t kk = 0; kk < k; kk++) {
+        double b = fp8g_decode(p->b_dtype, bw[kk * p->b_stride_k + j * p->b_stride_n]);
+        sum += fabs(a_value(d, r, kk) * b) * scale_of(d, bt, r, kk / p->block_k, j);
+      }
+      d->bound[r * n + j] = gamma * sum;
+    }
+  }
+}
+
 static bool build_case(const case_spec *s, case_data *d) {
   memset(d, 0, sizeof *d);
   fp8g_gemm_problem *p = &d->p;
@@ -249,19 +271,7 @@ static bool build_case(const case_spec *s, case_data *d) {
   d->out1 = malloc((size_t)(rows * n) * osz);
   d->out2 = malloc((size_t)(rows * n) * osz);
   d->bound = malloc((size_t)(rows * n) * sizeof(double));
-  double u = ldexp(1.0, -24), gamma = (double)k * u / (1.0 - (double)k * u);
-  for (int64_t r = 0; r < rows; r++) {
-    int64_t bt = r / s->m;
-    const uint8_t *bw = d->b + bt * p->b_batch_stride;
-    for (int64_t j = 0; j < n; j++) {
-      double sum = 0.0;
-      for (int64_t kk = 0; kk < k; kk++) {
-        double b = fp8g_decode(s->b_dtype, bw[kk * p->b_stride_k + j * p->b_stride_n]);
-        sum += fabs(a_value(d, r, kk) * b) * scale_of(d, bt, r, kk / p->block_k, j);
-      }
-      d->bound[r * n + j] = gamma * sum;
-    }
-  }
+  if (d->bound) compute_bounds(d);
   return d->a && d->rows && d->b && d->out_ref && d->out1 && d->out2 && d->bound;
 }
 
@@ -609,6 +619,249 @@ static void test_query_shape(void) {
         "group is a w8a16 scheme only");
 }
 
+/* ------------------------------------------------------------ gemv_avx512bf16 */
+
+/* A spec the BF16 decode kernels take: NT weights, bf16 activations for w8a16, block
+ * scales in whole 64-code chunks. */
+static case_spec bf16_spec(bool w8a16, int64_t m, fp8gemm_dtype b_dtype, fp8g_scale_kind kind) {
+  static const int64_t ns[] = {1, 4, 7, 31, 33, 63, 65, 97, 131, 257};
+  static const int64_t ks[] = {1, 2, 7, 31, 33, 63, 64, 65, 127, 129, 191, 257, 521};
+  case_spec s = random_spec(w8a16, m, true, b_dtype, kind);
+  if (!sanitized) {
+    s.n = pick(ns, 10);
+    s.k = pick(ks, 13);
+  }
+  if (w8a16) s.a_dtype = s.out_dtype = FP8GEMM_BF16;
+  if (kind == FP8G_SCALE_BLOCK) {
+    s.block_k = next_u32() & 1 ? 64 : 128;
+    s.block_n = w8a16 && (next_u32() & 1) ? 1 : s.block_k;
+  }
+  if (kind == FP8G_SCALE_MX) s.k = (s.k + 31) / 32 * 32;
+  return s;
+}
+
+/* Runs s through kern (1 and 2 threads, vs the reference) and checks whether the call
+ * was handed back to gemv_avx2 (expect_fallback: 1 yes, 0 no, -1 either). */
+static void run_bf16_case(const case_spec *s, int expect_fallback) {
+  const fp8g_gemm_kernel *kern = s->w8a16 ? &fp8g_gemv_avx512bf16_w8a16 : &fp8g_gemv_avx512bf16_w8a8;
+  long before = fp8g_gemv_bf16_fallbacks();
+  run_case(s, kern);
+  long fell = fp8g_gemv_bf16_fallbacks() - before; /* 0 or 2 (two runs) */
+  if (expect_fallback >= 0) {
+    char desc[256];
+    describe(s, desc, sizeof desc);
+    CHECK(fell == (expect_fallback ? 2 : 0), "%s: %s to gemv_avx2: %s", kern->name,
+          expect_fallback ? "handed back" : "not handed back", desc);
+  }
+}
+
+static void test_bf16_vs_reference(void) {
+  static const fp8g_scale_kind kinds[] = {FP8G_SCALE_NONE, FP8G_SCALE_TENSOR, FP8G_SCALE_ROWCOL,
+                                          FP8G_SCALE_BLOCK, FP8G_SCALE_MX};
+  for (int w = 0; w < 2; w++)
+    for (int64_t m = 1; m <= GEMV_ROWS_MAX; m++) {
+      if (sanitized && m % 5 != 1 && m != 8) continue;
+      for (int t = 0; t < 4; t++)
+        for (int kd = 0; kd < (w ? 4 : 5); kd++) {
+          case_spec s = bf16_spec(w, m, fp8_types[t], kinds[kd]);
+          /* MX with extreme exponents may go back to gemv_avx2; others never */
+          run_bf16_case(&s, kinds[kd] == FP8G_SCALE_MX ? -1 : 0);
+        }
+    }
+}
+
+static void test_bf16_batched_and_nan(void) {
+  for (int i = 0; i < (sanitized ? 8 : 80); i++) {
+    bool w = i & 1;
+    int64_t m = 1 + next_u32() % 4;
+    fp8g_scale_kind kind = (fp8g_scale_kind)(next_u32() % (w ? 4 : 5));
+    case_spec s = bf16_spec(w, m, fp8_types[next_u32() % 4], kind);
+    if (i % 4 < 2) s.batch = 1 + next_u32() % (GEMV_ROWS_MAX / m);
+    else s.nan_mode = 1 + (i / 4) % 3;
+    run_bf16_case(&s, -1);
+  }
+}
+
+/* MX scales: usual codes run folded; codes that would leave the normal range go back to
+ * gemv_avx2; NaN codes (0xFF) give NaN exactly where the reference does. */
+static void test_bf16_mx_ranges(void) {
+  for (int i = 0; i < (sanitized ? 6 : 48); i++) {
+    case_spec s = bf16_spec(false, 1 + next_u32() % GEMV_ROWS_MAX, fp8_types[i % 4], FP8G_SCALE_MX);
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    int64_t na = s.batch * s.m * d.p.a_kblocks, nb = d.p.a_kblocks * s.n;
+    int mode = (i / 4) % 3; /* 0 usual, 1 extreme (2^-125 / 2^+120), 2 NaN codes */
+    for (int64_t j = 0; j < na; j++) d.ea[j] = (uint8_t)(118 + next_u32() % 20);
+    for (int64_t j = 0; j < nb; j++) d.eb[j] = (uint8_t)(118 + next_u32() % 20);
+    if (mode == 1) d.eb[next_u32() % (uint32_t)nb] = (uint8_t)(next_u32() & 1 ? 2 : 247);
+    if (mode == 2) {
+      d.eb[next_u32() % (uint32_t)nb] = 0xFF;
+      d.ea[next_u32() % (uint32_t)na] = 0xFF;
+    }
+    compute_bounds(&d);
+    long before = fp8g_gemv_bf16_fallbacks();
+    d.p.nthreads = 1;
+    d.p.out = d.out_ref;
+    fp8g_gemm_ref_w8a8.run(&d.p);
+    d.p.out = d.out1;
+    CHECK(fp8g_gemv_avx512bf16_w8a8.run(&d.p) == FP8GEMM_OK, "runs: %s", desc);
+    d.p.nthreads = 2;
+    d.p.out = d.out2;
+    CHECK(fp8g_gemv_avx512bf16_w8a8.run(&d.p) == FP8GEMM_OK, "runs: %s", desc);
+    long fell = fp8g_gemv_bf16_fallbacks() - before;
+    CHECK(compare(&d, d.out1, "gemv_avx512bf16", desc) == 0, "MX mode %d matches the reference: %s", mode, desc);
+    CHECK(memcmp(d.out1, d.out2, (size_t)(s.batch * s.m * s.n) * dtype_size(s.out_dtype)) == 0,
+          "MX mode %d: 1 and 2 threads bitwise: %s", mode, desc);
+    CHECK(mode == 1 ? fell == 2 : fell == 0, "MX mode %d %s gemv_avx2 (%ld): %s", mode,
+          mode == 1 ? "goes back to" : "stays off", fell, desc);
+    free_case(&d);
+  }
+}
+
+/* bf16 activations: tiny ones (products could be flushed) and subnormal ones go back to
+ * gemv_avx2; ordinary ones, Inf and NaN stay. */
+static void test_bf16_activation_ranges(void) {
+  for (int i = 0; i < (sanitized ? 6 : 48); i++) {
+    case_spec s = bf16_spec(true, 1 + next_u32() % GEMV_ROWS_MAX, fp8_types[i % 4],
+                            (fp8g_scale_kind)(next_u32() % 4));
+    int mode = (i / 4) % 4; /* 0 usual, 1 one tiny value, 2 one subnormal, 3 one Inf */
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    int64_t off = d.rows[next_u32() % (uint32_t)(s.batch * s.m)] + (int64_t)(next_u32() % (uint32_t)s.k) * s.a_stride;
+    uint16_t *a = d.a;
+    if (mode == 1) a[off] = fp8g_f32_to_bf16(ldexpf(1.5f, -112));
+    if (mode == 2) a[off] = 0x0003;
+    if (mode == 3) a[off] = 0xFF80; /* -Inf */
+    compute_bounds(&d);
+    long before = fp8g_gemv_bf16_fallbacks();
+    d.p.nthreads = 1;
+    d.p.out = d.out_ref;
+    fp8g_gemm_ref_w8a16.run(&d.p);
+    d.p.out = d.out1;
+    CHECK(fp8g_gemv_avx512bf16_w8a16.run(&d.p) == FP8GEMM_OK, "runs: %s", desc);
+    long fell = fp8g_gemv_bf16_fallbacks() - before;
+    CHECK(compare(&d, d.out1, "gemv_w8a16_avx512bf16", desc) == 0, "activation mode %d matches the reference: %s",
+          mode, desc);
+    CHECK((mode == 1 || mode == 2) == (fell == 1), "activation mode %d: fallback %ld: %s", mode, fell, desc);
+    free_case(&d);
+  }
+}
+
+/* W8A8 block scales whose fp32 product sa * sb would be subnormal go back to gemv_avx2. */
+static void test_bf16_block_scale_range(void) {
+  for (int i = 0; i < (sanitized ? 2 : 8); i++) {
+    case_spec s = bf16_spec(false, 1 + i % 4, fp8_types[i % 4], FP8G_SCALE_BLOCK);
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    d.sa[0] = 0x1p-70f;
+    d.sb[0] = 0x1p-70f;
+    compute_bounds(&d);
+    long before = fp8g_gemv_bf16_fallbacks();
+    d.p.nthreads = 1;
+    d.p.out = d.out_ref;
+    fp8g_gemm_ref_w8a8.run(&d.p);
+    d.p.out = d.out1;
+    CHECK(fp8g_gemv_avx512bf16_w8a8.run(&d.p) == FP8GEMM_OK, "runs: %s", desc);
+    CHECK(fp8g_gemv_bf16_fallbacks() - before == 1, "subnormal block scale product goes back: %s", desc);
+    CHECK(compare(&d, d.out1, "gemv_avx512bf16", desc) == 0, "matches the reference: %s", desc);
+    free_case(&d);
+  }
+}
+
+/* Non-finite weight codes at every position of a 64-code chunk reach exactly their column. */
+static void test_bf16_special_codes(void) {
+  static const uint8_t e4m3[] = {0x7F, 0xFF}, e5m2[] = {0x7C, 0xFC, 0x7E, 0xFF};
+  static const fp8gemm_dtype types[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ, FP8GEMM_E5M2FNUZ};
+  for (int pos = 0; pos < 70; pos += sanitized ? 13 : 1) {
+    fp8gemm_dtype dtype = types[pos % 4];
+    case_spec s = bf16_spec(false, 1 + pos % 3, dtype, FP8G_SCALE_TENSOR);
+    s.out_dtype = FP8GEMM_F32;
+    s.n = 70;
+    s.k = 70;
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    uint8_t code = dtype == FP8GEMM_E5M2 ? e5m2[(pos >> 2) % 4] : dtype == FP8GEMM_E4M3FN ? e4m3[(pos >> 2) % 2] : 0x80;
+    d.b[pos * (s.k + 5) + pos] = code;
+    d.p.nthreads = 1;
+    d.p.out = d.out_ref;
+    fp8g_gemm_ref_w8a8.run(&d.p);
+    d.p.out = d.out1;
+    fp8g_gemv_avx512bf16_w8a8.run(&d.p);
+    long bad_cols = 0;
+    for (int64_t j = 0; j < s.n; j++) bad_cols += !isfinite(load_out(d.out1, s.out_dtype, j));
+    CHECK(compare(&d, d.out1, "gemv_avx512bf16", desc) == 0 && bad_cols == 1,
+          "%s code 0x%02X at k=%d col=%d reaches exactly its column (%ld): %s", fp8gemm_dtype_name(dtype), code, pos,
+          pos, bad_cols, desc);
+    free_case(&d);
+  }
+}
+
+/* What the BF16 decode kernels take, and that the tables pick them at cap avx512_bf16. */
+static void test_bf16_supports(void) {
+  case_spec s = bf16_spec(true, 4, FP8GEMM_E4M3FN, FP8G_SCALE_ROWCOL);
+  case_data d;
+  if (!build_case(&s, &d)) {
+    CHECK(0, "allocation");
+    free_case(&d);
+    return;
+  }
+  fp8g_gemm_problem p = d.p;
+  CHECK(fp8g_gemv_avx512bf16_w8a16.supports(&p), "w8a16 bf16 NT per channel");
+  p.a_dtype = FP8GEMM_F16;
+  CHECK(!fp8g_gemv_avx512bf16_w8a16.supports(&p), "f16 activations stay on gemv_avx2");
+  p.a_dtype = FP8GEMM_F32;
+  CHECK(!fp8g_gemv_avx512bf16_w8a16.supports(&p), "f32 activations stay on gemv_avx2");
+  p.a_dtype = FP8GEMM_BF16;
+  p.b_stride_n = 1;
+  p.b_stride_k = p.n + 3;
+  CHECK(!fp8g_gemv_avx512bf16_w8a16.supports(&p), "NN weights stay on gemv_avx2");
+  p = d.p;
+  p.scale_kind = FP8G_SCALE_BLOCK;
+  p.block_k = 32;
+  CHECK(!fp8g_gemv_avx512bf16_w8a16.supports(&p), "groups of 32 stay on gemv_avx2");
+  p.block_k = 128;
+  CHECK(fp8g_gemv_avx512bf16_w8a16.supports(&p), "groups of 128 served");
+  p = d.p;
+  p.m = 17;
+  CHECK(!fp8g_gemv_avx512bf16_w8a16.supports(&p), "m = 17 is not a decode shape");
+  free_case(&d);
+  fp8gemm_isa saved = fp8gemm_get_max_isa();
+  fp8gemm_kernel_info info = {0};
+  fp8gemm_set_max_isa(FP8GEMM_ISA_AVX512_BF16);
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, 1, 4096, 4096, 1,
+                            &info) == FP8GEMM_OK && strcmp(info.name, "gemv_avx512bf16") == 0,
+        "M = 1 NT fp8_gemm -> gemv_avx512bf16 (got %s)", info.name ? info.name : "none");
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM_W8A16, FP8GEMM_SCHEME_GROUP, FP8GEMM_E5M2, 16, 100, 256, 1,
+                            &info) == FP8GEMM_OK && strcmp(info.name, "gemv_w8a16_avx512bf16") == 0,
+        "M = 16 NT w8a16 -> gemv_w8a16_avx512bf16 (got %s)", info.name ? info.name : "none");
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, 1, 4096, 4096, 0,
+                            &info) == FP8GEMM_OK && strcmp(info.name, "gemv_avx2") == 0,
+        "M = 1 NN fp8_gemm -> gemv_avx2 (got %s)", info.name ? info.name : "none");
+  fp8gemm_set_max_isa(FP8GEMM_ISA_AVX512);
+  CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, 1, 4096, 4096, 1,
+                            &info) == FP8GEMM_OK && strcmp(info.name, "gemv_avx2") == 0,
+        "cap avx512: M = 1 NT -> gemv_avx2 (got %s)", info.name ? info.name : "none");
+  fp8gemm_set_max_isa(saved);
+}
+
+static void test_bf16_kernels(void) {
+  if (fp8gemm_isa_detected() < FP8GEMM_ISA_AVX512_BF16) {
+    printf("gemv_avx512bf16: this CPU has no AVX512_BF16, not tested\n");
+    return;
+  }
+  test_bf16_supports();
+  test_bf16_vs_reference();
+  test_bf16_batched_and_nan();
+  test_bf16_mx_ranges();
+  test_bf16_activation_ranges();
+  test_bf16_block_scale_range();
+  test_bf16_special_codes();
+}
+
 int main(void) {
   sanitized = getenv("FP8GEMM_SANITIZED") != NULL;
   if (fp8gemm_isa_detected() < FP8GEMM_ISA_AVX2) {
@@ -626,6 +879,7 @@ int main(void) {
   test_daz_keeps_subnormal_weights();
   test_special_code_positions(FP8GEMM_E4M3FN);
   test_special_code_positions(FP8GEMM_E5M2);
+  test_bf16_kernels();
   test_dispatch_per_isa();
   return test_summary();
 }

@@ -25,6 +25,7 @@ static inline bk_p bk_bcast_pair(const uint32_t *p) { return _mm512_set1_epi32((
 static inline bk_f bk_dot(bk_f acc, bk_p a, bk_p b) {
   return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
 }
+static inline void bk_prefetch_l2(const float *p) { _mm_prefetch((const char *)p, _MM_HINT_T1); }
 static inline bk_f bk_mul(bk_f a, bk_f b) { return _mm512_mul_ps(a, b); }
 static inline bk_f bk_fma(bk_f a, bk_f b, bk_f c) { return _mm512_fmadd_ps(a, b, c); }
 
@@ -33,6 +34,7 @@ static inline __mmask64 bk_first(int n) { return n >= 64 ? ~(__mmask64)0 : (((__
 static inline bk_b bk_b_load(const uint8_t *p) { return _mm512_loadu_si512((const void *)p); }
 /* Masked: bytes past n are neither read (no fault) nor written. */
 static inline bk_b bk_b_loadn(const uint8_t *p, int n) { return _mm512_maskz_loadu_epi8(bk_first(n), p); }
+static inline void bk_b_store(uint8_t *p, bk_b v) { _mm512_storeu_si512((void *)p, v); }
 static inline void bk_b_storen(uint8_t *p, bk_b v, int n) { _mm512_mask_storeu_epi8(p, bk_first(n), v); }
 static inline bk_b bk_b_set1(uint8_t x) { return _mm512_set1_epi8((char)x); }
 static inline bk_b bk_b_and(bk_b a, bk_b b) { return _mm512_and_si512(a, b); }
@@ -42,11 +44,21 @@ static inline bk_b bk_b_blend_eq(bk_b c, uint8_t code, bk_b x, uint8_t v) {
   return _mm512_mask_blend_epi8(_mm512_cmpeq_epi8_mask(c, bk_b_set1(code)), x, bk_b_set1(v));
 }
 
+static inline bk_p bk_p_loadu(const uint32_t *p) { return _mm512_loadu_si512((const void *)p); }
+static inline void bk_p_storeu(uint32_t *p, bk_p v) { _mm512_storeu_si512((void *)p, v); }
+static inline bk_p bk_p_unpacklo32(bk_p a, bk_p b) { return _mm512_unpacklo_epi32(a, b); }
+static inline bk_p bk_p_unpackhi32(bk_p a, bk_p b) { return _mm512_unpackhi_epi32(a, b); }
+static inline bk_p bk_p_unpacklo64(bk_p a, bk_p b) { return _mm512_unpacklo_epi64(a, b); }
+static inline bk_p bk_p_unpackhi64(bk_p a, bk_p b) { return _mm512_unpackhi_epi64(a, b); }
+static inline bk_p bk_p_shuf128_even(bk_p a, bk_p b) { return _mm512_shuffle_i32x4(a, b, 0x88); }
+static inline bk_p bk_p_shuf128_odd(bk_p a, bk_p b) { return _mm512_shuffle_i32x4(a, b, 0xDD); }
+
 #define BK_UKERNEL ukernel_avx512bf16
 #define BK_DECODE decode_avx512bf16
+#define BK_TRANSPOSE transpose_avx512bf16
 #include "../gemm_bf16_ukernel_body.h"
 
-static const fp8g_bf16_isa_ops ops = {ukernel_avx512bf16, decode_avx512bf16};
+static const fp8g_bf16_isa_ops ops = {ukernel_avx512bf16, decode_avx512bf16, transpose_avx512bf16};
 
 static fp8gemm_status run(const fp8g_gemm_problem *p) {
   return fp8g_bf16_gemm_run(p, &ops, &fp8g_gemm_ref_w8a8);

@@ -1,0 +1,405 @@
+/*
+ * Driver of the AVX-512 BF16 decode kernels: what they take, the per-call data checks
+ * that send a call to gemv_avx2 instead, the activation decode (once per call, to bf16
+ * in the tile decoder's K order), fixed N panels over threads, scales and epilogue.
+ *
+ * Numerics: every fp8 value is exact and normal in bf16. VDPBF16PS reads denormal
+ * inputs as zero and flushes denormal results, so a call runs here only when no product
+ * and no nonzero partial sum can fall below 2^-126:
+ *  - fp8 x fp8: products are multiples of 2^-34 at worst (e5m2fnuz subnormals squared);
+ *  - bf16 activations (w8a16): every nonzero |a| >= 2^(8 - lsb_w - 127) (checked per
+ *    call), every finite |a| small enough that no lane sum overflows;
+ *  - MX: e8m0 exponents added to the bf16 operands only when gemm_bf16's plan says the
+ *    folded operands and products stay normal (fp8g_bf16_make_plan), NaN codes aside;
+ *  - block scales: per 64-multiple K block, fma(block sum, sa * sb, part); the fp32
+ *    product sa * sb must be normal (W8A8, checked).
+ * Per K block fp32 sums (one chain per lane), lanes summed in fp32 in a fixed order,
+ * tensor / row / column scales and bias in double, one rounding to the output dtype.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../avx2/gemv_avx2.h"
+#include "../gemm_bf16.h"
+#include "gemv_avx512bf16.h"
+#include "gemv_bf16_decode.h"
+
+enum { PANEL = GEMV_BF16_PANEL, ROWS_MAX = 16 };
+
+typedef struct bf16_call {
+  const fp8g_gemm_problem *p;
+  uint16_t *a;        /* [batch * m][lda] bf16, decoder order */
+  int64_t lda;
+  int64_t nchunks;
+  int64_t seg;        /* K per scale segment (k rounded up to 64 when unsegmented) */
+  int64_t nseg;
+  bool mx, segmented;
+  int64_t batch;
+  uint32_t *mx_buf;   /* per slot: [nchunks][PANEL] */
+  float *sb_buf;      /* per slot: [nseg][PANEL] */
+  float *sa_rows;     /* segmented W8A8: [batch * m][nseg] */
+  atomic_int *busy;
+  int nslots;
+} bf16_call;
+
+/* ------------------------------------------------------------ support */
+
+static bool is_out_dtype(fp8gemm_dtype d) {
+  return d == FP8GEMM_F32 || d == FP8GEMM_BF16 || d == FP8GEMM_F16;
+}
+
+/* NT weights, a decode shape, scale blocks that are whole 64-code chunks. */
+static bool supports_common(const fp8g_gemm_problem *p) {
+  if (p->batch < 1 || p->m < 1 || p->batch > ROWS_MAX || p->m > ROWS_MAX ||
+      p->batch * p->m > ROWS_MAX || p->n < 1 || p->k < 1)
+    return false;
+  if (!fp8gemm_dtype_is_fp8(p->b_dtype) || !is_out_dtype(p->out_dtype)) return false;
+  if (p->b_stride_k != 1) return false; /* NN weights: gemv_avx2 */
+  switch (p->scale_kind) {
+    case FP8G_SCALE_NONE:
+    case FP8G_SCALE_TENSOR:
+    case FP8G_SCALE_ROWCOL: return true;
+    case FP8G_SCALE_BLOCK: return p->block_k >= 64 && p->block_k % 64 == 0 && p->block_n >= 1;
+    case FP8G_SCALE_MX: return p->block_k == 32;
+    default: return false;
+  }
+}
+
+static bool supports_w8a8(const fp8g_gemm_problem *p) {
+  return fp8gemm_dtype_is_fp8(p->a_dtype) && supports_common(p);
+}
+
+static bool supports_w8a16(const fp8g_gemm_problem *p) {
+  return p->a_dtype == FP8GEMM_BF16 && p->scale_kind != FP8G_SCALE_MX && supports_common(p);
+}
+
+/* ------------------------------------------------------------ per-call data checks */
+
+/* log2 of the unit in the last place of the smallest nonzero value, and an upper bound
+ * on log2 of the largest finite value, of a weight dtype. */
+static int w_lsb_log2(fp8gemm_dtype d) {
+  switch (d) {
+    case FP8GEMM_E4M3FN: return -9;
+    case FP8GEMM_E5M2: return -16;
+    case FP8GEMM_E4M3FNUZ: return -10;
+    default: return -17; /* e5m2fnuz */
+  }
+}
+static int w_max_log2(fp8gemm_dtype d) { return d == FP8GEMM_E4M3FN ? 9 : d == FP8GEMM_E4M3FNUZ ? 8 : 16; }
+
+static int ceil_log2(int64_t x) {
+  int e = 0;
+  while (e < 63 && ((int64_t)1 << e) < x) e++;
+  return e;
+}
+
+/* bf16 activations: no denormal, every nonzero |a| times the weights' smallest step at
+ * least 2^-126, every finite |a| times the largest weight times K below 2^120. Inf / NaN
+ * activations are fine (they propagate as in the reference). */
+static bool bf16_acts_ok(const bf16_call *c, int64_t rows) {
+  const fp8g_gemm_problem *p = c->p;
+  int emin = 255, emax = 0; /* biased exponent fields of nonzero finite values */
+  for (int64_t r = 0; r < rows; r++) {
+    const uint16_t *x = c->a + r * c->lda;
+    __m512i mn = _mm512_set1_epi16(0xFF), mxv = _mm512_setzero_si512();
+    const __m512i zero = _mm512_setzero_si512(), all = _mm512_set1_epi16(0xFF);
+    for (int64_t i = 0; i < c->lda; i += 32) {
+      __m512i v = _mm512_loadu_si512((const void *)(x + i));
+      __m512i e = _mm512_srli_epi16(_mm512_and_si512(v, _mm512_set1_epi16(0x7F80)), 7);
+      __m512i mant = _mm512_and_si512(v, _mm512_set1_epi16(0x7F));
+      /* denormal: exponent 0, mantissa != 0 -> take as exponent 0 (fails the check) */
+      __mmask32 nz = _mm512_cmpneq_epi16_mask(e, zero) | _mm512_cmpneq_epi16_mask(mant, zero);
+      __mmask32 fin = _mm512_cmpneq_epi16_mask(e, all);
+      mn = _mm512_mask_min_epu16(mn, nz & fin, mn, e);
+      mxv = _mm512_mask_max_epu16(mxv, nz & fin, mxv, e);
+    }
+    uint16_t lo[32], hi[32];
+    _mm512_storeu_si512((void *)lo, mn);
+    _mm512_storeu_si512((void *)hi, mxv);
+    for (int l = 0; l < 32; l++) {
+      emin = lo[l] < emin ? lo[l] : emin;
+      emax = hi[l] > emax ? hi[l] : emax;
+    }
+  }
+  if (emin == 255) return true; /* all zero / non-finite */
+  /* smallest nonzero |a| has lsb 2^(emin - 127 - 7) */
+  if (emin - 134 + w_lsb_log2(p->b_dtype) < -126) return false;
+  return emax - 126 + w_max_log2(p->b_dtype) + ceil_log2(p->k) <= 120;
+}
+
+/* Range of |x| over the nonzero finite values of n floats. */
+static void abs_range(const float *x, int64_t n, float *lo, float *hi) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = fabsf(x[i]);
+    if (v == 0.0f || !isfinite(v)) continue;
+    *lo = v < *lo ? v : *lo;
+    *hi = v > *hi ? v : *hi;
+  }
+}
+
+/* W8A8 block scales: every fp32 product sa * sb normal, and far from overflow. */
+static bool block_scales_ok(const fp8g_gemm_problem *p) {
+  if (!p->sa) return true;
+  float alo = INFINITY, ahi = 0.0f, blo = INFINITY, bhi = 0.0f;
+  abs_range(p->sa, p->batch * p->m * p->a_kblocks, &alo, &ahi);
+  int64_t batches = p->sb_batch_stride ? p->batch : 1;
+  for (int64_t b = 0; b < batches; b++)
+    abs_range(p->sb + b * p->sb_batch_stride, p->a_kblocks * p->b_nblocks, &blo, &bhi);
+  if (ahi == 0.0f || bhi == 0.0f) return true;
+  return (double)alo * blo >= 0x1p-126 && (double)ahi * bhi <= 0x1p64;
+}
+
+/* ------------------------------------------------------------ activations */
+
+/* Position of K index kk (0..63) of a chunk in the decoder's order (gemv_bf16_k_of^-1). */
+static int pos_of(int kk) { return (kk % 16) / 8 * 32 + kk / 16 * 8 + kk % 8; }
+
+/* bf16 v times 2^s for MX (apply only where the plan folds: stays normal), 0xFF: NaN. */
+static uint16_t mx_fold(uint16_t v, uint8_t code) {
+  if (code == 0xFF) return 0x7FC0;
+  uint16_t e = v & 0x7F80;
+  if (e == 0 || e == 0x7F80) return v;
+  return (uint16_t)(v + (uint16_t)(((int)code - 127) * 128));
+}
+
+static void decode_activations(const bf16_call *c) {
+  const fp8g_gemm_problem *p = c->p;
+  bool fp8 = fp8gemm_dtype_is_fp8(p->a_dtype);
+  const uint16_t *lut = fp8 ? fp8g_bf16_lut(p->a_dtype) : NULL;
+  for (int64_t r = 0; r < p->batch * p->m; r++) {
+    uint16_t *dst = c->a + r * c->lda;
+    memset(dst, 0, (size_t)c->lda * sizeof *dst);
+    int64_t off = p->a_row_offset[r];
+    for (int64_t kk = 0; kk < p->k; kk++, off += p->a_stride_k) {
+      uint16_t v = fp8 ? lut[((const uint8_t *)p->a)[off]] : ((const uint16_t *)p->a)[off];
+      if (c->mx) v = mx_fold(v, p->ea[r * p->a_kblocks + kk / 32]);
+      dst[kk / 64 * 64 + pos_of((int)(kk % 64))] = v;
+    }
+  }
+}
+
+/* ------------------------------------------------------------ epilogue */
+
+/* d rounded toward zero to fp32, last bit set when inexact ("round to odd"): rounding
+ * that to bf16 / f16 is one correct rounding of d. Inline bit steps, no libm call: the
+ * epilogue runs once per output, next to only K / 32 VDPBF16PS. */
+static inline float f32_round_odd(double d) {
+  float f = (float)d;
+  double back = (double)f;
+  if (back == d || d != d) return f;
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  if (fabs(back) > fabs(d)) u -= 1; /* one step toward zero (f != 0 here) */
+  u |= 1u;
+  memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+static inline uint16_t bf16_rne(float x) {
+  uint32_t u;
+  memcpy(&u, &x, sizeof u);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); /* quiet NaN */
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* Row `row`, columns [col, col + nc): out = sum * rf * cf[j] + bias, rounded once. */
+static void store_row(const fp8g_gemm_problem *p, int64_t row, int64_t col, int nc, const float *sum,
+                      double rf, const double *cf, const bool *nan_col) {
+  double v[GEMV_BF16_CN_MAX];
+  for (int j = 0; j < nc; j++) v[j] = nan_col[j] ? NAN : (double)sum[j] * (rf * cf[j]);
+  switch (p->bias_kind) {
+    case FP8G_BIAS_SCALAR: for (int j = 0; j < nc; j++) v[j] += p->bias[0]; break;
+    case FP8G_BIAS_COL: for (int j = 0; j < nc; j++) v[j] += p->bias[col + j]; break;
+    case FP8G_BIAS_ROW: for (int j = 0; j < nc; j++) v[j] += p->bias[row]; break;
+    case FP8G_BIAS_FULL: for (int j = 0; j < nc; j++) v[j] += p->bias[row * p->n + col + j]; break;
+    default: break;
+  }
+  int64_t idx = row * p->n + col;
+  switch (p->out_dtype) {
+    case FP8GEMM_F32:
+      for (int j = 0; j < nc; j++) ((float *)p->out)[idx + j] = (float)v[j];
+      break;
+    case FP8GEMM_BF16:
+      for (int j = 0; j < nc; j++) ((uint16_t *)p->out)[idx + j] = bf16_rne(f32_round_odd(v[j]));
+      break;
+    default:
+      for (int j = 0; j < nc; j++) ((uint16_t *)p->out)[idx + j] = fp8g_f32_to_f16(f32_round_odd(v[j]));
+      break;
+  }
+}
+
+/* Tensor / row / column factors (the segmented kinds have theirs inside the sums). */
+static double row_factor(const fp8g_gemm_problem *p, int64_t row) {
+  if (!p->sa) return 1.0;
+  if (p->scale_kind == FP8G_SCALE_TENSOR) return p->sa[0];
+  if (p->scale_kind == FP8G_SCALE_ROWCOL) return p->sa[row];
+  return 1.0;
+}
+static double col_factor(const fp8g_gemm_problem *p, int64_t b, int64_t col) {
+  const float *sb = p->sb ? p->sb + b * p->sb_batch_stride : NULL;
+  if (sb && p->scale_kind == FP8G_SCALE_TENSOR) return sb[0];
+  if (sb && p->scale_kind == FP8G_SCALE_ROWCOL) return sb[col];
+  return 1.0;
+}
+
+/* ------------------------------------------------------------ panels */
+
+static int claim_slot(const bf16_call *c) {
+  for (;;)
+    for (int s = 0; s < c->nslots; s++)
+      if (atomic_exchange(&c->busy[s], 1) == 0) return s;
+}
+
+/* MX weight exponents of columns [j0, j0 + nc): per chunk, the halfword adds of its two
+ * 32-K blocks; a NaN code (0xFF) marks the column NaN instead. */
+static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, bool *nan_col) {
+  const fp8g_gemm_problem *p = c->p;
+  const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride + j0;
+  for (int64_t j = 0; j < nc; j++) nan_col[j] = false;
+  for (int64_t q = 0; q < c->nchunks; q++) {
+    uint32_t *row = tab + q * PANEL;
+    for (int64_t j = 0; j < nc; j++) row[j] = 0;
+    for (int h = 0; h < 2 && 2 * q + h < p->a_kblocks; h++) {
+      const uint8_t *e = eb + (2 * q + h) * p->n;
+      for (int64_t j = 0; j < nc; j++) {
+        if (e[j] == 0xFF) nan_col[j] = true;
+        else row[j] |= (uint32_t)(uint16_t)(((int)e[j] - 127) * 128) << (16 * h);
+      }
+    }
+  }
+}
+
+/* Block weight scales of columns [j0, j0 + nc) per segment. */
+static void sb_table(const bf16_call *c, int64_t j0, int64_t nc, float *tab) {
+  const fp8g_gemm_problem *p = c->p;
+  const float *sb = p->sb + c->batch * p->sb_batch_stride;
+  for (int64_t s = 0; s < c->nseg; s++)
+    for (int64_t j = 0; j < nc; j++) tab[s * PANEL + j] = sb[s * p->b_nblocks + (j0 + j) / p->block_n];
+}
+
+/* Rows [r0, r0 + mr) of the batch times columns [j0, j0 + nc) of a panel. */
+static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_t nc,
+                      const uint32_t *mxt, const float *sbt, const bool *nan_col) {
+  const fp8g_gemm_problem *p = c->p;
+  const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
+  int64_t ldb = p->b_stride_n, row0 = c->batch * p->m + r0;
+  int width = gemv_bf16_shape_of(mr).cn;
+  float out[GEMV_BF16_MR * GEMV_BF16_CN_MAX];
+  for (int64_t j = 0; j < nc;) {
+    int cn = nc - j >= width ? width : 1;
+    int64_t next = j0 + j + cn, left = r0 == 0 ? p->n - next : 0;
+    gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
+                        .k = p->k, .seg = c->seg, .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL,
+                        .sa_ld = c->nseg, .sb = sbt ? sbt + j : NULL, .mx = mxt ? mxt + j : NULL,
+                        .out = out, .ldo = GEMV_BF16_CN_MAX,
+                        .next = left > 0 ? bw + next * ldb : bw,
+                        .next_cols = (int)(left <= 0 ? 0 : left < cn ? left : cn)};
+    gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
+    double cf[GEMV_BF16_CN_MAX];
+    for (int jj = 0; jj < cn; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
+    for (int i = 0; i < mr; i++)
+      store_row(p, row0 + i, j0 + j, cn, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), cf, nan_col + j);
+    j += cn;
+  }
+}
+
+static void panel_task(void *ctx, int64_t task) {
+  const bf16_call *c = ctx;
+  const fp8g_gemm_problem *p = c->p;
+  int64_t j0 = task * PANEL, nc = p->n - j0 < PANEL ? p->n - j0 : PANEL;
+  int slot = claim_slot(c);
+  uint32_t *mxt = c->mx ? c->mx_buf + slot * c->nchunks * PANEL : NULL;
+  float *sbt = c->segmented ? c->sb_buf + slot * c->nseg * PANEL : NULL;
+  bool nan_col[PANEL] = {false};
+  if (mxt) mx_table(c, j0, nc, mxt, nan_col);
+  if (sbt) sb_table(c, j0, nc, sbt);
+  for (int64_t r0 = 0; r0 < p->m; r0 += GEMV_BF16_MR)
+    row_group(c, r0, (int)(p->m - r0 < GEMV_BF16_MR ? p->m - r0 : GEMV_BF16_MR), j0, nc, mxt, sbt, nan_col);
+  atomic_store(&c->busy[slot], 0);
+}
+
+/* ------------------------------------------------------------ entry */
+
+static atomic_long fallbacks;
+long fp8g_gemv_bf16_fallbacks(void) { return atomic_load(&fallbacks); }
+
+static fp8gemm_status fall_back(const fp8g_gemm_problem *p, const fp8g_gemm_kernel *fallback) {
+  atomic_fetch_add(&fallbacks, 1);
+  return fallback->run(p);
+}
+
+static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kernel *fallback) {
+  /* DAZ / FTZ do not change VDPBF16PS, but they would change the scale FMAs. */
+  if (_mm_getcsr() & 0x8040u) return fall_back(p, fallback);
+  bf16_call *c = calloc(1, sizeof *c);
+  if (!c) return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx512bf16: out of memory");
+  c->p = p;
+  c->mx = p->scale_kind == FP8G_SCALE_MX;
+  c->segmented = p->scale_kind == FP8G_SCALE_BLOCK;
+  c->nchunks = (p->k + GEMV_BF16_CHUNK - 1) / GEMV_BF16_CHUNK;
+  c->lda = c->nchunks * GEMV_BF16_CHUNK;
+  c->seg = c->segmented ? p->block_k : c->lda;
+  c->nseg = (c->lda + c->seg - 1) / c->seg;
+  bool ok = true;
+  if (c->mx) {
+    fp8g_bf16_plan pl;
+    ok = p->ea && p->eb && fp8g_bf16_make_plan(p, &pl) && pl.fold_mx;
+  } else if (c->segmented && p->sa) {
+    ok = block_scales_ok(p);
+  }
+  if (!ok) {
+    free(c);
+    return fall_back(p, fallback);
+  }
+  int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
+  int64_t n_tasks = (p->n + PANEL - 1) / PANEL, rows = p->batch * p->m;
+  c->nslots = n_tasks < nthreads ? (int)n_tasks : nthreads;
+  size_t a_elems = c->lda <= INT64_MAX / ROWS_MAX ? (size_t)(rows * c->lda) : SIZE_MAX;
+  c->a = a_elems < SIZE_MAX / 2 ? aligned_alloc(64, (a_elems * 2 + 63) / 64 * 64) : NULL;
+  c->busy = calloc((size_t)c->nslots, sizeof *c->busy);
+  if (c->mx) c->mx_buf = malloc((size_t)(c->nslots * c->nchunks * PANEL) * sizeof(uint32_t));
+  if (c->segmented) c->sb_buf = malloc((size_t)(c->nslots * c->nseg * PANEL) * sizeof(float));
+  if (c->segmented && p->sa) c->sa_rows = malloc((size_t)(rows * c->nseg) * sizeof(float));
+  if (!c->a || !c->busy || (c->mx && !c->mx_buf) || (c->segmented && !c->sb_buf) ||
+      (c->segmented && p->sa && !c->sa_rows)) {
+    free(c->a);
+    free(c->busy);
+    free(c->mx_buf);
+    free(c->sb_buf);
+    free(c->sa_rows);
+    free(c);
+    return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx512bf16: out of memory for %lld x %lld activations",
+                      (long long)rows, (long long)p->k);
+  }
+  decode_activations(c);
+  fp8gemm_status st = FP8GEMM_OK;
+  if (p->a_dtype == FP8GEMM_BF16 && !bf16_acts_ok(c, rows)) {
+    st = fall_back(p, fallback);
+  } else {
+    if (c->sa_rows)
+      for (int64_t r = 0; r < rows; r++)
+        for (int64_t s = 0; s < c->nseg; s++) c->sa_rows[r * c->nseg + s] = p->sa[r * p->a_kblocks + s];
+    for (int64_t b = 0; b < p->batch; b++) {
+      c->batch = b;
+      fp8g_parallel_for(n_tasks, nthreads, panel_task, c);
+    }
+  }
+  free(c->a);
+  free(c->busy);
+  free(c->mx_buf);
+  free(c->sb_buf);
+  free(c->sa_rows);
+  free(c);
+  return st;
+}
+
+static fp8gemm_status run_w8a8(const fp8g_gemm_problem *p) { return run_with(p, &fp8g_gemv_avx2_w8a8); }
+static fp8gemm_status run_w8a16(const fp8g_gemm_problem *p) { return run_with(p, &fp8g_gemv_avx2_w8a16); }
+
+const fp8g_gemm_kernel fp8g_gemv_avx512bf16_w8a8 = {"gemv_avx512bf16", FP8GEMM_ISA_AVX512_BF16,
+                                                    supports_w8a8, run_w8a8};
+const fp8g_gemm_kernel fp8g_gemv_avx512bf16_w8a16 = {"gemv_w8a16_avx512bf16", FP8GEMM_ISA_AVX512_BF16,
+                                                     supports_w8a16, run_w8a16};

@@ -1,0 +1,64 @@
+/*
+ * AVX-512 BF16 decode kernels (batch * M <= 16, weights with K contiguous: the NT view of
+ * a checkpoint weight, or a packed weight) for fp8_gemm and for fp8_gemm_w8a16 with bf16
+ * activations. Weights stream once and are decoded to exact bf16 in registers
+ * (gemv_bf16_decode.h); activations are decoded once per call to bf16 in the decoder's
+ * K order; VDPBF16PS accumulates 16 lanes per (row, column). N is split into fixed
+ * panels, so any thread count gives the same bits.
+ *
+ * gemv_avx512bf16.c: driver (support, data checks and fallback to gemv_avx2, activation
+ * decode, panels, scales, epilogue); gemv_avx512bf16_nt.c: the register-blocked tiles.
+ */
+#ifndef FP8GEMM_GEMV_AVX512BF16_H
+#define FP8GEMM_GEMV_AVX512BF16_H
+
+#include "../gemm_kernels.h"
+
+extern const fp8g_gemm_kernel fp8g_gemv_avx512bf16_w8a8;
+extern const fp8g_gemm_kernel fp8g_gemv_avx512bf16_w8a16;
+
+/* Calls handed to gemv_avx2 so far because of their data (for tests: the data checks
+ * must send exactly the calls they should). */
+long fp8g_gemv_bf16_fallbacks(void);
+
+/* Columns of the widest tile; columns per task (the per-panel scale tables' stride). */
+enum { GEMV_BF16_CN_MAX = 4, GEMV_BF16_CHUNK = 64, GEMV_BF16_PANEL = 64 };
+
+/*
+ * One tile: mr rows x cn columns over all of K. Sums run per segment of `seg` K values
+ * (a multiple of 64; >= k for a single chain): tmp = VDPBF16PS chain over the segment
+ * from 0, then part = fma(tmp, s, part) with s = sa(row, seg) * sb(seg, col) (1 when both
+ * tables are NULL). The 16 lanes of part are summed in a fixed order into out.
+ */
+typedef struct gemv_bf16_tile {
+  const uint8_t *b;   /* column c: b + c * ldb, K codes from the tile's k0 = 0 */
+  int64_t ldb;
+  const uint16_t *a;  /* row i: a + i * lda, bf16 in the decoder's order, zero padded */
+  int64_t lda;
+  int64_t k;
+  int64_t seg;
+  const float *sa;    /* NULL, or row i segment s at sa[i * sa_ld + s] */
+  int64_t sa_ld;
+  const float *sb;    /* NULL, or segment s column c at sb[s * GEMV_BF16_PANEL + c] */
+  const uint32_t *mx; /* NULL, or MX weight exponents: chunk q column c at
+                         mx[q * GEMV_BF16_PANEL + c], halfword adds (k 0..31) | (k 32..63) << 16 */
+  float *out;         /* row i column c at out[i * ldo + c] */
+  int64_t ldo;
+  const uint8_t *next; /* columns of the next tile (next_cols of them, stride ldb) */
+  int next_cols;
+} gemv_bf16_tile;
+
+/* Rows per tile; more rows run in groups of these, each decoding the columns again
+ * (decoding them once into an L1 buffer for all groups measured no faster here). */
+enum { GEMV_BF16_MR = 4 };
+/* The tile for mr rows: cn columns; dual: two accumulators per (row, column) (the first
+ * and second half of each 64-code chunk), summed at the end of each K segment. */
+typedef struct gemv_bf16_shape {
+  int cn;
+  bool dual;
+} gemv_bf16_shape;
+gemv_bf16_shape gemv_bf16_shape_of(int mr);
+/* Runs a tile of mr (1..GEMV_BF16_MR) rows and cn (gemv_bf16_shape_of(mr).cn or 1) columns. */
+void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype);
+
+#endif /* FP8GEMM_GEMV_AVX512BF16_H */

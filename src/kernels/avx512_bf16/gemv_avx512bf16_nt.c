@@ -1,0 +1,123 @@
+/*
+ * Register-blocked tiles of the AVX-512 BF16 decode kernel. Per 64-code chunk: each of
+ * the cn columns is loaded once and decoded to two zmm of bf16 pairs (MX: its e8m0
+ * exponent added to every nonzero finite value, exact under the driver's checks), then
+ * every row's two activation vectors meet every column in one VDPBF16PS each. One
+ * accumulator per (row, column), so a column's result is the same sequence of
+ * operations whatever the tile shape, row group or thread that computes it.
+ */
+#include <immintrin.h>
+#include <string.h>
+
+#include "gemv_avx512bf16.h"
+#include "gemv_bf16_decode.h"
+
+/* Bytes of the next tile's columns fetched as a tile starts (new streams for the
+ * hardware prefetcher). A software prefetch ahead in each stream measured no better. */
+enum { NEXT_BYTES = 1024 };
+
+static inline __m512 dot(__m512 acc, __m512i a, __m512i w) {
+  return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)w);
+}
+
+/* w[h] + add on every halfword whose exponent is neither 0 (zero) nor all ones. */
+static inline __attribute__((always_inline)) __m512i exp_add(__m512i w, __m512i add) {
+  const __m512i e_mask = _mm512_set1_epi16(0x7F80);
+  __m512i e = _mm512_and_si512(w, e_mask);
+  __mmask32 m = _mm512_mask_cmpneq_epu16_mask(_mm512_test_epi16_mask(w, e_mask), e, e_mask);
+  return _mm512_mask_add_epi16(w, m, w, add);
+}
+
+/* The halfword add of chunk q for the low 256 bits (K 0..31) from the dword's low half,
+ * for the high 256 bits from its high half. */
+static inline __m512i mx_spread(uint32_t x) {
+  const __m512i ctl = _mm512_set_epi8(3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2,  /* lane 3 */
+                                      3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2,  /* lane 2 */
+                                      1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0,  /* lane 1 */
+                                      1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0); /* lane 0 */
+  return _mm512_shuffle_epi8(_mm512_set1_epi32((int)x), ctl);
+}
+
+static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile *t, const int mr,
+                                                            const int cn, const gemv_bf16_vtab *v,
+                                                            const bool fnuz, const bool dual) {
+  const int64_t ldb = t->ldb, lda = t->lda, k = t->k;
+  const int64_t nchunks = (k + GEMV_BF16_CHUNK - 1) / GEMV_BF16_CHUNK;
+  const int64_t full = k / GEMV_BF16_CHUNK;
+  const __mmask64 tail = (k % 64) ? (((__mmask64)1 << (k % 64)) - 1) : ~(__mmask64)0;
+  for (int c = 0; c < t->next_cols; c++)
+    for (int64_t o = 0; o < NEXT_BYTES && o < k; o += 64) _mm_prefetch((const char *)(t->next + c * ldb + o), _MM_HINT_T0);
+  __m512 part[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
+  _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
+    _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) part[i][c] = _mm512_setzero_ps();
+  const int64_t seg_chunks = t->seg / GEMV_BF16_CHUNK;
+  for (int64_t q0 = 0, s = 0; q0 < nchunks; q0 += seg_chunks, s++) {
+    int64_t q1 = q0 + seg_chunks < nchunks ? q0 + seg_chunks : nchunks;
+    __m512 acc[GEMV_BF16_MR][GEMV_BF16_CN_MAX], acc1[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
+    _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
+      _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) acc[i][c] = acc1[i][c] = _mm512_setzero_ps();
+    for (int64_t q = q0; q < q1; q++) {
+      const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
+      __m512i w[GEMV_BF16_CN_MAX][2];
+      _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
+        __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
+                                 : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
+        gemv_bf16_dec64(v, codes, fnuz, w[c]);
+        if (t->mx) {
+          __m512i add = mx_spread(t->mx[q * GEMV_BF16_PANEL + c]);
+          w[c][0] = exp_add(w[c][0], add);
+          w[c][1] = exp_add(w[c][1], add);
+        }
+      }
+      const uint16_t *aq = t->a + q * GEMV_BF16_CHUNK;
+      _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
+        __m512i a0 = _mm512_loadu_si512((const void *)(aq + i * lda));
+        __m512i a1 = _mm512_loadu_si512((const void *)(aq + i * lda + 32));
+        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
+          acc[i][c] = dot(acc[i][c], a0, w[c][0]);
+          if (dual) acc1[i][c] = dot(acc1[i][c], a1, w[c][1]);
+          else acc[i][c] = dot(acc[i][c], a1, w[c][1]);
+        }
+      }
+    }
+    _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
+      float sa = t->sa ? t->sa[i * t->sa_ld + s] : 1.0f;
+      _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
+        float sb = t->sb ? t->sb[s * GEMV_BF16_PANEL + c] : 1.0f;
+        __m512 sum = dual ? _mm512_add_ps(acc[i][c], acc1[i][c]) : acc[i][c];
+        part[i][c] = _mm512_fmadd_ps(sum, _mm512_set1_ps(sa * sb), part[i][c]);
+      }
+    }
+  }
+  _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
+    _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) t->out[i * t->ldo + c] = _mm512_reduce_add_ps(part[i][c]);
+}
+
+/* One function per shape with the decoder's fnuz patch as a constant. */
+#define TILE_FN(MR, CN, DUAL)                                                             \
+  static void tile_##MR##x##CN(const gemv_bf16_tile *t, fp8gemm_dtype d) {               \
+    gemv_bf16_vtab v = gemv_bf16_vtab_of(d);                                              \
+    if (v.nan80) tile_body(t, MR, CN, &v, true, DUAL);                                    \
+    else tile_body(t, MR, CN, &v, false, DUAL);                                           \
+  }
+TILE_FN(1, 1, true)
+TILE_FN(2, 4, false) TILE_FN(2, 1, false)
+TILE_FN(3, 4, false) TILE_FN(3, 1, false)
+TILE_FN(4, 4, false) TILE_FN(4, 1, false)
+
+typedef void (*tile_fn)(const gemv_bf16_tile *, fp8gemm_dtype);
+/* [rows][narrow, wide] */
+static const tile_fn tiles[GEMV_BF16_MR + 1][2] = {
+    {NULL, NULL}, {tile_1x1, tile_1x1}, {tile_2x1, tile_2x4}, {tile_3x1, tile_3x4}, {tile_4x1, tile_4x4},
+};
+
+gemv_bf16_shape gemv_bf16_shape_of(int mr) {
+  /* One row: one column at a time is one sequential stream (the best from memory here),
+   * with two accumulators so the VDPBF16PS latency is not the limit. */
+  if (mr == 1) return (gemv_bf16_shape){.cn = 1, .dual = true};
+  return (gemv_bf16_shape){.cn = 4, .dual = false};
+}
+
+void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype) {
+  tiles[mr][cn != 1](t, b_dtype);
+}
