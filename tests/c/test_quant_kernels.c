@@ -667,6 +667,93 @@ static void suite_mxcsr(const fp8g_quant_kernels *k) {
   free(h);
 }
 
+
+/* ------------------------------------------------------------------ reciprocal scales */
+/* A scale whose inverse is a normal f32 (and not a power of two) takes the multiply by
+ * RN(1/s) with a tie test and a division fallback (quant_simd_body.h, qs_near_tie). These
+ * scales: random significands over the whole exponent range, and the edges of that
+ * range (inverse subnormal / overflowing / exactly normal). */
+static size_t rcp_scales(float *sc, size_t cap) {
+  static const uint32_t edges[] = {0x3f800001, 0x3fffffff, 0x3fc00000, 0x40400000, 0x3dcccccd,
+                                   0x3b124925, 0x00800001, 0x00ffffff, 0x00400001, 0x00000003,
+                                   0x7e7fffff, 0x7e800001, 0x7effffff, 0x7f7fffff, 0x7f000001,
+                                   0x3e2aaaab, 0xbf000001, 0xc2f00001, 0x01000001, 0x0080ffff};
+  size_t n = 0;
+  for (size_t i = 0; i < sizeof edges / sizeof edges[0] && n < cap; i++)
+    sc[n++] = fp8g_f32_from_bits(edges[i]);
+  while (n < cap) {
+    uint32_t e = 1 + (uint32_t)(rnd() % 254), m = (uint32_t)rnd() & 0x7fffff;
+    if (n % 3 == 0) e = 100 + (uint32_t)(rnd() % 40); /* the usual range */
+    sc[n++] = fp8g_f32_from_bits((uint32_t)(rnd() & 1) << 31 | e << 23 | m);
+  }
+  return n;
+}
+
+/* Inputs whose quotient lies within a few ulps of every rounding tie of `to` (between
+ * neighbouring codes, subnormal ones included, and the overflow threshold), both signs. */
+static size_t near_ties(float *x, size_t cap, fp8gemm_dtype to, float scale) {
+  size_t n = 0;
+  int ncodes = to == FP8GEMM_E2M1 ? 8 : 128;
+  double prev = 0;
+  for (int c = 0; c <= ncodes; c++) {
+    double a = c < ncodes ? (double)fp8g_decode(to, (uint8_t)c) : NAN, t;
+    if (c == 0) continue;
+    if (c < ncodes && !isnan(a) && !isinf(a)) t = (prev + a) / 2; /* tie below code c */
+    else if (c > 1) {
+      double p2 = (double)fp8g_decode(to, (uint8_t)(c - 2));
+      t = prev + (prev - p2) / 2; /* past the largest finite value */
+    } else break;
+    float x0 = (float)(t * (double)scale);
+    for (int k = -5; k <= 5 && n + 2 <= cap; k++) {
+      uint32_t b = fp8g_f32_bits(x0) + (uint32_t)k;
+      x[n++] = fp8g_f32_from_bits(b);
+      x[n++] = fp8g_f32_from_bits(b ^ 0x80000000u);
+    }
+    if (c >= ncodes || isnan(a) || isinf(a)) break;
+    prev = a;
+  }
+  return n;
+}
+
+static void suite_rcp(const fp8g_quant_kernels *k, size_t nsc, bool exhaustive) {
+  float sc[256];
+  nsc = rcp_scales(sc, nsc < 256 ? nsc : 256);
+  float *buf = malloc((8192 + 16) * sizeof *buf);
+  for (size_t s = 0; s < nsc; s++)
+    for (size_t t = 0; t < N_NARROW; t++) {
+      size_t off = offset(), n = near_ties(buf + off, 8192, narrow_types[t], sc[s]);
+      for (int sat = 0; sat < 2; sat++) {
+        check_quantize(k, buf + off, n, sc[s], narrow_types[t], sat, "quotients near ties");
+        check_quantize_wide(k, buf + off, FP8GEMM_F32, n, sc[s], narrow_types[t], sat,
+                            "quotients near ties");
+      }
+    }
+  for (size_t s = 0; s < nsc; s += 4)
+    for (int kind = 0; kind < 2; kind++) {
+      fill(buf, 8192, kind, adv, nadv);
+      for (size_t t = 0; t < N_NARROW; t++)
+        check_quantize(k, buf + 1, 8191, sc[s], narrow_types[t], s & 4, data_names[kind]);
+    }
+  free(buf);
+  if (!exhaustive) return;
+  /* every bf16 and fp16 input (the bf16 pair and table paths, F16C) */
+  uint16_t *h = malloc(65536 * sizeof *h);
+  for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+  const fp8gemm_dtype wide[] = {FP8GEMM_BF16, FP8GEMM_F16};
+  for (size_t s = 0; s < nsc; s += 3)
+    for (int w = 0; w < 2; w++)
+      for (size_t t = 0; t < N_NARROW; t++)
+        check_quantize_wide(k, h, wide[w], 65536, sc[s], narrow_types[t], (s / 3) & 1,
+                            w ? "all fp16 inputs" : "all bf16 inputs");
+  /* positive scales again on the bf16 paths (the sign-from-input forms) */
+  for (size_t s = 0; s < nsc; s += 3) {
+    float p = fabsf(sc[s]);
+    for (size_t t = 0; t < N_NARROW; t++)
+      check_quantize_wide(k, h, FP8GEMM_BF16, 65536, p, narrow_types[t], true, "all bf16 inputs");
+  }
+  free(h);
+}
+
 int main(void) {
   size_t cap = 100000;
   adv = malloc(cap * sizeof *adv);
@@ -698,6 +785,7 @@ int main(void) {
     suite_fused_quantize(k, !slow || level == (int)detected);
     suite_bf16_table(k);
     if (!slow || level == (int)detected) suite_quantize(k);
+    suite_rcp(k, slow ? 24 : 160, !slow || level == (int)detected);
   }
   fp8gemm_set_max_isa(saved_cap);
   /* the body at 16 lanes (AVX-512 structure) in portable C, whatever the CPU */
@@ -710,6 +798,7 @@ int main(void) {
   suite_fused_dequantize(&quant_emul16);
   suite_fused_quantize(&quant_emul16, !slow);
   if (!slow) suite_quantize(&quant_emul16);
+  suite_rcp(&quant_emul16, slow ? 12 : 48, !slow);
   free(adv);
   return test_summary();
 }
