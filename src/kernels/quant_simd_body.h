@@ -67,8 +67,8 @@ typedef struct qs_enc {
   /* QS_SCALE_RCP (see qs_near_tie): the true divisor, and the two tie windows */
   qs_f div;         /* the scale s itself (the multiply uses RN(1/s)) */
   qs_i win_c, win_m; /* normal results: (a + win_c) & win_m == 0 near a tie */
-  qs_f smagic;      /* 2^(emin + 1): |y| + smagic exposes |y| in steps of 2^(emin - 22) */
-  qs_i swin_c, swin_m; /* subnormal results: the same test on bits(|y| + smagic) */
+  qs_f smagic;      /* 2^(emin + 1) - (2^(21 - m) - 3) 2^(emin - 22) */
+  qs_i swin_m;      /* subnormal results: bits(|y| + smagic) & swin_m == 0 near a tie */
 } qs_enc;
 
 /* False when the row does not fit the generic min/limit scheme (then: reference). */
@@ -106,8 +106,7 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
   /* tie windows of qs_near_tie: low bits in [half - 3, half + 4] */
   e->win_c = qs_seti((int32_t)(3u - (1u << (e->sh - 1))));
   e->win_m = qs_seti((int32_t)(((1u << e->sh) - 1u) & ~7u));
-  e->smagic = qs_setf(fp8g_f32_from_bits((uint32_t)(127 + emin + 1) << 23));
-  e->swin_c = qs_seti((int32_t)(3u - (1u << (21 - m))));
+  e->smagic = qs_setf((float)(ldexp(1.0, emin + 1) - ldexp((double)(1 << (21 - m)) - 3, emin - 22)));
   e->swin_m = qs_seti((int32_t)(((1u << (22 - m)) - 1u) & ~7u));
   e->div = qs_setf(1.0f);
   return true;
@@ -176,11 +175,14 @@ enum { QS_SCALE_NONE, QS_SCALE_MUL, QS_SCALE_DIV, QS_SCALE_RCP };
  * Used when s is finite, nonzero, not a power of two (MUL) and 1/s is a normal f32;
  * otherwise the division stays (e.g. subnormal s, whose inverse overflows).
  */
-QS_INLINE qs_m qs_near_tie(const qs_enc *e, qs_i a) {
-  qs_i z = qs_seti(0);
-  qs_m n = qs_eq(qs_and(qs_add(a, e->win_c), e->win_m), z);
-  qs_i sb = qs_bits(qs_addf(qs_flt(a), e->smagic));
-  return qs_or_m(n, qs_eq(qs_and(qs_add(sb, e->swin_c), e->swin_m), z));
+/* safe, less the lanes of a = bits(|y|) near a tie (add + test, float add + test). The
+ * subnormal window's offset is folded into smagic = 2^(emin+1) - (2^(21-m) - 3) units:
+ * for |y| >= 2^(21-m) - 3 units the sum lies in [2^(emin+1), 2^(emin+2)) and its low
+ * 22 - m bits are (|y| - tie + 3) in units, rounded; smaller |y| (below the first tie by
+ * more than 3 units) land in the binade below and are not flagged, and need not be. */
+QS_INLINE qs_m qs_tie_safe(const qs_enc *e, qs_m safe, qs_i a) {
+  safe = qs_nz_and(safe, qs_add(a, e->win_c), e->win_m);
+  return qs_nz_and(safe, qs_bits(qs_addf(qs_flt(a), e->smagic)), e->swin_m);
 }
 
 /* x / scale as the reference computes it. MUL: scale is 2^k with 2^-k a normal f32,
@@ -209,14 +211,14 @@ QS_INLINE void qs_quant_chunk(const qs_enc *e, const void *x, size_t i0, uint8_t
   qs_f y[QS_N];
   qs_i raw[QS_N];
   if (mode == QS_SCALE_RCP) {
-    qs_m near;
+    qs_m safe = qs_ones_m();
     for (int v = 0; v < QS_N; v++) {
       y[v] = qs_mulf(qs_load_src(x, i0 + (size_t)v * QS_W, src), s);
       qs_i a = qs_and(qs_bits(y[v]), qs_seti(0x7fffffff));
       raw[v] = qs_encode_abs(e, a, limit);
-      near = v ? qs_or_m(near, qs_near_tie(e, a)) : qs_near_tie(e, a);
+      safe = qs_tie_safe(e, safe, a);
     }
-    if (__builtin_expect(qs_any(near), 0)) {
+    if (__builtin_expect(!qs_all(safe), 0)) {
       for (int v = 0; v < QS_N; v++) {
         y[v] = qs_divf(qs_load_src(x, i0 + (size_t)v * QS_W, src), e->div);
         raw[v] = qs_encode_raw(e, y[v], limit);
@@ -248,17 +250,16 @@ QS_INLINE void qs_quant_chunk_bf16p(const qs_enc *e, const uint16_t *x, uint8_t 
   qs_i raw[QS_N];
   if (mode == QS_SCALE_RCP) {
     /* (s > 0 here: |y| = RN(|x| r); the same tie test as qs_quant_chunk) */
-    qs_m near;
+    qs_m safe = qs_ones_m();
     for (int v = 0; v < QS_N; v += 2) {
       qs_f a, b;
       qs_load_bf16_pair(x + (size_t)v * QS_W, &a, &b);
       qs_i ya = qs_bits(qs_mulf(a, s)), yb = qs_bits(qs_mulf(b, s));
       raw[v] = qs_encode_abs(e, ya, limit);
       raw[v + 1] = qs_encode_abs(e, yb, limit);
-      qs_m n = qs_or_m(qs_near_tie(e, ya), qs_near_tie(e, yb));
-      near = v ? qs_or_m(near, n) : n;
+      safe = qs_tie_safe(e, qs_tie_safe(e, safe, ya), yb);
     }
-    if (__builtin_expect(qs_any(near), 0)) mode = QS_SCALE_DIV, s = e->div;
+    if (__builtin_expect(!qs_all(safe), 0)) mode = QS_SCALE_DIV, s = e->div;
   }
   if (mode != QS_SCALE_RCP) {
     for (int v = 0; v < QS_N; v += 2) {
