@@ -64,11 +64,6 @@ typedef struct qs_enc {
   bool nan_blend;   /* NaN lanes need lim_nan (differs from lim) */
   int lim_code, nan_code; /* the codes of overflow / saturation and of NaN (magnitudes) */
   float min_normal; /* 2^emin: the smallest normal value of the format */
-  /* QS_SCALE_RCP (see qs_near_tie): the true divisor, and the two tie windows */
-  qs_f div;         /* the scale s itself (the multiply uses RN(1/s)) */
-  qs_i win_c, win_m; /* normal results: (a + win_c) & win_m == 0 near a tie */
-  qs_f smagic;      /* 2^(emin + 1) - (2^(21 - m) - 3) 2^(emin - 22) */
-  qs_i swin_m;      /* subnormal results: bits(|y| + smagic) & swin_m == 0 near a tie */
 } qs_enc;
 
 /* False when the row does not fit the generic min/limit scheme (then: reference). */
@@ -103,12 +98,6 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
                                        (uint32_t)(f->max_mag & ((1 << m) - 1)) << e->sh));
   e->sign_bit = f->sign_bit;
   e->neg_zero = f->neg_zero;
-  /* tie windows of qs_near_tie: low bits in [half - 3, half + 4] */
-  e->win_c = qs_seti((int32_t)(3u - (1u << (e->sh - 1))));
-  e->win_m = qs_seti((int32_t)(((1u << e->sh) - 1u) & ~7u));
-  e->smagic = qs_setf((float)(ldexp(1.0, emin + 1) - ldexp((double)(1 << (21 - m)) - 3, emin - 22)));
-  e->swin_m = qs_seti((int32_t)(((1u << (22 - m)) - 1u) & ~7u));
-  e->div = qs_setf(1.0f);
   return true;
 }
 
@@ -145,50 +134,12 @@ static int qs_limit_of(const qs_enc *e) {
 }
 
 /* ------------------------------------------------------------------ quantize */
-enum { QS_SCALE_NONE, QS_SCALE_MUL, QS_SCALE_DIV, QS_SCALE_RCP };
-
-/*
- * QS_SCALE_RCP: y = RN(x * r), r = RN(1/s) a normal f32, in place of z = RN(x / s), with
- * a per-lane test that flags every lane whose code could differ; a chunk with a flagged
- * lane is redone with the division. Why the unflagged lanes are exact:
- *  - x * r = (x / s)(1 + d), |d| <= 2^-24 (r normal), so |RN(x r) - x/s| < 1.0000001
- *    ulp + 0.5 ulp and |y - z| < 2.0000001 ulp of the smaller binade: as f32 bit
- *    patterns (monotone in the magnitude, contiguous across binades), |bits(|y|) -
- *    bits(|z|)| <= 3 also when one binade boundary lies between them (f32 normal y and z;
- *    f32 subnormal or zero results are below every fp8 rounding boundary by far, and
- *    overflow of either to Inf leaves both above the format's overflow threshold).
- *    Signs agree: both XOR the signs of x and s; a NaN x is returned as is by both.
- *  - The code is a monotone step function of bits(|y|) whose steps lie only at rounding
- *    ties: normal results step where the low sh bits go from half - 1 to half or from
- *    half to half + 1 (RNE; the saturation / overflow limits cut a step off, they add
- *    none). So if the low sh bits of a = bits(|y|) are outside [half - 3, half + 3],
- *    no step lies between a and bits(|z|): the same code.
- *  - fp8-subnormal results (|y| < 2^emin) step at (k + 1/2) 2^(emin - m), a fixed
- *    absolute grid: S = RN(|y| + 2^(emin+1)) lies in [2^(emin+1), 2^(emin+2)), whose ulp
- *    is 2^(emin - 22), so the low 22 - m bits of S are |y| mod 2^(emin - m) in those
- *    units (+-0.5 from the rounding), with ties at 2^(21 - m). |y - z| <= 3 ulp(y) <=
- *    3 * 2^(emin - 24) = 0.75 units, so a step between y and z puts S within 1.25 units
- *    of a tie: flagged by the same window test on S. The step between the largest
- *    subnormal and 2^emin is such a tie (2^emin - 2^(emin-m-1)); 2^emin itself is no step.
- *  - Both tests run on every lane (each one's false positives elsewhere only cost a
- *    division); a false positive rate of about 8 / 2^(22 - m) per lane.
- * Used when s is finite, nonzero, not a power of two (MUL) and 1/s is a normal f32;
- * otherwise the division stays (e.g. subnormal s, whose inverse overflows).
- */
-/* safe, less the lanes of a = bits(|y|) near a tie (add + test, float add + test). The
- * subnormal window's offset is folded into smagic = 2^(emin+1) - (2^(21-m) - 3) units:
- * for |y| >= 2^(21-m) - 3 units the sum lies in [2^(emin+1), 2^(emin+2)) and its low
- * 22 - m bits are (|y| - tie + 3) in units, rounded; smaller |y| (below the first tie by
- * more than 3 units) land in the binade below and are not flagged, and need not be. */
-QS_INLINE qs_m qs_tie_safe(const qs_enc *e, qs_m safe, qs_i a) {
-  safe = qs_nz_and(safe, qs_add(a, e->win_c), e->win_m);
-  return qs_nz_and(safe, qs_bits(qs_addf(qs_flt(a), e->smagic)), e->swin_m);
-}
+enum { QS_SCALE_NONE, QS_SCALE_MUL, QS_SCALE_DIV };
 
 /* x / scale as the reference computes it. MUL: scale is 2^k with 2^-k a normal f32,
  * so x * 2^-k is the same exactly-rounded quotient. NONE: scale == 1. */
 QS_INLINE qs_f qs_apply_scale(qs_f x, int mode, qs_f s) {
-  if (mode == QS_SCALE_MUL || mode == QS_SCALE_RCP) return qs_mulf(x, s);
+  if (mode == QS_SCALE_MUL) return qs_mulf(x, s);
   if (mode == QS_SCALE_DIV) return qs_divf(x, s);
   return x;
 }
@@ -210,25 +161,9 @@ QS_INLINE void qs_quant_chunk(const qs_enc *e, const void *x, size_t i0, uint8_t
                               qs_f s, int limit, bool e2m1, int src) {
   qs_f y[QS_N];
   qs_i raw[QS_N];
-  if (mode == QS_SCALE_RCP) {
-    qs_m safe = qs_ones_m();
-    for (int v = 0; v < QS_N; v++) {
-      y[v] = qs_mulf(qs_load_src(x, i0 + (size_t)v * QS_W, src), s);
-      qs_i a = qs_and(qs_bits(y[v]), qs_seti(0x7fffffff));
-      raw[v] = qs_encode_abs(e, a, limit);
-      safe = qs_tie_safe(e, safe, a);
-    }
-    if (__builtin_expect(!qs_all(safe), 0)) {
-      for (int v = 0; v < QS_N; v++) {
-        y[v] = qs_divf(qs_load_src(x, i0 + (size_t)v * QS_W, src), e->div);
-        raw[v] = qs_encode_raw(e, y[v], limit);
-      }
-    }
-  } else {
-    for (int v = 0; v < QS_N; v++) {
-      y[v] = qs_apply_scale(qs_load_src(x, i0 + (size_t)v * QS_W, src), mode, s);
-      raw[v] = qs_encode_raw(e, y[v], limit);
-    }
+  for (int v = 0; v < QS_N; v++) {
+    y[v] = qs_apply_scale(qs_load_src(x, i0 + (size_t)v * QS_W, src), mode, s);
+    raw[v] = qs_encode_raw(e, y[v], limit);
   }
   if (e2m1) qs_put_e2m1(q, raw, y, e);
   else qs_put_fp8(q, raw, y, e);
@@ -248,26 +183,11 @@ QS_INLINE void qs_quant_chunk(const qs_enc *e, const void *x, size_t i0, uint8_t
 QS_INLINE void qs_quant_chunk_bf16p(const qs_enc *e, const uint16_t *x, uint8_t *q, int mode,
                                     qs_f s, int limit) {
   qs_i raw[QS_N];
-  if (mode == QS_SCALE_RCP) {
-    /* (s > 0 here: |y| = RN(|x| r); the same tie test as qs_quant_chunk) */
-    qs_m safe = qs_ones_m();
-    for (int v = 0; v < QS_N; v += 2) {
-      qs_f a, b;
-      qs_load_bf16_pair(x + (size_t)v * QS_W, &a, &b);
-      qs_i ya = qs_bits(qs_mulf(a, s)), yb = qs_bits(qs_mulf(b, s));
-      raw[v] = qs_encode_abs(e, ya, limit);
-      raw[v + 1] = qs_encode_abs(e, yb, limit);
-      safe = qs_tie_safe(e, qs_tie_safe(e, safe, ya), yb);
-    }
-    if (__builtin_expect(!qs_all(safe), 0)) mode = QS_SCALE_DIV, s = e->div;
-  }
-  if (mode != QS_SCALE_RCP) {
-    for (int v = 0; v < QS_N; v += 2) {
-      qs_f a, b;
-      qs_load_bf16_pair(x + (size_t)v * QS_W, &a, &b);
-      raw[v] = qs_encode_abs(e, qs_bits(qs_apply_scale(a, mode, s)), limit);
-      raw[v + 1] = qs_encode_abs(e, qs_bits(qs_apply_scale(b, mode, s)), limit);
-    }
+  for (int v = 0; v < QS_N; v += 2) {
+    qs_f a, b;
+    qs_load_bf16_pair(x + (size_t)v * QS_W, &a, &b);
+    raw[v] = qs_encode_abs(e, qs_bits(qs_apply_scale(a, mode, s)), limit);
+    raw[v + 1] = qs_encode_abs(e, qs_bits(qs_apply_scale(b, mode, s)), limit);
   }
   qs_put_fp8_bf16p(q, raw, x, e);
 }
@@ -316,7 +236,6 @@ QS_INLINE float qs_scalar_scale(float x, int mode, float fs) {
 }
 
 QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int limit) {
-  if (mode == QS_SCALE_RCP) mode = QS_SCALE_DIV, s = e->div; /* the table is built exactly */
   float fs = qs_first(s);
   int m = e->m, r = 7 - m;
   /* (NaN lanes are max-ed up to the NaN code: it must not be below the limit) */
@@ -457,9 +376,8 @@ QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, ui
     qs_f s = qs_setf(sv);                                                               \
     int limit = qs_limit_of(e);                                                         \
     QS_CASES_MODE(SRC, QS_SCALE_NONE, false) QS_CASES_MODE(SRC, QS_SCALE_MUL, false)    \
-    QS_CASES_MODE(SRC, QS_SCALE_DIV, false) QS_CASES_MODE(SRC, QS_SCALE_RCP, false)     \
-    QS_CASES_MODE(SRC, QS_SCALE_NONE, true) QS_CASES_MODE(SRC, QS_SCALE_MUL, true)      \
-    QS_CASES_MODE(SRC, QS_SCALE_DIV, true) QS_CASES_MODE(SRC, QS_SCALE_RCP, true)       \
+    QS_CASES_MODE(SRC, QS_SCALE_DIV, false) QS_CASES_MODE(SRC, QS_SCALE_NONE, true)     \
+    QS_CASES_MODE(SRC, QS_SCALE_MUL, true) QS_CASES_MODE(SRC, QS_SCALE_DIV, true)       \
   }
 #define QS_CASE(SRC, MODE, LIM, E2)                                    \
   if (mode == MODE && limit == LIM && e2m1 == E2) {                    \
@@ -484,13 +402,6 @@ static int qs_scale_mode(float scale, float *factor) {
     *factor = fp8g_f32_from_bits((u & 0x80000000u) | ((254u - e) << 23)); /* 2^-k, normal */
     return QS_SCALE_MUL;
   }
-  /* finite nonzero s whose RN(1/s) is a normal f32: a multiply plus a tie test */
-  float r = 1.0f / scale;
-  uint32_t re = (fp8g_f32_bits(r) >> 23) & 0xffu;
-  if (e >= 1 && e <= 254 && re >= 1 && re <= 254) {
-    *factor = r;
-    return QS_SCALE_RCP;
-  }
   *factor = scale;
   return QS_SCALE_DIV;
 }
@@ -513,7 +424,6 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
   int mode = qs_scale_mode(scale, &factor);
   /* not for a NaN, negative or infinite scale (Inf / Inf is the negative default NaN) */
   e.sign_from_x = factor > 0 && factor <= FLT_MAX;
-  e.div = qs_setf(scale);
   const char *pf = next ? next : x;
   if (src == QS_SRC_BF16) qs_quant_dispatch_bf16(&e, x, nchunks, q, mode, factor, e2m1, pf);
   else if (src == QS_SRC_F16) qs_quant_dispatch_f16(&e, x, nchunks, q, mode, factor, e2m1, pf);

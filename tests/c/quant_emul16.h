@@ -109,9 +109,6 @@ QS_V qs_i qs_bcast(qs_i v, int lane) { return qs_seti(v.v[lane]); }
 QS_V void qs_store_u8(uint8_t *p, qs_i v) { EACH p[l] = (uint8_t)v.v[l]; }
 QS_V bool qs_any(qs_m m) { int32_t a = 0; EACH a |= m.v[l]; return a != 0; }
 QS_V qs_m qs_or_m(qs_m a, qs_m b) { EACH a.v[l] |= b.v[l]; return a; }
-QS_V qs_m qs_nz_and(qs_m k, qs_i t, qs_i m) { EACH k.v[l] = (t.v[l] & m.v[l]) ? k.v[l] : 0; return k; }
-QS_V qs_m qs_ones_m(void) { qs_m r; EACH r.v[l] = -1; return r; }
-QS_V bool qs_all(qs_m m) { int32_t a = -1; EACH a &= m.v[l]; return a == -1; }
 QS_V qs_i qs_mask_i(qs_m m) { qs_i r; memcpy(r.v, m.v, sizeof r.v); return r; }
 
 /* 16-bit lanes: 32 per vector, as the AVX-512 table has them */

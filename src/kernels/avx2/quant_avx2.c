@@ -100,12 +100,6 @@ QS_V void qs_store_u8(uint8_t *p, qs_i v) {
 }
 QS_V bool qs_any(qs_m m) { return _mm256_movemask_epi8(m) != 0; }
 QS_V qs_m qs_or_m(qs_m a, qs_m b) { return _mm256_or_si256(a, b); }
-/* the lanes of k where t & m != 0 */
-QS_V qs_m qs_nz_and(qs_m k, qs_i t, qs_i m) {
-  return _mm256_andnot_si256(_mm256_cmpeq_epi32(_mm256_and_si256(t, m), _mm256_setzero_si256()), k);
-}
-QS_V qs_m qs_ones_m(void) { return _mm256_set1_epi32(-1); }
-QS_V bool qs_all(qs_m m) { return _mm256_movemask_epi8(m) == -1; }
 /* -1 where m is set, else 0 */
 QS_V qs_i qs_mask_i(qs_m m) { return m; }
 

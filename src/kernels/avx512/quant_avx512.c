@@ -89,10 +89,6 @@ QS_V qs_i qs_bcast(qs_i v, int lane) { return _mm512_permutexvar_epi32(_mm512_se
 QS_V void qs_store_u8(uint8_t *p, qs_i v) { _mm_storeu_si128((__m128i *)p, _mm512_cvtepi32_epi8(v)); }
 QS_V bool qs_any(qs_m m) { return m != 0; }
 QS_V qs_m qs_or_m(qs_m a, qs_m b) { return (qs_m)(a | b); }
-/* the lanes of k where t & m != 0 (one vptestmd under a mask) */
-QS_V qs_m qs_nz_and(qs_m k, qs_i t, qs_i m) { return _mm512_mask_test_epi32_mask(k, t, m); }
-QS_V qs_m qs_ones_m(void) { return (qs_m)0xffff; }
-QS_V bool qs_all(qs_m m) { return m == (qs_m)0xffff; }
 /* -1 where m is set, else 0 */
 QS_V qs_i qs_mask_i(qs_m m) { return _mm512_movm_epi32(m); }
 
