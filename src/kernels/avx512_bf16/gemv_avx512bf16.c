@@ -9,8 +9,8 @@
  *  - fp8 x fp8: products are multiples of 2^-34 at worst (e5m2fnuz subnormals squared);
  *  - bf16 activations (w8a16): every nonzero |a| >= 2^(8 - lsb_w - 127) (checked per
  *    call), every finite |a| small enough that no lane sum overflows;
- *  - MX: e8m0 exponents added to the bf16 operands only when gemm_bf16's plan says the
- *    folded operands and products stay normal (fp8g_bf16_make_plan), NaN codes aside;
+ *  - MX: e8m0 exponents added to the bf16 operands only when the folded operands and
+ *    products stay normal (mx_fold_ok), NaN codes aside;
  *  - block scales: per 64-multiple K block, fma(block sum, sa * sb, part); the fp32
  *    product sa * sb must be normal (W8A8, checked).
  * Per K block fp32 sums (one chain per lane), lanes summed in fp32 in a fixed order,
@@ -128,6 +128,51 @@ static bool bf16_acts_ok(const bf16_call *c, int64_t rows) {
   /* smallest nonzero |a| has lsb 2^(emin - 127 - 7) */
   if (emin - 134 + w_lsb_log2(p->b_dtype) < -126) return false;
   return emax - 126 + w_max_log2(p->b_dtype) + ceil_log2(p->k) <= 120;
+}
+
+/* Widens [*lo, *hi] by the e8m0 codes at v other than NaN (0xFF), 64 at a time: the
+ * weight codes are 1/32 of the weight bytes, so this pass must stream. */
+static void e8m0_range(const uint8_t *v, int64_t n, int *lo, int *hi) {
+  const __m512i nan = _mm512_set1_epi8((char)0xFF);
+  __m512i mn = nan, mx = _mm512_setzero_si512();
+  for (int64_t i = 0; i < n; i += 64) {
+    __mmask64 in = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+    __m512i x = _mm512_mask_loadu_epi8(nan, in, v + i);
+    mn = _mm512_min_epu8(mn, x); /* 0xFF never lowers the minimum */
+    mx = _mm512_mask_max_epu8(mx, _mm512_cmpneq_epu8_mask(x, nan), mx, x);
+  }
+  uint8_t a[64], b[64];
+  _mm512_storeu_si512((void *)a, mn);
+  _mm512_storeu_si512((void *)b, mx);
+  for (int q = 0; q < 64; q++) {
+    if (a[q] != 0xFF && a[q] < *lo) *lo = a[q];
+    if (a[q] != 0xFF && b[q] > *hi) *hi = b[q];
+  }
+}
+
+/* Binary exponents of the smallest nonzero and the largest finite value of a dtype. */
+static int exp_lo(fp8gemm_dtype d) { return ilogbf(fp8g_decode(d, 0x01)); }
+static int exp_hi(fp8gemm_dtype d) { return ilogbf(fp8g_traits(d)->max_finite); }
+
+/*
+ * MX: the exponents are added to the bf16 operands when, over all codes of the call
+ * (NaN codes aside: they give NaN either way), every folded nonzero value is a normal
+ * bf16, every product is at least 2^-126 in its last bit (partial sums are multiples of
+ * a normal number, never flushed), and products times K stay below 2^124. The same
+ * conditions as gemm_bf16's fold, taken over the whole call instead of per K block.
+ */
+static bool mx_fold_ok(const fp8g_gemm_problem *p) {
+  if (!p->ea || !p->eb || p->block_k != 32) return false;
+  int ea_lo = 255, ea_hi = -1, eb_lo = 255, eb_hi = -1;
+  e8m0_range(p->ea, p->batch * p->m * p->a_kblocks, &ea_lo, &ea_hi);
+  int64_t batches = p->sb_batch_stride ? p->batch : 1;
+  for (int64_t b = 0; b < batches; b++)
+    e8m0_range(p->eb + b * p->sb_batch_stride, p->a_kblocks * p->n, &eb_lo, &eb_hi);
+  if (ea_lo > ea_hi || eb_lo > eb_hi) return true; /* NaN scales only */
+  int a_lo = exp_lo(p->a_dtype) + ea_lo - 127, a_hi = exp_hi(p->a_dtype) + ea_hi - 127;
+  int b_lo = exp_lo(p->b_dtype) + eb_lo - 127, b_hi = exp_hi(p->b_dtype) + eb_hi - 127;
+  return a_lo >= -126 && b_lo >= -126 && a_hi <= 127 && b_hi <= 127 && a_lo + b_lo >= -126 &&
+         a_hi + b_hi + ceil_log2(p->k) <= 124;
 }
 
 /* Range of |x| over the nonzero finite values of n floats. */
@@ -345,8 +390,7 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   c->nseg = (c->lda + c->seg - 1) / c->seg;
   bool ok = true;
   if (c->mx) {
-    fp8g_bf16_plan pl;
-    ok = p->ea && p->eb && fp8g_bf16_make_plan(p, &pl) && pl.fold_mx;
+    ok = mx_fold_ok(p);
   } else if (c->segmented && p->sa) {
     ok = block_scales_ok(p);
   }
