@@ -335,13 +335,10 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
   float out[GEMV_BF16_MR * GEMV_BF16_CN_MAX];
   for (int64_t j = 0; j < nc;) {
     int cn = nc - j >= width ? width : 1;
-    int64_t next = j0 + j + cn, left = r0 == 0 ? p->n - next : 0;
     gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
                         .k = p->k, .seg = c->seg, .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL,
                         .sa_ld = c->nseg, .sb = sbt ? sbt + j : NULL, .mx = mxt ? mxt + j : NULL,
-                        .out = out, .ldo = GEMV_BF16_CN_MAX,
-                        .next = left > 0 ? bw + next * ldb : bw,
-                        .next_cols = (int)(left <= 0 ? 0 : left < cn ? left : cn)};
+                        .out = out, .ldo = GEMV_BF16_CN_MAX};
     gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
     double cf[GEMV_BF16_CN_MAX];
     for (int jj = 0; jj < cn; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
