@@ -38,7 +38,7 @@ typedef struct bf16_call {
   int64_t nseg;
   bool mx, segmented;
   int64_t batch;
-  uint32_t *mx_buf;   /* per slot: [nchunks][PANEL] */
+  uint32_t *mx_buf;   /* per slot: [nchunks][PANEL], 64-byte aligned */
   float *sb_buf;      /* per slot: [nseg][PANEL] */
   float *sa_rows;     /* segmented W8A8: [batch * m][nseg] */
   atomic_int *busy;
@@ -298,23 +298,53 @@ static int claim_slot(const bf16_call *c) {
       if (atomic_exchange(&c->busy[s], 1) == 0) return s;
 }
 
-/* MX weight exponents of columns [j0, j0 + nc): per chunk, the halfword adds of its two
- * 32-K blocks; a NaN code (0xFF) marks the column NaN instead. */
+/* Halfword exponent adds (code - 127) << 7 of 64 e8m0 codes: two vectors of 32. */
+static inline void e8m0_adds(__m512i x, __m512i out[2]) {
+  const __m512i bias = _mm512_set1_epi16(127);
+  out[0] = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(x)), bias), 7);
+  out[1] = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1)), bias), 7);
+}
+
+/* MX weight exponents of columns [j0, j0 + nc) (nc <= 64), tab[chunk][column]: the
+ * halfword adds of the chunk's two 32-K blocks in one dword; a NaN code (0xFF) marks
+ * the column NaN instead. Vectorized over the panel's 64 columns. */
 static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, bool *nan_col) {
   const fp8g_gemm_problem *p = c->p;
   const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride + j0;
-  for (int64_t j = 0; j < nc; j++) nan_col[j] = false;
+  /* The panel's bytes of each of the K / 32 rows of eb: issue all the misses first so
+   * they overlap (one after the other they cost more than the panel's weights). */
+  for (int64_t kb = 0; kb < p->a_kblocks; kb++) {
+    _mm_prefetch((const char *)(eb + kb * p->n), _MM_HINT_T0);
+    _mm_prefetch((const char *)(eb + kb * p->n + nc - 1), _MM_HINT_T0);
+  }
+  const __mmask64 live = nc >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << nc) - 1);
+  __mmask64 nan = 0;
+  /* dword j of a 32-column half = add0[j] | add1[j] << 16 */
+  _Alignas(64) uint16_t idx_lo[32], idx_hi[32];
+  for (int i = 0; i < 16; i++) {
+    idx_lo[2 * i] = (uint16_t)i, idx_lo[2 * i + 1] = (uint16_t)(32 + i);
+    idx_hi[2 * i] = (uint16_t)(16 + i), idx_hi[2 * i + 1] = (uint16_t)(48 + i);
+  }
+  const __m512i ilo = _mm512_load_si512((const void *)idx_lo), ihi = _mm512_load_si512((const void *)idx_hi);
   for (int64_t q = 0; q < c->nchunks; q++) {
-    uint32_t *row = tab + q * PANEL;
-    for (int64_t j = 0; j < nc; j++) row[j] = 0;
-    for (int h = 0; h < 2 && 2 * q + h < p->a_kblocks; h++) {
-      const uint8_t *e = eb + (2 * q + h) * p->n;
-      for (int64_t j = 0; j < nc; j++) {
-        if (e[j] == 0xFF) nan_col[j] = true;
-        else row[j] |= (uint32_t)(uint16_t)(((int)e[j] - 127) * 128) << (16 * h);
+    __m512i add[2][2]; /* [block of the chunk][32-column half] */
+    for (int h = 0; h < 2; h++) {
+      int64_t kb = 2 * q + h;
+      if (kb < p->a_kblocks) {
+        __m512i x = _mm512_maskz_loadu_epi8(live, eb + kb * p->n);
+        nan |= _mm512_mask_cmpeq_epi8_mask(live, x, _mm512_set1_epi8((char)0xFF));
+        e8m0_adds(x, add[h]);
+      } else {
+        add[h][0] = add[h][1] = _mm512_setzero_si512(); /* past K: the codes there are 0 */
       }
     }
+    uint32_t *row = tab + q * PANEL;
+    for (int g = 0; g < 2; g++) {
+      _mm512_store_si512((void *)(row + 32 * g), _mm512_permutex2var_epi16(add[0][g], ilo, add[1][g]));
+      _mm512_store_si512((void *)(row + 32 * g + 16), _mm512_permutex2var_epi16(add[0][g], ihi, add[1][g]));
+    }
   }
+  for (int64_t j = 0; j < nc; j++) nan_col[j] = (nan >> j) & 1;
 }
 
 /* Block weight scales of columns [j0, j0 + nc) per segment. */
@@ -401,7 +431,7 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   size_t a_elems = c->lda <= INT64_MAX / ROWS_MAX ? (size_t)(rows * c->lda) : SIZE_MAX;
   c->a = a_elems < SIZE_MAX / 2 ? aligned_alloc(64, (a_elems * 2 + 63) / 64 * 64) : NULL;
   c->busy = calloc((size_t)c->nslots, sizeof *c->busy);
-  if (c->mx) c->mx_buf = malloc((size_t)(c->nslots * c->nchunks * PANEL) * sizeof(uint32_t));
+  if (c->mx) c->mx_buf = aligned_alloc(64, (size_t)(c->nslots * c->nchunks * PANEL) * sizeof(uint32_t));
   if (c->segmented) c->sb_buf = malloc((size_t)(c->nslots * c->nseg * PANEL) * sizeof(float));
   if (c->segmented && p->sa) c->sa_rows = malloc((size_t)(rows * c->nseg) * sizeof(float));
   if (!c->a || !c->busy || (c->mx && !c->mx_buf) || (c->segmented && !c->sb_buf) ||
