@@ -127,11 +127,11 @@ int main(int argc, char **argv) {
   if (env_bl && sscanf(env_bl, "%ld %ld %ld %ld %ld %ld %ld", &bl.kc, &bl.mc, &bl.ms, &bl.nc_min,
                        &bl.nc_max, &bl.ws_floats, &bl.fused_rows) == 7)
     fp8g_avx2_set_blocking(&bl);
-  /* BENCH_BF16_BLOCKING="kc mc ms nc_min nc_max ws_floats" the same for gemm_avx512bf16. */
+  /* BENCH_BF16_BLOCKING="kc mc ms nc_min nc_max ws_floats fused_rows": gemm_avx512bf16's. */
   const char *env_bb = getenv("BENCH_BF16_BLOCKING");
   fp8g_bf16_blocking bb;
-  if (env_bb && sscanf(env_bb, "%ld %ld %ld %ld %ld %ld", &bb.kc, &bb.mc, &bb.ms, &bb.nc_min,
-                       &bb.nc_max, &bb.ws_floats) == 6)
+  if (env_bb && sscanf(env_bb, "%ld %ld %ld %ld %ld %ld %ld", &bb.kc, &bb.mc, &bb.ms, &bb.nc_min,
+                       &bb.nc_max, &bb.ws_floats, &bb.fused_rows) == 7)
     fp8g_bf16_set_blocking(&bb);
   double peak = only ? 0.0 : bf16 ? bf16_peak_gflops() : fma_peak_gflops();
   printf("%s peak (1 thread, measured per CPU-second): %.1f GFLOP/s\n",

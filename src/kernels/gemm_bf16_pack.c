@@ -14,6 +14,10 @@
 
 #define MR FP8G_BF16_MR
 #define NR FP8G_BF16_NR
+_Static_assert(MR == 6, "pack_a spells out the 6 rows of a panel");
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "pack_a reads two decoded halfwords as one little-endian pair dword"
+#endif
 
 static uint16_t luts[4][256];
 static fp8g_bf16_dec_tables dec_tables[4];
@@ -149,11 +153,15 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
     uint32_t *panel = dst + pi * kp * MR;
     for (int64_t kk = 0; vec && kk < kc; kk += CHUNK) {
       int64_t len = min64(CHUNK, kc - kk), np = fp8g_bf16_pairs(len);
-      _Alignas(64) uint16_t buf[MR][CHUNK];
+      /* Halfwords written, pairs read: a union makes the two views legal. */
+      union {
+        _Alignas(64) uint16_t h[MR][CHUNK];
+        uint32_t w[MR][CHUNK / 2];
+      } buf;
       for (int i = 0; i < MR; i++) {
         int64_t r = pi * MR + i;
         if (r >= rows) {
-          memset(buf[i], 0, sizeof buf[i]);
+          memset(buf.h[i], 0, sizeof buf.h[i]);
           continue;
         }
         int64_t row = b * p->m + r0 + r;
@@ -161,13 +169,17 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
         if (kk == 0 && r + MR < rows)
           for (int64_t q = 0; q < kc; q += 64)
             __builtin_prefetch(a + p->a_row_offset[row + MR] + k0 + q, 0, 2);
-        decode_run(pl, tab, a + p->a_row_offset[row] + k0 + kk, len, buf[i]);
-        if (pl->fold_mx) fold_blocks(p, buf[i], len, k0 + kk, p->ea + row * p->a_kblocks, 1);
-        if (len % 2) buf[i][len] = 0;
+        decode_run(pl, tab, a + p->a_row_offset[row] + k0 + kk, len, buf.h[i]);
+        if (pl->fold_mx) fold_blocks(p, buf.h[i], len, k0 + kk, p->ea + row * p->a_kblocks, 1);
+        if (len % 2) buf.h[i][len] = 0;
       }
+      /* Little-endian: w[i][jp] is the pair (h[i][2jp] low, h[i][2jp + 1] high). */
       uint32_t *d = panel + (kk / 2) * MR;
-      for (int64_t jp = 0; jp < np; jp++)
-        for (int i = 0; i < MR; i++) d[jp * MR + i] = pair_at(buf[i], jp);
+      for (int64_t jp = 0; jp < np; jp++) {
+        uint32_t *o = d + jp * MR;
+        o[0] = buf.w[0][jp]; o[1] = buf.w[1][jp]; o[2] = buf.w[2][jp];
+        o[3] = buf.w[3][jp]; o[4] = buf.w[4][jp]; o[5] = buf.w[5][jp];
+      }
     }
     for (int i = 0; i < MR; i++) {
       int64_t r = pi * MR + i;
