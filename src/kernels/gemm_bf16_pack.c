@@ -76,6 +76,7 @@ static fold e8m0_fold(uint8_t code) {
 
 /* Scale of a segment as fp32: block scales as given, MX codes as 2^(e-127). */
 static float a_seg_scale(const fp8g_gemm_problem *p, int64_t row, int64_t kb) {
+  if (!p->sa && p->scale_kind != FP8G_SCALE_MX) return 1.0f; /* w8a16: weight scales only */
   if (p->scale_kind == FP8G_SCALE_MX) return fp8g_decode(FP8GEMM_E8M0, p->ea[row * p->a_kblocks + kb]);
   return p->sa[row * p->a_kblocks + kb];
 }
@@ -135,9 +136,49 @@ static void pack_row_pairs(const uint8_t *src, int64_t sk, int64_t len, const ui
   if (2 * j < len) dst[j * dstride] = apply_fold(lut[src[2 * j * sk]], f);
 }
 
+/* bf16 activations (w8a16): already the operand, no decode; a contiguous row's pair
+ * is one unaligned dword. Rows past the end zero. */
+static void pack_a_bf16(const fp8g_gemm_problem *p, int64_t b, int64_t r0, int64_t rows, int64_t k0,
+                        int64_t kc, uint32_t *panel, int64_t pi) {
+  const uint16_t *a = p->a;
+  int64_t kp = fp8g_bf16_pairs(kc), full = kc / 2, sk = p->a_stride_k;
+  for (int i = 0; i < MR; i++) {
+    int64_t r = pi * MR + i;
+    if (r >= rows) {
+      for (int64_t j = 0; j < kp; j++) panel[j * MR + i] = 0;
+      continue;
+    }
+    int64_t row = b * p->m + r0 + r;
+    const uint16_t *src = a + p->a_row_offset[row] + k0 * sk;
+    if (r + MR < rows) /* the next panel's row, into L2 */
+      for (int64_t q = 0; q < kc * sk; q += 32)
+        __builtin_prefetch(a + p->a_row_offset[row + MR] + k0 * sk + q, 0, 2);
+    if (sk == 1) {
+      for (int64_t j = 0; j < full; j++) {
+        uint32_t w;
+        memcpy(&w, src + 2 * j, sizeof w); /* little-endian: k low, k + 1 high */
+        panel[j * MR + i] = w;
+      }
+    } else {
+      for (int64_t j = 0; j < full; j++)
+        panel[j * MR + i] = (uint32_t)src[2 * j * sk] | (uint32_t)src[(2 * j + 1) * sk] << 16;
+    }
+    if (kc % 2) panel[full * MR + i] = src[(kc - 1) * sk];
+  }
+}
+
 void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t rows, int64_t k0,
                       int64_t kc, uint32_t *dst, float *ascale, int64_t sstride) {
   const fp8g_gemm_problem *p = pl->p;
+  if (p->a_dtype == FP8GEMM_BF16) {
+    int64_t kp = fp8g_bf16_pairs(kc), nseg = pl->mode == FP8G_BF16_SEGMENTED ? (kc + pl->seg - 1) / pl->seg : 0;
+    for (int64_t pi = 0; pi < (rows + MR - 1) / MR; pi++) {
+      pack_a_bf16(p, b, r0, rows, k0, kc, dst + pi * kp * MR, pi);
+      for (int64_t s = 0; s < nseg; s++)
+        for (int i = 0; i < MR; i++) ascale[(pi * sstride + s) * MR + i] = pi * MR + i < rows ? 1.0f : 0.0f;
+    }
+    return;
+  }
   const uint16_t *lut = fp8g_bf16_lut(p->a_dtype);
   const uint8_t *a = p->a;
   int64_t kp = fp8g_bf16_pairs(kc), npanels = (rows + MR - 1) / MR;

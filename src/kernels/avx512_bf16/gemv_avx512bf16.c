@@ -78,27 +78,14 @@ static bool supports_w8a16(const fp8g_gemm_problem *p) {
 
 /* ------------------------------------------------------------ per-call data checks */
 
-/* log2 of the unit in the last place of the smallest nonzero value, and an upper bound
- * on log2 of the largest finite value, of a weight dtype. */
-static int w_lsb_log2(fp8gemm_dtype d) {
-  switch (d) {
-    case FP8GEMM_E4M3FN: return -9;
-    case FP8GEMM_E5M2: return -16;
-    case FP8GEMM_E4M3FNUZ: return -10;
-    default: return -17; /* e5m2fnuz */
-  }
-}
-static int w_max_log2(fp8gemm_dtype d) { return d == FP8GEMM_E4M3FN ? 9 : d == FP8GEMM_E4M3FNUZ ? 8 : 16; }
-
 static int ceil_log2(int64_t x) {
   int e = 0;
   while (e < 63 && ((int64_t)1 << e) < x) e++;
   return e;
 }
 
-/* bf16 activations: no denormal, every nonzero |a| times the weights' smallest step at
- * least 2^-126, every finite |a| times the largest weight times K below 2^120. Inf / NaN
- * activations are fine (they propagate as in the reference). */
+/* bf16 activations: the rule of fp8g_bf16_w8a16_range_ok (gemm_bf16.h) over the
+ * decoded activations. */
 static bool bf16_acts_ok(const bf16_call *c, int64_t rows) {
   const fp8g_gemm_problem *p = c->p;
   int emin = 255, emax = 0; /* biased exponent fields of nonzero finite values */
@@ -124,10 +111,7 @@ static bool bf16_acts_ok(const bf16_call *c, int64_t rows) {
       emax = hi[l] > emax ? hi[l] : emax;
     }
   }
-  if (emin == 255) return true; /* all zero / non-finite */
-  /* smallest nonzero |a| has lsb 2^(emin - 127 - 7) */
-  if (emin - 134 + w_lsb_log2(p->b_dtype) < -126) return false;
-  return emax - 126 + w_max_log2(p->b_dtype) + ceil_log2(p->k) <= 120;
+  return fp8g_bf16_w8a16_range_ok(emin, emax, p->b_dtype, p->k); /* shared with the GEMM */
 }
 
 /* Widens [*lo, *hi] by the e8m0 codes at v other than NaN (0xFF), 64 at a time: the
