@@ -2,7 +2,8 @@
  * bench_gemm: the GEMM kernels (M > 16 path) against this machine's peak measured in
  * the same run. Not the user-facing `fp8gemm bench`; a kernel developer's tool. Usage:
  *   bench_gemm [M N K [reps [nt|nn [avx2|bf16]]]]  (default 1024 1024 1024 3 nn avx2)
- *   "nt": weight stored [N, K]; "bf16": gemm_avx512bf16 against a VDPBF16PS peak loop
+ *   "nt": weight stored [N, K]; "bf16": gemm_avx512bf16 / gemm_w8a16_avx512bf16 against a
+ *   VDPBF16PS peak loop
  *   (24 independent accumulators), "avx2": gemm_avx2 against the fp32 FMA peak.
  * Prints, per scheme and thread count: kernel, median seconds, GFLOP/s, % of peak
  * (per CPU-second, so 2 threads compare with 1 core's peak); schemes the kernel does
@@ -127,11 +128,11 @@ int main(int argc, char **argv) {
   if (env_bl && sscanf(env_bl, "%ld %ld %ld %ld %ld %ld %ld", &bl.kc, &bl.mc, &bl.ms, &bl.nc_min,
                        &bl.nc_max, &bl.ws_floats, &bl.fused_rows) == 7)
     fp8g_avx2_set_blocking(&bl);
-  /* BENCH_BF16_BLOCKING="kc mc ms nc_min nc_max ws_floats" the same for gemm_avx512bf16. */
+  /* BENCH_BF16_BLOCKING="kc mc ms nc_min nc_max ws_floats fused_rows": gemm_avx512bf16's. */
   const char *env_bb = getenv("BENCH_BF16_BLOCKING");
   fp8g_bf16_blocking bb;
-  if (env_bb && sscanf(env_bb, "%ld %ld %ld %ld %ld %ld", &bb.kc, &bb.mc, &bb.ms, &bb.nc_min,
-                       &bb.nc_max, &bb.ws_floats) == 6)
+  if (env_bb && sscanf(env_bb, "%ld %ld %ld %ld %ld %ld %ld", &bb.kc, &bb.mc, &bb.ms, &bb.nc_min,
+                       &bb.nc_max, &bb.ws_floats, &bb.fused_rows) == 7)
     fp8g_bf16_set_blocking(&bb);
   double peak = only ? 0.0 : bf16 ? bf16_peak_gflops() : fma_peak_gflops();
   printf("%s peak (1 thread, measured per CPU-second): %.1f GFLOP/s\n",
@@ -145,7 +146,7 @@ int main(int argc, char **argv) {
   uint16_t *out = malloc((size_t)(m * n) * 2);
   int64_t kb128 = (k + 127) / 128, nb128 = (n + 127) / 128, kb32 = (k + 31) / 32;
   float *sa = malloc((size_t)(m * kb128) * sizeof(float));
-  int64_t n_sb = kb128 * n; /* the largest: w8a16 groups [K/128, N] */
+  int64_t n_sb = kb32 * n; /* the largest: w8a16 groups [K/32, N] */
   float *sb = malloc((size_t)n_sb * sizeof(float));
   uint8_t *ea = malloc((size_t)(m * kb32)), *eb = malloc((size_t)(kb32 * n));
   srand(1);
@@ -168,6 +169,7 @@ int main(int argc, char **argv) {
       {"w8a8 mx (e8m0 / 32)", FP8G_SCALE_MX, false},
       {"w8a16 bf16 per-channel", FP8G_SCALE_ROWCOL, true},
       {"w8a16 bf16 group 128 (fp32 scales)", FP8G_SCALE_BLOCK, true},
+      {"w8a16 bf16 group 32 (fp32 scales)", FP8G_SCALE_BLOCK, true},
   };
   int max_threads = fp8gemm_get_num_threads();
   double flops = 2.0 * (double)m * (double)n * (double)k;
@@ -182,7 +184,10 @@ int main(int argc, char **argv) {
     p.a_dtype = st->w8a16 ? FP8GEMM_BF16 : FP8GEMM_E4M3FN;
     p.a = st->w8a16 ? (const void *)a16 : (const void *)a;
     if (st->w8a16) p.sa = NULL;
-    if (st->kind == FP8G_SCALE_BLOCK) {
+    if (st->kind == FP8G_SCALE_BLOCK && strstr(st->name, "group 32")) {
+      p.block_k = 32;
+      p.a_kblocks = kb32;
+    } else if (st->kind == FP8G_SCALE_BLOCK) {
       p.block_k = 128;
       p.block_n = st->w8a16 ? 1 : 128;
       p.a_kblocks = kb128;
@@ -193,7 +198,7 @@ int main(int argc, char **argv) {
       p.ea = ea;
       p.eb = eb;
     }
-    const fp8g_gemm_kernel *kern = bf16 ? &fp8g_gemm_avx512bf16_w8a8
+    const fp8g_gemm_kernel *kern = bf16 ? (st->w8a16 ? &fp8g_gemm_avx512bf16_w8a16 : &fp8g_gemm_avx512bf16_w8a8)
                                    : st->w8a16 ? &fp8g_gemm_avx2_w8a16 : &fp8g_gemm_avx2_w8a8;
     if (!kern->supports(&p)) continue;
     double base = 0;

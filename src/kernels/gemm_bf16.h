@@ -1,5 +1,6 @@
 /*
- * The BF16-dot GEMM for fp8_gemm (W8A8): fp8 operands decoded exactly to bf16, packed
+ * The BF16-dot GEMM for fp8_gemm (W8A8) and fp8_gemm_w8a16 with bf16 activations: fp8
+ * operands decoded exactly to bf16 (bf16 activations taken as they are), packed
  * in pairs along K, multiplied by a VDPBF16PS micro-kernel (avx512_bf16/). Everything
  * but the micro-kernel is portable C shared by the real kernel and the test's plain-C
  * emulation of the instruction:
@@ -125,9 +126,36 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
 /* What the kernel takes: fp8 x fp8, out f32 / bf16 / f16, every W8A8 scale kind
  * (block scales with an even block_k). */
 bool fp8g_bf16_supports(const fp8g_gemm_problem *p);
+/* fp8_gemm_w8a16 with bf16 activations (exact in the bf16 operands; f16 / f32 are not):
+ * out bf16, weight scales none / tensor / channel / groups and g x g blocks (even g). */
+bool fp8g_bf16_supports_w8a16(const fp8g_gemm_problem *p);
+
+/* ------------------------------------------------------------ bf16 activations */
+/*
+ * VDPBF16PS reads denormal inputs as zero and flushes denormal results: bf16
+ * activations times fp8 weights run on it only when nothing can be flushed or
+ * overflow. With emin / emax the smallest / largest biased exponent field of the
+ * nonzero finite activations (a denormal counts as 0): every nonzero |a| times the
+ * weights' smallest step is at least 2^-126 (so every product and every partial sum,
+ * in any order, is a multiple of 2^-126: zero or normal), and every |a| times the
+ * largest weight times K stays below 2^120. Inf / NaN activations propagate as in the
+ * reference. Shared by the decode kernel (gemv_avx512bf16.c) and the GEMM.
+ */
+bool fp8g_bf16_w8a16_range_ok(int emin, int emax, fp8gemm_dtype w_dtype, int64_t k);
+/* Widens [*emin, *emax] by the n bf16 values x[0], x[stride], ... (see above). */
+void fp8g_bf16_exp_range(const uint16_t *x, int64_t n, int64_t stride, int *emin, int *emax);
+/* The range check over every activation of a w8a16 problem (bf16 A). */
+bool fp8g_bf16_w8a16_acts_ok(const fp8g_gemm_problem *p);
+/* Calls of the BF16 GEMM handed to the fallback kernel because of their data
+ * (activations or MXCSR), for tests. */
+long fp8g_bf16_w8a16_handbacks(void);
+void fp8g_bf16_count_handback(void);
 
 /* ------------------------------------------------------------ kernels */
 /* avx512_bf16/gemm_avx512bf16.c: the real instruction. */
 extern const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a8;
+/* fp8_gemm_w8a16, bf16 activations; hands a call to gemm_w8a16_avx2 when the range
+ * check fails or MXCSR has DAZ / FTZ set. */
+extern const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a16;
 
 #endif /* FP8GEMM_GEMM_BF16_H */

@@ -136,6 +136,15 @@ bool fp8g_bf16_supports(const fp8g_gemm_problem *p) {
   return p->scale_kind >= FP8G_SCALE_NONE && p->scale_kind <= FP8G_SCALE_ROWCOL;
 }
 
+/* bf16 activations only: f16 and f32 values are not exact in the bf16 operands. Weight
+ * scales (sa is NULL) in the epilogue, or per group / block SEGMENTED. */
+bool fp8g_bf16_supports_w8a16(const fp8g_gemm_problem *p) {
+  if (p->a_dtype != FP8GEMM_BF16 || p->out_dtype != FP8GEMM_BF16 || !fp8gemm_dtype_is_fp8(p->b_dtype))
+    return false;
+  if (p->scale_kind == FP8G_SCALE_BLOCK) return p->block_k >= 2 && p->block_k % 2 == 0;
+  return p->scale_kind >= FP8G_SCALE_NONE && p->scale_kind <= FP8G_SCALE_ROWCOL;
+}
+
 /* ------------------------------------------------------------ tasks */
 
 typedef struct run_ctx {
@@ -271,6 +280,11 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
                                   const fp8g_gemm_kernel *fallback) {
   run_ctx x = {.uk = ops->ukernel};
   if (!fp8g_bf16_make_plan(p, &x.pl)) return fallback->run(p);
+  /* w8a16: activations that a VDPBF16PS chain could flush or overflow go elsewhere. */
+  if (p->a_dtype == FP8GEMM_BF16 && !fp8g_bf16_w8a16_acts_ok(p)) {
+    fp8g_bf16_count_handback();
+    return fallback->run(p);
+  }
   x.pl.decode = ops->decode;
   x.pl.transpose = ops->transpose;
   x.epi = (fp8g_avx2_plan){.p = p};

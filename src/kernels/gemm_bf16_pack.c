@@ -14,6 +14,10 @@
 
 #define MR FP8G_BF16_MR
 #define NR FP8G_BF16_NR
+_Static_assert(MR == 6, "pack_a spells out the 6 rows of a panel");
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "pack_a reads two decoded halfwords as one little-endian pair dword"
+#endif
 
 static uint16_t luts[4][256];
 static fp8g_bf16_dec_tables dec_tables[4];
@@ -72,6 +76,7 @@ static fold e8m0_fold(uint8_t code) {
 
 /* Scale of a segment as fp32: block scales as given, MX codes as 2^(e-127). */
 static float a_seg_scale(const fp8g_gemm_problem *p, int64_t row, int64_t kb) {
+  if (!p->sa && p->scale_kind != FP8G_SCALE_MX) return 1.0f; /* w8a16: weight scales only */
   if (p->scale_kind == FP8G_SCALE_MX) return fp8g_decode(FP8GEMM_E8M0, p->ea[row * p->a_kblocks + kb]);
   return p->sa[row * p->a_kblocks + kb];
 }
@@ -131,9 +136,49 @@ static void pack_row_pairs(const uint8_t *src, int64_t sk, int64_t len, const ui
   if (2 * j < len) dst[j * dstride] = apply_fold(lut[src[2 * j * sk]], f);
 }
 
+/* bf16 activations (w8a16): already the operand, no decode; a contiguous row's pair
+ * is one unaligned dword. Rows past the end zero. */
+static void pack_a_bf16(const fp8g_gemm_problem *p, int64_t b, int64_t r0, int64_t rows, int64_t k0,
+                        int64_t kc, uint32_t *panel, int64_t pi) {
+  const uint16_t *a = p->a;
+  int64_t kp = fp8g_bf16_pairs(kc), full = kc / 2, sk = p->a_stride_k;
+  for (int i = 0; i < MR; i++) {
+    int64_t r = pi * MR + i;
+    if (r >= rows) {
+      for (int64_t j = 0; j < kp; j++) panel[j * MR + i] = 0;
+      continue;
+    }
+    int64_t row = b * p->m + r0 + r;
+    const uint16_t *src = a + p->a_row_offset[row] + k0 * sk;
+    if (r + MR < rows) /* the next panel's row, into L2 */
+      for (int64_t q = 0; q < kc * sk; q += 32)
+        __builtin_prefetch(a + p->a_row_offset[row + MR] + k0 * sk + q, 0, 2);
+    if (sk == 1) {
+      for (int64_t j = 0; j < full; j++) {
+        uint32_t w;
+        memcpy(&w, src + 2 * j, sizeof w); /* little-endian: k low, k + 1 high */
+        panel[j * MR + i] = w;
+      }
+    } else {
+      for (int64_t j = 0; j < full; j++)
+        panel[j * MR + i] = (uint32_t)src[2 * j * sk] | (uint32_t)src[(2 * j + 1) * sk] << 16;
+    }
+    if (kc % 2) panel[full * MR + i] = src[(kc - 1) * sk];
+  }
+}
+
 void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t rows, int64_t k0,
                       int64_t kc, uint32_t *dst, float *ascale, int64_t sstride) {
   const fp8g_gemm_problem *p = pl->p;
+  if (p->a_dtype == FP8GEMM_BF16) {
+    int64_t kp = fp8g_bf16_pairs(kc), nseg = pl->mode == FP8G_BF16_SEGMENTED ? (kc + pl->seg - 1) / pl->seg : 0;
+    for (int64_t pi = 0; pi < (rows + MR - 1) / MR; pi++) {
+      pack_a_bf16(p, b, r0, rows, k0, kc, dst + pi * kp * MR, pi);
+      for (int64_t s = 0; s < nseg; s++)
+        for (int i = 0; i < MR; i++) ascale[(pi * sstride + s) * MR + i] = pi * MR + i < rows ? 1.0f : 0.0f;
+    }
+    return;
+  }
   const uint16_t *lut = fp8g_bf16_lut(p->a_dtype);
   const uint8_t *a = p->a;
   int64_t kp = fp8g_bf16_pairs(kc), npanels = (rows + MR - 1) / MR;
@@ -149,11 +194,15 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
     uint32_t *panel = dst + pi * kp * MR;
     for (int64_t kk = 0; vec && kk < kc; kk += CHUNK) {
       int64_t len = min64(CHUNK, kc - kk), np = fp8g_bf16_pairs(len);
-      _Alignas(64) uint16_t buf[MR][CHUNK];
+      /* Halfwords written, pairs read: a union makes the two views legal. */
+      union {
+        _Alignas(64) uint16_t h[MR][CHUNK];
+        uint32_t w[MR][CHUNK / 2];
+      } buf;
       for (int i = 0; i < MR; i++) {
         int64_t r = pi * MR + i;
         if (r >= rows) {
-          memset(buf[i], 0, sizeof buf[i]);
+          memset(buf.h[i], 0, sizeof buf.h[i]);
           continue;
         }
         int64_t row = b * p->m + r0 + r;
@@ -161,13 +210,17 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
         if (kk == 0 && r + MR < rows)
           for (int64_t q = 0; q < kc; q += 64)
             __builtin_prefetch(a + p->a_row_offset[row + MR] + k0 + q, 0, 2);
-        decode_run(pl, tab, a + p->a_row_offset[row] + k0 + kk, len, buf[i]);
-        if (pl->fold_mx) fold_blocks(p, buf[i], len, k0 + kk, p->ea + row * p->a_kblocks, 1);
-        if (len % 2) buf[i][len] = 0;
+        decode_run(pl, tab, a + p->a_row_offset[row] + k0 + kk, len, buf.h[i]);
+        if (pl->fold_mx) fold_blocks(p, buf.h[i], len, k0 + kk, p->ea + row * p->a_kblocks, 1);
+        if (len % 2) buf.h[i][len] = 0;
       }
+      /* Little-endian: w[i][jp] is the pair (h[i][2jp] low, h[i][2jp + 1] high). */
       uint32_t *d = panel + (kk / 2) * MR;
-      for (int64_t jp = 0; jp < np; jp++)
-        for (int i = 0; i < MR; i++) d[jp * MR + i] = pair_at(buf[i], jp);
+      for (int64_t jp = 0; jp < np; jp++) {
+        uint32_t *o = d + jp * MR;
+        o[0] = buf.w[0][jp]; o[1] = buf.w[1][jp]; o[2] = buf.w[2][jp];
+        o[3] = buf.w[3][jp]; o[4] = buf.w[4][jp]; o[5] = buf.w[5][jp];
+      }
     }
     for (int i = 0; i < MR; i++) {
       int64_t r = pi * MR + i;

@@ -25,6 +25,7 @@ static const fp8g_gemm_kernel *const w8a8_kernels[] = {
 static const fp8g_gemm_kernel *const w8a16_kernels[] = {
     &fp8g_gemv_avx512bf16_w8a16, /* M * batch <= 16, NT weights, bf16 activations */
     &fp8g_gemv_avx2_w8a16, /* M * batch <= 16: decode */
+    &fp8g_gemm_avx512bf16_w8a16, /* any M, bf16 activations in range (else hands to the next) */
     &fp8g_gemm_avx2_w8a16, /* any M: packed panels, 6x16 FMA micro-kernel */
     &fp8g_gemm_ref_w8a16, /* always last, always there */
 };

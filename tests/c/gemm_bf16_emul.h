@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/avx2/gemm_avx2.h" /* gemm_w8a16_avx2: the w8a16 hand-back */
 #include "kernels/gemm_bf16.h"
 
 typedef struct { float v[16]; } bk_f;
@@ -129,6 +130,13 @@ static fp8gemm_status gemm_bf16_emul_run(const fp8g_gemm_problem *p) {
  * AVX2 epilogue (callers check). */
 static const fp8g_gemm_kernel gemm_bf16_emul = {"gemm_bf16_emul", FP8GEMM_ISA_SCALAR,
                                                 fp8g_bf16_supports, gemm_bf16_emul_run};
+
+/* fp8_gemm_w8a16 (bf16 activations) the same way; data hand-backs go to the AVX2 kernel. */
+static fp8gemm_status gemm_bf16_emul_w8a16_run(const fp8g_gemm_problem *p) {
+  return fp8g_bf16_gemm_run(p, &bf16_emul_ops, &fp8g_gemm_avx2_w8a16);
+}
+static const fp8g_gemm_kernel gemm_bf16_emul_w8a16 = {"gemm_w8a16_bf16_emul", FP8GEMM_ISA_SCALAR,
+                                                      fp8g_bf16_supports_w8a16, gemm_bf16_emul_w8a16_run};
 
 #undef BK_EACH
 #endif /* FP8GEMM_TEST_GEMM_BF16_EMUL_H */

@@ -14,7 +14,10 @@
  *   - registration: in the fp8_gemm table between the decode kernel and the AVX2 GEMM,
  *     chosen only when the CPU (and the ISA cap) has avx512_bf16;
  *   - on CPUs with AVX512_BF16: the real kernel equals the emulation bit for bit
- *     (reported as not run elsewhere).
+ *     (reported as not run elsewhere);
+ *   - fp8_gemm_w8a16 with bf16 activations: every weight scale scheme, real = emulated,
+ *     threads / blockings bitwise; activations that could be flushed or overflow (and
+ *     FTZ) handed to gemm_w8a16_avx2 with its exact bits; its place in the w8a16 table.
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,6 +28,10 @@
 #include "gemm_bf16_emul.h"
 #include "gemm_test_util.h"
 #include "kernels/avx2/gemm_avx2.h"
+#include "kernels/avx2/gemv_avx2.h"
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h> /* _mm_getcsr / _mm_setcsr: the FTZ hand-back */
+#endif
 
 static const fp8gemm_dtype fp8s[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
                                      FP8GEMM_E5M2FNUZ};
@@ -376,6 +383,214 @@ static void segmented_mx(void) {
   printf("segmented MX through the emulation: %d problems\n", cases);
 }
 
+/* ------------------------------------------------------------ w8a16 (bf16 activations) */
+/* bf16 A (rows shuffled, K stride 1 or 2, NaN between), fp8 B (NN / NT), weight scales
+ * of `kind` (groups of g along K, block_n 1 or g), bf16 out. */
+typedef struct w16 {
+  fp8g_gemm_problem p;
+  uint16_t *a;
+  uint8_t *b;
+  int64_t *rows;
+  float *sb;
+  float *bias;
+} w16;
+
+static void w16_build(w16 *s, fp8g_scale_kind kind, int64_t g, int64_t bn, int64_t m, int64_t n, int64_t k,
+                      bool nt, bool strided, fp8gemm_dtype bdt, rng *r) {
+  memset(s, 0, sizeof *s);
+  fp8g_gemm_problem *p = &s->p;
+  p->batch = 1;
+  p->m = m;
+  p->n = n;
+  p->k = k;
+  p->a_dtype = FP8GEMM_BF16;
+  p->b_dtype = bdt;
+  int64_t sk = strided ? 2 : 1, pitch = k * sk + (strided ? 5 : 0);
+  s->a = malloc((size_t)(m * pitch) * 2);
+  for (int64_t i = 0; i < m * pitch; i++) s->a[i] = 0x7FC0; /* a stray read gives NaN */
+  s->rows = malloc((size_t)m * sizeof(int64_t));
+  for (int64_t i = 0; i < m; i++) s->rows[i] = (strided ? m - 1 - i : i) * pitch;
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t kk = 0; kk < k; kk++)
+      s->a[s->rows[i] + kk * sk] = fp8g_f32_to_bf16((float)((rng_unit(r) - 0.5) * 6.0));
+  s->b = malloc((size_t)(k * n));
+  for (int64_t i = 0; i < k * n; i++) s->b[i] = small_code(r, bdt);
+  p->a = s->a;
+  p->a_row_offset = s->rows;
+  p->a_stride_k = sk;
+  p->b = s->b;
+  p->b_stride_k = nt ? 1 : n;
+  p->b_stride_n = nt ? k : 1;
+  p->scale_kind = kind;
+  p->block_k = kind == FP8G_SCALE_BLOCK ? g : k;
+  p->block_n = kind == FP8G_SCALE_BLOCK ? bn : 1;
+  p->a_kblocks = (k + p->block_k - 1) / p->block_k;
+  p->b_nblocks = (n + p->block_n - 1) / p->block_n;
+  int64_t nsb = kind == FP8G_SCALE_ROWCOL ? n : kind == FP8G_SCALE_BLOCK ? p->a_kblocks * p->b_nblocks : 1;
+  s->sb = malloc((size_t)nsb * sizeof(float));
+  for (int64_t i = 0; i < nsb; i++) s->sb[i] = kind == FP8G_SCALE_NONE ? 1.0f : (float)(0.01 + 0.1 * rng_unit(r));
+  p->sb = s->sb;
+  s->bias = malloc((size_t)n * sizeof(float));
+  for (int64_t j = 0; j < n; j++) s->bias[j] = (float)(rng_unit(r) - 0.5);
+  p->bias_kind = FP8G_BIAS_COL;
+  p->bias = s->bias;
+  p->out_dtype = FP8GEMM_BF16;
+  p->nthreads = 1;
+}
+
+static void w16_free(w16 *s) { free(s->a); free(s->b); free(s->rows); free(s->sb); free(s->bias); }
+
+/* Runs kern into a fresh bf16 output (caller frees). */
+static uint16_t *w16_run(const fp8g_gemm_kernel *kern, fp8g_gemm_problem *p, int nthreads) {
+  uint16_t *o = malloc((size_t)(p->m * p->n) * 2);
+  memset(o, 0xEE, (size_t)(p->m * p->n) * 2);
+  p->out = o;
+  p->nthreads = nthreads;
+  CHECK(kern->run(p) == FP8GEMM_OK, "%s run: %s", kern->name, fp8gemm_last_error());
+  return o;
+}
+
+/* Every weight scale scheme (groups 32 / 64 / 128 along K, g x g blocks), NN / NT,
+ * strided A rows, odd K, K not a multiple of g, primes: the real kernel equals the
+ * emulation bit for bit (where the CPU has AVX512_BF16), 1 and 2 threads and a tiny
+ * blocking (several K blocks, the separate packing loops) give the same bits. */
+static void w8a16_paths(void) {
+  static const struct { fp8g_scale_kind kind; int64_t g, bn; } sch[] = {
+      {FP8G_SCALE_NONE, 0, 0}, {FP8G_SCALE_TENSOR, 0, 0}, {FP8G_SCALE_ROWCOL, 0, 0},
+      {FP8G_SCALE_BLOCK, 32, 1}, {FP8G_SCALE_BLOCK, 64, 1}, {FP8G_SCALE_BLOCK, 128, 1},
+      {FP8G_SCALE_BLOCK, 128, 128}, {FP8G_SCALE_BLOCK, 32, 32}};
+  static const int64_t dims[][3] = {{1, 1, 1}, {7, 65, 33}, {13, 130, 257}, {19, 67, 97}, {67, 200, 320}};
+  static const fp8g_bf16_blocking tiny = {.kc = 64, .mc = 12, .ms = 20, .nc_min = 64, .nc_max = 128,
+                                          .ws_floats = 64, .fused_rows = 0};
+  bool real = fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX512_BF16;
+  long hb0 = fp8g_bf16_w8a16_handbacks();
+  rng r = {0x816};
+  int run = 0;
+  for (size_t c = 0; c < sizeof sch / sizeof sch[0]; c++)
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+      for (int v = 0; v < 2; v++) {
+        w16 s;
+        w16_build(&s, sch[c].kind, sch[c].g, sch[c].bn, dims[d][0], dims[d][1], dims[d][2], v, v,
+                  fp8s[(c + d) % 4], &r);
+        CHECK(fp8g_bf16_supports_w8a16(&s.p), "w8a16 kind %d g %lld supported", (int)sch[c].kind,
+              (long long)sch[c].g);
+        size_t bytes = (size_t)(s.p.m * s.p.n) * 2;
+        uint16_t *e1 = w16_run(&gemm_bf16_emul_w8a16, &s.p, 1);
+        uint16_t *e2 = w16_run(&gemm_bf16_emul_w8a16, &s.p, 2);
+        fp8g_bf16_set_blocking(&tiny);
+        uint16_t *e3 = w16_run(&gemm_bf16_emul_w8a16, &s.p, 2);
+        fp8g_bf16_set_blocking(NULL);
+        char what[160];
+        snprintf(what, sizeof what, "w8a16 kind %d g %lld bn %lld %lldx%lldx%lld nt/strided %d",
+                 (int)sch[c].kind, (long long)sch[c].g, (long long)sch[c].bn, (long long)s.p.m,
+                 (long long)s.p.n, (long long)s.p.k, v);
+        CHECK(memcmp(e1, e2, bytes) == 0, "%s: 2 threads differ from 1", what);
+        CHECK(memcmp(e1, e3, bytes) == 0, "%s: tiny blocking differs", what);
+        if (real) {
+          uint16_t *o1 = w16_run(&fp8g_gemm_avx512bf16_w8a16, &s.p, 2);
+          CHECK(memcmp(e1, o1, bytes) == 0, "%s: real VDPBF16PS differs from the emulation", what);
+          free(o1);
+        }
+        free(e1);
+        free(e2);
+        free(e3);
+        w16_free(&s);
+        run++;
+      }
+  CHECK(fp8g_bf16_w8a16_handbacks() == hb0, "ordinary activations were handed back");
+  printf("w8a16 through the BF16 GEMM: %d problems (emulated%s), threads / blockings bitwise\n", run,
+         real ? " and real, bit for bit" : "; real: avx512_bf16 not available");
+}
+
+/* Activations a VDPBF16PS chain could flush (a denormal, a value whose products fall
+ * below 2^-126) or overflow: the call goes to gemm_w8a16_avx2, bit for bit, and the
+ * hand-back is counted. The limits themselves (e4m3fn weights, K = 96: |a| >= 2^-110,
+ * |a| < 2^101) still run on the BF16 kernel. */
+static void w8a16_handback(void) {
+  if (fp8gemm_isa_detected() < FP8GEMM_ISA_AVX2) {
+    printf("w8a16 hand-back: needs avx2, not tested\n");
+    return;
+  }
+  static const struct { float v; uint16_t bits; bool handed; } cases[] = {
+      {0, 0x0001, true},             /* denormal bf16 */
+      {0, 0x8003, true},             /* negative denormal */
+      {0x1p-126f, 0, true},          /* smallest normal: products far below 2^-126 */
+      {0x1p-111f, 0, true},          /* last bit x 2^-9 < 2^-126 */
+      {0x1p-110f, 0, false},         /* exactly at the limit */
+      {0x1p104f, 0, true},           /* 2^104 x 448 x 96 could overflow */
+      {0x1p100f, 0, false},          /* within range */
+      {INFINITY, 0, false},          /* Inf / NaN propagate as in the reference */
+  };
+  bool real = fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX512_BF16;
+  rng r = {0xdead};
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+    for (int kern_i = 0; kern_i < (real ? 2 : 1); kern_i++) {
+      const fp8g_gemm_kernel *kern = kern_i ? &fp8g_gemm_avx512bf16_w8a16 : &gemm_bf16_emul_w8a16;
+      w16 s;
+      w16_build(&s, FP8G_SCALE_BLOCK, 32, 1, 9, 70, 96, false, false, FP8GEMM_E4M3FN, &r);
+      uint16_t x = cases[c].bits ? cases[c].bits : fp8g_f32_to_bf16(cases[c].v);
+      s.a[s.rows[4] + 50] = x;
+      long h0 = fp8g_bf16_w8a16_handbacks();
+      uint16_t *o = w16_run(kern, &s.p, 2);
+      long handed = fp8g_bf16_w8a16_handbacks() - h0;
+      CHECK(handed == (cases[c].handed ? 1 : 0), "%s activation 0x%04x: handed back %ld times", kern->name,
+            (unsigned)x, handed);
+      if (cases[c].handed) {
+        uint16_t *ref = w16_run(&fp8g_gemm_avx2_w8a16, &s.p, 1);
+        CHECK(memcmp(o, ref, (size_t)(s.p.m * s.p.n) * 2) == 0,
+              "%s activation 0x%04x: not the AVX2 kernel's result", kern->name, (unsigned)x);
+        free(ref);
+      }
+      free(o);
+      w16_free(&s);
+    }
+#if defined(__x86_64__) || defined(__i386__)
+  if (real) { /* FTZ set by the caller: the AVX2 kernel's result under the same MXCSR */
+    w16 s;
+    w16_build(&s, FP8G_SCALE_ROWCOL, 0, 0, 9, 70, 96, true, false, FP8GEMM_E5M2, &r);
+    unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8000u);
+    long h0 = fp8g_bf16_w8a16_handbacks();
+    uint16_t *o = w16_run(&fp8g_gemm_avx512bf16_w8a16, &s.p, 1);
+    uint16_t *ref = w16_run(&fp8g_gemm_avx2_w8a16, &s.p, 1);
+    _mm_setcsr(csr);
+    CHECK(fp8g_bf16_w8a16_handbacks() - h0 == 1, "FTZ: handed back");
+    CHECK(memcmp(o, ref, (size_t)(s.p.m * s.p.n) * 2) == 0, "FTZ: the AVX2 kernel's result");
+    free(o);
+    free(ref);
+    w16_free(&s);
+  }
+#endif
+  printf("w8a16 hand-back: %zu activation cases%s\n", sizeof cases / sizeof cases[0],
+         real ? " (emulated and real, and FTZ)" : " (emulated)");
+}
+
+/* In the w8a16 table between the decode kernels and gemm_w8a16_avx2; chosen for bf16
+ * activations only, under an ISA cap that allows avx512_bf16. */
+static void w8a16_registration(void) {
+  size_t count;
+  const fp8g_gemm_kernel *const *w = fp8g_gemm_kernel_table(FP8GEMM_OP_FP8_GEMM_W8A16, &count);
+  size_t at = count;
+  for (size_t i = 0; i < count; i++)
+    if (w[i] == &fp8g_gemm_avx512bf16_w8a16) at = i;
+  CHECK(at < count && at >= 1 && w[at - 1] == &fp8g_gemv_avx2_w8a16, "after the decode kernels");
+  CHECK(at + 1 < count && w[at + 1] == &fp8g_gemm_avx2_w8a16, "above gemm_w8a16_avx2");
+  fp8gemm_isa detected = fp8gemm_isa_detected();
+  for (int isa = 0; isa <= (int)detected; isa++) {
+    fp8gemm_set_max_isa((fp8gemm_isa)isa);
+    fp8g_gemm_problem p;
+    fp8g_gemm_scheme_problem(FP8GEMM_OP_FP8_GEMM_W8A16, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, 256,
+                             4096, 4096, true, &p);
+    const fp8g_gemm_kernel *k = fp8g_gemm_select(FP8GEMM_OP_FP8_GEMM_W8A16, &p);
+    CHECK((k == &fp8g_gemm_avx512bf16_w8a16) == (isa >= FP8GEMM_ISA_AVX512_BF16),
+          "w8a16 M=256 at cap %s served by %s", fp8gemm_isa_name((fp8gemm_isa)isa), k->name);
+    p.a_dtype = p.out_dtype = FP8GEMM_F16;
+    k = fp8g_gemm_select(FP8GEMM_OP_FP8_GEMM_W8A16, &p);
+    CHECK(k != &fp8g_gemm_avx512bf16_w8a16, "f16 activations stay on the AVX2 kernel (got %s)", k->name);
+  }
+  fp8gemm_set_max_isa(detected);
+}
+
 /* ------------------------------------------------------------ registration */
 static void registration(void) {
   size_t count;
@@ -526,5 +741,9 @@ int main(void) {
   real_vs_emulated();
   if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) fused_paths();
   else printf("fused vs separate B packing: needs avx2, not tested\n");
+  if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) w8a16_paths(); /* the epilogue is AVX2 code */
+  else printf("w8a16 through the BF16 GEMM: needs avx2, not tested\n");
+  w8a16_handback();
+  w8a16_registration();
   return test_summary();
 }

@@ -362,7 +362,7 @@ static void run_kernel_case(const fp8g_gemm_kernel *kern, const kcase *c, rng *r
     fp8g_avx2_set_blocking(NULL);
     CHECK(memcmp(o1, o2, bytes) == 0, "%s: tiny block sizes change the result", what);
   }
-  if (kern->supports == fp8g_bf16_supports) { /* the real BF16 kernel and its emulation */
+  if (kern->supports == fp8g_bf16_supports || kern->supports == fp8g_bf16_supports_w8a16) { /* BF16 kernels, real and emulated */
     memset(o2, 0xFF, bytes);
     fp8g_bf16_set_blocking(&tiny_bf16_blocking);
     CHECK(kern->run(&p) == FP8GEMM_OK, "%s: tiny blocks", what);
@@ -461,13 +461,15 @@ static void nan_cases(const fp8g_gemm_kernel *kern, bool w8a16) {
                    .n = 21, .k = 96, .block_k = w8a16 ? 32 : 128, .block_n = w8a16 ? 1 : 128,
                    .out_dt = FP8GEMM_F32, .b_layout = BL_NN};
         c.a_dt = w8a16 ? FP8GEMM_F32 : fp8s[d];
+        if (w8a16 && d % 2) c.a_dt = c.out_dt = FP8GEMM_BF16; /* what the BF16 kernels take */
         kprob kp;
         build(&c, &r, &kp);
         fp8g_gemm_problem p = kp.p;
         uint8_t nan_code = nan_byte(c.b_dt);
         switch (where) {
           case 0: /* A element */
-            if (w8a16) ((float *)kp.aw)[kp.rows[2] + 40] = NAN;
+            if (w8a16 && c.a_dt == FP8GEMM_BF16) ((uint16_t *)kp.aw)[kp.rows[2] + 40] = 0x7FC0;
+            else if (w8a16) ((float *)kp.aw)[kp.rows[2] + 40] = NAN;
             else kp.a8[kp.rows[2] + 40] = nan_byte(c.a_dt);
             break;
           case 1: kp.b[40 * p.b_stride_k + 3 * p.b_stride_n] = nan_code; break;
@@ -822,6 +824,10 @@ int main(void) {
     mx_extreme(&gemm_bf16_emul);
     host_threads(&gemm_bf16_emul);
     printf("%s (plain-C VDPBF16PS): %ld kernel cases\n", gemm_bf16_emul.name, kernel_cases);
+    kernel_cases = 0;
+    kernel_sweep(&gemm_bf16_emul_w8a16, true, &r);
+    nan_cases(&gemm_bf16_emul_w8a16, true);
+    printf("%s (plain-C VDPBF16PS): %ld kernel cases\n", gemm_bf16_emul_w8a16.name, kernel_cases);
   } else {
     printf("%s: needs avx2 for the shared epilogue, not tested\n", gemm_bf16_emul.name);
   }

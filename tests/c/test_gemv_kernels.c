@@ -848,6 +848,71 @@ static void test_bf16_supports(void) {
   fp8gemm_set_max_isa(saved);
 }
 
+
+/* Through the public API: an NT weight (the [N, K] checkpoint tensor's transposed view)
+ * and the same weight packed give bitwise the same output, on 1 and 2 threads, at the
+ * decode sizes the BF16 kernels serve (and the query names them). */
+static void test_bf16_packed_weights(void) {
+  static const int64_t ms[] = {1, 2, 3, 4, 7, 16};
+  int64_t n = 77, k = 333;
+  int threads_before = fp8gemm_get_num_threads();
+  for (int w = 0; w < 2; w++)
+    for (int mi = 0; mi < 6; mi++) {
+      int64_t m = ms[mi];
+      fp8gemm_dtype adt = w ? FP8GEMM_BF16 : FP8GEMM_E4M3FN;
+      uint8_t *wmem = malloc((size_t)(n * k)), *amem = malloc((size_t)(m * k) * 2);
+      float *sa = malloc((size_t)m * sizeof(float)), *sw = malloc((size_t)n * sizeof(float));
+      uint16_t *o[3];
+      for (int i = 0; i < 3; i++) o[i] = malloc((size_t)(m * n) * 2);
+      for (int64_t i = 0; i < n * k; i++) wmem[i] = finite_code(FP8GEMM_E4M3FN);
+      for (int64_t i = 0; i < m * k; i++) {
+        if (w) ((uint16_t *)amem)[i] = fp8g_f32_to_bf16(((float)(next_u32() % 2001) - 1000.0f) / 97.0f);
+        else amem[i] = finite_code(FP8GEMM_E4M3FN);
+      }
+      for (int64_t i = 0; i < m; i++) sa[i] = rand_scale();
+      for (int64_t i = 0; i < n; i++) sw[i] = rand_scale();
+      fp8gemm_tensor a, wt, sat, swt, od;
+      int64_t ad[2] = {m, k}, wd[2] = {k, n}, sad[2] = {m, 1}, swd[1] = {n}, odims[2] = {m, n};
+      fp8gemm_tensor_init(&a, adt, 2, ad, amem);
+      fp8gemm_tensor_init(&wt, FP8GEMM_E4M3FN, 2, wd, wmem);
+      wt.strides[0] = 1; /* [K, N] view of the [N, K] tensor */
+      wt.strides[1] = k;
+      fp8gemm_tensor_init(&sat, FP8GEMM_F32, 2, sad, sa);
+      fp8gemm_tensor_init(&swt, FP8GEMM_F32, 1, swd, sw);
+      fp8gemm_tensor_init(&od, FP8GEMM_BF16, 2, odims, NULL);
+      for (int i = 0; i < 2; i++) {
+        fp8gemm_set_num_threads(i + 1);
+        od.data = o[i];
+        fp8gemm_status st = w ? fp8gemm_fp8_gemm_w8a16(&a, &wt, &swt, NULL, &od)
+                              : fp8gemm_fp8_gemm(&a, &wt, FP8GEMM_BF16, &sat, &swt, NULL, &od);
+        CHECK(st == FP8GEMM_OK, "plain m=%lld w8a16=%d: %s", (long long)m, w, fp8gemm_last_error());
+      }
+      fp8gemm_set_num_threads(threads_before);
+      fp8gemm_op op = w ? FP8GEMM_OP_FP8_GEMM_W8A16 : FP8GEMM_OP_FP8_GEMM;
+      fp8gemm_packed_weight *pw = NULL;
+      CHECK(fp8gemm_pack_weight(op, &wt, &swt, &pw) == FP8GEMM_OK, "pack: %s", fp8gemm_last_error());
+      od.data = o[2];
+      fp8gemm_status st = w ? fp8gemm_fp8_gemm_w8a16_packed(&a, pw, NULL, &od)
+                            : fp8gemm_fp8_gemm_packed(&a, pw, FP8GEMM_BF16, &sat, NULL, &od);
+      CHECK(st == FP8GEMM_OK, "packed: %s", fp8gemm_last_error());
+      size_t bytes = (size_t)(m * n) * 2;
+      CHECK(memcmp(o[0], o[1], bytes) == 0 && memcmp(o[0], o[2], bytes) == 0,
+            "m=%lld w8a16=%d: 1 thread, 2 threads and packed bitwise equal", (long long)m, w);
+      fp8gemm_kernel_info info = {0};
+      CHECK(fp8gemm_query_shape(op, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, m, n, k,
+                                1, &info) == FP8GEMM_OK &&
+                strstr(info.name, "avx512bf16") != NULL,
+            "m=%lld w8a16=%d served by the BF16 decode kernel (got %s)", (long long)m, w,
+            info.name ? info.name : "none");
+      fp8gemm_packed_weight_free(pw);
+      for (int i = 0; i < 3; i++) free(o[i]);
+      free(wmem);
+      free(amem);
+      free(sa);
+      free(sw);
+    }
+}
+
 static void test_bf16_kernels(void) {
   if (fp8gemm_isa_detected() < FP8GEMM_ISA_AVX512_BF16) {
     printf("gemv_avx512bf16: this CPU has no AVX512_BF16, not tested\n");
@@ -860,6 +925,7 @@ static void test_bf16_kernels(void) {
   test_bf16_activation_ranges();
   test_bf16_block_scale_range();
   test_bf16_special_codes();
+  test_bf16_packed_weights();
 }
 
 int main(void) {

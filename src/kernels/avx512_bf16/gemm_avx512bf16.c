@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../avx2/gemm_avx2.h" /* gemm_w8a16_avx2: where w8a16 calls are handed back */
 #include "../gemm_bf16.h"
 
 typedef __m512 bk_f;
@@ -66,3 +67,17 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
 
 const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a8 = {"gemm_avx512bf16", FP8GEMM_ISA_AVX512_BF16,
                                                     fp8g_bf16_supports, run};
+
+/* w8a16 (bf16 activations): calls whose activations fail the range check (in the
+ * driver) or that run with DAZ / FTZ set (they would change the scale FMAs and the
+ * epilogue's reference) go to the AVX2 kernel. */
+static fp8gemm_status run_w8a16(const fp8g_gemm_problem *p) {
+  if (_mm_getcsr() & 0x8040u) {
+    fp8g_bf16_count_handback();
+    return fp8g_gemm_avx2_w8a16.run(p);
+  }
+  return fp8g_bf16_gemm_run(p, &ops, &fp8g_gemm_avx2_w8a16);
+}
+
+const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a16 = {"gemm_w8a16_avx512bf16", FP8GEMM_ISA_AVX512_BF16,
+                                                     fp8g_bf16_supports_w8a16, run_w8a16};

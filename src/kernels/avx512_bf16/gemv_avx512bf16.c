@@ -9,8 +9,8 @@
  *  - fp8 x fp8: products are multiples of 2^-34 at worst (e5m2fnuz subnormals squared);
  *  - bf16 activations (w8a16): every nonzero |a| >= 2^(8 - lsb_w - 127) (checked per
  *    call), every finite |a| small enough that no lane sum overflows;
- *  - MX: e8m0 exponents added to the bf16 operands only when gemm_bf16's plan says the
- *    folded operands and products stay normal (fp8g_bf16_make_plan), NaN codes aside;
+ *  - MX: e8m0 exponents added to the bf16 operands only when the folded operands and
+ *    products stay normal (mx_fold_ok), NaN codes aside;
  *  - block scales: per 64-multiple K block, fma(block sum, sa * sb, part); the fp32
  *    product sa * sb must be normal (W8A8, checked).
  * Per K block fp32 sums (one chain per lane), lanes summed in fp32 in a fixed order,
@@ -38,7 +38,7 @@ typedef struct bf16_call {
   int64_t nseg;
   bool mx, segmented;
   int64_t batch;
-  uint32_t *mx_buf;   /* per slot: [nchunks][PANEL] */
+  uint32_t *mx_buf;   /* per slot: [nchunks][PANEL], 64-byte aligned */
   float *sb_buf;      /* per slot: [nseg][PANEL] */
   float *sa_rows;     /* segmented W8A8: [batch * m][nseg] */
   atomic_int *busy;
@@ -78,27 +78,14 @@ static bool supports_w8a16(const fp8g_gemm_problem *p) {
 
 /* ------------------------------------------------------------ per-call data checks */
 
-/* log2 of the unit in the last place of the smallest nonzero value, and an upper bound
- * on log2 of the largest finite value, of a weight dtype. */
-static int w_lsb_log2(fp8gemm_dtype d) {
-  switch (d) {
-    case FP8GEMM_E4M3FN: return -9;
-    case FP8GEMM_E5M2: return -16;
-    case FP8GEMM_E4M3FNUZ: return -10;
-    default: return -17; /* e5m2fnuz */
-  }
-}
-static int w_max_log2(fp8gemm_dtype d) { return d == FP8GEMM_E4M3FN ? 9 : d == FP8GEMM_E4M3FNUZ ? 8 : 16; }
-
 static int ceil_log2(int64_t x) {
   int e = 0;
   while (e < 63 && ((int64_t)1 << e) < x) e++;
   return e;
 }
 
-/* bf16 activations: no denormal, every nonzero |a| times the weights' smallest step at
- * least 2^-126, every finite |a| times the largest weight times K below 2^120. Inf / NaN
- * activations are fine (they propagate as in the reference). */
+/* bf16 activations: the rule of fp8g_bf16_w8a16_range_ok (gemm_bf16.h) over the
+ * decoded activations. */
 static bool bf16_acts_ok(const bf16_call *c, int64_t rows) {
   const fp8g_gemm_problem *p = c->p;
   int emin = 255, emax = 0; /* biased exponent fields of nonzero finite values */
@@ -124,10 +111,52 @@ static bool bf16_acts_ok(const bf16_call *c, int64_t rows) {
       emax = hi[l] > emax ? hi[l] : emax;
     }
   }
-  if (emin == 255) return true; /* all zero / non-finite */
-  /* smallest nonzero |a| has lsb 2^(emin - 127 - 7) */
-  if (emin - 134 + w_lsb_log2(p->b_dtype) < -126) return false;
-  return emax - 126 + w_max_log2(p->b_dtype) + ceil_log2(p->k) <= 120;
+  return fp8g_bf16_w8a16_range_ok(emin, emax, p->b_dtype, p->k); /* shared with the GEMM */
+}
+
+/* Widens [*lo, *hi] by the e8m0 codes at v other than NaN (0xFF), 64 at a time: the
+ * weight codes are 1/32 of the weight bytes, so this pass must stream. */
+static void e8m0_range(const uint8_t *v, int64_t n, int *lo, int *hi) {
+  const __m512i nan = _mm512_set1_epi8((char)0xFF);
+  __m512i mn = nan, mx = _mm512_setzero_si512();
+  for (int64_t i = 0; i < n; i += 64) {
+    __mmask64 in = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+    __m512i x = _mm512_mask_loadu_epi8(nan, in, v + i);
+    mn = _mm512_min_epu8(mn, x); /* 0xFF never lowers the minimum */
+    mx = _mm512_mask_max_epu8(mx, _mm512_cmpneq_epu8_mask(x, nan), mx, x);
+  }
+  uint8_t a[64], b[64];
+  _mm512_storeu_si512((void *)a, mn);
+  _mm512_storeu_si512((void *)b, mx);
+  for (int q = 0; q < 64; q++) {
+    if (a[q] != 0xFF && a[q] < *lo) *lo = a[q];
+    if (a[q] != 0xFF && b[q] > *hi) *hi = b[q];
+  }
+}
+
+/* Binary exponents of the smallest nonzero and the largest finite value of a dtype. */
+static int exp_lo(fp8gemm_dtype d) { return ilogbf(fp8g_decode(d, 0x01)); }
+static int exp_hi(fp8gemm_dtype d) { return ilogbf(fp8g_traits(d)->max_finite); }
+
+/*
+ * MX: the exponents are added to the bf16 operands when, over all codes of the call
+ * (NaN codes aside: they give NaN either way), every folded nonzero value is a normal
+ * bf16, every product is at least 2^-126 in its last bit (partial sums are multiples of
+ * a normal number, never flushed), and products times K stay below 2^124. The same
+ * conditions as gemm_bf16's fold, taken over the whole call instead of per K block.
+ */
+static bool mx_fold_ok(const fp8g_gemm_problem *p) {
+  if (!p->ea || !p->eb || p->block_k != 32) return false;
+  int ea_lo = 255, ea_hi = -1, eb_lo = 255, eb_hi = -1;
+  e8m0_range(p->ea, p->batch * p->m * p->a_kblocks, &ea_lo, &ea_hi);
+  int64_t batches = p->sb_batch_stride ? p->batch : 1;
+  for (int64_t b = 0; b < batches; b++)
+    e8m0_range(p->eb + b * p->sb_batch_stride, p->a_kblocks * p->n, &eb_lo, &eb_hi);
+  if (ea_lo > ea_hi || eb_lo > eb_hi) return true; /* NaN scales only */
+  int a_lo = exp_lo(p->a_dtype) + ea_lo - 127, a_hi = exp_hi(p->a_dtype) + ea_hi - 127;
+  int b_lo = exp_lo(p->b_dtype) + eb_lo - 127, b_hi = exp_hi(p->b_dtype) + eb_hi - 127;
+  return a_lo >= -126 && b_lo >= -126 && a_hi <= 127 && b_hi <= 127 && a_lo + b_lo >= -126 &&
+         a_hi + b_hi + ceil_log2(p->k) <= 124;
 }
 
 /* Range of |x| over the nonzero finite values of n floats. */
@@ -253,23 +282,53 @@ static int claim_slot(const bf16_call *c) {
       if (atomic_exchange(&c->busy[s], 1) == 0) return s;
 }
 
-/* MX weight exponents of columns [j0, j0 + nc): per chunk, the halfword adds of its two
- * 32-K blocks; a NaN code (0xFF) marks the column NaN instead. */
+/* Halfword exponent adds (code - 127) << 7 of 64 e8m0 codes: two vectors of 32. */
+static inline void e8m0_adds(__m512i x, __m512i out[2]) {
+  const __m512i bias = _mm512_set1_epi16(127);
+  out[0] = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(x)), bias), 7);
+  out[1] = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1)), bias), 7);
+}
+
+/* MX weight exponents of columns [j0, j0 + nc) (nc <= 64), tab[chunk][column]: the
+ * halfword adds of the chunk's two 32-K blocks in one dword; a NaN code (0xFF) marks
+ * the column NaN instead. Vectorized over the panel's 64 columns. */
 static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, bool *nan_col) {
   const fp8g_gemm_problem *p = c->p;
   const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride + j0;
-  for (int64_t j = 0; j < nc; j++) nan_col[j] = false;
+  /* The panel's bytes of each of the K / 32 rows of eb: issue all the misses first so
+   * they overlap (one after the other they cost more than the panel's weights). */
+  for (int64_t kb = 0; kb < p->a_kblocks; kb++) {
+    _mm_prefetch((const char *)(eb + kb * p->n), _MM_HINT_T0);
+    _mm_prefetch((const char *)(eb + kb * p->n + nc - 1), _MM_HINT_T0);
+  }
+  const __mmask64 live = nc >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << nc) - 1);
+  __mmask64 nan = 0;
+  /* dword j of a 32-column half = add0[j] | add1[j] << 16 */
+  _Alignas(64) uint16_t idx_lo[32], idx_hi[32];
+  for (int i = 0; i < 16; i++) {
+    idx_lo[2 * i] = (uint16_t)i, idx_lo[2 * i + 1] = (uint16_t)(32 + i);
+    idx_hi[2 * i] = (uint16_t)(16 + i), idx_hi[2 * i + 1] = (uint16_t)(48 + i);
+  }
+  const __m512i ilo = _mm512_load_si512((const void *)idx_lo), ihi = _mm512_load_si512((const void *)idx_hi);
   for (int64_t q = 0; q < c->nchunks; q++) {
-    uint32_t *row = tab + q * PANEL;
-    for (int64_t j = 0; j < nc; j++) row[j] = 0;
-    for (int h = 0; h < 2 && 2 * q + h < p->a_kblocks; h++) {
-      const uint8_t *e = eb + (2 * q + h) * p->n;
-      for (int64_t j = 0; j < nc; j++) {
-        if (e[j] == 0xFF) nan_col[j] = true;
-        else row[j] |= (uint32_t)(uint16_t)(((int)e[j] - 127) * 128) << (16 * h);
+    __m512i add[2][2]; /* [block of the chunk][32-column half] */
+    for (int h = 0; h < 2; h++) {
+      int64_t kb = 2 * q + h;
+      if (kb < p->a_kblocks) {
+        __m512i x = _mm512_maskz_loadu_epi8(live, eb + kb * p->n);
+        nan |= _mm512_mask_cmpeq_epi8_mask(live, x, _mm512_set1_epi8((char)0xFF));
+        e8m0_adds(x, add[h]);
+      } else {
+        add[h][0] = add[h][1] = _mm512_setzero_si512(); /* past K: the codes there are 0 */
       }
     }
+    uint32_t *row = tab + q * PANEL;
+    for (int g = 0; g < 2; g++) {
+      _mm512_store_si512((void *)(row + 32 * g), _mm512_permutex2var_epi16(add[0][g], ilo, add[1][g]));
+      _mm512_store_si512((void *)(row + 32 * g + 16), _mm512_permutex2var_epi16(add[0][g], ihi, add[1][g]));
+    }
   }
+  for (int64_t j = 0; j < nc; j++) nan_col[j] = (nan >> j) & 1;
 }
 
 /* Block weight scales of columns [j0, j0 + nc) per segment. */
@@ -290,13 +349,10 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
   float out[GEMV_BF16_MR * GEMV_BF16_CN_MAX];
   for (int64_t j = 0; j < nc;) {
     int cn = nc - j >= width ? width : 1;
-    int64_t next = j0 + j + cn, left = r0 == 0 ? p->n - next : 0;
     gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
                         .k = p->k, .seg = c->seg, .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL,
                         .sa_ld = c->nseg, .sb = sbt ? sbt + j : NULL, .mx = mxt ? mxt + j : NULL,
-                        .out = out, .ldo = GEMV_BF16_CN_MAX,
-                        .next = left > 0 ? bw + next * ldb : bw,
-                        .next_cols = (int)(left <= 0 ? 0 : left < cn ? left : cn)};
+                        .out = out, .ldo = GEMV_BF16_CN_MAX};
     gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
     double cf[GEMV_BF16_CN_MAX];
     for (int jj = 0; jj < cn; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
@@ -345,8 +401,7 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   c->nseg = (c->lda + c->seg - 1) / c->seg;
   bool ok = true;
   if (c->mx) {
-    fp8g_bf16_plan pl;
-    ok = p->ea && p->eb && fp8g_bf16_make_plan(p, &pl) && pl.fold_mx;
+    ok = mx_fold_ok(p);
   } else if (c->segmented && p->sa) {
     ok = block_scales_ok(p);
   }
@@ -360,7 +415,7 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   size_t a_elems = c->lda <= INT64_MAX / ROWS_MAX ? (size_t)(rows * c->lda) : SIZE_MAX;
   c->a = a_elems < SIZE_MAX / 2 ? aligned_alloc(64, (a_elems * 2 + 63) / 64 * 64) : NULL;
   c->busy = calloc((size_t)c->nslots, sizeof *c->busy);
-  if (c->mx) c->mx_buf = malloc((size_t)(c->nslots * c->nchunks * PANEL) * sizeof(uint32_t));
+  if (c->mx) c->mx_buf = aligned_alloc(64, (size_t)(c->nslots * c->nchunks * PANEL) * sizeof(uint32_t));
   if (c->segmented) c->sb_buf = malloc((size_t)(c->nslots * c->nseg * PANEL) * sizeof(float));
   if (c->segmented && p->sa) c->sa_rows = malloc((size_t)(rows * c->nseg) * sizeof(float));
   if (!c->a || !c->busy || (c->mx && !c->mx_buf) || (c->segmented && !c->sb_buf) ||

@@ -44,8 +44,6 @@ typedef struct gemv_bf16_tile {
                          mx[q * GEMV_BF16_PANEL + c], halfword adds (k 0..31) | (k 32..63) << 16 */
   float *out;         /* row i column c at out[i * ldo + c] */
   int64_t ldo;
-  const uint8_t *next; /* columns of the next tile (next_cols of them, stride ldb) */
-  int next_cols;
 } gemv_bf16_tile;
 
 /* Rows per tile; more rows run in groups of these, each decoding the columns again
