@@ -355,39 +355,26 @@ static void sb_table(const bf16_call *c, int64_t j0, int64_t nc, float *tab) {
     for (int64_t j = 0; j < nc; j++) tab[s * PANEL + j] = sb[s * p->b_nblocks + (j0 + j) / p->block_n];
 }
 
-/* Rows [r0, r0 + mr) of the batch times columns [j0, j0 + nc) of a panel, in K blocks
- * of gemv_bf16_kblock chunks (all columns of the panel per block, so that block of the
- * rows' activations stays in L1 while the panel's weights go by). */
+/* Rows [r0, r0 + mr) of the batch times columns [j0, j0 + nc) of a panel. */
 static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_t nc,
                       const uint32_t *mxt, const float *sbt, const bool *nan_col) {
   const fp8g_gemm_problem *p = c->p;
   const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
   int64_t ldb = p->b_stride_n, row0 = c->batch * p->m + r0;
-  gemv_bf16_shape shape = gemv_bf16_shape_of(mr);
-  int64_t kbc = gemv_bf16_kblock(mr, c->nchunks);
+  int width = gemv_bf16_shape_of(mr).cn;
   float out[GEMV_BF16_MR * GEMV_BF16_CN_MAX];
-  /* running sums of every tile of the panel: mr * nc (row, column) pairs, 3 x 16 floats
-   * at most each */
-  _Alignas(64) float state[GEMV_BF16_MR * PANEL * 16 * 3];
-  for (int64_t q0 = 0; q0 < c->nchunks; q0 += kbc) {
-    int64_t q1 = c->nchunks - q0 > kbc ? q0 + kbc : c->nchunks;
-    float *st = state;
-    for (int64_t j = 0; j < nc;) {
-      int cn = nc - j >= shape.cn ? shape.cn : 1;
-      gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
-                          .k = p->k, .seg = c->seg, .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL,
-                          .sa_ld = c->nseg, .sb = sbt ? sbt + j : NULL, .mx = mxt ? mxt + j : NULL,
-                          .q0 = q0, .q1 = q1, .state = st, .out = out, .ldo = GEMV_BF16_CN_MAX};
-      gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
-      st += mr * cn * 16 * (shape.dual ? 3 : 2);
-      if (q1 == c->nchunks) {
-        double cf[GEMV_BF16_CN_MAX];
-        for (int jj = 0; jj < cn; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
-        for (int i = 0; i < mr; i++)
-          store_row(p, row0 + i, j0 + j, cn, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), cf, nan_col + j);
-      }
-      j += cn;
-    }
+  for (int64_t j = 0; j < nc;) {
+    int cn = nc - j >= width ? width : 1;
+    gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
+                        .k = p->k, .seg = c->seg, .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL,
+                        .sa_ld = c->nseg, .sb = sbt ? sbt + j : NULL, .mx = mxt ? mxt + j : NULL,
+                        .out = out, .ldo = GEMV_BF16_CN_MAX};
+    gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
+    double cf[GEMV_BF16_CN_MAX];
+    for (int jj = 0; jj < cn; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
+    for (int i = 0; i < mr; i++)
+      store_row(p, row0 + i, j0 + j, cn, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), cf, nan_col + j);
+    j += cn;
   }
 }
 
@@ -401,10 +388,8 @@ static void panel_task(void *ctx, int64_t task) {
   bool nan_col[PANEL] = {false};
   if (mxt) mx_table(c, j0, nc, mxt, nan_col);
   if (sbt) sb_table(c, j0, nc, sbt);
-  for (int64_t r0 = 0, mr; r0 < p->m; r0 += mr) {
-    mr = gemv_bf16_group_rows(p->m - r0);
-    row_group(c, r0, (int)mr, j0, nc, mxt, sbt, nan_col);
-  }
+  for (int64_t r0 = 0; r0 < p->m; r0 += GEMV_BF16_MR)
+    row_group(c, r0, (int)(p->m - r0 < GEMV_BF16_MR ? p->m - r0 : GEMV_BF16_MR), j0, nc, mxt, sbt, nan_col);
   atomic_store(&c->busy[slot], 0);
 }
 
@@ -427,11 +412,9 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   c->mx = p->scale_kind == FP8G_SCALE_MX;
   c->segmented = p->scale_kind == FP8G_SCALE_BLOCK;
   c->nchunks = (p->k + GEMV_BF16_CHUNK - 1) / GEMV_BF16_CHUNK;
-  /* rows one cache line more apart than K: K a multiple of 2048 would put every row's
-   * chunk q in the same L1 set (8 ways), and up to 8 rows + weights are read at once */
-  c->lda = c->nchunks * GEMV_BF16_CHUNK + 32;
-  c->seg = c->segmented ? p->block_k : c->nchunks * GEMV_BF16_CHUNK;
-  c->nseg = (c->nchunks * GEMV_BF16_CHUNK + c->seg - 1) / c->seg;
+  c->lda = c->nchunks * GEMV_BF16_CHUNK;
+  c->seg = c->segmented ? p->block_k : c->lda;
+  c->nseg = (c->lda + c->seg - 1) / c->seg;
   bool ok = true;
   if (c->mx) {
     ok = mx_fold_ok(p);

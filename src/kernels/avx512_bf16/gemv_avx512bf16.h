@@ -23,15 +23,9 @@ long fp8g_gemv_bf16_fallbacks(void);
 
 /* Columns of the widest tile; columns per task (the per-panel scale tables' stride). */
 enum { GEMV_BF16_CN_MAX = 4, GEMV_BF16_CHUNK = 64, GEMV_BF16_PANEL = 64 };
-/* Tile state: at most 16 (row, column) pairs (mr * cn <= 16), acc + part, or one row
- * (dual) acc + acc1 + part, of 16 floats each. */
-enum { GEMV_BF16_STATE = 16 * 16 * 2 };
 
 /*
- * One tile: mr rows x cn columns over chunks [q0, q1) of K (64 codes each), the running
- * sums carried from call to call in `state` (GEMV_BF16_STATE floats, 64-byte aligned;
- * cleared by the call with q0 = 0), so K can be split into blocks without changing a
- * single operation. Sums run per segment of `seg` K values
+ * One tile: mr rows x cn columns over all of K. Sums run per segment of `seg` K values
  * (a multiple of 64; >= k for a single chain): tmp = VDPBF16PS chain over the segment
  * from 0, then part = fma(tmp, s, part) with s = sa(row, seg) * sb(seg, col) (1 when both
  * tables are NULL). The 16 lanes of part are summed in a fixed order into out.
@@ -48,18 +42,13 @@ typedef struct gemv_bf16_tile {
   const float *sb;    /* NULL, or segment s column c at sb[s * GEMV_BF16_PANEL + c] */
   const uint32_t *mx; /* NULL, or MX weight exponents: chunk q column c at
                          mx[q * GEMV_BF16_PANEL + c], halfword adds (k 0..31) | (k 32..63) << 16 */
-  int64_t q0, q1;
-  float *state;
-  float *out;         /* row i column c at out[i * ldo + c], written by the call with q1 = all chunks */
+  float *out;         /* row i column c at out[i * ldo + c] */
   int64_t ldo;
 } gemv_bf16_tile;
 
-/* Most rows per tile; more rows run in groups (gemv_bf16_group_rows), each decoding the
- * columns again (decoding them once into an L1 buffer for all groups measured no faster
- * with 4-row groups). */
-enum { GEMV_BF16_MR = 8 };
-/* Rows of the next row group when rows_left rows of the batch entry remain. */
-int gemv_bf16_group_rows(int64_t rows_left);
+/* Rows per tile; more rows run in groups of these, each decoding the columns again
+ * (decoding them once into an L1 buffer for all groups measured no faster here). */
+enum { GEMV_BF16_MR = 4 };
 /* The tile for mr rows: cn columns; dual: two accumulators per (row, column) (the first
  * and second half of each 64-code chunk), summed at the end of each K segment. */
 typedef struct gemv_bf16_shape {
@@ -67,8 +56,6 @@ typedef struct gemv_bf16_shape {
   bool dual;
 } gemv_bf16_shape;
 gemv_bf16_shape gemv_bf16_shape_of(int mr);
-/* Chunks per K block for a group of mr rows with nchunks chunks in all. */
-int64_t gemv_bf16_kblock(int mr, int64_t nchunks);
 /* Runs a tile of mr (1..GEMV_BF16_MR) rows and cn (gemv_bf16_shape_of(mr).cn or 1) columns. */
 void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype);
 
