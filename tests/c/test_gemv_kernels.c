@@ -625,15 +625,16 @@ static void test_query_shape(void) {
  * scales in whole 64-code chunks. */
 static case_spec bf16_spec(bool w8a16, int64_t m, fp8gemm_dtype b_dtype, fp8g_scale_kind kind) {
   static const int64_t ns[] = {1, 4, 7, 31, 33, 63, 65, 97, 131, 257};
-  static const int64_t ks[] = {1, 2, 7, 31, 33, 63, 64, 65, 127, 129, 191, 257, 521};
+  /* 1089 and 2113: more than one K block of the row groups above 4 rows (1024 K) */
+  static const int64_t ks[] = {1, 2, 7, 31, 33, 63, 64, 65, 127, 129, 191, 257, 521, 1089, 2113};
   case_spec s = random_spec(w8a16, m, true, b_dtype, kind);
   if (!sanitized) {
     s.n = pick(ns, 10);
-    s.k = pick(ks, 13);
+    s.k = pick(ks, 15);
   }
   if (w8a16) s.a_dtype = s.out_dtype = FP8GEMM_BF16;
   if (kind == FP8G_SCALE_BLOCK) {
-    s.block_k = next_u32() & 1 ? 64 : 128;
+    s.block_k = 64 * (1 + (int64_t)(next_u32() % 3)); /* 192: segments across K blocks */
     s.block_n = w8a16 && (next_u32() & 1) ? 1 : s.block_k;
   }
   if (kind == FP8G_SCALE_MX) s.k = (s.k + 31) / 32 * 32;
