@@ -187,7 +187,14 @@ void bench_measure_peaks(int threads, size_t read_bytes, bench_peaks *out) {
   if (threads > MAX_WORKERS) threads = MAX_WORKERS;
   fp8gemm_isa isa = fp8gemm_isa_active();
   /* Short repetitions (~10-15 ms on a 3-4 GHz core), best of 9: on a shared machine
-   * a short window is more likely to run undisturbed than a long one. */
+   * a short window is more likely to run undisturbed than a long one. ~0.2 s of
+   * uncounted FMA work comes first: once, on an otherwise idle machine, all 9 reps of
+   * the 1-thread bf16 loop read 166 instead of 234 GFLOP/s (cause not established; a
+   * core ramping up from idle is the usual suspect), inflating every %peak of the run. */
+  float (*warm)(long) = isa >= FP8GEMM_ISA_AVX512 ? bench_fma_loop_avx512
+                        : isa >= FP8GEMM_ISA_AVX2 ? bench_fma_loop_avx2
+                                                  : NULL;
+  if (warm) compute_peak(warm, 2000000, 1.0, threads, 20);
   if (isa >= FP8GEMM_ISA_AVX512_BF16)
     out->bf16_gflops =
         compute_peak(bench_bf16dot_loop_avx512bf16, 2000000, BENCH_BF16DOT_FLOPS, threads, 9) / 1e9;
