@@ -150,9 +150,10 @@ static void pack_a_bf16(const fp8g_gemm_problem *p, int64_t b, int64_t r0, int64
     }
     int64_t row = b * p->m + r0 + r;
     const uint16_t *src = a + p->a_row_offset[row] + k0 * sk;
-    if (r + MR < rows) /* the next panel's row, into L2 */
-      for (int64_t q = 0; q < kc * sk; q += 32)
-        __builtin_prefetch(a + p->a_row_offset[row + MR] + k0 * sk + q, 0, 2);
+    if (sk == 1 && r + MR < rows) /* the next panel's row, into L2 (a strided row would
+                                     * touch kc lines, one element each) */
+      for (int64_t q = 0; q < kc; q += 32)
+        __builtin_prefetch(a + p->a_row_offset[row + MR] + k0 + q, 0, 2);
     if (sk == 1) {
       for (int64_t j = 0; j < full; j++) {
         uint32_t w;

@@ -772,6 +772,37 @@ static void test_bf16_block_scale_range(void) {
   }
 }
 
+/* MXCSR with DAZ | FTZ, or rounding toward zero: VDPBF16PS would ignore it, the scale
+ * FMAs and gemv_avx2 follow it, so the call goes back and gives gemv_avx2's bits. */
+static void test_bf16_mxcsr_handback(void) {
+  static const struct { unsigned bits; const char *what; } modes[] = {{0x8040u, "DAZ | FTZ"},
+                                                                      {0x6000u, "round toward zero"}};
+  for (size_t mi = 0; mi < sizeof modes / sizeof modes[0]; mi++)
+    for (int w = 0; w < 2; w++) {
+      case_spec s = bf16_spec(w, 3, FP8GEMM_E4M3FN, FP8G_SCALE_ROWCOL);
+      s.out_dtype = FP8GEMM_F32;
+      case_data d;
+      char desc[256];
+      if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+      const fp8g_gemm_kernel *kern = w ? &fp8g_gemv_avx512bf16_w8a16 : &fp8g_gemv_avx512bf16_w8a8;
+      const fp8g_gemm_kernel *avx2 = w ? &fp8g_gemv_avx2_w8a16 : &fp8g_gemv_avx2_w8a8;
+      d.p.nthreads = 1;
+      unsigned saved = _mm_getcsr();
+      _mm_setcsr(saved | modes[mi].bits);
+      long before = fp8g_gemv_bf16_fallbacks();
+      d.p.out = d.out1;
+      fp8gemm_status st1 = kern->run(&d.p);
+      long fell = fp8g_gemv_bf16_fallbacks() - before;
+      d.p.out = d.out2;
+      fp8gemm_status st2 = avx2->run(&d.p);
+      _mm_setcsr(saved);
+      size_t bytes = (size_t)(s.batch * s.m * s.n) * sizeof(float);
+      CHECK(st1 == FP8GEMM_OK && st2 == FP8GEMM_OK && fell == 1 && memcmp(d.out1, d.out2, bytes) == 0,
+            "%s: %s handed back with gemv_avx2's bits (fell %ld): %s", modes[mi].what, kern->name, fell, desc);
+      free_case(&d);
+    }
+}
+
 /* Non-finite weight codes at every position of a 64-code chunk reach exactly their column. */
 static void test_bf16_special_codes(void) {
   static const uint8_t e4m3[] = {0x7F, 0xFF}, e5m2[] = {0x7C, 0xFC, 0x7E, 0xFF};
@@ -925,6 +956,7 @@ static void test_bf16_kernels(void) {
   test_bf16_mx_ranges();
   test_bf16_activation_ranges();
   test_bf16_block_scale_range();
+  test_bf16_mxcsr_handback();
   test_bf16_special_codes();
   test_bf16_packed_weights();
 }

@@ -69,10 +69,11 @@ const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a8 = {"gemm_avx512bf16", FP8GEMM_I
                                                     fp8g_bf16_supports, run};
 
 /* w8a16 (bf16 activations): calls whose activations fail the range check (in the
- * driver) or that run with DAZ / FTZ set (they would change the scale FMAs and the
- * epilogue's reference) go to the AVX2 kernel. */
+ * driver) or that run with DAZ / FTZ or a rounding mode other than nearest-even set
+ * (VDPBF16PS ignores MXCSR, the scale FMAs and the AVX2 kernel follow it) go to the
+ * AVX2 kernel. */
 static fp8gemm_status run_w8a16(const fp8g_gemm_problem *p) {
-  if (_mm_getcsr() & 0x8040u) {
+  if (_mm_getcsr() & 0xE040u) {
     fp8g_bf16_count_handback();
     return fp8g_gemm_avx2_w8a16.run(p);
   }

@@ -388,8 +388,9 @@ static fp8gemm_status fall_back(const fp8g_gemm_problem *p, const fp8g_gemm_kern
 }
 
 static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kernel *fallback) {
-  /* DAZ / FTZ do not change VDPBF16PS, but they would change the scale FMAs. */
-  if (_mm_getcsr() & 0x8040u) return fall_back(p, fallback);
+  /* DAZ / FTZ and the rounding mode do not change VDPBF16PS, but they would change the
+   * scale FMAs and the lane sums, which then no longer match the fallback's semantics. */
+  if (_mm_getcsr() & 0xE040u) return fall_back(p, fallback);
   bf16_call *c = calloc(1, sizeof *c);
   if (!c) return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx512bf16: out of memory");
   c->p = p;

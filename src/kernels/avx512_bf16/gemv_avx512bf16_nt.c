@@ -3,8 +3,9 @@
  * the cn columns is loaded once and decoded to two zmm of bf16 pairs (MX: its e8m0
  * exponent added to every nonzero finite value, exact under the driver's checks), then
  * every row's two activation vectors meet every column in one VDPBF16PS each. One
- * accumulator per (row, column), so a column's result is the same sequence of
- * operations whatever the tile shape, row group or thread that computes it.
+ * accumulator per (row, column) in the multi-row tiles, two (even / odd chunks) in the
+ * one-row tile, so a result depends on the row group's size (batch * M, as the choice
+ * of kernel does) but not on the tile width, panel or thread that computes it.
  */
 #include <immintrin.h>
 #include <string.h>
