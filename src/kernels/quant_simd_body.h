@@ -53,7 +53,6 @@ typedef struct qs_enc {
   qs_i magic_sub;   /* bits(magic) + 2^m */
   qs_f magic;       /* 2^(emin - m + 23) */
   qs_i lim, lim_nan; /* limits on raw: overflow / saturation, and NaN lanes */
-  qs_i odd_bit;     /* 2^sh: the lowest kept bit of the f32 bits */
   qs_f maxf;        /* the largest finite value of the format */
   int sh;           /* 23 - m */
   bool clamp;       /* the limit scheme can be QS_LIM_CLAMP */
@@ -91,7 +90,6 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
   e->min_normal = fp8g_f32_from_bits(emin_bits);
   /* CLAMP needs NaN codes above the largest finite one (not e2m1: NaN -> 0) */
   e->clamp = saturate && f->nan_pos > f->max_mag;
-  e->odd_bit = qs_seti((int32_t)(1u << e->sh));
   int emax_field = f->max_mag >> m; /* a normal code (max_mag >= 2^m in every row) */
   if (emax_field < 1) return false;
   e->maxf = qs_setf(fp8g_f32_from_bits((uint32_t)(emax_field - f->bias + 127) << 23 |
