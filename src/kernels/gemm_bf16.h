@@ -131,6 +131,12 @@ bool fp8g_bf16_supports(const fp8g_gemm_problem *p);
 bool fp8g_bf16_supports_w8a16(const fp8g_gemm_problem *p);
 
 /* ------------------------------------------------------------ bf16 activations */
+/* Smallest e with 2^e >= x (x >= 1): how many doublings a sum of x terms can add. */
+static inline int fp8g_ceil_log2(int64_t x) {
+  int e = 0;
+  while (e < 63 && ((int64_t)1 << e) < x) e++;
+  return e;
+}
 /*
  * VDPBF16PS reads denormal inputs as zero and flushes denormal results: bf16
  * activations times fp8 weights run on it only when nothing can be flushed or

@@ -22,17 +22,11 @@ static int w_lsb_log2(fp8gemm_dtype d) {
 }
 static int w_max_log2(fp8gemm_dtype d) { return d == FP8GEMM_E4M3FN ? 9 : d == FP8GEMM_E4M3FNUZ ? 8 : 16; }
 
-static int ceil_log2(int64_t x) {
-  int e = 0;
-  while (e < 63 && ((int64_t)1 << e) < x) e++;
-  return e;
-}
-
 bool fp8g_bf16_w8a16_range_ok(int emin, int emax, fp8gemm_dtype w_dtype, int64_t k) {
   if (emin > emax) return true; /* all zero / non-finite */
   /* the smallest nonzero |a| has its last bit at 2^(emin - 127 - 7) */
   if (emin - 134 + w_lsb_log2(w_dtype) < -126) return false;
-  return emax - 126 + w_max_log2(w_dtype) + ceil_log2(k) <= 120;
+  return emax - 126 + w_max_log2(w_dtype) + fp8g_ceil_log2(k) <= 120;
 }
 
 /* Branch-free per element, so the contiguous loop vectorises. */

@@ -78,40 +78,12 @@ static bool supports_w8a16(const fp8g_gemm_problem *p) {
 
 /* ------------------------------------------------------------ per-call data checks */
 
-static int ceil_log2(int64_t x) {
-  int e = 0;
-  while (e < 63 && ((int64_t)1 << e) < x) e++;
-  return e;
-}
-
-/* bf16 activations: the rule of fp8g_bf16_w8a16_range_ok (gemm_bf16.h) over the
- * decoded activations. */
+/* bf16 activations: the rule of fp8g_bf16_w8a16_range_ok over the decoded rows (the
+ * zero padding past K changes nothing). */
 static bool bf16_acts_ok(const bf16_call *c, int64_t rows) {
-  const fp8g_gemm_problem *p = c->p;
   int emin = 255, emax = 0; /* biased exponent fields of nonzero finite values */
-  for (int64_t r = 0; r < rows; r++) {
-    const uint16_t *x = c->a + r * c->lda;
-    __m512i mn = _mm512_set1_epi16(0xFF), mxv = _mm512_setzero_si512();
-    const __m512i zero = _mm512_setzero_si512(), all = _mm512_set1_epi16(0xFF);
-    for (int64_t i = 0; i < c->lda; i += 32) {
-      __m512i v = _mm512_loadu_si512((const void *)(x + i));
-      __m512i e = _mm512_srli_epi16(_mm512_and_si512(v, _mm512_set1_epi16(0x7F80)), 7);
-      __m512i mant = _mm512_and_si512(v, _mm512_set1_epi16(0x7F));
-      /* denormal: exponent 0, mantissa != 0 -> take as exponent 0 (fails the check) */
-      __mmask32 nz = _mm512_cmpneq_epi16_mask(e, zero) | _mm512_cmpneq_epi16_mask(mant, zero);
-      __mmask32 fin = _mm512_cmpneq_epi16_mask(e, all);
-      mn = _mm512_mask_min_epu16(mn, nz & fin, mn, e);
-      mxv = _mm512_mask_max_epu16(mxv, nz & fin, mxv, e);
-    }
-    uint16_t lo[32], hi[32];
-    _mm512_storeu_si512((void *)lo, mn);
-    _mm512_storeu_si512((void *)hi, mxv);
-    for (int l = 0; l < 32; l++) {
-      emin = lo[l] < emin ? lo[l] : emin;
-      emax = hi[l] > emax ? hi[l] : emax;
-    }
-  }
-  return fp8g_bf16_w8a16_range_ok(emin, emax, p->b_dtype, p->k); /* shared with the GEMM */
+  for (int64_t r = 0; r < rows; r++) fp8g_bf16_exp_range(c->a + r * c->lda, c->lda, 1, &emin, &emax);
+  return fp8g_bf16_w8a16_range_ok(emin, emax, c->p->b_dtype, c->p->k); /* shared with the GEMM */
 }
 
 /* Widens [*lo, *hi] by the e8m0 codes at v other than NaN (0xFF), 64 at a time: the
@@ -156,7 +128,7 @@ static bool mx_fold_ok(const fp8g_gemm_problem *p) {
   int a_lo = exp_lo(p->a_dtype) + ea_lo - 127, a_hi = exp_hi(p->a_dtype) + ea_hi - 127;
   int b_lo = exp_lo(p->b_dtype) + eb_lo - 127, b_hi = exp_hi(p->b_dtype) + eb_hi - 127;
   return a_lo >= -126 && b_lo >= -126 && a_hi <= 127 && b_hi <= 127 && a_lo + b_lo >= -126 &&
-         a_hi + b_hi + ceil_log2(p->k) <= 124;
+         a_hi + b_hi + fp8g_ceil_log2(p->k) <= 124;
 }
 
 /* Range of |x| over the nonzero finite values of n floats. */
