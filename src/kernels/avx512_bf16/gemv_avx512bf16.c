@@ -359,6 +359,16 @@ static fp8gemm_status fall_back(const fp8g_gemm_problem *p, const fp8g_gemm_kern
   return fallback->run(p);
 }
 
+/* Frees a call and its buffers (any of them may be NULL). */
+static void free_call(bf16_call *c) {
+  free(c->a);
+  free(c->busy);
+  free(c->mx_buf);
+  free(c->sb_buf);
+  free(c->sa_rows);
+  free(c);
+}
+
 static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kernel *fallback) {
   /* DAZ / FTZ and the rounding mode do not change VDPBF16PS, but they would change the
    * scale FMAs and the lane sums, which then no longer match the fallback's semantics. */
@@ -393,12 +403,7 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   if (c->segmented && p->sa) c->sa_rows = malloc((size_t)(rows * c->nseg) * sizeof(float));
   if (!c->a || !c->busy || (c->mx && !c->mx_buf) || (c->segmented && !c->sb_buf) ||
       (c->segmented && p->sa && !c->sa_rows)) {
-    free(c->a);
-    free(c->busy);
-    free(c->mx_buf);
-    free(c->sb_buf);
-    free(c->sa_rows);
-    free(c);
+    free_call(c);
     return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx512bf16: out of memory for %lld x %lld activations",
                       (long long)rows, (long long)p->k);
   }
@@ -415,12 +420,7 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
       fp8g_parallel_for(n_tasks, nthreads, panel_task, c);
     }
   }
-  free(c->a);
-  free(c->busy);
-  free(c->mx_buf);
-  free(c->sb_buf);
-  free(c->sa_rows);
-  free(c);
+  free_call(c);
   return st;
 }
 
