@@ -3,8 +3,8 @@
  * activations x fp8 weights): VDPBF16PS reads denormal inputs as zero and flushes
  * denormal results, so a call runs on it only when no product and no partial sum can
  * be flushed or overflow (gemm_bf16.h says how). Portable C, one pass over the
- * activations; the decode kernel (avx512_bf16/gemv_avx512bf16.c) applies the same rule
- * to its own scan.
+ * activations, split over the thread pool; the decode kernel
+ * (avx512_bf16/gemv_avx512bf16.c) applies the same rule to its own scan.
  */
 #include <stdatomic.h>
 
@@ -52,11 +52,45 @@ void fp8g_bf16_exp_range(const uint16_t *x, int64_t n, int64_t stride, int *emin
   *emax = (int)hi;
 }
 
-bool fp8g_bf16_w8a16_acts_ok(const fp8g_gemm_problem *p) {
-  int emin = 255, emax = 0;
+/* The scan over the thread pool: tasks of about SCAN_TASK values of the flat (row, k)
+ * index, each writing its own range slot. Min / max of the slots are the serial scan's
+ * whatever the split or thread count; small calls are one task, run inline. */
+enum { SCAN_TASK = 1 << 16, SCAN_TASKS_MAX = 64 };
+
+typedef struct acts_scan {
+  const fp8g_gemm_problem *p;
+  int64_t per; /* values per task */
+  int emin[SCAN_TASKS_MAX], emax[SCAN_TASKS_MAX];
+} acts_scan;
+
+static void scan_task(void *ctx, int64_t t) {
+  acts_scan *s = ctx;
+  const fp8g_gemm_problem *p = s->p;
   const uint16_t *a = p->a;
-  for (int64_t r = 0; r < p->batch * p->m; r++)
-    fp8g_bf16_exp_range(a + p->a_row_offset[r], p->k, p->a_stride_k, &emin, &emax);
+  int64_t i = t * s->per, total = p->batch * p->m * p->k;
+  int64_t end = total - i < s->per ? total : i + s->per;
+  int emin = 255, emax = 0;
+  while (i < end) {
+    int64_t r = i / p->k, kk = i % p->k, n = p->k - kk < end - i ? p->k - kk : end - i;
+    fp8g_bf16_exp_range(a + p->a_row_offset[r] + kk * p->a_stride_k, n, p->a_stride_k, &emin, &emax);
+    i += n;
+  }
+  s->emin[t] = emin;
+  s->emax[t] = emax;
+}
+
+bool fp8g_bf16_w8a16_acts_ok(const fp8g_gemm_problem *p) {
+  int64_t total = p->batch * p->m * p->k;
+  int64_t tasks = (total + SCAN_TASK - 1) / SCAN_TASK;
+  tasks = tasks < 1 ? 1 : tasks > SCAN_TASKS_MAX ? SCAN_TASKS_MAX : tasks;
+  acts_scan s = {.p = p, .per = (total + tasks - 1) / tasks};
+  if (s.per < 1) s.per = 1;
+  fp8g_parallel_for(tasks, p->nthreads, scan_task, &s);
+  int emin = 255, emax = 0;
+  for (int64_t t = 0; t < tasks; t++) {
+    emin = s.emin[t] < emin ? s.emin[t] : emin;
+    emax = s.emax[t] > emax ? s.emax[t] : emax;
+  }
   return fp8g_bf16_w8a16_range_ok(emin, emax, p->b_dtype, p->k);
 }
 

@@ -502,6 +502,38 @@ static void w8a16_paths(void) {
          real ? " and real, bit for bit" : "; real: avx512_bf16 not available");
 }
 
+/* The GEMM's activation scan runs in tasks over the flat (row, k) index: a value that
+ * must send the call back is found in any task, at a task's first and last value, on
+ * 1 and 2 threads, plain and strided rows (the serial per-row scan is the reference). */
+static void w8a16_scan_split(void) {
+  const int64_t m = 37, k = 4099, total = m * k, per = (total + 2) / 3; /* 3 tasks of the scan */
+  const int64_t at[] = {0, per - 1, per, 2 * per - 1, 2 * per, total - 1, total / 2 + 17};
+  const uint16_t bad[] = {0x0001, 0x7A80 /* 2^118 */, 0};
+  rng r = {0x5ca7};
+  int runs = 0;
+  for (int v = 0; v < 2; v++)
+    for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++)
+      for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+        w16 s;
+        w16_build(&s, FP8G_SCALE_NONE, 0, 0, m, 1, k, true, v, FP8GEMM_E4M3FN, &r);
+        uint16_t *x = &s.a[s.rows[at[i] / k] + at[i] % k * s.p.a_stride_k];
+        *x = bad[b] ? bad[b] : 0x7F80; /* 0: an Inf, which is never handed back */
+        int emin = 255, emax = 0;
+        for (int64_t row = 0; row < m; row++)
+          fp8g_bf16_exp_range(s.a + s.rows[row], k, s.p.a_stride_k, &emin, &emax);
+        bool want = fp8g_bf16_w8a16_range_ok(emin, emax, s.p.b_dtype, k);
+        CHECK(want == !bad[b], "scan reference: value 0x%04x", (unsigned)*x);
+        for (int nt = 1; nt <= 2; nt++) {
+          s.p.nthreads = nt;
+          CHECK(fp8g_bf16_w8a16_acts_ok(&s.p) == want, "scan of 0x%04x at %lld (strided %d), %d threads",
+                (unsigned)*x, (long long)at[i], v, nt);
+        }
+        w16_free(&s);
+        runs++;
+      }
+  printf("w8a16 activation scan in tasks: %d placements, 1 and 2 threads as the serial scan\n", runs);
+}
+
 /* Activations a VDPBF16PS chain could flush (a denormal, a value whose products fall
  * below 2^-126) or overflow: the call goes to gemm_w8a16_avx2, bit for bit, and the
  * hand-back is counted. The limits themselves (e4m3fn weights, K = 96: |a| >= 2^-110,
@@ -748,6 +780,7 @@ int main(void) {
   else printf("fused vs separate B packing: needs avx2, not tested\n");
   if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) w8a16_paths(); /* the epilogue is AVX2 code */
   else printf("w8a16 through the BF16 GEMM: needs avx2, not tested\n");
+  w8a16_scan_split();
   w8a16_handback();
   w8a16_registration();
   return test_summary();
