@@ -29,27 +29,36 @@ bool fp8g_bf16_w8a16_range_ok(int emin, int emax, fp8gemm_dtype w_dtype, int64_t
   return emax - 126 + w_max_log2(w_dtype) + fp8g_ceil_log2(k) <= 120;
 }
 
-/* Branch-free per element, so the contiguous loop vectorises. */
+/*
+ * The contiguous loop works on magnitudes in signed 16-bit lanes, which gcc and clang
+ * vectorise with SSE2's halfword min / max. The exponent field grows with the
+ * magnitude, so the smallest nonzero magnitude has the smallest field (255 when it is
+ * Inf / NaN: nothing to count), the largest finite one the largest.
+ */
 void fp8g_bf16_exp_range(const uint16_t *x, int64_t n, int64_t stride, int *emin, int *emax) {
-  unsigned lo = (unsigned)*emin, hi = (unsigned)*emax;
+  int lo = *emin, hi = *emax;
   if (stride == 1) {
+    int16_t lo_m1 = 0x7FFF, hi_mag = 0; /* smallest nonzero magnitude - 1, largest finite */
     for (int64_t i = 0; i < n; i++) {
-      unsigned v = x[i], e = (v >> 7) & 0xFFu;
-      bool use = (v & 0x7FFFu) != 0 && e != 0xFFu; /* nonzero, finite (denormal: e = 0) */
-      unsigned l = use ? e : 0xFFu, h = use ? e : 0u;
-      lo = l < lo ? l : lo;
-      hi = h > hi ? h : hi;
+      int16_t mag = (int16_t)(x[i] & 0x7FFF);
+      int16_t l = (int16_t)((mag - 1) & 0x7FFF), h = mag < 0x7F80 ? mag : 0; /* zero: l = 0x7FFF */
+      lo_m1 = l < lo_m1 ? l : lo_m1;
+      hi_mag = h > hi_mag ? h : hi_mag;
     }
+    int e_lo = (lo_m1 + 1) >> 7, e_hi = hi_mag >> 7; /* e_lo 256: no nonzero value */
+    e_lo = e_lo > 255 ? 255 : e_lo;
+    lo = e_lo < lo ? e_lo : lo;
+    hi = e_hi > hi ? e_hi : hi;
   } else {
     for (int64_t i = 0; i < n; i++) {
-      unsigned v = x[i * stride], e = (v >> 7) & 0xFFu;
-      if ((v & 0x7FFFu) == 0 || e == 0xFFu) continue;
+      int v = x[i * stride], e = (v >> 7) & 0xFF;
+      if ((v & 0x7FFF) == 0 || e == 0xFF) continue; /* zero, Inf / NaN (denormal: e = 0) */
       lo = e < lo ? e : lo;
       hi = e > hi ? e : hi;
     }
   }
-  *emin = (int)lo;
-  *emax = (int)hi;
+  *emin = lo;
+  *emax = hi;
 }
 
 /* The scan over the thread pool: tasks of about SCAN_TASK values of the flat (row, k)
