@@ -198,7 +198,7 @@ QS_INLINE void qs_prefetch_chunk(const char *pf, size_t c, int src) {
   for (size_t b = 0; b < bytes; b += 64) _mm_prefetch(pf + c * bytes + b, _MM_HINT_T0);
 }
 
-#ifdef QS_BF16_TABLE
+#if defined(QS_BF16_TABLE) && defined(QS_BF16_PAIRS) /* the table path falls back to the pair path */
 /*
  * Table-driven bf16 -> fp8 (fp8 targets, sign_from_x, long rows). For a fixed scale s
  * and bf16 magnitudes |x| = 2^(E-127) (1 + M/128) with a normal fp8 result:
