@@ -27,7 +27,7 @@ typedef struct gemm_shape {
 
 enum { BIAS_NONE, BIAS_SCALAR, BIAS_COL, BIAS_ROW, BIAS_FULL, BIAS_FORMS };
 
-/* M, N, K among 1, 7, 33, 129, 300 and neighbours of the block sizes. */
+/* N, K among 1, 7, 17, 31, 33, 64, 128, 129, 300 (neighbours of the tile and block sizes). */
 static const gemm_shape shapes[] = {
     {1, {1}, 1, 1, 0, 0, 0, BIAS_NONE},
     {1, {7}, 33, 129, 1, 0, 0, BIAS_COL},
