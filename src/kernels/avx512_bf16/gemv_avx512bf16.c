@@ -318,11 +318,14 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
   const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
   int64_t ldb = p->b_stride_n, row0 = c->batch * p->m + r0;
   int width = gemv_bf16_shape_of(mr).cn;
+  /* Multi-row tiles prefetch their column streams (gemv_avx512bf16_nt.c); the later row
+   * groups of a panel find its columns in L2. */
+  int64_t prefetch = mr > 1 && r0 == 0 ? GEMV_BF16_PREFETCH : 0;
   float out[GEMV_BF16_MR * GEMV_BF16_CN_MAX];
   for (int64_t j = 0; j < nc;) {
     int cn = nc - j >= width ? width : 1;
     gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
-                        .k = p->k, .seg = c->seg, .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL,
+                        .k = p->k, .seg = c->seg, .prefetch = prefetch, .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL,
                         .sa_ld = c->nseg, .sb = sbt ? sbt + j : NULL, .mx = mxt ? mxt + j : NULL,
                         .out = out, .ldo = GEMV_BF16_CN_MAX};
     gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);

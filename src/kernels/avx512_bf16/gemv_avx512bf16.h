@@ -23,6 +23,8 @@ long fp8g_gemv_bf16_fallbacks(void);
 
 /* Columns of the widest tile; columns per task (the per-panel scale tables' stride). */
 enum { GEMV_BF16_CN_MAX = 4, GEMV_BF16_CHUNK = 64, GEMV_BF16_PANEL = 64 };
+/* Bytes ahead of the multi-row tiles' software prefetch (2-3.5 KiB measured alike). */
+enum { GEMV_BF16_PREFETCH = 3072 };
 
 /*
  * One tile: mr rows x cn columns over all of K. Sums run per segment of `seg` K values
@@ -37,6 +39,8 @@ typedef struct gemv_bf16_tile {
   int64_t lda;
   int64_t k;
   int64_t seg;
+  int64_t prefetch;   /* > 0: prefetch into L2 this many bytes ahead in each column's
+                         stream (past the column's end: the next tile's column c + cn) */
   const float *sa;    /* NULL, or row i segment s at sa[i * sa_ld + s] */
   int64_t sa_ld;
   const float *sb;    /* NULL, or segment s column c at sb[s * GEMV_BF16_PANEL + c] */

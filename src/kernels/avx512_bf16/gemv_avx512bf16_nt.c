@@ -13,11 +13,12 @@
 #include "gemv_avx512bf16.h"
 #include "gemv_bf16_decode.h"
 
-/* No software prefetch: the columns of a tile are adjacent, so consecutive tiles read
- * one sequential region, which the hardware prefetchers follow. Prefetching ahead in
- * each stream, or the first KiB of the next tile's columns, measured no better (the
- * latter worse at M = 1). */
-
+/* Software prefetch (multi-row tiles, the driver's choice): each column of a 4-column
+ * tile is its own 4 KiB page at K = 4096, so the hardware prefetchers restart on four
+ * pages at once at every tile; prefetching ~3 KiB ahead into L2 along each stream, into
+ * the next tile's columns near the end, took M = 2..4 from memory from ~4.1-4.6 ms to
+ * ~2.8-3.7 ms (docs/gemv.md). The one-row tile reads one sequential stream, which the
+ * hardware follows across pages; there any software prefetch measured slower. */
 static inline __m512 dot(__m512 acc, __m512i a, __m512i w) {
   return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)w);
 }
@@ -59,6 +60,14 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
     for (int64_t q = q0; q < q1; q++) {
       const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
       __m512i w[GEMV_BF16_CN_MAX][2];
+      if (t->prefetch) {
+        int64_t off = q * GEMV_BF16_CHUNK + t->prefetch;
+        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
+          /* addresses only (a prefetch never faults), so no pointer past the weights */
+          uintptr_t at = (uintptr_t)t->b + (uintptr_t)(off < k ? c * ldb + off : (c + cn) * ldb + off - k);
+          _mm_prefetch((const char *)at, _MM_HINT_T1);
+        }
+      }
       _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
         __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
                                  : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
