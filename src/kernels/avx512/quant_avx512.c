@@ -204,6 +204,9 @@ static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint
                                     const struct qs_enc *e);
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
                               const struct qs_enc *e);
+#define QS_PUT_FP8_NT 1
+static inline void qs_put_fp8_nt(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                                 const struct qs_enc *e);
 static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
                                const struct qs_enc *e);
 
@@ -231,13 +234,23 @@ QS_V qs_i qs_signed_code(qs_i raw, qs_f y, const qs_enc *e) {
  * raw lane plus 2^m (mod 256) is the magnitude code (raw + 2^m is in [0, 255]), and
  * the top byte of y holds its sign in bit 7. Two vpermt2b gather them (each one
  * shuffle uop on Zen 4; two vpmovdb cost four), the rest is 256-bit. */
-static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
-                              const qs_enc *e) {
+QS_V __m256i qs_fp8_bytes(const qs_i raw[QS_N], const qs_f y[QS_N], const qs_enc *e) {
   __m256i c = _mm512_castsi512_si256(_mm512_permutex2var_epi8(raw[0], QS_DWORD_BYTES(0), raw[1]));
   __m256i s = _mm512_castsi512_si256(
       _mm512_permutex2var_epi8(qs_bits(y[0]), QS_DWORD_BYTES(3), qs_bits(y[1])));
   c = _mm256_add_epi8(c, _mm256_set1_epi8((char)(1 << e->m)));
-  _mm256_storeu_si256((__m256i *)q, qs_sign_bytes(c, s, e->neg_zero));
+  return qs_sign_bytes(c, s, e->neg_zero);
+}
+
+static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                              const qs_enc *e) {
+  _mm256_storeu_si256((__m256i *)q, qs_fp8_bytes(raw, y, e));
+}
+
+/* The same with a non-temporal store (q 32-byte aligned). */
+static inline void qs_put_fp8_nt(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                                 const qs_enc *e) {
+  _mm256_stream_si256((__m256i *)q, qs_fp8_bytes(raw, y, e));
 }
 
 /* 32 raw codes of x[0..31] in qs_load_bf16_pair order (even, odd) -> 32 code bytes in
@@ -273,4 +286,5 @@ const fp8g_quant_kernels fp8g_quant_avx512 = {
     "quant_avx512", FP8GEMM_ISA_AVX512, qs_widen,      qs_narrow,
     qs_amax,        qs_quantize,        qs_dequantize, qs_mx_quantize,
     qs_amax_wide, qs_quantize_wide, qs_dequantize_narrow, qs_quantize_wide_pf,
+    qs_quantize_nt,
 };
