@@ -43,6 +43,11 @@ typedef struct fp8g_quant_kernels {
    * row's arithmetic instead of following it. No effect on any output. */
   void (*quantize_wide_pf)(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
                            fp8gemm_dtype to, bool saturate, uint8_t *q, const void *next);
+  /* == quantize, writing q with non-temporal stores where the ISA table has them (fp8
+   * targets, whole aligned 32-byte blocks): for large outputs that the caller will not
+   * read back soon (no read-for-ownership, the codes bypass the cache). */
+  void (*quantize_nt)(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
+                      uint8_t *q);
 } fp8g_quant_kernels;
 
 /* The best table at or below `isa` (the reference when nothing better is built). */

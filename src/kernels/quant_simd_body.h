@@ -63,6 +63,7 @@ typedef struct qs_enc {
   bool nan_blend;   /* NaN lanes need lim_nan (differs from lim) */
   int lim_code, nan_code; /* the codes of overflow / saturation and of NaN (magnitudes) */
   float min_normal; /* 2^emin: the smallest normal value of the format */
+  bool nt;          /* fp8 codes with non-temporal stores (q 32-byte aligned) */
 } qs_enc;
 
 /* False when the row does not fit the generic min/limit scheme (then: reference). */
@@ -96,6 +97,8 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
                                        (uint32_t)(f->max_mag & ((1 << m) - 1)) << e->sh));
   e->sign_bit = f->sign_bit;
   e->neg_zero = f->neg_zero;
+  e->nt = false;
+  e->sign_from_x = false;
   return true;
 }
 
@@ -164,6 +167,9 @@ QS_INLINE void qs_quant_chunk(const qs_enc *e, const void *x, size_t i0, uint8_t
     raw[v] = qs_encode_raw(e, y[v], limit);
   }
   if (e2m1) qs_put_e2m1(q, raw, y, e);
+#ifdef QS_PUT_FP8_NT
+  else if (e->nt) qs_put_fp8_nt(q, raw, y, e);
+#endif
   else qs_put_fp8(q, raw, y, e);
 }
 
@@ -418,7 +424,7 @@ static int qs_scale_mode(float scale, float *factor) {
 /* quantize of f32 (src QS_SRC_F32) or widened bf16 / fp16 input; prefetches the row of
  * n elements at next (may be NULL) on the way. */
 static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8gemm_dtype to,
-                            bool saturate, uint8_t *q, const void *next) {
+                            bool saturate, uint8_t *q, const void *next, bool nt) {
   static const fp8gemm_dtype dt[] = {FP8GEMM_F32, FP8GEMM_BF16, FP8GEMM_F16};
   const fp8g_format *f = fp8g_format_of(to);
   qs_enc e;
@@ -428,6 +434,21 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
     return;
   }
   bool e2m1 = to == FP8GEMM_E2M1;
+#ifdef QS_PUT_FP8_NT
+  /* non-temporal stores: fp8 targets, f32 input, from the first 32-byte aligned code on
+   * (the head before it: the reference's steps, as a tail) */
+  e.nt = nt && !e2m1 && src == QS_SRC_F32;
+  if (e.nt && ((uintptr_t)q & 31) != 0) {
+    size_t head = 32 - ((uintptr_t)q & 31);
+    if (head > n) head = n;
+    fp8g_quant_ref.quantize(x, head, scale, to, saturate, q);
+    x = (const float *)x + head;
+    q += head;
+    n -= head;
+  }
+#else
+  (void)nt;
+#endif
   size_t nchunks = n / 32, done = nchunks * 32;
   float factor;
   int mode = qs_scale_mode(scale, &factor);
@@ -437,6 +458,7 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
   if (src == QS_SRC_BF16) qs_quant_dispatch_bf16(&e, x, nchunks, q, mode, factor, e2m1, pf);
   else if (src == QS_SRC_F16) qs_quant_dispatch_f16(&e, x, nchunks, q, mode, factor, e2m1, pf);
   else qs_quant_dispatch(&e, x, nchunks, q, mode, factor, e2m1, pf);
+  if (e.nt) _mm_sfence(); /* order the streamed codes before the caller's later stores */
   /* Tail: the reference's own per-element steps (chunks end on an even index). */
   const char *xt = (const char *)x + done * (src == QS_SRC_F32 ? 4 : 2);
   fp8g_quant_ref.quantize_wide(xt, dt[src], n - done, scale, to, saturate,
@@ -445,7 +467,12 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
 
 static void qs_quantize(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
                         uint8_t *q) {
-  qs_quantize_src(x, QS_SRC_F32, n, scale, to, saturate, q, NULL);
+  qs_quantize_src(x, QS_SRC_F32, n, scale, to, saturate, q, NULL, false);
+}
+
+static void qs_quantize_nt(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
+                           uint8_t *q) {
+  qs_quantize_src(x, QS_SRC_F32, n, scale, to, saturate, q, NULL, true);
 }
 
 static void qs_quantize_wide_pf(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
@@ -456,7 +483,7 @@ static void qs_quantize_wide_pf(const void *x, fp8gemm_dtype dtype, size_t n, fl
     fp8g_quant_ref.quantize_wide(x, dtype, n, scale, to, saturate, q);
     return;
   }
-  qs_quantize_src(x, src, n, scale, to, saturate, q, next);
+  qs_quantize_src(x, src, n, scale, to, saturate, q, next, false);
 }
 
 static void qs_quantize_wide(const void *x, fp8gemm_dtype dtype, size_t n, float scale,

@@ -4,6 +4,15 @@
 
 #define OP "fp8_cast"
 
+/* fp8 outputs at least this large, from a contiguous f32 tensor, are written with
+ * non-temporal stores: they are larger than the last-level cache here (32 MiB), so a
+ * consumer reads them from memory anyway, and streaming saves the read-for-ownership
+ * of every line (cast f32 -> fp8 moves 5 bytes per element instead of 6). The tensor is
+ * walked flat in spans of NT_SPAN elements: each kernel call ends with an sfence,
+ * which per 2 Ki-element span (or per row) cost more than the streaming saved. */
+#define CAST_NT_BYTES ((int64_t)32 << 20)
+#define NT_SPAN ((int64_t)1 << 16)
+
 fp8gemm_status fp8gemm_fp8_cast_infer(const fp8gemm_tensor *x, fp8gemm_dtype to, int saturate,
                                       fp8gemm_tensor *out_desc) {
   (void)saturate; /* any value: 0 is the cast, non-zero the saturating quantize */
@@ -33,6 +42,15 @@ typedef struct cast_job {
   uint8_t *out;
 } cast_job;
 
+/* a contiguous f32 tensor as one flat row (k0 = the flat index), codes streamed */
+static void cast_span_nt(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
+  const cast_job *j = ctx;
+  (void)task;
+  (void)row;
+  j->kern->quantize_nt((const float *)j->in.t->data + k0, n, 1.0f, j->to, j->saturate,
+                       j->out + k0);
+}
+
 static void cast_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
   const cast_job *j = ctx;
   float buf[FP8G_CHUNK];
@@ -52,6 +70,11 @@ fp8gemm_status fp8gemm_fp8_cast(const fp8gemm_tensor *x, fp8gemm_dtype to, int s
   if ((s = fp8g_check_out(OP, "out", out, &od)) != FP8GEMM_OK) return s;
   cast_job j = {{0}, fp8g_quant_kernels_for(fp8g_isa()), to, saturate != 0, out->data};
   fp8g_rows_init(&j.in, x);
-  fp8g_for_spans(j.in.rows, j.in.K, to == FP8GEMM_E2M1 ? 2 : 1, cast_span, &j);
+  int64_t numel = j.in.rows * j.in.K;
+  if (to != FP8GEMM_E2M1 && x->dtype == FP8GEMM_F32 && fp8g_is_contiguous(x) &&
+      numel >= CAST_NT_BYTES)
+    fp8g_for_spans_max(1, numel, 1, NT_SPAN, cast_span_nt, &j);
+  else
+    fp8g_for_spans(j.in.rows, j.in.K, to == FP8GEMM_E2M1 ? 2 : 1, cast_span, &j);
   return FP8GEMM_OK;
 }

@@ -156,8 +156,15 @@ static void check_quantize(const fp8g_quant_kernels *k, const float *x, size_t n
         d < 0 ? 0 : b[d], d < 0 ? 0 : fp8g_f32_bits(x[to == FP8GEMM_E2M1 ? 2 * d : d]));
   CHECK(canary_ok(b, bytes), "%s quantize %s n=%zu: wrote past the end", k->name,
         fp8gemm_dtype_name(to), n);
+  /* the non-temporal form (out_alloc's random offsets give every alignment of q) */
+  uint8_t *c = out_alloc(bytes, 1);
+  k->quantize_nt(x, n, scale, to, sat, c);
+  long dn = first_diff(a, c, bytes);
+  CHECK(dn < 0 && canary_ok(c, bytes), "%s quantize_nt %s sat=%d n=%zu scale=%a (%s): byte %ld differs from the reference, or wrote past the end",
+        k->name, fp8gemm_dtype_name(to), sat, n, (double)scale, what, dn);
   out_free(a);
   out_free(b);
+  out_free(c);
 }
 
 static void check_dequantize(const fp8g_quant_kernels *k, const uint8_t *q, size_t n,

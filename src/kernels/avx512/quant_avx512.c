@@ -144,9 +144,12 @@ QS_V void qs_load_bf16_pair(const uint16_t *p, qs_f *a, qs_f *b) {
 /* lane 0 of a vector (the scale factor, set to every lane) */
 QS_V float qs_first(qs_f v) { return _mm512_cvtss_f32(v); }
 
-/* The sign bytes (0x80 or 0) of 32 bf16 words, in element order. */
-QS_V __m256i qs_bf16_signs(__m512i w) {
-  return _mm256_and_si256(_mm512_cvtepi16_epi8(_mm512_srli_epi16(w, 8)), _mm256_set1_epi8((char)0x80));
+/* 32 code bytes from 32 magnitude codes (bytes, mod 256) and 32 bytes whose bit 7 is
+ * the sign: code | sign, with fnuz-style formats keeping zero unsigned. */
+QS_V __m256i qs_sign_bytes(__m256i code, __m256i sign, bool neg_zero) {
+  if (!neg_zero) sign = _mm256_maskz_mov_epi8(_mm256_test_epi8_mask(code, code), sign);
+  /* code | (sign & 0x80) */
+  return _mm256_ternarylogic_epi32(code, sign, _mm256_set1_epi8((char)0x80), 0xF8);
 }
 
 /*
@@ -185,10 +188,14 @@ QS_V bool qs_btab_chunk(const qs_btab *t, const uint16_t *x, uint8_t *q, bool ne
   __m512i sum = _mm512_add_epi16(_mm512_add_epi16(a, t->k), _mm512_shuffle_epi8(t->tab, idx));
   __m512i c = _mm512_min_epi16(_mm512_sra_epi16(sum, t->r), t->lim);
   c = _mm512_mask_max_epi16(c, _mm512_cmpgt_epi16_mask(a, _mm512_set1_epi16(0x7f80)), c, t->nan);
-  /* codes <= 0x80 fit a byte */
-  __m256i b = _mm512_cvtepi16_epi8(c), s = qs_bf16_signs(w);
-  if (!neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
-  _mm256_storeu_si256((__m256i *)q, _mm256_or_si256(b, s));
+  /* codes <= 0x80 fit a byte; the sign is bit 15 of the input word, moved to bit 7 */
+  if (neg_zero) {
+    c = _mm512_ternarylogic_epi32(c, _mm512_srli_epi16(w, 8), _mm512_set1_epi16(0x80), 0xF8);
+    _mm256_storeu_si256((__m256i *)q, _mm512_cvtepi16_epi8(c));
+  } else {
+    __m256i b = _mm512_cvtepi16_epi8(c);
+    _mm256_storeu_si256((__m256i *)q, qs_sign_bytes(b, _mm512_cvtepi16_epi8(_mm512_srli_epi16(w, 8)), false));
+  }
   return true;
 }
 
@@ -197,12 +204,16 @@ static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint
                                     const struct qs_enc *e);
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
                               const struct qs_enc *e);
+#define QS_PUT_FP8_NT 1
+static inline void qs_put_fp8_nt(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                                 const struct qs_enc *e);
 static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
                                const struct qs_enc *e);
 
 #include "../quant_simd_body.h"
 
-/* raw code + 2^m with the sign bit of y; fnuz-style formats keep zero unsigned. */
+/* raw code + 2^m with the sign bit of y; fnuz-style formats keep zero unsigned
+ * (the e2m1 store below; fp8 codes are signed at byte level instead). */
 QS_V qs_i qs_signed_code(qs_i raw, qs_f y, const qs_enc *e) {
   qs_i code = qs_add(raw, qs_seti(1 << e->m));
   qs_i sign = qs_and(qs_srl(qs_bits(y), e->sign_bit == 0x08 ? 28 : 24), qs_seti(e->sign_bit));
@@ -210,23 +221,55 @@ QS_V qs_i qs_signed_code(qs_i raw, qs_f y, const qs_enc *e) {
   return qs_or(code, sign);
 }
 
+/* Byte indices for vpermt2b over (a, b): byte 4i + k of a, then byte 4i + k of b, for
+ * i = 0..15 (the low byte of each lane with k = 0, the top byte with k = 3). */
+#define QS_DWORD_BYTES(k)                                                                   \
+  _mm512_set_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
+                  0, 0, 0, 0, 0, 0, 0, 124 + k, 120 + k, 116 + k, 112 + k, 108 + k, 104 + k,  \
+                  100 + k, 96 + k, 92 + k, 88 + k, 84 + k, 80 + k, 76 + k, 72 + k, 68 + k,  \
+                  64 + k, 60 + k, 56 + k, 52 + k, 48 + k, 44 + k, 40 + k, 36 + k, 32 + k,   \
+                  28 + k, 24 + k, 20 + k, 16 + k, 12 + k, 8 + k, 4 + k, 0 + k)
+
+/* 32 raw codes (2 vectors) -> 32 signed code bytes. Byte level: the low byte of each
+ * raw lane plus 2^m (mod 256) is the magnitude code (raw + 2^m is in [0, 255]), and
+ * the top byte of y holds its sign in bit 7. Two vpermt2b gather them (each one
+ * shuffle uop on Zen 4; two vpmovdb cost four), the rest is 256-bit. */
+QS_V __m256i qs_fp8_bytes(const qs_i raw[QS_N], const qs_f y[QS_N], const qs_enc *e) {
+  __m256i c = _mm512_castsi512_si256(_mm512_permutex2var_epi8(raw[0], QS_DWORD_BYTES(0), raw[1]));
+  __m256i s = _mm512_castsi512_si256(
+      _mm512_permutex2var_epi8(qs_bits(y[0]), QS_DWORD_BYTES(3), qs_bits(y[1])));
+  c = _mm256_add_epi8(c, _mm256_set1_epi8((char)(1 << e->m)));
+  return qs_sign_bytes(c, s, e->neg_zero);
+}
+
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
                               const qs_enc *e) {
-  for (int v = 0; v < QS_N; v++)
-    _mm_storeu_si128((__m128i *)(q + 16 * v), _mm512_cvtepi32_epi8(qs_signed_code(raw[v], y[v], e)));
+  _mm256_storeu_si256((__m256i *)q, qs_fp8_bytes(raw, y, e));
+}
+
+/* The same with a non-temporal store (q 32-byte aligned). */
+static inline void qs_put_fp8_nt(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                                 const qs_enc *e) {
+  _mm256_stream_si256((__m256i *)q, qs_fp8_bytes(raw, y, e));
 }
 
 /* 32 raw codes of x[0..31] in qs_load_bf16_pair order (even, odd) -> 32 code bytes in
- * element order, the signs taken from the bf16 inputs: each 32-bit lane pairs element
- * 2i (low byte) with 2i + 1, and narrowing its low 16 bits keeps that order. */
+ * element order, the signs taken from the bf16 inputs (bit 7 of each odd byte). */
 static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
                                     const qs_enc *e) {
-  qs_i bias = qs_seti(1 << e->m);
-  __m512i codes = _mm512_or_si512(_mm512_add_epi32(raw[0], bias),
-                                  _mm512_slli_epi32(_mm512_add_epi32(raw[1], bias), 8));
-  __m256i b = _mm512_cvtepi32_epi16(codes), s = qs_bf16_signs(_mm512_loadu_si512(x));
-  if (!e->neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
-  _mm256_storeu_si256((__m256i *)q, _mm256_or_si256(b, s));
+  /* element 2i: low byte of lane i of raw[0]; element 2i + 1: of raw[1] */
+  const __m512i pair = _mm512_set_epi8(
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+      0, 0, 124, 60, 120, 56, 116, 52, 112, 48, 108, 44, 104, 40, 100, 36, 96, 32, 92, 28, 88, 24,
+      84, 20, 80, 16, 76, 12, 72, 8, 68, 4, 64, 0);
+  const __m512i odd = _mm512_set_epi8(
+      0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+      0, 0, 63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39, 37, 35, 33, 31, 29, 27, 25, 23,
+      21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  __m256i c = _mm512_castsi512_si256(_mm512_permutex2var_epi8(raw[0], pair, raw[1]));
+  __m256i s = _mm512_castsi512_si256(_mm512_permutexvar_epi8(odd, _mm512_loadu_si512(x)));
+  c = _mm256_add_epi8(c, _mm256_set1_epi8((char)(1 << e->m)));
+  _mm256_storeu_si256((__m256i *)q, qs_sign_bytes(c, s, e->neg_zero));
 }
 
 /* Element 2i in the low nibble of byte i: pair the two i32 lanes of each 64-bit lane. */
@@ -243,4 +286,5 @@ const fp8g_quant_kernels fp8g_quant_avx512 = {
     "quant_avx512", FP8GEMM_ISA_AVX512, qs_widen,      qs_narrow,
     qs_amax,        qs_quantize,        qs_dequantize, qs_mx_quantize,
     qs_amax_wide, qs_quantize_wide, qs_dequantize_narrow, qs_quantize_wide_pf,
+    qs_quantize_nt,
 };
