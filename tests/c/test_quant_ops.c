@@ -572,6 +572,56 @@ static void test_isa_levels(void) {
   fp8gemm_set_num_threads(saved_threads);
 }
 
+/* fp8_cast of a contiguous f32 tensor of >= 32 Mi codes streams its codes (walked flat,
+ * non-temporal stores from the first 32-byte-aligned code on, the head by the reference):
+ * its bytes, at an odd output address, on every level and 2 threads, must be those of
+ * its rows cast one by one (each below the streaming size) by the scalar kernels. */
+static void test_cast_streaming(void) {
+  const int64_t n = ((int64_t)32 << 20) + 4099;
+  const int64_t dims[2] = {3, n / 3 + 1};
+  const int64_t numel = dims[0] * dims[1];
+  float *x = malloc((size_t)numel * sizeof(float));
+  uint8_t *ref = malloc((size_t)numel + 64), *got = malloc((size_t)numel + 64);
+  if (!x || !ref || !got) {
+    CHECK(0, "cast streaming: out of memory");
+    goto done;
+  }
+  for (int64_t i = 0; i < numel; i++) x[i] = random_value();
+  fp8gemm_isa saved = fp8gemm_get_max_isa(), top = fp8gemm_isa_detected();
+  int saved_threads = fp8gemm_get_num_threads();
+  fp8gemm_tensor in = desc(FP8GEMM_F32, 2, dims, x);
+  const fp8gemm_dtype tos[2] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2};
+  for (int t = 0; t < 2; t++) {
+    fp8gemm_tensor d;
+    CHECK(fp8gemm_fp8_cast_infer(&in, tos[t], t, &d) == FP8GEMM_OK, "cast streaming infer");
+    /* the reference: each row on its own (below the streaming size), scalar, 1 thread */
+    fp8gemm_set_max_isa(FP8GEMM_ISA_SCALAR);
+    fp8gemm_set_num_threads(1);
+    for (int64_t r = 0; r < dims[0]; r++) {
+      fp8gemm_tensor row = desc(FP8GEMM_F32, 1, &dims[1], x + r * dims[1]), rd;
+      CHECK(fp8gemm_fp8_cast_infer(&row, tos[t], t, &rd) == FP8GEMM_OK, "cast row infer");
+      rd.data = ref + 1 + r * dims[1];
+      CHECK(fp8gemm_fp8_cast(&row, tos[t], t, &rd) == FP8GEMM_OK, "cast row");
+    }
+    fp8gemm_set_num_threads(2);
+    for (int isa = 0; isa <= (int)top; isa++) {
+      memset(got, 0, (size_t)numel + 64);
+      d.data = got + 1;
+      fp8gemm_set_max_isa((fp8gemm_isa)isa);
+      CHECK(fp8gemm_fp8_cast(&in, tos[t], t, &d) == FP8GEMM_OK, "cast streaming");
+      CHECK(memcmp(ref + 1, got + 1, (size_t)numel) == 0 && got[0] == 0 && got[numel + 1] == 0,
+            "cast of %lld f32 to %s (saturate %d) at %s on 2 threads differs from its rows cast by scalar",
+            (long long)numel, fp8gemm_dtype_name(tos[t]), t, fp8gemm_isa_name((fp8gemm_isa)isa));
+    }
+  }
+  fp8gemm_set_max_isa(saved);
+  fp8gemm_set_num_threads(saved_threads);
+done:
+  free(x);
+  free(ref);
+  free(got);
+}
+
 /* ----------------------------------- per-token against the spec formula, by hand */
 static void test_per_token_formula(void) {
   enum { R = 6, K = 50 };
@@ -639,6 +689,7 @@ int main(void) {
   test_strided_equals_contiguous();
   test_infer_matches_real();
   test_isa_levels();
+  test_cast_streaming();
   test_per_token_formula();
   test_query();
   return test_summary();
