@@ -2,9 +2,12 @@
  * Plan, blocking and threads of the BF16-dot GEMM (the BLIS loops of the AVX2 driver,
  * around a micro-kernel passed in by the ISA file):
  *
- *   for batch b, for row super-block (MS rows), for column block jc (NC columns):
+ *   for batch b, for row super-block (MS rows):
+ *     region 0 (parallel, with several column blocks): pack A(rows, all of K) once, in
+ *                          MC-row x KC tasks (else A(rows, pc) is packed in region 1)
+ *     for column block jc (NC columns):
  *     for K block pc (KC, even):                -- sequential: K is never split
- *       region 1 (parallel): pack A(rows, pc) in MC-row tasks, B(pc, jc) in panel groups
+ *       region 1 (parallel): B(pc, jc) in panel groups (and A(rows, pc) in MC-row tasks)
  *       region 2 (parallel): MC-row blocks x column chunks of jc run the micro-kernel
  *                            and, after the last pc, the epilogue (the AVX2 one).
  *   Fused (super-blocks of at most fused_rows rows, the mid-size M of LLM layers):
@@ -35,6 +38,9 @@
 #define NR FP8G_BF16_NR
 
 enum { PANELS_PER_TASK = 2 }; /* B panels packed per task (128 columns) */
+/* Separate loops: A is packed for all of K at once when that takes at most this many
+ * C workspaces (ws_floats each; 64 MiB by default, 4096 x 7168 pairs). */
+enum { A_ALL_WS = 8 };
 
 /* Measured on Zen 4 (docs/kernels.md): KC 1024 puts a B panel (512 pairs x 64 columns
  * x 4 bytes = 128 KiB) in L2, which the micro-kernel streams at full rate, and makes
@@ -162,10 +168,14 @@ typedef struct run_ctx {
   int64_t n_apack, n_bpack;
   int64_t nsub, sub_w;    /* column chunks of the compute tasks */
   bool fused;             /* compute tasks pack their B panels (one row block) */
-  int64_t nkb;            /* fused: K blocks, A packed for all of them */
-  int64_t a_kb, as_kb;    /* fused: A / A-scale buffer stride per K block */
+  bool a_all;             /* A packed for all K blocks once per super-block (fused, or
+                           * separate loops with several column blocks) */
+  int64_t nkb;            /* K blocks */
+  int64_t a_kb, as_kb;    /* a_all: A / A-scale buffer stride per K block */
   uint32_t *apack, *bpack;
   float *ascale, *bscale;
+  uint32_t *acur;         /* separate loops: A / A scales of the current K block */
+  float *ascur;
   float *cbuf;            /* element (0, 0) = output (r0, j0) of this batch */
   int64_t ldc;
 } run_ctx;
@@ -175,7 +185,7 @@ static void pack_task(void *vctx, int64_t t) {
   if (t < x->n_apack) {
     int64_t r = t * x->mc, pan = r / MR;
     fp8g_bf16_pack_a(&x->pl, x->b, x->r0 + r, min64(x->mc, x->rows - r), x->k0, x->kc,
-                     x->apack + pan * x->kp * MR, x->ascale + pan * x->sstride * MR, x->sstride);
+                     x->acur + pan * x->kp * MR, x->ascur + pan * x->sstride * MR, x->sstride);
     return;
   }
   int64_t c = (t - x->n_apack) * PANELS_PER_TASK * NR, pan = c / NR;
@@ -212,8 +222,8 @@ static void compute_task(void *vctx, int64_t t) {
     tile.b = x->bpack + (c / NR) * x->kp * NR;
     tile.bscale = x->bscale + (c / NR) * x->sstride * NR;
     for (int64_t r = r_lo; r < r_hi; r += MR) {
-      tile.a = x->apack + (r / MR) * x->kp * MR;
-      tile.ascale = x->ascale + (r / MR) * x->sstride * MR;
+      tile.a = x->acur + (r / MR) * x->kp * MR;
+      tile.ascale = x->ascur + (r / MR) * x->sstride * MR;
       tile.c = x->cbuf + r * x->ldc + c;
       tile.c_next = r + 2 * MR <= r_hi && c + NR <= c_hi ? tile.c + MR * x->ldc : NULL; /* full next tile */
       run_tile(x, &tile, (int)min64(MR, r_hi - r), (int)min64(NR, c_hi - c));
@@ -224,12 +234,15 @@ static void compute_task(void *vctx, int64_t t) {
                        c_hi - c_lo, x->cbuf + r_lo * x->ldc + c_lo, x->ldc);
 }
 
-/* Fused region 1: A(rows, K block t). */
-static void fused_pack_a_task(void *vctx, int64_t t) {
+/* a_all region: A(row block t % n_ic, K block t / n_ic) at its place in the all-K
+ * buffers (panel stride: the pairs of that K block, as the tiles read it). */
+static void pack_a_all_task(void *vctx, int64_t t) {
   run_ctx *x = vctx;
-  int64_t k0 = t * x->pl.kc;
-  fp8g_bf16_pack_a(&x->pl, x->b, x->r0, x->rows, k0, min64(x->pl.kc, x->pl.p->k - k0),
-                   x->apack + t * x->a_kb, x->ascale + t * x->as_kb, x->sstride);
+  int64_t kb = t / x->n_ic, r = (t % x->n_ic) * x->mc, pan = r / MR;
+  int64_t k0 = kb * x->pl.kc, kc = min64(x->pl.kc, x->pl.p->k - k0);
+  fp8g_bf16_pack_a(&x->pl, x->b, x->r0 + r, min64(x->mc, x->rows - r), k0, kc,
+                   x->apack + kb * x->a_kb + pan * fp8g_bf16_pairs(kc) * MR,
+                   x->ascale + kb * x->as_kb + pan * x->sstride * MR, x->sstride);
 }
 
 /* Fused: B panel at column c, K block kb into scratch (bp, bs); every row tile on it. */
@@ -310,7 +323,11 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   x.nkb = cdiv(p->k, kc);
   x.a_kb = n_a;
   x.as_kb = n_as;
-  if (x.fused) { /* A for all K blocks */
+  /* A for all K blocks, packed once per super-block: always when fused; in the
+   * separate loops when there are several column blocks (else A would be decoded again
+   * for each) and the buffer stays within A_ALL_WS workspaces. */
+  x.a_all = x.fused || (nc < p->n && (n_a + n_as) * x.nkb <= A_ALL_WS * bl.ws_floats);
+  if (x.a_all) {
     n_a *= x.nkb;
     n_as *= x.nkb;
   }
@@ -340,7 +357,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
       x.n_ic = x.fused ? 1 : cdiv(x.rows, bl.mc); /* even row blocks near MC, multiples of MR */
       x.mc = round_up(cdiv(x.rows, x.n_ic), MR);
       x.n_ic = cdiv(x.rows, x.mc);
-      if (x.fused) fp8g_parallel_for(x.nkb, nthreads, fused_pack_a_task, &x);
+      if (x.a_all) fp8g_parallel_for(x.n_ic * x.nkb, nthreads, pack_a_all_task, &x);
       for (int64_t j0 = 0; j0 < p->n; j0 += nc) {
         x.j0 = j0;
         x.ncols = min64(nc, p->n - j0);
@@ -348,7 +365,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
         x.nsub = nthreads == 1 ? 1 : min64(npan, cdiv(max_tasks, x.n_ic));
         x.sub_w = cdiv(npan, x.nsub) * NR;
         x.nsub = cdiv(npan * NR, x.sub_w);
-        x.n_apack = x.n_ic;
+        x.n_apack = x.a_all ? 0 : x.n_ic;
         x.n_bpack = x.fused ? 0 : cdiv(npan, PANELS_PER_TASK);
         if (c_is_out) {
           x.cbuf = (float *)p->out + (b * p->m + r0) * p->n + j0;
@@ -367,6 +384,8 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
           x.kp = fp8g_bf16_pairs(x.kc);
           x.first = k0 == 0;
           x.last = k0 + kc >= p->k;
+          x.acur = x.a_all ? x.apack + (k0 / kc) * x.a_kb : x.apack;
+          x.ascur = x.a_all ? x.ascale + (k0 / kc) * x.as_kb : x.ascale;
           fp8g_parallel_for(x.n_apack + x.n_bpack, nthreads, pack_task, &x);
           fp8g_parallel_for(x.n_ic * x.nsub, nthreads, compute_task, &x);
         }

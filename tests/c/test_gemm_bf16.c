@@ -672,7 +672,8 @@ static void real_vs_emulated(void) {
 
 /* ------------------------------------------------------------ fused vs separate B packing */
 /* The fused path (tasks pack their own B panels, A packed for all of K, NT panel by
- * panel / NN K block by K block) against the separate-packing loops, bit for bit: every
+ * panel / NN K block by K block) against the separate-packing loops (A packed per K
+ * block and column block, or once for all of K), bit for bit: every
  * scale scheme, NN and NT weights, awkward shapes, several K blocks, super-blocks and
  * column blocks (tiny blockings), 1 and 2 threads; through the emulation and, where the
  * CPU has it, the real kernel. */
@@ -681,6 +682,9 @@ static void fused_paths(void) {
       {.kc = 64, .mc = 12, .ms = 20, .nc_min = 64, .nc_max = 128, .ws_floats = 64, .fused_rows = 0},
       {.kc = 64, .mc = 12, .ms = 20, .nc_min = 64, .nc_max = 128, .ws_floats = 64, .fused_rows = 20},
       {.kc = 130, .mc = 6, .ms = 7, .nc_min = 64, .nc_max = 64, .ws_floats = 1, .fused_rows = 7},
+      /* separate loops with A packed for all of K once per super-block (a_all): 64-column
+       * blocks, a large workspace allowance */
+      {.kc = 64, .mc = 12, .ms = 20, .nc_min = 64, .nc_max = 64, .ws_floats = 1 << 20, .fused_rows = 0},
       {.kc = 4096, .mc = 192, .ms = 4096, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 22,
        .fused_rows = 4096}};
   static const struct { fp8g_scale_kind kind; int elo, ehi; } cases[] = {
