@@ -13,9 +13,10 @@
  *   Fused (super-blocks of at most fused_rows rows, the mid-size M of LLM layers):
  *     region 1 (parallel): pack A(rows, all of K), one task per K block
  *     for column block jc:
- *       region 2 (parallel): each task takes a column chunk; per 64-column panel, per
- *                            K block: packs the B panel into its own scratch (L2),
- *                            runs every row tile on it; then the panel's epilogue.
+ *       region 2 (parallel): one worker per thread takes column chunks in turn; per
+ *                            64-column panel, per K block: packs the B panel into
+ *                            its own scratch (L2), runs every row tile on it; then
+ *                            the panel's epilogue.
  *   B is decoded once per call, never round-trips through memory packed, and each
  *   weight column (one 4 KiB page of an NT weight with K = 4096) is read for all K
  *   blocks back to back (one TLB miss, not one per K block).
@@ -27,6 +28,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +169,7 @@ typedef struct run_ctx {
   bool first, last;
   int64_t n_apack, n_bpack;
   int64_t nsub, sub_w;    /* column chunks of the compute tasks */
+  atomic_llong next_chunk; /* fused: the next column chunk a worker takes */
   bool fused;             /* compute tasks pack their B panels (one row block) */
   bool a_all;             /* A packed for all K blocks once per super-block (fused, or
                            * separate loops with several column blocks) */
@@ -261,15 +264,12 @@ static void fused_panel(const run_ctx *x, int64_t c, int nr, int64_t kb, uint32_
 }
 
 /* Fused region 2: column chunk t, every row, all K blocks in order for each output (the
- * same chains as the unfused loops), B panels packed into scratch t. NT weights go
+ * same chains as the unfused loops), B panels packed into scratch (bp, bs). NT weights go
  * panel by panel (a column's K blocks back to back: its page stays in the TLB), NN
  * weights K block by K block (the kc rows of a block, each its own page, stay in the
  * TLB across the panels). */
-static void fused_task(void *vctx, int64_t t) {
-  run_ctx *x = vctx;
+static void fused_chunk(run_ctx *x, int64_t t, uint32_t *bp, float *bs) {
   int64_t c_lo = t * x->sub_w, c_hi = min64(c_lo + x->sub_w, x->ncols);
-  uint32_t *bp = x->bpack + t * x->kp_stride * NR;
-  float *bs = x->bscale + t * x->sstride * NR;
   int64_t row0 = x->b * x->pl.p->m + x->r0;
   if (x->pl.p->b_stride_k == 1) {
     for (int64_t c = c_lo; c < c_hi; c += NR) {
@@ -282,6 +282,22 @@ static void fused_task(void *vctx, int64_t t) {
   for (int64_t kb = 0; kb < x->nkb; kb++)
     for (int64_t c = c_lo; c < c_hi; c += NR) fused_panel(x, c, (int)min64(NR, c_hi - c), kb, bp, bs);
   if (c_lo < c_hi) fp8g_avx2_epilogue(&x->epi, row0, x->rows, x->j0 + c_lo, c_hi - c_lo, x->cbuf + c_lo, x->ldc);
+}
+
+/* Fused region 2, worker w of at most nthreads: takes column chunks until none are left,
+ * each into its own scratch panel w. Scratch per worker, not per chunk: a chunk's B
+ * panels are then written into lines already in this core's L2 (per-chunk scratch
+ * made every chunk's first panel miss, often into the other core's cache). Which
+ * worker runs a chunk does not change its bits. */
+static void fused_worker(void *vctx, int64_t w) {
+  run_ctx *x = vctx;
+  uint32_t *bp = x->bpack + w * x->kp_stride * NR;
+  float *bs = x->bscale + w * x->sstride * NR;
+  for (;;) {
+    int64_t t = atomic_fetch_add(&x->next_chunk, 1);
+    if (t >= x->nsub) return;
+    fused_chunk(x, t, bp, bs);
+  }
 }
 
 /* ------------------------------------------------------------ workspace */
@@ -331,9 +347,9 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
     n_a *= x.nkb;
     n_as *= x.nkb;
   }
-  /* Fused: one scratch panel per compute task (at most max_tasks of them). */
+  /* Fused: one scratch panel per worker. */
   int64_t max_tasks = 8 * (int64_t)nthreads;
-  int64_t b_cols = x.fused ? max_tasks * NR : nc;
+  int64_t b_cols = x.fused ? nthreads * NR : nc;
   int64_t n_b = round_up(b_cols * x.kp_stride, 16), n_bs = round_up(b_cols * x.sstride, 16);
   /* Workspace rows padded by a cache line: a power-of-two row stride would put the
    * rows of a C tile in one L1 set. */
@@ -375,7 +391,8 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
           x.ldc = round_up(x.ncols, 16) + 16;
         }
         if (x.fused) {
-          fp8g_parallel_for(x.nsub, nthreads, fused_task, &x);
+          atomic_store(&x.next_chunk, 0);
+          fp8g_parallel_for(min64(nthreads, x.nsub), nthreads, fused_worker, &x);
           continue;
         }
         for (int64_t k0 = 0; k0 < p->k; k0 += kc) {
