@@ -316,6 +316,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   }
   x.pl.decode = ops->decode;
   x.pl.transpose = ops->transpose;
+  x.pl.fold32 = ops->fold32;
   x.epi = (fp8g_avx2_plan){.p = p};
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
 
