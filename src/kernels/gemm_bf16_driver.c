@@ -71,10 +71,20 @@ typedef struct code_range {
   int lo, hi; /* e8m0 codes other than NaN; lo > hi when there are none */
 } code_range;
 
-static void range_add(code_range *r, uint8_t c) {
-  if (c == 0xFF) return;
-  if (c < r->lo) r->lo = c;
-  if (c > r->hi) r->hi = c;
+/* Widens r by the codes c[0], c[stride], ... (n of them) other than NaN (0xFF).
+ * Branch-free, so the contiguous case vectorises: the plan reads K/32 x (M + N)
+ * codes on every MX call, serially (0.7% of an M = 256 MX GEMM as range_add). */
+static void range_run(code_range *r, const uint8_t *c, int64_t n, int64_t stride) {
+  uint8_t lo = 255, hi = 0, any = 0;
+  for (int64_t i = 0; i < n; i++) {
+    uint8_t v = c[i * stride], real = v != 0xFF;
+    lo = v < lo ? v : lo; /* 0xFF never lowers it */
+    hi = (uint8_t)(real ? v : 0) > hi ? (uint8_t)(real ? v : 0) : hi;
+    any |= real;
+  }
+  if (!any) return;
+  if (lo < r->lo) r->lo = lo;
+  if (hi > r->hi) r->hi = hi;
 }
 
 typedef enum mx_way { MX_FOLD, MX_SEGMENT, MX_REFERENCE } mx_way;
@@ -97,11 +107,8 @@ static mx_way mx_plan(const fp8g_gemm_problem *p) {
   bool fold = true, seg = true;
   for (int64_t kb = 0; kb < p->a_kblocks; kb++) {
     code_range ra = {255, -1}, rb = {255, -1};
-    for (int64_t row = 0; row < p->batch * p->m; row++) range_add(&ra, p->ea[row * p->a_kblocks + kb]);
-    for (int64_t b = 0; b < nb; b++) {
-      const uint8_t *eb = p->eb + b * p->sb_batch_stride + kb * p->n;
-      for (int64_t j = 0; j < p->n; j++) range_add(&rb, eb[j]);
-    }
+    range_run(&ra, p->ea + kb, p->batch * p->m, p->a_kblocks);
+    for (int64_t b = 0; b < nb; b++) range_run(&rb, p->eb + b * p->sb_batch_stride + kb * p->n, p->n, 1);
     if (ra.lo > ra.hi || rb.lo > rb.hi) continue; /* NaN scales only: NaN either way */
     int a_lo = la + ra.lo - 127, a_hi = ha + ra.hi - 127;
     int b_lo = lb + rb.lo - 127, b_hi = hb + rb.hi - 127;
