@@ -37,6 +37,12 @@ const fp8g_bf16_dec_tables *fp8g_bf16_tables(fp8gemm_dtype dtype);
  * and writes nothing beyond. */
 typedef void (*fp8g_bf16_decode_fn)(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n,
                                     uint16_t *dst);
+/* MX fold of 32-code blocks (from the ISA file, optional): for each block q of h[0..n)
+ * (32 halfwords, the last may be short), code c = codes[q * kstride]: c == 0xFF makes
+ * the block bf16 NaN 0x7FC0; else (c - 127) << 7 is added (mod 2^16) to every halfword
+ * whose exponent field is neither 0 nor 0xFF. The packers' portable fold does the same
+ * per element (gemm_bf16_pack.c). */
+typedef void (*fp8g_bf16_fold32_fn)(uint16_t *h, int64_t n, const uint8_t *codes, int64_t kstride);
 /* 16 x 16 dword transpose (from the ISA file): dst[c * dstride + r] = src[r * sstride + c]
  * for r, c < 16 (turns 16 decoded NT weight columns into 16 pair rows of a panel). */
 typedef void (*fp8g_bf16_transpose_fn)(const uint32_t *src, int64_t sstride, uint32_t *dst,
@@ -55,6 +61,7 @@ typedef struct fp8g_bf16_plan {
   const fp8g_gemm_problem *p;
   fp8g_bf16_decode_fn decode; /* the ISA's vector decoder (contiguous codes) */
   fp8g_bf16_transpose_fn transpose; /* the ISA's 16 x 16 transpose (NT weight panels) */
+  fp8g_bf16_fold32_fn fold32; /* the ISA's MX fold of 32-code blocks, or NULL */
   fp8g_bf16_mode mode;
   int64_t seg;  /* K extent of a scale block (SEGMENTED), else 0 */
   bool fold_mx; /* CHAIN with MX: 2^(e-127) folded into each decoded operand */
@@ -104,6 +111,7 @@ typedef struct fp8g_bf16_isa_ops {
   fp8g_bf16_ukernel_fn ukernel;
   fp8g_bf16_decode_fn decode;
   fp8g_bf16_transpose_fn transpose;
+  fp8g_bf16_fold32_fn fold32; /* may be NULL: the packers' portable fold */
 } fp8g_bf16_isa_ops;
 
 /* ------------------------------------------------------------ driver */

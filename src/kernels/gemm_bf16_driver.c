@@ -2,17 +2,21 @@
  * Plan, blocking and threads of the BF16-dot GEMM (the BLIS loops of the AVX2 driver,
  * around a micro-kernel passed in by the ISA file):
  *
- *   for batch b, for row super-block (MS rows), for column block jc (NC columns):
+ *   for batch b, for row super-block (MS rows):
+ *     region 0 (parallel, with several column blocks): pack A(rows, all of K) once, in
+ *                          MC-row x KC tasks (else A(rows, pc) is packed in region 1)
+ *     for column block jc (NC columns):
  *     for K block pc (KC, even):                -- sequential: K is never split
- *       region 1 (parallel): pack A(rows, pc) in MC-row tasks, B(pc, jc) in panel groups
+ *       region 1 (parallel): B(pc, jc) in panel groups (and A(rows, pc) in MC-row tasks)
  *       region 2 (parallel): MC-row blocks x column chunks of jc run the micro-kernel
  *                            and, after the last pc, the epilogue (the AVX2 one).
  *   Fused (super-blocks of at most fused_rows rows, the mid-size M of LLM layers):
  *     region 1 (parallel): pack A(rows, all of K), one task per K block
  *     for column block jc:
- *       region 2 (parallel): each task takes a column chunk; per 64-column panel, per
- *                            K block: packs the B panel into its own scratch (L2),
- *                            runs every row tile on it; then the panel's epilogue.
+ *       region 2 (parallel): one worker per thread takes column chunks in turn; per
+ *                            64-column panel, per K block: packs the B panel into
+ *                            its own scratch (L2), runs every row tile on it; then
+ *                            the panel's epilogue.
  *   B is decoded once per call, never round-trips through memory packed, and each
  *   weight column (one 4 KiB page of an NT weight with K = 4096) is read for all K
  *   blocks back to back (one TLB miss, not one per K block).
@@ -24,6 +28,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +40,9 @@
 #define NR FP8G_BF16_NR
 
 enum { PANELS_PER_TASK = 2 }; /* B panels packed per task (128 columns) */
+/* Separate loops: A is packed for all of K at once when that takes at most this many
+ * C workspaces (ws_floats each; 64 MiB by default, 4096 x 7168 pairs). */
+enum { A_ALL_WS = 8 };
 
 /* Measured on Zen 4 (docs/kernels.md): KC 1024 puts a B panel (512 pairs x 64 columns
  * x 4 bytes = 128 KiB) in L2, which the micro-kernel streams at full rate, and makes
@@ -63,10 +71,20 @@ typedef struct code_range {
   int lo, hi; /* e8m0 codes other than NaN; lo > hi when there are none */
 } code_range;
 
-static void range_add(code_range *r, uint8_t c) {
-  if (c == 0xFF) return;
-  if (c < r->lo) r->lo = c;
-  if (c > r->hi) r->hi = c;
+/* Widens r by the codes c[0], c[stride], ... (n of them) other than NaN (0xFF).
+ * Branch-free, so the contiguous case vectorises: the plan reads K/32 x (M + N)
+ * codes on every MX call, serially (0.7% of an M = 256 MX GEMM as range_add). */
+static void range_run(code_range *r, const uint8_t *c, int64_t n, int64_t stride) {
+  uint8_t lo = 255, hi = 0, any = 0;
+  for (int64_t i = 0; i < n; i++) {
+    uint8_t v = c[i * stride], real = v != 0xFF;
+    lo = v < lo ? v : lo; /* 0xFF never lowers it */
+    hi = (uint8_t)(real ? v : 0) > hi ? (uint8_t)(real ? v : 0) : hi;
+    any |= real;
+  }
+  if (!any) return;
+  if (lo < r->lo) r->lo = lo;
+  if (hi > r->hi) r->hi = hi;
 }
 
 typedef enum mx_way { MX_FOLD, MX_SEGMENT, MX_REFERENCE } mx_way;
@@ -89,11 +107,8 @@ static mx_way mx_plan(const fp8g_gemm_problem *p) {
   bool fold = true, seg = true;
   for (int64_t kb = 0; kb < p->a_kblocks; kb++) {
     code_range ra = {255, -1}, rb = {255, -1};
-    for (int64_t row = 0; row < p->batch * p->m; row++) range_add(&ra, p->ea[row * p->a_kblocks + kb]);
-    for (int64_t b = 0; b < nb; b++) {
-      const uint8_t *eb = p->eb + b * p->sb_batch_stride + kb * p->n;
-      for (int64_t j = 0; j < p->n; j++) range_add(&rb, eb[j]);
-    }
+    range_run(&ra, p->ea + kb, p->batch * p->m, p->a_kblocks);
+    for (int64_t b = 0; b < nb; b++) range_run(&rb, p->eb + b * p->sb_batch_stride + kb * p->n, p->n, 1);
     if (ra.lo > ra.hi || rb.lo > rb.hi) continue; /* NaN scales only: NaN either way */
     int a_lo = la + ra.lo - 127, a_hi = ha + ra.hi - 127;
     int b_lo = lb + rb.lo - 127, b_hi = hb + rb.hi - 127;
@@ -161,11 +176,16 @@ typedef struct run_ctx {
   bool first, last;
   int64_t n_apack, n_bpack;
   int64_t nsub, sub_w;    /* column chunks of the compute tasks */
+  atomic_llong next_chunk; /* fused: the next column chunk a worker takes */
   bool fused;             /* compute tasks pack their B panels (one row block) */
-  int64_t nkb;            /* fused: K blocks, A packed for all of them */
-  int64_t a_kb, as_kb;    /* fused: A / A-scale buffer stride per K block */
+  bool a_all;             /* A packed for all K blocks once per super-block (fused, or
+                           * separate loops with several column blocks) */
+  int64_t nkb;            /* K blocks */
+  int64_t a_kb, as_kb;    /* a_all: A / A-scale buffer stride per K block */
   uint32_t *apack, *bpack;
   float *ascale, *bscale;
+  uint32_t *acur;         /* separate loops: A / A scales of the current K block */
+  float *ascur;
   float *cbuf;            /* element (0, 0) = output (r0, j0) of this batch */
   int64_t ldc;
 } run_ctx;
@@ -175,7 +195,7 @@ static void pack_task(void *vctx, int64_t t) {
   if (t < x->n_apack) {
     int64_t r = t * x->mc, pan = r / MR;
     fp8g_bf16_pack_a(&x->pl, x->b, x->r0 + r, min64(x->mc, x->rows - r), x->k0, x->kc,
-                     x->apack + pan * x->kp * MR, x->ascale + pan * x->sstride * MR, x->sstride);
+                     x->acur + pan * x->kp * MR, x->ascur + pan * x->sstride * MR, x->sstride);
     return;
   }
   int64_t c = (t - x->n_apack) * PANELS_PER_TASK * NR, pan = c / NR;
@@ -212,8 +232,8 @@ static void compute_task(void *vctx, int64_t t) {
     tile.b = x->bpack + (c / NR) * x->kp * NR;
     tile.bscale = x->bscale + (c / NR) * x->sstride * NR;
     for (int64_t r = r_lo; r < r_hi; r += MR) {
-      tile.a = x->apack + (r / MR) * x->kp * MR;
-      tile.ascale = x->ascale + (r / MR) * x->sstride * MR;
+      tile.a = x->acur + (r / MR) * x->kp * MR;
+      tile.ascale = x->ascur + (r / MR) * x->sstride * MR;
       tile.c = x->cbuf + r * x->ldc + c;
       tile.c_next = r + 2 * MR <= r_hi && c + NR <= c_hi ? tile.c + MR * x->ldc : NULL; /* full next tile */
       run_tile(x, &tile, (int)min64(MR, r_hi - r), (int)min64(NR, c_hi - c));
@@ -224,12 +244,15 @@ static void compute_task(void *vctx, int64_t t) {
                        c_hi - c_lo, x->cbuf + r_lo * x->ldc + c_lo, x->ldc);
 }
 
-/* Fused region 1: A(rows, K block t). */
-static void fused_pack_a_task(void *vctx, int64_t t) {
+/* a_all region: A(row block t % n_ic, K block t / n_ic) at its place in the all-K
+ * buffers (panel stride: the pairs of that K block, as the tiles read it). */
+static void pack_a_all_task(void *vctx, int64_t t) {
   run_ctx *x = vctx;
-  int64_t k0 = t * x->pl.kc;
-  fp8g_bf16_pack_a(&x->pl, x->b, x->r0, x->rows, k0, min64(x->pl.kc, x->pl.p->k - k0),
-                   x->apack + t * x->a_kb, x->ascale + t * x->as_kb, x->sstride);
+  int64_t kb = t / x->n_ic, r = (t % x->n_ic) * x->mc, pan = r / MR;
+  int64_t k0 = kb * x->pl.kc, kc = min64(x->pl.kc, x->pl.p->k - k0);
+  fp8g_bf16_pack_a(&x->pl, x->b, x->r0 + r, min64(x->mc, x->rows - r), k0, kc,
+                   x->apack + kb * x->a_kb + pan * fp8g_bf16_pairs(kc) * MR,
+                   x->ascale + kb * x->as_kb + pan * x->sstride * MR, x->sstride);
 }
 
 /* Fused: B panel at column c, K block kb into scratch (bp, bs); every row tile on it. */
@@ -248,15 +271,12 @@ static void fused_panel(const run_ctx *x, int64_t c, int nr, int64_t kb, uint32_
 }
 
 /* Fused region 2: column chunk t, every row, all K blocks in order for each output (the
- * same chains as the unfused loops), B panels packed into scratch t. NT weights go
+ * same chains as the unfused loops), B panels packed into scratch (bp, bs). NT weights go
  * panel by panel (a column's K blocks back to back: its page stays in the TLB), NN
  * weights K block by K block (the kc rows of a block, each its own page, stay in the
  * TLB across the panels). */
-static void fused_task(void *vctx, int64_t t) {
-  run_ctx *x = vctx;
+static void fused_chunk(run_ctx *x, int64_t t, uint32_t *bp, float *bs) {
   int64_t c_lo = t * x->sub_w, c_hi = min64(c_lo + x->sub_w, x->ncols);
-  uint32_t *bp = x->bpack + t * x->kp_stride * NR;
-  float *bs = x->bscale + t * x->sstride * NR;
   int64_t row0 = x->b * x->pl.p->m + x->r0;
   if (x->pl.p->b_stride_k == 1) {
     for (int64_t c = c_lo; c < c_hi; c += NR) {
@@ -269,6 +289,22 @@ static void fused_task(void *vctx, int64_t t) {
   for (int64_t kb = 0; kb < x->nkb; kb++)
     for (int64_t c = c_lo; c < c_hi; c += NR) fused_panel(x, c, (int)min64(NR, c_hi - c), kb, bp, bs);
   if (c_lo < c_hi) fp8g_avx2_epilogue(&x->epi, row0, x->rows, x->j0 + c_lo, c_hi - c_lo, x->cbuf + c_lo, x->ldc);
+}
+
+/* Fused region 2, worker w of at most nthreads: takes column chunks until none are left,
+ * each into its own scratch panel w. Scratch per worker, not per chunk: a chunk's B
+ * panels are then written into lines already in this core's L2 (per-chunk scratch
+ * made every chunk's first panel miss, often into the other core's cache). Which
+ * worker runs a chunk does not change its bits. */
+static void fused_worker(void *vctx, int64_t w) {
+  run_ctx *x = vctx;
+  uint32_t *bp = x->bpack + w * x->kp_stride * NR;
+  float *bs = x->bscale + w * x->sstride * NR;
+  for (;;) {
+    int64_t t = atomic_fetch_add(&x->next_chunk, 1);
+    if (t >= x->nsub) return;
+    fused_chunk(x, t, bp, bs);
+  }
 }
 
 /* ------------------------------------------------------------ workspace */
@@ -287,6 +323,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   }
   x.pl.decode = ops->decode;
   x.pl.transpose = ops->transpose;
+  x.pl.fold32 = ops->fold32;
   x.epi = (fp8g_avx2_plan){.p = p};
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
 
@@ -310,13 +347,17 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   x.nkb = cdiv(p->k, kc);
   x.a_kb = n_a;
   x.as_kb = n_as;
-  if (x.fused) { /* A for all K blocks */
+  /* A for all K blocks, packed once per super-block: always when fused; in the
+   * separate loops when there are several column blocks (else A would be decoded again
+   * for each) and the buffer stays within A_ALL_WS workspaces. */
+  x.a_all = x.fused || (nc < p->n && (n_a + n_as) * x.nkb <= A_ALL_WS * bl.ws_floats);
+  if (x.a_all) {
     n_a *= x.nkb;
     n_as *= x.nkb;
   }
-  /* Fused: one scratch panel per compute task (at most max_tasks of them). */
+  /* Fused: one scratch panel per worker. */
   int64_t max_tasks = 8 * (int64_t)nthreads;
-  int64_t b_cols = x.fused ? max_tasks * NR : nc;
+  int64_t b_cols = x.fused ? nthreads * NR : nc;
   int64_t n_b = round_up(b_cols * x.kp_stride, 16), n_bs = round_up(b_cols * x.sstride, 16);
   /* Workspace rows padded by a cache line: a power-of-two row stride would put the
    * rows of a C tile in one L1 set. */
@@ -340,7 +381,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
       x.n_ic = x.fused ? 1 : cdiv(x.rows, bl.mc); /* even row blocks near MC, multiples of MR */
       x.mc = round_up(cdiv(x.rows, x.n_ic), MR);
       x.n_ic = cdiv(x.rows, x.mc);
-      if (x.fused) fp8g_parallel_for(x.nkb, nthreads, fused_pack_a_task, &x);
+      if (x.a_all) fp8g_parallel_for(x.n_ic * x.nkb, nthreads, pack_a_all_task, &x);
       for (int64_t j0 = 0; j0 < p->n; j0 += nc) {
         x.j0 = j0;
         x.ncols = min64(nc, p->n - j0);
@@ -348,7 +389,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
         x.nsub = nthreads == 1 ? 1 : min64(npan, cdiv(max_tasks, x.n_ic));
         x.sub_w = cdiv(npan, x.nsub) * NR;
         x.nsub = cdiv(npan * NR, x.sub_w);
-        x.n_apack = x.n_ic;
+        x.n_apack = x.a_all ? 0 : x.n_ic;
         x.n_bpack = x.fused ? 0 : cdiv(npan, PANELS_PER_TASK);
         if (c_is_out) {
           x.cbuf = (float *)p->out + (b * p->m + r0) * p->n + j0;
@@ -358,7 +399,8 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
           x.ldc = round_up(x.ncols, 16) + 16;
         }
         if (x.fused) {
-          fp8g_parallel_for(x.nsub, nthreads, fused_task, &x);
+          atomic_store(&x.next_chunk, 0);
+          fp8g_parallel_for(min64(nthreads, x.nsub), nthreads, fused_worker, &x);
           continue;
         }
         for (int64_t k0 = 0; k0 < p->k; k0 += kc) {
@@ -367,6 +409,8 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
           x.kp = fp8g_bf16_pairs(x.kc);
           x.first = k0 == 0;
           x.last = k0 + kc >= p->k;
+          x.acur = x.a_all ? x.apack + (k0 / kc) * x.a_kb : x.apack;
+          x.ascur = x.a_all ? x.ascale + (k0 / kc) * x.as_kb : x.ascale;
           fp8g_parallel_for(x.n_apack + x.n_bpack, nthreads, pack_task, &x);
           fp8g_parallel_for(x.n_ic * x.nsub, nthreads, compute_task, &x);
         }

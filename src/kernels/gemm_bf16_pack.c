@@ -107,9 +107,15 @@ static void fold_run(uint16_t *h, int64_t n, fold f) {
 }
 
 /* The MX folds of a run that starts at K index k (a multiple of block_k): one per
- * block_k codes, taken from codes[kb * kstride]. */
-static void fold_blocks(const fp8g_gemm_problem *p, uint16_t *h, int64_t n, int64_t k,
+ * block_k codes, taken from codes[kb * kstride]. The ISA's vector fold when it has one
+ * (MX blocks are 32 codes). */
+static void fold_blocks(const fp8g_bf16_plan *pl, uint16_t *h, int64_t n, int64_t k,
                         const uint8_t *codes, int64_t kstride) {
+  const fp8g_gemm_problem *p = pl->p;
+  if (pl->fold32 && p->block_k == 32) {
+    pl->fold32(h, n, codes + (k / 32) * kstride, kstride);
+    return;
+  }
   for (int64_t q = 0; q < n; q += p->block_k)
     fold_run(h + q, min64(p->block_k, n - q), e8m0_fold(codes[((k + q) / p->block_k) * kstride]));
 }
@@ -120,6 +126,7 @@ static inline uint32_t pair_at(const uint16_t *h, int64_t jp) {
 }
 
 enum { CHUNK = 256 }; /* K codes decoded per row or column at a time (even) */
+_Static_assert(CHUNK % 32 == 0, "a chunk holds whole MX blocks (the NT packer gathers their codes)");
 enum { PF_COLS = 16 }; /* NT weight columns prefetched ahead */
 enum { PF_ROWS = 16 }; /* NN weight rows prefetched ahead (even) */
 
@@ -212,7 +219,7 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
           for (int64_t q = 0; q < kc; q += 64)
             __builtin_prefetch(a + p->a_row_offset[row + MR] + k0 + q, 0, 2);
         decode_run(pl, tab, a + p->a_row_offset[row] + k0 + kk, len, buf.h[i]);
-        if (pl->fold_mx) fold_blocks(p, buf.h[i], len, k0 + kk, p->ea + row * p->a_kblocks, 1);
+        if (pl->fold_mx) fold_blocks(pl, buf.h[i], len, k0 + kk, p->ea + row * p->a_kblocks, 1);
         if (len % 2) buf.h[i][len] = 0;
       }
       /* Little-endian: w[i][jp] is the pair (h[i][2jp] low, h[i][2jp + 1] high). */
@@ -298,6 +305,14 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
         for (int64_t kk = 0; kk < kc; kk += CHUNK) {
           int64_t len = min64(CHUNK, kc - kk), np = fp8g_bf16_pairs(len);
           _Alignas(64) uint16_t h[16][CHUNK];
+          /* MX codes of the 16 columns' blocks, gathered once per chunk: read per block
+           * from rows n bytes apart (4 KiB: one L1 set), each was an L1 miss. */
+          uint8_t ec[16][CHUNK / 32];
+          bool gather = pl->fold_mx && pl->fold32 && p->block_k == 32;
+          for (int64_t q = 0; gather && q < (len + 31) / 32; q++) {
+            const uint8_t *erow = eb + ((k0 + kk) / 32 + q) * p->n + col0 + g;
+            for (int jj = 0; jj < 16 && g + jj < nc; jj++) ec[jj][q] = erow[jj];
+          }
           for (int jj = 0; jj < 16; jj++) {
             int j = g + jj;
             if (j >= nc) {
@@ -311,7 +326,8 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
             if (kk == 0 && col0 + j + PF_COLS < p->n)
               for (int64_t q = 0; q < kc; q += 64) __builtin_prefetch(src + PF_COLS * sn + q, 0, 2);
             decode_run(pl, tab, src + kk, len, h[jj]);
-            if (pl->fold_mx) fold_blocks(p, h[jj], len, k0 + kk, eb + col0 + j, p->n);
+            if (gather) pl->fold32(h[jj], len, ec[jj], 1);
+            else if (pl->fold_mx) fold_blocks(pl, h[jj], len, k0 + kk, eb + col0 + j, p->n);
             if (len % 2) h[jj][len] = 0;
           }
           uint32_t *d = panel + (kk / 2) * NR + g;

@@ -668,9 +668,13 @@ static void real_vs_emulated(void) {
     printf("real VDPBF16PS kernel vs emulation: avx512_bf16 not available on this CPU, not tested\n");
     return;
   }
-  static const struct { fp8g_scale_kind kind; int elo, ehi; } cases[] = {
-      {FP8G_SCALE_NONE, 0, 0},    {FP8G_SCALE_TENSOR, 0, 0},   {FP8G_SCALE_ROWCOL, 0, 0},
-      {FP8G_SCALE_BLOCK, 0, 0},   {FP8G_SCALE_MX, 110, 135},  {FP8G_SCALE_MX, -1, 0}};
+  /* nan: MX with some e8m0 NaN codes and K not a multiple of 32 (the real kernel's
+   * vector MX fold against the packers' portable one: NaN blocks, short last block) */
+  static const struct { fp8g_scale_kind kind; int elo, ehi; bool nan; } cases[] = {
+      {FP8G_SCALE_NONE, 0, 0, false},    {FP8G_SCALE_TENSOR, 0, 0, false},
+      {FP8G_SCALE_ROWCOL, 0, 0, false},  {FP8G_SCALE_BLOCK, 0, 0, false},
+      {FP8G_SCALE_MX, 110, 135, false},  {FP8G_SCALE_MX, -1, 0, false},
+      {FP8G_SCALE_MX, 110, 135, true}};
   static const int64_t dims[][3] = {{1, 1, 1}, {7, 65, 33}, {13, 130, 257}, {67, 200, 320}};
   rng r = {11};
   int run = 0;
@@ -679,15 +683,24 @@ static void real_vs_emulated(void) {
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++) {
       build_nt = nt;
       int64_t k = cases[c].kind == FP8G_SCALE_MX ? 32 * (dims[d][2] / 32 + 1) : dims[d][2];
+      if (cases[c].nan) k += 6;
       simple s;
       if (cases[c].elo < 0) /* segmented MX: 2^(73..125) x 2^(-125..-67) */
         simple_build(&s, cases[c].kind, dims[d][0], dims[d][1], k, &r, 200, 252, 2, 60);
       else
         simple_build(&s, cases[c].kind, dims[d][0], dims[d][1], k, &r, cases[c].elo, cases[c].ehi,
                      cases[c].elo, cases[c].ehi);
+      if (cases[c].nan) { /* a NaN block in A's last row and in B's last column */
+        s.ea[(s.p.m - 1) * s.p.a_kblocks + s.p.a_kblocks / 2] = 0xFF;
+        s.eb[(s.p.a_kblocks - 1) * s.p.n + s.p.n - 1] = 0xFF;
+      }
       size_t n = (size_t)(s.p.m * s.p.n);
       float *o1 = malloc(n * 4), *o2 = malloc(n * 4);
       s.p.out = o1;
+      fp8g_bf16_plan pl;
+      CHECK(cases[c].kind != FP8G_SCALE_MX || cases[c].elo < 0 ||
+                (fp8g_bf16_make_plan(&s.p, &pl) && pl.fold_mx),
+            "MX case takes the fold");
       CHECK(fp8g_gemm_avx512bf16_w8a8.run(&s.p) == FP8GEMM_OK, "real run");
       s.p.out = o2;
       CHECK(gemm_bf16_emul.run(&s.p) == FP8GEMM_OK, "emulated run");
@@ -704,7 +717,8 @@ static void real_vs_emulated(void) {
 
 /* ------------------------------------------------------------ fused vs separate B packing */
 /* The fused path (tasks pack their own B panels, A packed for all of K, NT panel by
- * panel / NN K block by K block) against the separate-packing loops, bit for bit: every
+ * panel / NN K block by K block) against the separate-packing loops (A packed per K
+ * block and column block, or once for all of K), bit for bit: every
  * scale scheme, NN and NT weights, awkward shapes, several K blocks, super-blocks and
  * column blocks (tiny blockings), 1 and 2 threads; through the emulation and, where the
  * CPU has it, the real kernel. */
@@ -713,6 +727,9 @@ static void fused_paths(void) {
       {.kc = 64, .mc = 12, .ms = 20, .nc_min = 64, .nc_max = 128, .ws_floats = 64, .fused_rows = 0},
       {.kc = 64, .mc = 12, .ms = 20, .nc_min = 64, .nc_max = 128, .ws_floats = 64, .fused_rows = 20},
       {.kc = 130, .mc = 6, .ms = 7, .nc_min = 64, .nc_max = 64, .ws_floats = 1, .fused_rows = 7},
+      /* separate loops with A packed for all of K once per super-block (a_all): 64-column
+       * blocks, a large workspace allowance */
+      {.kc = 64, .mc = 12, .ms = 20, .nc_min = 64, .nc_max = 64, .ws_floats = 1 << 20, .fused_rows = 0},
       {.kc = 4096, .mc = 192, .ms = 4096, .nc_min = 256, .nc_max = 4096, .ws_floats = 1 << 22,
        .fused_rows = 4096}};
   static const struct { fp8g_scale_kind kind; int elo, ehi; } cases[] = {
