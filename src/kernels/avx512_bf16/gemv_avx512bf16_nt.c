@@ -41,9 +41,14 @@ static inline __m512i mx_spread(uint32_t x) {
   return _mm512_shuffle_epi8(_mm512_set1_epi32((int)x), ctl);
 }
 
+/* What a tile applies per K segment, a constant of each compiled tile so that the plain
+ * ones carry no segment sums (with 4 x 4 accumulators those spilled to the stack). */
+typedef enum { KIND_PLAIN, KIND_SEG, KIND_MX, KIND_COUNT } tile_kind;
+
 static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile *t, const int mr,
                                                             const int cn, const gemv_bf16_vtab *v,
-                                                            const bool fnuz, const bool dual) {
+                                                            const bool fnuz, const bool dual,
+                                                            const tile_kind kind) {
   const int64_t ldb = t->ldb, lda = t->lda, k = t->k;
   const int64_t nchunks = (k + GEMV_BF16_CHUNK - 1) / GEMV_BF16_CHUNK;
   const int64_t full = k / GEMV_BF16_CHUNK;
@@ -51,7 +56,8 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
   __m512 part[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
   _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
     _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) part[i][c] = _mm512_setzero_ps();
-  const int64_t seg_chunks = t->seg / GEMV_BF16_CHUNK;
+  /* Plain and MX tiles: one segment over all of K (the driver's seg >= k). */
+  const int64_t seg_chunks = kind == KIND_SEG ? t->seg / GEMV_BF16_CHUNK : nchunks;
   for (int64_t q0 = 0, s = 0; q0 < nchunks; q0 += seg_chunks, s++) {
     int64_t q1 = q0 + seg_chunks < nchunks ? q0 + seg_chunks : nchunks;
     __m512 acc[GEMV_BF16_MR][GEMV_BF16_CN_MAX], acc1[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
@@ -72,7 +78,7 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
         __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
                                  : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
         gemv_bf16_dec64(v, codes, fnuz, w[c]);
-        if (t->mx) {
+        if (kind == KIND_MX) {
           __m512i add = mx_spread(t->mx[q * GEMV_BF16_PANEL + c]);
           w[c][0] = exp_add(w[c][0], add);
           w[c][1] = exp_add(w[c][1], add);
@@ -90,11 +96,13 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
       }
     }
     _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
-      float sa = t->sa ? t->sa[i * t->sa_ld + s] : 1.0f;
+      float sa = kind == KIND_SEG && t->sa ? t->sa[i * t->sa_ld + s] : 1.0f;
       _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
-        float sb = t->sb ? t->sb[s * GEMV_BF16_PANEL + c] : 1.0f;
+        float sb = kind == KIND_SEG && t->sb ? t->sb[s * GEMV_BF16_PANEL + c] : 1.0f;
         __m512 sum = dual ? _mm512_add_ps(acc[i][c], acc1[i][c]) : acc[i][c];
-        part[i][c] = _mm512_fmadd_ps(sum, _mm512_set1_ps(sa * sb), part[i][c]);
+        /* one segment: sum + 0, the same bits as fma(sum, 1, 0) */
+        part[i][c] = kind == KIND_SEG ? _mm512_fmadd_ps(sum, _mm512_set1_ps(sa * sb), part[i][c])
+                                      : _mm512_add_ps(sum, part[i][c]);
       }
     }
   }
@@ -102,31 +110,39 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
     _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) t->out[i * t->ldo + c] = _mm512_reduce_add_ps(part[i][c]);
 }
 
-/* One function per shape with the decoder's fnuz patch as a constant. */
-#define TILE_FN(MR, CN, DUAL)                                                             \
-  static void tile_##MR##x##CN(const gemv_bf16_tile *t, fp8gemm_dtype d) {               \
+/* One function per shape and kind with the decoder's fnuz patch as a constant. */
+#define TILE_FN(MR, CN, DUAL, KIND, NAME)                                                 \
+  static void tile_##MR##x##CN##_##NAME(const gemv_bf16_tile *t, fp8gemm_dtype d) {      \
     gemv_bf16_vtab v = gemv_bf16_vtab_of(d);                                              \
-    if (v.nan80) tile_body(t, MR, CN, &v, true, DUAL);                                    \
-    else tile_body(t, MR, CN, &v, false, DUAL);                                           \
+    if (v.nan80) tile_body(t, MR, CN, &v, true, DUAL, KIND);                              \
+    else tile_body(t, MR, CN, &v, false, DUAL, KIND);                                     \
   }
-TILE_FN(1, 1, true)
-TILE_FN(2, 4, false) TILE_FN(2, 1, false)
-TILE_FN(3, 4, false) TILE_FN(3, 1, false)
-TILE_FN(4, 4, false) TILE_FN(4, 1, false)
+#define TILE_FNS(KIND, NAME)                                                              \
+  TILE_FN(1, 1, true, KIND, NAME)                                                         \
+  TILE_FN(2, 4, false, KIND, NAME) TILE_FN(2, 1, false, KIND, NAME)                       \
+  TILE_FN(3, 4, false, KIND, NAME) TILE_FN(3, 1, false, KIND, NAME)                       \
+  TILE_FN(4, 4, false, KIND, NAME) TILE_FN(4, 1, false, KIND, NAME)
+TILE_FNS(KIND_PLAIN, plain)
+TILE_FNS(KIND_SEG, seg)
+TILE_FNS(KIND_MX, mx)
 
 typedef void (*tile_fn)(const gemv_bf16_tile *, fp8gemm_dtype);
-/* [rows][narrow, wide] */
-static const tile_fn tiles[GEMV_BF16_MR + 1][2] = {
-    {NULL, NULL}, {tile_1x1, tile_1x1}, {tile_2x1, tile_2x4}, {tile_3x1, tile_3x4}, {tile_4x1, tile_4x4},
-};
+/* [kind][rows][narrow, wide] */
+#define TILE_ROW(NAME)                                                                              \
+  {{NULL, NULL}, {tile_1x1_##NAME, tile_1x1_##NAME}, {tile_2x1_##NAME, tile_2x4_##NAME},            \
+   {tile_3x1_##NAME, tile_3x4_##NAME}, {tile_4x1_##NAME, tile_4x4_##NAME}}
+static const tile_fn tiles[KIND_COUNT][GEMV_BF16_MR + 1][2] = {TILE_ROW(plain), TILE_ROW(seg), TILE_ROW(mx)};
 
 gemv_bf16_shape gemv_bf16_shape_of(int mr) {
   /* One row: one column at a time is one sequential stream (the best from memory here),
-   * with two accumulators so the VDPBF16PS latency is not the limit. */
+   * with two accumulators so the VDPBF16PS latency is not the limit. More rows: 4
+   * columns, also with block or MX scales (2 columns there, free of spills, measured
+   * slower from memory: M = 4 block 6.3 -> 7.3 ms, docs/gemv.md). */
   if (mr == 1) return (gemv_bf16_shape){.cn = 1, .dual = true};
   return (gemv_bf16_shape){.cn = 4, .dual = false};
 }
 
 void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype) {
-  tiles[mr][cn != 1](t, b_dtype);
+  tile_kind kind = t->mx ? KIND_MX : (t->sa || t->sb) ? KIND_SEG : KIND_PLAIN;
+  tiles[kind][mr][cn != 1](t, b_dtype);
 }
