@@ -41,7 +41,8 @@
 
 enum { PANELS_PER_TASK = 2 }; /* B panels packed per task (128 columns) */
 /* Separate loops: A is packed for all of K at once when that takes at most this many
- * C workspaces (ws_floats each; 64 MiB by default, 4096 x 7168 pairs). */
+ * C workspaces (ws_floats each: 64 MiB by default, which holds a full MS = 2304-row
+ * super-block up to K = 14336, i.e. 2304 x 7168 pairs). */
 enum { A_ALL_WS = 8 };
 
 /* Measured on Zen 4 (docs/kernels.md): KC 1024 puts a B panel (512 pairs x 64 columns
