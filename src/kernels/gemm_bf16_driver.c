@@ -3,7 +3,8 @@
  * around a micro-kernel passed in by the ISA file):
  *
  *   for batch b, for row super-block (MS rows):
- *     region 0 (parallel, with several column blocks): pack A(rows, all of K) once, in
+ *     region 0 (parallel, with several column blocks and A(rows, all of K) within
+ *                          A_ALL_WS workspaces): pack A(rows, all of K) once, in
  *                          MC-row x KC tasks (else A(rows, pc) is packed in region 1)
  *     for column block jc (NC columns):
  *     for K block pc (KC, even):                -- sequential: K is never split
