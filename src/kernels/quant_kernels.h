@@ -45,7 +45,9 @@ typedef struct fp8g_quant_kernels {
                            fp8gemm_dtype to, bool saturate, uint8_t *q, const void *next);
   /* == quantize, writing q with non-temporal stores where the ISA table has them (fp8
    * targets, whole aligned 32-byte blocks): for large outputs that the caller will not
-   * read back soon (no read-for-ownership, the codes bypass the cache). */
+   * read back soon (no read-for-ownership, the codes bypass the cache). Ends with an
+   * sfence when it streamed, so the codes are ordered before the caller's later stores
+   * (the thread pool's hand-off); each call pays one, so callers pass long spans. */
   void (*quantize_nt)(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
                       uint8_t *q);
 } fp8g_quant_kernels;
