@@ -160,6 +160,8 @@ bool fp8g_bf16_w8a16_range_ok(int emin, int emax, fp8gemm_dtype w_dtype, int64_t
 void fp8g_bf16_exp_range(const uint16_t *x, int64_t n, int64_t stride, int *emin, int *emax);
 /* The range check over every activation of a w8a16 problem (bf16 A). */
 bool fp8g_bf16_w8a16_acts_ok(const fp8g_gemm_problem *p);
+/* Values of the flat (row, k) index per task of that check's scan (for tests). */
+int64_t fp8g_bf16_w8a16_scan_per(int64_t total);
 /* Calls of the BF16 GEMM handed to the fallback kernel because of their data
  * (activations or MXCSR), for tests. */
 long fp8g_bf16_w8a16_handbacks(void);

@@ -88,12 +88,17 @@ static void scan_task(void *ctx, int64_t t) {
   s->emax[t] = emax;
 }
 
-bool fp8g_bf16_w8a16_acts_ok(const fp8g_gemm_problem *p) {
-  int64_t total = p->batch * p->m * p->k;
+int64_t fp8g_bf16_w8a16_scan_per(int64_t total) {
   int64_t tasks = (total + SCAN_TASK - 1) / SCAN_TASK;
   tasks = tasks < 1 ? 1 : tasks > SCAN_TASKS_MAX ? SCAN_TASKS_MAX : tasks;
-  acts_scan s = {.p = p, .per = (total + tasks - 1) / tasks};
-  if (s.per < 1) s.per = 1;
+  int64_t per = (total + tasks - 1) / tasks;
+  return per < 1 ? 1 : per;
+}
+
+bool fp8g_bf16_w8a16_acts_ok(const fp8g_gemm_problem *p) {
+  int64_t total = p->batch * p->m * p->k;
+  acts_scan s = {.p = p, .per = fp8g_bf16_w8a16_scan_per(total)};
+  int64_t tasks = (total + s.per - 1) / s.per; /* <= SCAN_TASKS_MAX */
   fp8g_parallel_for(tasks, p->nthreads, scan_task, &s);
   int emin = 255, emax = 0;
   for (int64_t t = 0; t < tasks; t++) {

@@ -506,7 +506,9 @@ static void w8a16_paths(void) {
  * must send the call back is found in any task, at a task's first and last value, on
  * 1 and 2 threads, plain and strided rows (the serial per-row scan is the reference). */
 static void w8a16_scan_split(void) {
-  const int64_t m = 37, k = 4099, total = m * k, per = (total + 2) / 3; /* 3 tasks of the scan */
+  const int64_t m = 37, k = 4099, total = m * k, per = fp8g_bf16_w8a16_scan_per(total);
+  CHECK(2 * per < total, "the scan of %lld values runs in at least 3 tasks (%lld each)", (long long)total,
+        (long long)per);
   const int64_t at[] = {0, per - 1, per, 2 * per - 1, 2 * per, total - 1, total / 2 + 17};
   const uint16_t bad[] = {0x0001, 0x7A80 /* 2^118 */, 0};
   rng r = {0x5ca7};
