@@ -61,7 +61,7 @@ typedef struct fp8g_bf16_plan {
   const fp8g_gemm_problem *p;
   fp8g_bf16_decode_fn decode; /* the ISA's vector decoder (contiguous codes) */
   fp8g_bf16_transpose_fn transpose; /* the ISA's 16 x 16 transpose (NT weight panels) */
-  fp8g_bf16_fold32_fn fold32; /* the ISA's MX fold of 32-code blocks, or NULL */
+  fp8g_bf16_fold32_fn fold32; /* fold_mx with 32-code blocks: the ISA's fold, or NULL */
   fp8g_bf16_mode mode;
   int64_t seg;  /* K extent of a scale block (SEGMENTED), else 0 */
   bool fold_mx; /* CHAIN with MX: 2^(e-127) folded into each decoded operand */

@@ -325,7 +325,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   }
   x.pl.decode = ops->decode;
   x.pl.transpose = ops->transpose;
-  x.pl.fold32 = ops->fold32;
+  x.pl.fold32 = x.pl.fold_mx && p->block_k == 32 ? ops->fold32 : NULL; /* MX: 32-code blocks */
   x.epi = (fp8g_avx2_plan){.p = p};
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
 

@@ -112,7 +112,7 @@ static void fold_run(uint16_t *h, int64_t n, fold f) {
 static void fold_blocks(const fp8g_bf16_plan *pl, uint16_t *h, int64_t n, int64_t k,
                         const uint8_t *codes, int64_t kstride) {
   const fp8g_gemm_problem *p = pl->p;
-  if (pl->fold32 && p->block_k == 32) {
+  if (pl->fold32) {
     pl->fold32(h, n, codes + (k / 32) * kstride, kstride);
     return;
   }
@@ -308,7 +308,7 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
           /* MX codes of the 16 columns' blocks, gathered once per chunk: read per block
            * from rows n bytes apart (4 KiB: one L1 set), each was an L1 miss. */
           uint8_t ec[16][CHUNK / 32];
-          bool gather = pl->fold_mx && pl->fold32 && p->block_k == 32;
+          bool gather = pl->fold32 != NULL;
           for (int64_t q = 0; gather && q < (len + 31) / 32; q++) {
             const uint8_t *erow = eb + ((k0 + kk) / 32 + q) * p->n + col0 + g;
             for (int jj = 0; jj < 16 && g + jj < nc; jj++) ec[jj][q] = erow[jj];

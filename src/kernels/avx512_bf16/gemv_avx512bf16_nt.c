@@ -17,8 +17,9 @@
  * tile is its own 4 KiB page at K = 4096, so the hardware prefetchers restart on four
  * pages at once at every tile; prefetching ~3 KiB ahead into L2 along each stream, into
  * the next tile's columns near the end, cut M = 2..4 from memory by ~30% on one thread
- * (docs/gemv.md, session 4, has the figures). The one-row tile reads one sequential stream, which the
- * hardware follows across pages; there any software prefetch measured slower. */
+ * (docs/gemv.md, session 4, has the figures). The one-row tile reads one sequential
+ * stream, which the hardware follows across pages; there any software prefetch measured
+ * slower. */
 static inline __m512 dot(__m512 acc, __m512i a, __m512i w) {
   return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)w);
 }
