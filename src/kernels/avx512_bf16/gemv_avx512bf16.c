@@ -38,8 +38,7 @@ typedef struct bf16_call {
   int64_t nseg;
   bool mx, segmented;
   int64_t batch;
-  uint32_t *mx_buf;   /* per slot: [PANEL][nq16] then [nq16][PANEL] staging, 64-byte aligned */
-  int64_t nq16;       /* nchunks rounded up to 16 */
+  uint32_t *mx_buf;   /* per slot: [nchunks][PANEL], 64-byte aligned */
   float *sb_buf;      /* per slot: [nseg][PANEL] */
   float *sa_rows;     /* segmented W8A8: [batch * m][nseg] */
   atomic_int *busy;
@@ -262,45 +261,10 @@ static inline void e8m0_adds(__m512i x, __m512i out[2]) {
   out[1] = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1)), bias), 7);
 }
 
-/* 16 x 16 dwords: dst row j (stride ldd) = column j of the 16 rows at src (stride lds).
- * Per bit b of the index, rows i and i | b swap their off-diagonal halves: row i takes
- * row i | b's lanes l ^ b where l has bit b, row i | b row i's where l has not. */
-#define SWAP_IDX(B)                                                                        \
-  {{0 & B ? 16 + (0 ^ B) : 0, 1 & B ? 16 + (1 ^ B) : 1, 2 & B ? 16 + (2 ^ B) : 2,         \
-    3 & B ? 16 + (3 ^ B) : 3, 4 & B ? 16 + (4 ^ B) : 4, 5 & B ? 16 + (5 ^ B) : 5,         \
-    6 & B ? 16 + (6 ^ B) : 6, 7 & B ? 16 + (7 ^ B) : 7, 8 & B ? 16 + (8 ^ B) : 8,         \
-    9 & B ? 16 + (9 ^ B) : 9, 10 & B ? 16 + (10 ^ B) : 10, 11 & B ? 16 + (11 ^ B) : 11,   \
-    12 & B ? 16 + (12 ^ B) : 12, 13 & B ? 16 + (13 ^ B) : 13, 14 & B ? 16 + (14 ^ B) : 14, \
-    15 & B ? 16 + (15 ^ B) : 15},                                                          \
-   {0 & B ? 16 : 0 ^ B, 1 & B ? 17 : 1 ^ B, 2 & B ? 18 : 2 ^ B, 3 & B ? 19 : 3 ^ B,       \
-    4 & B ? 20 : 4 ^ B, 5 & B ? 21 : 5 ^ B, 6 & B ? 22 : 6 ^ B, 7 & B ? 23 : 7 ^ B,       \
-    8 & B ? 24 : 8 ^ B, 9 & B ? 25 : 9 ^ B, 10 & B ? 26 : 10 ^ B, 11 & B ? 27 : 11 ^ B,   \
-    12 & B ? 28 : 12 ^ B, 13 & B ? 29 : 13 ^ B, 14 & B ? 30 : 14 ^ B, 15 & B ? 31 : 15 ^ B}}
-static _Alignas(64) const int32_t swap_idx[4][2][16] = {SWAP_IDX(8), SWAP_IDX(4), SWAP_IDX(2), SWAP_IDX(1)};
-
-static void transpose16(const uint32_t *src, int64_t lds, uint32_t *dst, int64_t ldd) {
-  __m512i r[16];
-  _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) r[i] = _mm512_load_si512((const void *)(src + i * lds));
-  _Pragma("GCC unroll 4") for (int s = 0; s < 4; s++) {
-    const int b = 8 >> s;
-    const __m512i lo = _mm512_load_si512((const void *)swap_idx[s][0]);
-    const __m512i hi = _mm512_load_si512((const void *)swap_idx[s][1]);
-    _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) {
-      if (i & b) continue;
-      __m512i x = r[i], y = r[i | b];
-      r[i] = _mm512_permutex2var_epi32(x, lo, y);
-      r[i | b] = _mm512_permutex2var_epi32(x, hi, y);
-    }
-  }
-  _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) _mm512_store_si512((void *)(dst + i * ldd), r[i]);
-}
-
-/* MX weight exponents of columns [j0, j0 + nc) (nc <= 64), tab[column][chunk] (stride
- * nq16; built by chunk in rows, then transposed: read by chunk, one cache line per chunk
- * of a column, the table slowed the one-row tile): the
+/* MX weight exponents of columns [j0, j0 + nc) (nc <= 64), tab[chunk][column]: the
  * halfword adds of the chunk's two 32-K blocks in one dword; a NaN code (0xFF) marks
  * the column NaN instead. Vectorized over the panel's 64 columns. */
-static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *rows, uint32_t *tab, bool *nan_col) {
+static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, bool *nan_col) {
   const fp8g_gemm_problem *p = c->p;
   const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride + j0;
   /* The panel's bytes of each of the K / 32 rows of eb: issue all the misses first so
@@ -330,15 +294,12 @@ static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *rows,
         add[h][0] = add[h][1] = _mm512_setzero_si512(); /* past K: the codes there are 0 */
       }
     }
-    uint32_t *row = rows + q * PANEL;
+    uint32_t *row = tab + q * PANEL;
     for (int g = 0; g < 2; g++) {
       _mm512_store_si512((void *)(row + 32 * g), _mm512_permutex2var_epi16(add[0][g], ilo, add[1][g]));
       _mm512_store_si512((void *)(row + 32 * g + 16), _mm512_permutex2var_epi16(add[0][g], ihi, add[1][g]));
     }
   }
-  for (int64_t q = c->nchunks; q < c->nq16; q++) memset(rows + q * PANEL, 0, PANEL * sizeof *rows);
-  for (int64_t q = 0; q < c->nq16; q += 16)
-    for (int j = 0; j < PANEL; j += 16) transpose16(rows + q * PANEL + j, PANEL, tab + j * c->nq16 + q, c->nq16);
   for (int64_t j = 0; j < nc; j++) nan_col[j] = (nan >> j) & 1;
 }
 
@@ -380,7 +341,7 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
     int cn = nc - j >= width ? width : 1;
     gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
                         .k = p->k, .seg = c->seg, .prefetch = prefetch, .sa = c->sa_rows && p->m > 1 ? c->sa_rows + row0 * c->nseg : NULL,
-                        .sa_ld = c->nseg, .sb = sbt ? sbt + j * c->nseg : NULL, .sb_ld = c->nseg, .mx = mxt ? mxt + j * c->nq16 : NULL, .mx_ld = c->nq16,
+                        .sa_ld = c->nseg, .sb = sbt ? sbt + j * c->nseg : NULL, .sb_ld = c->nseg, .mx = mxt ? mxt + j : NULL,
                         .out = out, .ldo = GEMV_BF16_CN_MAX};
     gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
     double cf[GEMV_BF16_CN_MAX];
@@ -396,10 +357,10 @@ static void panel_task(void *ctx, int64_t task) {
   const fp8g_gemm_problem *p = c->p;
   int64_t j0 = task * PANEL, nc = p->n - j0 < PANEL ? p->n - j0 : PANEL;
   int slot = claim_slot(c);
-  uint32_t *mxt = c->mx ? c->mx_buf + slot * 2 * c->nq16 * PANEL : NULL;
+  uint32_t *mxt = c->mx ? c->mx_buf + slot * c->nchunks * PANEL : NULL;
   float *sbt = c->segmented ? c->sb_buf + slot * c->nseg * PANEL : NULL;
   bool nan_col[PANEL] = {false};
-  if (mxt) mx_table(c, j0, nc, mxt + c->nq16 * PANEL, mxt, nan_col);
+  if (mxt) mx_table(c, j0, nc, mxt, nan_col);
   /* one row: the products sa * sb in the table (the same fp32 products the tile forms) */
   const float *row_sa = p->m == 1 && c->sa_rows ? c->sa_rows + c->batch * c->nseg : NULL;
   if (sbt) sb_table(c, j0, nc, row_sa, sbt);
@@ -457,8 +418,7 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   size_t a_elems = c->lda <= INT64_MAX / ROWS_MAX ? (size_t)(rows * c->lda) : SIZE_MAX;
   c->a = a_elems < SIZE_MAX / 2 ? aligned_alloc(64, (a_elems * 2 + 63) / 64 * 64) : NULL;
   c->busy = calloc((size_t)c->nslots, sizeof *c->busy);
-  c->nq16 = (c->nchunks + 15) / 16 * 16;
-  if (c->mx) c->mx_buf = aligned_alloc(64, (size_t)(c->nslots * 2 * c->nq16 * PANEL) * sizeof(uint32_t));
+  if (c->mx) c->mx_buf = aligned_alloc(64, (size_t)(c->nslots * c->nchunks * PANEL) * sizeof(uint32_t));
   if (c->segmented) c->sb_buf = malloc((size_t)(c->nslots * c->nseg * PANEL) * sizeof(float));
   if (c->segmented && p->sa) c->sa_rows = malloc((size_t)(rows * c->nseg) * sizeof(float));
   if (!c->a || !c->busy || (c->mx && !c->mx_buf) || (c->segmented && !c->sb_buf) ||

@@ -46,8 +46,7 @@ typedef struct gemv_bf16_tile {
   const float *sb;    /* NULL, or segment s column c at sb[c * sb_ld + s] */
   int64_t sb_ld;
   const uint32_t *mx; /* NULL, or MX weight exponents: chunk q column c at
-                         mx[c * mx_ld + q], halfword adds (k 0..31) | (k 32..63) << 16 */
-  int64_t mx_ld;
+                         mx[q * GEMV_BF16_PANEL + c], halfword adds (k 0..31) | (k 32..63) << 16 */
   float *out;         /* row i column c at out[i * ldo + c] */
   int64_t ldo;
 } gemv_bf16_tile;

@@ -80,7 +80,7 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
                                  : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
         gemv_bf16_dec64(v, codes, fnuz, w[c]);
         if (kind == KIND_MX) {
-          __m512i add = mx_spread(t->mx[c * t->mx_ld + q]);
+          __m512i add = mx_spread(t->mx[q * GEMV_BF16_PANEL + c]);
           w[c][0] = exp_add(w[c][0], add);
           w[c][1] = exp_add(w[c][1], add);
         }
