@@ -303,8 +303,10 @@ static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, 
   for (int64_t j = 0; j < nc; j++) nan_col[j] = (nan >> j) & 1;
 }
 
-/* Block weight scales of columns [j0, j0 + nc) per segment. */
-static void sb_table(const bf16_call *c, int64_t j0, int64_t nc, float *tab) {
+/* Block scales of columns [j0, j0 + nc), column j's segments contiguous at tab[j * nseg]
+ * (a column's tile then reads one or two cache lines, not one per segment). One-row
+ * calls (m == 1) store the fp32 products sa * sb of their row instead (row_sa). */
+static void sb_table(const bf16_call *c, int64_t j0, int64_t nc, const float *row_sa, float *tab) {
   const fp8g_gemm_problem *p = c->p;
   const float *sb = p->sb + c->batch * p->sb_batch_stride;
   /* Column block of each column by stepping, not dividing: a 64-bit division per
@@ -314,9 +316,13 @@ static void sb_table(const bf16_call *c, int64_t j0, int64_t nc, float *tab) {
     nb[j] = b;
     if (--left == 0) b++, left = p->block_n;
   }
-  for (int64_t s = 0; s < c->nseg; s++) {
-    const float *row = sb + s * p->b_nblocks;
-    for (int64_t j = 0; j < nc; j++) tab[s * PANEL + j] = row[nb[j]];
+  for (int64_t j = 0; j < nc; j++) {
+    float *col = tab + j * c->nseg;
+    if (j > 0 && nb[j] == nb[j - 1]) { /* same column block: same scales */
+      memcpy(col, col - c->nseg, (size_t)c->nseg * sizeof *col);
+      continue;
+    }
+    for (int64_t s = 0; s < c->nseg; s++) col[s] = sb[s * p->b_nblocks + nb[j]] * (row_sa ? row_sa[s] : 1.0f);
   }
 }
 
@@ -334,8 +340,8 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
   for (int64_t j = 0; j < nc;) {
     int cn = nc - j >= width ? width : 1;
     gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
-                        .k = p->k, .seg = c->seg, .prefetch = prefetch, .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL,
-                        .sa_ld = c->nseg, .sb = sbt ? sbt + j : NULL, .mx = mxt ? mxt + j : NULL,
+                        .k = p->k, .seg = c->seg, .prefetch = prefetch, .sa = c->sa_rows && p->m > 1 ? c->sa_rows + row0 * c->nseg : NULL,
+                        .sa_ld = c->nseg, .sb = sbt ? sbt + j * c->nseg : NULL, .sb_ld = c->nseg, .mx = mxt ? mxt + j : NULL,
                         .out = out, .ldo = GEMV_BF16_CN_MAX};
     gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
     double cf[GEMV_BF16_CN_MAX];
@@ -355,7 +361,9 @@ static void panel_task(void *ctx, int64_t task) {
   float *sbt = c->segmented ? c->sb_buf + slot * c->nseg * PANEL : NULL;
   bool nan_col[PANEL] = {false};
   if (mxt) mx_table(c, j0, nc, mxt, nan_col);
-  if (sbt) sb_table(c, j0, nc, sbt);
+  /* one row: the products sa * sb in the table (the same fp32 products the tile forms) */
+  const float *row_sa = p->m == 1 && c->sa_rows ? c->sa_rows + c->batch * c->nseg : NULL;
+  if (sbt) sb_table(c, j0, nc, row_sa, sbt);
   for (int64_t r0 = 0; r0 < p->m; r0 += GEMV_BF16_MR)
     row_group(c, r0, (int)(p->m - r0 < GEMV_BF16_MR ? p->m - r0 : GEMV_BF16_MR), j0, nc, mxt, sbt, nan_col);
   atomic_store(&c->busy[slot], 0);

@@ -30,7 +30,7 @@ enum { GEMV_BF16_PREFETCH = 3072 };
  * One tile: mr rows x cn columns over all of K. Sums run per segment of `seg` K values
  * (a multiple of 64; >= k for a single chain): tmp = VDPBF16PS chain over the segment
  * from 0, then part = fma(tmp, s, part) with s = sa(row, seg) * sb(seg, col) (1 when both
- * tables are NULL). The 16 lanes of part are summed in a fixed order into out.
+ * tables are NULL; sa NULL: sb holds the products). The 16 lanes of part are summed in a fixed order into out.
  */
 typedef struct gemv_bf16_tile {
   const uint8_t *b;   /* column c: b + c * ldb, K codes from the tile's k0 = 0 */
@@ -43,7 +43,8 @@ typedef struct gemv_bf16_tile {
                          stream (past the column's end: the next tile's column c + cn) */
   const float *sa;    /* NULL, or row i segment s at sa[i * sa_ld + s] */
   int64_t sa_ld;
-  const float *sb;    /* NULL, or segment s column c at sb[s * GEMV_BF16_PANEL + c] */
+  const float *sb;    /* NULL, or segment s column c at sb[c * sb_ld + s] */
+  int64_t sb_ld;
   const uint32_t *mx; /* NULL, or MX weight exponents: chunk q column c at
                          mx[q * GEMV_BF16_PANEL + c], halfword adds (k 0..31) | (k 32..63) << 16 */
   float *out;         /* row i column c at out[i * ldo + c] */

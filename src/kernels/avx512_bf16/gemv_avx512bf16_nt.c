@@ -67,7 +67,7 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
     for (int64_t q = q0; q < q1; q++) {
       const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
       __m512i w[GEMV_BF16_CN_MAX][2];
-      if (t->prefetch) {
+      if (mr > 1 && t->prefetch) { /* the driver's choice: multi-row tiles only */
         int64_t off = q * GEMV_BF16_CHUNK + t->prefetch;
         _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
           /* addresses only (a prefetch never faults), so no pointer past the weights */
@@ -97,13 +97,15 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
       }
     }
     _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
-      float sa = kind == KIND_SEG && t->sa ? t->sa[i * t->sa_ld + s] : 1.0f;
       _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
-        float sb = kind == KIND_SEG && t->sb ? t->sb[s * GEMV_BF16_PANEL + c] : 1.0f;
         __m512 sum = dual ? _mm512_add_ps(acc[i][c], acc1[i][c]) : acc[i][c];
-        /* one segment: sum + 0, the same bits as fma(sum, 1, 0) */
-        part[i][c] = kind == KIND_SEG ? _mm512_fmadd_ps(sum, _mm512_set1_ps(sa * sb), part[i][c])
-                                      : _mm512_add_ps(sum, part[i][c]);
+        if (kind == KIND_SEG) { /* the driver's tables: sb always, sa NULL when sb holds sa * sb */
+          float sc = t->sb[c * t->sb_ld + s];
+          if (t->sa) sc = t->sa[i * t->sa_ld + s] * sc;
+          part[i][c] = _mm512_fmadd_ps(sum, _mm512_set1_ps(sc), part[i][c]);
+        } else {
+          part[i][c] = _mm512_add_ps(sum, part[i][c]); /* one segment: the bits of fma(sum, 1, 0) */
+        }
       }
     }
   }
