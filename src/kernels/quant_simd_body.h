@@ -198,10 +198,15 @@ QS_INLINE void qs_quant_chunk_bf16p(const qs_enc *e, const uint16_t *x, uint8_t 
 #endif
 
 /* The 64-byte lines of chunk c of the row at pf (chunks of 32 elements of 4 or 2 bytes),
- * into cache. */
+ * into cache. Hint T2, not T0: on Zen 4 the next-row stream of the per-token loop ran
+ * at 60-67% of the same-run streaming read with T1 / T2 against 49-60% with T0 (f32,
+ * 1 thread, bench_quant; NTA was slower still), and no worse for bf16 (docs/quant_kernels.md). */
+#ifndef QS_PF_HINT
+#define QS_PF_HINT _MM_HINT_T2
+#endif
 QS_INLINE void qs_prefetch_chunk(const char *pf, size_t c, int src) {
   size_t bytes = src == QS_SRC_F32 ? 128 : 64;
-  for (size_t b = 0; b < bytes; b += 64) _mm_prefetch(pf + c * bytes + b, _MM_HINT_T0);
+  for (size_t b = 0; b < bytes; b += 64) _mm_prefetch(pf + c * bytes + b, QS_PF_HINT);
 }
 
 #if defined(QS_BF16_TABLE) && defined(QS_BF16_PAIRS) /* the table path falls back to the pair path */
