@@ -43,6 +43,7 @@ typedef struct bf16_call {
   float *sa_rows;     /* segmented W8A8: [batch * m][nseg] */
   atomic_int *busy;
   int nslots;
+  int nthreads;
 } bf16_call;
 
 /* ------------------------------------------------------------ support */
@@ -166,11 +167,44 @@ static uint16_t mx_fold(uint16_t v, uint8_t code) {
   return (uint16_t)(v + (uint16_t)(((int)code - 127) * 128));
 }
 
+/* Contiguous rows without MX, 64 K at a time: fp8 through the weights' decoder (its
+ * tables are the LUT's bytes, so the same bits), bf16 permuted into the decoder's order.
+ * The scalar loop below took ~10% of an M = 16 call. */
+static void decode_row_vec(const fp8g_gemm_problem *p, const void *src, uint16_t *dst, int64_t nchunks) {
+  bool fp8 = fp8gemm_dtype_is_fp8(p->a_dtype);
+  gemv_bf16_vtab v = gemv_bf16_vtab_of(fp8 ? p->a_dtype : p->b_dtype);
+  _Alignas(64) uint16_t idx[64];
+  for (int pos = 0; pos < 64; pos++) idx[pos] = (uint16_t)gemv_bf16_k_of(pos);
+  const __m512i i0 = _mm512_load_si512((const void *)idx), i1 = _mm512_load_si512((const void *)(idx + 32));
+  for (int64_t q = 0; q < nchunks; q++) {
+    int64_t left = p->k - q * 64;
+    __mmask64 m = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+    __m512i w[2];
+    if (fp8) {
+      __m512i codes = _mm512_maskz_loadu_epi8(m, (const uint8_t *)src + q * 64);
+      if (v.nan80) gemv_bf16_dec64(&v, codes, true, w);
+      else gemv_bf16_dec64(&v, codes, false, w);
+    } else {
+      const uint16_t *h = (const uint16_t *)src + q * 64;
+      __m512i x0 = _mm512_maskz_loadu_epi16((__mmask32)m, h), x1 = _mm512_maskz_loadu_epi16((__mmask32)(m >> 32), h + 32);
+      w[0] = _mm512_permutex2var_epi16(x0, i0, x1);
+      w[1] = _mm512_permutex2var_epi16(x0, i1, x1);
+    }
+    _mm512_store_si512((void *)(dst + q * 64), w[0]);
+    _mm512_store_si512((void *)(dst + q * 64 + 32), w[1]);
+  }
+}
+
 static void decode_activations(const bf16_call *c) {
   const fp8g_gemm_problem *p = c->p;
   bool fp8 = fp8gemm_dtype_is_fp8(p->a_dtype);
   const uint16_t *lut = fp8 ? fp8g_bf16_lut(p->a_dtype) : NULL;
+  size_t esize = fp8 ? 1 : 2;
   for (int64_t r = 0; r < p->batch * p->m; r++) {
+    if (p->a_stride_k == 1 && !c->mx) {
+      decode_row_vec(p, (const uint8_t *)p->a + p->a_row_offset[r] * esize, c->a + r * c->lda, c->nchunks);
+      continue;
+    }
     uint16_t *dst = c->a + r * c->lda;
     memset(dst, 0, (size_t)c->lda * sizeof *dst);
     int64_t off = p->a_row_offset[r];
@@ -336,11 +370,16 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
   /* Multi-row tiles prefetch their column streams (gemv_avx512bf16_nt.c); the later row
    * groups of a panel find its columns in L2. */
   int64_t prefetch = mr > 1 && r0 == 0 ? GEMV_BF16_PREFETCH : 0;
+  /* One row group (M <= 4): also the same columns of the panel this thread likely takes
+   * next (tasks are claimed in turn), a panel ahead, so the memory stream never waits
+   * for a tile to start its four new pages (M = 4: -14%, M = 2: -7% on one thread). */
+  int64_t step = (int64_t)PANEL * c->nthreads;
+  int64_t far = prefetch && p->m <= GEMV_BF16_MR && j0 + step < p->n ? step * ldb : 0;
   float out[GEMV_BF16_MR * GEMV_BF16_CN_MAX];
   for (int64_t j = 0; j < nc;) {
     int cn = nc - j >= width ? width : 1;
     gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
-                        .k = p->k, .seg = c->seg, .prefetch = prefetch, .sa = c->sa_rows && p->m > 1 ? c->sa_rows + row0 * c->nseg : NULL,
+                        .k = p->k, .seg = c->seg, .prefetch = prefetch, .far = far, .sa = c->sa_rows && p->m > 1 ? c->sa_rows + row0 * c->nseg : NULL,
                         .sa_ld = c->nseg, .sb = sbt ? sbt + j * c->nseg : NULL, .sb_ld = c->nseg, .mx = mxt ? mxt + j : NULL,
                         .out = out, .ldo = GEMV_BF16_CN_MAX};
     gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
@@ -415,6 +454,7 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
   int64_t n_tasks = (p->n + PANEL - 1) / PANEL, rows = p->batch * p->m;
   c->nslots = n_tasks < nthreads ? (int)n_tasks : nthreads;
+  c->nthreads = nthreads;
   size_t a_elems = c->lda <= INT64_MAX / ROWS_MAX ? (size_t)(rows * c->lda) : SIZE_MAX;
   c->a = a_elems < SIZE_MAX / 2 ? aligned_alloc(64, (a_elems * 2 + 63) / 64 * 64) : NULL;
   c->busy = calloc((size_t)c->nslots, sizeof *c->busy);
