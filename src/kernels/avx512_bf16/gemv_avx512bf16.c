@@ -266,6 +266,43 @@ static void store_row(const fp8g_gemm_problem *p, int64_t row, int64_t col, int 
   }
 }
 
+/* store_row for 4 columns, f32 / bf16 out, none NaN-marked: the same operations per
+ * element in 4-lane vectors (so the same bits); the scalar form took ~9% of an M = 4..16
+ * call (16 outputs per 4 x 4 tile). */
+_Static_assert(GEMV_BF16_CN_MAX == 4, "store_row4 takes the widest tile");
+static void store_row4(const fp8g_gemm_problem *p, int64_t row, int64_t col, const float *sum, double rf,
+                       __m256d cf) {
+  __m256d v = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(sum)), _mm256_mul_pd(_mm256_set1_pd(rf), cf));
+  switch (p->bias_kind) {
+    case FP8G_BIAS_SCALAR: v = _mm256_add_pd(v, _mm256_set1_pd(p->bias[0])); break;
+    case FP8G_BIAS_COL: v = _mm256_add_pd(v, _mm256_cvtps_pd(_mm_loadu_ps(p->bias + col))); break;
+    case FP8G_BIAS_ROW: v = _mm256_add_pd(v, _mm256_set1_pd(p->bias[row])); break;
+    case FP8G_BIAS_FULL: v = _mm256_add_pd(v, _mm256_cvtps_pd(_mm_loadu_ps(p->bias + row * p->n + col))); break;
+    default: break;
+  }
+  int64_t idx = row * p->n + col;
+  __m128 f = _mm256_cvtpd_ps(v);
+  if (p->out_dtype == FP8GEMM_F32) {
+    _mm_storeu_ps((float *)p->out + idx, f);
+    return;
+  }
+  /* f32_round_odd */
+  const __m256d nosign = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7FFFFFFFFFFFFFFF));
+  const __m128i one = _mm_set1_epi32(1);
+  __m256d back = _mm256_cvtps_pd(f);
+  __mmask8 keep = _mm256_cmp_pd_mask(back, v, _CMP_EQ_OQ) | _mm256_cmp_pd_mask(v, v, _CMP_UNORD_Q);
+  __mmask8 down = _mm256_cmp_pd_mask(_mm256_and_pd(back, nosign), _mm256_and_pd(v, nosign), _CMP_GT_OQ);
+  __m128i u = _mm_castps_si128(f);
+  u = _mm_mask_sub_epi32(u, down, u, one);
+  u = _mm_mask_or_epi32(u, (__mmask8)(~keep & 0xF), u, one);
+  /* bf16_rne */
+  __mmask8 nan = _mm_cmpgt_epi32_mask(_mm_and_si128(u, _mm_set1_epi32(0x7FFFFFFF)), _mm_set1_epi32(0x7F800000));
+  __m128i hi = _mm_srli_epi32(u, 16);
+  __m128i r = _mm_srli_epi32(_mm_add_epi32(_mm_add_epi32(u, _mm_set1_epi32(0x7FFF)), _mm_and_si128(hi, one)), 16);
+  r = _mm_mask_mov_epi32(r, nan, _mm_or_si128(hi, _mm_set1_epi32(0x40)));
+  _mm_storel_epi64((__m128i *)((uint16_t *)p->out + idx), _mm_packus_epi32(r, r));
+}
+
 /* Tensor / row / column factors (the segmented kinds have theirs inside the sums). */
 static double row_factor(const fp8g_gemm_problem *p, int64_t row) {
   if (!p->sa) return 1.0;
@@ -385,8 +422,14 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
     gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
     double cf[GEMV_BF16_CN_MAX];
     for (int jj = 0; jj < cn; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
-    for (int i = 0; i < mr; i++)
-      store_row(p, row0 + i, j0 + j, cn, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), cf, nan_col + j);
+    bool vec = cn == 4 && (p->out_dtype == FP8GEMM_F32 || p->out_dtype == FP8GEMM_BF16) &&
+               !(nan_col[j] | nan_col[j + 1] | nan_col[j + 2] | nan_col[j + 3]);
+    for (int i = 0; i < mr; i++) {
+      if (vec)
+        store_row4(p, row0 + i, j0 + j, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), _mm256_loadu_pd(cf));
+      else
+        store_row(p, row0 + i, j0 + j, cn, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), cf, nan_col + j);
+    }
     j += cn;
   }
 }
