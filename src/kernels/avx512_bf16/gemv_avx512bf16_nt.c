@@ -107,10 +107,10 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
         int64_t off = q * GEMV_BF16_CHUNK + t->prefetch;
         uintptr_t at = (uintptr_t)bq + (uintptr_t)(off < k ? t->prefetch : cn * ldb + t->prefetch - k);
         _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) _mm_prefetch((const char *)(at + (uintptr_t)(c * ldb)), _MM_HINT_T1);
-      }
-      if (t->far) {
-        uintptr_t fa = (uintptr_t)bq + (uintptr_t)t->far;
-        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) _mm_prefetch((const char *)(fa + (uintptr_t)(c * ldb)), _MM_HINT_T1);
+        if (t->far) {
+          uintptr_t fa = (uintptr_t)bq + (uintptr_t)t->far;
+          _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) _mm_prefetch((const char *)(fa + (uintptr_t)(c * ldb)), _MM_HINT_T1);
+        }
       }
       _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
         __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
