@@ -41,13 +41,16 @@ typedef struct gemv_bf16_tile {
   int64_t seg;
   int64_t prefetch;   /* > 0: prefetch into L2 this many bytes ahead in each column's
                          stream (past the column's end: the next tile's column c + cn) */
+  int64_t far;        /* with prefetch > 0 and far > 0: also prefetch into L2, at chunk q,
+                         bytes [64 q, 64 q + 64) of each column c + far / ldb (a later panel) */
   const float *sa;    /* NULL, or row i segment s at sa[i * sa_ld + s] */
   int64_t sa_ld;
   const float *sb;    /* NULL, or segment s column c at sb[c * sb_ld + s] */
   int64_t sb_ld;
   const uint32_t *mx; /* NULL, or MX weight exponents: chunk q column c at
                          mx[q * GEMV_BF16_PANEL + c], halfword adds (k 0..31) | (k 32..63) << 16 */
-  float *out;         /* row i column c at out[i * ldo + c] */
+  float *out;         /* row i column c at out[i * ldo + c]; with cn == ldo == 4 all 16
+                         floats are written (rows past mr get 0) */
   int64_t ldo;
 } gemv_bf16_tile;
 

@@ -17,9 +17,11 @@
  * tile is its own 4 KiB page at K = 4096, so the hardware prefetchers restart on four
  * pages at once at every tile; prefetching ~3 KiB ahead into L2 along each stream, into
  * the next tile's columns near the end, cut M = 2..4 from memory by ~30% on one thread
- * (docs/gemv.md, session 4, has the figures). The one-row tile reads one sequential
- * stream, which the hardware follows across pages; there any software prefetch measured
- * slower. */
+ * (docs/gemv.md, session 4, has the figures). The first row group's tiles also
+ * prefetch their columns' place in the panel their thread likely takes next (`far`):
+ * another 7-14% at M = 2..4 on one thread (session 5). The one-row tile reads
+ * one sequential stream, which the hardware follows across pages; there any software
+ * prefetch measured slower. */
 static inline __m512 dot(__m512 acc, __m512i a, __m512i w) {
   return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)w);
 }
@@ -40,6 +42,38 @@ static inline __m512i mx_spread(uint32_t x) {
                                       1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0,  /* lane 1 */
                                       1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0); /* lane 0 */
   return _mm512_shuffle_epi8(_mm512_set1_epi32((int)x), ctl);
+}
+
+/* a + b with a as the first source operand: where two NaNs meet, a's propagates (the
+ * compiler may swap the operands of a plain add). */
+static inline __attribute__((always_inline)) __m512 add_first(__m512 a, __m512 b) {
+  __m512 r;
+  __asm__("vaddps %2, %1, %0" : "=v"(r) : "v"(a), "v"(b));
+  return r;
+}
+
+/* The 16 horizontal sums _mm512_reduce_add_ps(v[n]) into out[0..15] in one pass: the
+ * same pairings (upper 256 + lower 256 bits, then 128, 64, 32), so the same sums, in 15
+ * adds and 31 shuffles instead of 16 dependent chains of 8 (~60 cycles of a ~2400-cycle
+ * 4 x 4 tile at K = 4096). First operands as in gcc's code for the reduce (upper half;
+ * upper half; elements 2, 3; element 0), so that where two NaNs meet the same one
+ * propagates (its sign shows in the output). */
+static inline __attribute__((always_inline)) void reduce16(const __m512 v[16], float *out) {
+  __m512 s1[8], s2[4], s3[2];
+  for (int n = 0; n < 8; n++)
+    s1[n] = add_first(_mm512_shuffle_f32x4(v[n], v[n + 8], _MM_SHUFFLE(3, 2, 3, 2)),
+                      _mm512_shuffle_f32x4(v[n], v[n + 8], _MM_SHUFFLE(1, 0, 1, 0)));
+  for (int n = 0; n < 4; n++)
+    s2[n] = add_first(_mm512_shuffle_f32x4(s1[n], s1[n + 4], _MM_SHUFFLE(3, 1, 3, 1)),
+                      _mm512_shuffle_f32x4(s1[n], s1[n + 4], _MM_SHUFFLE(2, 0, 2, 0)));
+  for (int n = 0; n < 2; n++)
+    s3[n] = add_first(_mm512_shuffle_ps(s2[n], s2[n + 2], _MM_SHUFFLE(3, 2, 3, 2)),
+                      _mm512_shuffle_ps(s2[n], s2[n + 2], _MM_SHUFFLE(1, 0, 1, 0)));
+  __m512 r = add_first(_mm512_shuffle_ps(s3[0], s3[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_ps(s3[0], s3[1], _MM_SHUFFLE(3, 1, 3, 1)));
+  /* lane p of r holds the sum of v[{0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15}[p]] */
+  const __m512i order = _mm512_set_epi32(15, 13, 14, 12, 7, 5, 6, 4, 11, 9, 10, 8, 3, 1, 2, 0);
+  _mm512_storeu_ps(out, _mm512_permutexvar_ps(order, r));
 }
 
 /* What a tile applies per K segment, a constant of each compiled tile so that the plain
@@ -68,11 +102,14 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
       const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
       __m512i w[GEMV_BF16_CN_MAX][2];
       if (mr > 1 && t->prefetch) { /* the driver's choice: multi-row tiles only */
+        /* addresses only (a prefetch never faults), so no pointer past the weights; one
+         * displacement per chunk from each column's load address, no branch per column */
         int64_t off = q * GEMV_BF16_CHUNK + t->prefetch;
-        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
-          /* addresses only (a prefetch never faults), so no pointer past the weights */
-          uintptr_t at = (uintptr_t)t->b + (uintptr_t)(off < k ? c * ldb + off : (c + cn) * ldb + off - k);
-          _mm_prefetch((const char *)at, _MM_HINT_T1);
+        uintptr_t at = (uintptr_t)bq + (uintptr_t)(off < k ? t->prefetch : cn * ldb + t->prefetch - k);
+        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) _mm_prefetch((const char *)(at + (uintptr_t)(c * ldb)), _MM_HINT_T1);
+        if (t->far) {
+          uintptr_t fa = (uintptr_t)bq + (uintptr_t)t->far;
+          _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) _mm_prefetch((const char *)(fa + (uintptr_t)(c * ldb)), _MM_HINT_T1);
         }
       }
       _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
@@ -108,6 +145,12 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
         }
       }
     }
+  }
+  if (cn == 4 && t->ldo == 4) { /* the driver's layout: 16 floats, rows past mr unused */
+    __m512 v[16];
+    _Pragma("GCC unroll 16") for (int n = 0; n < 16; n++) v[n] = n / 4 < mr ? part[n / 4][n % 4] : _mm512_setzero_ps();
+    reduce16(v, t->out);
+    return;
   }
   _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
     _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) t->out[i * t->ldo + c] = _mm512_reduce_add_ps(part[i][c]);
