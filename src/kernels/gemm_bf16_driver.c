@@ -365,12 +365,8 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
     n_a *= x.nkb;
     n_as *= x.nkb;
   }
-  /* Compute tasks per thread: the separate loops end every K block at a barrier, where
-   * the last task's length is idle time on the other threads (4096^3 on 2 threads: 22
-   * tasks of ~1 ms per K block ran at 1.94 busy cores of 2, 88 tasks at 1.96). The
-   * fused workers take column chunks (more of them measured no better). */
-  int64_t max_tasks = (x.fused ? 8 : 64) * (int64_t)nthreads;
   /* Fused: one scratch panel per worker. */
+  int64_t max_tasks = 8 * (int64_t)nthreads;
   int64_t b_cols = x.fused ? nthreads * NR : nc;
   int64_t n_b = round_up(b_cols * x.kp_stride, 16), n_bs = round_up(b_cols * x.sstride, 16);
   /* Workspace rows padded by a cache line: a power-of-two row stride would put the
