@@ -112,6 +112,9 @@ typedef struct fp8g_bf16_isa_ops {
   fp8g_bf16_decode_fn decode;
   fp8g_bf16_transpose_fn transpose;
   fp8g_bf16_fold32_fn fold32; /* may be NULL: the packers' portable fold */
+  /* may be NULL: micro-kernels for full-width tiles of r = 1..MR-1 rows (entry r), run
+   * in place; else such tiles run on a zero-padded scratch tile (same bits). */
+  const fp8g_bf16_ukernel_fn *ukernel_rows;
 } fp8g_bf16_isa_ops;
 
 /* ------------------------------------------------------------ driver */

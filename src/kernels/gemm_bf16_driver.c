@@ -168,6 +168,7 @@ typedef struct run_ctx {
   fp8g_bf16_plan pl;
   fp8g_avx2_plan epi; /* the AVX2 epilogue reads only .p */
   fp8g_bf16_ukernel_fn uk;
+  const fp8g_bf16_ukernel_fn *uk_rows; /* tiles of 1..MR-1 full-width rows, or NULL */
   int64_t b;              /* batch */
   int64_t r0, rows;       /* super-block rows (within the batch) */
   int64_t mc, n_ic;       /* row blocks of the super-block */
@@ -205,11 +206,18 @@ static void pack_task(void *vctx, int64_t t) {
                    x->bpack + pan * x->kp * NR, x->bscale + pan * x->sstride * NR, x->sstride);
 }
 
-/* A full tile runs in place; an edge tile on a zero-padded scratch tile (the same
- * per-lane arithmetic, so the bits do not depend on where a tile edge falls). */
+/* A full tile runs in place, and so does a full-width tile of fewer rows when the ISA
+ * has row kernels (the M edge, e.g. 256 = 42 x 6 + 4: the 6-row kernel on scratch
+ * wasted 2 of 6 rows and two copies of the tile); other edge tiles run on a
+ * zero-padded scratch tile. The same per-lane arithmetic everywhere, so the bits do
+ * not depend on where a tile edge falls. */
 static void run_tile(const run_ctx *x, fp8g_bf16_tile *t, int mr, int nr) {
   if (mr == MR && nr == NR) {
     x->uk(t, x->pl.mode);
+    return;
+  }
+  if (nr == NR && x->uk_rows && x->uk_rows[mr]) {
+    x->uk_rows[mr](t, x->pl.mode);
     return;
   }
   _Alignas(64) float tmp[MR * NR];
@@ -316,7 +324,7 @@ static fp8g_ws_cache ws_cache = FP8G_WS_CACHE_INIT;
 
 fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_isa_ops *ops,
                                   const fp8g_gemm_kernel *fallback) {
-  run_ctx x = {.uk = ops->ukernel};
+  run_ctx x = {.uk = ops->ukernel, .uk_rows = ops->ukernel_rows};
   if (!fp8g_bf16_make_plan(p, &x.pl)) return fallback->run(p);
   /* w8a16: activations that a VDPBF16PS chain could flush or overflow go elsewhere. */
   if (p->a_dtype == FP8GEMM_BF16 && !fp8g_bf16_w8a16_acts_ok(p)) {

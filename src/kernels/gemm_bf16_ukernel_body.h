@@ -21,6 +21,8 @@
  *                       (VSHUFI32X4 with 0x88 / 0xDD)
  *   BK_UKERNEL, BK_DECODE, BK_TRANSPOSE   the names to give the micro-kernel, the
  *                       decoder and the 16 x 16 dword transpose
+ *   BK_UKERNEL_ROWS     optional: the name of a table of micro-kernels for tiles of
+ *                       1..MR-1 rows (index = rows)
  *
  * avx512_bf16/gemm_avx512bf16.c maps it to AVX-512 intrinsics; tests/c/gemm_bf16_emul.h
  * to plain C with the instruction's exact semantics, so this code is tested on CPUs
@@ -38,22 +40,23 @@
 _Static_assert(FP8G_BF16_MR == 6 && FP8G_BF16_NR == 64, "the macros below spell out 6 x 4 vectors");
 
 #define BK_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
-#define BK_DECL(i) bk_f c##i##0, c##i##1, c##i##2, c##i##3;
-#define BK_ZERO(i) c##i##0 = bk_zero(); c##i##1 = bk_zero(); c##i##2 = bk_zero(); c##i##3 = bk_zero();
-#define BK_LOAD(i)                                                                       \
-  c##i##0 = bk_loadf(c + (i) * ldc);      c##i##1 = bk_loadf(c + (i) * ldc + 16);      \
-  c##i##2 = bk_loadf(c + (i) * ldc + 32); c##i##3 = bk_loadf(c + (i) * ldc + 48);
-#define BK_STORE(i)                                                                      \
-  bk_storef(c + (i) * ldc, c##i##0);      bk_storef(c + (i) * ldc + 16, c##i##1);      \
-  bk_storef(c + (i) * ldc + 32, c##i##2); bk_storef(c + (i) * ldc + 48, c##i##3);
+/* Row i exists in a tile of R rows (R a compile-time constant in every caller: the
+ * guards vanish and rows past R take no registers). */
+#define BK_IF_ROW(i, body) if ((i) < R) { body }
+#define BK_DECL(i) bk_f c##i##0 = bk_zero(), c##i##1 = bk_zero(), c##i##2 = bk_zero(), c##i##3 = bk_zero();
+#define BK_LOAD(i)                                                                          \
+  BK_IF_ROW(i, c##i##0 = bk_loadf(c + (i) * ldc);      c##i##1 = bk_loadf(c + (i) * ldc + 16); \
+               c##i##2 = bk_loadf(c + (i) * ldc + 32); c##i##3 = bk_loadf(c + (i) * ldc + 48);)
+#define BK_STORE(i)                                                                          \
+  BK_IF_ROW(i, bk_storef(c + (i) * ldc, c##i##0);      bk_storef(c + (i) * ldc + 16, c##i##1); \
+               bk_storef(c + (i) * ldc + 32, c##i##2); bk_storef(c + (i) * ldc + 48, c##i##3);)
 #define BK_DOT_ROW(i)                                  \
-  {                                                    \
+  BK_IF_ROW(i,                                         \
     bk_p ai = bk_bcast_pair(a + (i));                  \
     c##i##0 = bk_dot(c##i##0, ai, b0);                 \
     c##i##1 = bk_dot(c##i##1, ai, b1);                 \
     c##i##2 = bk_dot(c##i##2, ai, b2);                 \
-    c##i##3 = bk_dot(c##i##3, ai, b3);                 \
-  }
+    c##i##3 = bk_dot(c##i##3, ai, b3);)
 /* `len` pair steps; one step per iteration (hand unrolling made gcc copy registers in
  * the AVX2 kernel). */
 #define BK_K_LOOP(len)                                                                \
@@ -71,21 +74,24 @@ _Static_assert(FP8G_BF16_MR == 6 && FP8G_BF16_NR == 64, "the macros below spell 
             bk_fma(c##i##v, bk_mul(s, bs##v),                                     \
                    first ? bk_zero() : bk_loadf(c + (i) * ldc + 16 * (v))));
 #define BK_FOLD_ROW(i)                  \
-  {                                     \
+  BK_IF_ROW(i,                          \
     bk_f s = bk_bcastf(as + (i));       \
     BK_FOLD1(i, 0) BK_FOLD1(i, 1)       \
-    BK_FOLD1(i, 2) BK_FOLD1(i, 3)       \
-  }
+    BK_FOLD1(i, 2) BK_FOLD1(i, 3))
 
 /* The next tile's C rows (4 lines each) into L2 while this one runs: its loads at the
  * start of a tile would otherwise stall every accumulator chain on L3. */
-#define BK_PF_ROW(i)                                       \
-  bk_prefetch_l2(t->c_next + (i) * ldc);                   \
-  bk_prefetch_l2(t->c_next + (i) * ldc + 16);              \
-  bk_prefetch_l2(t->c_next + (i) * ldc + 32);              \
-  bk_prefetch_l2(t->c_next + (i) * ldc + 48);
+#define BK_PF_ROW(i)                                                   \
+  BK_IF_ROW(i, bk_prefetch_l2(t->c_next + (i) * ldc);                  \
+               bk_prefetch_l2(t->c_next + (i) * ldc + 16);             \
+               bk_prefetch_l2(t->c_next + (i) * ldc + 32);             \
+               bk_prefetch_l2(t->c_next + (i) * ldc + 48);)
 
-static void BK_UKERNEL(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) {
+/* The micro-kernel for the first R rows of an MR-row A panel (R <= MR; the A panel
+ * keeps its MR-row layout). Each lane's arithmetic is the same for every R, so a tile
+ * of R < MR rows gives the bits of the full tile's first R rows. */
+static inline __attribute__((always_inline)) void bk_ukernel_rows(const fp8g_bf16_tile *t,
+                                                                  fp8g_bf16_mode mode, const int R) {
   float *c = t->c;
   int64_t ldc = t->ldc;
   const uint32_t *a = t->a, *b = t->b;
@@ -94,9 +100,7 @@ static void BK_UKERNEL(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) {
   }
   if (mode == FP8G_BF16_CHAIN) {
     BK_ROWS(BK_DECL)
-    if (t->first) {
-      BK_ROWS(BK_ZERO)
-    } else {
+    if (!t->first) {
       BK_ROWS(BK_LOAD)
     }
     BK_K_LOOP(t->kp)
@@ -107,7 +111,6 @@ static void BK_UKERNEL(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) {
   for (int64_t k0 = 0, s_i = 0; k0 < t->kp; k0 += t->seg_pairs, s_i++) {
     int64_t len = t->kp - k0 < t->seg_pairs ? t->kp - k0 : t->seg_pairs;
     BK_ROWS(BK_DECL)
-    BK_ROWS(BK_ZERO)
     BK_K_LOOP(len)
     const float *as = t->ascale + s_i * FP8G_BF16_MR, *bsp = t->bscale + s_i * FP8G_BF16_NR;
     bk_f bs0 = bk_loadf(bsp), bs1 = bk_loadf(bsp + 16), bs2 = bk_loadf(bsp + 32),
@@ -116,6 +119,28 @@ static void BK_UKERNEL(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) {
     first = false;
   }
 }
+
+static void BK_UKERNEL(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) {
+  bk_ukernel_rows(t, mode, FP8G_BF16_MR);
+}
+
+#ifdef BK_UKERNEL_ROWS
+/* Tiles of 1..MR-1 full-width rows, run in place (the M edge: 256 = 42 x 6 + 4 rows);
+ * index = rows, entry 0 unused. */
+#define BK_UK_CAT(a, b) a##b
+#define BK_UK_NAME(base, r) BK_UK_CAT(base, r)
+#define BK_UK_DEF(r)                                                                         \
+  static void BK_UK_NAME(BK_UKERNEL_ROWS, r)(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) { \
+    bk_ukernel_rows(t, mode, r);                                                              \
+  }
+BK_UK_DEF(1) BK_UK_DEF(2) BK_UK_DEF(3) BK_UK_DEF(4) BK_UK_DEF(5)
+static const fp8g_bf16_ukernel_fn BK_UKERNEL_ROWS[FP8G_BF16_MR] = {
+    NULL, BK_UK_NAME(BK_UKERNEL_ROWS, 1), BK_UK_NAME(BK_UKERNEL_ROWS, 2), BK_UK_NAME(BK_UKERNEL_ROWS, 3),
+    BK_UK_NAME(BK_UKERNEL_ROWS, 4), BK_UK_NAME(BK_UKERNEL_ROWS, 5)};
+#undef BK_UK_DEF
+#undef BK_UK_NAME
+#undef BK_UK_CAT
+#endif
 
 /*
  * dst[0..n) = bf16 of the fp8 codes src[0..n), n >= 1, 64 codes a step: two table
@@ -194,6 +219,7 @@ static void BK_TRANSPOSE(const uint32_t *src, int64_t sstride, uint32_t *dst, in
 }
 
 #undef BK_ROWS
+#undef BK_IF_ROW
 #undef BK_DECL
 #undef BK_ZERO
 #undef BK_LOAD

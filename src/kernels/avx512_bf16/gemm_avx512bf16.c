@@ -57,6 +57,7 @@ static inline bk_p bk_p_shuf128_odd(bk_p a, bk_p b) { return _mm512_shuffle_i32x
 #define BK_UKERNEL ukernel_avx512bf16
 #define BK_DECODE decode_avx512bf16
 #define BK_TRANSPOSE transpose_avx512bf16
+#define BK_UKERNEL_ROWS ukernel_rows_avx512bf16
 #include "../gemm_bf16_ukernel_body.h"
 
 /* fp8g_bf16_fold32_fn: one 32-halfword vector per MX block (the packers' portable fold
@@ -81,7 +82,7 @@ static void fold32_avx512bf16(uint16_t *h, int64_t n, const uint8_t *codes, int6
 }
 
 static const fp8g_bf16_isa_ops ops = {ukernel_avx512bf16, decode_avx512bf16, transpose_avx512bf16,
-                                      fold32_avx512bf16};
+                                      fold32_avx512bf16, ukernel_rows_avx512bf16};
 
 static fp8gemm_status run(const fp8g_gemm_problem *p) {
   return fp8g_bf16_gemm_run(p, &ops, &fp8g_gemm_ref_w8a8);
