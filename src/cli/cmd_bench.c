@@ -34,7 +34,7 @@ typedef struct bench_opts {
 
 void cmd_bench_help(void) {
   printf(
-      "usage: fp8gemm bench [--shape MxNxK]... [--scheme NAME]... [--threads N[,N...]]\n"
+      "usage: fp8gemm bench [--shape MxNxK[,...]]... [--scheme NAME]... [--threads N[,N...]]\n"
       "                     [--layout nt|nn] [--full] [--min-time SECONDS] [--no-naive] [--json]\n"
       "                     [--in-cache]\n"
       "\n"
@@ -45,7 +45,8 @@ void cmd_bench_help(void) {
       "FMA peak; column 'vs'), all measured in the same run, and the speedup over the naive\n"
       "path (dequantize to fp32 + our fp32 GEMM).\n"
       "\n"
-      "  --shape MxNxK   a problem (M rows, N outputs, K inputs); repeatable. Default suite:\n"
+      "  --shape MxNxK   a problem (M rows, N outputs, K inputs); repeatable or\n"
+      "                  comma-separated (1x14336x4096,4x14336x4096). Default suite:\n"
       "                  (N, K) in 4096x4096, 14336x4096, 4096x14336; M in 1, 4, 16, 256\n"
       "  --full          the whole suite: (N, K) pairs of 4096 / 11008 / 14336 and\n"
       "                  M in 1, 4, 8, 16, 64, 256, 1024, 4096 (takes long)\n"
@@ -77,6 +78,16 @@ static int parse_shape(const char *s, shape *out) {
     return -1;
   *out = (shape){m, n, k};
   return 0;
+}
+
+/* One shape or a comma-separated list of them, appended to o->shapes. */
+static int parse_shapes(const char *list, bench_opts *o) {
+  char buf[1024];
+  if (snprintf(buf, sizeof buf, "%s", list) >= (int)sizeof buf) return -1;
+  int n = 0;
+  for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","), n++)
+    if (o->n_shapes == MAX_SHAPES || parse_shape(tok, &o->shapes[o->n_shapes++]) != 0) return -1;
+  return n ? 0 : -1;
 }
 
 static int parse_schemes(const char *list, bench_opts *o) {
@@ -118,9 +129,9 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     else if (strcmp(a, "--in-cache") == 0) o->in_cache = true;
     else if (!v) return cli_usage_error("bench: %s: expected a value (see 'fp8gemm bench --help')", a);
     else if (strcmp(a, "--shape") == 0) {
-      if (o->n_shapes == MAX_SHAPES || parse_shape(v, &o->shapes[o->n_shapes]) != 0)
-        return cli_usage_error("bench: --shape: expected MxNxK with 1 <= each <= 2^20, got '%s'", v);
-      o->n_shapes++;
+      if (parse_shapes(v, o) != 0)
+        return cli_usage_error("bench: --shape: expected MxNxK with 1 <= each <= 2^20 "
+                               "(comma-separated, at most %d shapes), got '%s'", MAX_SHAPES, v);
       i++;
     } else if (strcmp(a, "--scheme") == 0) {
       if (parse_schemes(v, o) != 0)

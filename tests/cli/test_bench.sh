@@ -24,6 +24,8 @@ usage_error() { # usage_error "FRAGMENT" ARGS...
 
 usage_error "--shape" --shape 0x1x1
 usage_error "--shape" --shape 4x5
+usage_error "--shape" --shape 4x4x4,4x5
+usage_error "--shape" --shape ,
 usage_error "--scheme" --scheme nope
 usage_error "--threads" --threads 0
 usage_error "--layout" --layout tn
@@ -36,11 +38,11 @@ check "bench --help exits 0" $?
 grep -q -- "--shape MxNxK" "$tmp/help"
 check "--help documents --shape" $?
 
-"$CLI" bench --json --shape 3x40x64 --shape 20x8x96 --scheme per_token,mx,w8a16 --threads 1 \
+"$CLI" bench --json --shape 3x40x64 --shape 20x8x96,5x16x32 --scheme per_token,mx,w8a16 --threads 1 \
   --min-time 0 --no-naive >"$tmp/json" 2>"$tmp/err"
 check "bench --json runs (exit 0; stderr: $(cat "$tmp/err"))" $?
 lines=$(wc -l <"$tmp/json")
-[[ "$lines" -eq 6 ]]
+[[ "$lines" -eq 9 ]]
 check "one line per shape x scheme (got $lines)" $?
 python3 - "$tmp/json" <<'PY'
 import json, sys
@@ -49,7 +51,7 @@ want = {"op", "scheme", "m", "n", "k", "threads", "kernel", "seconds", "gflops",
         "read_gbps"}
 rows = [json.loads(l) for l in open(sys.argv[1])]
 shapes = sorted({(r["m"], r["n"], r["k"]) for r in rows})
-ok = all(want <= set(r) for r in rows) and shapes == [(3, 40, 64), (20, 8, 96)]
+ok = all(want <= set(r) for r in rows) and shapes == [(3, 40, 64), (5, 16, 32), (20, 8, 96)]
 # peak_fraction is the binding limit's share: the larger of the two fractions; the
 # class names the peak the compute fraction is of
 ok = ok and all(abs(r["peak_fraction"] - max(r["compute_fraction"], r["bw_fraction"])) < 1e-3
