@@ -63,8 +63,8 @@ typedef struct gemv_bf16_shape {
   int cn;
   bool dual;
 } gemv_bf16_shape;
-gemv_bf16_shape gemv_bf16_shape_of(int mr);
-/* Runs a tile of mr (1..GEMV_BF16_MR) rows and cn (gemv_bf16_shape_of(mr).cn or 1) columns. */
+gemv_bf16_shape gemv_bf16_shape_of(int mr, bool mx);
+/* Runs a tile of mr (1..GEMV_BF16_MR) rows and cn (gemv_bf16_shape_of(mr, mx).cn or 1) columns. */
 void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype);
 
 #endif /* FP8GEMM_GEMV_AVX512BF16_H */

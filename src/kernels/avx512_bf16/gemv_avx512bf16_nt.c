@@ -13,15 +13,15 @@
 #include "gemv_avx512bf16.h"
 #include "gemv_bf16_decode.h"
 
-/* Software prefetch (multi-row tiles, the driver's choice): each column of a 4-column
+/* Software prefetch (4-column tiles, the driver's choice): each column of a 4-column
  * tile is its own 4 KiB page at K = 4096, so the hardware prefetchers restart on four
  * pages at once at every tile; prefetching ~3 KiB ahead into L2 along each stream, into
  * the next tile's columns near the end, cut M = 2..4 from memory by ~30% on one thread
  * (docs/gemv.md, session 4, has the figures). The first row group's tiles also
  * prefetch their columns' place in the panel their thread likely takes next (`far`):
- * another 7-14% at M = 2..4 on one thread (session 5). The one-row tile reads
- * one sequential stream, which the hardware follows across pages; there any software
- * prefetch measured slower. */
+ * another 7-14% at M = 2..4 on one thread (session 5). The one-column tile (M = 1
+ * without MX) reads one sequential stream, which the hardware follows across pages;
+ * there any software prefetch measured slower. */
 static inline __m512 dot(__m512 acc, __m512i a, __m512i w) {
   return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)w);
 }
@@ -101,7 +101,7 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
     for (int64_t q = q0; q < q1; q++) {
       const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
       __m512i w[GEMV_BF16_CN_MAX][2];
-      if (mr > 1 && t->prefetch) { /* the driver's choice: multi-row tiles only */
+      if (t->prefetch) { /* the driver's choice: multi-column tiles only */
         /* addresses only (a prefetch never faults), so no pointer past the weights; one
          * displacement per chunk from each column's load address, no branch per column */
         int64_t off = q * GEMV_BF16_CHUNK + t->prefetch;
@@ -164,7 +164,7 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
     else tile_body(t, MR, CN, &v, false, DUAL, KIND);                                     \
   }
 #define TILE_FNS(KIND, NAME)                                                              \
-  TILE_FN(1, 1, true, KIND, NAME)                                                         \
+  TILE_FN(1, 1, true, KIND, NAME) TILE_FN(1, 4, false, KIND, NAME)                       \
   TILE_FN(2, 4, false, KIND, NAME) TILE_FN(2, 1, false, KIND, NAME)                       \
   TILE_FN(3, 4, false, KIND, NAME) TILE_FN(3, 1, false, KIND, NAME)                       \
   TILE_FN(4, 4, false, KIND, NAME) TILE_FN(4, 1, false, KIND, NAME)
@@ -175,16 +175,18 @@ TILE_FNS(KIND_MX, mx)
 typedef void (*tile_fn)(const gemv_bf16_tile *, fp8gemm_dtype);
 /* [kind][rows][narrow, wide] */
 #define TILE_ROW(NAME)                                                                              \
-  {{NULL, NULL}, {tile_1x1_##NAME, tile_1x1_##NAME}, {tile_2x1_##NAME, tile_2x4_##NAME},            \
+  {{NULL, NULL}, {tile_1x1_##NAME, tile_1x4_##NAME}, {tile_2x1_##NAME, tile_2x4_##NAME},            \
    {tile_3x1_##NAME, tile_3x4_##NAME}, {tile_4x1_##NAME, tile_4x4_##NAME}}
 static const tile_fn tiles[KIND_COUNT][GEMV_BF16_MR + 1][2] = {TILE_ROW(plain), TILE_ROW(seg), TILE_ROW(mx)};
 
-gemv_bf16_shape gemv_bf16_shape_of(int mr) {
+gemv_bf16_shape gemv_bf16_shape_of(int mr, bool mx) {
   /* One row: one column at a time is one sequential stream (the best from memory here),
-   * with two accumulators so the VDPBF16PS latency is not the limit. More rows: 4
-   * columns, also with block or MX scales (2 columns there, free of spills, measured
-   * slower from memory: M = 4 block 6.3 -> 7.3 ms, docs/gemv.md). */
-  if (mr == 1) return (gemv_bf16_shape){.cn = 1, .dual = true};
+   * with two accumulators so the VDPBF16PS latency is not the limit; with MX scales 4
+   * columns with the multi-row tiles' prefetch (M = 1 from memory, 1 thread: 4.4-9.7 ->
+   * 4.1-5.3 ms, docs/gemv.md session 5). More rows: 4 columns, also with block or MX
+   * scales (2 columns there, free of spills, measured slower from memory: M = 4 block
+   * 6.3 -> 7.3 ms, docs/gemv.md). */
+  if (mr == 1 && !mx) return (gemv_bf16_shape){.cn = 1, .dual = true};
   return (gemv_bf16_shape){.cn = 4, .dual = false};
 }
 
