@@ -403,10 +403,12 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
   const fp8g_gemm_problem *p = c->p;
   const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
   int64_t ldb = p->b_stride_n, row0 = c->batch * p->m + r0;
-  int width = gemv_bf16_shape_of(mr, mxt != NULL).cn;
-  /* Multi-column tiles prefetch their column streams (gemv_avx512bf16_nt.c); the later
-   * row groups of a panel find its columns in L2. */
-  int64_t prefetch = width > 1 && r0 == 0 ? GEMV_BF16_PREFETCH : 0;
+  /* 4 columns per tile for every row count and scheme (2 columns with block or MX scales,
+   * free of spills, measured slower from memory: M = 4 block 6.3 -> 7.3 ms, docs/gemv.md) */
+  const int width = GEMV_BF16_CN_MAX;
+  /* The first row group's tiles prefetch their column streams (gemv_avx512bf16_nt.c); the
+   * later row groups of a panel find its columns in L2. */
+  int64_t prefetch = r0 == 0 ? GEMV_BF16_PREFETCH : 0;
   /* The first row group also prefetches the same columns of the panel this thread likely
    * takes next (tasks are claimed in turn), a panel ahead, so the memory stream does not
    * wait for each tile to start its four new pages (one thread: M = 4 -10-14%, M = 2

@@ -57,14 +57,8 @@ typedef struct gemv_bf16_tile {
 /* Rows per tile; more rows run in groups of these, each decoding the columns again
  * (decoding them once into an L1 buffer for all groups measured no faster here). */
 enum { GEMV_BF16_MR = 4 };
-/* The tile for mr rows: cn columns; dual: two accumulators per (row, column) (the first
- * and second half of each 64-code chunk), summed at the end of each K segment. */
-typedef struct gemv_bf16_shape {
-  int cn;
-  bool dual;
-} gemv_bf16_shape;
-gemv_bf16_shape gemv_bf16_shape_of(int mr, bool mx);
-/* Runs a tile of mr (1..GEMV_BF16_MR) rows and cn (gemv_bf16_shape_of(mr, mx).cn or 1) columns. */
+/* Runs a tile of mr (1..GEMV_BF16_MR) rows and cn (GEMV_BF16_CN_MAX, or 1 at a panel's
+ * last columns) columns. */
 void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype);
 
 #endif /* FP8GEMM_GEMV_AVX512BF16_H */

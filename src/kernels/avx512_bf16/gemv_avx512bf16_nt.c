@@ -13,15 +13,17 @@
 #include "gemv_avx512bf16.h"
 #include "gemv_bf16_decode.h"
 
-/* Software prefetch (4-column tiles, the driver's choice): each column of a 4-column
+/* Software prefetch (the first row group of a panel, the driver's choice): each column of a 4-column
  * tile is its own 4 KiB page at K = 4096, so the hardware prefetchers restart on four
  * pages at once at every tile; prefetching ~3 KiB ahead into L2 along each stream, into
  * the next tile's columns near the end, cut M = 2..4 from memory by ~30% on one thread
  * (docs/gemv.md, session 4, has the figures). The first row group's tiles also
  * prefetch their columns' place in the panel their thread likely takes next (`far`):
- * another 7-14% at M = 2..4 on one thread (session 5). The one-column tile (M = 1
- * without MX) reads one sequential stream, which the hardware follows across pages;
- * there any software prefetch measured slower. */
+ * another 7-14% at M = 2..4 on one thread (session 5). M = 1 runs the same way: a
+ * one-column tile (one sequential stream, two accumulators against the VDPBF16PS latency,
+ * no prefetch) measured slower from memory on one thread than 1 x 4 with the prefetch
+ * (docs/gemv.md, session 5). Every tile sums a (row, column) in one accumulator, so a
+ * column's bits do not depend on the tile width that serves it (panel edges). */
 static inline __m512 dot(__m512 acc, __m512i a, __m512i w) {
   return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)w);
 }
@@ -82,7 +84,7 @@ typedef enum { KIND_PLAIN, KIND_SEG, KIND_MX, KIND_COUNT } tile_kind;
 
 static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile *t, const int mr,
                                                             const int cn, const gemv_bf16_vtab *v,
-                                                            const bool fnuz, const bool dual,
+                                                            const bool fnuz,
                                                             const tile_kind kind) {
   const int64_t ldb = t->ldb, lda = t->lda, k = t->k;
   const int64_t nchunks = (k + GEMV_BF16_CHUNK - 1) / GEMV_BF16_CHUNK;
@@ -95,13 +97,13 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
   const int64_t seg_chunks = kind == KIND_SEG ? t->seg / GEMV_BF16_CHUNK : nchunks;
   for (int64_t q0 = 0, s = 0; q0 < nchunks; q0 += seg_chunks, s++) {
     int64_t q1 = q0 + seg_chunks < nchunks ? q0 + seg_chunks : nchunks;
-    __m512 acc[GEMV_BF16_MR][GEMV_BF16_CN_MAX], acc1[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
+    __m512 acc[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
     _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
-      _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) acc[i][c] = acc1[i][c] = _mm512_setzero_ps();
+      _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) acc[i][c] = _mm512_setzero_ps();
     for (int64_t q = q0; q < q1; q++) {
       const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
       __m512i w[GEMV_BF16_CN_MAX][2];
-      if (t->prefetch) { /* the driver's choice: multi-column tiles only */
+      if (t->prefetch) { /* the driver's choice: the first row group of a panel */
         /* addresses only (a prefetch never faults), so no pointer past the weights; one
          * displacement per chunk from each column's load address, no branch per column */
         int64_t off = q * GEMV_BF16_CHUNK + t->prefetch;
@@ -128,14 +130,13 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
         __m512i a1 = _mm512_loadu_si512((const void *)(aq + i * lda + 32));
         _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
           acc[i][c] = dot(acc[i][c], a0, w[c][0]);
-          if (dual) acc1[i][c] = dot(acc1[i][c], a1, w[c][1]);
-          else acc[i][c] = dot(acc[i][c], a1, w[c][1]);
+          acc[i][c] = dot(acc[i][c], a1, w[c][1]);
         }
       }
     }
     _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
       _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
-        __m512 sum = dual ? _mm512_add_ps(acc[i][c], acc1[i][c]) : acc[i][c];
+        __m512 sum = acc[i][c];
         if (kind == KIND_SEG) { /* the driver's tables: sb always, sa NULL when sb holds sa * sb */
           float sc = t->sb[c * t->sb_ld + s];
           if (t->sa) sc = t->sa[i * t->sa_ld + s] * sc;
@@ -157,17 +158,17 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
 }
 
 /* One function per shape and kind with the decoder's fnuz patch as a constant. */
-#define TILE_FN(MR, CN, DUAL, KIND, NAME)                                                 \
+#define TILE_FN(MR, CN, KIND, NAME)                                                        \
   static void tile_##MR##x##CN##_##NAME(const gemv_bf16_tile *t, fp8gemm_dtype d) {      \
     gemv_bf16_vtab v = gemv_bf16_vtab_of(d);                                              \
-    if (v.nan80) tile_body(t, MR, CN, &v, true, DUAL, KIND);                              \
-    else tile_body(t, MR, CN, &v, false, DUAL, KIND);                                     \
+    if (v.nan80) tile_body(t, MR, CN, &v, true, KIND);                                    \
+    else tile_body(t, MR, CN, &v, false, KIND);                                           \
   }
 #define TILE_FNS(KIND, NAME)                                                              \
-  TILE_FN(1, 1, true, KIND, NAME) TILE_FN(1, 4, false, KIND, NAME)                       \
-  TILE_FN(2, 4, false, KIND, NAME) TILE_FN(2, 1, false, KIND, NAME)                       \
-  TILE_FN(3, 4, false, KIND, NAME) TILE_FN(3, 1, false, KIND, NAME)                       \
-  TILE_FN(4, 4, false, KIND, NAME) TILE_FN(4, 1, false, KIND, NAME)
+  TILE_FN(1, 4, KIND, NAME) TILE_FN(1, 1, KIND, NAME)                                     \
+  TILE_FN(2, 4, KIND, NAME) TILE_FN(2, 1, KIND, NAME)                                     \
+  TILE_FN(3, 4, KIND, NAME) TILE_FN(3, 1, KIND, NAME)                                     \
+  TILE_FN(4, 4, KIND, NAME) TILE_FN(4, 1, KIND, NAME)
 TILE_FNS(KIND_PLAIN, plain)
 TILE_FNS(KIND_SEG, seg)
 TILE_FNS(KIND_MX, mx)
@@ -178,17 +179,6 @@ typedef void (*tile_fn)(const gemv_bf16_tile *, fp8gemm_dtype);
   {{NULL, NULL}, {tile_1x1_##NAME, tile_1x4_##NAME}, {tile_2x1_##NAME, tile_2x4_##NAME},            \
    {tile_3x1_##NAME, tile_3x4_##NAME}, {tile_4x1_##NAME, tile_4x4_##NAME}}
 static const tile_fn tiles[KIND_COUNT][GEMV_BF16_MR + 1][2] = {TILE_ROW(plain), TILE_ROW(seg), TILE_ROW(mx)};
-
-gemv_bf16_shape gemv_bf16_shape_of(int mr, bool mx) {
-  /* One row: one column at a time is one sequential stream (the best from memory here),
-   * with two accumulators so the VDPBF16PS latency is not the limit; with MX scales 4
-   * columns with the multi-row tiles' prefetch (M = 1 from memory, 1 thread: 4.4-9.7 ->
-   * 4.1-5.3 ms, docs/gemv.md session 5). More rows: 4 columns, also with block or MX
-   * scales (2 columns there, free of spills, measured slower from memory: M = 4 block
-   * 6.3 -> 7.3 ms, docs/gemv.md). */
-  if (mr == 1 && !mx) return (gemv_bf16_shape){.cn = 1, .dual = true};
-  return (gemv_bf16_shape){.cn = 4, .dual = false};
-}
 
 void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype) {
   tile_kind kind = t->mx ? KIND_MX : (t->sa || t->sb) ? KIND_SEG : KIND_PLAIN;
