@@ -221,7 +221,6 @@ static void BK_TRANSPOSE(const uint32_t *src, int64_t sstride, uint32_t *dst, in
 #undef BK_ROWS
 #undef BK_IF_ROW
 #undef BK_DECL
-#undef BK_ZERO
 #undef BK_LOAD
 #undef BK_STORE
 #undef BK_DOT_ROW

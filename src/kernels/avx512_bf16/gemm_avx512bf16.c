@@ -12,6 +12,7 @@
 
 #include "../avx2/gemm_avx2.h" /* gemm_w8a16_avx2: where w8a16 calls are handed back */
 #include "../gemm_bf16.h"
+#include "gemv_bf16_decode.h" /* gemv_bf16_exp_add: the MX fold in 16-bit lanes */
 
 typedef __m512 bk_f;
 typedef __m512i bk_p;
@@ -63,20 +64,13 @@ static inline bk_p bk_p_shuf128_odd(bk_p a, bk_p b) { return _mm512_shuffle_i32x
 /* fp8g_bf16_fold32_fn: one 32-halfword vector per MX block (the packers' portable fold
  * costs a call and a short loop per block: ~6% of an MX GEMM at M = 256). */
 static void fold32_avx512bf16(uint16_t *h, int64_t n, const uint8_t *codes, int64_t kstride) {
-  const __m512i expo = _mm512_set1_epi16(0x7F80), zero = _mm512_setzero_si512();
   for (int64_t q = 0; q < n; q += 32) {
     int len = n - q < 32 ? (int)(n - q) : 32;
     __mmask32 m = len == 32 ? ~(__mmask32)0 : (((__mmask32)1 << len) - 1);
     uint8_t c = codes[(q / 32) * kstride];
-    __m512i v;
-    if (c == 0xFF) {
-      v = _mm512_set1_epi16(0x7FC0);
-    } else {
-      v = _mm512_maskz_loadu_epi16(m, h + q);
-      __m512i e = _mm512_and_si512(v, expo);
-      __mmask32 normal = _mm512_cmpneq_epi16_mask(e, zero) & _mm512_cmpneq_epi16_mask(e, expo);
-      v = _mm512_mask_add_epi16(v, normal, v, _mm512_set1_epi16((short)(uint16_t)(((int)c - 127) * 128)));
-    }
+    __m512i v = c == 0xFF ? _mm512_set1_epi16(0x7FC0)
+                          : gemv_bf16_exp_add(_mm512_maskz_loadu_epi16(m, h + q),
+                                              _mm512_set1_epi16((short)(uint16_t)(((int)c - 127) * 128)));
     _mm512_mask_storeu_epi16(h + q, m, v);
   }
 }

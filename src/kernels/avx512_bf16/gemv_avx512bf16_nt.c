@@ -28,14 +28,6 @@ static inline __m512 dot(__m512 acc, __m512i a, __m512i w) {
   return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)w);
 }
 
-/* w[h] + add on every halfword whose exponent is neither 0 (zero) nor all ones. */
-static inline __attribute__((always_inline)) __m512i exp_add(__m512i w, __m512i add) {
-  const __m512i e_mask = _mm512_set1_epi16(0x7F80);
-  __m512i e = _mm512_and_si512(w, e_mask);
-  __mmask32 m = _mm512_mask_cmpneq_epu16_mask(_mm512_test_epi16_mask(w, e_mask), e, e_mask);
-  return _mm512_mask_add_epi16(w, m, w, add);
-}
-
 /* The halfword add of chunk q for the low 256 bits (K 0..31) from the dword's low half,
  * for the high 256 bits from its high half. */
 static inline __m512i mx_spread(uint32_t x) {
@@ -120,8 +112,8 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
         gemv_bf16_dec64(v, codes, fnuz, w[c]);
         if (kind == KIND_MX) {
           __m512i add = mx_spread(t->mx[q * GEMV_BF16_PANEL + c]);
-          w[c][0] = exp_add(w[c][0], add);
-          w[c][1] = exp_add(w[c][1], add);
+          w[c][0] = gemv_bf16_exp_add(w[c][0], add);
+          w[c][1] = gemv_bf16_exp_add(w[c][1], add);
         }
       }
       const uint16_t *aq = t->a + q * GEMV_BF16_CHUNK;

@@ -65,4 +65,15 @@ static inline __attribute__((always_inline)) void gemv_bf16_dec64(const gemv_bf1
   w[1] = _mm512_unpackhi_epi8(lo, hi);
 }
 
+/* The MX fold of decoded bf16 values: w + add (mod 2^16) on every halfword whose
+ * exponent field is neither 0 (zero, subnormal) nor all ones (Inf, NaN); add holds
+ * (e8m0 code - 127) << 7 per halfword. The decode kernels and the GEMM packers' fold
+ * (gemm_avx512bf16.c) both use it. */
+static inline __attribute__((always_inline)) __m512i gemv_bf16_exp_add(__m512i w, __m512i add) {
+  const __m512i e_mask = _mm512_set1_epi16(0x7F80);
+  __m512i e = _mm512_and_si512(w, e_mask);
+  __mmask32 m = _mm512_mask_cmpneq_epu16_mask(_mm512_test_epi16_mask(w, e_mask), e, e_mask);
+  return _mm512_mask_add_epi16(w, m, w, add);
+}
+
 #endif /* FP8GEMM_GEMV_BF16_DECODE_H */
