@@ -126,6 +126,7 @@ typedef struct problem {
   int64_t m, g;
   fp8gemm_dtype sw_dt, bias_dt;
   vals x, w, sa, sw, bias;
+  tbuf xt, wt; /* the input (contiguous) and the weight (NT view), built once */
 } problem;
 
 static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -143,6 +144,8 @@ static void problem_init(problem *p, kind k, int64_t m, bool batched, fp8gemm_dt
   int lead = batched ? 1 : 0; /* the [B] dim of batched forms */
   vals_init(&p->x, p->w8a16 ? FP8GEMM_BF16 : FP8GEMM_E4M3FN, 2 + lead, xd + 1 - lead, r);
   vals_init(&p->w, FP8GEMM_E4M3FN, 2 + lead, wd + 1 - lead, r);
+  make(&p->xt, &p->x, L_CONTIG, r);
+  make(&p->wt, &p->w, L_NT, r);
   /* Input scales: [rows, x] written [B, M, x] when batched. */
   int64_t sa_last = 0;
   fp8gemm_dtype sa_dt = FP8GEMM_F32;
@@ -185,6 +188,8 @@ static void problem_init(problem *p, kind k, int64_t m, bool batched, fp8gemm_dt
 }
 
 static void problem_free(problem *p) {
+  unmake(&p->xt);
+  unmake(&p->wt);
   vals_free(&p->x);
   vals_free(&p->w);
   if (p->has_sa) vals_free(&p->sa);
@@ -195,9 +200,8 @@ static void problem_free(problem *p) {
 /* Runs the op with the scales (and bias) in `lay`; the weight is its NT view, the input
  * contiguous. Writes f32 out (rows x N) and returns the status. */
 static fp8gemm_status run(const problem *p, layout lay, rng *r, float *out) {
-  tbuf x, w, sa = {0}, sw, bias = {0};
-  make(&x, &p->x, L_CONTIG, r);
-  make(&w, &p->w, L_NT, r);
+  const tbuf *x = &p->xt, *w = &p->wt;
+  tbuf sa = {0}, sw, bias = {0};
   if (p->has_sa) make(&sa, &p->sa, lay, r);
   make(&sw, &p->sw, lay, r);
   if (p->has_bias) make(&bias, &p->bias, lay, r);
@@ -209,14 +213,12 @@ static fp8gemm_status run(const problem *p, layout lay, rng *r, float *out) {
   uint16_t *o16 = malloc((size_t)(rows * N) * 2);
   o.data = p->w8a16 ? (void *)o16 : (void *)out;
   fp8gemm_status s =
-      p->w8a16 ? fp8gemm_fp8_gemm_w8a16(&x.t, &w.t, &sw.t, p->has_bias ? &bias.t : NULL, &o)
-               : fp8gemm_fp8_gemm(&x.t, &w.t, FP8GEMM_F32, p->has_sa ? &sa.t : NULL, &sw.t,
+      p->w8a16 ? fp8gemm_fp8_gemm_w8a16(&x->t, &w->t, &sw.t, p->has_bias ? &bias.t : NULL, &o)
+               : fp8gemm_fp8_gemm(&x->t, &w->t, FP8GEMM_F32, p->has_sa ? &sa.t : NULL, &sw.t,
                                   p->has_bias ? &bias.t : NULL, &o);
   if (p->w8a16)
     for (int64_t i = 0; i < rows * N; i++) out[i] = fp8g_bf16_to_f32(o16[i]);
   free(o16);
-  unmake(&x);
-  unmake(&w);
   if (p->has_sa) unmake(&sa);
   unmake(&sw);
   if (p->has_bias) unmake(&bias);
@@ -243,10 +245,11 @@ static void check_problem(problem *p, rng *r, const char *what) {
   free(got);
 }
 
-static void sweep(rng *r) {
+/* quick: M = 1 and 5 only (the sanitizer run below the best ISA level) */
+static void sweep(rng *r, bool quick) {
   static const int64_t ms[] = {1, 5, 40};
   for (int k = 0; k < KIND_COUNT; k++)
-    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+    for (size_t mi = 0; mi < (quick ? 2 : sizeof ms / sizeof ms[0]); mi++)
       for (int batched = 0; batched < 2; batched++) {
         /* weight-scale dtypes and group sizes of the kind */
         fp8gemm_dtype dts[3] = {k == W8A8_MX ? FP8GEMM_E8M0 : FP8GEMM_F32};
@@ -288,9 +291,7 @@ static void broadcast_batch(rng *r) {
   fp8gemm_status s = run(&shared, L_CONTIG, r, ref);
   CHECK(s == FP8GEMM_OK, "broadcast: %s", fp8gemm_last_error());
   for (int nt = 0; nt < 2; nt++) {
-    tbuf x, w, sa, sw;
-    make(&x, &p.x, L_CONTIG, r);
-    make(&w, &p.w, L_NT, r);
+    tbuf sa, sw;
     make(&sa, &p.sa, L_CONTIG, r);
     make(&sw, &sw2, nt ? L_NT : L_CONTIG, r);
     fp8gemm_tensor view = sw.t; /* [B, K/32, N], batch stride 0 */
@@ -300,11 +301,11 @@ static void broadcast_batch(rng *r) {
     int64_t od[3] = {B, p.m, N};
     fp8gemm_tensor o;
     fp8gemm_tensor_init(&o, FP8GEMM_F32, 3, od, got);
-    s = fp8gemm_fp8_gemm(&x.t, &w.t, FP8GEMM_F32, &sa.t, &view, NULL, &o);
+    s = fp8gemm_fp8_gemm(&p.xt.t, &p.wt.t, FP8GEMM_F32, &sa.t, &view, NULL, &o);
     CHECK(s == FP8GEMM_OK, "broadcast: %s", fp8gemm_last_error());
     CHECK(memcmp(ref, got, (size_t)(rows * N) * sizeof(float)) == 0,
           "stride-0 batch dim (%s) differs from the shared scale", nt ? "nt" : "contiguous");
-    unmake(&x), unmake(&w), unmake(&sa), unmake(&sw);
+    unmake(&sa), unmake(&sw);
   }
   free(ref);
   free(got);
@@ -360,9 +361,8 @@ static void nan_columns(rng *r) {
 static void bad_strides(rng *r) {
   problem p;
   problem_init(&p, W8A8_MX, 5, false, FP8GEMM_E8M0, 32, r);
-  tbuf x, w, sa, sw;
-  make(&x, &p.x, L_CONTIG, r);
-  make(&w, &p.w, L_NT, r);
+  tbuf sa, sw;
+  const tbuf *x = &p.xt, *w = &p.wt;
   make(&sa, &p.sa, L_CONTIG, r);
   make(&sw, &p.sw, L_NT, r);
   float out[5 * N];
@@ -381,7 +381,7 @@ static void bad_strides(rng *r) {
     fp8gemm_tensor *t = bad[i].weight ? &w_s : &a_s;
     t->strides[bad[i].dim] = bad[i].stride;
     memset(out, 0x5A, sizeof out);
-    fp8gemm_status s = fp8gemm_fp8_gemm(&x.t, &w.t, FP8GEMM_F32, &a_s, &w_s, NULL, &o);
+    fp8gemm_status s = fp8gemm_fp8_gemm(&x->t, &w->t, FP8GEMM_F32, &a_s, &w_s, NULL, &o);
     CHECK(s == FP8GEMM_INVALID_ARGUMENT && strcmp(fp8gemm_last_error(), bad[i].msg) == 0,
           "bad stride %zu: status %d, message '%s', expected '%s'", i, (int)s,
           fp8gemm_last_error(), bad[i].msg);
@@ -392,18 +392,16 @@ static void bad_strides(rng *r) {
   /* w8a16 groups, the same rule */
   problem q;
   problem_init(&q, W8A16_GROUP, 5, false, FP8GEMM_BF16, 64, r);
-  tbuf qx, qw, qs;
-  make(&qx, &q.x, L_CONTIG, r);
-  make(&qw, &q.w, L_NT, r);
+  tbuf qs;
   make(&qs, &q.sw, L_NT, r);
   qs.t.strides[1] = -3;
   uint16_t o16[5 * N];
   fp8gemm_tensor_init(&o, FP8GEMM_BF16, 2, od, o16);
-  fp8gemm_status s = fp8gemm_fp8_gemm_w8a16(&qx.t, &qw.t, &qs.t, NULL, &o);
+  fp8gemm_status s = fp8gemm_fp8_gemm_w8a16(&q.xt.t, &q.wt.t, &qs.t, NULL, &o);
   CHECK(s == FP8GEMM_INVALID_ARGUMENT &&
             strcmp(fp8gemm_last_error(), "fp8_gemm_w8a16: weight_scale.stride[1]: expected >= 0, got -3") == 0,
         "w8a16 bad stride: %d '%s'", (int)s, fp8gemm_last_error());
-  unmake(&x), unmake(&w), unmake(&sa), unmake(&sw), unmake(&qx), unmake(&qw), unmake(&qs);
+  unmake(&sa), unmake(&sw), unmake(&qs);
   problem_free(&p);
   problem_free(&q);
 }
@@ -462,6 +460,8 @@ static void gather_unit(rng *r) {
 }
 
 int main(void) {
+  /* Under the sanitizers the levels below the best one run M = 1, 5 on 2 threads. */
+  bool sanitized = getenv("FP8GEMM_SANITIZED") != NULL;
   rng r = {0x5ca1e5u};
   gather_unit(&r);
   fp8gemm_isa detected = fp8gemm_isa_detected();
@@ -471,10 +471,11 @@ int main(void) {
       continue;
     }
     fp8gemm_set_max_isa((fp8gemm_isa)isa);
-    for (int threads = 1; threads <= 2; threads++) {
+    bool quick = sanitized && isa < (int)detected;
+    for (int threads = quick ? 2 : 1; threads <= 2; threads++) {
       fp8gemm_set_num_threads(threads);
       cases = 0;
-      sweep(&r);
+      sweep(&r, quick);
       broadcast_batch(&r);
       nan_columns(&r);
       printf("isa %s, %d threads: %ld layout comparisons\n", fp8gemm_isa_name(isa), threads, cases);
