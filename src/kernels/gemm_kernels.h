@@ -2,7 +2,9 @@
  * The canonical GEMM problem: what the op layer (src/ops/gemm*.c) hands to a kernel
  * after its infer function has validated everything. Kernels never see ranks,
  * permutations or scale shapes: rows are addressed through an offset table, and
- * scales, bias are gathered by the op layer into the dense forms described below.
+ * scales, bias arrive in the dense forms described below (the caller's own memory when
+ * it already has that form, else a copy the op layer gathered: read them, never write
+ * them, and never past their last element).
  *
  * Guarantees the op layer gives every kernel:
  *   - batch >= 1, m >= 1, n >= 1, k >= 1 (empty outputs and k == 0 never reach a
@@ -71,7 +73,7 @@ typedef struct fp8g_gemm_problem {
   const uint8_t *b;
   int64_t b_batch_stride, b_stride_k, b_stride_n;
 
-  /* Scales (dense, gathered by the op layer). */
+  /* Scales (dense; read only, possibly the caller's tensors). */
   fp8g_scale_kind scale_kind;
   int64_t block_k;      /* K extent of one scale block (k when the kind has no K blocks) */
   int64_t block_n;      /* N extent of one weight-scale block (1 for per-channel / MX) */

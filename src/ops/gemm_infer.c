@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 
+#include "dense_gather.h"
 #include "gemm_infer.h"
 
 #define INVALID(...) fp8g_error(FP8GEMM_INVALID_ARGUMENT, __VA_ARGS__)
@@ -300,6 +301,36 @@ static fp8gemm_status bias_kind(const fp8g_gemm_args *a, const facts *f, fp8g_bi
   return FP8GEMM_OK;
 }
 
+/* ------------------------------------------------------------- read in place */
+/* Dense over dims [from, ndim) and not empty: its data pointer is a valid dense array. */
+static bool dense_array(const fp8gemm_tensor *t, int from) {
+  return fp8g_dims_product(t->dims, 0, t->ndim) > 0 && fp8g_dense_from(t, from);
+}
+
+/* Which scales and bias the kernels read where they are (gemm_infer.h). Absent scales
+ * are a constant 1 unless the kind writes them out per row / column (ROWCOL), and so is
+ * a per-tensor scale the kind reads as one value; everything else must be f32 (e8m0
+ * codes for fp8_gemm's MX) and dense per batch. */
+static void plan_in_place(const fp8g_gemm_args *a, const facts *f, fp8g_gemm_plan *p) {
+  const fp8gemm_tensor *sa = a->input_scales, *sw = a->weight_scale;
+  switch (p->a_form) {
+    case FP8G_FORM_NONE: p->a_in_place = p->scale_kind != FP8G_SCALE_ROWCOL; break;
+    case FP8G_FORM_TENSOR: p->a_in_place = p->scale_kind == FP8G_SCALE_TENSOR; break;
+    default: p->a_in_place = dense_array(sa, 0); break; /* per-token, block, MX */
+  }
+  int from = p->w_per_batch ? 1 : 0;
+  bool f32 = sw && sw->dtype == FP8GEMM_F32;
+  switch (p->w_form) {
+    case FP8G_FORM_NONE: p->w_in_place = p->scale_kind != FP8G_SCALE_ROWCOL; break;
+    case FP8G_FORM_TENSOR: p->w_in_place = f32 && p->scale_kind == FP8G_SCALE_TENSOR; break;
+    case FP8G_FORM_MX: p->w_in_place = !f->w8a16 && dense_array(sw, from); break;
+    default: p->w_in_place = f32 && dense_array(sw, from); break; /* channel, group, block */
+  }
+  p->w_batch_stride = p->w_in_place && p->w_per_batch ? sw->strides[0] : 0;
+  p->bias_in_place = p->bias_kind != FP8G_BIAS_NONE && a->bias->dtype == FP8GEMM_F32 &&
+                     dense_array(a->bias, 0);
+}
+
 /* ------------------------------------------------------------------- workspace */
 /* Reserves count * elem bytes at a 64-byte aligned offset; false on overflow. */
 static bool reserve(size_t *total, size_t *off, int64_t count, size_t elem) {
@@ -340,15 +371,18 @@ static fp8gemm_status plan_workspace(const facts *f, fp8g_gemm_plan *p) {
     case FP8G_BIAS_ROW: p->n_bias = rows; break;
     case FP8G_BIAS_FULL: p->n_bias = rows * n; break; /* = numel(out), checked */
   }
-  int64_t sb_batches = p->w_per_batch ? p->batch : 1, n_sb, n_eb;
+  int64_t sb_batches = p->w_per_batch ? p->batch : 1, n_sb = 0, n_eb = 0;
   bool ok = !__builtin_mul_overflow(p->n_sb_batch, sb_batches, &n_sb) &&
             !__builtin_mul_overflow(p->n_eb_batch, sb_batches, &n_eb);
+  int64_t ws_sa = p->a_in_place ? 0 : p->n_sa, ws_ea = p->a_in_place ? 0 : p->n_ea;
+  int64_t ws_sb = p->w_in_place ? 0 : n_sb, ws_eb = p->w_in_place ? 0 : n_eb;
+  int64_t ws_bias = p->bias_in_place ? 0 : p->n_bias;
   size_t total = 0;
   ok = ok && reserve(&total, &p->off_rows, rows, sizeof(int64_t)) &&
-       reserve(&total, &p->off_sa, p->n_sa, sizeof(float)) &&
-       reserve(&total, &p->off_sb, n_sb, sizeof(float)) &&
-       reserve(&total, &p->off_ea, p->n_ea, 1) && reserve(&total, &p->off_eb, n_eb, 1) &&
-       reserve(&total, &p->off_bias, p->n_bias, sizeof(float));
+       reserve(&total, &p->off_sa, ws_sa, sizeof(float)) &&
+       reserve(&total, &p->off_sb, ws_sb, sizeof(float)) &&
+       reserve(&total, &p->off_ea, ws_ea, 1) && reserve(&total, &p->off_eb, ws_eb, 1) &&
+       reserve(&total, &p->off_bias, ws_bias, sizeof(float));
   if (!ok)
     return INVALID("%s: the workspace for %lld rows x %lld columns overflows the address space",
                    f->op, (ll)rows, (ll)n);
@@ -396,6 +430,7 @@ fp8gemm_status fp8g_gemm_infer(const fp8g_gemm_args *a, fp8g_gemm_plan *plan) {
   s = fp8g_check_tensor(f.op, "out", &p.out, false);
   if (s != FP8GEMM_OK) return s;
   if (fp8g_dims_product(dims, 0, rank) > 0) {
+    plan_in_place(a, &f, &p);
     s = plan_workspace(&f, &p);
     if (s != FP8GEMM_OK) return s;
   }

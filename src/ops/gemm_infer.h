@@ -38,8 +38,15 @@ typedef struct fp8g_gemm_plan {
   fp8g_scale_kind scale_kind;
   int64_t block_k, block_n, a_kblocks, b_nblocks;
   fp8g_bias_kind bias_kind;
+  /* Read in place (no copy, no workspace): the tensor already holds the dense form
+   * gemm_kernels.h describes, in its dtype (f32; e8m0 codes for MX), or the scale is
+   * absent and a constant 1 stands in. Per-batch weight scales in place advance by
+   * w_batch_stride elements (their own stride; 0 when one is shared). */
+  bool a_in_place, w_in_place, bias_in_place;
+  int64_t w_batch_stride;
   fp8gemm_tensor out;              /* contiguous, data = NULL */
-  /* Workspace the real op allocates: byte offsets of each dense array, and counts. */
+  /* Workspace the real op allocates: byte offsets of each dense array (the gathered
+   * ones; nothing is reserved for what is read in place), and counts. */
   size_t off_rows, off_sa, off_sb, off_ea, off_eb, off_bias, workspace;
   int64_t n_sa, n_sb_batch, n_ea, n_eb_batch, n_bias; /* sb / eb counts are per batch */
 } fp8g_gemm_plan;
@@ -47,8 +54,9 @@ typedef struct fp8g_gemm_plan {
 /* Validates every rule and fills *plan; writes nothing else. */
 fp8gemm_status fp8g_gemm_infer(const fp8g_gemm_args *args, fp8g_gemm_plan *plan);
 
-/* Builds the canonical problem from a plan: the row-offset table, scales and bias are
- * gathered into `workspace` (plan->workspace bytes, 64-byte aligned). */
+/* Builds the canonical problem from a plan: the row-offset table, and the scales and
+ * bias not read in place, are gathered into `workspace` (plan->workspace bytes, 64-byte
+ * aligned). */
 void fp8g_gemm_prepare(const fp8g_gemm_args *args, const fp8g_gemm_plan *plan, void *workspace,
                        void *out_data, fp8g_gemm_problem *p);
 

@@ -1,120 +1,102 @@
 /*
  * The real fp8_gemm / fp8_gemm_w8a16: infer, check `out`, gather the operands'
  * addressing, scales and bias into the canonical problem, pick a kernel, run it.
- * Scales and bias are read at their logical flat index through their own strides,
- * so any layout of them works; `out` is written only by the kernel, after everything
- * that can fail has been done.
+ * Scales and bias already in the kernels' dense form (f32, or e8m0 codes for MX, dense
+ * per batch: the plan's *_in_place) are handed over as pointers; the others are copied
+ * into the workspace by fp8g_gather_dense, which walks any strides without a division
+ * per element and transposes transposed views in tiles. Either way the kernels read the
+ * same values, so the result does not depend on the layout. `out` is written only by
+ * the kernel, after everything that can fail has been done.
  */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dense_gather.h"
 #include "gemm_infer.h"
 
 static const float unit_scale = 1.0f;
 
-/* Element at element offset `off` of a scale / bias tensor as fp32. */
-static float load_f32_at(const fp8gemm_tensor *t, int64_t off) {
-  if (t->dtype == FP8GEMM_E8M0) {
-    uint8_t code = ((const uint8_t *)t->data)[off];
-    return code == 0xFF ? NAN : ldexpf(1.0f, (int)code - 127); /* exact, 2^-127 included */
-  }
-  return fp8g_load_wide(t->data, t->dtype, off);
+/* Element at element offset `off` of a scale tensor as fp32 (through a rank-0 view). */
+static float value_at(const fp8gemm_tensor *t, int64_t off) {
+  fp8gemm_tensor one = *t;
+  one.ndim = 0;
+  one.data = (char *)t->data + (size_t)off * (size_t)(fp8gemm_dtype_bits(t->dtype) / 8);
+  float v;
+  fp8g_gather_dense(&one, true, &v);
+  return v;
 }
 
-/* Element `flat` (row-major logical index) of a scale / bias tensor as fp32. */
-static float load_f32(const fp8gemm_tensor *t, int64_t flat) {
-  return load_f32_at(t, fp8g_offset_of(t, t->ndim, flat));
-}
-
-/* Elements [from, from + n) in logical order. Contiguous tensors (the usual case, and
- * MX weight scales hold K/32 * N codes) skip the per-element offset arithmetic. */
-static void gather_f32(const fp8gemm_tensor *t, int64_t from, int64_t n, float *dst) {
-  bool flat = fp8g_is_contiguous(t);
-  for (int64_t i = 0; i < n; i++)
-    dst[i] = flat ? load_f32_at(t, from + i) : load_f32(t, from + i);
-}
-
-static void gather_codes(const fp8gemm_tensor *t, int64_t from, int64_t n, uint8_t *dst) {
-  const uint8_t *src = t->data;
-  if (fp8g_is_contiguous(t)) {
-    memcpy(dst, src + from, (size_t)n);
-    return;
-  }
-  for (int64_t i = 0; i < n; i++) dst[i] = src[fp8g_offset_of(t, t->ndim, from + i)];
-}
-
-/* Input scale of `row` for the broadcast kinds (TENSOR / ROWCOL). */
-static float row_scale(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, int64_t row) {
-  switch (pl->a_form) {
-    case FP8G_FORM_TENSOR: return load_f32(a->input_scales, 0);
-    case FP8G_FORM_TOKEN: return load_f32(a->input_scales, row);
-    default: return 1.0f;
-  }
+static void fill(float *dst, int64_t n, float v) {
+  for (int64_t i = 0; i < n; i++) dst[i] = v;
 }
 
 static void gather_input_scales(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, char *ws,
                                 fp8g_gemm_problem *p) {
+  const fp8gemm_tensor *t = a->input_scales;
   float *sa = (float *)(ws + pl->off_sa);
   uint8_t *ea = (uint8_t *)(ws + pl->off_ea);
-  switch (pl->scale_kind) {
-    case FP8G_SCALE_NONE: p->sa = &unit_scale; break;
-    case FP8G_SCALE_TENSOR: sa[0] = row_scale(a, pl, 0); break;
-    case FP8G_SCALE_ROWCOL:
-      for (int64_t r = 0; r < pl->rows; r++) sa[r] = row_scale(a, pl, r);
-      break;
-    case FP8G_SCALE_BLOCK:
-      gather_f32(a->input_scales, 0, pl->n_sa, sa);
-      break;
-    case FP8G_SCALE_MX:
-      gather_codes(a->input_scales, 0, pl->n_ea, ea);
-      p->ea = ea;
-      break;
+  if (pl->scale_kind == FP8G_SCALE_NONE) {
+    p->sa = &unit_scale;
+  } else if (pl->scale_kind == FP8G_SCALE_MX) {
+    if (!pl->a_in_place) fp8g_gather_dense(t, false, ea);
+    p->ea = pl->a_in_place ? t->data : ea;
+  } else if (pl->a_in_place) {
+    p->sa = t ? t->data : &unit_scale;
+  } else if (pl->a_form == FP8G_FORM_TOKEN || pl->a_form == FP8G_FORM_BLOCK) {
+    fp8g_gather_dense(t, true, sa);
+    p->sa = sa;
+  } else { /* ROWCOL with a per-tensor or absent input scale: written out per row */
+    fill(sa, pl->rows, pl->a_form == FP8G_FORM_TENSOR ? value_at(t, 0) : 1.0f);
+    p->sa = sa;
   }
-  if (p->scale_kind != FP8G_SCALE_NONE && p->scale_kind != FP8G_SCALE_MX) p->sa = sa;
 }
 
 static void gather_weight_scales(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, char *ws,
                                  fp8g_gemm_problem *p) {
   const fp8gemm_tensor *t = a->weight_scale;
-  int64_t batches = pl->w_per_batch ? pl->batch : 1;
+  bool mx = pl->scale_kind == FP8G_SCALE_MX;
+  if (pl->w_in_place) {
+    const void *data = t ? t->data : &unit_scale;
+    p->sb = mx ? NULL : data;
+    p->eb = mx ? data : NULL;
+    p->sb_batch_stride = pl->w_batch_stride;
+    return;
+  }
   float *sb = (float *)(ws + pl->off_sb);
   uint8_t *eb = (uint8_t *)(ws + pl->off_eb);
-  int64_t per = pl->scale_kind == FP8G_SCALE_MX ? pl->n_eb_batch : pl->n_sb_batch;
+  int64_t per = mx ? pl->n_eb_batch : pl->n_sb_batch;
   p->sb_batch_stride = pl->w_per_batch ? per : 0;
-  p->sb = sb;
-  for (int64_t b = 0; b < batches; b++) {
-    /* Per-batch forms are [B, x, y]: batch b's values start at flat b * x * y; the
-     * per-tensor value sits at flat b. */
-    switch (pl->scale_kind) {
-      case FP8G_SCALE_NONE: p->sb = &unit_scale; break;
-      case FP8G_SCALE_TENSOR:
-        sb[b] = pl->w_form == FP8G_FORM_TENSOR ? load_f32(t, b) : 1.0f;
-        break;
-      case FP8G_SCALE_ROWCOL:
-        for (int64_t j = 0; j < pl->n; j++)
-          sb[b * per + j] = pl->w_form == FP8G_FORM_CHANNEL ? load_f32(t, b * per + j)
-                            : pl->w_form == FP8G_FORM_TENSOR ? load_f32(t, b)
-                                                             : 1.0f;
-        break;
-      case FP8G_SCALE_BLOCK:
-        gather_f32(t, b * per, per, sb + b * per);
-        break;
-      case FP8G_SCALE_MX:
-        gather_codes(t, b * per, per, eb + b * per);
-        p->eb = eb;
-        p->sb = NULL;
-        break;
-    }
+  if (mx) {
+    fp8g_gather_dense(t, false, eb);
+    p->eb = eb;
+    return;
   }
+  p->sb = sb;
+  if (pl->scale_kind == FP8G_SCALE_ROWCOL && pl->w_form != FP8G_FORM_CHANNEL) {
+    /* A per-tensor (per-batch [B, 1, 1]) or absent weight scale written out per column. */
+    int64_t batches = pl->w_per_batch ? pl->batch : 1;
+    for (int64_t b = 0; b < batches; b++) {
+      float v = pl->w_form != FP8G_FORM_TENSOR ? 1.0f
+                : value_at(t, pl->w_per_batch ? b * t->strides[0] : 0);
+      fill(sb + b * per, per, v);
+    }
+    return;
+  }
+  fp8g_gather_dense(t, true, sb); /* every value, batch after batch */
 }
 
 static void gather_bias(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, char *ws,
                         fp8g_gemm_problem *p) {
   float *bias = (float *)(ws + pl->off_bias);
-  if (pl->bias_kind != FP8G_BIAS_NONE) gather_f32(a->bias, 0, pl->n_bias, bias);
   p->bias_kind = pl->bias_kind;
-  p->bias = pl->bias_kind == FP8G_BIAS_NONE ? NULL : bias;
+  p->bias = NULL;
+  if (pl->bias_kind == FP8G_BIAS_NONE) return;
+  if (pl->bias_in_place) {
+    p->bias = a->bias->data;
+    return;
+  }
+  fp8g_gather_dense(a->bias, true, bias);
+  p->bias = bias;
 }
 
 void fp8g_gemm_prepare(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, void *workspace,

@@ -344,6 +344,16 @@ static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, 
     _mm_prefetch((const char *)(eb + kb * p->n), _MM_HINT_T0);
     _mm_prefetch((const char *)(eb + kb * p->n + nc - 1), _MM_HINT_T0);
   }
+  /* The same rows of the panel this thread likely takes next, into L2: exponents read
+   * in place from the caller's tensor come from memory, one line per row. */
+  int64_t ahead = (int64_t)PANEL * c->nthreads;
+  if (j0 + ahead < p->n) {
+    int64_t last = (p->n - j0 - ahead < PANEL ? p->n - j0 - ahead : PANEL) - 1;
+    for (int64_t kb = 0; kb < p->a_kblocks; kb++) {
+      _mm_prefetch((const char *)(eb + ahead + kb * p->n), _MM_HINT_T1);
+      _mm_prefetch((const char *)(eb + ahead + kb * p->n + last), _MM_HINT_T1);
+    }
+  }
   const __mmask64 live = nc >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << nc) - 1);
   __mmask64 nan = 0;
   /* dword j of a 32-column half = add0[j] | add1[j] << 16 */

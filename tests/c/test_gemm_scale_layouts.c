@@ -1,0 +1,486 @@
+/*
+ * fp8_gemm / fp8_gemm_w8a16: the result does not depend on how the scales and the bias
+ * are laid out. The op layer reads dense f32 / e8m0 scales in place and gathers every
+ * other layout (docs/c-api.md, "Scale layouts"); for every scale kind of both ops the
+ * output with the scales passed
+ *   (a) contiguous,
+ *   (b) as the NT view of transposed storage (a checkpoint's [N, K/32] MX scale, an
+ *       [N/128, K/128] block scale, ...),
+ *   (c) padded / stepped / permuted, or at an odd address,
+ *   (d) in the batched [B, ...] forms (and a stride-0 batch dim),
+ * is bitwise that of (a), on every ISA level of this CPU, 1 and 2 threads, M = 1, 5, 40.
+ * NaN codes in the strided layouts give NaN in exactly the right columns; bad strides
+ * give the documented errors with `out` untouched. fp8g_gather_dense itself is checked
+ * against per-element indexing at awkward sizes.
+ */
+#include <stdio.h>
+
+#include "check.h"
+#include "gemm_test_util.h"
+#include "ops/dense_gather.h"
+
+enum { N = 200, K = 576, B = 3 }; /* N, K not multiples of 64 / 128: partial panels and blocks */
+
+/* ------------------------------------------------------------------ layouts */
+typedef enum layout { L_CONTIG, L_NT, L_PADDED, L_RANDOM, L_ODD, L_COUNT } layout;
+static const char *const layout_names[] = {"contiguous", "nt-view", "padded", "random", "odd-address"};
+
+/* A tensor of logical dims in `lay` whose element i holds vals[i] (codes for e8m0 and
+ * fp8, floats for wide dtypes). Bytes outside the view are NaN. */
+typedef struct vals {
+  fp8gemm_dtype dt;
+  int ndim;
+  int64_t dims[4];
+  uint8_t *codes;
+  float *f;
+} vals;
+
+static int64_t vals_numel(const vals *v) { return fp8g_dims_product(v->dims, 0, v->ndim); }
+
+static void make(tbuf *b, const vals *v, layout lay, rng *r) {
+  switch (lay) {
+    case L_NT: tb_make(b, v->dt, v->ndim, v->dims, r, TB_SWAP_LAST); break;
+    case L_RANDOM: tb_make(b, v->dt, v->ndim, v->dims, r, TB_RANDOM); break;
+    case L_PADDED: { /* row-major order, every dim padded by 1..3, innermost step 2 */
+      tb_make(b, v->dt, v->ndim, v->dims, r, TB_CONTIGUOUS);
+      tb_free(b);
+      int64_t stride = 2, span = 1;
+      for (int d = v->ndim - 1; d >= 0; d--) {
+        b->t.strides[d] = stride;
+        span += (v->dims[d] - 1) * stride;
+        stride *= v->dims[d] + rng_int(r, 1, 3);
+      }
+      b->bytes = (size_t)span * elem_bytes(v->dt);
+      b->mem = malloc(b->bytes);
+      memset(b->mem, nan_byte(v->dt), b->bytes);
+      b->t.data = b->mem;
+      break;
+    }
+    case L_ODD: { /* contiguous, data one element past a 64-byte boundary (+1 byte for codes) */
+      tb_make(b, v->dt, v->ndim, v->dims, r, TB_CONTIGUOUS);
+      size_t shift = elem_bytes(v->dt) == 1 ? 3 : elem_bytes(v->dt);
+      uint8_t *mem = malloc(b->bytes + 64 + shift);
+      memset(mem, nan_byte(v->dt), b->bytes + 64 + shift);
+      free(b->mem);
+      b->mem = mem;
+      b->t.data = mem + 64 + shift; /* the dtype's alignment, not more */
+      b->bytes += 64 + shift;
+      break;
+    }
+    default: tb_make(b, v->dt, v->ndim, v->dims, r, TB_CONTIGUOUS); break;
+  }
+  int64_t n = vals_numel(v);
+  const fp8gemm_tensor *t = &b->t;
+  uint8_t *base = t->data;
+  for (int64_t i = 0; i < n; i++) {
+    int64_t off = fp8g_offset_of(t, t->ndim, i);
+    if (v->codes) base[off] = v->codes[i];
+    else if (v->dt == FP8GEMM_F32) memcpy(base + off * 4, &v->f[i], 4);
+    else {
+      uint16_t h = v->dt == FP8GEMM_BF16 ? fp8g_f32_to_bf16(v->f[i]) : fp8g_f32_to_f16(v->f[i]);
+      memcpy(base + off * 2, &h, 2);
+    }
+  }
+}
+
+/* L_ODD puts data at mem + 64 + shift; tb_free frees mem. */
+static void unmake(tbuf *b) { tb_free(b); }
+
+static void vals_init(vals *v, fp8gemm_dtype dt, int ndim, const int64_t *dims, rng *r) {
+  memset(v, 0, sizeof *v);
+  v->dt = dt;
+  v->ndim = ndim;
+  for (int i = 0; i < ndim; i++) v->dims[i] = dims[i];
+  int64_t n = vals_numel(v);
+  if (dt == FP8GEMM_E8M0 || fp8gemm_dtype_is_fp8(dt)) {
+    v->codes = malloc((size_t)(n > 0 ? n : 1));
+    for (int64_t i = 0; i < n; i++)
+      v->codes[i] = dt == FP8GEMM_E8M0 ? (uint8_t)rng_int(r, 122, 132)
+                                       : fp8g_encode(dt, (float)(rng_int(r, -8, 8) * 0.25), true);
+  } else { /* 4 significant bits: exact in bf16 and f16 */
+    v->f = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    for (int64_t i = 0; i < n; i++)
+      v->f[i] = ldexpf(1.0f + (float)rng_int(r, 0, 7) / 8.0f, (int)rng_int(r, -3, 2)) *
+                (rng_int(r, 0, 5) == 0 ? -1.0f : 1.0f);
+  }
+}
+
+static void vals_free(vals *v) {
+  free(v->codes);
+  free(v->f);
+}
+
+/* ------------------------------------------------------------------ cases */
+typedef enum kind {
+  W8A8_TENSOR, W8A8_TOKEN_CHANNEL, W8A8_TOKEN_TENSOR, W8A8_TENSOR_CHANNEL, W8A8_BLOCK, W8A8_MX,
+  W8A16_TENSOR, W8A16_CHANNEL, W8A16_GROUP, W8A16_BLOCK, KIND_COUNT
+} kind;
+static const char *const kind_names[] = {
+    "w8a8 per-tensor", "w8a8 per-token x per-channel", "w8a8 per-token x per-tensor",
+    "w8a8 per-tensor x per-channel", "w8a8 block", "w8a8 mx", "w8a16 per-tensor",
+    "w8a16 per-channel", "w8a16 groups", "w8a16 blocks"};
+
+typedef struct problem {
+  kind k;
+  bool w8a16, batched, has_sa, has_bias;
+  int64_t m, g;
+  fp8gemm_dtype sw_dt, bias_dt;
+  vals x, w, sa, sw, bias;
+  tbuf xt, wt; /* the input (contiguous) and the weight (NT view), built once */
+} problem;
+
+static int64_t cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+static void problem_init(problem *p, kind k, int64_t m, bool batched, fp8gemm_dtype sw_dt,
+                         int64_t g, rng *r) {
+  memset(p, 0, sizeof *p);
+  p->k = k;
+  p->m = m;
+  p->g = g;
+  p->batched = batched;
+  p->w8a16 = k >= W8A16_TENSOR;
+  p->sw_dt = sw_dt;
+  int64_t xd[3] = {B, m, K}, wd[3] = {B, K, N};
+  int lead = batched ? 1 : 0; /* the [B] dim of batched forms */
+  vals_init(&p->x, p->w8a16 ? FP8GEMM_BF16 : FP8GEMM_E4M3FN, 2 + lead, xd + 1 - lead, r);
+  vals_init(&p->w, FP8GEMM_E4M3FN, 2 + lead, wd + 1 - lead, r);
+  make(&p->xt, &p->x, L_CONTIG, r);
+  make(&p->wt, &p->w, L_NT, r);
+  /* Input scales: [rows, x] written [B, M, x] when batched. */
+  int64_t sa_last = 0;
+  fp8gemm_dtype sa_dt = FP8GEMM_F32;
+  switch (k) {
+    case W8A8_TENSOR: case W8A8_TENSOR_CHANNEL: sa_last = -1; break;
+    case W8A8_TOKEN_CHANNEL: case W8A8_TOKEN_TENSOR: sa_last = 1; break;
+    case W8A8_BLOCK: sa_last = cdiv(K, 128); break;
+    case W8A8_MX: sa_last = K / 32; sa_dt = FP8GEMM_E8M0; break;
+    default: break;
+  }
+  p->has_sa = sa_last != 0;
+  if (sa_last == -1) {
+    int64_t one[1] = {1};
+    vals_init(&p->sa, sa_dt, 1, one, r);
+  } else if (sa_last > 0) {
+    int64_t sd[3] = {B, m, sa_last};
+    vals_init(&p->sa, sa_dt, 2 + lead, sd + 1 - lead, r);
+  }
+  /* Weight scales: [x, y], per batch [B, x, y] when batched. */
+  int64_t x = 1, y = 1;
+  switch (k) {
+    case W8A8_TOKEN_CHANNEL: case W8A8_TENSOR_CHANNEL: case W8A16_CHANNEL: y = N; break;
+    case W8A8_BLOCK: x = cdiv(K, 128), y = cdiv(N, 128); break;
+    case W8A8_MX: x = K / 32, y = N; break;
+    case W8A16_GROUP: x = cdiv(K, g), y = N; break;
+    case W8A16_BLOCK: x = cdiv(K, g), y = cdiv(N, g); break;
+    default: break;
+  }
+  if (k == W8A8_TENSOR_CHANNEL) x = N, y = 1; /* the [N, 1] reading of per-channel */
+  int64_t swd[3] = {B, x, y};
+  vals_init(&p->sw, sw_dt, 2 + lead, swd + 1 - lead, r);
+  /* A bias per column on every other kind, full on the rest. */
+  p->has_bias = k % 2 == 0;
+  if (p->has_bias) {
+    p->bias_dt = k % 4 == 0 ? FP8GEMM_F32 : FP8GEMM_BF16;
+    int64_t bd[3] = {B, m, N};
+    if (k % 3 == 0) vals_init(&p->bias, p->bias_dt, 2 + lead, bd + 1 - lead, r);
+    else vals_init(&p->bias, p->bias_dt, 1, bd + 2, r);
+  }
+}
+
+static void problem_free(problem *p) {
+  unmake(&p->xt);
+  unmake(&p->wt);
+  vals_free(&p->x);
+  vals_free(&p->w);
+  if (p->has_sa) vals_free(&p->sa);
+  vals_free(&p->sw);
+  if (p->has_bias) vals_free(&p->bias);
+}
+
+/* Runs the op with the scales (and bias) in `lay`; the weight is its NT view, the input
+ * contiguous. Writes f32 out (rows x N) and returns the status. */
+static fp8gemm_status run(const problem *p, layout lay, rng *r, float *out) {
+  const tbuf *x = &p->xt, *w = &p->wt;
+  tbuf sa = {0}, sw, bias = {0};
+  if (p->has_sa) make(&sa, &p->sa, lay, r);
+  make(&sw, &p->sw, lay, r);
+  if (p->has_bias) make(&bias, &p->bias, lay, r);
+  int64_t od[3] = {B, p->m, N};
+  int lead = p->batched ? 1 : 0;
+  fp8gemm_tensor o;
+  fp8gemm_tensor_init(&o, p->w8a16 ? FP8GEMM_BF16 : FP8GEMM_F32, 2 + lead, od + 1 - lead, NULL);
+  int64_t rows = p->batched ? B * p->m : p->m;
+  uint16_t *o16 = malloc((size_t)(rows * N) * 2);
+  o.data = p->w8a16 ? (void *)o16 : (void *)out;
+  fp8gemm_status s =
+      p->w8a16 ? fp8gemm_fp8_gemm_w8a16(&x->t, &w->t, &sw.t, p->has_bias ? &bias.t : NULL, &o)
+               : fp8gemm_fp8_gemm(&x->t, &w->t, FP8GEMM_F32, p->has_sa ? &sa.t : NULL, &sw.t,
+                                  p->has_bias ? &bias.t : NULL, &o);
+  if (p->w8a16)
+    for (int64_t i = 0; i < rows * N; i++) out[i] = fp8g_bf16_to_f32(o16[i]);
+  free(o16);
+  if (p->has_sa) unmake(&sa);
+  unmake(&sw);
+  if (p->has_bias) unmake(&bias);
+  return s;
+}
+
+static long cases;
+
+/* Every layout gives the bits of the contiguous one. */
+static void check_problem(problem *p, rng *r, const char *what) {
+  int64_t rows = p->batched ? B * p->m : p->m;
+  float *ref = malloc((size_t)(rows * N) * sizeof(float));
+  float *got = malloc((size_t)(rows * N) * sizeof(float));
+  fp8gemm_status s = run(p, L_CONTIG, r, ref);
+  CHECK(s == FP8GEMM_OK, "%s: %s", what, fp8gemm_last_error());
+  for (int lay = L_NT; lay < L_COUNT && s == FP8GEMM_OK; lay++) {
+    fp8gemm_status s2 = run(p, (layout)lay, r, got);
+    CHECK(s2 == FP8GEMM_OK, "%s %s: %s", what, layout_names[lay], fp8gemm_last_error());
+    CHECK(s2 != FP8GEMM_OK || memcmp(ref, got, (size_t)(rows * N) * sizeof(float)) == 0,
+          "%s: %s scales differ from contiguous ones", what, layout_names[lay]);
+    cases++;
+  }
+  free(ref);
+  free(got);
+}
+
+/* quick: M = 1 and 5 only (the sanitizer run below the best ISA level) */
+static void sweep(rng *r, bool quick) {
+  static const int64_t ms[] = {1, 5, 40};
+  for (int k = 0; k < KIND_COUNT; k++)
+    for (size_t mi = 0; mi < (quick ? 2 : sizeof ms / sizeof ms[0]); mi++)
+      for (int batched = 0; batched < 2; batched++) {
+        /* weight-scale dtypes and group sizes of the kind */
+        fp8gemm_dtype dts[3] = {k == W8A8_MX ? FP8GEMM_E8M0 : FP8GEMM_F32};
+        int ndt = 1;
+        if (k >= W8A16_TENSOR) dts[ndt++] = FP8GEMM_BF16;
+        if (k == W8A16_TENSOR || k == W8A16_GROUP || k == W8A16_BLOCK) dts[ndt++] = FP8GEMM_E8M0;
+        static const int64_t groups[] = {32, 64, 128};
+        int ng = k == W8A16_GROUP || k == W8A16_BLOCK ? 3 : 1;
+        for (int d = 0; d < ndt; d++)
+          for (int gi = 0; gi < ng; gi++) {
+            problem p;
+            problem_init(&p, (kind)k, ms[mi], batched, dts[d], groups[gi], r);
+            char what[160];
+            snprintf(what, sizeof what, "%s, sw %s, g %lld, M %lld%s, isa %s, %d threads",
+                     kind_names[k], fp8g_dtype_str(dts[d]), (long long)groups[gi],
+                     (long long)ms[mi], batched ? ", batched" : "",
+                     fp8gemm_isa_name(fp8gemm_isa_active()), fp8gemm_get_num_threads());
+            check_problem(&p, r, what);
+            problem_free(&p);
+          }
+      }
+}
+
+/* ------------------------------------------------------------------ stride 0 batch */
+/* A per-batch weight scale [B, x, y] whose batch stride is 0 (one matrix, expanded) is the
+ * shared [x, y] one: in place or transposed. */
+static void broadcast_batch(rng *r) {
+  problem p;
+  problem_init(&p, W8A8_MX, 5, true, FP8GEMM_E8M0, 32, r);
+  int64_t rows = B * p.m;
+  float *ref = malloc((size_t)(rows * N) * sizeof(float)), *got = malloc((size_t)(rows * N) * sizeof(float));
+  /* shared: [K/32, N] with batch 0's codes */
+  problem shared = p;
+  vals sw2 = p.sw;
+  sw2.ndim = 2;
+  sw2.dims[0] = K / 32;
+  sw2.dims[1] = N;
+  shared.sw = sw2;
+  fp8gemm_status s = run(&shared, L_CONTIG, r, ref);
+  CHECK(s == FP8GEMM_OK, "broadcast: %s", fp8gemm_last_error());
+  for (int nt = 0; nt < 2; nt++) {
+    tbuf sa, sw;
+    make(&sa, &p.sa, L_CONTIG, r);
+    make(&sw, &sw2, nt ? L_NT : L_CONTIG, r);
+    fp8gemm_tensor view = sw.t; /* [B, K/32, N], batch stride 0 */
+    view.ndim = 3;
+    view.dims[0] = B, view.dims[1] = K / 32, view.dims[2] = N;
+    view.strides[0] = 0, view.strides[1] = sw.t.strides[0], view.strides[2] = sw.t.strides[1];
+    int64_t od[3] = {B, p.m, N};
+    fp8gemm_tensor o;
+    fp8gemm_tensor_init(&o, FP8GEMM_F32, 3, od, got);
+    s = fp8gemm_fp8_gemm(&p.xt.t, &p.wt.t, FP8GEMM_F32, &sa.t, &view, NULL, &o);
+    CHECK(s == FP8GEMM_OK, "broadcast: %s", fp8gemm_last_error());
+    CHECK(memcmp(ref, got, (size_t)(rows * N) * sizeof(float)) == 0,
+          "stride-0 batch dim (%s) differs from the shared scale", nt ? "nt" : "contiguous");
+    unmake(&sa), unmake(&sw);
+  }
+  free(ref);
+  free(got);
+  problem_free(&p);
+}
+
+/* ------------------------------------------------------------------ NaN */
+/* NaN scales in strided layouts: NaN in exactly the columns they scale. */
+static void nan_columns(rng *r) {
+  static const kind kinds[] = {W8A8_MX, W8A8_BLOCK, W8A16_GROUP, W8A8_TOKEN_CHANNEL};
+  for (size_t ki = 0; ki < sizeof kinds / sizeof kinds[0]; ki++)
+    for (int batched = 0; batched < 2; batched++) {
+      kind k = kinds[ki];
+      fp8gemm_dtype dt = k == W8A8_MX || k == W8A16_GROUP ? FP8GEMM_E8M0 : FP8GEMM_F32;
+      problem p;
+      problem_init(&p, k, 5, batched, dt, 32, r);
+      p.has_bias = false;
+      vals_free(&p.bias);
+      memset(&p.bias, 0, sizeof p.bias);
+      bool nan_col[N] = {false};
+      int64_t per = vals_numel(&p.sw) / (batched ? B : 1), y = p.sw.dims[p.sw.ndim - 1];
+      /* Entries of the last batch's [x, y] matrix: (1, 7) and the last one; for block
+       * scales (K block 1, N block 1) only, which covers columns 128..N-1. */
+      int64_t at[2] = {(per / y > 1 ? y : 0) + (y > 7 ? 7 : 1), per - 1};
+      int nat = k == W8A8_BLOCK ? 1 : 2;
+      for (int i = 0; i < nat; i++) {
+        int64_t flat = (batched ? (B - 1) * per : 0) + at[i];
+        if (p.sw.codes) p.sw.codes[flat] = 0xFF;
+        else p.sw.f[flat] = NAN;
+        int64_t col = at[i] % y;
+        int64_t c0 = k == W8A8_BLOCK ? col * 128 : col, c1 = k == W8A8_BLOCK ? c0 + 128 : c0 + 1;
+        for (int64_t c = c0; c < c1 && c < N; c++) nan_col[c] = true;
+      }
+      int64_t rows = batched ? B * p.m : p.m;
+      float *out = malloc((size_t)(rows * N) * sizeof(float));
+      for (int lay = 0; lay < L_COUNT; lay++) {
+        fp8gemm_status s = run(&p, (layout)lay, r, out);
+        CHECK(s == FP8GEMM_OK, "nan %s: %s", kind_names[k], fp8gemm_last_error());
+        int wrong = 0;
+        for (int64_t row = 0; row < rows; row++) {
+          bool scaled = !batched || row / p.m == B - 1; /* the NaNs sit in the last batch */
+          for (int64_t c = 0; c < N; c++) wrong += (bool)isnan(out[row * N + c]) != (scaled && nan_col[c]);
+        }
+        CHECK(s != FP8GEMM_OK || wrong == 0, "nan %s%s, %s scales: %d outputs wrong", kind_names[k],
+              batched ? " batched" : "", layout_names[lay], wrong);
+      }
+      free(out);
+      problem_free(&p);
+    }
+}
+
+/* ------------------------------------------------------------------ bad strides */
+static void bad_strides(rng *r) {
+  problem p;
+  problem_init(&p, W8A8_MX, 5, false, FP8GEMM_E8M0, 32, r);
+  tbuf sa, sw;
+  const tbuf *x = &p.xt, *w = &p.wt;
+  make(&sa, &p.sa, L_CONTIG, r);
+  make(&sw, &p.sw, L_NT, r);
+  float out[5 * N];
+  int64_t od[2] = {5, N};
+  fp8gemm_tensor o;
+  fp8gemm_tensor_init(&o, FP8GEMM_F32, 2, od, out);
+  struct { bool weight; int dim; int64_t stride; const char *msg; } bad[] = {
+      {true, 0, -1, "fp8_gemm: weight_scale.stride[0]: expected >= 0, got -1"},
+      {true, 1, -(K / 32), "fp8_gemm: weight_scale.stride[1]: expected >= 0, got -18"},
+      {false, 1, -1, "fp8_gemm: input_scales.stride[1]: expected >= 0, got -1"},
+      {true, 1, INT64_MAX / 8, "fp8_gemm: weight_scale: the strides reach past a 64-bit byte offset"},
+      {false, 0, INT64_MAX / 2, "fp8_gemm: input_scales: the strides reach past a 64-bit byte offset"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    fp8gemm_tensor a_s = sa.t, w_s = sw.t;
+    fp8gemm_tensor *t = bad[i].weight ? &w_s : &a_s;
+    t->strides[bad[i].dim] = bad[i].stride;
+    memset(out, 0x5A, sizeof out);
+    fp8gemm_status s = fp8gemm_fp8_gemm(&x->t, &w->t, FP8GEMM_F32, &a_s, &w_s, NULL, &o);
+    CHECK(s == FP8GEMM_INVALID_ARGUMENT && strcmp(fp8gemm_last_error(), bad[i].msg) == 0,
+          "bad stride %zu: status %d, message '%s', expected '%s'", i, (int)s,
+          fp8gemm_last_error(), bad[i].msg);
+    bool untouched = true;
+    for (size_t j = 0; j < sizeof out; j++) untouched &= ((uint8_t *)out)[j] == 0x5A;
+    CHECK(untouched, "bad stride %zu: out was written", i);
+  }
+  /* w8a16 groups, the same rule */
+  problem q;
+  problem_init(&q, W8A16_GROUP, 5, false, FP8GEMM_BF16, 64, r);
+  tbuf qs;
+  make(&qs, &q.sw, L_NT, r);
+  qs.t.strides[1] = -3;
+  uint16_t o16[5 * N];
+  fp8gemm_tensor_init(&o, FP8GEMM_BF16, 2, od, o16);
+  fp8gemm_status s = fp8gemm_fp8_gemm_w8a16(&q.xt.t, &q.wt.t, &qs.t, NULL, &o);
+  CHECK(s == FP8GEMM_INVALID_ARGUMENT &&
+            strcmp(fp8gemm_last_error(), "fp8_gemm_w8a16: weight_scale.stride[1]: expected >= 0, got -3") == 0,
+        "w8a16 bad stride: %d '%s'", (int)s, fp8gemm_last_error());
+  unmake(&sa), unmake(&sw), unmake(&qs);
+  problem_free(&p);
+  problem_free(&q);
+}
+
+/* ------------------------------------------------------------------ the gather itself */
+static float e8m0_ref(uint8_t c) { return c == 0xFF ? NAN : ldexpf(1.0f, (int)c - 127); }
+
+static void gather_unit(rng *r) {
+  /* e8m0 -> f32: the bits of the old per-element conversion, every code */
+  uint8_t codes[256];
+  for (int c = 0; c < 256; c++) codes[c] = (uint8_t)c;
+  int64_t d256[1] = {256};
+  fp8gemm_tensor t;
+  fp8gemm_tensor_init(&t, FP8GEMM_E8M0, 1, d256, codes);
+  float f[256];
+  fp8g_gather_dense(&t, true, f);
+  int bad = 0;
+  for (int c = 0; c < 256; c++) {
+    float e = e8m0_ref((uint8_t)c);
+    bad += memcmp(&e, &f[c], 4) != 0;
+  }
+  CHECK(bad == 0, "e8m0 -> f32: %d codes differ from 2^(c - 127)", bad);
+
+  /* Views of every rank against element-by-element indexing; matrices at sizes around the
+   * 16 x 16 and 64 x 64 blocks. */
+  static const fp8gemm_dtype dts[] = {FP8GEMM_E8M0, FP8GEMM_F32, FP8GEMM_BF16, FP8GEMM_F16};
+  static const int64_t sizes[] = {1, 2, 15, 16, 17, 63, 64, 65, 130, 200};
+  int wrong = 0;
+  for (int it = 0; it < 600; it++) {
+    fp8gemm_dtype dt = RNG_PICK(r, dts);
+    int ndim = (int)rng_int(r, 0, 5);
+    int64_t dims[5];
+    for (int i = 0; i < ndim; i++) dims[i] = i >= ndim - 2 ? RNG_PICK(r, sizes) : rng_int(r, 1, 2);
+    int lay = it % 3 == 0 ? TB_SWAP_LAST : it % 3 == 1 ? TB_RANDOM : TB_CONTIGUOUS;
+    tbuf b;
+    tb_make(&b, dt, ndim, dims, r, lay);
+    int64_t n = tb_numel(&b);
+    for (size_t i = 0; i < b.bytes; i++) b.mem[i] = (uint8_t)rng_next(r); /* NaNs and all */
+    bool codes_out = dt == FP8GEMM_E8M0 && it % 2 == 0;
+    size_t esz = codes_out ? 1 : 4;
+    uint8_t *dst = malloc((size_t)n * esz + 1);
+    fp8g_gather_dense(&b.t, !codes_out, dst);
+    for (int64_t i = 0; i < n; i++) {
+      int64_t off = fp8g_offset_of(&b.t, b.t.ndim, i);
+      if (codes_out) {
+        wrong += dst[i] != b.mem[off];
+        continue;
+      }
+      float want = dt == FP8GEMM_E8M0 ? e8m0_ref(b.mem[off]) : fp8g_load_wide(b.mem, dt, off);
+      wrong += memcmp(&want, dst + i * 4, 4) != 0;
+    }
+    free(dst);
+    tb_free(&b);
+  }
+  CHECK(wrong == 0, "fp8g_gather_dense: %d elements differ from per-element indexing", wrong);
+}
+
+int main(void) {
+  /* Under the sanitizers the levels below the best one run M = 1, 5 on 2 threads. */
+  bool sanitized = getenv("FP8GEMM_SANITIZED") != NULL;
+  rng r = {0x5ca1e5u};
+  gather_unit(&r);
+  fp8gemm_isa detected = fp8gemm_isa_detected();
+  for (int isa = 0; isa < FP8GEMM_ISA_COUNT; isa++) {
+    if (isa > (int)detected) {
+      printf("isa %s: not available on this CPU, not tested\n", fp8gemm_isa_name(isa));
+      continue;
+    }
+    fp8gemm_set_max_isa((fp8gemm_isa)isa);
+    bool quick = sanitized && isa < (int)detected;
+    for (int threads = quick ? 2 : 1; threads <= 2; threads++) {
+      fp8gemm_set_num_threads(threads);
+      cases = 0;
+      sweep(&r, quick);
+      broadcast_batch(&r);
+      nan_columns(&r);
+      printf("isa %s, %d threads: %ld layout comparisons\n", fp8gemm_isa_name(isa), threads, cases);
+    }
+  }
+  bad_strides(&r);
+  return test_summary();
+}
