@@ -43,20 +43,24 @@ static uint8_t random_e4m3(void) {
 /* Everything one case allocates. */
 typedef struct case_buffers {
   uint8_t **w;
+  void **w_scale; /* one per weight buffer: a layer's scales travel with its weight */
   int nw;
-  void *input, *out, *in_scale, *w_scale;
+  void *input, *out, *in_scale;
   float *a32, *w32, *c32;
   fp8gemm_tensor input_t, in_scale_t, w_scale_t, out_t;
-  bool has_in_scale, has_w_scale;
+  bool has_in_scale;
 } case_buffers;
 
 static void free_buffers(case_buffers *b) {
-  for (int i = 0; i < b->nw; i++) free(b->w[i]);
+  for (int i = 0; i < b->nw; i++) {
+    free(b->w[i]);
+    if (b->w_scale) free(b->w_scale[i]);
+  }
   free(b->w);
+  free(b->w_scale);
   free(b->input);
   free(b->out);
   free(b->in_scale);
-  free(b->w_scale);
   free(b->a32);
   free(b->w32);
   free(b->c32);
@@ -94,7 +98,11 @@ static int setup(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_co
   size_t nw = cfg->rotate_bytes / (wbytes ? wbytes : 1) + 1;
   b->nw = nw < 2 ? 2 : nw > 64 ? 64 : (int)nw;
   b->w = calloc((size_t)b->nw, sizeof *b->w);
-  if (!b->w) return -1;
+  b->w_scale = calloc((size_t)b->nw, sizeof *b->w_scale);
+  if (!b->w || !b->w_scale) {
+    b->nw = 0;
+    return -1;
+  }
   for (int i = 0; i < b->nw; i++) {
     b->w[i] = malloc(wbytes);
     if (!b->w[i]) return -1;
@@ -124,25 +132,23 @@ static int setup(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_co
   int64_t kb128 = (k + 127) / 128, nb128 = (n + 127) / 128;
   int64_t d_tok[2] = {m, 1}, d_one[1] = {1}, d_chan[1] = {n}, d_ablk[2] = {m, kb128},
           d_wblk[2] = {kb128, nb128}, d_amx[2] = {m, k / 32}, d_wmx[2] = {k / 32, n};
-  b->has_in_scale = b->has_w_scale = true;
+  b->has_in_scale = true;
+  bool mx = s == BENCH_MX;
   switch (s) {
     case BENCH_PER_TOKEN:
       b->in_scale = filled_f32(m, 0.01f);
-      b->w_scale = filled_f32(n, 0.02f);
       fp8gemm_tensor_init(&b->in_scale_t, FP8GEMM_F32, 2, d_tok, b->in_scale);
-      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_F32, 1, d_chan, b->w_scale);
+      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_F32, 1, d_chan, NULL);
       break;
     case BENCH_PER_TENSOR:
       b->in_scale = filled_f32(1, 0.01f);
-      b->w_scale = filled_f32(1, 0.02f);
       fp8gemm_tensor_init(&b->in_scale_t, FP8GEMM_F32, 1, d_one, b->in_scale);
-      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_F32, 1, d_one, b->w_scale);
+      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_F32, 1, d_one, NULL);
       break;
     case BENCH_BLOCK:
       b->in_scale = filled_f32(m * kb128, 0.01f);
-      b->w_scale = filled_f32(kb128 * nb128, 0.02f);
       fp8gemm_tensor_init(&b->in_scale_t, FP8GEMM_F32, 2, d_ablk, b->in_scale);
-      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_F32, 2, d_wblk, b->w_scale);
+      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_F32, 2, d_wblk, NULL);
       break;
     case BENCH_MX:
       if (k % 32) {
@@ -150,17 +156,27 @@ static int setup(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_co
         return -1;
       }
       b->in_scale = filled_e8m0(m * (k / 32));
-      b->w_scale = filled_e8m0((k / 32) * n);
       fp8gemm_tensor_init(&b->in_scale_t, FP8GEMM_E8M0, 2, d_amx, b->in_scale);
-      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_E8M0, 2, d_wmx, b->w_scale);
+      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_E8M0, 2, d_wmx, NULL);
       break;
     default: /* w8a16: per-channel weight scale only */
       b->has_in_scale = false;
-      b->w_scale = filled_f32(n, 0.02f);
-      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_F32, 1, d_chan, b->w_scale);
+      fp8gemm_tensor_init(&b->w_scale_t, FP8GEMM_F32, 1, d_chan, NULL);
       break;
   }
-  if ((b->has_in_scale && !b->in_scale) || !b->w_scale) return -1;
+  /* A 2-D weight scale ([K/128, N/128] blocks, [K/32, N] MX codes) is stored the way a
+   * checkpoint stores it next to an [N, K] weight, [N/128, K/128] / [N, K/32], and passed
+   * as its transposed view, as vLLM passes `weight_scale.t()`. */
+  if (cfg->nt && b->w_scale_t.ndim == 2) {
+    b->w_scale_t.strides[0] = 1;
+    b->w_scale_t.strides[1] = b->w_scale_t.dims[0];
+  }
+  int64_t ns = fp8gemm_tensor_numel(&b->w_scale_t);
+  for (int i = 0; i < b->nw; i++) {
+    b->w_scale[i] = mx ? filled_e8m0(ns) : filled_f32(ns, 0.02f);
+    if (!b->w_scale[i]) return -1;
+  }
+  if (b->has_in_scale && !b->in_scale) return -1;
   return 0;
 }
 
@@ -168,6 +184,7 @@ static fp8gemm_status run_op(bench_scheme s, case_buffers *b, int64_t n, int64_t
                              int which, bool infer_only) {
   fp8gemm_tensor w;
   weight_tensor(&w, n, k, nt, b->w[which % b->nw]);
+  b->w_scale_t.data = b->w_scale[which % b->nw];
   if (s == BENCH_W8A16) {
     if (infer_only) return fp8gemm_fp8_gemm_w8a16_infer(&b->input_t, &w, &b->w_scale_t, NULL, &b->out_t, NULL);
     return fp8gemm_fp8_gemm_w8a16(&b->input_t, &w, &b->w_scale_t, NULL, &b->out_t);
