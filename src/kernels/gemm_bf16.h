@@ -88,6 +88,13 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
 void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t cols, int64_t k0,
                       int64_t kc, uint32_t *dst, float *bscale, int64_t sstride);
 
+/* The weight codes pack_b(b, c0, cols, k0, kc) will read, into L2 (hints only): of its
+ * `units` (NT: columns, NN and other strides: K rows; fp8g_bf16_pack_units), units
+ * [u0, u1). Lets a caller spread the reads of the next panel over the tiles of this one. */
+int64_t fp8g_bf16_pack_units(const fp8g_bf16_plan *pl, int64_t cols, int64_t kc);
+void fp8g_bf16_prefetch_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t cols, int64_t k0,
+                          int64_t kc, int64_t u0, int64_t u1);
+
 /* ------------------------------------------------------------ micro-kernel */
 /*
  * One full MR x NR tile: C (row stride ldc) op= A panel [kp][MR] . B panel [kp][NR].

@@ -265,18 +265,32 @@ static void pack_a_all_task(void *vctx, int64_t t) {
                    x->ascale + kb * x->as_kb + pan * x->sstride * MR, x->sstride);
 }
 
-/* Fused: B panel at column c, K block kb into scratch (bp, bs); every row tile on it. */
-static void fused_panel(const run_ctx *x, int64_t c, int nr, int64_t kb, uint32_t *bp, float *bs) {
-  int64_t k0 = kb * x->pl.kc, kc = min64(x->pl.kc, x->pl.p->k - k0);
-  fp8g_bf16_pack_b(&x->pl, x->b, x->j0 + c, nr, k0, kc, bp, bs, x->sstride);
+/* A fused step: the B panel at column c (nr wide) and K block kb. */
+typedef struct fused_step {
+  int64_t c, kb;
+  int nr;
+} fused_step;
+
+/* Fused: B panel of step s into scratch (bp, bs); every row tile on it. The weight
+ * codes of the step to run next (if nr > 0) are prefetched into L2 a part per tile, so
+ * its packing finds them there instead of waiting on memory with nothing to compute. */
+static void fused_panel(const run_ctx *x, fused_step s, fused_step next, uint32_t *bp, float *bs) {
+  int64_t k0 = s.kb * x->pl.kc, kc = min64(x->pl.kc, x->pl.p->k - k0);
+  fp8g_bf16_pack_b(&x->pl, x->b, x->j0 + s.c, s.nr, k0, kc, bp, bs, x->sstride);
   fp8g_bf16_tile tile = {.kp = fp8g_bf16_pairs(kc), .seg_pairs = x->pl.seg / 2, .b = bp,
-                         .bscale = bs, .ldc = x->ldc, .first = kb == 0};
-  for (int64_t r = 0; r < x->rows; r += MR) {
-    tile.a = x->apack + kb * x->a_kb + (r / MR) * tile.kp * MR;
-    tile.ascale = x->ascale + kb * x->as_kb + (r / MR) * x->sstride * MR;
-    tile.c = x->cbuf + r * x->ldc + c;
-    tile.c_next = r + 2 * MR <= x->rows && nr == NR ? tile.c + MR * x->ldc : NULL;
-    run_tile(x, &tile, (int)min64(MR, x->rows - r), nr);
+                         .bscale = bs, .ldc = x->ldc, .first = s.kb == 0};
+  int64_t nk0 = next.kb * x->pl.kc, nkc = min64(x->pl.kc, x->pl.p->k - nk0);
+  int64_t units = next.nr > 0 ? fp8g_bf16_pack_units(&x->pl, next.nr, nkc) : 0;
+  int64_t ntiles = cdiv(x->rows, MR);
+  for (int64_t r = 0, i = 0; r < x->rows; r += MR, i++) {
+    tile.a = x->apack + s.kb * x->a_kb + (r / MR) * tile.kp * MR;
+    tile.ascale = x->ascale + s.kb * x->as_kb + (r / MR) * x->sstride * MR;
+    tile.c = x->cbuf + r * x->ldc + s.c;
+    tile.c_next = r + 2 * MR <= x->rows && s.nr == NR ? tile.c + MR * x->ldc : NULL;
+    if (units)
+      fp8g_bf16_prefetch_b(&x->pl, x->b, x->j0 + next.c, next.nr, nk0, nkc, units * i / ntiles,
+                           units * (i + 1) / ntiles);
+    run_tile(x, &tile, (int)min64(MR, x->rows - r), s.nr);
   }
 }
 
@@ -288,16 +302,27 @@ static void fused_panel(const run_ctx *x, int64_t c, int nr, int64_t kb, uint32_
 static void fused_chunk(run_ctx *x, int64_t t, uint32_t *bp, float *bs) {
   int64_t c_lo = t * x->sub_w, c_hi = min64(c_lo + x->sub_w, x->ncols);
   int64_t row0 = x->b * x->pl.p->m + x->r0;
+  const fused_step none = {0, 0, 0};
   if (x->pl.p->b_stride_k == 1) {
     for (int64_t c = c_lo; c < c_hi; c += NR) {
       int nr = (int)min64(NR, c_hi - c);
-      for (int64_t kb = 0; kb < x->nkb; kb++) fused_panel(x, c, nr, kb, bp, bs);
+      for (int64_t kb = 0; kb < x->nkb; kb++) {
+        fused_step next = kb + 1 < x->nkb ? (fused_step){c, kb + 1, nr}
+                          : c + NR < c_hi ? (fused_step){c + NR, 0, (int)min64(NR, c_hi - c - NR)}
+                                          : none;
+        fused_panel(x, (fused_step){c, kb, nr}, next, bp, bs);
+      }
       fp8g_avx2_epilogue(&x->epi, row0, x->rows, x->j0 + c, nr, x->cbuf + c, x->ldc);
     }
     return;
   }
   for (int64_t kb = 0; kb < x->nkb; kb++)
-    for (int64_t c = c_lo; c < c_hi; c += NR) fused_panel(x, c, (int)min64(NR, c_hi - c), kb, bp, bs);
+    for (int64_t c = c_lo; c < c_hi; c += NR) {
+      fused_step next = c + NR < c_hi     ? (fused_step){c + NR, kb, (int)min64(NR, c_hi - c - NR)}
+                        : kb + 1 < x->nkb ? (fused_step){c_lo, kb + 1, (int)min64(NR, c_hi - c_lo)}
+                                          : none;
+      fused_panel(x, (fused_step){c, kb, (int)min64(NR, c_hi - c)}, next, bp, bs);
+    }
   if (c_lo < c_hi) fp8g_avx2_epilogue(&x->epi, row0, x->rows, x->j0 + c_lo, c_hi - c_lo, x->cbuf + c_lo, x->ldc);
 }
 

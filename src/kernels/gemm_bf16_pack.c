@@ -369,3 +369,31 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
         bscale[(pj * sstride + s) * NR + j] = j < nc ? b_seg_scale(p, b, k0 / pl->seg + s, col0 + j) : 0.0f;
   }
 }
+
+/* ---------------------------------------------------------------- B prefetch */
+
+/* NT (contiguous K): a unit is one column's kc codes; otherwise one K row's cols codes. */
+int64_t fp8g_bf16_pack_units(const fp8g_bf16_plan *pl, int64_t cols, int64_t kc) {
+  return pl->p->b_stride_k == 1 && pl->p->b_stride_n != 1 ? cols : kc;
+}
+
+void fp8g_bf16_prefetch_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t cols, int64_t k0,
+                          int64_t kc, int64_t u0, int64_t u1) {
+  const fp8g_gemm_problem *p = pl->p;
+  const uint8_t *base = p->b + b * p->b_batch_stride;
+  int64_t sk = p->b_stride_k, sn = p->b_stride_n;
+  if (sk == 1 && sn != 1) {
+    for (int64_t j = u0; j < u1; j++) {
+      const uint8_t *col = base + (c0 + j) * sn + k0;
+      for (int64_t q = 0; q < kc; q += 64) __builtin_prefetch(col + q, 0, 2);
+      __builtin_prefetch(col + kc - 1, 0, 2); /* the last line when col is not aligned */
+    }
+    return;
+  }
+  if (sn != 1) return; /* strided rows: one element per line, not worth it */
+  for (int64_t k = u0; k < u1; k++) {
+    const uint8_t *row = base + (k0 + k) * sk + c0;
+    __builtin_prefetch(row, 0, 2);
+    __builtin_prefetch(row + cols - 1, 0, 2);
+  }
+}

@@ -10,7 +10,7 @@
  *                       an fp32 FMA rounded to nearest even, denormal inputs read as
  *                       zero, denormal results flushed (VDPBF16PS, whatever MXCSR says)
  *   bk_mul(a, b)  bk_fma(a, b, c) = a * b + c                  (IEEE, MXCSR)
- *   bk_prefetch_l2(p)   a hint only (may do nothing)
+ *   bk_prefetch_c(p)    a hint only (may do nothing): C at p is read and written soon
  *   bk_b  64 bytes: bk_b_load(p)  bk_b_loadn(p, n) (n bytes, zeros after; no read past)
  *         bk_b_store(p, v)  bk_b_storen(p, v, n) (the first n bytes only)  bk_b_set1(x)  bk_b_and  bk_b_or
  *         bk_b_perm2(t0, idx, t1)  byte i = (idx[i] & 64 ? t1 : t0)[idx[i] & 63]  (VPERMT2B)
@@ -79,13 +79,16 @@ _Static_assert(FP8G_BF16_MR == 6 && FP8G_BF16_NR == 64, "the macros below spell 
     BK_FOLD1(i, 0) BK_FOLD1(i, 1)       \
     BK_FOLD1(i, 2) BK_FOLD1(i, 3))
 
-/* The next tile's C rows (4 lines each) into L2 while this one runs: its loads at the
- * start of a tile would otherwise stall every accumulator chain on L3. */
+/* The next tile's C rows (4 lines each) while this one runs, for writing (AVX-512:
+ * PREFETCHW). Its loads at the start of a tile would otherwise stall every accumulator
+ * chain, and its stores at the end miss: with the rows only prefetched into L2, a
+ * 4096^3 GEMM (C workspace 8 MiB, rows read and written once per K block) ran the
+ * micro-kernel at 92-94% of the peak, with PREFETCHW 96-97% (docs/kernels.md). */
 #define BK_PF_ROW(i)                                                   \
-  BK_IF_ROW(i, bk_prefetch_l2(t->c_next + (i) * ldc);                  \
-               bk_prefetch_l2(t->c_next + (i) * ldc + 16);             \
-               bk_prefetch_l2(t->c_next + (i) * ldc + 32);             \
-               bk_prefetch_l2(t->c_next + (i) * ldc + 48);)
+  BK_IF_ROW(i, bk_prefetch_c(t->c_next + (i) * ldc);                   \
+               bk_prefetch_c(t->c_next + (i) * ldc + 16);              \
+               bk_prefetch_c(t->c_next + (i) * ldc + 32);              \
+               bk_prefetch_c(t->c_next + (i) * ldc + 48);)
 
 /* The micro-kernel for the first R rows of an MR-row A panel (R <= MR; the A panel
  * keeps its MR-row layout). Each lane's arithmetic is the same for every R, so a tile

@@ -51,7 +51,7 @@ static inline bk_f bk_dot(bk_f acc, bk_p a, bk_p b) {
   BK_EACH acc.v[l] = emu_dpbf16_lane(acc.v[l], a.v[l], b.v[l]);
   return acc;
 }
-static inline void bk_prefetch_l2(const float *p) { (void)p; }
+static inline void bk_prefetch_c(const float *p) { (void)p; }
 static inline bk_f bk_mul(bk_f a, bk_f b) { BK_EACH a.v[l] *= b.v[l]; return a; }
 static inline bk_f bk_fma(bk_f a, bk_f b, bk_f c) { BK_EACH a.v[l] = fmaf(a.v[l], b.v[l], c.v[l]); return a; }
 
