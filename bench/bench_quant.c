@@ -4,9 +4,11 @@
  * repetitions, medians), so the ratio means something on a noisy machine.
  *
  *   bench_quant [--mib N] [--reps R] [--threads 1,2] [--isa NAME] [--only SUBSTR] [--qoff B]
+ *               [--thp 0|1]
  *
  * --qoff B: the code outputs start B bytes past a 64-byte boundary (default: wherever
- * malloc puts them; glibc's large blocks start 16 bytes past a page).
+ * malloc puts them; glibc's large blocks start 16 bytes past a page). --thp 1: the large
+ * buffers on transparent huge pages (madvise), stream baseline included.
  *
  * Workloads (N = MiB / 4 elements, K = 4096 per row):
  *   cast f32->e4m3fn            quantize(scale 1, non-saturating)
@@ -26,10 +28,12 @@
  * run on one thread over an L2-resident slice, timed in thread CPU time: the compute
  * ceiling, which tells whether a figure below the streaming read is compute-bound.
  */
+#define _DEFAULT_SOURCE /* madvise (--thp) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <xmmintrin.h>
 
 #include "cli/calib/bench_calib.h"
@@ -407,8 +411,18 @@ static void run(bench *b, const workload *w, int reps) {
   printf("\n");
 }
 
+/* The large buffers: malloc's, or (thp) 2 MiB-aligned with a transparent-huge-page hint
+ * (this VM's THP mode is "madvise": without the hint they are 4 KiB pages). */
+static void *big_alloc(size_t bytes, bool thp) {
+  if (!thp) return malloc(bytes);
+  size_t huge = (size_t)2 << 20, rounded = (bytes + huge - 1) / huge * huge;
+  void *p = aligned_alloc(huge, rounded);
+  if (p) madvise(p, rounded, MADV_HUGEPAGE);
+  return p;
+}
+
 static void usage(void) {
-  fprintf(stderr, "usage: bench_quant [--mib N] [--reps R] [--threads 1,2] [--isa NAME] [--only SUBSTR] [--qoff 0..63]\n");
+  fprintf(stderr, "usage: bench_quant [--mib N] [--reps R] [--threads 1,2] [--isa NAME] [--only SUBSTR] [--qoff 0..63] [--thp 0|1]\n");
   exit(2);
 }
 
@@ -417,6 +431,7 @@ int main(int argc, char **argv) {
   int reps = 5, nthreads = 0, threads[8];
   const char *only = NULL, *tlist = "1,2";
   long qoff = -1;
+  bool thp = false;
   for (int i = 1; i < argc; i++) {
     if (i + 1 >= argc) usage();
     if (!strcmp(argv[i], "--mib")) mib = (size_t)strtoul(argv[++i], NULL, 10);
@@ -424,6 +439,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--threads")) tlist = argv[++i];
     else if (!strcmp(argv[i], "--only")) only = argv[++i];
     else if (!strcmp(argv[i], "--qoff")) qoff = strtol(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--thp")) thp = atoi(argv[++i]) != 0;
     else if (!strcmp(argv[i], "--isa")) {
       fp8gemm_isa isa;
       if (fp8gemm_isa_from_name(argv[++i], &isa) != FP8GEMM_OK) usage();
@@ -439,15 +455,15 @@ int main(int argc, char **argv) {
   bench b = {0};
   b.n = mib * (1u << 20) / 4 / K_ROW * K_ROW;
   b.k = fp8g_quant_kernels_for(fp8gemm_isa_active());
-  b.x32 = malloc(b.n * 4);
-  b.x16 = malloc(b.n * 2);
-  b.q = malloc(b.n);
-  uint8_t *qout_block = malloc(b.n + 128);
+  b.x32 = big_alloc(b.n * 4, thp);
+  b.x16 = big_alloc(b.n * 2, thp);
+  b.q = big_alloc(b.n, thp);
+  uint8_t *qout_block = big_alloc(b.n + 128, thp);
   b.qout = qoff < 0 || !qout_block ? qout_block
                                    : (uint8_t *)(((uintptr_t)qout_block + 63) / 64 * 64) + qoff;
   b.sc8 = malloc(b.n / 32);
   b.scales = malloc(b.n / K_ROW * sizeof(float));
-  b.y16 = malloc(b.n * 2);
+  b.y16 = big_alloc(b.n * 2, thp);
   if (!b.x32 || !b.x16 || !b.q || !b.qout || !b.sc8 || !b.scales || !b.y16) {
     fprintf(stderr, "bench_quant: out of memory for %zu MiB\n", mib);
     return 1;
