@@ -3,7 +3,12 @@
  * a streaming-read baseline over the same input measured in the same run (interleaved
  * repetitions, medians), so the ratio means something on a noisy machine.
  *
- *   bench_quant [--mib N] [--reps R] [--threads 1,2] [--isa NAME] [--only SUBSTR]
+ *   bench_quant [--mib N] [--reps R] [--threads 1,2] [--isa NAME] [--only SUBSTR] [--qoff B]
+ *               [--thp 0|1]
+ *
+ * --qoff B: the code outputs start B bytes past a 64-byte boundary (default: wherever
+ * malloc puts them; glibc's large blocks start 16 bytes past a page). --thp 1: the large
+ * buffers on transparent huge pages (madvise), stream baseline included.
  *
  * Workloads (N = MiB / 4 elements, K = 4096 per row):
  *   cast f32->e4m3fn            quantize(scale 1, non-saturating)
@@ -23,10 +28,13 @@
  * run on one thread over an L2-resident slice, timed in thread CPU time: the compute
  * ceiling, which tells whether a figure below the streaming read is compute-bound.
  */
+#define _DEFAULT_SOURCE /* madvise (--thp) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
+#include <xmmintrin.h>
 
 #include "cli/calib/bench_calib.h"
 #include "internal.h"
@@ -188,6 +196,87 @@ static void token_bf16_fused(bench *b, int64_t t, bool pf) {
 static void token_bf16_fused_task(void *ctx, int64_t t) { token_bf16_fused(ctx, t, true); }
 static void token_bf16_nopf_task(void *ctx, int64_t t) { token_bf16_fused(ctx, t, false); }
 
+/* Diagnostics (rows named "diag ...", run only with --only diag...): where the per-token
+ * time goes. q1: the codes of every row overwrite one 4 KiB row (no write traffic to
+ * memory). pfonly: per row the amax pass and a T2 prefetch of the next row, no
+ * quantize (the rate one core pulls rows in with software prefetches). */
+static void diag_f32_q1_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
+  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
+    const float *x = b->x32 + r * K_ROW;
+    float s = token_scale(b->k->amax(x, K_ROW));
+    b->scales[r] = s;
+    b->k->quantize_wide_pf(x, FP8GEMM_F32, K_ROW, s, FP8GEMM_E4M3FN, true,
+                           b->qout + (size_t)t * K_ROW, has_next_row(b, r, r0) ? x + K_ROW : NULL);
+  }
+}
+
+static void diag_bf16_q1_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
+  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
+    const uint16_t *x = b->x16 + r * K_ROW;
+    float s = token_scale(b->k->amax_wide(x, FP8GEMM_BF16, K_ROW));
+    b->scales[r] = s;
+    b->k->quantize_wide_pf(x, FP8GEMM_BF16, K_ROW, s, FP8GEMM_E4M3FN, true,
+                           b->qout + (size_t)t * K_ROW, has_next_row(b, r, r0) ? x + K_ROW : NULL);
+  }
+}
+
+static void diag_f32_pfonly_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
+  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
+    const float *x = b->x32 + r * K_ROW;
+    b->scales[r] = token_scale(b->k->amax(x, K_ROW));
+    if (has_next_row(b, r, r0))
+      for (size_t i = 0; i < K_ROW * 4; i += 64) _mm_prefetch((const char *)(x + K_ROW) + i, _MM_HINT_T2);
+  }
+}
+
+/* amaxonly: the amax pass alone, no software prefetch (what the hardware prefetcher gives
+ * one demand stream). ilv: row r quantized in DIAG_PIECES pieces, each after the amax of
+ * the same piece of row r + 1 (demand loads that the hardware prefetcher runs ahead of,
+ * no software prefetch); the same bits as amax-then-quantize per row. */
+static void diag_f32_amaxonly_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
+  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++)
+    b->scales[r] = token_scale(b->k->amax(b->x32 + r * K_ROW, K_ROW));
+}
+
+static int diag_pieces(void) {
+  const char *e = getenv("DIAG_PIECES");
+  int p = e ? atoi(e) : 4;
+  return p >= 1 && p <= 64 && K_ROW % (32 * p) == 0 ? p : 4;
+}
+
+static void diag_ilv(bench *b, int64_t t, bool bf16) {
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
+  int P = diag_pieces();
+  size_t L = K_ROW / (size_t)P, w = bf16 ? 2 : 4;
+  fp8gemm_dtype dt = bf16 ? FP8GEMM_BF16 : FP8GEMM_F32;
+  const char *base = bf16 ? (const char *)b->x16 : (const char *)b->x32;
+  float a = b->k->amax_wide(base + r0 * K_ROW * w, dt, K_ROW);
+  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
+    const char *x = base + r * K_ROW * w;
+    bool next = has_next_row(b, r, r0);
+    float s = token_scale(a), an = 0.0f;
+    b->scales[r] = s;
+    for (int p = 0; p < P; p++) {
+      if (next) {
+        float m = b->k->amax_wide(x + (K_ROW + p * L) * w, dt, L);
+        an = m > an ? m : an;
+      }
+      b->k->quantize_wide(x + p * L * w, dt, L, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW + p * L);
+    }
+    a = an;
+  }
+}
+static void diag_f32_ilv_task(void *ctx, int64_t t) { diag_ilv(ctx, t, false); }
+static void diag_bf16_ilv_task(void *ctx, int64_t t) { diag_ilv(ctx, t, true); }
+
 static void mx_task(void *ctx, int64_t t) {
   bench *b = ctx;
   size_t off = (size_t)t * TASK_ELEMS;
@@ -271,6 +360,12 @@ static const workload workloads[] = {
     {"token bf16->e4m3fn 3-pass", token_bf16_task, NULL, 2, 1, 1},
     {"token bf16->e4m3fn fused", token_bf16_fused_task, NULL, 2, 1, 1},
     {"token bf16->e4m3fn fused no-pf", token_bf16_nopf_task, NULL, 2, 1, 1},
+    {"diag token f32 q1", diag_f32_q1_task, NULL, 4, 1, 0},
+    {"diag token bf16 q1", diag_bf16_q1_task, NULL, 2, 1, 1},
+    {"diag token f32 pfonly", diag_f32_pfonly_task, NULL, 4, 0, 0},
+    {"diag token f32 amaxonly", diag_f32_amaxonly_task, NULL, 4, 0, 0},
+    {"diag token f32 ilv", diag_f32_ilv_task, NULL, 4, 1, 0},
+    {"diag token bf16 ilv", diag_bf16_ilv_task, NULL, 2, 1, 1},
     {"mx f32->e4m3fn floor", mx_task, NULL, 4, 1, 0},
     {"dequant e4m3fn->bf16 2-pass", dequant_task, NULL, 1, 2, 2},
     {"dequant e4m3fn->bf16 fused", dequant_fused_task, NULL, 1, 2, 2},
@@ -316,8 +411,18 @@ static void run(bench *b, const workload *w, int reps) {
   printf("\n");
 }
 
+/* The large buffers: malloc's, or (thp) 2 MiB-aligned with a transparent-huge-page hint
+ * (this VM's THP mode is "madvise": without the hint they are 4 KiB pages). */
+static void *big_alloc(size_t bytes, bool thp) {
+  if (!thp) return malloc(bytes);
+  size_t huge = (size_t)2 << 20, rounded = (bytes + huge - 1) / huge * huge;
+  void *p = aligned_alloc(huge, rounded);
+  if (p) madvise(p, rounded, MADV_HUGEPAGE);
+  return p;
+}
+
 static void usage(void) {
-  fprintf(stderr, "usage: bench_quant [--mib N] [--reps R] [--threads 1,2] [--isa NAME] [--only SUBSTR]\n");
+  fprintf(stderr, "usage: bench_quant [--mib N] [--reps R] [--threads 1,2] [--isa NAME] [--only SUBSTR] [--qoff 0..63] [--thp 0|1]\n");
   exit(2);
 }
 
@@ -325,12 +430,16 @@ int main(int argc, char **argv) {
   size_t mib = 256;
   int reps = 5, nthreads = 0, threads[8];
   const char *only = NULL, *tlist = "1,2";
+  long qoff = -1;
+  bool thp = false;
   for (int i = 1; i < argc; i++) {
     if (i + 1 >= argc) usage();
     if (!strcmp(argv[i], "--mib")) mib = (size_t)strtoul(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--threads")) tlist = argv[++i];
     else if (!strcmp(argv[i], "--only")) only = argv[++i];
+    else if (!strcmp(argv[i], "--qoff")) qoff = strtol(argv[++i], NULL, 10);
+    else if (!strcmp(argv[i], "--thp")) thp = atoi(argv[++i]) != 0;
     else if (!strcmp(argv[i], "--isa")) {
       fp8gemm_isa isa;
       if (fp8gemm_isa_from_name(argv[++i], &isa) != FP8GEMM_OK) usage();
@@ -342,17 +451,19 @@ int main(int argc, char **argv) {
     if (threads[nthreads] < 1) usage();
     nthreads++;
   }
-  if (mib < 1 || reps < 1 || reps > 64 || nthreads == 0) usage();
+  if (mib < 1 || reps < 1 || reps > 64 || nthreads == 0 || qoff < -1 || qoff > 63) usage();
   bench b = {0};
   b.n = mib * (1u << 20) / 4 / K_ROW * K_ROW;
   b.k = fp8g_quant_kernels_for(fp8gemm_isa_active());
-  b.x32 = malloc(b.n * 4);
-  b.x16 = malloc(b.n * 2);
-  b.q = malloc(b.n);
-  b.qout = malloc(b.n);
+  b.x32 = big_alloc(b.n * 4, thp);
+  b.x16 = big_alloc(b.n * 2, thp);
+  b.q = big_alloc(b.n, thp);
+  uint8_t *qout_block = big_alloc(b.n + 128, thp);
+  b.qout = qoff < 0 || !qout_block ? qout_block
+                                   : (uint8_t *)(((uintptr_t)qout_block + 63) / 64 * 64) + qoff;
   b.sc8 = malloc(b.n / 32);
   b.scales = malloc(b.n / K_ROW * sizeof(float));
-  b.y16 = malloc(b.n * 2);
+  b.y16 = big_alloc(b.n * 2, thp);
   if (!b.x32 || !b.x16 || !b.q || !b.qout || !b.sc8 || !b.scales || !b.y16) {
     fprintf(stderr, "bench_quant: out of memory for %zu MiB\n", mib);
     return 1;
@@ -374,12 +485,14 @@ int main(int argc, char **argv) {
   for (int t = 0; t < nthreads; t++) {
     b.threads = threads[t];
     for (size_t w = 0; w < sizeof workloads / sizeof workloads[0]; w++)
-      if (!only || strstr(workloads[w].name, only)) run(&b, &workloads[w], reps);
+      if ((!only || strstr(workloads[w].name, only)) &&
+          (strncmp(workloads[w].name, "diag", 4) != 0 || (only && !strncmp(only, "diag", 4))))
+        run(&b, &workloads[w], reps);
   }
   free(b.x32);
   free(b.x16);
   free(b.q);
-  free(b.qout);
+  free(qout_block);
   free(b.sc8);
   free(b.scales);
   free(b.y16);
