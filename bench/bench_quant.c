@@ -200,29 +200,20 @@ static void token_bf16_nopf_task(void *ctx, int64_t t) { token_bf16_fused(ctx, t
  * time goes. q1: the codes of every row overwrite one 4 KiB row (no write traffic to
  * memory). pfonly: per row the amax pass and a T2 prefetch of the next row, no
  * quantize (the rate one core pulls rows in with software prefetches). */
-static void diag_f32_q1_task(void *ctx, int64_t t) {
-  bench *b = ctx;
-  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
+static void diag_q1(bench *b, int64_t t, bool bf16) {
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows, w = bf16 ? 2 : 4;
+  fp8gemm_dtype dt = bf16 ? FP8GEMM_BF16 : FP8GEMM_F32;
+  const char *base = bf16 ? (const char *)b->x16 : (const char *)b->x32;
   for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
-    const float *x = b->x32 + r * K_ROW;
-    float s = token_scale(b->k->amax(x, K_ROW));
+    const char *x = base + r * K_ROW * w;
+    float s = token_scale(b->k->amax_wide(x, dt, K_ROW));
     b->scales[r] = s;
-    b->k->quantize_wide_pf(x, FP8GEMM_F32, K_ROW, s, FP8GEMM_E4M3FN, true,
-                           b->qout + (size_t)t * K_ROW, has_next_row(b, r, r0) ? x + K_ROW : NULL);
+    b->k->quantize_wide_pf(x, dt, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + (size_t)t * K_ROW,
+                           has_next_row(b, r, r0) ? x + K_ROW * w : NULL);
   }
 }
-
-static void diag_bf16_q1_task(void *ctx, int64_t t) {
-  bench *b = ctx;
-  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
-  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
-    const uint16_t *x = b->x16 + r * K_ROW;
-    float s = token_scale(b->k->amax_wide(x, FP8GEMM_BF16, K_ROW));
-    b->scales[r] = s;
-    b->k->quantize_wide_pf(x, FP8GEMM_BF16, K_ROW, s, FP8GEMM_E4M3FN, true,
-                           b->qout + (size_t)t * K_ROW, has_next_row(b, r, r0) ? x + K_ROW : NULL);
-  }
-}
+static void diag_f32_q1_task(void *ctx, int64_t t) { diag_q1(ctx, t, false); }
+static void diag_bf16_q1_task(void *ctx, int64_t t) { diag_q1(ctx, t, true); }
 
 static void diag_f32_pfonly_task(void *ctx, int64_t t) {
   bench *b = ctx;
