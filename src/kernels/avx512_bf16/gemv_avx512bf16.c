@@ -123,8 +123,14 @@ static bool mx_fold_ok(const fp8g_gemm_problem *p) {
   int ea_lo = 255, ea_hi = -1, eb_lo = 255, eb_hi = -1;
   e8m0_range(p->ea, p->batch * p->m * p->a_kblocks, &ea_lo, &ea_hi);
   int64_t batches = p->sb_batch_stride ? p->batch : 1;
-  for (int64_t b = 0; b < batches; b++)
-    e8m0_range(p->eb + b * p->sb_batch_stride, p->a_kblocks * p->n, &eb_lo, &eb_hi);
+  for (int64_t b = 0; b < batches; b++) {
+    const uint8_t *eb = p->eb + b * p->sb_batch_stride;
+    if (!p->eb_ld || p->eb_ld == p->a_kblocks) { /* dense either way: one run */
+      e8m0_range(eb, p->a_kblocks * p->n, &eb_lo, &eb_hi);
+      continue;
+    }
+    for (int64_t j = 0; j < p->n; j++) e8m0_range(eb + j * p->eb_ld, p->a_kblocks, &eb_lo, &eb_hi);
+  }
   if (ea_lo > ea_hi || eb_lo > eb_hi) return true; /* NaN scales only */
   int a_lo = exp_lo(p->a_dtype) + ea_lo - 127, a_hi = exp_hi(p->a_dtype) + ea_hi - 127;
   int b_lo = exp_lo(p->b_dtype) + eb_lo - 127, b_hi = exp_hi(p->b_dtype) + eb_hi - 127;
@@ -384,6 +390,90 @@ static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, 
   for (int64_t j = 0; j < nc; j++) nan_col[j] = (nan >> j) & 1;
 }
 
+/* Prefetches the lines of bytes [v, v + n) into L1 (l2: into L2). */
+static inline void prefetch_run(const uint8_t *v, int64_t n, bool l2) {
+  for (int64_t i = 0; i < n + 63; i += 64) {
+    const char *at = (const char *)(v + (i < n ? i : n - 1));
+    if (l2) _mm_prefetch(at, _MM_HINT_T1);
+    else _mm_prefetch(at, _MM_HINT_T0);
+  }
+}
+
+/* The codes of nc columns of column-major exponents (ld bytes apart, kb codes each):
+ * one run when they are dense. */
+static void prefetch_cols(const uint8_t *eb, int64_t ld, int64_t kb, int64_t nc, bool l2) {
+  if (ld == kb) {
+    prefetch_run(eb, nc * kb, l2);
+    return;
+  }
+  for (int64_t j = 0; j < nc; j++) prefetch_run(eb + j * ld, kb, l2);
+}
+
+/* 16 x 16 transpose of 16-bit elements: v[i] halfword j -> v[j] halfword i. */
+static inline void transpose16x16_epi16(__m256i v[16]) {
+  __m256i t[16];
+  for (int i = 0; i < 8; i++) { /* rows 2i, 2i+1 interleaved */
+    t[2 * i] = _mm256_unpacklo_epi16(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_epi16(v[2 * i], v[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++)
+    for (int h = 0; h < 2; h++) {
+      v[4 * i + 2 * h] = _mm256_unpacklo_epi32(t[4 * i + h], t[4 * i + 2 + h]);
+      v[4 * i + 2 * h + 1] = _mm256_unpackhi_epi32(t[4 * i + h], t[4 * i + 2 + h]);
+    }
+  for (int i = 0; i < 2; i++)
+    for (int h = 0; h < 4; h++) {
+      t[8 * i + 2 * h] = _mm256_unpacklo_epi64(v[8 * i + h], v[8 * i + 4 + h]);
+      t[8 * i + 2 * h + 1] = _mm256_unpackhi_epi64(v[8 * i + h], v[8 * i + 4 + h]);
+    }
+  for (int h = 0; h < 8; h++) {
+    v[h] = _mm256_permute2x128_si256(t[h], t[8 + h], 0x20);
+    v[8 + h] = _mm256_permute2x128_si256(t[h], t[8 + h], 0x31);
+  }
+}
+
+/*
+ * mx_table for column-major exponents (p->eb_ld > 0, the checkpoint's [N, K/32]): a
+ * column's codes of chunk q are the halfword at byte 2q, so 16 columns x 16 chunks of
+ * halfwords are transposed in registers and each chunk's 16 halfwords then widen, byte
+ * by byte, to the table's dwords add(2q) | add(2q + 1) << 16. The panel's codes are one
+ * contiguous run (64 x K/32 bytes) when the scale is dense.
+ */
+static void mx_table_cols(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, bool *nan_col) {
+  const fp8g_gemm_problem *p = c->p;
+  const int64_t ld = p->eb_ld, nkb = p->a_kblocks;
+  const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride + j0 * ld;
+  prefetch_cols(eb, ld, nkb, nc, false);
+  int64_t ahead = (int64_t)PANEL * c->nthreads; /* the panel this thread likely takes next */
+  if (j0 + ahead < p->n)
+    prefetch_cols(eb + ahead * ld, ld, nkb, p->n - j0 - ahead < PANEL ? p->n - j0 - ahead : PANEL, true);
+  const __m256i unit = _mm256_set1_epi8(127), nan_code = _mm256_set1_epi8((char)0xFF);
+  const __m512i bias = _mm512_set1_epi16(127);
+  uint64_t nan = 0;
+  for (int64_t q0 = 0; q0 < c->nchunks; q0 += 16) {
+    int64_t left = nkb - 2 * q0; /* codes of this 32-block group; past K: 127 (add 0) */
+    __mmask32 in = left >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << left) - 1);
+    int nq = c->nchunks - q0 < 16 ? (int)(c->nchunks - q0) : 16;
+    for (int64_t g = 0; g < PANEL; g += 16) {
+      __m256i v[16];
+      for (int i = 0; i < 16; i++) {
+        if (g + i >= nc) {
+          v[i] = unit;
+          continue;
+        }
+        v[i] = _mm256_mask_loadu_epi8(unit, in, eb + (g + i) * ld + 2 * q0);
+        if (_mm256_cmpeq_epi8_mask(v[i], nan_code)) nan |= (uint64_t)1 << (g + i);
+      }
+      transpose16x16_epi16(v);
+      for (int i = 0; i < nq; i++) {
+        __m512i w = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(v[i]), bias), 7);
+        _mm512_store_si512((void *)(tab + (q0 + i) * PANEL + g), w);
+      }
+    }
+  }
+  for (int64_t j = 0; j < nc; j++) nan_col[j] = (nan >> j) & 1;
+}
+
 /* Block scales of columns [j0, j0 + nc), column j's segments contiguous at tab[j * nseg]
  * (a column's tile then reads one or two cache lines, not one per segment). One-row
  * calls (m == 1) store the fp32 products sa * sb of their row instead (row_sa). */
@@ -455,7 +545,8 @@ static void panel_task(void *ctx, int64_t task) {
   uint32_t *mxt = c->mx ? c->mx_buf + slot * c->nchunks * PANEL : NULL;
   float *sbt = c->segmented ? c->sb_buf + slot * c->nseg * PANEL : NULL;
   bool nan_col[PANEL] = {false};
-  if (mxt) mx_table(c, j0, nc, mxt, nan_col);
+  if (mxt && p->eb_ld) mx_table_cols(c, j0, nc, mxt, nan_col);
+  else if (mxt) mx_table(c, j0, nc, mxt, nan_col);
   /* one row: the products sa * sb in the table (the same fp32 products the tile forms) */
   const float *row_sa = p->m == 1 && c->sa_rows ? c->sa_rows + c->batch * c->nseg : NULL;
   if (sbt) sb_table(c, j0, nc, row_sa, sbt);
@@ -469,9 +560,28 @@ static void panel_task(void *ctx, int64_t task) {
 static atomic_long fallbacks;
 long fp8g_gemv_bf16_fallbacks(void) { return atomic_load(&fallbacks); }
 
+/* gemv_avx2 reads MX weight exponents as [k/32][n] only: column-major ones are
+ * transposed into scratch first (per batch when each has its own). */
 static fp8gemm_status fall_back(const fp8g_gemm_problem *p, const fp8g_gemm_kernel *fallback) {
   atomic_fetch_add(&fallbacks, 1);
-  return fallback->run(p);
+  if (!p->eb_ld) return fallback->run(p);
+  int64_t batches = p->sb_batch_stride ? p->batch : 1, per = p->a_kblocks * p->n;
+  uint8_t *eb = malloc((size_t)(batches * per));
+  if (!eb) return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx512bf16: out of memory for the MX weight scale");
+  for (int64_t b = 0; b < batches; b++) {
+    const uint8_t *src = p->eb + b * p->sb_batch_stride;
+    uint8_t *dst = eb + b * per;
+    for (int64_t j0 = 0; j0 < p->n; j0 += 64) /* 64 columns at a time: their lines stay in L1 */
+      for (int64_t kb = 0; kb < p->a_kblocks; kb++)
+        for (int64_t j = j0; j < p->n && j < j0 + 64; j++) dst[kb * p->n + j] = src[j * p->eb_ld + kb];
+  }
+  fp8g_gemm_problem q = *p;
+  q.eb = eb;
+  q.eb_ld = 0;
+  q.sb_batch_stride = p->sb_batch_stride ? per : 0;
+  fp8gemm_status s = fallback->run(&q);
+  free(eb);
+  return s;
 }
 
 /* Frees a call and its buffers (any of them may be NULL). */
