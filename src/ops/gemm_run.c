@@ -4,7 +4,9 @@
  * Scales and bias already in the kernels' dense form (f32, or e8m0 codes for MX, dense
  * per batch: the plan's *_in_place) are handed over as pointers; the others are copied
  * into the workspace by fp8g_gather_dense, which walks any strides without a division
- * per element and transposes transposed views in tiles. Either way the kernels read the
+ * per element and transposes transposed views in tiles. One exception is decided after
+ * selection (fp8g_gemm_fit_scales): an MX weight scale stored [N, K/32] (its NT view)
+ * stays in place for a kernel that reads it column-major. Either way the kernels read the
  * same values, so the result does not depend on the layout. `out` is written only by
  * the kernel, after everything that can fail has been done.
  */

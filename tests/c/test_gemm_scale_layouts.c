@@ -10,7 +10,9 @@
  *   (d) in the batched [B, ...] forms (and a stride-0 batch dim),
  * is bitwise that of (a), on every ISA level of this CPU, 1 and 2 threads, M = 1, 5, 40.
  * NaN codes in the strided layouts give NaN in exactly the right columns; bad strides
- * give the documented errors with `out` untouched. fp8g_gather_dense itself is checked
+ * give the documented errors with `out` untouched. The MX weight scale read natively as
+ * [N, K/32] by the decode kernel (its NT view, padded rows too; its hand-offs to
+ * gemv_avx2) gives the contiguous bits (mx_native). fp8g_gather_dense itself is checked
  * against per-element indexing at awkward sizes.
  */
 #include <stdio.h>

@@ -2,6 +2,8 @@
  * Driver of the AVX-512 BF16 decode kernels: what they take, the per-call data checks
  * that send a call to gemv_avx2 instead, the activation decode (once per call, to bf16
  * in the tile decoder's K order), fixed N panels over threads, scales and epilogue.
+ * MX weight exponents are read as [K/32, N] or, column-major (eb_ld), as a checkpoint's
+ * [N, K/32]; gemv_avx2 gets them as [K/32, N].
  *
  * Numerics: every fp8 value is exact and normal in bf16. VDPBF16PS reads denormal
  * inputs as zero and flushes denormal results, so a call runs here only when no product
