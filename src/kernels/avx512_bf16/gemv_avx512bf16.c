@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../ops/dense_gather.h"
 #include "../avx2/gemv_avx2.h"
 #include "../gemm_bf16.h"
 #include "gemv_avx512bf16.h"
@@ -89,17 +90,19 @@ static bool bf16_acts_ok(const bf16_call *c, int64_t rows) {
   return fp8g_bf16_w8a16_range_ok(emin, emax, c->p->b_dtype, c->p->k); /* shared with the GEMM */
 }
 
-/* Widens [*lo, *hi] by the e8m0 codes at v other than NaN (0xFF), 64 at a time: the
- * weight codes are 1/32 of the weight bytes, so this pass must stream. */
-static void e8m0_range(const uint8_t *v, int64_t n, int *lo, int *hi) {
+/* Widens [*lo, *hi] by the e8m0 codes other than NaN (0xFF) of `runs` runs of n codes,
+ * ld apart, 64 at a time: the weight codes are 1/32 of the weight bytes, so this pass
+ * must stream. */
+static void e8m0_range(const uint8_t *v, int64_t runs, int64_t n, int64_t ld, int *lo, int *hi) {
   const __m512i nan = _mm512_set1_epi8((char)0xFF);
   __m512i mn = nan, mx = _mm512_setzero_si512();
-  for (int64_t i = 0; i < n; i += 64) {
-    __mmask64 in = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
-    __m512i x = _mm512_mask_loadu_epi8(nan, in, v + i);
-    mn = _mm512_min_epu8(mn, x); /* 0xFF never lowers the minimum */
-    mx = _mm512_mask_max_epu8(mx, _mm512_cmpneq_epu8_mask(x, nan), mx, x);
-  }
+  for (int64_t r = 0; r < runs; r++)
+    for (int64_t i = 0; i < n; i += 64) {
+      __mmask64 in = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+      __m512i x = _mm512_mask_loadu_epi8(nan, in, v + r * ld + i);
+      mn = _mm512_min_epu8(mn, x); /* 0xFF never lowers the minimum */
+      mx = _mm512_mask_max_epu8(mx, _mm512_cmpneq_epu8_mask(x, nan), mx, x);
+    }
   uint8_t a[64], b[64];
   _mm512_storeu_si512((void *)a, mn);
   _mm512_storeu_si512((void *)b, mx);
@@ -123,16 +126,12 @@ static int exp_hi(fp8gemm_dtype d) { return ilogbf(fp8g_traits(d)->max_finite); 
 static bool mx_fold_ok(const fp8g_gemm_problem *p) {
   if (!p->ea || !p->eb || p->block_k != 32) return false;
   int ea_lo = 255, ea_hi = -1, eb_lo = 255, eb_hi = -1;
-  e8m0_range(p->ea, p->batch * p->m * p->a_kblocks, &ea_lo, &ea_hi);
+  e8m0_range(p->ea, 1, p->batch * p->m * p->a_kblocks, 0, &ea_lo, &ea_hi);
   int64_t batches = p->sb_batch_stride ? p->batch : 1;
-  for (int64_t b = 0; b < batches; b++) {
-    const uint8_t *eb = p->eb + b * p->sb_batch_stride;
-    if (!p->eb_ld || p->eb_ld == p->a_kblocks) { /* dense either way: one run */
-      e8m0_range(eb, p->a_kblocks * p->n, &eb_lo, &eb_hi);
-      continue;
-    }
-    for (int64_t j = 0; j < p->n; j++) e8m0_range(eb + j * p->eb_ld, p->a_kblocks, &eb_lo, &eb_hi);
-  }
+  bool dense = !p->eb_ld || p->eb_ld == p->a_kblocks; /* either layout: one run */
+  for (int64_t b = 0; b < batches; b++)
+    e8m0_range(p->eb + b * p->sb_batch_stride, dense ? 1 : p->n, dense ? p->a_kblocks * p->n : p->a_kblocks,
+               p->eb_ld, &eb_lo, &eb_hi);
   if (ea_lo > ea_hi || eb_lo > eb_hi) return true; /* NaN scales only */
   int a_lo = exp_lo(p->a_dtype) + ea_lo - 127, a_hi = exp_hi(p->a_dtype) + ea_hi - 127;
   int b_lo = exp_lo(p->b_dtype) + eb_lo - 127, b_hi = exp_hi(p->b_dtype) + eb_hi - 127;
@@ -570,12 +569,13 @@ static fp8gemm_status fall_back(const fp8g_gemm_problem *p, const fp8g_gemm_kern
   int64_t batches = p->sb_batch_stride ? p->batch : 1, per = p->a_kblocks * p->n;
   uint8_t *eb = malloc((size_t)(batches * per));
   if (!eb) return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx512bf16: out of memory for the MX weight scale");
-  for (int64_t b = 0; b < batches; b++) {
-    const uint8_t *src = p->eb + b * p->sb_batch_stride;
-    uint8_t *dst = eb + b * per;
-    for (int64_t j0 = 0; j0 < p->n; j0 += 64) /* 64 columns at a time: their lines stay in L1 */
-      for (int64_t kb = 0; kb < p->a_kblocks; kb++)
-        for (int64_t j = j0; j < p->n && j < j0 + 64; j++) dst[kb * p->n + j] = src[j * p->eb_ld + kb];
+  for (int64_t b = 0; b < batches; b++) { /* the op layer's gather of the same view */
+    int64_t dims[2] = {p->a_kblocks, p->n};
+    fp8gemm_tensor t;
+    fp8gemm_tensor_init(&t, FP8GEMM_E8M0, 2, dims, (void *)(p->eb + b * p->sb_batch_stride));
+    t.strides[0] = 1;
+    t.strides[1] = p->eb_ld;
+    fp8g_gather_dense(&t, false, eb + b * per);
   }
   fp8g_gemm_problem q = *p;
   q.eb = eb;
