@@ -84,6 +84,11 @@ typedef struct fp8g_gemm_problem {
   int64_t sb_batch_stride;
   const uint8_t *ea;    /* MX: [batch*m][k/32] e8m0 */
   const uint8_t *eb;    /* MX: [k/32][n] e8m0, + b * sb_batch_stride */
+  /* MX weight exponents column-major: 0 for every kernel but the ones that declare they
+   * read it (reads_eb_cols, ops/gemm_run.c). > 0: code (kb, col) of batch b at
+   * eb[b * sb_batch_stride + col * eb_ld + kb], eb_ld >= k/32: the checkpoint's [N, K/32]
+   * read in place. A kernel handing such a problem to another kernel gives it [k/32][n]. */
+  int64_t eb_ld;
 
   /* Bias (converted to fp32 by the op layer). */
   fp8g_bias_kind bias_kind;

@@ -307,6 +307,16 @@ static bool dense_array(const fp8gemm_tensor *t, int from) {
   return fp8g_dims_product(t->dims, 0, t->ndim) > 0 && fp8g_dense_from(t, from);
 }
 
+/* The column stride of a non-empty [..., x, y] whose last two dims are column-major
+ * (unit step along x, columns at least x apart), else 0. */
+static int64_t column_major_ld(const fp8gemm_tensor *t) {
+  int d = t->ndim - 2;
+  int64_t x = t->dims[d], y = t->dims[d + 1];
+  if (fp8g_dims_product(t->dims, 0, t->ndim) <= 0 || (x > 1 && t->strides[d] != 1)) return 0;
+  if (y == 1) return x;
+  return t->strides[d + 1] >= x ? t->strides[d + 1] : 0;
+}
+
 /* Which scales and bias the kernels read where they are (gemm_infer.h). Absent scales
  * are a constant 1 unless the kind writes them out per row / column (ROWCOL), and so is
  * a per-tensor scale the kind reads as one value; everything else must be f32 (e8m0
@@ -326,7 +336,8 @@ static void plan_in_place(const fp8g_gemm_args *a, const facts *f, fp8g_gemm_pla
     case FP8G_FORM_MX: p->w_in_place = !f->w8a16 && dense_array(sw, from); break;
     default: p->w_in_place = f32 && dense_array(sw, from); break; /* channel, group, block */
   }
-  p->w_batch_stride = p->w_in_place && p->w_per_batch ? sw->strides[0] : 0;
+  p->w_eb_ld = p->w_form == FP8G_FORM_MX && !f->w8a16 && !p->w_in_place ? column_major_ld(sw) : 0;
+  p->w_batch_stride = (p->w_in_place || p->w_eb_ld) && p->w_per_batch ? sw->strides[0] : 0;
   p->bias_in_place = p->bias_kind != FP8G_BIAS_NONE && a->bias->dtype == FP8GEMM_F32 &&
                      dense_array(a->bias, 0);
 }

@@ -44,6 +44,11 @@ typedef struct fp8g_gemm_plan {
    * w_batch_stride elements (their own stride; 0 when one is shared). */
   bool a_in_place, w_in_place, bias_in_place;
   int64_t w_batch_stride;
+  /* An MX weight scale not in place whose [K/32, N] is column-major (the NT view of a
+   * checkpoint's [N, K/32]): its column stride (>= K/32), else 0. Handed over in place
+   * (problem eb_ld) to the kernels that read it so, gathered for the others
+   * (fp8g_gemm_fit_scales); workspace is reserved for the gather either way. */
+  int64_t w_eb_ld;
   fp8gemm_tensor out;              /* contiguous, data = NULL */
   /* Workspace the real op allocates: byte offsets of each dense array (the gathered
    * ones; nothing is reserved for what is read in place), and counts. */
@@ -59,6 +64,12 @@ fp8gemm_status fp8g_gemm_infer(const fp8g_gemm_args *args, fp8g_gemm_plan *plan)
  * aligned). */
 void fp8g_gemm_prepare(const fp8g_gemm_args *args, const fp8g_gemm_plan *plan, void *workspace,
                        void *out_data, fp8g_gemm_problem *p);
+
+/* After selection: an MX weight scale the plan left column-major (w_eb_ld) stays so when
+ * the kernel reads it (reads_eb_cols), else it is gathered into `workspace`
+ * as [K/32, N] now. The one place where the layout of a problem's eb is decided. */
+void fp8g_gemm_fit_scales(const fp8g_gemm_args *args, const fp8g_gemm_plan *plan, void *workspace,
+                          const fp8g_gemm_kernel *kernel, fp8g_gemm_problem *p);
 
 /* The public *_infer entry: infer, then the output descriptor and workspace size
  * (workspace_size may be NULL). */

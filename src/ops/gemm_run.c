@@ -4,13 +4,16 @@
  * Scales and bias already in the kernels' dense form (f32, or e8m0 codes for MX, dense
  * per batch: the plan's *_in_place) are handed over as pointers; the others are copied
  * into the workspace by fp8g_gather_dense, which walks any strides without a division
- * per element and transposes transposed views in tiles. Either way the kernels read the
+ * per element and transposes transposed views in tiles. One exception is decided after
+ * selection (fp8g_gemm_fit_scales): an MX weight scale stored [N, K/32] (its NT view)
+ * stays in place for a kernel that reads it column-major. Either way the kernels read the
  * same values, so the result does not depend on the layout. `out` is written only by
  * the kernel, after everything that can fail has been done.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/avx512_bf16/gemv_avx512bf16.h"
 #include "dense_gather.h"
 #include "gemm_infer.h"
 
@@ -59,6 +62,12 @@ static void gather_weight_scales(const fp8g_gemm_args *a, const fp8g_gemm_plan *
     const void *data = t ? t->data : &unit_scale;
     p->sb = mx ? NULL : data;
     p->eb = mx ? data : NULL;
+    p->sb_batch_stride = pl->w_batch_stride;
+    return;
+  }
+  if (pl->w_eb_ld) { /* column-major MX codes: in place until fp8g_gemm_fit_scales */
+    p->eb = t->data;
+    p->eb_ld = pl->w_eb_ld;
     p->sb_batch_stride = pl->w_batch_stride;
     return;
   }
@@ -134,6 +143,21 @@ void fp8g_gemm_prepare(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, void *
   p->nthreads = fp8gemm_get_num_threads();
 }
 
+/* The kernels that read an MX weight scale column-major (problem eb_ld > 0): the decode
+ * kernel, which builds its per-panel exponent table from a panel's contiguous run of
+ * [N, K/32] codes (and transposes them itself before handing a call to gemv_avx2). */
+static bool reads_eb_cols(const fp8g_gemm_kernel *k) { return k == &fp8g_gemv_avx512bf16_w8a8; }
+
+void fp8g_gemm_fit_scales(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, void *workspace,
+                          const fp8g_gemm_kernel *kernel, fp8g_gemm_problem *p) {
+  if (!p->eb_ld || reads_eb_cols(kernel)) return;
+  uint8_t *eb = (uint8_t *)workspace + pl->off_eb;
+  fp8g_gather_dense(a->weight_scale, false, eb);
+  p->eb = eb;
+  p->eb_ld = 0;
+  p->sb_batch_stride = pl->w_per_batch ? pl->n_eb_batch : 0;
+}
+
 fp8gemm_status fp8g_gemm_infer_public(const fp8g_gemm_args *a, fp8gemm_tensor *out_desc,
                                       size_t *workspace_size) {
   if (!out_desc)
@@ -166,6 +190,7 @@ fp8gemm_status fp8g_gemm_execute(const fp8g_gemm_args *a, fp8gemm_tensor *out) {
   const fp8g_gemm_kernel *kernel =
       p.k == 0 ? (a->op == FP8GEMM_OP_FP8_GEMM ? &fp8g_gemm_ref_w8a8 : &fp8g_gemm_ref_w8a16)
                : fp8g_gemm_select(a->op, &p);
+  if (kernel) fp8g_gemm_fit_scales(a, &plan, ws, kernel, &p);
   s = kernel ? kernel->run(&p)
              : fp8g_error(FP8GEMM_INTERNAL_ERROR, "%s: no kernel supports this problem", op);
   free(ws);

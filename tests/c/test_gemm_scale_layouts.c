@@ -10,14 +10,20 @@
  *   (d) in the batched [B, ...] forms (and a stride-0 batch dim),
  * is bitwise that of (a), on every ISA level of this CPU, 1 and 2 threads, M = 1, 5, 40.
  * NaN codes in the strided layouts give NaN in exactly the right columns; bad strides
- * give the documented errors with `out` untouched. fp8g_gather_dense itself is checked
+ * give the documented errors with `out` untouched. The MX weight scale read natively as
+ * [N, K/32] by the decode kernel (its NT view, padded rows too; its hand-offs to
+ * gemv_avx2) gives the contiguous bits (mx_native). fp8g_gather_dense itself is checked
  * against per-element indexing at awkward sizes.
  */
 #include <stdio.h>
 
 #include "check.h"
 #include "gemm_test_util.h"
+#include "kernels/avx512_bf16/gemv_avx512bf16.h"
 #include "ops/dense_gather.h"
+#if defined(__SSE__) || defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
 
 enum { N = 200, K = 576, B = 3 }; /* N, K not multiples of 64 / 128: partial panels and blocks */
 
@@ -357,6 +363,100 @@ static void nan_columns(rng *r) {
     }
 }
 
+/* ------------------------------------------------------------------ MX [N, K/32] natively */
+/* The decode kernel reads a column-major MX weight scale (the NT view of [N, K/32], also
+ * with padded rows) in place; everything else, and its own fallbacks to gemv_avx2
+ * (codes that fail its fold check, a non-default MXCSR), gets it as [K/32, N]. Both must
+ * give the bits of the contiguous scale: K/32 odd, N not a multiple of 64, shared and
+ * per-batch scales, NaN codes. */
+typedef enum codes_mode { CODES_NORMAL, CODES_EXTREME, CODES_NAN, CODES_MXCSR, CODES_COUNT } codes_mode;
+static const char *const codes_names[] = {"normal codes", "extreme codes", "NaN codes", "normal codes, FTZ"};
+
+/* The weight scale [*, K/32, N] (lead: 0 none, 1 shared [1, ...], 2 per batch [B, ...])
+ * as the column-major view of [*, N, ld] storage, ld >= K/32. */
+static void make_cols(tbuf *b, const vals *v, int lead, int64_t ld) {
+  int64_t x = v->dims[v->ndim - 2], y = v->dims[v->ndim - 1], nb = lead == 2 ? v->dims[0] : 1;
+  int64_t per = y * ld + 5; /* batches a few bytes apart too */
+  b->bytes = (size_t)(nb * per);
+  b->mem = malloc(b->bytes);
+  memset(b->mem, 0xFF, b->bytes); /* NaN codes outside the view */
+  fp8gemm_tensor_init(&b->t, FP8GEMM_E8M0, v->ndim, v->dims, b->mem);
+  int d = v->ndim - 2;
+  b->t.strides[d] = 1;
+  b->t.strides[d + 1] = ld;
+  if (lead) b->t.strides[0] = lead == 2 ? per : 0;
+  for (int64_t i = 0; i < nb * x * y; i++) b->mem[fp8g_offset_of(&b->t, b->t.ndim, i)] = v->codes[i];
+}
+
+static void mx_native(rng *r) {
+  static const struct { int64_t m, n, k; } shapes[] = {
+      {1, 200, 576}, {1, 67, 544}, {16, 64, 1056}, {5, 129, 96}, {2, 131, 2080}, {3, 1, 64}, {4, 70, 32}};
+  bool bf16_kernel = fp8gemm_isa_active() >= FP8GEMM_ISA_AVX512_BF16;
+  for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+    for (int lead = 0; lead < 3; lead++)
+      for (int mode = 0; mode < CODES_COUNT; mode++) {
+        int64_t m = shapes[si].m, n = shapes[si].n, k = shapes[si].k, kb = k / 32, nb = lead ? B : 1;
+        if (lead && nb * m > 16) m = 16 / nb; /* keep it a decode call */
+        int64_t xd[3] = {nb, m, k}, wd[3] = {nb, k, n}, ad[3] = {nb, m, kb}, sd[3] = {nb, kb, n};
+        int x_lead = lead ? 1 : 0;
+        vals x, w, sa, sw;
+        vals_init(&x, FP8GEMM_E4M3FN, 2 + x_lead, xd + 1 - x_lead, r);
+        vals_init(&w, FP8GEMM_E4M3FN, 2 + x_lead, wd + 1 - x_lead, r);
+        vals_init(&sa, FP8GEMM_E8M0, 2 + x_lead, ad + 1 - x_lead, r);
+        sd[0] = lead == 2 ? B : 1;
+        vals_init(&sw, FP8GEMM_E8M0, 2 + x_lead, sd + 1 - x_lead, r);
+        int64_t nsw = vals_numel(&sw);
+        if (mode == CODES_EXTREME) /* the fold check fails: 2^-125 times an fp8 subnormal */
+          for (int i = 0; i < 2; i++) sw.codes[rng_int(r, 0, nsw - 1)] = 2;
+        if (mode == CODES_NAN)
+          for (int i = 0; i < 2; i++) sw.codes[rng_int(r, 0, nsw - 1)] = 0xFF;
+        tbuf xt, wt, sat, swt[3];
+        make(&xt, &x, L_CONTIG, r);
+        make(&wt, &w, L_NT, r);
+        make(&sat, &sa, L_CONTIG, r);
+        make(&swt[0], &sw, L_CONTIG, r);
+        make_cols(&swt[1], &sw, lead, kb);                  /* the NT view of [N, K/32] */
+        make_cols(&swt[2], &sw, lead, kb + rng_int(r, 1, 9)); /* rows padded */
+        int64_t rows = nb * m;
+        float *out[3];
+        unsigned csr = 0;
+#if defined(__SSE__) || defined(__x86_64__)
+        csr = _mm_getcsr();
+        if (mode == CODES_MXCSR) _mm_setcsr(csr | 0x8000u); /* FTZ: the kernel hands the call on */
+#endif
+        long fb0 = fp8g_gemv_bf16_fallbacks();
+        for (int l = 0; l < 3; l++) {
+          out[l] = malloc((size_t)(rows * n) * sizeof(float));
+          int64_t od[3] = {nb, m, n};
+          fp8gemm_tensor o;
+          fp8gemm_tensor_init(&o, FP8GEMM_F32, 2 + x_lead, od + 1 - x_lead, out[l]);
+          fp8gemm_status st = fp8gemm_fp8_gemm(&xt.t, &wt.t, FP8GEMM_F32, &sat.t, &swt[l].t, NULL, &o);
+          CHECK(st == FP8GEMM_OK, "mx native: %s", fp8gemm_last_error());
+        }
+        long fb = fp8g_gemv_bf16_fallbacks() - fb0;
+#if defined(__SSE__) || defined(__x86_64__)
+        _mm_setcsr(csr);
+#endif
+        char what[200];
+        snprintf(what, sizeof what, "mx %lld x %lld x %lld, %s, %s, isa %s, %d threads", (long long)m,
+                 (long long)n, (long long)k, lead == 2 ? "per-batch" : lead ? "shared [1, ...]" : "2-D",
+                 codes_names[mode], fp8gemm_isa_name(fp8gemm_isa_active()), fp8gemm_get_num_threads());
+        for (int l = 1; l < 3; l++)
+          CHECK(memcmp(out[0], out[l], (size_t)(rows * n) * sizeof(float)) == 0, "%s: %s scale differs from the contiguous one",
+                what, l == 1 ? "nt-view" : "padded nt-view");
+        int nans = 0;
+        for (int64_t i = 0; i < rows * n; i++) nans += isnan(out[0][i]) != 0;
+        CHECK((mode == CODES_NAN) == (nans > 0), "%s: %d NaN outputs", what, nans);
+        /* on the decode kernel: the three calls stayed (normal, NaN) or were all handed on */
+        bool fold_fails = mode == CODES_EXTREME || mode == CODES_MXCSR;
+        CHECK(!bf16_kernel || fb == (fold_fails ? 3 : 0), "%s: %ld of 3 calls handed to gemv_avx2", what, fb);
+        cases += 2;
+        for (int l = 0; l < 3; l++) free(out[l]), tb_free(&swt[l]);
+        unmake(&xt), unmake(&wt), unmake(&sat);
+        vals_free(&x), vals_free(&w), vals_free(&sa), vals_free(&sw);
+      }
+}
+
 /* ------------------------------------------------------------------ bad strides */
 static void bad_strides(rng *r) {
   problem p;
@@ -478,6 +578,7 @@ int main(void) {
       sweep(&r, quick);
       broadcast_batch(&r);
       nan_columns(&r);
+      mx_native(&r);
       printf("isa %s, %d threads: %ld layout comparisons\n", fp8gemm_isa_name(isa), threads, cases);
     }
   }

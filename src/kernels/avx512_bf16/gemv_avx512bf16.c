@@ -2,6 +2,8 @@
  * Driver of the AVX-512 BF16 decode kernels: what they take, the per-call data checks
  * that send a call to gemv_avx2 instead, the activation decode (once per call, to bf16
  * in the tile decoder's K order), fixed N panels over threads, scales and epilogue.
+ * MX weight exponents are read as [K/32, N] or, column-major (eb_ld), as a checkpoint's
+ * [N, K/32]; gemv_avx2 gets them as [K/32, N].
  *
  * Numerics: every fp8 value is exact and normal in bf16. VDPBF16PS reads denormal
  * inputs as zero and flushes denormal results, so a call runs here only when no product
@@ -22,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../ops/dense_gather.h"
 #include "../avx2/gemv_avx2.h"
 #include "../gemm_bf16.h"
 #include "gemv_avx512bf16.h"
@@ -87,17 +90,19 @@ static bool bf16_acts_ok(const bf16_call *c, int64_t rows) {
   return fp8g_bf16_w8a16_range_ok(emin, emax, c->p->b_dtype, c->p->k); /* shared with the GEMM */
 }
 
-/* Widens [*lo, *hi] by the e8m0 codes at v other than NaN (0xFF), 64 at a time: the
- * weight codes are 1/32 of the weight bytes, so this pass must stream. */
-static void e8m0_range(const uint8_t *v, int64_t n, int *lo, int *hi) {
+/* Widens [*lo, *hi] by the e8m0 codes other than NaN (0xFF) of `runs` runs of n codes,
+ * ld apart, 64 at a time: the weight codes are 1/32 of the weight bytes, so this pass
+ * must stream. */
+static void e8m0_range(const uint8_t *v, int64_t runs, int64_t n, int64_t ld, int *lo, int *hi) {
   const __m512i nan = _mm512_set1_epi8((char)0xFF);
   __m512i mn = nan, mx = _mm512_setzero_si512();
-  for (int64_t i = 0; i < n; i += 64) {
-    __mmask64 in = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
-    __m512i x = _mm512_mask_loadu_epi8(nan, in, v + i);
-    mn = _mm512_min_epu8(mn, x); /* 0xFF never lowers the minimum */
-    mx = _mm512_mask_max_epu8(mx, _mm512_cmpneq_epu8_mask(x, nan), mx, x);
-  }
+  for (int64_t r = 0; r < runs; r++)
+    for (int64_t i = 0; i < n; i += 64) {
+      __mmask64 in = n - i >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << (n - i)) - 1);
+      __m512i x = _mm512_mask_loadu_epi8(nan, in, v + r * ld + i);
+      mn = _mm512_min_epu8(mn, x); /* 0xFF never lowers the minimum */
+      mx = _mm512_mask_max_epu8(mx, _mm512_cmpneq_epu8_mask(x, nan), mx, x);
+    }
   uint8_t a[64], b[64];
   _mm512_storeu_si512((void *)a, mn);
   _mm512_storeu_si512((void *)b, mx);
@@ -121,10 +126,12 @@ static int exp_hi(fp8gemm_dtype d) { return ilogbf(fp8g_traits(d)->max_finite); 
 static bool mx_fold_ok(const fp8g_gemm_problem *p) {
   if (!p->ea || !p->eb || p->block_k != 32) return false;
   int ea_lo = 255, ea_hi = -1, eb_lo = 255, eb_hi = -1;
-  e8m0_range(p->ea, p->batch * p->m * p->a_kblocks, &ea_lo, &ea_hi);
+  e8m0_range(p->ea, 1, p->batch * p->m * p->a_kblocks, 0, &ea_lo, &ea_hi);
   int64_t batches = p->sb_batch_stride ? p->batch : 1;
+  bool dense = !p->eb_ld || p->eb_ld == p->a_kblocks; /* either layout: one run */
   for (int64_t b = 0; b < batches; b++)
-    e8m0_range(p->eb + b * p->sb_batch_stride, p->a_kblocks * p->n, &eb_lo, &eb_hi);
+    e8m0_range(p->eb + b * p->sb_batch_stride, dense ? 1 : p->n, dense ? p->a_kblocks * p->n : p->a_kblocks,
+               p->eb_ld, &eb_lo, &eb_hi);
   if (ea_lo > ea_hi || eb_lo > eb_hi) return true; /* NaN scales only */
   int a_lo = exp_lo(p->a_dtype) + ea_lo - 127, a_hi = exp_hi(p->a_dtype) + ea_hi - 127;
   int b_lo = exp_lo(p->b_dtype) + eb_lo - 127, b_hi = exp_hi(p->b_dtype) + eb_hi - 127;
@@ -384,6 +391,90 @@ static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, 
   for (int64_t j = 0; j < nc; j++) nan_col[j] = (nan >> j) & 1;
 }
 
+/* Prefetches the lines of bytes [v, v + n) into L1 (l2: into L2). */
+static inline void prefetch_run(const uint8_t *v, int64_t n, bool l2) {
+  for (int64_t i = 0; i < n + 63; i += 64) {
+    const char *at = (const char *)(v + (i < n ? i : n - 1));
+    if (l2) _mm_prefetch(at, _MM_HINT_T1);
+    else _mm_prefetch(at, _MM_HINT_T0);
+  }
+}
+
+/* The codes of nc columns of column-major exponents (ld bytes apart, kb codes each):
+ * one run when they are dense. */
+static void prefetch_cols(const uint8_t *eb, int64_t ld, int64_t kb, int64_t nc, bool l2) {
+  if (ld == kb) {
+    prefetch_run(eb, nc * kb, l2);
+    return;
+  }
+  for (int64_t j = 0; j < nc; j++) prefetch_run(eb + j * ld, kb, l2);
+}
+
+/* 16 x 16 transpose of 16-bit elements: v[i] halfword j -> v[j] halfword i. */
+static inline void transpose16x16_epi16(__m256i v[16]) {
+  __m256i t[16];
+  for (int i = 0; i < 8; i++) { /* rows 2i, 2i+1 interleaved */
+    t[2 * i] = _mm256_unpacklo_epi16(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_epi16(v[2 * i], v[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; i++)
+    for (int h = 0; h < 2; h++) {
+      v[4 * i + 2 * h] = _mm256_unpacklo_epi32(t[4 * i + h], t[4 * i + 2 + h]);
+      v[4 * i + 2 * h + 1] = _mm256_unpackhi_epi32(t[4 * i + h], t[4 * i + 2 + h]);
+    }
+  for (int i = 0; i < 2; i++)
+    for (int h = 0; h < 4; h++) {
+      t[8 * i + 2 * h] = _mm256_unpacklo_epi64(v[8 * i + h], v[8 * i + 4 + h]);
+      t[8 * i + 2 * h + 1] = _mm256_unpackhi_epi64(v[8 * i + h], v[8 * i + 4 + h]);
+    }
+  for (int h = 0; h < 8; h++) {
+    v[h] = _mm256_permute2x128_si256(t[h], t[8 + h], 0x20);
+    v[8 + h] = _mm256_permute2x128_si256(t[h], t[8 + h], 0x31);
+  }
+}
+
+/*
+ * mx_table for column-major exponents (p->eb_ld > 0, the checkpoint's [N, K/32]): a
+ * column's codes of chunk q are the halfword at byte 2q, so 16 columns x 16 chunks of
+ * halfwords are transposed in registers and each chunk's 16 halfwords then widen, byte
+ * by byte, to the table's dwords add(2q) | add(2q + 1) << 16. The panel's codes are one
+ * contiguous run (64 x K/32 bytes) when the scale is dense.
+ */
+static void mx_table_cols(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, bool *nan_col) {
+  const fp8g_gemm_problem *p = c->p;
+  const int64_t ld = p->eb_ld, nkb = p->a_kblocks;
+  const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride + j0 * ld;
+  prefetch_cols(eb, ld, nkb, nc, false);
+  int64_t ahead = (int64_t)PANEL * c->nthreads; /* the panel this thread likely takes next */
+  if (j0 + ahead < p->n)
+    prefetch_cols(eb + ahead * ld, ld, nkb, p->n - j0 - ahead < PANEL ? p->n - j0 - ahead : PANEL, true);
+  const __m256i unit = _mm256_set1_epi8(127), nan_code = _mm256_set1_epi8((char)0xFF);
+  const __m512i bias = _mm512_set1_epi16(127);
+  uint64_t nan = 0;
+  for (int64_t q0 = 0; q0 < c->nchunks; q0 += 16) {
+    int64_t left = nkb - 2 * q0; /* codes of this 32-block group; past K: 127 (add 0) */
+    __mmask32 in = left >= 32 ? ~(__mmask32)0 : (((__mmask32)1 << left) - 1);
+    int nq = c->nchunks - q0 < 16 ? (int)(c->nchunks - q0) : 16;
+    for (int64_t g = 0; g < PANEL; g += 16) {
+      __m256i v[16];
+      for (int i = 0; i < 16; i++) {
+        if (g + i >= nc) {
+          v[i] = unit;
+          continue;
+        }
+        v[i] = _mm256_mask_loadu_epi8(unit, in, eb + (g + i) * ld + 2 * q0);
+        if (_mm256_cmpeq_epi8_mask(v[i], nan_code)) nan |= (uint64_t)1 << (g + i);
+      }
+      transpose16x16_epi16(v);
+      for (int i = 0; i < nq; i++) {
+        __m512i w = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(v[i]), bias), 7);
+        _mm512_store_si512((void *)(tab + (q0 + i) * PANEL + g), w);
+      }
+    }
+  }
+  for (int64_t j = 0; j < nc; j++) nan_col[j] = (nan >> j) & 1;
+}
+
 /* Block scales of columns [j0, j0 + nc), column j's segments contiguous at tab[j * nseg]
  * (a column's tile then reads one or two cache lines, not one per segment). One-row
  * calls (m == 1) store the fp32 products sa * sb of their row instead (row_sa). */
@@ -455,7 +546,8 @@ static void panel_task(void *ctx, int64_t task) {
   uint32_t *mxt = c->mx ? c->mx_buf + slot * c->nchunks * PANEL : NULL;
   float *sbt = c->segmented ? c->sb_buf + slot * c->nseg * PANEL : NULL;
   bool nan_col[PANEL] = {false};
-  if (mxt) mx_table(c, j0, nc, mxt, nan_col);
+  if (mxt && p->eb_ld) mx_table_cols(c, j0, nc, mxt, nan_col);
+  else if (mxt) mx_table(c, j0, nc, mxt, nan_col);
   /* one row: the products sa * sb in the table (the same fp32 products the tile forms) */
   const float *row_sa = p->m == 1 && c->sa_rows ? c->sa_rows + c->batch * c->nseg : NULL;
   if (sbt) sb_table(c, j0, nc, row_sa, sbt);
@@ -469,9 +561,29 @@ static void panel_task(void *ctx, int64_t task) {
 static atomic_long fallbacks;
 long fp8g_gemv_bf16_fallbacks(void) { return atomic_load(&fallbacks); }
 
+/* gemv_avx2 reads MX weight exponents as [k/32][n] only: column-major ones are
+ * transposed into scratch first (per batch when each has its own). */
 static fp8gemm_status fall_back(const fp8g_gemm_problem *p, const fp8g_gemm_kernel *fallback) {
   atomic_fetch_add(&fallbacks, 1);
-  return fallback->run(p);
+  if (!p->eb_ld) return fallback->run(p);
+  int64_t batches = p->sb_batch_stride ? p->batch : 1, per = p->a_kblocks * p->n;
+  uint8_t *eb = malloc((size_t)(batches * per));
+  if (!eb) return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx512bf16: out of memory for the MX weight scale");
+  for (int64_t b = 0; b < batches; b++) { /* the op layer's gather of the same view */
+    int64_t dims[2] = {p->a_kblocks, p->n};
+    fp8gemm_tensor t;
+    fp8gemm_tensor_init(&t, FP8GEMM_E8M0, 2, dims, (void *)(p->eb + b * p->sb_batch_stride));
+    t.strides[0] = 1;
+    t.strides[1] = p->eb_ld;
+    fp8g_gather_dense(&t, false, eb + b * per);
+  }
+  fp8g_gemm_problem q = *p;
+  q.eb = eb;
+  q.eb_ld = 0;
+  q.sb_batch_stride = p->sb_batch_stride ? per : 0;
+  fp8gemm_status s = fallback->run(&q);
+  free(eb);
+  return s;
 }
 
 /* Frees a call and its buffers (any of them may be NULL). */
