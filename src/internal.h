@@ -46,6 +46,8 @@ int64_t fp8g_dims_product(const int64_t *dims, int from, int to);
 void fp8g_make_contiguous(fp8gemm_tensor *t, fp8gemm_dtype dtype, int ndim, const int64_t *dims);
 /* True if the tensor is row-major contiguous (dims of size 1 ignore their stride). */
 bool fp8g_is_contiguous(const fp8gemm_tensor *t);
+/* The same over dims [from, ndim) only (the outer dims may have any strides). */
+bool fp8g_is_contiguous_from(const fp8gemm_tensor *t, int from);
 /* "2x7x4096" (or "scalar") into buf; returns buf. */
 const char *fp8g_shape_str(const fp8gemm_tensor *t, char *buf, size_t size);
 /* Checks that `out` has exactly the dtype, dims and strides of `expected` and data. */

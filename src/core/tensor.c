@@ -91,9 +91,11 @@ void fp8g_make_contiguous(fp8gemm_tensor *t, fp8gemm_dtype dtype, int ndim, cons
   }
 }
 
-bool fp8g_is_contiguous(const fp8gemm_tensor *t) {
+bool fp8g_is_contiguous(const fp8gemm_tensor *t) { return fp8g_is_contiguous_from(t, 0); }
+
+bool fp8g_is_contiguous_from(const fp8gemm_tensor *t, int from) {
   int64_t expect = 1;
-  for (int i = t->ndim - 1; i >= 0; i--) {
+  for (int i = t->ndim - 1; i >= from; i--) {
     if (t->dims[i] == 0) return true;
     if (t->dims[i] != 1 && t->strides[i] != expect) return false;
     expect *= t->dims[i];

@@ -5,7 +5,7 @@
  */
 #include <stdio.h>
 
-#include "dense_gather.h"
+#include "../core/dense_gather.h"
 #include "gemm_infer.h"
 
 #define INVALID(...) fp8g_error(FP8GEMM_INVALID_ARGUMENT, __VA_ARGS__)
@@ -304,7 +304,7 @@ static fp8gemm_status bias_kind(const fp8g_gemm_args *a, const facts *f, fp8g_bi
 /* ------------------------------------------------------------- read in place */
 /* Dense over dims [from, ndim) and not empty: its data pointer is a valid dense array. */
 static bool dense_array(const fp8gemm_tensor *t, int from) {
-  return fp8g_dims_product(t->dims, 0, t->ndim) > 0 && fp8g_dense_from(t, from);
+  return fp8g_dims_product(t->dims, 0, t->ndim) > 0 && fp8g_is_contiguous_from(t, from);
 }
 
 /* The column stride of a non-empty [..., x, y] whose last two dims are column-major

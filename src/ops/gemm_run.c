@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "../kernels/avx512_bf16/gemv_avx512bf16.h"
-#include "dense_gather.h"
+#include "../core/dense_gather.h"
 #include "gemm_infer.h"
 
 static const float unit_scale = 1.0f;

@@ -20,7 +20,7 @@
 #include "check.h"
 #include "gemm_test_util.h"
 #include "kernels/avx512_bf16/gemv_avx512bf16.h"
-#include "ops/dense_gather.h"
+#include "core/dense_gather.h"
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
 #endif
@@ -559,6 +559,36 @@ static void gather_unit(rng *r) {
   CHECK(wrong == 0, "fp8g_gather_dense: %d elements differ from per-element indexing", wrong);
 }
 
+/* Dense scales are read in place: infer reports no workspace for them; a strided view of
+ * the same scale is gathered and its copy shows in the workspace. (Without this check a
+ * regression to copying every scale would pass every bitwise comparison above.) */
+static void in_place_workspace(void) {
+  static char dummy[1];
+  int64_t m = 5, k = 4096, n = 4096;
+  int64_t xd[2] = {m, k}, wd[2] = {k, n}, ead[2] = {m, k / 32}, ebd[2] = {k / 32, n};
+  int64_t tokd[2] = {m, 1}, chd[1] = {n};
+  fp8gemm_tensor x, w, ea, eb, st, sc, o;
+  fp8gemm_tensor_init(&x, FP8GEMM_E4M3FN, 2, xd, dummy);
+  fp8gemm_tensor_init(&w, FP8GEMM_E4M3FN, 2, wd, dummy);
+  w.strides[0] = 1, w.strides[1] = k; /* NT view */
+  fp8gemm_tensor_init(&ea, FP8GEMM_E8M0, 2, ead, dummy);
+  fp8gemm_tensor_init(&eb, FP8GEMM_E8M0, 2, ebd, dummy);
+  fp8gemm_tensor_init(&st, FP8GEMM_F32, 2, tokd, dummy);
+  fp8gemm_tensor_init(&sc, FP8GEMM_F32, 1, chd, dummy);
+  size_t ws = 0, codes = (size_t)(k / 32 * n), chan = (size_t)n * sizeof(float);
+  fp8gemm_status s = fp8gemm_fp8_gemm_infer(&x, &w, FP8GEMM_BF16, &ea, &eb, NULL, &o, &ws);
+  CHECK(s == FP8GEMM_OK && ws < codes, "contiguous MX weight scale: workspace %zu (a copy is %zu)", ws, codes);
+  eb.strides[0] = 1, eb.strides[1] = k / 32 + 1; /* padded NT view: gathered for some kernel */
+  eb.dims[0] = k / 32;
+  s = fp8gemm_fp8_gemm_infer(&x, &w, FP8GEMM_BF16, &ea, &eb, NULL, &o, &ws);
+  CHECK(s == FP8GEMM_OK && ws >= codes, "strided MX weight scale: workspace %zu, expected >= %zu", ws, codes);
+  s = fp8gemm_fp8_gemm_infer(&x, &w, FP8GEMM_BF16, &st, &sc, NULL, &o, &ws);
+  CHECK(s == FP8GEMM_OK && ws < chan, "contiguous per-channel scale: workspace %zu (a copy is %zu)", ws, chan);
+  sc.strides[0] = 2; /* every other float of a [2N] buffer */
+  s = fp8gemm_fp8_gemm_infer(&x, &w, FP8GEMM_BF16, &st, &sc, NULL, &o, &ws);
+  CHECK(s == FP8GEMM_OK && ws >= chan, "strided per-channel scale: workspace %zu, expected >= %zu", ws, chan);
+}
+
 int main(void) {
   /* Under the sanitizers the levels below the best one run M = 1, 5 on 2 threads. */
   bool sanitized = getenv("FP8GEMM_SANITIZED") != NULL;
@@ -583,5 +613,6 @@ int main(void) {
     }
   }
   bad_strides(&r);
+  in_place_workspace();
   return test_summary();
 }

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../ops/dense_gather.h"
+#include "../../core/dense_gather.h"
 #include "../avx2/gemv_avx2.h"
 #include "../gemm_bf16.h"
 #include "gemv_avx512bf16.h"

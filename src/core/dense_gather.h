@@ -4,10 +4,11 @@
  * dims are copied as a matrix (rows, or cache-blocked tiles when the view is a
  * transpose: the NT view of a checkpoint's [N, K/32] scale), and the outer dims are
  * stepped like an odometer. Used by the GEMM op layer for scales and bias that are not
- * already in the layout the kernels read.
+ * already in the layout the kernels read, and by gemv_avx512bf16 when it hands a call
+ * with column-major MX codes to a kernel that reads them by row.
  */
-#ifndef FP8GEMM_OPS_DENSE_GATHER_H
-#define FP8GEMM_OPS_DENSE_GATHER_H
+#ifndef FP8GEMM_CORE_DENSE_GATHER_H
+#define FP8GEMM_CORE_DENSE_GATHER_H
 
 #include "../internal.h"
 
@@ -20,8 +21,4 @@
  */
 void fp8g_gather_dense(const fp8gemm_tensor *t, bool to_f32, void *dst);
 
-/* True when the elements of t are already where fp8g_gather_dense would put them: row-major
- * contiguous over dims [from, ndim) (dims of size 1 ignore their stride). */
-bool fp8g_dense_from(const fp8gemm_tensor *t, int from);
-
-#endif /* FP8GEMM_OPS_DENSE_GATHER_H */
+#endif /* FP8GEMM_CORE_DENSE_GATHER_H */

@@ -4,10 +4,9 @@
  * over it exactly), the last two are copied as a matrix and the rest are stepped like an
  * odometer, so no element costs a division. A matrix whose rows are contiguous is copied
  * row by row; one read along its columns (a transposed view, e.g. the NT view of an
- * [N, K/32] e8m0 checkpoint scale) is copied in 64 x 64 tiles written a row at a time,
+ * [N, K/32] e8m0 checkpoint scale) is copied in strips of 64 columns over all rows (the strip's source lines stay in L1),
  * and e8m0 codes with unit column stride go through 16 x 16 SSE2 byte transposes.
  */
-#include <math.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -26,11 +25,9 @@ static inline uint8_t conv_u8(uint8_t v) { return v; }
 static inline uint32_t conv_u32(uint32_t v) { return v; }
 static inline float conv_bf16(uint16_t v) { return fp8g_bf16_to_f32(v); }
 static inline float conv_f16(uint16_t v) { return fp8g_f16_to_f32(v); }
-/* 2^(code - 127), exact (code 0 is the subnormal 2^-127); 0xFF is NaN. */
-static inline float conv_e8m0(uint8_t c) {
-  if (c == 0xFF) return NAN;
-  return fp8g_f32_from_bits(c ? (uint32_t)c << 23 : 0x00400000u);
-}
+/* 2^(code - 127), exact (code 0 is the subnormal 2^-127); 0xFF is NaN: the library's
+ * one e8m0 decoder, as the kernels use. */
+static inline float conv_e8m0(uint8_t c) { return fp8g_decode(FP8GEMM_E8M0, c); }
 
 /*
  * dst[x * ny + y] = CONV(src[x * sx + y * sy]) for an nx x ny matrix. When the source
@@ -82,7 +79,7 @@ static void transpose16_u8(uint8_t *dst, int64_t ldd, const uint8_t *src, int64_
 #endif
 
 /* Codes of a transposed view (unit step along x): 64 source rows at a time, 16 x 16
- * byte blocks; a block column writes 16 destination rows of 64 bytes (whole lines). */
+ * byte blocks; a block column writes 16 destination rows of up to 64 bytes each. */
 static void transpose_u8(uint8_t *restrict dst, const uint8_t *restrict src, int64_t nx,
                          int64_t ny, int64_t sy) {
   for (int64_t y0 = 0; y0 < ny; y0 += TILE) {
@@ -119,16 +116,6 @@ static void matrix(kind k, void *dst, const void *src, int64_t nx, int64_t ny, i
     case K_F16: matrix_f16(dst, src, nx, ny, sx, sy); break;
     case K_E8M0: matrix_e8m0(dst, src, nx, ny, sx, sy); break;
   }
-}
-
-bool fp8g_dense_from(const fp8gemm_tensor *t, int from) {
-  int64_t expect = 1;
-  for (int i = t->ndim - 1; i >= from; i--) {
-    if (t->dims[i] == 0) return true;
-    if (t->dims[i] != 1 && t->strides[i] != expect) return false;
-    expect *= t->dims[i];
-  }
-  return true;
 }
 
 void fp8g_gather_dense(const fp8gemm_tensor *t, bool to_f32, void *dst) {
