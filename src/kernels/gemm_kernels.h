@@ -85,7 +85,7 @@ typedef struct fp8g_gemm_problem {
   const uint8_t *ea;    /* MX: [batch*m][k/32] e8m0 */
   const uint8_t *eb;    /* MX: [k/32][n] e8m0, + b * sb_batch_stride */
   /* MX weight exponents column-major: 0 for every kernel but the ones that declare they
-   * read it (reads_eb_cols, ops/gemm_run.c). > 0: code (kb, col) of batch b at
+   * read it (fp8g_gemm_kernel.reads_eb_cols). > 0: code (kb, col) of batch b at
    * eb[b * sb_batch_stride + col * eb_ld + kb], eb_ld >= k/32: the checkpoint's [N, K/32]
    * read in place. A kernel handing such a problem to another kernel gives it [k/32][n]. */
   int64_t eb_ld;
@@ -107,6 +107,9 @@ typedef struct fp8g_gemm_kernel {
   fp8gemm_isa isa;
   bool (*supports)(const fp8g_gemm_problem *p); /* may look only at kinds, dtypes, sizes */
   fp8gemm_status (*run)(const fp8g_gemm_problem *p);
+  /* Reads an MX weight scale column-major (problem eb_ld > 0, the checkpoint's [N, K/32]
+   * in place); the op layer gathers [K/32, N] for every other kernel (gemm_run.c). */
+  bool reads_eb_cols;
 } fp8g_gemm_kernel;
 
 /* The portable reference kernels (kernels/ref/gemm_ref.c): support every problem. */

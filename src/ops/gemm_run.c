@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/avx512_bf16/gemv_avx512bf16.h"
 #include "../core/dense_gather.h"
 #include "gemm_infer.h"
 
@@ -143,14 +142,12 @@ void fp8g_gemm_prepare(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, void *
   p->nthreads = fp8gemm_get_num_threads();
 }
 
-/* The kernels that read an MX weight scale column-major (problem eb_ld > 0): the decode
- * kernel, which builds its per-panel exponent table from a panel's contiguous run of
- * [N, K/32] codes (and transposes them itself before handing a call to gemv_avx2). */
-static bool reads_eb_cols(const fp8g_gemm_kernel *k) { return k == &fp8g_gemv_avx512bf16_w8a8; }
-
+/* A column-major MX weight scale stays in place for a kernel that declares it reads it
+ * (fp8g_gemm_kernel.reads_eb_cols: the decode kernel, which transposes it itself before
+ * handing a call to gemv_avx2); every other kernel gets [K/32, N] gathered. */
 void fp8g_gemm_fit_scales(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, void *workspace,
                           const fp8g_gemm_kernel *kernel, fp8g_gemm_problem *p) {
-  if (!p->eb_ld || reads_eb_cols(kernel)) return;
+  if (!p->eb_ld || kernel->reads_eb_cols) return;
   uint8_t *eb = (uint8_t *)workspace + pl->off_eb;
   fp8g_gather_dense(a->weight_scale, false, eb);
   p->eb = eb;

@@ -583,6 +583,6 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   return FP8GEMM_OK;
 }
 
-const fp8g_gemm_kernel fp8g_gemv_avx2_w8a8 = {"gemv_avx2", FP8GEMM_ISA_AVX2, supports_w8a8, run};
+const fp8g_gemm_kernel fp8g_gemv_avx2_w8a8 = {"gemv_avx2", FP8GEMM_ISA_AVX2, supports_w8a8, run, false};
 const fp8g_gemm_kernel fp8g_gemv_avx2_w8a16 = {"gemv_w8a16_avx2", FP8GEMM_ISA_AVX2, supports_w8a16,
-                                               run};
+                                               run, false};

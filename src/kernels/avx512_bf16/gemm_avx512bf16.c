@@ -85,7 +85,7 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
 }
 
 const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a8 = {"gemm_avx512bf16", FP8GEMM_ISA_AVX512_BF16,
-                                                    fp8g_bf16_supports, run};
+                                                    fp8g_bf16_supports, run, false};
 
 /* w8a16 (bf16 activations): calls whose activations fail the range check (in the
  * driver) or that run with DAZ / FTZ or a rounding mode other than nearest-even set
@@ -100,4 +100,4 @@ static fp8gemm_status run_w8a16(const fp8g_gemm_problem *p) {
 }
 
 const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a16 = {"gemm_w8a16_avx512bf16", FP8GEMM_ISA_AVX512_BF16,
-                                                     fp8g_bf16_supports_w8a16, run_w8a16};
+                                                     fp8g_bf16_supports_w8a16, run_w8a16, false};

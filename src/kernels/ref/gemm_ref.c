@@ -126,6 +126,6 @@ static bool supports_all(const fp8g_gemm_problem *p) {
   return true;
 }
 
-const fp8g_gemm_kernel fp8g_gemm_ref_w8a8 = {"gemm_ref", FP8GEMM_ISA_SCALAR, supports_all, run_ref};
+const fp8g_gemm_kernel fp8g_gemm_ref_w8a8 = {"gemm_ref", FP8GEMM_ISA_SCALAR, supports_all, run_ref, false};
 const fp8g_gemm_kernel fp8g_gemm_ref_w8a16 = {"gemm_w8a16_ref", FP8GEMM_ISA_SCALAR, supports_all,
-                                              run_ref};
+                                              run_ref, false};
