@@ -393,6 +393,7 @@ static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, 
 
 /* Prefetches the lines of bytes [v, v + n) into L1 (l2: into L2). */
 static inline void prefetch_run(const uint8_t *v, int64_t n, bool l2) {
+  if (n <= 0) return; /* no address before v */
   for (int64_t i = 0; i < n + 63; i += 64) {
     const char *at = (const char *)(v + (i < n ? i : n - 1));
     if (l2) _mm_prefetch(at, _MM_HINT_T1);
@@ -567,7 +568,7 @@ static fp8gemm_status fall_back(const fp8g_gemm_problem *p, const fp8g_gemm_kern
   atomic_fetch_add(&fallbacks, 1);
   if (!p->eb_ld) return fallback->run(p);
   int64_t batches = p->sb_batch_stride ? p->batch : 1, per = p->a_kblocks * p->n;
-  uint8_t *eb = malloc((size_t)(batches * per));
+  uint8_t *eb = malloc(batches * per > 0 ? (size_t)(batches * per) : 1);
   if (!eb) return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx512bf16: out of memory for the MX weight scale");
   for (int64_t b = 0; b < batches; b++) { /* the op layer's gather of the same view */
     int64_t dims[2] = {p->a_kblocks, p->n};
