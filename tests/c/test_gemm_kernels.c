@@ -802,11 +802,7 @@ int main(void) {
   init_codes();
   fp8gemm_isa detected = fp8gemm_isa_detected();
   for (int isa = 0; isa < FP8GEMM_ISA_COUNT; isa++) {
-    if (isa > (int)detected) {
-      printf("isa %s: not available on this CPU, not tested\n", fp8gemm_isa_name((fp8gemm_isa)isa));
-      continue;
-    }
-    fp8gemm_set_max_isa((fp8gemm_isa)isa);
+    if (!test_use_isa(isa)) continue;
     kernel_cases = 0;
     sweep_table(FP8GEMM_OP_FP8_GEMM, false, (fp8gemm_isa)isa);
     sweep_table(FP8GEMM_OP_FP8_GEMM_W8A16, true, (fp8gemm_isa)isa);

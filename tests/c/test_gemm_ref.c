@@ -580,13 +580,8 @@ static void mx_extreme_scales(void) {
 
 int main(void) {
   bool sanitized = getenv("FP8GEMM_SANITIZED") != NULL;
-  fp8gemm_isa detected = fp8gemm_isa_detected();
   for (int isa = 0; isa < FP8GEMM_ISA_COUNT; isa++) {
-    if (isa > (int)detected) {
-      printf("isa %s: not available on this CPU, not tested\n", fp8gemm_isa_name(isa));
-      continue;
-    }
-    fp8gemm_set_max_isa((fp8gemm_isa)isa);
+    if (!test_use_isa(isa)) continue;
     rng r = {0x5eed0000u + (uint64_t)isa};
     cases_run = 0;
     sweep(&r, sanitized);

@@ -596,11 +596,7 @@ int main(void) {
   gather_unit(&r);
   fp8gemm_isa detected = fp8gemm_isa_detected();
   for (int isa = 0; isa < FP8GEMM_ISA_COUNT; isa++) {
-    if (isa > (int)detected) {
-      printf("isa %s: not available on this CPU, not tested\n", fp8gemm_isa_name(isa));
-      continue;
-    }
-    fp8gemm_set_max_isa((fp8gemm_isa)isa);
+    if (!test_use_isa(isa)) continue;
     bool quick = sanitized && isa < (int)detected;
     for (int threads = quick ? 2 : 1; threads <= 2; threads++) {
       fp8gemm_set_num_threads(threads);
