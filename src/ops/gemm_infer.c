@@ -5,7 +5,6 @@
  */
 #include <stdio.h>
 
-#include "../core/dense_gather.h"
 #include "gemm_infer.h"
 
 #define INVALID(...) fp8g_error(FP8GEMM_INVALID_ARGUMENT, __VA_ARGS__)
