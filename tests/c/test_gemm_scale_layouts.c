@@ -12,7 +12,8 @@
  * NaN codes in the strided layouts give NaN in exactly the right columns; bad strides
  * give the documented errors with `out` untouched. The MX weight scale read natively as
  * [N, K/32] by the decode kernel (its NT view, padded rows too; its hand-offs to
- * gemv_avx2) gives the contiguous bits (mx_native). fp8g_gather_dense itself is checked
+ * gemv_avx2) gives the contiguous bits (mx_native), and the op layer really hands that
+ * kernel the caller's codes, not a copy (mx_native_in_place). fp8g_gather_dense itself is checked
  * against per-element indexing at awkward sizes.
  */
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "gemm_test_util.h"
 #include "kernels/avx512_bf16/gemv_avx512bf16.h"
 #include "core/dense_gather.h"
+#include "ops/gemm_infer.h"
 #if defined(__SSE__) || defined(__x86_64__)
 #include <xmmintrin.h>
 #endif
@@ -457,6 +459,57 @@ static void mx_native(rng *r) {
       }
 }
 
+/* The bits above would be the same if the op layer gathered [K/32, N] for the decode
+ * kernel too; what proves that the checkpoint layout is read in place is the problem the
+ * op layer hands to the selected kernel. On AVX512_BF16 a decode call selects
+ * gemv_avx512bf16, which declares reads_eb_cols, and gets the caller's codes with their
+ * column stride; on lower levels the kernel gets a [K/32, N] copy in the workspace. */
+static void mx_native_in_place(rng *r) {
+  int64_t m = 3, n = 200, k = 576, kb = k / 32, ld = kb + 3;
+  int64_t xd[2] = {m, k}, wd[2] = {k, n}, ad[2] = {m, kb}, sd[2] = {kb, n};
+  vals x, w, sa, sw;
+  vals_init(&x, FP8GEMM_E4M3FN, 2, xd, r);
+  vals_init(&w, FP8GEMM_E4M3FN, 2, wd, r);
+  vals_init(&sa, FP8GEMM_E8M0, 2, ad, r);
+  vals_init(&sw, FP8GEMM_E8M0, 2, sd, r);
+  tbuf xt, wt, sat, swt;
+  make(&xt, &x, L_CONTIG, r);
+  make(&wt, &w, L_NT, r);
+  make(&sat, &sa, L_CONTIG, r);
+  make_cols(&swt, &sw, 0, ld);
+  fp8g_gemm_args a = {.op = FP8GEMM_OP_FP8_GEMM, .input = &xt.t, .weight = &wt.t, .out_dtype = FP8GEMM_BF16,
+                      .input_scales = &sat.t, .weight_scale = &swt.t, .need_data = true};
+  fp8g_gemm_plan plan;
+  fp8gemm_status st = fp8g_gemm_infer(&a, &plan);
+  CHECK(st == FP8GEMM_OK && plan.w_eb_ld == ld, "mx in place: infer %d, w_eb_ld %lld, expected %lld", (int)st,
+        (long long)plan.w_eb_ld, (long long)ld);
+  if (st == FP8GEMM_OK) {
+    char *ws = aligned_alloc(64, (plan.workspace + 63) / 64 * 64);
+    uint16_t out[3 * 200];
+    fp8g_gemm_problem p;
+    fp8g_gemm_prepare(&a, &plan, ws, out, &p);
+    const fp8g_gemm_kernel *kern = fp8g_gemm_select(FP8GEMM_OP_FP8_GEMM, &p);
+    fp8g_gemm_fit_scales(&a, &plan, ws, kern, &p);
+    bool decode_kernel = fp8gemm_isa_active() >= FP8GEMM_ISA_AVX512_BF16;
+    const char *isa = fp8gemm_isa_name(fp8gemm_isa_active());
+    CHECK(!decode_kernel || kern == &fp8g_gemv_avx512bf16_w8a8, "mx in place, isa %s: selected %s, expected %s", isa,
+          kern->name, fp8g_gemv_avx512bf16_w8a8.name);
+    uintptr_t eb = (uintptr_t)p.eb, w0 = (uintptr_t)ws;
+    bool in_ws = eb >= w0 && eb < w0 + plan.workspace;
+    if (decode_kernel)
+      CHECK(p.eb == swt.mem && p.eb_ld == ld, "mx in place, isa %s: %s gets eb %s with eb_ld %lld, expected the caller's codes with %lld",
+            isa, kern->name, in_ws ? "in the workspace" : "elsewhere", (long long)p.eb_ld, (long long)ld);
+    else
+      CHECK(in_ws && p.eb_ld == 0, "mx in place, isa %s: %s gets eb %s with eb_ld %lld, expected a [K/32, N] copy", isa,
+            kern->name, in_ws ? "in the workspace" : "outside the workspace", (long long)p.eb_ld);
+    cases++;
+    free(ws);
+  }
+  tb_free(&swt);
+  unmake(&xt), unmake(&wt), unmake(&sat);
+  vals_free(&x), vals_free(&w), vals_free(&sa), vals_free(&sw);
+}
+
 /* ------------------------------------------------------------------ bad strides */
 static void bad_strides(rng *r) {
   problem p;
@@ -605,6 +658,7 @@ int main(void) {
       broadcast_batch(&r);
       nan_columns(&r);
       mx_native(&r);
+      mx_native_in_place(&r);
       printf("isa %s, %d threads: %ld layout comparisons\n", fp8gemm_isa_name(isa), threads, cases);
     }
   }
