@@ -61,4 +61,12 @@ enum { GEMV_BF16_MR = 4 };
  * last columns) columns. */
 void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype);
 
+/* Rows of a call at most (batch * M). */
+enum { GEMV_BF16_ROWS_MAX = 16 };
+/* Block / MX (t->sb or t->mx set): all m rows (GEMV_BF16_MR < m <= GEMV_BF16_ROWS_MAX) x
+ * GEMV_BF16_CN_MAX columns, each chunk decoded once for every row group; the same sums
+ * as gemv_bf16_run_tile per group. out: row i column c at out[i * 4 + c] (ldo == 4), all
+ * 4 * ceil(m / 4) rows written. */
+void gemv_bf16_run_tile_rows(const gemv_bf16_tile *t, int m, fp8gemm_dtype b_dtype);
+
 #endif /* FP8GEMM_GEMV_AVX512BF16_H */
