@@ -55,7 +55,8 @@ typedef struct gemv_bf16_tile {
 } gemv_bf16_tile;
 
 /* Rows per tile; more rows run in groups of these, each decoding the columns again
- * (decoding them once into an L1 buffer for all groups measured no faster here). */
+ * (decoding them once into an L1 buffer for all groups measured no faster here for
+ * unscaled sums; block and MX do that, gemv_bf16_run_tile_rows). */
 enum { GEMV_BF16_MR = 4 };
 /* Runs a tile of mr (1..GEMV_BF16_MR) rows and cn (GEMV_BF16_CN_MAX, or 1 at a panel's
  * last columns) columns. */
