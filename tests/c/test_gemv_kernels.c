@@ -799,21 +799,41 @@ static void test_bf16_mxcsr_handback(void) {
     }
 }
 
-/* Non-finite weight codes at every position of a 64-code chunk reach exactly their column. */
+/* Non-finite weight codes at every position of a 64-code chunk reach exactly their column:
+ * per-tensor, MX (whose tiles first run an exponent add that assumes finite codes and
+ * run again when they saw one) and block scales, one row group and several (the tiles
+ * that decode once for all groups; block: segments of 64 K or of 9 chunks, longer than
+ * their decode buffer). */
 static void test_bf16_special_codes(void) {
   static const uint8_t e4m3[] = {0x7F, 0xFF}, e5m2[] = {0x7C, 0xFC, 0x7E, 0xFF};
   static const fp8gemm_dtype types[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ, FP8GEMM_E5M2FNUZ};
-  for (int pos = 0; pos < 70; pos += sanitized ? 13 : 1) {
+  static const fp8g_scale_kind kinds[] = {FP8G_SCALE_TENSOR, FP8G_SCALE_MX, FP8G_SCALE_BLOCK};
+  for (int pos = 0; pos < 70 * 3; pos += sanitized ? 13 : 1) {
     fp8gemm_dtype dtype = types[pos % 4];
-    case_spec s = bf16_spec(false, 1 + pos % 3, dtype, FP8G_SCALE_TENSOR);
+    fp8g_scale_kind kind = kinds[pos / 70];
+    int64_t m = kind == FP8G_SCALE_TENSOR || pos % 2 ? 1 + pos % 3 : 5 + pos % 12;
+    case_spec s = bf16_spec(false, m, dtype, kind);
     s.out_dtype = FP8GEMM_F32;
+    s.nan_mode = 0;
     s.n = 70;
-    s.k = 70;
+    s.k = kind == FP8G_SCALE_MX ? 96 : 70;
+    if (kind == FP8G_SCALE_BLOCK) {
+      bool long_seg = pos % 4 == 0;
+      s.block_k = long_seg ? 576 : 64;
+      s.block_n = 64;
+      s.k = long_seg ? 1300 : 70;
+    }
     case_data d;
     char desc[256];
     if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
     uint8_t code = dtype == FP8GEMM_E5M2 ? e5m2[(pos >> 2) % 4] : dtype == FP8GEMM_E4M3FN ? e4m3[(pos >> 2) % 2] : 0x80;
-    d.b[pos * (s.k + 5) + pos] = code;
+    if (kind == FP8G_SCALE_MX) { /* no extreme exponents: every column but one stays finite */
+      for (int64_t i = 0; i < d.p.batch * d.p.m * d.p.a_kblocks; i++) d.ea[i] = (uint8_t)(124 + i % 7);
+      for (int64_t i = 0; i < d.p.a_kblocks * d.p.n; i++) d.eb[i] = (uint8_t)(124 + i % 5);
+      compute_bounds(&d);
+    }
+    int col = pos % 70;
+    d.b[col * (s.k + 5) + col] = code;
     d.p.nthreads = 1;
     d.p.out = d.out_ref;
     fp8g_gemm_ref_w8a8.run(&d.p);
@@ -822,8 +842,8 @@ static void test_bf16_special_codes(void) {
     long bad_cols = 0;
     for (int64_t j = 0; j < s.n; j++) bad_cols += !isfinite(load_out(d.out1, s.out_dtype, j));
     CHECK(compare(&d, d.out1, "gemv_avx512bf16", desc) == 0 && bad_cols == 1,
-          "%s code 0x%02X at k=%d col=%d reaches exactly its column (%ld): %s", fp8gemm_dtype_name(dtype), code, pos,
-          pos, bad_cols, desc);
+          "%s code 0x%02X at k=%d col=%d reaches exactly its column (%ld): %s", fp8gemm_dtype_name(dtype), code, col,
+          col, bad_cols, desc);
     free_case(&d);
   }
 }

@@ -539,6 +539,42 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
   }
 }
 
+/* Block / MX with more than one row group: all rows of the batch per 4-column tile, each
+ * weight chunk decoded once (gemv_bf16_run_tile_rows); a panel's last nc % 4 columns as
+ * row_group does them. */
+static void row_groups_shared(const bf16_call *c, int64_t j0, int64_t nc, const uint32_t *mxt, const float *sbt,
+                              const bool *nan_col) {
+  const fp8g_gemm_problem *p = c->p;
+  const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
+  int64_t ldb = p->b_stride_n, row0 = c->batch * p->m, step = (int64_t)PANEL * c->nthreads;
+  int64_t far = j0 + step < p->n ? step * ldb : 0; /* as row_group's first group */
+  int64_t wide = nc / GEMV_BF16_CN_MAX * GEMV_BF16_CN_MAX;
+  float out[GEMV_BF16_ROWS_MAX * GEMV_BF16_CN_MAX];
+  for (int64_t j = 0; j < wide; j += GEMV_BF16_CN_MAX) {
+    gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
+                        .k = p->k, .seg = c->seg, .prefetch = GEMV_BF16_PREFETCH, .far = far,
+                        .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL, .sa_ld = c->nseg,
+                        .sb = sbt ? sbt + j * c->nseg : NULL, .sb_ld = c->nseg, .mx = mxt ? mxt + j : NULL,
+                        .out = out, .ldo = GEMV_BF16_CN_MAX};
+    gemv_bf16_run_tile_rows(&t, (int)p->m, p->b_dtype);
+    double cf[GEMV_BF16_CN_MAX];
+    for (int jj = 0; jj < GEMV_BF16_CN_MAX; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
+    bool vec = (p->out_dtype == FP8GEMM_F32 || p->out_dtype == FP8GEMM_BF16) &&
+               !(nan_col[j] | nan_col[j + 1] | nan_col[j + 2] | nan_col[j + 3]);
+    for (int64_t i = 0; i < p->m; i++) {
+      if (vec)
+        store_row4(p, row0 + i, j0 + j, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), _mm256_loadu_pd(cf));
+      else
+        store_row(p, row0 + i, j0 + j, GEMV_BF16_CN_MAX, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), cf,
+                  nan_col + j);
+    }
+  }
+  if (wide < nc)
+    for (int64_t r0 = 0; r0 < p->m; r0 += GEMV_BF16_MR)
+      row_group(c, r0, (int)(p->m - r0 < GEMV_BF16_MR ? p->m - r0 : GEMV_BF16_MR), j0 + wide, nc - wide,
+                mxt ? mxt + wide : NULL, sbt ? sbt + wide * c->nseg : NULL, nan_col + wide);
+}
+
 static void panel_task(void *ctx, int64_t task) {
   const bf16_call *c = ctx;
   const fp8g_gemm_problem *p = c->p;
@@ -552,6 +588,11 @@ static void panel_task(void *ctx, int64_t task) {
   /* one row: the products sa * sb in the table (the same fp32 products the tile forms) */
   const float *row_sa = p->m == 1 && c->sa_rows ? c->sa_rows + c->batch * c->nseg : NULL;
   if (sbt) sb_table(c, j0, nc, row_sa, sbt);
+  if ((mxt || sbt) && p->m > GEMV_BF16_MR) {
+    row_groups_shared(c, j0, nc, mxt, sbt, nan_col);
+    atomic_store(&c->busy[slot], 0);
+    return;
+  }
   for (int64_t r0 = 0; r0 < p->m; r0 += GEMV_BF16_MR)
     row_group(c, r0, (int)(p->m - r0 < GEMV_BF16_MR ? p->m - r0 : GEMV_BF16_MR), j0, nc, mxt, sbt, nan_col);
   atomic_store(&c->busy[slot], 0);

@@ -55,10 +55,19 @@ typedef struct gemv_bf16_tile {
 } gemv_bf16_tile;
 
 /* Rows per tile; more rows run in groups of these, each decoding the columns again
- * (decoding them once into an L1 buffer for all groups measured no faster here). */
+ * (decoding them once into an L1 buffer for all groups measured no faster here for
+ * unscaled sums; block and MX do that, gemv_bf16_run_tile_rows). */
 enum { GEMV_BF16_MR = 4 };
 /* Runs a tile of mr (1..GEMV_BF16_MR) rows and cn (GEMV_BF16_CN_MAX, or 1 at a panel's
  * last columns) columns. */
 void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype);
+
+/* Rows of a call at most (batch * M). */
+enum { GEMV_BF16_ROWS_MAX = 16 };
+/* Block / MX (t->sb or t->mx set): all m rows (GEMV_BF16_MR < m <= GEMV_BF16_ROWS_MAX) x
+ * GEMV_BF16_CN_MAX columns, each chunk decoded once for every row group; the same sums
+ * as gemv_bf16_run_tile per group. out: row i column c at out[i * 4 + c] (ldo == 4), all
+ * 4 * ceil(m / 4) rows written. */
+void gemv_bf16_run_tile_rows(const gemv_bf16_tile *t, int m, fp8gemm_dtype b_dtype);
 
 #endif /* FP8GEMM_GEMV_AVX512BF16_H */

@@ -71,10 +71,27 @@ static inline __attribute__((always_inline)) void reduce16(const __m512 v[16], f
 }
 
 /* What a tile applies per K segment, a constant of each compiled tile so that the plain
- * ones carry no segment sums (with 4 x 4 accumulators those spilled to the stack). */
-typedef enum { KIND_PLAIN, KIND_SEG, KIND_MX, KIND_COUNT } tile_kind;
+ * ones carry no segment sums (with 4 x 4 accumulators those spilled to the stack).
+ * KIND_MX_FINITE: MX with the cheaper exponent add, valid when the tile's weights hold no
+ * Inf / NaN code; the tile then reports (false) that it saw one, writes nothing, and is
+ * run again as KIND_MX. */
+typedef enum { KIND_PLAIN, KIND_SEG, KIND_MX, KIND_COUNT, KIND_MX_FINITE = KIND_COUNT } tile_kind;
 
-static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile *t, const int mr,
+/* Decodes 64 codes (MX: adds the chunk's exponents), recording non-finite codes for
+ * KIND_MX_FINITE. */
+static inline __attribute__((always_inline)) void decode_col(const gemv_bf16_vtab *v, __m512i codes, const bool fnuz,
+                                                             const tile_kind kind, uint32_t mx, __m512i w[2],
+                                                             __m512i *hmax, __mmask64 *nan80) {
+  if (kind == KIND_MX_FINITE) gemv_bf16_dec64_nf(v, codes, fnuz, w, hmax, nan80);
+  else gemv_bf16_dec64(v, codes, fnuz, w);
+  if (kind == KIND_MX || kind == KIND_MX_FINITE) {
+    __m512i add = mx_spread(mx);
+    w[0] = kind == KIND_MX ? gemv_bf16_exp_add(w[0], add) : gemv_bf16_exp_add_finite(w[0], add);
+    w[1] = kind == KIND_MX ? gemv_bf16_exp_add(w[1], add) : gemv_bf16_exp_add_finite(w[1], add);
+  }
+}
+
+static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile *t, const int mr,
                                                             const int cn, const gemv_bf16_vtab *v,
                                                             const bool fnuz,
                                                             const tile_kind kind) {
@@ -83,6 +100,8 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
   const int64_t full = k / GEMV_BF16_CHUNK;
   const __mmask64 tail = (k % 64) ? (((__mmask64)1 << (k % 64)) - 1) : ~(__mmask64)0;
   __m512 part[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
+  __m512i hmax = _mm512_setzero_si512(); /* KIND_MX_FINITE */
+  __mmask64 nan80 = 0;
   _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
     _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) part[i][c] = _mm512_setzero_ps();
   /* Plain and MX tiles: one segment over all of K (the driver's seg >= k). */
@@ -109,12 +128,8 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
       _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
         __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
                                  : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
-        gemv_bf16_dec64(v, codes, fnuz, w[c]);
-        if (kind == KIND_MX) {
-          __m512i add = mx_spread(t->mx[q * GEMV_BF16_PANEL + c]);
-          w[c][0] = gemv_bf16_exp_add(w[c][0], add);
-          w[c][1] = gemv_bf16_exp_add(w[c][1], add);
-        }
+        decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_FINITE ? t->mx[q * GEMV_BF16_PANEL + c] : 0,
+                   w[c], &hmax, &nan80);
       }
       const uint16_t *aq = t->a + q * GEMV_BF16_CHUNK;
       _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
@@ -139,20 +154,25 @@ static inline __attribute__((always_inline)) void tile_body(const gemv_bf16_tile
       }
     }
   }
+  if (kind == KIND_MX_FINITE && gemv_bf16_nf_seen(hmax, nan80)) return false;
   if (cn == 4 && t->ldo == 4) { /* the driver's layout: 16 floats, rows past mr unused */
     __m512 v[16];
     _Pragma("GCC unroll 16") for (int n = 0; n < 16; n++) v[n] = n / 4 < mr ? part[n / 4][n % 4] : _mm512_setzero_ps();
     reduce16(v, t->out);
-    return;
+    return true;
   }
   _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
     _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) t->out[i * t->ldo + c] = _mm512_reduce_add_ps(part[i][c]);
+  return true;
 }
 
 /* One function per shape and kind with the decoder's fnuz patch as a constant. */
 #define TILE_FN(MR, CN, KIND, NAME)                                                        \
   static void tile_##MR##x##CN##_##NAME(const gemv_bf16_tile *t, fp8gemm_dtype d) {      \
     gemv_bf16_vtab v = gemv_bf16_vtab_of(d);                                              \
+    if (KIND == KIND_MX && (v.nan80 ? tile_body(t, MR, CN, &v, true, KIND_MX_FINITE)      \
+                                    : tile_body(t, MR, CN, &v, false, KIND_MX_FINITE)))   \
+      return;                                                                             \
     if (v.nan80) tile_body(t, MR, CN, &v, true, KIND);                                    \
     else tile_body(t, MR, CN, &v, false, KIND);                                           \
   }
@@ -175,4 +195,147 @@ static const tile_fn tiles[KIND_COUNT][GEMV_BF16_MR + 1][2] = {TILE_ROW(plain), 
 void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype) {
   tile_kind kind = t->mx ? KIND_MX : (t->sa || t->sb) ? KIND_SEG : KIND_PLAIN;
   tiles[kind][mr][cn != 1](t, b_dtype);
+}
+
+/*
+ * Block / MX tiles over all row groups at once (batch * M > GEMV_BF16_MR): per block of
+ * up to SHARED_KB chunks, the first row group decodes the 4 columns (MX: exponents added)
+ * into an L1 buffer as it uses them, and the later groups read the decoded values back
+ * instead of decoding again; each group's accumulators wait in L1 between blocks. Every
+ * (row, column) accumulator sees the same VDPBF16PS / segment sequence as in tile_body,
+ * so the bits are the same. The decode and MX adds were paid once per row group.
+ */
+enum { SHARED_KB = 8 };
+
+typedef struct shared_state {
+  __m512 acc[GEMV_BF16_ROWS_MAX][GEMV_BF16_CN_MAX];  /* open segment sums between blocks */
+  __m512 part[GEMV_BF16_ROWS_MAX][GEMV_BF16_CN_MAX]; /* scaled segment sums */
+  __m512i w[SHARED_KB][GEMV_BF16_CN_MAX][2];         /* the block's decoded columns */
+  __m512i hmax;                                      /* KIND_MX_FINITE */
+  __mmask64 nan80;
+} shared_state;
+
+/* Rows 4g .. 4g + mr - 1 over chunks [b0, b1) of segment s; `decode`: this group decodes
+ * the chunks (and prefetches, as the first row group of tile_body does). */
+static inline __attribute__((always_inline)) void shared_pass(const gemv_bf16_tile *t, shared_state *st,
+                                                              const int mr, const int g, const bool decode,
+                                                              int64_t b0, int64_t b1, bool first, bool last,
+                                                              int64_t s, const gemv_bf16_vtab *v,
+                                                              const bool fnuz, const tile_kind kind) {
+  enum { CN = GEMV_BF16_CN_MAX };
+  const int64_t ldb = t->ldb, lda = t->lda, k = t->k;
+  const int64_t full = k / GEMV_BF16_CHUNK;
+  const __mmask64 tail = (k % 64) ? (((__mmask64)1 << (k % 64)) - 1) : ~(__mmask64)0;
+  const int r0 = 4 * g;
+  __m512 acc[GEMV_BF16_MR][CN];
+  _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++)
+    _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) acc[i][c] = first ? _mm512_setzero_ps() : st->acc[r0 + i][c];
+  for (int64_t q = b0; q < b1; q++) {
+    __m512i w[CN][2];
+    const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
+    if (decode) {
+      if (t->prefetch) { /* as in tile_body */
+        int64_t off = q * GEMV_BF16_CHUNK + t->prefetch;
+        uintptr_t at = (uintptr_t)bq + (uintptr_t)(off < k ? t->prefetch : CN * ldb + t->prefetch - k);
+        _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) _mm_prefetch((const char *)(at + (uintptr_t)(c * ldb)), _MM_HINT_T1);
+        if (t->far) {
+          uintptr_t fa = (uintptr_t)bq + (uintptr_t)t->far;
+          _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) _mm_prefetch((const char *)(fa + (uintptr_t)(c * ldb)), _MM_HINT_T1);
+        }
+      }
+      _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) {
+        __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
+                                 : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
+        decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_FINITE ? t->mx[q * GEMV_BF16_PANEL + c] : 0,
+                   w[c], &st->hmax, &st->nan80);
+        _mm512_store_si512((void *)&st->w[q - b0][c][0], w[c][0]);
+        _mm512_store_si512((void *)&st->w[q - b0][c][1], w[c][1]);
+      }
+    } else {
+      _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) {
+        w[c][0] = _mm512_load_si512((const void *)&st->w[q - b0][c][0]);
+        w[c][1] = _mm512_load_si512((const void *)&st->w[q - b0][c][1]);
+      }
+    }
+    const uint16_t *aq = t->a + q * GEMV_BF16_CHUNK + r0 * lda;
+    _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++) {
+      __m512i a0 = _mm512_loadu_si512((const void *)(aq + i * lda));
+      __m512i a1 = _mm512_loadu_si512((const void *)(aq + i * lda + 32));
+      _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) {
+        acc[i][c] = dot(acc[i][c], a0, w[c][0]);
+        acc[i][c] = dot(acc[i][c], a1, w[c][1]);
+      }
+    }
+  }
+  _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++) {
+    _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) {
+      if (!last) {
+        st->acc[r0 + i][c] = acc[i][c];
+      } else if (kind == KIND_SEG) { /* as in tile_body */
+        float sc = t->sb[c * t->sb_ld + s];
+        if (t->sa) sc = t->sa[(r0 + i) * t->sa_ld + s] * sc;
+        st->part[r0 + i][c] = _mm512_fmadd_ps(acc[i][c], _mm512_set1_ps(sc), st->part[r0 + i][c]);
+      } else {
+        st->part[r0 + i][c] = _mm512_add_ps(acc[i][c], st->part[r0 + i][c]);
+      }
+    }
+  }
+}
+
+/* The pass of group g with its row count as a constant. */
+static inline __attribute__((always_inline)) void shared_group(const gemv_bf16_tile *t, shared_state *st, int m,
+                                                               int g, int64_t b0, int64_t b1, bool first,
+                                                               bool last, int64_t s, const gemv_bf16_vtab *v,
+                                                               const bool fnuz, const tile_kind kind) {
+  int mr = m - 4 * g < GEMV_BF16_MR ? m - 4 * g : GEMV_BF16_MR;
+  if (g == 0) {
+    shared_pass(t, st, GEMV_BF16_MR, 0, true, b0, b1, first, last, s, v, fnuz, kind); /* m > 4 */
+    return;
+  }
+  switch (mr) {
+    case 1: shared_pass(t, st, 1, g, false, b0, b1, first, last, s, v, fnuz, kind); break;
+    case 2: shared_pass(t, st, 2, g, false, b0, b1, first, last, s, v, fnuz, kind); break;
+    case 3: shared_pass(t, st, 3, g, false, b0, b1, first, last, s, v, fnuz, kind); break;
+    default: shared_pass(t, st, 4, g, false, b0, b1, first, last, s, v, fnuz, kind); break;
+  }
+}
+
+static inline __attribute__((always_inline)) bool shared_body(const gemv_bf16_tile *t, int m, const gemv_bf16_vtab *v,
+                                                              const bool fnuz, const tile_kind kind) {
+  _Alignas(64) shared_state st;
+  st.hmax = _mm512_setzero_si512();
+  st.nan80 = 0;
+  const int ng = (m + GEMV_BF16_MR - 1) / GEMV_BF16_MR;
+  const int64_t nchunks = (t->k + GEMV_BF16_CHUNK - 1) / GEMV_BF16_CHUNK;
+  const int64_t seg_chunks = kind == KIND_SEG ? t->seg / GEMV_BF16_CHUNK : nchunks;
+  for (int i = 0; i < 4 * ng; i++)
+    for (int c = 0; c < GEMV_BF16_CN_MAX; c++) st.part[i][c] = _mm512_setzero_ps();
+  for (int64_t q0 = 0, s = 0; q0 < nchunks; q0 += seg_chunks, s++) {
+    int64_t q1 = q0 + seg_chunks < nchunks ? q0 + seg_chunks : nchunks;
+    for (int64_t b0 = q0; b0 < q1; b0 += SHARED_KB) {
+      int64_t b1 = b0 + SHARED_KB < q1 ? b0 + SHARED_KB : q1;
+      for (int g = 0; g < ng; g++) shared_group(t, &st, m, g, b0, b1, b0 == q0, b1 == q1, s, v, fnuz, kind);
+    }
+  }
+  if (kind == KIND_MX_FINITE && gemv_bf16_nf_seen(st.hmax, st.nan80)) return false;
+  for (int g = 0; g < ng; g++) /* rows past m: zero sums, written but unused */
+    reduce16(&st.part[4 * g][0], t->out + 16 * g);
+  return true;
+}
+
+#define SHARED_FN(KIND, NAME)                                                             \
+  static void shared_##NAME(const gemv_bf16_tile *t, int m, fp8gemm_dtype d) {         \
+    gemv_bf16_vtab v = gemv_bf16_vtab_of(d);                                              \
+    if (KIND == KIND_MX && (v.nan80 ? shared_body(t, m, &v, true, KIND_MX_FINITE)         \
+                                    : shared_body(t, m, &v, false, KIND_MX_FINITE)))      \
+      return;                                                                             \
+    if (v.nan80) shared_body(t, m, &v, true, KIND);                                       \
+    else shared_body(t, m, &v, false, KIND);                                              \
+  }
+SHARED_FN(KIND_SEG, seg)
+SHARED_FN(KIND_MX, mx)
+
+void gemv_bf16_run_tile_rows(const gemv_bf16_tile *t, int m, fp8gemm_dtype b_dtype) {
+  if (t->mx) shared_mx(t, m, b_dtype);
+  else shared_seg(t, m, b_dtype);
 }

@@ -65,6 +65,32 @@ static inline __attribute__((always_inline)) void gemv_bf16_dec64(const gemv_bf1
   w[1] = _mm512_unpackhi_epi8(lo, hi);
 }
 
+/* gemv_bf16_dec64 that also records non-finite codes for gemv_bf16_exp_add_finite: the
+ * high byte of a decoded magnitude is 0x7F exactly for Inf / NaN (finite fp8 magnitudes
+ * stay below 2^16: at most 0x47), so *hmax (bytewise max of those bytes) reaches 0x7F,
+ * and fnuz NaN codes (0x80) set their bits in *nan80. */
+static inline __attribute__((always_inline)) void gemv_bf16_dec64_nf(const gemv_bf16_vtab *v, __m512i codes,
+                                                                    bool fnuz, __m512i w[2], __m512i *hmax,
+                                                                    __mmask64 *nan80) {
+  __m512i lo = _mm512_permutex2var_epi8(v->lo0, codes, v->lo1);
+  __m512i hi = _mm512_permutex2var_epi8(v->hi0, codes, v->hi1);
+  *hmax = _mm512_max_epu8(*hmax, hi);
+  hi = _mm512_ternarylogic_epi32(hi, codes, _mm512_set1_epi8((char)0x80), 0xF8);
+  if (fnuz) {
+    __mmask64 nan = _mm512_cmpeq_epi8_mask(codes, _mm512_set1_epi8((char)0x80));
+    *nan80 |= nan;
+    lo = _mm512_mask_mov_epi8(lo, nan, v->nan_lo);
+    hi = _mm512_mask_mov_epi8(hi, nan, v->nan_hi);
+  }
+  w[0] = _mm512_unpacklo_epi8(lo, hi);
+  w[1] = _mm512_unpackhi_epi8(lo, hi);
+}
+
+/* Whether gemv_bf16_dec64_nf saw an Inf / NaN code. */
+static inline bool gemv_bf16_nf_seen(__m512i hmax, __mmask64 nan80) {
+  return (_mm512_cmpeq_epi8_mask(hmax, _mm512_set1_epi8(0x7F)) | nan80) != 0;
+}
+
 /* The MX fold of decoded bf16 values: w + add (mod 2^16) on every halfword whose
  * exponent field is neither 0 (zero, subnormal) nor all ones (Inf, NaN); add holds
  * (e8m0 code - 127) << 7 per halfword. The decode kernels and the GEMM packers' fold
@@ -74,6 +100,12 @@ static inline __attribute__((always_inline)) __m512i gemv_bf16_exp_add(__m512i w
   __m512i e = _mm512_and_si512(w, e_mask);
   __mmask32 m = _mm512_mask_cmpneq_epu16_mask(_mm512_test_epi16_mask(w, e_mask), e, e_mask);
   return _mm512_mask_add_epi16(w, m, w, add);
+}
+
+/* gemv_bf16_exp_add for values with no Inf / NaN among them (every fp8 value decodes
+ * to zero or a normal bf16): the same result with half the operations. */
+static inline __attribute__((always_inline)) __m512i gemv_bf16_exp_add_finite(__m512i w, __m512i add) {
+  return _mm512_mask_add_epi16(w, _mm512_test_epi16_mask(w, _mm512_set1_epi16(0x7F80)), w, add);
 }
 
 #endif /* FP8GEMM_GEMV_BF16_DECODE_H */
