@@ -43,6 +43,10 @@ typedef void (*fp8g_bf16_decode_fn)(const fp8g_bf16_dec_tables *t, const uint8_t
  * whose exponent field is neither 0 nor 0xFF. The packers' portable fold does the same
  * per element (gemm_bf16_pack.c). */
 typedef void (*fp8g_bf16_fold32_fn)(uint16_t *h, int64_t n, const uint8_t *codes, int64_t kstride);
+/* Decoder and MX fold in one pass (from the ISA file, optional): dst[0..n) = the bf16
+ * of src[0..n), then fold32(dst, n, codes, 1), i.e. codes[q] folds codes 32q..32q+31. */
+typedef void (*fp8g_bf16_decode_fold32_fn)(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n,
+                                           uint16_t *dst, const uint8_t *codes);
 /* 16 x 16 dword transpose (from the ISA file): dst[c * dstride + r] = src[r * sstride + c]
  * for r, c < 16 (turns 16 decoded NT weight columns into 16 pair rows of a panel). */
 typedef void (*fp8g_bf16_transpose_fn)(const uint32_t *src, int64_t sstride, uint32_t *dst,
@@ -62,6 +66,7 @@ typedef struct fp8g_bf16_plan {
   fp8g_bf16_decode_fn decode; /* the ISA's vector decoder (contiguous codes) */
   fp8g_bf16_transpose_fn transpose; /* the ISA's 16 x 16 transpose (NT weight panels) */
   fp8g_bf16_fold32_fn fold32; /* fold_mx with 32-code blocks: the ISA's fold, or NULL */
+  fp8g_bf16_decode_fold32_fn decode_fold32; /* with fold32: the ISA's decode + fold, or NULL */
   fp8g_bf16_mode mode;
   int64_t seg;  /* K extent of a scale block (SEGMENTED), else 0 */
   bool fold_mx; /* CHAIN with MX: 2^(e-127) folded into each decoded operand */
@@ -109,9 +114,17 @@ typedef struct fp8g_bf16_tile {
   float *c;
   int64_t ldc;
   bool first;
+  bool bs_uniform; /* SEGMENTED: bscale[s][j] is the same for every j of the tile (a
+                    * 128 x 128 block scale over a 64-column panel): one broadcast */
   const float *c_next; /* C of the tile to run next (same ldc), prefetched into L2; or NULL */
 } fp8g_bf16_tile;
 typedef void (*fp8g_bf16_ukernel_fn)(const fp8g_bf16_tile *t, fp8g_bf16_mode mode);
+
+/* The epilogue of rows [r0, r0 + rows) x columns [c0, c0 + NR) (from the ISA file,
+ * optional): C (row stride ldc) -> out with the tensor / row / column scales and bias,
+ * bitwise what fp8g_avx2_epilogue writes. */
+typedef void (*fp8g_bf16_epilogue_fn)(const fp8g_gemm_problem *p, int64_t r0, int64_t rows, int64_t c0,
+                                      const float *c, int64_t ldc);
 
 /* What an ISA file provides to the portable driver. */
 typedef struct fp8g_bf16_isa_ops {
@@ -122,6 +135,8 @@ typedef struct fp8g_bf16_isa_ops {
   /* may be NULL: micro-kernels for full-width tiles of r = 1..MR-1 rows (entry r), run
    * in place; else such tiles run on a zero-padded scratch tile (same bits). */
   const fp8g_bf16_ukernel_fn *ukernel_rows;
+  fp8g_bf16_decode_fold32_fn decode_fold32; /* may be NULL: decode, then fold32 */
+  fp8g_bf16_epilogue_fn epilogue_nr;         /* may be NULL: fp8g_avx2_epilogue */
 } fp8g_bf16_isa_ops;
 
 /* ------------------------------------------------------------ driver */
@@ -180,6 +195,9 @@ void fp8g_bf16_count_handback(void);
 /* ------------------------------------------------------------ kernels */
 /* avx512_bf16/gemm_avx512bf16.c: the real instruction. */
 extern const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a8;
+/* Its full-width tile epilogue (fp8g_bf16_isa_ops.epilogue_nr), for tests: only on CPUs
+ * with AVX512_BF16. */
+extern const fp8g_bf16_epilogue_fn fp8g_bf16_epilogue_nr_avx512bf16;
 /* fp8_gemm_w8a16, bf16 activations; hands a call to gemm_w8a16_avx2 when the range
  * check fails or MXCSR has DAZ / FTZ set. */
 extern const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a16;

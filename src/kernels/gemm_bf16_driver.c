@@ -10,14 +10,14 @@
  *     for K block pc (KC, even):                -- sequential: K is never split
  *       region 1 (parallel): B(pc, jc) in panel groups (and A(rows, pc) in MC-row tasks)
  *       region 2 (parallel): MC-row blocks x column chunks of jc run the micro-kernel
- *                            and, after the last pc, the epilogue (the AVX2 one).
+ *                            and, in the last pc, each tile's epilogue right after it.
  *   Fused (super-blocks of at most fused_rows rows, the mid-size M of LLM layers):
  *     region 1 (parallel): pack A(rows, all of K), one task per K block
  *     for column block jc:
  *       region 2 (parallel): one worker per thread takes column chunks in turn; per
  *                            64-column panel, per K block: packs the B panel into
- *                            its own scratch (L2), runs every row tile on it; then
- *                            the panel's epilogue.
+ *                            its own scratch (L2), runs every row tile on it (in
+ *                            the last K block each tile's epilogue right after it).
  *   B is decoded once per call, never round-trips through memory packed, and each
  *   weight column (one 4 KiB page of an NT weight with K = 4096) is read for all K
  *   blocks back to back (one TLB miss, not one per K block).
@@ -73,18 +73,35 @@ typedef struct code_range {
   int lo, hi; /* e8m0 codes other than NaN; lo > hi when there are none */
 } code_range;
 
-/* Widens r by the codes c[0], c[stride], ... (n of them) other than NaN (0xFF).
- * Branch-free, so the contiguous case vectorises: the plan reads K/32 x (M + N)
- * codes on every MX call, serially (0.7% of an M = 256 MX GEMM as range_add). */
+/* Widens r by the codes c[0], c[stride], ... (n of them) other than NaN (0xFF): the
+ * smallest code is below 0xFF exactly when there is a non-NaN one. The plan reads
+ * K/32 x (M + N) codes on every MX call, serially; contiguous codes go RB at a time
+ * through fixed-length loops the compiler turns into byte min / max vectors (the
+ * plain loop stayed scalar: ~1% of an M = 256 MX GEMM). */
+enum { RB = 64 };
 static void range_run(code_range *r, const uint8_t *c, int64_t n, int64_t stride) {
-  uint8_t lo = 255, hi = 0, any = 0;
-  for (int64_t i = 0; i < n; i++) {
-    uint8_t v = c[i * stride], real = v != 0xFF;
-    lo = v < lo ? v : lo; /* 0xFF never lowers it */
-    hi = (uint8_t)(real ? v : 0) > hi ? (uint8_t)(real ? v : 0) : hi;
-    any |= real;
+  uint8_t lo = 255, hi = 0;
+  int64_t i = 0;
+  if (stride == 1 && n >= RB) {
+    uint8_t lov[RB], hiv[RB];
+    for (int j = 0; j < RB; j++) lov[j] = 255, hiv[j] = 0;
+    for (; i + RB <= n; i += RB)
+      for (int j = 0; j < RB; j++) {
+        uint8_t v = c[i + j], w = v == 0xFF ? 0 : v;
+        lov[j] = v < lov[j] ? v : lov[j];
+        hiv[j] = w > hiv[j] ? w : hiv[j];
+      }
+    for (int j = 0; j < RB; j++) {
+      lo = lov[j] < lo ? lov[j] : lo;
+      hi = hiv[j] > hi ? hiv[j] : hi;
+    }
   }
-  if (!any) return;
+  for (; i < n; i++) {
+    uint8_t v = c[i * stride], w = v == 0xFF ? 0 : v;
+    lo = v < lo ? v : lo;
+    hi = w > hi ? w : hi;
+  }
+  if (lo == 0xFF) return; /* NaN codes only (or none) */
   if (lo < r->lo) r->lo = lo;
   if (hi > r->hi) r->hi = hi;
 }
@@ -169,6 +186,7 @@ typedef struct run_ctx {
   fp8g_avx2_plan epi; /* the AVX2 epilogue reads only .p */
   fp8g_bf16_ukernel_fn uk;
   const fp8g_bf16_ukernel_fn *uk_rows; /* tiles of 1..MR-1 full-width rows, or NULL */
+  fp8g_bf16_epilogue_fn epi_nr;        /* the ISA's epilogue of a full-width tile, or NULL */
   int64_t b;              /* batch */
   int64_t r0, rows;       /* super-block rows (within the batch) */
   int64_t mc, n_ic;       /* row blocks of the super-block */
@@ -231,6 +249,25 @@ static void run_tile(const run_ctx *x, fp8g_bf16_tile *t, int mr, int nr) {
   for (int i = 0; i < mr; i++) memcpy(t->c + i * t->ldc, tmp + i * NR, (size_t)nr * sizeof(float));
 }
 
+/* Block scales: a full panel of columns [col, col + NR) inside one block_n-wide
+ * scale block has one weight scale per segment (fp8g_bf16_tile.bs_uniform). */
+static bool bs_uniform(const run_ctx *x, int64_t col, int64_t nr) {
+  const fp8g_gemm_problem *p = x->pl.p;
+  return x->pl.mode == FP8G_BF16_SEGMENTED && p->scale_kind == FP8G_SCALE_BLOCK && nr == NR &&
+         p->block_n >= NR && col % p->block_n + NR <= p->block_n;
+}
+
+/* The epilogue of one tile (super-block row r, column c of the block) right after its
+ * last K block, while its C is in L1: the ISA's for a full-width tile (whole-line
+ * output stores), else the AVX2 one; the same bits either way. A whole panel's
+ * epilogue after its last tile (before session 7) read C back from L2 and stalled on
+ * its output stores with nothing else to do. */
+static void tile_epilogue(const run_ctx *x, int64_t r, int64_t c, const fp8g_bf16_tile *t, int mr, int nr) {
+  int64_t row = x->b * x->pl.p->m + x->r0 + r;
+  if (nr == NR && x->epi_nr) x->epi_nr(x->pl.p, row, mr, x->j0 + c, t->c, t->ldc);
+  else fp8g_avx2_epilogue(&x->epi, row, mr, x->j0 + c, nr, t->c, t->ldc);
+}
+
 static void compute_task(void *vctx, int64_t t) {
   run_ctx *x = vctx;
   int64_t ic = t / x->nsub, s = t % x->nsub;
@@ -241,17 +278,16 @@ static void compute_task(void *vctx, int64_t t) {
   for (int64_t c = c_lo; c < c_hi; c += NR) {
     tile.b = x->bpack + (c / NR) * x->kp * NR;
     tile.bscale = x->bscale + (c / NR) * x->sstride * NR;
+    tile.bs_uniform = bs_uniform(x, x->j0 + c, min64(NR, c_hi - c));
     for (int64_t r = r_lo; r < r_hi; r += MR) {
       tile.a = x->acur + (r / MR) * x->kp * MR;
       tile.ascale = x->ascur + (r / MR) * x->sstride * MR;
       tile.c = x->cbuf + r * x->ldc + c;
       tile.c_next = r + 2 * MR <= r_hi && c + NR <= c_hi ? tile.c + MR * x->ldc : NULL; /* full next tile */
       run_tile(x, &tile, (int)min64(MR, r_hi - r), (int)min64(NR, c_hi - c));
+      if (x->last) tile_epilogue(x, r, c, &tile, (int)min64(MR, r_hi - r), (int)min64(NR, c_hi - c));
     }
   }
-  if (x->last)
-    fp8g_avx2_epilogue(&x->epi, x->b * x->pl.p->m + x->r0 + r_lo, r_hi - r_lo, x->j0 + c_lo,
-                       c_hi - c_lo, x->cbuf + r_lo * x->ldc + c_lo, x->ldc);
 }
 
 /* a_all region: A(row block t % n_ic, K block t / n_ic) at its place in the all-K
@@ -278,7 +314,8 @@ static void fused_panel(const run_ctx *x, fused_step s, fused_step next, uint32_
   int64_t k0 = s.kb * x->pl.kc, kc = min64(x->pl.kc, x->pl.p->k - k0);
   fp8g_bf16_pack_b(&x->pl, x->b, x->j0 + s.c, s.nr, k0, kc, bp, bs, x->sstride);
   fp8g_bf16_tile tile = {.kp = fp8g_bf16_pairs(kc), .seg_pairs = x->pl.seg / 2, .b = bp,
-                         .bscale = bs, .ldc = x->ldc, .first = s.kb == 0};
+                         .bscale = bs, .ldc = x->ldc, .first = s.kb == 0,
+                         .bs_uniform = bs_uniform(x, x->j0 + s.c, s.nr)};
   int64_t nk0 = next.kb * x->pl.kc, nkc = min64(x->pl.kc, x->pl.p->k - nk0);
   int64_t units = next.nr > 0 ? fp8g_bf16_pack_units(&x->pl, next.nr, nkc) : 0;
   int64_t ntiles = cdiv(x->rows, MR);
@@ -291,6 +328,7 @@ static void fused_panel(const run_ctx *x, fused_step s, fused_step next, uint32_
       fp8g_bf16_prefetch_b(&x->pl, x->b, x->j0 + next.c, next.nr, nk0, nkc, units * i / ntiles,
                            units * (i + 1) / ntiles);
     run_tile(x, &tile, (int)min64(MR, x->rows - r), s.nr);
+    if (s.kb == x->nkb - 1) tile_epilogue(x, r, s.c, &tile, (int)min64(MR, x->rows - r), s.nr);
   }
 }
 
@@ -301,7 +339,6 @@ static void fused_panel(const run_ctx *x, fused_step s, fused_step next, uint32_
  * TLB across the panels). */
 static void fused_chunk(run_ctx *x, int64_t t, uint32_t *bp, float *bs) {
   int64_t c_lo = t * x->sub_w, c_hi = min64(c_lo + x->sub_w, x->ncols);
-  int64_t row0 = x->b * x->pl.p->m + x->r0;
   const fused_step none = {0, 0, 0};
   if (x->pl.p->b_stride_k == 1) {
     for (int64_t c = c_lo; c < c_hi; c += NR) {
@@ -312,7 +349,6 @@ static void fused_chunk(run_ctx *x, int64_t t, uint32_t *bp, float *bs) {
                                           : none;
         fused_panel(x, (fused_step){c, kb, nr}, next, bp, bs);
       }
-      fp8g_avx2_epilogue(&x->epi, row0, x->rows, x->j0 + c, nr, x->cbuf + c, x->ldc);
     }
     return;
   }
@@ -323,7 +359,6 @@ static void fused_chunk(run_ctx *x, int64_t t, uint32_t *bp, float *bs) {
                                           : none;
       fused_panel(x, (fused_step){c, kb, (int)min64(NR, c_hi - c)}, next, bp, bs);
     }
-  if (c_lo < c_hi) fp8g_avx2_epilogue(&x->epi, row0, x->rows, x->j0 + c_lo, c_hi - c_lo, x->cbuf + c_lo, x->ldc);
 }
 
 /* Fused region 2, worker w of at most nthreads: takes column chunks until none are left,
@@ -349,7 +384,7 @@ static fp8g_ws_cache ws_cache = FP8G_WS_CACHE_INIT;
 
 fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_isa_ops *ops,
                                   const fp8g_gemm_kernel *fallback) {
-  run_ctx x = {.uk = ops->ukernel, .uk_rows = ops->ukernel_rows};
+  run_ctx x = {.uk = ops->ukernel, .uk_rows = ops->ukernel_rows, .epi_nr = ops->epilogue_nr};
   if (!fp8g_bf16_make_plan(p, &x.pl)) return fallback->run(p);
   /* w8a16: activations that a VDPBF16PS chain could flush or overflow go elsewhere. */
   if (p->a_dtype == FP8GEMM_BF16 && !fp8g_bf16_w8a16_acts_ok(p)) {
@@ -359,6 +394,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   x.pl.decode = ops->decode;
   x.pl.transpose = ops->transpose;
   x.pl.fold32 = x.pl.fold_mx && p->block_k == 32 ? ops->fold32 : NULL; /* MX: 32-code blocks */
+  x.pl.decode_fold32 = x.pl.fold32 ? ops->decode_fold32 : NULL;
   x.epi = (fp8g_avx2_plan){.p = p};
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
 

@@ -218,8 +218,11 @@ void fp8g_bf16_pack_a(const fp8g_bf16_plan *pl, int64_t b, int64_t r0, int64_t r
         if (kk == 0 && r + MR < rows)
           for (int64_t q = 0; q < kc; q += 64)
             __builtin_prefetch(a + p->a_row_offset[row + MR] + k0 + q, 0, 2);
-        decode_run(pl, tab, a + p->a_row_offset[row] + k0 + kk, len, buf.h[i]);
-        if (pl->fold_mx) fold_blocks(pl, buf.h[i], len, k0 + kk, p->ea + row * p->a_kblocks, 1);
+        const uint8_t *arow = a + p->a_row_offset[row] + k0 + kk;
+        if (pl->decode_fold32) /* implies fold32: 32-code blocks, k0 + kk a multiple of 32 */
+          pl->decode_fold32(tab, arow, (int)len, buf.h[i], p->ea + row * p->a_kblocks + (k0 + kk) / 32);
+        else decode_run(pl, tab, arow, len, buf.h[i]);
+        if (pl->fold_mx && !pl->decode_fold32) fold_blocks(pl, buf.h[i], len, k0 + kk, p->ea + row * p->a_kblocks, 1);
         if (len % 2) buf.h[i][len] = 0;
       }
       /* Little-endian: w[i][jp] is the pair (h[i][2jp] low, h[i][2jp + 1] high). */
@@ -325,9 +328,13 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
              * Into L2: at a stride of 4 KiB the columns share a few L1 sets. */
             if (kk == 0 && col0 + j + PF_COLS < p->n)
               for (int64_t q = 0; q < kc; q += 64) __builtin_prefetch(src + PF_COLS * sn + q, 0, 2);
-            decode_run(pl, tab, src + kk, len, h[jj]);
-            if (gather) pl->fold32(h[jj], len, ec[jj], 1);
-            else if (pl->fold_mx) fold_blocks(pl, h[jj], len, k0 + kk, eb + col0 + j, p->n);
+            if (gather && pl->decode_fold32) {
+              pl->decode_fold32(tab, src + kk, (int)len, h[jj], ec[jj]);
+            } else {
+              decode_run(pl, tab, src + kk, len, h[jj]);
+              if (gather) pl->fold32(h[jj], len, ec[jj], 1);
+              else if (pl->fold_mx) fold_blocks(pl, h[jj], len, k0 + kk, eb + col0 + j, p->n);
+            }
             if (len % 2) h[jj][len] = 0;
           }
           uint32_t *d = panel + (kk / 2) * NR + g;
@@ -364,9 +371,20 @@ void fp8g_bf16_pack_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64_t c
         for (; j < NR; j++) d[j] = 0;
       }
     }
-    for (int64_t s = 0; s < nseg; s++)
-      for (int j = 0; j < NR; j++)
-        bscale[(pj * sstride + s) * NR + j] = j < nc ? b_seg_scale(p, b, k0 / pl->seg + s, col0 + j) : 0.0f;
+    for (int64_t s = 0; s < nseg; s++) {
+      float *bs = bscale + (pj * sstride + s) * NR;
+      int j = 0;
+      if (p->scale_kind == FP8G_SCALE_BLOCK) { /* block_n columns a scale, no division per column */
+        const float *sb = p->sb + b * p->sb_batch_stride + (k0 / pl->seg + s) * p->b_nblocks;
+        int64_t blk = col0 / p->block_n, in = col0 % p->block_n;
+        for (; j < nc; j++) {
+          bs[j] = sb[blk];
+          if (++in == p->block_n) in = 0, blk++;
+        }
+      }
+      for (; j < nc; j++) bs[j] = b_seg_scale(p, b, k0 / pl->seg + s, col0 + j);
+      for (; j < NR; j++) bs[j] = 0.0f;
+    }
   }
 }
 

@@ -123,7 +123,9 @@ static inline bk_p bk_p_shuf128_odd(bk_p a, bk_p b) { return bk_p_shuf128(a, b, 
 static const fp8g_bf16_isa_ops bf16_emul_ops = {ukernel_bf16_emul, decode_bf16_emul, transpose_bf16_emul,
                                                 NULL /* MX fold: the packers' portable one */,
                                                 NULL /* M-edge tiles on scratch: the real kernel's
-                                                        row kernels are compared with it */};
+                                                        row kernels are compared with it */,
+                                                NULL /* decode, then the MX fold */,
+                                                NULL /* the AVX2 epilogue */};
 
 static fp8gemm_status gemm_bf16_emul_run(const fp8g_gemm_problem *p) {
   return fp8g_bf16_gemm_run(p, &bf16_emul_ops, &fp8g_gemm_ref_w8a8);

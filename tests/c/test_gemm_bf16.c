@@ -717,6 +717,79 @@ static void real_vs_emulated(void) {
   printf("real VDPBF16PS kernel vs emulation: %d problems compared bit for bit\n", run);
 }
 
+/* ------------------------------------------------------------ tile epilogue */
+/* A C value for the epilogue test: ordinary, or one of the cases its roundings and
+ * NaN handling must treat exactly like the AVX2 epilogue's. */
+static float epi_value(rng *r) {
+  static const uint32_t special[] = {0x00000000u, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u,
+                                     0xFFC12345u, 0x7F800001u, 0x00000001u, 0x807FFFFFu, 0x3F808000u,
+                                     0x3F818000u, 0xBF808000u, 0x7F7FFFFFu, 0xFF7FFFFFu, 0x477FF000u,
+                                     0x477FE000u, 0x33800000u, 0x387FC000u};
+  uint64_t x = rng_next(r);
+  if (x % 4 == 0) return fp8g_f32_from_bits(special[(x >> 8) % (sizeof special / sizeof special[0])]);
+  if (x % 4 == 1) return fp8g_f32_from_bits((uint32_t)(x >> 16)); /* any bits */
+  return (float)((double)(int64_t)(x >> 11 & 0xFFFFF) - 524288.0) * 0x1p-7f;
+}
+
+/* Elements equal byte for byte, or both NaN (which of two NaN operands an addition or
+ * product returns is the compiler's choice of source order, in either epilogue). */
+static bool same_out_bytes(const uint8_t *x, const uint8_t *y, size_t n, fp8gemm_dtype dt) {
+  size_t esz = dt == FP8GEMM_F32 ? 4 : 2;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t a = 0, b = 0;
+    memcpy(&a, x + i * esz, esz);
+    memcpy(&b, y + i * esz, esz);
+    if (a == b) continue;
+    bool na = esz == 4 ? (a & 0x7FFFFFFFu) > 0x7F800000u : dt == FP8GEMM_BF16 ? (a & 0x7FFFu) > 0x7F80u : (a & 0x7FFFu) > 0x7C00u;
+    bool nb = esz == 4 ? (b & 0x7FFFFFFFu) > 0x7F800000u : dt == FP8GEMM_BF16 ? (b & 0x7FFFu) > 0x7F80u : (b & 0x7FFFu) > 0x7C00u;
+    if (!na || !nb) return false;
+  }
+  return true;
+}
+
+/* The AVX-512 epilogue of full 64-column tiles against the AVX2 one, byte for byte:
+ * every epilogue scale kind (and w8a16's missing sa), bias kind and out dtype, rows
+ * crossing a batch, crafted values (ties, NaN payloads, Inf, denormals, overflow after
+ * scaling; NaN scales and biases). Nothing outside the tile is written. */
+static void tile_epilogue_isa(void) {
+  if (fp8gemm_isa_detected() < FP8GEMM_ISA_AVX512_BF16) {
+    printf("tile epilogue (AVX-512) vs AVX2: avx512_bf16 not available on this CPU, not tested\n");
+    return;
+  }
+  enum { M = 3, BATCH = 2, N = 200, LDC = 80, C0 = 64, R0 = 1, ROWS = 4 };
+  rng r = {29};
+  static float c[ROWS * LDC], sa[BATCH * M], sb[BATCH * N], bias[BATCH * M * N];
+  static uint8_t o1[BATCH * M * N * 4], o2[BATCH * M * N * 4];
+  for (int i = 0; i < ROWS * LDC; i++) c[i] = epi_value(&r);
+  for (int i = 0; i < BATCH * M; i++) sa[i] = i == 2 ? 0x1p100f : (float)(rng_next(&r) % 1000 + 1) * 0x1p-9f;
+  for (int i = 0; i < BATCH * N; i++)
+    sb[i] = i % 7 == 3 ? 0x1p-130f : i % 29 == 1 ? fp8g_f32_from_bits(0xFFC00077u) : (float)(rng_next(&r) % 1000 + 1) * 0x1p-11f;
+  for (int i = 0; i < BATCH * M * N; i++) bias[i] = i % 11 == 5 ? -INFINITY : epi_value(&r);
+  static const fp8g_scale_kind kinds[] = {FP8G_SCALE_NONE, FP8G_SCALE_TENSOR, FP8G_SCALE_ROWCOL, FP8G_SCALE_BLOCK};
+  static const fp8gemm_dtype outs[] = {FP8GEMM_F32, FP8GEMM_BF16, FP8GEMM_F16};
+  int run = 0;
+  for (size_t kd = 0; kd < sizeof kinds / sizeof kinds[0]; kd++)
+    for (int no_sa = 0; no_sa < 2; no_sa++)
+      for (int bk = FP8G_BIAS_NONE; bk <= FP8G_BIAS_FULL; bk++)
+        for (size_t od = 0; od < sizeof outs / sizeof outs[0]; od++) {
+          fp8g_gemm_problem p = {.batch = BATCH, .m = M, .n = N, .k = 64, .scale_kind = kinds[kd],
+                                 .sa = no_sa ? NULL : sa, .sb = sb,
+                                 .sb_batch_stride = kinds[kd] == FP8G_SCALE_TENSOR ? 1 : N,
+                                 .bias_kind = (fp8g_bias_kind)bk, .bias = bias, .out_dtype = outs[od]};
+          memset(o1, 0x5A, sizeof o1);
+          memset(o2, 0x5A, sizeof o2);
+          p.out = o1;
+          fp8g_avx2_plan pl = {.p = &p};
+          fp8g_avx2_epilogue(&pl, R0, ROWS, C0, 64, c, LDC);
+          p.out = o2;
+          fp8g_bf16_epilogue_nr_avx512bf16(&p, R0, ROWS, C0, c, LDC);
+          CHECK(same_out_bytes(o1, o2, BATCH * M * N, outs[od]), "tile epilogue differs: scale kind %d, sa %s, bias %d, out %s",
+                (int)kinds[kd], no_sa ? "none" : "given", bk, fp8gemm_dtype_name(outs[od]));
+          run++;
+        }
+  printf("tile epilogue (AVX-512) vs AVX2: %d configurations byte for byte\n", run);
+}
+
 /* ------------------------------------------------------------ fused vs separate B packing */
 /* The fused path (tasks pack their own B panels, A packed for all of K, NT panel by
  * panel / NN K block by K block) against the separate-packing loops (A packed per K
@@ -795,6 +868,7 @@ int main(void) {
   else printf("segmented MX through the emulation: needs avx2, not tested\n");
   registration();
   real_vs_emulated();
+  tile_epilogue_isa();
   if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) fused_paths();
   else printf("fused vs separate B packing: needs avx2, not tested\n");
   if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) w8a16_paths(); /* the epilogue is AVX2 code */
