@@ -42,7 +42,8 @@ static uint8_t random_e4m3(void) {
 
 /* Everything one case allocates. */
 typedef struct case_buffers {
-  uint8_t **w;
+  uint8_t **w;     /* weights: each at cfg->weight_offset bytes past a 64-byte boundary */
+  uint8_t **w_mem; /* their allocations */
   void **w_scale; /* one per weight buffer: a layer's scales travel with its weight */
   int nw;
   void *input, *out, *in_scale;
@@ -53,10 +54,11 @@ typedef struct case_buffers {
 
 static void free_buffers(case_buffers *b) {
   for (int i = 0; i < b->nw; i++) {
-    free(b->w[i]);
+    if (b->w_mem) free(b->w_mem[i]);
     if (b->w_scale) free(b->w_scale[i]);
   }
   free(b->w);
+  free(b->w_mem);
   free(b->w_scale);
   free(b->input);
   free(b->out);
@@ -98,14 +100,18 @@ static int setup(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_co
   size_t nw = cfg->rotate_bytes / (wbytes ? wbytes : 1) + 1;
   b->nw = nw < 2 ? 2 : nw > 64 ? 64 : (int)nw;
   b->w = calloc((size_t)b->nw, sizeof *b->w);
+  b->w_mem = calloc((size_t)b->nw, sizeof *b->w_mem);
   b->w_scale = calloc((size_t)b->nw, sizeof *b->w_scale);
-  if (!b->w || !b->w_scale) {
+  if (!b->w || !b->w_mem || !b->w_scale) {
     b->nw = 0;
     return -1;
   }
   for (int i = 0; i < b->nw; i++) {
-    b->w[i] = malloc(wbytes);
-    if (!b->w[i]) return -1;
+    /* placed as a caller's weights are: PyTorch's allocator gives 64-byte-aligned tensors
+     * (the default offset 0), malloc 16 bytes past one (a chunk header) */
+    b->w_mem[i] = aligned_alloc(64, (wbytes + (size_t)cfg->weight_offset + 63) / 64 * 64);
+    if (!b->w_mem[i]) return -1;
+    b->w[i] = b->w_mem[i] + cfg->weight_offset;
     size_t j = 0;
     for (; j + 8 <= wbytes; j += 8) { /* 8 codes per step: same law as random_e4m3 */
       lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;

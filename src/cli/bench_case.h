@@ -25,6 +25,7 @@ typedef struct bench_config {
   double min_time;   /* seconds of timed runs per measurement (at least 3 runs) */
   size_t rotate_bytes; /* weight buffers rotated per case total at least this */
   bool nt;           /* weights as the NT view of a [N, K] checkpoint tensor */
+  int weight_offset; /* bytes (0..63) past a 64-byte boundary at which each weight starts */
   bool naive;        /* also time the naive path */
 } bench_config;
 
