@@ -283,14 +283,21 @@ QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int l
   uint16_t low = (uint16_t)(elo << 7);
   if (elo > 1) {
     float t2 = 2.0f * e->min_normal;
+#ifdef QS_BTAB_BUILD
+    int lo = qs_btab_count_below(y, t2); /* y rises with M: the first y >= t2 */
+#else
     int lo = 0, hi = 128;
     while (lo < hi) {
       int mid = (lo + hi) / 2;
       if (y[mid] >= t2) hi = mid;
       else lo = mid + 1;
     }
+#endif
     low = (uint16_t)(((elo - 1) << 7) + lo);
   }
+#ifdef QS_BTAB_BUILD
+  return qs_btab_build(t, T, r, elo, e->lim_code, low);
+#else
   /* T is non-decreasing (the general path equals the reference, which is monotone in
    * |x|); a group whose last entry is at most its first + 1 rises once, at thr[g] =
    * 8 - (the number of entries above its first). */
@@ -318,6 +325,7 @@ QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int l
   if ((0x7f80 + tab[0] + ktrue) >> r < e->lim_code) return false;
   qs_btab_set(t, tab, k, r, e->lim_code, e->nan_code, low);
   return true;
+#endif
 }
 
 #ifdef QS_BTAB_DEFER

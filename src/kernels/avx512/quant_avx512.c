@@ -176,18 +176,54 @@ typedef struct qs_btab {
   __m128i shl;    /* 8 - r */
 } qs_btab;
 
-/* (tab, k: the shared form, where K cancels the shuffle's high byte, entry 0; nan is
- * unused: NaN lanes take the general path) */
-static inline void qs_btab_set(qs_btab *t, const uint8_t tab[16], uint16_t k, int r, int lim,
-                               int nan, uint16_t low) {
-  (void)nan;
-  __m256i w = _mm256_add_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)tab)),
-                               _mm256_set1_epi16((short)(k + 256u * tab[0])));
+/*
+ * The table from T[M] = code(2^(E_lo-127) (1 + M/128)), M = 0..127 (qs_btab_init), in
+ * vectors (the shared scalar form cost ~10% of a 4096-value row). Per group g of 8
+ * mantissas: cnt[g] = the entries above T[8g], each at most 1 above it (else: false),
+ * so T rises once, at j = 8 - cnt[g], and
+ *   W[g] = (T[8g] << r) + 2^r - 8 + cnt[g] - 8g - 128 E_lo
+ * gives code = (|w| + W[g]) >> r for |w| = 128 E + 8g + j (E >= E_lo - 1 in range):
+ * 128 (E - E_lo) >> r = 2^m (E - E_lo), and (j + 2^r - 8 + cnt) >> r = (j >= 8 - cnt).
+ * The sums must stay in int16 for every |w| <= 0x7fff: W[g] in [-0x8000, 0]. Inf must
+ * reach the limit.
+ */
+#define QS_BTAB_BUILD 1
+static inline bool qs_btab_build(qs_btab *t, const uint8_t T[128], int r, int elo, int lim,
+                                 uint16_t low) {
+  const __m512i first = _mm512_set_epi64(0x0808080808080808ll, 0, 0x0808080808080808ll, 0,
+                                         0x0808080808080808ll, 0, 0x0808080808080808ll, 0);
+  const __m512i g8 = _mm512_set_epi64(56, 48, 40, 32, 24, 16, 8, 0);
+  __m128i w8[2];
+  for (int h = 0; h < 2; h++) {
+    __m512i v = _mm512_loadu_si512(T + 64 * h);
+    __m512i d = _mm512_sub_epi8(v, _mm512_shuffle_epi8(v, first)); /* T[8g + j] - T[8g] */
+    if (_mm512_test_epi8_mask(d, _mm512_set1_epi8((char)0xfe))) return false;
+    __m512i cnt = _mm512_sad_epu8(d, _mm512_setzero_si512());
+    __m512i tb = _mm512_and_si512(v, _mm512_set1_epi64(0xff));
+    __m512i w = _mm512_add_epi64(_mm512_sll_epi64(tb, _mm_cvtsi32_si128(r)), cnt);
+    w = _mm512_sub_epi64(w, _mm512_add_epi64(g8, _mm512_set1_epi64(64 * h)));
+    w = _mm512_add_epi64(w, _mm512_set1_epi64((1 << r) - 8 - 128 * (int64_t)elo));
+    if (_mm512_cmpgt_epi64_mask(w, _mm512_setzero_si512()) |
+        _mm512_cmplt_epi64_mask(w, _mm512_set1_epi64(-0x8000)))
+      return false;
+    w8[h] = _mm512_cvtepi64_epi16(w);
+  }
+  if (0x7f80 + (int16_t)_mm_extract_epi16(w8[0], 0) < lim << r) return false;
+  __m256i w = _mm256_inserti128_si256(_mm256_castsi128_si256(w8[0]), w8[1], 1);
   t->w = _mm512_inserti64x4(_mm512_castsi256_si512(w), w, 1);
   t->limsum = _mm512_set1_epi16((short)(lim << r));
   t->low = _mm512_set1_epi16((short)low);
   t->span = _mm512_set1_epi16((short)(0x7f80 - low));
   t->shl = _mm_cvtsi32_si128(8 - r);
+  return true;
+}
+
+/* how many of the 128 non-negative y are below t (no NaN) */
+static inline int qs_btab_count_below(const float y[128], float t) {
+  int n = 0;
+  for (int v = 0; v < 8; v++)
+    n += __builtin_popcount(_mm512_cmp_ps_mask(_mm512_loadu_ps(y + 16 * v), _mm512_set1_ps(t), _CMP_LT_OQ));
+  return n;
 }
 
 /* bytes 1, 3, .., 63 of a vector: the high bytes of its 32 words */
