@@ -283,14 +283,21 @@ QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int l
   uint16_t low = (uint16_t)(elo << 7);
   if (elo > 1) {
     float t2 = 2.0f * e->min_normal;
+#ifdef QS_BTAB_BUILD
+    int lo = qs_btab_count_below(y, t2); /* y rises with M: the first y >= t2 */
+#else
     int lo = 0, hi = 128;
     while (lo < hi) {
       int mid = (lo + hi) / 2;
       if (y[mid] >= t2) hi = mid;
       else lo = mid + 1;
     }
+#endif
     low = (uint16_t)(((elo - 1) << 7) + lo);
   }
+#ifdef QS_BTAB_BUILD
+  return qs_btab_build(t, T, r, elo, e->lim_code, low);
+#else
   /* T is non-decreasing (the general path equals the reference, which is monotone in
    * |x|); a group whose last entry is at most its first + 1 rises once, at thr[g] =
    * 8 - (the number of entries above its first). */
@@ -318,8 +325,38 @@ QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int l
   if ((0x7f80 + tab[0] + ktrue) >> r < e->lim_code) return false;
   qs_btab_set(t, tab, k, r, e->lim_code, e->nan_code, low);
   return true;
+#endif
 }
 
+#ifdef QS_BTAB_DEFER
+/*
+ * The table step stores every chunk and flags the ones with a lane out of its range
+ * (~7% of the chunks on bench_quant's data); they are redone by the general pair path
+ * after each block of chunks (in L1 still). The table loop thus has no branch (the
+ * flags were mispredicted) and few live constants.
+ */
+#ifndef QS_BTAB_BLOCK
+#define QS_BTAB_BLOCK 256
+#endif
+QS_INLINE void qs_btab_loop(const qs_btab *tp, const qs_enc *e, const uint16_t *x,
+                            size_t nchunks, uint8_t *q, int mode, qs_f s, int limit,
+                            const char *pf) {
+  const qs_btab t = *tp;
+  uint32_t redo[QS_BTAB_BLOCK];
+  for (size_t c0 = 0; c0 < nchunks; c0 += QS_BTAB_BLOCK) {
+    size_t c1 = nchunks - c0 < QS_BTAB_BLOCK ? nchunks : c0 + QS_BTAB_BLOCK, nr = 0;
+    for (size_t c = c0; c < c1; c++) {
+      qs_prefetch_chunk(pf, c, QS_SRC_BF16);
+      redo[nr] = (uint32_t)(c - c0);
+      nr += qs_btab_chunk_all(&t, x + 32 * c, q + 32 * c);
+    }
+    for (size_t i = 0; i < nr; i++) {
+      size_t c = c0 + redo[i];
+      qs_quant_chunk_bf16p(e, x + 32 * c, q + 32 * c, mode, s, limit);
+    }
+  }
+}
+#else
 /* A chunk with a lane below the table's range (fp8-subnormal or zero codes; ~7% of the
  * chunks on bench_quant's data) takes the general pair path. With AVX-512 it is inlined
  * with the call's mode and limit scheme (going through the dispatcher per chunk cost
@@ -356,6 +393,8 @@ QS_BTAB_LOOP_FN void qs_btab_loop(const qs_btab *tp, const qs_enc *e, const uint
     }
   }
 }
+#endif
+
 #endif
 
 /* pf: the row to prefetch alongside (x itself when the caller has none: those lines

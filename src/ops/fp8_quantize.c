@@ -277,7 +277,7 @@ static void plan_tasks(quant_job *j, int threads) {
     j->ntasks = j->L.R ? j->in.rows / j->L.R * j->L.nbr : 0;
     return;
   }
-  int64_t rows = j->in.rows, want = threads > 1 ? (int64_t)threads * 4 : 1;
+  int64_t rows = j->in.rows, want = threads > 1 ? fp8g_task_count(threads, rows * j->in.K) : 1;
   int64_t per = rows / want + (rows % want != 0);
   j->rows_per_task = per < 1 ? 1 : per;
   j->ntasks = rows / j->rows_per_task + (rows % j->rows_per_task != 0);

@@ -71,6 +71,13 @@ int fp8g_op_threads(int64_t elements) {
   return fp8gemm_get_num_threads();
 }
 
+int64_t fp8g_task_count(int threads, int64_t elements) {
+  int64_t most = (int64_t)threads * 32, least = (int64_t)threads * 4;
+  int64_t n = elements / ((int64_t)1 << 16);
+  n = n < least ? least : n > most ? most : n;
+  return n < FP8G_MAX_TASKS ? n : FP8G_MAX_TASKS;
+}
+
 typedef struct spans_job {
   int64_t rows, K, total, per_task, max_span;
   fp8g_span_fn fn;
@@ -110,9 +117,9 @@ void fp8g_for_spans_max(int64_t rows, int64_t K, int64_t align, int64_t max_span
     walk(&j, 0, 0, j.total);
     return;
   }
-  /* A few tasks per thread for balance; task bounds aligned so every span starts on
-   * an aligned column (K is a multiple of align). */
-  int64_t ntasks = (int64_t)threads * 4 < FP8G_MAX_TASKS ? (int64_t)threads * 4 : FP8G_MAX_TASKS;
+  /* Task bounds aligned so every span starts on an aligned column (K is a multiple of
+   * align). */
+  int64_t ntasks = fp8g_task_count(threads, j.total);
   int64_t per = (j.total + ntasks - 1) / ntasks;
   int64_t unit = align > 1 ? align : 1;
   if (per < FP8G_CHUNK) per = FP8G_CHUNK;

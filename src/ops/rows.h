@@ -42,6 +42,14 @@ int fp8g_op_threads(int64_t elements);
 /* Most tasks fp8g_for_spans makes (callers may keep one partial result per task). */
 #define FP8G_MAX_TASKS 256
 
+/* How many tasks to split `elements` of work into for `threads` threads (> 1): up to
+ * 32 per thread, none under 64 Ki elements, but at least 4 per thread. Fine tasks keep
+ * both threads busy to the end when one runs slower (a shared vCPU, a late wake-up):
+ * with 4 per thread, one thread sat idle for a median 8-12% of a 2-thread MX /
+ * dequantize call on the Zen 4 VM, with 32 per thread ~2% (docs/quant_kernels.md,
+ * "Zen 4, session 7"). */
+int64_t fp8g_task_count(int threads, int64_t elements);
+
 /*
  * Calls fn(ctx, task, row, k0, n) over every span of a [rows, K] iteration space, each
  * span inside one row, n <= FP8G_CHUNK, k0 a multiple of `align` (K must be one too),

@@ -498,6 +498,39 @@ static void suite_bf16_table(const fp8g_quant_kernels *k) {
           check_quantize_wide(k, h, FP8GEMM_BF16, n, amax > 0 ? amax / 448.0f : 1.0f,
                               narrow_types[t], sat, "table path, activation-like rows");
     }
+  /* every bf16 pattern in a random order, so out-of-range lanes (tiny, zero, NaN) sit in
+   * scattered chunks: with AVX-512 the table step stores every chunk and the flagged
+   * ones are redone after each block of 256 chunks (rows longer than one block, blocks
+   * with no flagged chunk, flagged first and last chunks of a block) */
+  for (uint32_t i = 0; i < 65536; i++) h[i] = (uint16_t)i;
+  for (uint32_t i = 65535; i > 0; i--) {
+    uint32_t j = (uint32_t)(rnd() % (i + 1));
+    uint16_t v = h[i];
+    h[i] = h[j];
+    h[j] = v;
+  }
+  static const size_t cuts[] = {8192, 8192 + 32, 3 * 8192 + 33, 65536};
+  for (size_t ci = 0; ci < sizeof cuts / sizeof cuts[0]; ci++)
+    for (int t = 0; t < 4; t++)
+      for (int sat = 0; sat < 2; sat++)
+        for (int s = 0; s < NS; s += 7)
+          check_quantize_wide(k, h, FP8GEMM_BF16, cuts[ci], sc[s], narrow_types[t], sat,
+                              "table path, shuffled bf16 inputs");
+  /* activation-like rows of 5 blocks where only some chunks hold tiny values: a block
+   * with none, a block whose first and last chunks are flagged, one flagged chunk */
+  size_t n = 5 * 8192 + 96;
+  for (size_t i = 0; i < n; i++) {
+    uint64_t r = rnd();
+    float v = 0.5f + (float)(r & 0xffff) / 8192.0f;
+    h[i] = fp8g_f32_to_bf16((r >> 20) & 1 ? -v : v);
+  }
+  static const size_t tiny[] = {8192, 2 * 8192 - 1, 3 * 8192 + 100, 5 * 8192 + 95};
+  for (size_t i = 0; i < sizeof tiny / sizeof tiny[0]; i++) h[tiny[i]] = (i & 1) ? 0x8000 : 0x0001;
+  h[4 * 8192 + 7] = 0x7fc0;
+  for (int t = 0; t < 4; t++)
+    for (int sat = 0; sat < 2; sat++)
+      check_quantize_wide(k, h, FP8GEMM_BF16, n, 9.0f / 448.0f, narrow_types[t], sat,
+                          "table path, flagged chunks at block edges");
   free(h);
 }
 

@@ -153,50 +153,98 @@ QS_V __m256i qs_sign_bytes(__m256i code, __m256i sign, bool neg_zero) {
 }
 
 /*
- * Table-driven bf16 -> fp8 step (quant_simd_body.h, qs_btab_init has the why): in
- * 16-bit lanes, code = min((|w| + K + tab[(|w| >> 3) & 15]) >> r, lim), NaN lanes
- * max-ed up to the NaN code; a whole 32-value chunk per vector, no float operation.
+ * Table-driven bf16 -> fp8 step (quant_simd_body.h, qs_btab_init has the why), in
+ * 16-bit lanes: the group term K + tab[g] of the shared formula is one word table
+ * W[g] (vpermw reads the low 5 bits of |w| >> 3: the 16 entries twice), and
+ *   code = min(|w| + W[(|w| >> 3) & 15], lim << r) >> r.
+ * The min before the shift is the same limit (codes are floors of sum / 2^r), and it
+ * keeps the sum below 2^15 >> (8 - r), so shifting it LEFT by 8 - r puts the code in
+ * the word's high byte (the fraction bits fall into the low byte): one ternlog ORs the
+ * input's sign bit into it and one vpermb gathers the 32 high bytes. Lanes outside
+ * [low, Inf] (fp8-subnormal or zero results, and NaN, rare in activations) flag the
+ * chunk, which the caller redoes with the general path (QS_BTAB_DEFER); an in-range
+ * code is never 0, so formats without -0 need no special case here. Per 32 values:
+ * 11 vector ops, no float operation, no branch.
  */
 #define QS_BF16_TABLE 1
+#define QS_BTAB_DEFER 1
 typedef struct qs_btab {
-  __m512i tab;    /* the 16 group bytes in every 128-bit lane */
-  __m512i k;      /* K (mod 2^16) */
-  __m512i lim;    /* the overflow / saturation code */
-  __m512i nan;    /* the NaN code */
-  __m512i low;    /* |w| below this: not a normal fp8 result, the chunk goes the slow way */
-  __m128i r;      /* shift count */
+  __m512i w;      /* W[g] (mod 2^16), entries 0..15 and again 16..31 */
+  __m512i limsum; /* lim << r */
+  __m512i low;    /* the range [low, low + span] of |w| the formula covers */
+  __m512i span;   /* 0x7f80 - low (Inf included) */
+  __m128i shl;    /* 8 - r */
 } qs_btab;
 
-static inline void qs_btab_set(qs_btab *t, const uint8_t tab[16], uint16_t k, int r, int lim,
-                               int nan, uint16_t low) {
-  t->tab = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)tab));
-  t->k = _mm512_set1_epi16((short)k);
-  t->lim = _mm512_set1_epi16((short)lim);
-  t->nan = _mm512_set1_epi16((short)nan);
+/*
+ * The table from T[M] = code(2^(E_lo-127) (1 + M/128)), M = 0..127 (qs_btab_init), in
+ * vectors (the shared scalar form cost ~10% of a 4096-value row). Per group g of 8
+ * mantissas: cnt[g] = the entries above T[8g], each at most 1 above it (else: false),
+ * so T rises once, at j = 8 - cnt[g], and
+ *   W[g] = (T[8g] << r) + 2^r - 8 + cnt[g] - 8g - 128 E_lo
+ * gives code = (|w| + W[g]) >> r for |w| = 128 E + 8g + j (E >= E_lo - 1 in range):
+ * 128 (E - E_lo) >> r = 2^m (E - E_lo), and (j + 2^r - 8 + cnt) >> r = (j >= 8 - cnt).
+ * The sums must stay in int16 for every |w| <= 0x7fff: W[g] in [-0x8000, 0]. Inf must
+ * reach the limit.
+ */
+#define QS_BTAB_BUILD 1
+static inline bool qs_btab_build(qs_btab *t, const uint8_t T[128], int r, int elo, int lim,
+                                 uint16_t low) {
+  const __m512i first = _mm512_set_epi64(0x0808080808080808ll, 0, 0x0808080808080808ll, 0,
+                                         0x0808080808080808ll, 0, 0x0808080808080808ll, 0);
+  const __m512i g8 = _mm512_set_epi64(56, 48, 40, 32, 24, 16, 8, 0);
+  __m128i w8[2];
+  for (int h = 0; h < 2; h++) {
+    __m512i v = _mm512_loadu_si512(T + 64 * h);
+    __m512i d = _mm512_sub_epi8(v, _mm512_shuffle_epi8(v, first)); /* T[8g + j] - T[8g] */
+    if (_mm512_test_epi8_mask(d, _mm512_set1_epi8((char)0xfe))) return false;
+    __m512i cnt = _mm512_sad_epu8(d, _mm512_setzero_si512());
+    __m512i tb = _mm512_and_si512(v, _mm512_set1_epi64(0xff));
+    __m512i w = _mm512_add_epi64(_mm512_sll_epi64(tb, _mm_cvtsi32_si128(r)), cnt);
+    w = _mm512_sub_epi64(w, _mm512_add_epi64(g8, _mm512_set1_epi64(64 * h)));
+    w = _mm512_add_epi64(w, _mm512_set1_epi64((1 << r) - 8 - 128 * (int64_t)elo));
+    if (_mm512_cmpgt_epi64_mask(w, _mm512_setzero_si512()) |
+        _mm512_cmplt_epi64_mask(w, _mm512_set1_epi64(-0x8000)))
+      return false;
+    w8[h] = _mm512_cvtepi64_epi16(w);
+  }
+  if (0x7f80 + (int16_t)_mm_extract_epi16(w8[0], 0) < lim << r) return false;
+  __m256i w = _mm256_inserti128_si256(_mm256_castsi128_si256(w8[0]), w8[1], 1);
+  t->w = _mm512_inserti64x4(_mm512_castsi256_si512(w), w, 1);
+  t->limsum = _mm512_set1_epi16((short)(lim << r));
   t->low = _mm512_set1_epi16((short)low);
-  t->r = _mm_cvtsi32_si128(r);
+  t->span = _mm512_set1_epi16((short)(0x7f80 - low));
+  t->shl = _mm_cvtsi32_si128(8 - r);
+  return true;
 }
 
-/* 32 bf16 -> 32 code bytes with signs; false (nothing stored) when a lane is below
- * t->low. The arithmetic is avx2/quant_avx2.c's, lane for lane. */
-QS_V bool qs_btab_chunk(const qs_btab *t, const uint16_t *x, uint8_t *q, bool neg_zero) {
+/* how many of the 128 non-negative y are below t (no NaN) */
+static inline int qs_btab_count_below(const float y[128], float t) {
+  int n = 0;
+  for (int v = 0; v < 8; v++)
+    n += __builtin_popcount(_mm512_cmp_ps_mask(_mm512_loadu_ps(y + 16 * v), _mm512_set1_ps(t), _CMP_LT_OQ));
+  return n;
+}
+
+/* bytes 1, 3, .., 63 of a vector: the high bytes of its 32 words */
+#define QS_ODD_BYTES                                                                         \
+  _mm512_set_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, \
+                  0, 0, 0, 0, 0, 0, 0, 63, 61, 59, 57, 55, 53, 51, 49, 47, 45, 43, 41, 39,   \
+                  37, 35, 33, 31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1)
+
+/* 32 bf16 -> 32 code bytes with signs, always stored; true when a lane is out of the
+ * table's range (those bytes are wrong: the caller redoes the chunk). */
+QS_V bool qs_btab_chunk_all(const qs_btab *t, const uint16_t *x, uint8_t *q) {
   __m512i w = _mm512_loadu_si512(x);
   __m512i a = _mm512_and_si512(w, _mm512_set1_epi16(0x7fff));
-  if (_mm512_cmpgt_epi16_mask(t->low, a)) return false;
-  __m512i idx = _mm512_and_si512(_mm512_srli_epi16(a, 3), _mm512_set1_epi16(0x000f));
-  /* the high byte of each word looks up entry 0: K accounts for it */
-  __m512i sum = _mm512_add_epi16(_mm512_add_epi16(a, t->k), _mm512_shuffle_epi8(t->tab, idx));
-  __m512i c = _mm512_min_epi16(_mm512_sra_epi16(sum, t->r), t->lim);
-  c = _mm512_mask_max_epi16(c, _mm512_cmpgt_epi16_mask(a, _mm512_set1_epi16(0x7f80)), c, t->nan);
-  /* codes <= 0x80 fit a byte; the sign is bit 15 of the input word, moved to bit 7 */
-  if (neg_zero) {
-    c = _mm512_ternarylogic_epi32(c, _mm512_srli_epi16(w, 8), _mm512_set1_epi16(0x80), 0xF8);
-    _mm256_storeu_si256((__m256i *)q, _mm512_cvtepi16_epi8(c));
-  } else {
-    __m256i b = _mm512_cvtepi16_epi8(c);
-    _mm256_storeu_si256((__m256i *)q, qs_sign_bytes(b, _mm512_cvtepi16_epi8(_mm512_srli_epi16(w, 8)), false));
-  }
-  return true;
+  __mmask32 out = _mm512_cmpgt_epu16_mask(_mm512_sub_epi16(a, t->low), t->span);
+  __m512i sum = _mm512_add_epi16(a, _mm512_permutexvar_epi16(_mm512_srli_epi16(a, 3), t->w));
+  sum = _mm512_min_epi16(sum, t->limsum);
+  /* code << 8 | fraction bits, then | the sign (bit 15 of w) */
+  __m512i y = _mm512_ternarylogic_epi32(_mm512_sll_epi16(sum, t->shl), w,
+                                        _mm512_set1_epi16((short)0x8000), 0xF8);
+  _mm256_storeu_si256((__m256i *)q, _mm512_castsi512_si256(_mm512_permutexvar_epi8(QS_ODD_BYTES, y)));
+  return out != 0;
 }
 
 struct qs_enc;
