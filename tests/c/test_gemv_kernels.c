@@ -809,7 +809,9 @@ static void test_bf16_special_codes(void) {
   static const fp8gemm_dtype types[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ, FP8GEMM_E5M2FNUZ};
   static const fp8g_scale_kind kinds[] = {FP8G_SCALE_TENSOR, FP8G_SCALE_MX, FP8G_SCALE_BLOCK};
   for (int pos = 0; pos < 70 * 3; pos += sanitized ? 13 : 1) {
-    fp8gemm_dtype dtype = types[pos % 4];
+    /* every format with one and with several row groups (pos % 2), long and short block
+     * segments (pos / 2 % 2) */
+    fp8gemm_dtype dtype = types[pos / 4 % 4];
     fp8g_scale_kind kind = kinds[pos / 70];
     int64_t m = kind == FP8G_SCALE_TENSOR || pos % 2 ? 1 + pos % 3 : 5 + pos % 12;
     case_spec s = bf16_spec(false, m, dtype, kind);
@@ -818,7 +820,7 @@ static void test_bf16_special_codes(void) {
     s.n = 70;
     s.k = kind == FP8G_SCALE_MX ? 96 : 70;
     if (kind == FP8G_SCALE_BLOCK) {
-      bool long_seg = pos % 4 == 0;
+      bool long_seg = pos / 2 % 2 == 0;
       s.block_k = long_seg ? 576 : 64;
       s.block_n = 64;
       s.k = long_seg ? 1300 : 70;
@@ -826,7 +828,7 @@ static void test_bf16_special_codes(void) {
     case_data d;
     char desc[256];
     if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
-    uint8_t code = dtype == FP8GEMM_E5M2 ? e5m2[(pos >> 2) % 4] : dtype == FP8GEMM_E4M3FN ? e4m3[(pos >> 2) % 2] : 0x80;
+    uint8_t code = dtype == FP8GEMM_E5M2 ? e5m2[pos / 16 % 4] : dtype == FP8GEMM_E4M3FN ? e4m3[pos / 16 % 2] : 0x80;
     if (kind == FP8G_SCALE_MX) { /* no extreme exponents: every column but one stays finite */
       for (int64_t i = 0; i < d.p.batch * d.p.m * d.p.a_kblocks; i++) d.ea[i] = (uint8_t)(124 + i % 7);
       for (int64_t i = 0; i < d.p.a_kblocks * d.p.n; i++) d.eb[i] = (uint8_t)(124 + i % 5);
