@@ -229,8 +229,8 @@ QS_INLINE void qs_prefetch_chunk(const char *pf, size_t c, int src) {
  *    (a + U[g] + K) >> r with one constant K, a 16-entry byte table (vpshufb) and
  *    16-bit integer arithmetic that stays in the signed range (checked).
  *  - Inf lanes must come out at the limit; when E_lo is near the top of the range the
- *    formula falls short of it, which the closing spot check against the general path
- *    (ends of the range, Inf, NaN) catches.
+ *    formula falls short of it, which the build's last check (Inf's sum against the
+ *    limit code) catches.
  * Lanes below that range (fp8 subnormal or zero results) send their 32-value chunk
  * through the general path. Any check that fails: the general path for the call.
  */

@@ -30,7 +30,7 @@
 #include "gemv_avx512bf16.h"
 #include "gemv_bf16_decode.h"
 
-enum { PANEL = GEMV_BF16_PANEL, ROWS_MAX = 16 };
+enum { PANEL = GEMV_BF16_PANEL, ROWS_MAX = GEMV_BF16_ROWS_MAX };
 
 typedef struct bf16_call {
   const fp8g_gemm_problem *p;
