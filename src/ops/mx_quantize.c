@@ -42,6 +42,10 @@ fp8gemm_status fp8gemm_mx_quantize_infer(const fp8gemm_tensor *input, fp8gemm_dt
   return FP8GEMM_OK;
 }
 
+/* Contiguous f32 input is read in place, so spans need no stack buffer: up to this many
+ * elements (whole blocks) per kernel call instead of FP8G_CHUNK, as fp8_dequantize does. */
+#define MX_SPAN ((int64_t)1 << 16)
+
 typedef struct mx_job {
   fp8g_rows in;
   const fp8g_quant_kernels *kern;
@@ -50,14 +54,34 @@ typedef struct mx_job {
   uint8_t *q, *scales;
 } mx_job;
 
+/* Blocks of x[flat .. flat+n) to q and scales (flat and n multiples of 32). */
+static void mx_put(const mx_job *j, const float *x, int64_t flat, size_t n) {
+  uint8_t *q = j->q + (j->elem == FP8GEMM_E2M1 ? flat / 2 : flat);
+  j->kern->mx_quantize(x, n / MX_BLOCK, j->elem, j->mode, q, j->scales + flat / MX_BLOCK);
+}
+
 static void mx_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
   const mx_job *j = ctx;
   float buf[FP8G_CHUNK];
   (void)task;
   const float *x = fp8g_rows_load(&j->in, j->kern, row, k0, n, buf);
-  int64_t flat = row * j->in.K + k0; /* multiple of 32 */
-  uint8_t *q = j->q + (j->elem == FP8GEMM_E2M1 ? flat / 2 : flat);
-  j->kern->mx_quantize(x, n / MX_BLOCK, j->elem, j->mode, q, j->scales + flat / MX_BLOCK);
+  mx_put(j, x, row * j->in.K + k0, n); /* k0 multiple of 32 */
+}
+
+/* A contiguous f32 tensor as one flat row (k0 = the flat index). K is a multiple of 32,
+ * so every block of the flat walk lies inside one row of the tensor. */
+static void mx_span_flat(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
+  const mx_job *j = ctx;
+  (void)task;
+  (void)row;
+  mx_put(j, (const float *)j->in.t->data + k0, k0, n);
+}
+
+/* f32 rows of unit stride (the outer strides arbitrary): each row read in place. */
+static void mx_span_rows(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
+  const mx_job *j = ctx;
+  (void)task;
+  mx_put(j, fp8g_rows_wide(&j->in, row, k0, n), row * j->in.K + k0, n);
 }
 
 fp8gemm_status fp8gemm_mx_quantize(const fp8gemm_tensor *input, fp8gemm_dtype elem_dtype,
@@ -71,6 +95,12 @@ fp8gemm_status fp8gemm_mx_quantize(const fp8gemm_tensor *input, fp8gemm_dtype el
   if ((s = fp8g_check_out(OP, "scales", scales, &sd)) != FP8GEMM_OK) return s;
   mx_job j = {{0}, fp8g_quant_kernels_for(fp8g_isa()), elem_dtype, mode, q->data, scales->data};
   fp8g_rows_init(&j.in, input);
-  fp8g_for_spans(j.in.rows, j.in.K, MX_BLOCK, mx_span, &j);
+  /* Task bounds stay multiples of 32 in every walk (align), so blocks are never split. */
+  if (input->dtype != FP8GEMM_F32 || j.in.kstride != 1)
+    fp8g_for_spans(j.in.rows, j.in.K, MX_BLOCK, mx_span, &j);
+  else if (fp8g_is_contiguous(input))
+    fp8g_for_spans_max(1, j.in.rows * j.in.K, MX_BLOCK, MX_SPAN, mx_span_flat, &j);
+  else
+    fp8g_for_spans_max(j.in.rows, j.in.K, MX_BLOCK, MX_SPAN, mx_span_rows, &j);
   return FP8GEMM_OK;
 }

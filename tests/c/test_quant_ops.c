@@ -13,6 +13,7 @@
 
 #include "check.h"
 #include "internal.h"
+#include "kernels/quant_kernels.h"
 
 /* ------------------------------------------------------------------ helpers */
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -622,6 +623,85 @@ done:
   free(got);
 }
 
+/* mx_quantize walks a contiguous f32 tensor flat in spans of up to 64 Ki elements (spans
+ * that cross rows), f32 rows of unit stride in spans of up to 64 Ki within each row, and
+ * any other input (here: every second element) in 2 Ki spans through a buffer. Rows
+ * longer than a span and rows that do not divide it, on 1-3 threads and every level,
+ * must give each block's bytes as the scalar reference kernel makes them one by one,
+ * and write nothing past the outputs. */
+static void test_mx_spans(void) {
+  const int64_t shapes[][2] = {{3, 65632}, {7, 24608}, {5, 96}};
+  const fp8gemm_dtype elems[3] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E2M1};
+  const fp8gemm_mx_scale_mode modes[3] = {FP8GEMM_MX_FLOOR, FP8GEMM_MX_RCEIL, FP8GEMM_MX_RCEIL};
+  fp8gemm_isa saved = fp8gemm_get_max_isa(), top = fp8gemm_isa_detected();
+  int saved_threads = fp8gemm_get_num_threads();
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    const int64_t R = shapes[s][0], K = shapes[s][1], n = R * K, pad = 64;
+    float *x = malloc((size_t)n * sizeof(float));
+    float *wide = malloc((size_t)(R * (K + pad)) * sizeof(float)); /* rows K + pad apart */
+    float *every2 = malloc((size_t)(2 * n) * sizeof(float));        /* element stride 2 */
+    uint8_t *rq = malloc((size_t)n), *rs = malloc((size_t)(n / 32));
+    uint8_t *q = malloc((size_t)n + 64), *sc = malloc((size_t)(n / 32) + 64);
+    if (!x || !wide || !every2 || !rq || !rs || !q || !sc) {
+      CHECK(0, "mx spans: out of memory");
+      goto next;
+    }
+    for (int64_t i = 0; i < n; i++) x[i] = random_value();
+    for (int64_t r = 0; r < R; r++)
+      for (int64_t k = 0; k < K; k++) {
+        wide[r * (K + pad) + k] = x[r * K + k];
+        every2[2 * (r * K + k)] = x[r * K + k];
+      }
+    fp8gemm_tensor views[3];
+    views[0] = desc(FP8GEMM_F32, 2, shapes[s], x);
+    views[1] = views[0];
+    views[1].data = wide;
+    views[1].strides[0] = K + pad;
+    views[2] = views[0];
+    views[2].data = every2;
+    views[2].strides[0] = 2 * K;
+    views[2].strides[1] = 2;
+    for (int e = 0; e < 3; e++) {
+      bool e2m1 = elems[e] == FP8GEMM_E2M1;
+      int64_t qn = e2m1 ? n / 2 : n;
+      for (int64_t b = 0; b < n / 32; b++)
+        fp8g_quant_ref.mx_quantize(x + 32 * b, 1, elems[e], modes[e], rq + (e2m1 ? 16 : 32) * b,
+                                   rs + b);
+      fp8gemm_tensor qd, sd;
+      CHECK(fp8gemm_mx_quantize_infer(&views[0], elems[e], 32, modes[e], &qd, &sd) == FP8GEMM_OK,
+            "mx spans infer");
+      qd.data = q;
+      sd.data = sc;
+      for (int v = 0; v < 3; v++)
+        for (int threads = 1; threads <= 3; threads++) {
+          fp8gemm_set_num_threads(threads);
+          for (int isa = 0; isa <= (int)top; isa++) {
+            fp8gemm_set_max_isa((fp8gemm_isa)isa);
+            fill_canary(q, (size_t)qn + 64);
+            fill_canary(sc, (size_t)(n / 32) + 64);
+            CHECK(fp8gemm_mx_quantize(&views[v], elems[e], 32, modes[e], &qd, &sd) == FP8GEMM_OK,
+                  "%s", fp8gemm_last_error());
+            CHECK(memcmp(q, rq, (size_t)qn) == 0 && memcmp(sc, rs, (size_t)(n / 32)) == 0 &&
+                      all_canary(q + qn, 64) && all_canary(sc + n / 32, 64),
+                  "mx %s %lldx%lld view %d at %s on %d threads: not the reference's blocks",
+                  fp8gemm_dtype_name(elems[e]), (long long)R, (long long)K, v,
+                  fp8gemm_isa_name((fp8gemm_isa)isa), threads);
+          }
+        }
+    }
+  next:
+    free(x);
+    free(wide);
+    free(every2);
+    free(rq);
+    free(rs);
+    free(q);
+    free(sc);
+  }
+  fp8gemm_set_max_isa(saved);
+  fp8gemm_set_num_threads(saved_threads);
+}
+
 /* ----------------------------------- per-token against the spec formula, by hand */
 static void test_per_token_formula(void) {
   enum { R = 6, K = 50 };
@@ -690,6 +770,7 @@ int main(void) {
   test_infer_matches_real();
   test_isa_levels();
   test_cast_streaming();
+  test_mx_spans();
   test_per_token_formula();
   test_query();
   return test_summary();
