@@ -30,6 +30,8 @@ usage_error "--scheme" --scheme nope
 usage_error "--threads" --threads 0
 usage_error "--layout" --layout tn
 usage_error "--min-time" --min-time -1
+usage_error "--weight-offset" --weight-offset 64
+usage_error "--weight-offset" --weight-offset x
 usage_error "unknown option" --frobnicate
 usage_error "expected a value" --shape
 
@@ -65,6 +67,24 @@ ok = ok and all(r["op"] == ("fp8_gemm_w8a16" if r["scheme"] == "w8a16" else "fp8
 sys.exit(0 if ok else 1)
 PY
 check "JSON lines carry the documented fields and the shapes asked for" $?
+
+# Weight placement: 64-byte aligned by default (as PyTorch allocates), else the offset asked
+# for, in the header and in every JSON line.
+for off in "" 17; do
+  "$CLI" bench --json --shape 2x40x64 --scheme per_token,mx --threads 1 --min-time 0 --no-naive \
+    ${off:+--weight-offset $off} >"$tmp/woff" 2>"$tmp/err"
+  rc=$?
+  python3 - "$tmp/woff" "${off:-0}" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+sys.exit(0 if len(rows) == 2 and all(r["weight_offset"] == int(sys.argv[2]) for r in rows) else 1)
+PY
+  check "bench --json ${off:+--weight-offset $off }reports weight_offset ${off:-0} (exit $rc)" $?
+done
+"$CLI" bench --shape 1x64x256 --scheme per_token --threads 1 --min-time 0 --no-naive --weight-offset 16 \
+  >"$tmp/woff" 2>"$tmp/err"
+grep -q "16 bytes past a 64-byte boundary" "$tmp/woff"
+check "the header names the weight offset" $?
 
 "$CLI" bench --in-cache --shape 1x64x256 --scheme per_token --threads 1 --min-time 0 \
   --no-naive >"$tmp/cache" 2>"$tmp/err"
