@@ -397,6 +397,156 @@ QS_BTAB_LOOP_FN void qs_btab_loop(const qs_btab *tp, const qs_enc *e, const uint
 
 #endif
 
+#ifdef QS_F32_TABLE
+/*
+ * Table-driven f32 -> fp8 (fp8 targets with m = 2 or 3, f32 input, sign_from_x, long
+ * rows). For a fixed positive scale s and a = |x| bits = E 2^23 + M:
+ *  - as for bf16 above, doubling x adds 2^m to its code wherever the quotient
+ *    RN(x / s) is >= 2^emin (RN(2v) = 2 RN(v) for normal f32 results, and doubling a
+ *    normal fp8 value adds 2^m to its code, a rounding carry included). So
+ *    code(E, M) = 2^m (E - E_lo) + C(M), C(M) = code(E_lo, M) with E_lo the first
+ *    binade whose quotients are all >= 2^emin, for every x with RN(x / s) >= 2^emin,
+ *    x a normal f32, until the code reaches the limit (codes are monotone in |x|; the
+ *    general encoder's integer RNE extends past the format's largest code the same
+ *    way, then takes a min with the limit; also when the f32 quotient overflows).
+ *  - C rises 2^m times per binade, at the rounding ties between normal fp8 values.
+ *    Split the mantissa into 16 groups of 2^19 (g = M >> 19); a group holds at most
+ *    one step when the ties are more than 1/16 of a binade apart: an x binade covers
+ *    one quotient octave [A, 2A), and ties between values of fp8 binade 2^e are
+ *    2^(e-m) apart with 2^e <= A... i.e. > A / 16 for m <= 3, up to the rounding of
+ *    the quotient, which the build checks (two steps in a group: the row takes the
+ *    division path). With b_g = C(g 2^19) and t_g the first M of group g whose code
+ *    is b_g + 1 ((g + 1) 2^19 when none),
+ *      U[g] = (b_g - 2^m E_lo + 1) 2^r - t_g,   r = 23 - m >= 19,
+ *    gives code = (a + U[g]) >> r: (E 2^23) >> r = 2^m E, and M - t_g + 2^r lies in
+ *    [2^r - 2^19, 2^r + 2^19), so its bit r is [M >= t_g].
+ *  - b_g: the general path's own steps on the 16 group starts of binade E_lo (one
+ *    vector division). t_g, exact in doubles: the code reaches b + 1 (b = b_g) where
+ *    the f32 quotient reaches Y = the tie between the fp8 values of codes b and b + 1
+ *    when RNE sends that tie up (b + 1 even), else the next f32 above it; and
+ *    RN(x / s) >= Y iff x / s >= B, B = the midpoint between Y and the f32 below it
+ *    (at equality: iff Y's significand is even). B has 25 significant bits, s 24:
+ *    T = B s is exact in a double, and t_g is the first f32 above T (or T itself).
+ *    The range starts at low, the first f32 x with RN(x / s) >= 2^emin (the same
+ *    threshold with Y = 2^emin), and not below 2^-126 (no implicit bit there).
+ *  - Lanes out of [low, Inf]: fp8-subnormal or zero codes, and NaN, flag their
+ *    32-value chunk for the general path (as the bf16 table). Inf is in range when
+ *    the formula puts it at the limit (not when E_lo is near the top of the exponent
+ *    range: then Inf is flagged too).
+ * Per 16 values: 8 vector ops and half a byte gather against ~12 and a division.
+ */
+#ifndef QS_BTAB_DEFER
+#error "the f32 table step reuses the bf16 table's deferred-redo block (QS_BTAB_BLOCK)"
+#endif
+#ifndef QS_FTAB_MIN_CHUNKS
+#define QS_FTAB_MIN_CHUNKS 32
+#endif
+
+/* The first normal f32 (bits) x with RN(x / s) >= Y for the normal f32 Y (bits); sd:
+ * s in a double (x / s == B iff x == B sd, exact); 0 when there is none. */
+static uint32_t qs_ftab_first(uint32_t ybits, double sd) {
+  double b = ((double)fp8g_f32_from_bits(ybits - 1) + (double)fp8g_f32_from_bits(ybits)) * 0.5;
+  double t = b * sd; /* 25 x 24 significant bits: exact */
+  if (t < 0x1p-126) return 0x00800000u;
+  if (!(t <= 0x1.fffffep127)) return 0;
+  float f = (float)t;
+  uint32_t u = fp8g_f32_bits(f);
+  /* at x / s == B exactly, the quotient ties and rounds to Y if Y's bits are even */
+  if ((double)f < t || ((double)f == t && (ybits & 1u))) u++;
+  return u;
+}
+
+QS_INLINE bool qs_ftab_init(qs_ftab *t, const qs_enc *e, int mode, qs_f s, int limit) {
+  float fs = qs_first(s);
+  int m = e->m, r = 23 - m;
+  if (m < 2 || m > 3) return false;
+  /* E_lo as in qs_btab_init */
+  uint32_t emin_bits = fp8g_f32_bits(e->min_normal);
+  int emin = (int)(emin_bits >> 23) - 127;
+  int es = (int)((fp8g_f32_bits(fs) >> 23) & 0xff) - 127;
+  int elo = 127 + emin + (mode == QS_SCALE_DIV ? es + 1 : mode == QS_SCALE_MUL ? -es : 0);
+  for (int tries = 0;; tries++) {
+    if (elo < 1 || elo > 254 || tries > 2) return false;
+    bool ok = qs_scalar_scale(fp8g_f32_from_bits((uint32_t)elo << 23), mode, fs) >= e->min_normal;
+    bool below = elo == 1 ||
+                 qs_scalar_scale(fp8g_f32_from_bits((uint32_t)(elo - 1) << 23), mode, fs) < e->min_normal;
+    if (ok && below) break;
+    elo += ok ? -1 : 1;
+  }
+  /* b_g by the general path (scale, encode |y|, + 2^m) */
+  int32_t b[16];
+  for (int v = 0; v < 16 / QS_W; v++) {
+    int32_t xb[QS_W];
+    for (int i = 0; i < QS_W; i++) xb[i] = (int32_t)((uint32_t)elo << 23 | (uint32_t)(v * QS_W + i) << 19);
+    qs_f y = qs_apply_scale(qs_flt(qs_bits(qs_loadf((const float *)xb))), mode, s);
+    qs_storef((float *)(b + v * QS_W), qs_flt(qs_add(qs_encode_abs(e, qs_bits(y), limit), qs_seti(1 << m))));
+  }
+  /* b_16 = b_0 + 2^m (the next binade): every b_g must be below the limit */
+  if (b[0] + (1 << m) >= e->lim_code) return false;
+  double sd = mode == QS_SCALE_DIV ? (double)fs : mode == QS_SCALE_MUL ? 1.0 / (double)fs : 1.0;
+  /* bits of the fp8 value of (extended) code c >= 2^m: c << (23 - m) + bits(2^emin) - 2^23 */
+  uint32_t base = emin_bits - (1u << 23);
+  int32_t u[16];
+  int64_t u0 = 0;
+  for (int g = 0; g < 16; g++) {
+    int next = g < 15 ? b[g + 1] : b[0] + (1 << m), d = next - b[g];
+    uint32_t tg = (uint32_t)(g + 1) << 19; /* no step in this group */
+    if (d < 0 || d > 1) return false;
+    if (d == 1) {
+      /* the tie between codes b and b + 1, and Y (up when b + 1 is even) */
+      uint32_t tie = ((uint32_t)b[g] << r) + base + (1u << (r - 1));
+      uint32_t x = qs_ftab_first(tie + (uint32_t)((b[g] + 1) & 1), sd);
+      tg = x - ((uint32_t)elo << 23);
+      if ((x >> 23) != (uint32_t)elo || tg <= (uint32_t)g << 19 || tg > (uint32_t)(g + 1) << 19) return false;
+    }
+    int64_t ug = (int64_t)(b[g] - (1 << m) * elo + 1) * (1 << r) - (int64_t)tg;
+    if (g == 0) u0 = ug;
+    u[g] = (int32_t)ug; /* in [-2^31, 2^23]: D >= 2^m (1 - 254) */
+  }
+  /* the range: from the first x with a quotient >= 2^emin, not below 2^-126 */
+  uint32_t low = qs_ftab_first(emin_bits, sd);
+  if (low == 0 || low > (uint32_t)elo << 23) return false;
+  /* Inf is in range when the formula puts it at the limit (a + U stays below 2^32 for
+   * every a <= Inf: codes below 2^(32 - r)) */
+  int64_t inf_code = (0x7f800000 + u0) >> r;
+  uint32_t hi = inf_code >= e->lim_code ? 0x7f800000u : 0x7f7fffffu;
+  t->u = qs_bits(qs_loadf((const float *)u));
+  t->low = qs_seti((int32_t)low);
+  t->span = qs_seti((int32_t)(hi - low));
+  t->limsum = qs_seti(e->lim_code << r);
+  return true;
+}
+
+/* The table step over the row, chunks with a lane out of range redone by the general
+ * path after each block of chunks (as qs_btab_loop). With non-temporal stores (q
+ * 32-byte aligned) a block goes to a buffer first, is fixed there and streamed out:
+ * two streaming stores to one address could reach memory in either order. */
+QS_INLINE void qs_ftab_loop(const qs_ftab *tp, const qs_enc *ep, const float *x, size_t nchunks,
+                            uint8_t *q, int mode, qs_f s, int limit, const char *pf, int m) {
+  const qs_ftab t = *tp;
+  qs_enc e = *ep;
+  bool nt = e.nt;
+  e.nt = false;
+  uint32_t redo[QS_BTAB_BLOCK];
+  _Alignas(64) uint8_t buf[32 * QS_BTAB_BLOCK];
+  for (size_t c0 = 0; c0 < nchunks; c0 += QS_BTAB_BLOCK) {
+    size_t c1 = nchunks - c0 < QS_BTAB_BLOCK ? nchunks : c0 + QS_BTAB_BLOCK, nr = 0;
+    uint8_t *dst = nt ? buf : q + 32 * c0;
+    for (size_t c = c0; c < c1; c++) {
+      qs_prefetch_chunk(pf, c, QS_SRC_F32);
+      redo[nr] = (uint32_t)(c - c0);
+      nr += qs_ftab_chunk(&t, x + 32 * c, dst + 32 * (c - c0), m);
+    }
+    for (size_t i = 0; i < nr; i++)
+      qs_quant_chunk(&e, x + 32 * (c0 + redo[i]), 0, dst + 32 * redo[i], mode, s, limit, false,
+                     QS_SRC_F32);
+    if (nt)
+      for (size_t c = c0; c < c1; c++)
+        _mm256_stream_si256((__m256i *)(q + 32 * c), _mm256_load_si256((const __m256i *)(buf + 32 * (c - c0))));
+  }
+}
+#endif
+
 /* pf: the row to prefetch alongside (x itself when the caller has none: those lines
  * are being read anyway, and the loop stays branch-free). */
 QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, uint8_t *q,
@@ -417,6 +567,16 @@ QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, ui
       qs_quant_chunk_bf16p(&e, (const uint16_t *)x + 32 * c, q + 32 * c, mode, s, limit);
     }
     return;
+  }
+#endif
+#ifdef QS_F32_TABLE
+  if (src == QS_SRC_F32 && !e2m1 && e.sign_from_x && nchunks >= QS_FTAB_MIN_CHUNKS) {
+    qs_ftab t;
+    if (qs_ftab_init(&t, &e, mode, s, limit)) {
+      if (e.m == 3) qs_ftab_loop(&t, &e, (const float *)x, nchunks, q, mode, s, limit, pf, 3);
+      else qs_ftab_loop(&t, &e, (const float *)x, nchunks, q, mode, s, limit, pf, 2);
+      return;
+    }
   }
 #endif
   for (size_t c = 0; c < nchunks; c++) {

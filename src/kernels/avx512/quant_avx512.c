@@ -247,6 +247,28 @@ QS_V bool qs_btab_chunk_all(const qs_btab *t, const uint16_t *x, uint8_t *q) {
   return out != 0;
 }
 
+/*
+ * Table-driven f32 -> fp8 step (quant_simd_body.h, qs_ftab_init has the why): with
+ * a = |x| bits and a 16-entry table U indexed by a's top 4 mantissa bits (vpermd reads
+ * the low 4 bits of x >> 19, so neither the sign nor the exponent needs masking),
+ *   code = min(a + U[g], lim << r) >> r,   r = 23 - m.
+ * The code is put in each lane's top byte by shifting the limited sum left by 24 - r
+ * instead (its fraction bits fall below bit 24), one ternlog ORs in x's sign bit, and
+ * one vpermt2b gathers the 32 top bytes. Lanes outside [low, low + span] (quotients
+ * below fp8's normal range, zeros, NaN, and Inf when the formula cannot reach the
+ * limit there) flag the chunk, which the caller redoes with the general path. In-range
+ * codes are never 0, so formats without -0 need no special case. Per 16 values: 8
+ * vector ops and half a byte gather, no division.
+ */
+#define QS_F32_TABLE 1
+typedef struct qs_ftab {
+  __m512i u;      /* U[g] (mod 2^32) */
+  __m512i low;    /* the range [low, low + span] of |x| bits the formula covers */
+  __m512i span;
+  __m512i limsum; /* lim << r */
+} qs_ftab;
+static inline bool qs_ftab_chunk(const qs_ftab *t, const float *x, uint8_t *q, int m);
+
 struct qs_enc;
 static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
                                     const struct qs_enc *e);
@@ -288,6 +310,29 @@ QS_V __m256i qs_fp8_bytes(const qs_i raw[QS_N], const qs_f y[QS_N], const qs_enc
       _mm512_permutex2var_epi8(qs_bits(y[0]), QS_DWORD_BYTES(3), qs_bits(y[1])));
   c = _mm256_add_epi8(c, _mm256_set1_epi8((char)(1 << e->m)));
   return qs_sign_bytes(c, s, e->neg_zero);
+}
+
+/* 16 values: the signed code in each lane's top byte; *out: lanes out of range */
+QS_V __m512i qs_ftab_vec(const qs_ftab *t, __m512i x, __mmask16 *out, int m) {
+  __m512i a = _mm512_and_si512(x, _mm512_set1_epi32(0x7fffffff));
+  *out = _mm512_cmpgt_epu32_mask(_mm512_sub_epi32(a, t->low), t->span);
+  __m512i sum = _mm512_add_epi32(a, _mm512_permutexvar_epi32(_mm512_srli_epi32(x, 19), t->u));
+  sum = _mm512_min_epu32(sum, t->limsum);
+  /* 24 - r = m + 1 */
+  __m512i c = m == 3 ? _mm512_slli_epi32(sum, 4) : _mm512_slli_epi32(sum, 3);
+  /* c | (x & 0x80000000) */
+  return _mm512_ternarylogic_epi32(c, x, _mm512_set1_epi32((int)0x80000000u), 0xF8);
+}
+
+/* 32 f32 -> 32 signed code bytes, always stored; true when a lane is out of the
+ * table's range (those bytes are wrong: the caller redoes the chunk). */
+static inline bool qs_ftab_chunk(const qs_ftab *t, const float *x, uint8_t *q, int m) {
+  __mmask16 o0, o1;
+  __m512i c0 = qs_ftab_vec(t, _mm512_loadu_si512(x), &o0, m);
+  __m512i c1 = qs_ftab_vec(t, _mm512_loadu_si512(x + 16), &o1, m);
+  __m512i b = _mm512_permutex2var_epi8(c0, QS_DWORD_BYTES(3), c1);
+  _mm256_storeu_si256((__m256i *)q, _mm512_castsi512_si256(b));
+  return (o0 | o1) != 0;
 }
 
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
