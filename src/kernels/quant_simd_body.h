@@ -458,63 +458,26 @@ static uint32_t qs_ftab_first(uint32_t ybits, double sd) {
 
 QS_INLINE bool qs_ftab_init(qs_ftab *t, const qs_enc *e, int mode, qs_f s, int limit) {
   float fs = qs_first(s);
-  int m = e->m, r = 23 - m;
-  if (m < 2 || m > 3) return false;
-  /* E_lo as in qs_btab_init */
+  int m = e->m;
+  if (m < 2 || m > 3 || QS_W != 16) return false;
   uint32_t emin_bits = fp8g_f32_bits(e->min_normal);
-  int emin = (int)(emin_bits >> 23) - 127;
-  int es = (int)((fp8g_f32_bits(fs) >> 23) & 0xff) - 127;
-  int elo = 127 + emin + (mode == QS_SCALE_DIV ? es + 1 : mode == QS_SCALE_MUL ? -es : 0);
-  for (int tries = 0;; tries++) {
-    if (elo < 1 || elo > 254 || tries > 2) return false;
-    bool ok = qs_scalar_scale(fp8g_f32_from_bits((uint32_t)elo << 23), mode, fs) >= e->min_normal;
-    bool below = elo == 1 ||
-                 qs_scalar_scale(fp8g_f32_from_bits((uint32_t)(elo - 1) << 23), mode, fs) < e->min_normal;
-    if (ok && below) break;
-    elo += ok ? -1 : 1;
-  }
-  /* b_g by the general path (scale, encode |y|, + 2^m) */
-  int32_t b[16];
-  for (int v = 0; v < 16 / QS_W; v++) {
-    int32_t xb[QS_W];
-    for (int i = 0; i < QS_W; i++) xb[i] = (int32_t)((uint32_t)elo << 23 | (uint32_t)(v * QS_W + i) << 19);
-    qs_f y = qs_apply_scale(qs_flt(qs_bits(qs_loadf((const float *)xb))), mode, s);
-    qs_storef((float *)(b + v * QS_W), qs_flt(qs_add(qs_encode_abs(e, qs_bits(y), limit), qs_seti(1 << m))));
-  }
-  /* b_16 = b_0 + 2^m (the next binade): every b_g must be below the limit */
-  if (b[0] + (1 << m) >= e->lim_code) return false;
   double sd = mode == QS_SCALE_DIV ? (double)fs : mode == QS_SCALE_MUL ? 1.0 / (double)fs : 1.0;
-  /* bits of the fp8 value of (extended) code c >= 2^m: c << (23 - m) + bits(2^emin) - 2^23 */
-  uint32_t base = emin_bits - (1u << 23);
-  int32_t u[16];
-  int64_t u0 = 0;
-  for (int g = 0; g < 16; g++) {
-    int next = g < 15 ? b[g + 1] : b[0] + (1 << m), d = next - b[g];
-    uint32_t tg = (uint32_t)(g + 1) << 19; /* no step in this group */
-    if (d < 0 || d > 1) return false;
-    if (d == 1) {
-      /* the tie between codes b and b + 1, and Y (up when b + 1 is even) */
-      uint32_t tie = ((uint32_t)b[g] << r) + base + (1u << (r - 1));
-      uint32_t x = qs_ftab_first(tie + (uint32_t)((b[g] + 1) & 1), sd);
-      tg = x - ((uint32_t)elo << 23);
-      if ((x >> 23) != (uint32_t)elo || tg <= (uint32_t)g << 19 || tg > (uint32_t)(g + 1) << 19) return false;
-    }
-    int64_t ug = (int64_t)(b[g] - (1 << m) * elo + 1) * (1 << r) - (int64_t)tg;
-    if (g == 0) u0 = ug;
-    u[g] = (int32_t)ug; /* in [-2^31, 2^23]: D >= 2^m (1 - 254) */
-  }
-  /* the range: from the first x with a quotient >= 2^emin, not below 2^-126 */
+  /* low: the first x whose quotient is >= 2^emin; E_lo: the first binade from it on.
+   * Binades 1 and 2 (x near 2^-126) excluded: the formula must not meet subnormal x. */
   uint32_t low = qs_ftab_first(emin_bits, sd);
-  if (low == 0 || low > (uint32_t)elo << 23) return false;
-  /* Inf is in range when the formula puts it at the limit (a + U stays below 2^32 for
-   * every a <= Inf: codes below 2^(32 - r)) */
-  int64_t inf_code = (0x7f800000 + u0) >> r;
-  uint32_t hi = inf_code >= e->lim_code ? 0x7f800000u : 0x7f7fffffu;
-  t->u = qs_bits(qs_loadf((const float *)u));
-  t->low = qs_seti((int32_t)low);
-  t->span = qs_seti((int32_t)(hi - low));
-  t->limsum = qs_seti(e->lim_code << r);
-  return true;
+  int elo = (int)(low >> 23) + ((low & 0x7fffffu) != 0);
+  if (low == 0 || elo < 3 || elo > 254) return false;
+  /* b_g by the general path (scale, encode |y|, + 2^m) on the 16 group starts */
+  static const int32_t gstart[16] = {0 << 19, 1 << 19, 2 << 19,  3 << 19,  4 << 19,  5 << 19,
+                                     6 << 19, 7 << 19, 8 << 19,  9 << 19,  10 << 19, 11 << 19,
+                                     12 << 19, 13 << 19, 14 << 19, 15 << 19};
+  qs_i xg = qs_add(qs_bits(qs_loadf((const float *)gstart)), qs_seti(elo << 23));
+  qs_f y = qs_apply_scale(qs_flt(xg), mode, s);
+  qs_i b = qs_add(qs_encode_abs(e, qs_bits(y), limit), qs_seti(1 << m));
+  /* L: the limit, but at most 0x7f (the byte add of 2^m must not carry into the sign;
+   * fnuz's overflow code 0x80 is left to the general path) */
+  int lcode = e->lim_code < 0x7f ? e->lim_code : 0x7f;
+  return qs_ftab_build(t, b, m, elo, sd, emin_bits - (1u << 23), lcode);
 }
 
 /* The table step over the row, chunks with a lane out of range redone by the general
@@ -543,6 +506,15 @@ QS_INLINE void qs_ftab_loop(const qs_ftab *tp, const qs_enc *ep, const float *x,
     if (nt)
       for (size_t c = c0; c < c1; c++)
         _mm256_stream_si256((__m256i *)(q + 32 * c), _mm256_load_si256((const __m256i *)(buf + 32 * (c - c0))));
+    /* data with many small values (or, static scales, many saturating ones) would pay
+     * for both steps: the rest of the row takes the general path */
+    if (4 * nr > c1 - c0) {
+      for (size_t c = c1; c < nchunks; c++) {
+        qs_prefetch_chunk(pf, c, QS_SRC_F32);
+        qs_quant_chunk(ep, x, 32 * c, q + 32 * c, mode, s, limit, false, QS_SRC_F32);
+      }
+      return;
+    }
   }
 }
 #endif
