@@ -399,41 +399,46 @@ QS_BTAB_LOOP_FN void qs_btab_loop(const qs_btab *tp, const qs_enc *e, const uint
 
 #ifdef QS_F32_TABLE
 /*
- * Table-driven f32 -> fp8 (fp8 targets with m = 2 or 3, f32 input, sign_from_x, long
- * rows). For a fixed positive scale s and a = |x| bits = E 2^23 + M:
+ * Table-driven f32 -> fp8 (fp8 targets with m = 2 or 3, f32 input, a positive scale
+ * that needs a division, no streaming stores, rows of >= 1024 values). For a fixed
+ * positive scale s and a = |x| bits = E 2^23 + M:
  *  - as for bf16 above, doubling x adds 2^m to its code wherever the quotient
- *    RN(x / s) is >= 2^emin (RN(2v) = 2 RN(v) for normal f32 results, and doubling a
- *    normal fp8 value adds 2^m to its code, a rounding carry included). So
- *    code(E, M) = 2^m (E - E_lo) + C(M), C(M) = code(E_lo, M) with E_lo the first
- *    binade whose quotients are all >= 2^emin, for every x with RN(x / s) >= 2^emin,
- *    x a normal f32, until the code reaches the limit (codes are monotone in |x|; the
- *    general encoder's integer RNE extends past the format's largest code the same
- *    way, then takes a min with the limit; also when the f32 quotient overflows).
- *  - C rises 2^m times per binade, at the rounding ties between normal fp8 values.
- *    Split the mantissa into 16 groups of 2^19 (g = M >> 19); a group holds at most
- *    one step when the ties are more than 1/16 of a binade apart: an x binade covers
- *    one quotient octave [A, 2A), and ties between values of fp8 binade 2^e are
- *    2^(e-m) apart with 2^e <= A... i.e. > A / 16 for m <= 3, up to the rounding of
- *    the quotient, which the build checks (two steps in a group: the row takes the
- *    division path). With b_g = C(g 2^19) and t_g the first M of group g whose code
- *    is b_g + 1 ((g + 1) 2^19 when none),
- *      U[g] = (b_g - 2^m E_lo + 1) 2^r - t_g,   r = 23 - m >= 19,
- *    gives code = (a + U[g]) >> r: (E 2^23) >> r = 2^m E, and M - t_g + 2^r lies in
- *    [2^r - 2^19, 2^r + 2^19), so its bit r is [M >= t_g].
+ *    y = RN(x / s) is >= 2^emin (RN(2v) = 2 RN(v) for normal f32 results, and doubling
+ *    a normal fp8 value adds 2^m to its code, a rounding carry included). So, with E_lo
+ *    the first binade whose quotients are all >= 2^emin and C(M) = code(E_lo, M),
+ *    code = 2^m (E - E_lo) + C(M) for every normal x with y >= 2^emin, as long as the
+ *    code is below the limit (the general encoder's integer RNE extends past the
+ *    largest code the same way before its min with the limit).
+ *  - C rises 2^m times per binade, at the rounding ties between fp8 values. Split M
+ *    into 16 groups of 2^19 (g = M >> 19), A / 16 wide in quotient terms for the
+ *    octave [A, 2A) of an x binade. With 2^e <= A < 2^(e+1), the ties in that octave
+ *    are 2^(e-m) or 2^(e+1-m) apart, both more than A / 16 for m <= 3: a group holds
+ *    at most one step, up to the rounding of y, which the build checks (a group with two:
+ *    the row keeps the division path). With b_g = C(g 2^19) and t_g the first M of
+ *    group g whose code is b_g + 1 ((g + 1) 2^19 when none), r = 23 - m >= 19,
+ *      U[g] = (b_g - 2^m E_lo + 1) 2^r - t_g   gives   code = (a + U[g]) >> r:
+ *    (E 2^23) >> r = 2^m E, and M - t_g + 2^r lies in [2^r - 2^19, 2^r + 2^19), whose
+ *    bit r is [M >= t_g].
  *  - b_g: the general path's own steps on the 16 group starts of binade E_lo (one
- *    vector division). t_g, exact in doubles: the code reaches b + 1 (b = b_g) where
- *    the f32 quotient reaches Y = the tie between the fp8 values of codes b and b + 1
- *    when RNE sends that tie up (b + 1 even), else the next f32 above it; and
- *    RN(x / s) >= Y iff x / s >= B, B = the midpoint between Y and the f32 below it
- *    (at equality: iff Y's significand is even). B has 25 significant bits, s 24:
- *    T = B s is exact in a double, and t_g is the first f32 above T (or T itself).
- *    The range starts at low, the first f32 x with RN(x / s) >= 2^emin (the same
- *    threshold with Y = 2^emin), and not below 2^-126 (no implicit bit there).
- *  - Lanes out of [low, Inf]: fp8-subnormal or zero codes, and NaN, flag their
- *    32-value chunk for the general path (as the bf16 table). Inf is in range when
- *    the formula puts it at the limit (not when E_lo is near the top of the exponent
- *    range: then Inf is flagged too).
- * Per 16 values: 8 vector ops and half a byte gather against ~12 and a division.
+ *    vector division). t_g, exact in doubles: the code reaches b + 1 (b = b_g) where y
+ *    reaches Y = the tie between the values of codes b and b + 1 if RNE sends the tie
+ *    up (b + 1 even), else the f32 above it; and y >= Y iff x / s >= B, B = the
+ *    midpoint between Y and the f32 below it (at equality: iff Y's significand is
+ *    even). B has 25 significant bits, s 24: T = B s is exact in a double, and t_g is
+ *    the first f32 above T (or T itself). E_lo likewise: the binade of the first x
+ *    with y >= 2^emin (Y = 2^emin), rounded up to a binade start.
+ *  - Which lanes: those whose formula code lies in [2^m, L] (L: the limit, at most
+ *    0x7f), one signed compare (the ISA step). That is exact: at or above E_lo the
+ *    formula holds; in binade E_lo - k (k >= 1) it is code(2^k x) - k 2^m, and a value
+ *    >= 2^m there means y(2^k x) >= the tie below 2^(emin+k), i.e. y >= 2^emin -
+ *    2^(emin-m) / 4, whose code is 2^m: the formula's value. Subnormal x (E = 0) would
+ *    break this; with E_lo >= 3 their formula codes are <= 0 (else: division path).
+ *    Every other lane (zeros, fp8-subnormal codes, codes above L, Inf, NaN) flags its
+ *    32-value chunk for the general path, as in the bf16 table. The build checks that
+ *    no lane's sum wraps into the window (int64 bounds over each group's extremes)
+ *    and that Inf lands above it.
+ * Per 16 values: 7 vector ops, half a byte gather and a quarter of a byte add, against
+ * ~12 and a division.
  */
 #ifndef QS_BTAB_DEFER
 #error "the f32 table step reuses the bf16 table's deferred-redo block (QS_BTAB_BLOCK)"
@@ -477,41 +482,46 @@ QS_INLINE bool qs_ftab_init(qs_ftab *t, const qs_enc *e, int mode, qs_f s, int l
   /* L: the limit, but at most 0x7f (the byte add of 2^m must not carry into the sign;
    * fnuz's overflow code 0x80 is left to the general path) */
   int lcode = e->lim_code < 0x7f ? e->lim_code : 0x7f;
-  return qs_ftab_build(t, b, m, elo, sd, emin_bits - (1u << 23), lcode);
+  return qs_ftab_build(t, b, m, elo, sd, emin_bits - (1u << 23), lcode, e->lim_code, low);
 }
 
 /* The table step over the row, chunks with a lane out of range redone by the general
- * path after each block of chunks (as qs_btab_loop). With non-temporal stores (q
- * 32-byte aligned) a block goes to a buffer first, is fixed there and streamed out:
- * two streaming stores to one address could reach memory in either order. */
+ * path after each block of chunks (as qs_btab_loop). The row starts with the window
+ * form (qs_ftab_chunk); after a block with more than 1/8 of its chunks flagged it
+ * goes on with the clamping form (lanes that saturate or overflow stay in range), and
+ * after a block with more than 1/4 flagged there, on the general path (data with
+ * many zeros or tiny values would pay for both steps). */
 QS_INLINE void qs_ftab_loop(const qs_ftab *tp, const qs_enc *ep, const float *x, size_t nchunks,
                             uint8_t *q, int mode, qs_f s, int limit, const char *pf, int m) {
   const qs_ftab t = *tp;
-  qs_enc e = *ep;
-  bool nt = e.nt;
-  e.nt = false;
+  const qs_enc e = *ep;
+  bool sat = false;
   uint32_t redo[QS_BTAB_BLOCK];
-  _Alignas(64) uint8_t buf[32 * QS_BTAB_BLOCK];
   for (size_t c0 = 0; c0 < nchunks; c0 += QS_BTAB_BLOCK) {
     size_t c1 = nchunks - c0 < QS_BTAB_BLOCK ? nchunks : c0 + QS_BTAB_BLOCK, nr = 0;
-    uint8_t *dst = nt ? buf : q + 32 * c0;
-    for (size_t c = c0; c < c1; c++) {
-      qs_prefetch_chunk(pf, c, QS_SRC_F32);
-      redo[nr] = (uint32_t)(c - c0);
-      nr += qs_ftab_chunk(&t, x + 32 * c, dst + 32 * (c - c0), m);
+    uint8_t *dst = q + 32 * c0;
+    if (!sat) {
+      for (size_t c = c0; c < c1; c++) {
+        qs_prefetch_chunk(pf, c, QS_SRC_F32);
+        redo[nr] = (uint32_t)(c - c0);
+        nr += qs_ftab_chunk(&t, x + 32 * c, dst + 32 * (c - c0), m);
+      }
+    } else {
+      for (size_t c = c0; c < c1; c++) {
+        qs_prefetch_chunk(pf, c, QS_SRC_F32);
+        redo[nr] = (uint32_t)(c - c0);
+        nr += qs_ftab_chunk_sat(&t, x + 32 * c, dst + 32 * (c - c0), m);
+      }
     }
     for (size_t i = 0; i < nr; i++)
       qs_quant_chunk(&e, x + 32 * (c0 + redo[i]), 0, dst + 32 * redo[i], mode, s, limit, false,
                      QS_SRC_F32);
-    if (nt)
-      for (size_t c = c0; c < c1; c++)
-        _mm256_stream_si256((__m256i *)(q + 32 * c), _mm256_load_si256((const __m256i *)(buf + 32 * (c - c0))));
-    /* data with many small values (or, static scales, many saturating ones) would pay
-     * for both steps: the rest of the row takes the general path */
-    if (4 * nr > c1 - c0) {
+    if (!sat && 8 * nr > c1 - c0) {
+      sat = true;
+    } else if (sat && 4 * nr > c1 - c0) {
       for (size_t c = c1; c < nchunks; c++) {
         qs_prefetch_chunk(pf, c, QS_SRC_F32);
-        qs_quant_chunk(ep, x, 32 * c, q + 32 * c, mode, s, limit, false, QS_SRC_F32);
+        qs_quant_chunk(&e, x, 32 * c, q + 32 * c, mode, s, limit, false, QS_SRC_F32);
       }
       return;
     }
@@ -542,7 +552,10 @@ QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, ui
   }
 #endif
 #ifdef QS_F32_TABLE
-  if (src == QS_SRC_F32 && !e2m1 && e.sign_from_x && nchunks >= QS_FTAB_MIN_CHUNKS) {
+  /* only where it removes a division (scale 1 and powers of two: no gain measured) and
+   * without streaming stores (fp8_cast) */
+  if (src == QS_SRC_F32 && !e2m1 && e.sign_from_x && mode == QS_SCALE_DIV && !e.nt &&
+      nchunks >= QS_FTAB_MIN_CHUNKS) {
     qs_ftab t;
     if (qs_ftab_init(&t, &e, mode, s, limit)) {
       if (e.m == 3) qs_ftab_loop(&t, &e, (const float *)x, nchunks, q, mode, s, limit, pf, 3);

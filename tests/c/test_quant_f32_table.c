@@ -6,8 +6,10 @@
  * largest value, 2^emin itself), of every group boundary of the table (the top 4
  * mantissa bits) in every binade, and of the f32 range ends; plus random bits and
  * realistic rows. Scales: random significands over the whole exponent range, powers of
- * two (the multiply and no-scale paths), and extremes (subnormal, FLT_MAX, the edges
- * where the table's range leaves the f32 exponents). Every fp8 format, both flavours,
+ * two (the multiply and no-scale paths, which keep the general step), and extremes
+ * (subnormal, FLT_MAX, the edges where the table's range leaves the f32 exponents).
+ * The thresholds run once in the table's first form and once, after a block that
+ * switches it, in its clamping form. Every fp8 format, both flavours,
  * quantize, quantize_nt and quantize_wide (f32), on every ISA level the CPU has. Rows
  * are >= 1024 values so the table step runs; their chunks mix in-range lanes with
  * flagged ones (zeros, subnormal quotients, NaN) so both the table bytes and the
@@ -50,10 +52,8 @@ static uint32_t bits_of_double(double t) {
   return fp8g_f32_bits((float)t);
 }
 
-/* Every threshold of format `to` at `scale` (> 0), +-6 ulps, positive; then the group
- * boundaries of every binade +-2 ulps. */
-static size_t thresholds(float *x, fp8gemm_dtype to, float scale) {
-  size_t n = 0;
+/* Every threshold of format `to` at `scale` (> 0), +-6 ulps, positive, from x[n] on. */
+static size_t thresholds(float *x, size_t n, fp8gemm_dtype to, float scale) {
   double s = scale, prev = 0;
   const fp8g_format *f = fp8g_format_of(to);
   for (int c = 1; c <= f->max_mag; c++) {
@@ -67,6 +67,13 @@ static size_t thresholds(float *x, fp8gemm_dtype to, float scale) {
   n = near(x, n, bits_of_double((prev + step / 2) * s), 6);
   n = near(x, n, bits_of_double((prev + step) * s), 2);
   n = near(x, n, bits_of_double(ldexp(1.0, 1 - f->bias) * s), 6); /* 2^emin */
+  return n;
+}
+
+/* The group boundaries (top 4 mantissa bits) of every binade +-2 ulps, and the ends of
+ * the f32 range. */
+static size_t boundaries(float *x) {
+  size_t n = 0;
   for (uint32_t e = 1; e < 255; e++)
     for (uint32_t g = 0; g < 16; g++) n = near(x, n, e << 23 | g << 19, 2);
   n = near(x, n, 0x00800000u, 3);
@@ -126,14 +133,29 @@ static size_t scales(float *sc, size_t cap) {
   return n;
 }
 
+/* The loop starts with the window form and switches to the clamping form after a block
+ * of 256 chunks with > 1/8 of them flagged: this prefix (one lane past the largest
+ * value in every third chunk) makes the thresholds after it run in the clamping form. */
+static size_t sat_prefix(float *x, fp8gemm_dtype to, float scale) {
+  float big = 4 * scale * fp8g_decode(to, fp8g_format_of(to)->max_mag);
+  for (size_t i = 0; i < 8192; i++)
+    x[i] = i % 96 == 5 ? big : scale * (float)(1 + rnd() % 400);
+  return 8192;
+}
+
 static void suite(const fp8g_quant_kernels *k, size_t nsc, float *x) {
   float sc[512];
   nsc = scales(sc, nsc);
   for (size_t i = 0; i < nsc; i++)
     for (size_t t = 0; t < N_FP8; t++) {
-      size_t n = finish(x, thresholds(x, fp8_types[t], sc[i]), sc[i]);
+      fp8gemm_dtype to = fp8_types[t];
+      size_t n = finish(x, thresholds(x, 0, to, sc[i]), sc[i]);
+      for (int sat = 0; sat < 2; sat++) compare(k, x, n, sc[i], to, sat, "thresholds");
+      n = finish(x, thresholds(x, sat_prefix(x, to, sc[i]), to, sc[i]), sc[i]);
       for (int sat = 0; sat < 2; sat++)
-        compare(k, x, n, sc[i], fp8_types[t], sat, "thresholds and group boundaries");
+        compare(k, x, n, sc[i], to, sat, "thresholds after a saturating block");
+      n = finish(x, boundaries(x), sc[i]);
+      compare(k, x, n, sc[i], to, i & 1, "group boundaries");
     }
   /* random bits, and realistic rows (|x| <= amax, scale = amax / max) */
   for (size_t i = 0; i < nsc; i += 4)

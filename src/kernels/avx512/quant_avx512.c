@@ -266,8 +266,11 @@ typedef struct qs_ftab {
   __m512i v;   /* V[g] (mod 2^32) */
   __m512i top; /* the largest in-range w (signed) */
   __m256i m2;  /* 2^m in every byte */
+  /* the clamping form (qs_ftab_chunk_sat): U[g], |x| in [low, low + span], lim << r */
+  __m512i u, low, span, limsum;
 } qs_ftab;
 static inline bool qs_ftab_chunk(const qs_ftab *t, const float *x, uint8_t *q, int m);
+static inline bool qs_ftab_chunk_sat(const qs_ftab *t, const float *x, uint8_t *q, int m);
 
 /* 8 f32 (bits) -> doubles */
 QS_V __m512d qs_pd_of(__m256i bits) { return _mm512_cvtps_pd(_mm256_castsi256_ps(bits)); }
@@ -278,7 +281,8 @@ QS_V __m512d qs_pd_of(__m256i bits) { return _mm512_cvtps_pd(_mm256_castsi256_ps
  * (x / s >= B iff x >= B sd, exact); base: bits(2^emin) - 2^23; lcode: the top
  * in-range code L. False: the row keeps the general path.
  */
-QS_V bool qs_ftab_build(qs_ftab *t, __m512i b, int m, int elo, double sd, uint32_t base, int lcode) {
+QS_V bool qs_ftab_build(qs_ftab *t, __m512i b, int m, int elo, double sd, uint32_t base, int lcode,
+                        int lim, uint32_t low) {
   const int r = 23 - m;
   const __m512i one = _mm512_set1_epi32(1);
   const __m512i g = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -338,6 +342,12 @@ QS_V bool qs_ftab_build(qs_ftab *t, __m512i b, int m, int elo, double sd, uint32
   t->v = _mm512_add_epi32(_mm512_add_epi32(u, u), _mm512_set1_epi32((int)(0x80000000u - (1u << 24))));
   t->top = _mm512_set1_epi32((int)(INT32_MIN + len - 1));
   t->m2 = _mm256_set1_epi8((char)(1 << m));
+  /* the clamping form: |x| in [low, Inf] (Inf only when its formula code reaches the
+   * limit), codes min(S, lim << r) >> r; S < 2^32 there (checked above) */
+  t->u = u;
+  t->low = _mm512_set1_epi32((int)low);
+  t->span = _mm512_set1_epi32((int)(((0x7f800000ll + u0) >> r >= lim ? 0x7f800000u : 0x7f7fffffu) - low));
+  t->limsum = _mm512_set1_epi32(lim << r);
   return true;
 }
 
@@ -392,6 +402,29 @@ QS_V __m512i qs_ftab_vec(const qs_ftab *t, __m512i x, __mmask16 *out, int m) {
   __m512i c = m == 3 ? _mm512_slli_epi32(w, 3) : _mm512_slli_epi32(w, 2);
   /* c | (x & 0x80000000) */
   return _mm512_ternarylogic_epi32(c, x, _mm512_set1_epi32((int)0x80000000u), 0xF8);
+}
+
+/* The clamping form, for rows where many lanes saturate or overflow: lanes with |x| in
+ * [low, Inf] take min(a + U[g], lim << r) >> r (the limit in the lane, as the general
+ * encoder's min), the rest (zeros, fp8-subnormal codes, NaN) flag the chunk. 9 vector
+ * ops per 16 values. */
+QS_V __m512i qs_ftab_vec_sat(const qs_ftab *t, __m512i x, __mmask16 *out, int m) {
+  __m512i a = _mm512_and_si512(x, _mm512_set1_epi32(0x7fffffff));
+  *out = _mm512_cmpgt_epu32_mask(_mm512_sub_epi32(a, t->low), t->span);
+  __m512i sum = _mm512_add_epi32(a, _mm512_permutexvar_epi32(_mm512_srli_epi32(x, 19), t->u));
+  sum = _mm512_min_epu32(sum, t->limsum);
+  /* the code in the top byte: << 24 - r = m + 1 */
+  __m512i c = m == 3 ? _mm512_slli_epi32(sum, 4) : _mm512_slli_epi32(sum, 3);
+  return _mm512_ternarylogic_epi32(c, x, _mm512_set1_epi32((int)0x80000000u), 0xF8);
+}
+
+QS_V bool qs_ftab_chunk_sat(const qs_ftab *t, const float *x, uint8_t *q, int m) {
+  __mmask16 o0, o1;
+  __m512i c0 = qs_ftab_vec_sat(t, _mm512_loadu_si512(x), &o0, m);
+  __m512i c1 = qs_ftab_vec_sat(t, _mm512_loadu_si512(x + 16), &o1, m);
+  __m512i b = _mm512_permutex2var_epi8(c0, QS_DWORD_BYTES(3), c1);
+  _mm256_storeu_si256((__m256i *)q, _mm512_castsi512_si256(b));
+  return (o0 | o1) != 0;
 }
 
 /* 32 f32 -> 32 signed code bytes, always stored; true when a lane is out of the
