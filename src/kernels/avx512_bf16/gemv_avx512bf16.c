@@ -40,6 +40,8 @@ typedef struct bf16_call {
   int64_t seg;        /* K per scale segment (k rounded up to 64 when unsegmented) */
   int64_t nseg;
   bool mx, segmented;
+  int mx_bias;        /* MX: gemv_bf16_vtab_mx_of's bias for the weight dtype */
+  bool mx_sat;        /* MX: every weight exponent d <= mx_bias (the tiles' fast fold) */
   int64_t batch;
   uint32_t *mx_buf;   /* per slot: [nchunks][PANEL], 64-byte aligned */
   float *sb_buf;      /* per slot: [nseg][PANEL] */
@@ -123,7 +125,7 @@ static int exp_hi(fp8gemm_dtype d) { return ilogbf(fp8g_traits(d)->max_finite); 
  * a normal number, never flushed), and products times K stay below 2^124. The same
  * conditions as gemm_bf16's fold, taken over the whole call instead of per K block.
  */
-static bool mx_fold_ok(const fp8g_gemm_problem *p) {
+static bool mx_fold_ok(const fp8g_gemm_problem *p, int *eb_max) {
   if (!p->ea || !p->eb || p->block_k != 32) return false;
   int ea_lo = 255, ea_hi = -1, eb_lo = 255, eb_hi = -1;
   e8m0_range(p->ea, 1, p->batch * p->m * p->a_kblocks, 0, &ea_lo, &ea_hi);
@@ -132,12 +134,19 @@ static bool mx_fold_ok(const fp8g_gemm_problem *p) {
   for (int64_t b = 0; b < batches; b++)
     e8m0_range(p->eb + b * p->sb_batch_stride, dense ? 1 : p->n, dense ? p->a_kblocks * p->n : p->a_kblocks,
                p->eb_ld, &eb_lo, &eb_hi);
+  *eb_max = eb_hi;
   if (ea_lo > ea_hi || eb_lo > eb_hi) return true; /* NaN scales only */
   int a_lo = exp_lo(p->a_dtype) + ea_lo - 127, a_hi = exp_hi(p->a_dtype) + ea_hi - 127;
   int b_lo = exp_lo(p->b_dtype) + eb_lo - 127, b_hi = exp_hi(p->b_dtype) + eb_hi - 127;
   return a_lo >= -126 && b_lo >= -126 && a_hi <= 127 && b_hi <= 127 && a_lo + b_lo >= -126 &&
          a_hi + b_hi + fp8g_ceil_log2(p->k) <= 124;
 }
+
+/* The bias of the tiles' fast MX fold (gemv_bf16_vtab_mx_of): even, and the raised
+ * exponent of the dtype's largest value stays <= 253. Calls whose weight exponents all
+ * stay <= it take that fold (e4m3: d <= 118, e5m2: d <= 110; larger d scale the weights
+ * to >= 2^126). */
+static int mx_bias_of(fp8gemm_dtype d) { return (126 - exp_hi(d)) & ~1; }
 
 /* Range of |x| over the nonzero finite values of n floats. */
 static void abs_range(const float *x, int64_t n, float *lo, float *hi) {
@@ -332,16 +341,17 @@ static int claim_slot(const bf16_call *c) {
       if (atomic_exchange(&c->busy[s], 1) == 0) return s;
 }
 
-/* Halfword exponent adds (code - 127) << 7 of 64 e8m0 codes: two vectors of 32. */
-static inline void e8m0_adds(__m512i x, __m512i out[2]) {
-  const __m512i bias = _mm512_set1_epi16(127);
-  out[0] = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(x)), bias), 7);
-  out[1] = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1)), bias), 7);
+/* The tiles' halfwords (bias - d) << 7 = (127 + bias - code) << 7 (mod 2^16) of 64 e8m0
+ * codes: two vectors of 32. */
+static inline void e8m0_subs(__m512i x, int bias, __m512i out[2]) {
+  const __m512i top = _mm512_set1_epi16((short)(127 + bias));
+  out[0] = _mm512_slli_epi16(_mm512_sub_epi16(top, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(x))), 7);
+  out[1] = _mm512_slli_epi16(_mm512_sub_epi16(top, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1))), 7);
 }
 
 /* MX weight exponents of columns [j0, j0 + nc) (nc <= 64), tab[chunk][column]: the
- * halfword adds of the chunk's two 32-K blocks in one dword; a NaN code (0xFF) marks
- * the column NaN instead. Vectorized over the panel's 64 columns. */
+ * halfwords of e8m0_subs of the chunk's two 32-K blocks in one dword; a NaN code (0xFF)
+ * marks the column NaN instead. Vectorized over the panel's 64 columns. */
 static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, bool *nan_col) {
   const fp8g_gemm_problem *p = c->p;
   const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride + j0;
@@ -377,9 +387,9 @@ static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, 
       if (kb < p->a_kblocks) {
         __m512i x = _mm512_maskz_loadu_epi8(live, eb + kb * p->n);
         nan |= _mm512_mask_cmpeq_epi8_mask(live, x, _mm512_set1_epi8((char)0xFF));
-        e8m0_adds(x, add[h]);
+        e8m0_subs(x, c->mx_bias, add[h]);
       } else {
-        add[h][0] = add[h][1] = _mm512_setzero_si512(); /* past K: the codes there are 0 */
+        add[h][0] = add[h][1] = _mm512_setzero_si512(); /* past K: the weight codes there are 0 */
       }
     }
     uint32_t *row = tab + q * PANEL;
@@ -438,7 +448,7 @@ static inline void transpose16x16_epi16(__m256i v[16]) {
  * mx_table for column-major exponents (p->eb_ld > 0, the checkpoint's [N, K/32]): a
  * column's codes of chunk q are the halfword at byte 2q, so 16 columns x 16 chunks of
  * halfwords are transposed in registers and each chunk's 16 halfwords then widen, byte
- * by byte, to the table's dwords add(2q) | add(2q + 1) << 16. The panel's codes are one
+ * by byte, to the table's dwords sub(2q) | sub(2q + 1) << 16 (as e8m0_subs). The panel's codes are one
  * contiguous run (64 x K/32 bytes) when the scale is dense.
  */
 static void mx_table_cols(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, bool *nan_col) {
@@ -450,7 +460,7 @@ static void mx_table_cols(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *
   if (j0 + ahead < p->n)
     prefetch_cols(eb + ahead * ld, ld, nkb, p->n - j0 - ahead < PANEL ? p->n - j0 - ahead : PANEL, true);
   const __m256i unit = _mm256_set1_epi8(127), nan_code = _mm256_set1_epi8((char)0xFF);
-  const __m512i bias = _mm512_set1_epi16(127);
+  const __m512i top = _mm512_set1_epi16((short)(127 + c->mx_bias)); /* as e8m0_subs */
   uint64_t nan = 0;
   for (int64_t q0 = 0; q0 < c->nchunks; q0 += 16) {
     int64_t left = nkb - 2 * q0; /* codes of this 32-block group; past K: 127 (add 0) */
@@ -468,7 +478,7 @@ static void mx_table_cols(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *
       }
       transpose16x16_epi16(v);
       for (int i = 0; i < nq; i++) {
-        __m512i w = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(v[i]), bias), 7);
+        __m512i w = _mm512_slli_epi16(_mm512_sub_epi16(top, _mm512_cvtepu8_epi16(v[i])), 7);
         _mm512_store_si512((void *)(tab + (q0 + i) * PANEL + g), w);
       }
     }
@@ -523,7 +533,7 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
     gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
                         .k = p->k, .seg = c->seg, .prefetch = prefetch, .far = far, .sa = c->sa_rows && p->m > 1 ? c->sa_rows + row0 * c->nseg : NULL,
                         .sa_ld = c->nseg, .sb = sbt ? sbt + j * c->nseg : NULL, .sb_ld = c->nseg, .mx = mxt ? mxt + j : NULL,
-                        .out = out, .ldo = GEMV_BF16_CN_MAX};
+                        .mx_bias = c->mx_bias, .mx_sat = c->mx_sat, .out = out, .ldo = GEMV_BF16_CN_MAX};
     gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
     double cf[GEMV_BF16_CN_MAX];
     for (int jj = 0; jj < cn; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
@@ -555,7 +565,7 @@ static void row_groups_shared(const bf16_call *c, int64_t j0, int64_t nc, const 
                         .k = p->k, .seg = c->seg, .prefetch = GEMV_BF16_PREFETCH, .far = far,
                         .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL, .sa_ld = c->nseg,
                         .sb = sbt ? sbt + j * c->nseg : NULL, .sb_ld = c->nseg, .mx = mxt ? mxt + j : NULL,
-                        .out = out, .ldo = GEMV_BF16_CN_MAX};
+                        .mx_bias = c->mx_bias, .mx_sat = c->mx_sat, .out = out, .ldo = GEMV_BF16_CN_MAX};
     gemv_bf16_run_tile_rows(&t, (int)p->m, p->b_dtype);
     double cf[GEMV_BF16_CN_MAX];
     for (int jj = 0; jj < GEMV_BF16_CN_MAX; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
@@ -653,7 +663,10 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   c->nseg = (c->lda + c->seg - 1) / c->seg;
   bool ok = true;
   if (c->mx) {
-    ok = mx_fold_ok(p);
+    int eb_max = -1;
+    ok = mx_fold_ok(p, &eb_max);
+    c->mx_bias = mx_bias_of(p->b_dtype);
+    c->mx_sat = eb_max - 127 <= c->mx_bias;
   } else if (c->segmented && p->sa) {
     ok = block_scales_ok(p);
   }
