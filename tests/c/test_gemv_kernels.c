@@ -943,6 +943,59 @@ static void test_bf16_mx_fold_edges(void) {
   CHECK(cases > 0, "MX fold edge cases ran");
 }
 
+/* MX activations: contiguous rows are decoded and folded in vectors, strided ones one
+ * value at a time; both must give the same bits, NaN scale codes (0xFF) included, also
+ * in a last block that ends before the chunk does (its padding must stay zero). */
+static void test_bf16_mx_activation_paths(void) {
+  static const int64_t ks[] = {32, 33, 95, 97, 161, 1000};
+  for (int i = 0; i < (sanitized ? 4 : 24); i++) {
+    case_spec s = bf16_spec(false, 1 + (i * 5) % GEMV_ROWS_MAX, fp8_types[i % 4], FP8G_SCALE_MX);
+    s.k = ks[i % 6];
+    s.a_stride = 2;
+    s.permuted_rows = false;
+    s.nan_mode = 0;
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    fp8g_gemm_problem *p = &d.p;
+    int64_t rows = p->batch * p->m, na = rows * p->a_kblocks;
+    for (int64_t j = 0; j < na; j++) d.ea[j] = (uint8_t)(120 + next_u32() % 15);
+    for (int64_t j = 0; j < p->a_kblocks * p->n; j++) d.eb[j] = (uint8_t)(120 + next_u32() % 15);
+    if (i % 2) d.ea[(int64_t)(next_u32() % (uint32_t)rows) * p->a_kblocks + p->a_kblocks - 1] = 0xFF;
+    if (i % 3 == 0) d.ea[next_u32() % (uint32_t)na] = 0xFF;
+    /* the same rows, contiguous */
+    uint8_t *dense = malloc((size_t)(rows * s.k));
+    int64_t *offs = malloc((size_t)rows * sizeof *offs);
+    if (!dense || !offs) {
+      CHECK(0, "allocation");
+      free(dense);
+      free(offs);
+      free_case(&d);
+      continue;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+      offs[r] = r * s.k;
+      for (int64_t kk = 0; kk < s.k; kk++) dense[r * s.k + kk] = ((const uint8_t *)d.a)[d.rows[r] + kk * 2];
+    }
+    p->nthreads = 1;
+    p->out = d.out1;
+    CHECK(fp8g_gemv_avx512bf16_w8a8.run(p) == FP8GEMM_OK, "strided runs: %s", desc);
+    p->a = dense;
+    p->a_row_offset = offs;
+    p->a_stride_k = 1;
+    p->out = d.out2;
+    CHECK(fp8g_gemv_avx512bf16_w8a8.run(p) == FP8GEMM_OK, "contiguous runs: %s", desc);
+    CHECK(memcmp(d.out1, d.out2, (size_t)(rows * p->n) * dtype_size(s.out_dtype)) == 0,
+          "MX activations: contiguous and strided rows give the same bits: %s", desc);
+    p->a = d.a;
+    p->a_row_offset = d.rows;
+    p->a_stride_k = 2;
+    free(dense);
+    free(offs);
+    free_case(&d);
+  }
+}
+
 /* What the BF16 decode kernels take, and that the tables pick them at cap avx512_bf16. */
 static void test_bf16_supports(void) {
   case_spec s = bf16_spec(true, 4, FP8GEMM_E4M3FN, FP8G_SCALE_ROWCOL);
@@ -1116,6 +1169,7 @@ static void test_bf16_kernels(void) {
   test_bf16_batched_and_nan();
   test_bf16_mx_ranges();
   test_bf16_mx_fold_edges();
+  test_bf16_mx_activation_paths();
   test_bf16_activation_ranges();
   test_bf16_block_scale_range();
   test_bf16_mxcsr_handback();

@@ -211,14 +211,40 @@ static void decode_row_vec(const fp8g_gemm_problem *p, const void *src, uint16_t
   }
 }
 
+/* MX: mx_fold of every value of a row decoded by decode_row_vec, in vectors (the low
+ * 256 bits of each decoded half chunk are block 2q, the high ones block 2q + 1). A NaN
+ * code makes its block's values NaN up to K only: the zero padding past K stays zero,
+ * as in the scalar loop. */
+static void fold_row_mx(uint16_t *dst, const uint8_t *ea, int64_t k, int64_t nchunks) {
+  const int64_t kblocks = (k + 31) / 32;
+  _Alignas(64) uint16_t kidx[64];
+  for (int pos = 0; pos < 64; pos++) kidx[pos] = (uint16_t)gemv_bf16_k_of(pos);
+  const __m512i k0 = _mm512_load_si512((const void *)kidx), k1 = _mm512_load_si512((const void *)(kidx + 32));
+  const __m512i nan = _mm512_set1_epi16(0x7FC0);
+  for (int64_t q = 0; q < nchunks; q++) {
+    int c0 = ea[2 * q], c1 = 2 * q + 1 < kblocks ? ea[2 * q + 1] : 127;
+    __m512i add = _mm512_mask_blend_epi16((__mmask32)0xFFFF0000u, _mm512_set1_epi16((short)((c0 - 127) * 128)),
+                                          _mm512_set1_epi16((short)((c1 - 127) * 128)));
+    __mmask32 blk_nan = (c0 == 0xFF ? 0x0000FFFFu : 0u) | (c1 == 0xFF ? 0xFFFF0000u : 0u);
+    __m512i left = _mm512_set1_epi16((short)(k - q * 64 < 64 ? k - q * 64 : 64));
+    __mmask32 in0 = _mm512_cmplt_epu16_mask(k0, left), in1 = _mm512_cmplt_epu16_mask(k1, left);
+    __m512i w0 = _mm512_load_si512((const void *)(dst + q * 64)), w1 = _mm512_load_si512((const void *)(dst + q * 64 + 32));
+    w0 = _mm512_mask_mov_epi16(gemv_bf16_exp_add(w0, add), blk_nan & in0, nan);
+    w1 = _mm512_mask_mov_epi16(gemv_bf16_exp_add(w1, add), blk_nan & in1, nan);
+    _mm512_store_si512((void *)(dst + q * 64), w0);
+    _mm512_store_si512((void *)(dst + q * 64 + 32), w1);
+  }
+}
+
 static void decode_activations(const bf16_call *c) {
   const fp8g_gemm_problem *p = c->p;
   bool fp8 = fp8gemm_dtype_is_fp8(p->a_dtype);
   const uint16_t *lut = fp8 ? fp8g_bf16_lut(p->a_dtype) : NULL;
   size_t esize = fp8 ? 1 : 2;
   for (int64_t r = 0; r < p->batch * p->m; r++) {
-    if (p->a_stride_k == 1 && !c->mx) {
+    if (p->a_stride_k == 1) {
       decode_row_vec(p, (const uint8_t *)p->a + p->a_row_offset[r] * esize, c->a + r * c->lda, c->nchunks);
+      if (c->mx) fold_row_mx(c->a + r * c->lda, p->ea + r * p->a_kblocks, p->k, c->nchunks);
       continue;
     }
     uint16_t *dst = c->a + r * c->lda;
