@@ -868,14 +868,16 @@ static int fp8_exp_hi(fp8gemm_dtype d) {
 
 /*
  * MX weight exponents at the edges of the decode kernels' folds, every format, M = 1..16
- * (one-group and shared tiles), odd N and K, every finite weight code (zero, -0,
- * subnormals) in every column. The tiles fold the exponents d = code - 127 with a
- * saturating subtract from tables raised by an even bias (126 - largest exponent, rounded
- * down to even: e4m3 118, e5m2 110) when every d <= bias, else with the exact add. Modes:
- * 0 d in [bias - 3, bias] (the fast fold at its top), 1 one d = bias + 1 (the exact add,
- * still in the kernel), 2 d at the lowest the kernel takes (-126 - smallest exponent), 3
- * one e8m0 code 0, 1 or 254 (back to gemv_avx2), 4 NaN scale codes (0xFF) among mode 0's,
- * 5 mode 0 with Inf / NaN weight codes (the fast tile runs again exactly). Activation
+ * (one-row, one-group and shared tiles), odd N and K, every finite weight code (zero,
+ * -0, subnormals) in every column and every finite activation code in every row. With
+ * more than one row the tiles fold the exponents d = code - 127 with a saturating
+ * subtract from tables raised by an even bias (126 - largest exponent, rounded down to
+ * even: e4m3 118, e5m2 110) when every d <= bias, else with the exact add; one row adds
+ * them to the nonzero finite activations instead. Modes: 0 d in [bias - 3, bias] (the
+ * fast fold at its top), 1 one d = bias + 1 (the exact add, still in the kernel), 2 d at
+ * the lowest the kernel takes (-126 - smallest exponent), 3 one e8m0 code 0, 1 or 254
+ * (back to gemv_avx2), 4 NaN scale codes (0xFF) among mode 0's, 5 mode 0 with Inf / NaN
+ * weight codes (the fast tile runs again exactly). Activation
  * exponents are picked inside the kernel's range check.
  */
 static void test_bf16_mx_fold_edges(void) {
@@ -884,11 +886,11 @@ static void test_bf16_mx_fold_edges(void) {
   for (int i = 0; i < (sanitized ? 12 : 96); i++) {
     fp8gemm_dtype bt = fp8_types[i % 4];
     int mode = i / 4 % 6;
-    int64_t m = 1 + (i * 7 + i / 24) % GEMV_ROWS_MAX;
+    int64_t m = i % 3 == 0 ? 1 : 2 + (i * 7 + i / 24) % (GEMV_ROWS_MAX - 1); /* one row: every format and mode */
     case_spec s = bf16_spec(false, m, bt, FP8G_SCALE_MX);
     static const int64_t ns[] = {1, 3, 5, 67, 131}, ks[] = {31, 33, 97, 161, 1089};
     s.n = ns[i % 5];
-    s.k = ks[i / 5 % (sanitized ? 4 : 5)];
+    s.k = m == 1 ? (i % 2 ? 521 : 1089) : ks[i / 5 % (sanitized ? 4 : 5)]; /* one row: past every activation code */
     s.nan_mode = 0;
     case_data d;
     char desc[256];
@@ -915,6 +917,13 @@ static void test_bf16_mx_fold_edges(void) {
       for (int64_t kk = 0, c = col * 37; kk < s.k; kk++, c++) {
         while (is_special(bt, (uint8_t)c)) c++;
         d.b[col * ld + kk] = (uint8_t)c;
+      }
+    /* every finite activation code in each row too (zero, -0 and subnormals: the one-row
+     * tiles add the weight exponents to the nonzero finite activations only) */
+    for (int64_t r = 0; r < p->batch * p->m; r++)
+      for (int64_t kk = 0, c = r * 53 + 11; kk < s.k; kk++, c++) {
+        while (is_special(s.a_dtype, (uint8_t)c)) c++;
+        ((uint8_t *)d.a)[d.rows[r] + kk * s.a_stride] = (uint8_t)c;
       }
     if (mode == 5) {
       uint8_t sp = 0;

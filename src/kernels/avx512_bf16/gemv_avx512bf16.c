@@ -42,6 +42,9 @@ typedef struct bf16_call {
   bool mx, segmented;
   int mx_bias;        /* MX: gemv_bf16_vtab_mx_of's bias for the weight dtype */
   bool mx_sat;        /* MX: every weight exponent d <= mx_bias (the tiles' fast fold) */
+  uint32_t *amask;    /* MX, M = 1: per row, chunk q: the nonzero finite activations of
+                         K 0..31 and 32..63 (the one-row tiles fold the weight exponents
+                         into the activations); NULL otherwise */
   int64_t batch;
   uint32_t *mx_buf;   /* per slot: [nchunks][PANEL], 64-byte aligned */
   float *sb_buf;      /* per slot: [nseg][PANEL] */
@@ -125,7 +128,7 @@ static int exp_hi(fp8gemm_dtype d) { return ilogbf(fp8g_traits(d)->max_finite); 
  * a normal number, never flushed), and products times K stay below 2^124. The same
  * conditions as gemm_bf16's fold, taken over the whole call instead of per K block.
  */
-static bool mx_fold_ok(const fp8g_gemm_problem *p, int *eb_max) {
+static bool mx_fold_ok(const fp8g_gemm_problem *p, int *eb_max, bool *act_ok) {
   if (!p->ea || !p->eb || p->block_k != 32) return false;
   int ea_lo = 255, ea_hi = -1, eb_lo = 255, eb_hi = -1;
   e8m0_range(p->ea, 1, p->batch * p->m * p->a_kblocks, 0, &ea_lo, &ea_hi);
@@ -135,9 +138,13 @@ static bool mx_fold_ok(const fp8g_gemm_problem *p, int *eb_max) {
     e8m0_range(p->eb + b * p->sb_batch_stride, dense ? 1 : p->n, dense ? p->a_kblocks * p->n : p->a_kblocks,
                p->eb_ld, &eb_lo, &eb_hi);
   *eb_max = eb_hi;
+  *act_ok = true;
   if (ea_lo > ea_hi || eb_lo > eb_hi) return true; /* NaN scales only */
   int a_lo = exp_lo(p->a_dtype) + ea_lo - 127, a_hi = exp_hi(p->a_dtype) + ea_hi - 127;
   int b_lo = exp_lo(p->b_dtype) + eb_lo - 127, b_hi = exp_hi(p->b_dtype) + eb_hi - 127;
+  /* both exponents on the activations (the one-row tiles): still normal (implied by the
+   * product conditions below, checked for itself) */
+  *act_ok = a_lo + eb_lo - 127 >= -126 && a_hi + eb_hi - 127 <= 127;
   return a_lo >= -126 && b_lo >= -126 && a_hi <= 127 && b_hi <= 127 && a_lo + b_lo >= -126 &&
          a_hi + b_hi + fp8g_ceil_log2(p->k) <= 124;
 }
@@ -256,6 +263,20 @@ static void decode_activations(const bf16_call *c) {
       dst[kk / 64 * 64 + pos_of((int)(kk % 64))] = v;
     }
   }
+}
+
+/* MX, one row: per chunk the masks of the nonzero finite activations of K 0..31 and
+ * 32..63 (the values the weight exponents are added to, as gemv_bf16_exp_add picks). */
+static void act_masks(const bf16_call *c, int64_t rows) {
+  const __m512i e_mask = _mm512_set1_epi16(0x7F80);
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t q = 0; q < c->nchunks; q++)
+      for (int h = 0; h < 2; h++) {
+        __m512i w = _mm512_load_si512((const void *)(c->a + r * c->lda + q * 64 + 32 * h));
+        __m512i e = _mm512_and_si512(w, e_mask);
+        c->amask[(r * c->nchunks + q) * 2 + h] =
+            _mm512_mask_cmpneq_epu16_mask(_mm512_test_epi16_mask(w, e_mask), e, e_mask);
+      }
 }
 
 /* ------------------------------------------------------------ epilogue */
@@ -559,7 +580,8 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
     gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
                         .k = p->k, .seg = c->seg, .prefetch = prefetch, .far = far, .sa = c->sa_rows && p->m > 1 ? c->sa_rows + row0 * c->nseg : NULL,
                         .sa_ld = c->nseg, .sb = sbt ? sbt + j * c->nseg : NULL, .sb_ld = c->nseg, .mx = mxt ? mxt + j : NULL,
-                        .mx_bias = c->mx_bias, .mx_sat = c->mx_sat, .out = out, .ldo = GEMV_BF16_CN_MAX};
+                        .mx_bias = c->mx_bias, .mx_sat = c->mx_sat, .out = out, .ldo = GEMV_BF16_CN_MAX,
+                        .amask = mxt && c->amask && mr == 1 ? c->amask + row0 * c->nchunks * 2 : NULL};
     gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
     double cf[GEMV_BF16_CN_MAX];
     for (int jj = 0; jj < cn; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
@@ -671,6 +693,7 @@ static void free_call(bf16_call *c) {
   free(c->mx_buf);
   free(c->sb_buf);
   free(c->sa_rows);
+  free(c->amask);
   free(c);
 }
 
@@ -688,11 +711,15 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   c->seg = c->segmented ? p->block_k : c->lda;
   c->nseg = (c->lda + c->seg - 1) / c->seg;
   bool ok = true;
+  bool act_ok = false;
   if (c->mx) {
     int eb_max = -1;
-    ok = mx_fold_ok(p, &eb_max);
+    ok = mx_fold_ok(p, &eb_max, &act_ok);
     c->mx_bias = mx_bias_of(p->b_dtype);
     c->mx_sat = eb_max - 127 <= c->mx_bias;
+    /* one row: the weight exponents go on the activations (a masked subtract of the
+     * table's (0 - d) << 7 per 32 values and column, the same products) */
+    if (p->m == 1 && act_ok) c->mx_bias = 0, c->mx_sat = false;
   } else if (c->segmented && p->sa) {
     ok = block_scales_ok(p);
   }
@@ -710,13 +737,15 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   if (c->mx) c->mx_buf = aligned_alloc(64, (size_t)(c->nslots * c->nchunks * PANEL) * sizeof(uint32_t));
   if (c->segmented) c->sb_buf = malloc((size_t)(c->nslots * c->nseg * PANEL) * sizeof(float));
   if (c->segmented && p->sa) c->sa_rows = malloc((size_t)(rows * c->nseg) * sizeof(float));
+  if (c->mx && p->m == 1 && act_ok) c->amask = malloc((size_t)(rows * c->nchunks * 2) * sizeof(uint32_t));
   if (!c->a || !c->busy || (c->mx && !c->mx_buf) || (c->segmented && !c->sb_buf) ||
-      (c->segmented && p->sa && !c->sa_rows)) {
+      (c->segmented && p->sa && !c->sa_rows) || (c->mx && p->m == 1 && act_ok && !c->amask)) {
     free_call(c);
     return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx512bf16: out of memory for %lld x %lld activations",
                       (long long)rows, (long long)p->k);
   }
   decode_activations(c);
+  if (c->amask) act_masks(c, rows);
   fp8gemm_status st = FP8GEMM_OK;
   if (p->a_dtype == FP8GEMM_BF16 && !bf16_acts_ok(c, rows)) {
     st = fall_back(p, fallback);

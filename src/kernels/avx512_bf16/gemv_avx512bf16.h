@@ -55,6 +55,9 @@ typedef struct gemv_bf16_tile {
   int64_t ldo;
   int mx_bias;        /* MX: the bias of gemv_bf16_vtab_mx_of */
   bool mx_sat;        /* MX: every d <= mx_bias, so the saturating fold (gemv_bf16_dec64_mx) applies */
+  const uint32_t *amask; /* MX, one-row tiles, mx_bias 0: chunk q's masks of the nonzero finite
+                         activations at amask[2q] (K 0..31), amask[2q + 1] (K 32..63); the
+                         weight exponents are then subtracted ((0 - d) << 7) from those */
 } gemv_bf16_tile;
 
 /* Rows per tile; more rows run in groups of these, each decoding the columns again

@@ -77,7 +77,7 @@ static inline __attribute__((always_inline)) void reduce16(const __m512 v[16], f
  * (gemv_bf16_dec64_mx), valid when the tile's weights hold no Inf / NaN code; the tile
  * then reports (false) that it saw one, writes nothing, and is run again as KIND_MX
  * (exact decode, then the masked exponent add). */
-typedef enum { KIND_PLAIN, KIND_SEG, KIND_MX, KIND_COUNT, KIND_MX_SAT = KIND_COUNT } tile_kind;
+typedef enum { KIND_PLAIN, KIND_SEG, KIND_MX, KIND_COUNT, KIND_MX_SAT = KIND_COUNT, KIND_MX_ACT } tile_kind;
 
 /* Decodes 64 codes (MX: folds the chunk's exponents), recording non-finite codes for
  * KIND_MX_SAT. */
@@ -141,6 +141,12 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
         __m512i a0 = _mm512_loadu_si512((const void *)(aq + i * lda));
         __m512i a1 = _mm512_loadu_si512((const void *)(aq + i * lda + 32));
         _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
+          if (kind == KIND_MX_ACT) { /* one row: the column's exponents on a copy of the activations */
+            __m512i sub = mx_spread(t->mx[q * GEMV_BF16_PANEL + c]);
+            acc[i][c] = dot(acc[i][c], _mm512_mask_sub_epi16(a0, (__mmask32)t->amask[2 * q], a0, sub), w[c][0]);
+            acc[i][c] = dot(acc[i][c], _mm512_mask_sub_epi16(a1, (__mmask32)t->amask[2 * q + 1], a1, sub), w[c][1]);
+            continue;
+          }
           acc[i][c] = dot(acc[i][c], a0, w[c][0]);
           acc[i][c] = dot(acc[i][c], a1, w[c][1]);
         }
@@ -174,13 +180,18 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
 /* One function per shape and kind with the decoder's fnuz patch as a constant. */
 #define TILE_FN(MR, CN, KIND, NAME)                                                        \
   static void tile_##MR##x##CN##_##NAME(const gemv_bf16_tile *t, fp8gemm_dtype d) {      \
+    gemv_bf16_vtab v = gemv_bf16_vtab_of(d);                                              \
+    if (KIND == KIND_MX && MR == 1 && t->amask) {                                         \
+      if (v.nan80) tile_body(t, MR, CN, &v, true, KIND_MX_ACT);                           \
+      else tile_body(t, MR, CN, &v, false, KIND_MX_ACT);                                  \
+      return;                                                                             \
+    }                                                                                     \
     if (KIND == KIND_MX && t->mx_sat) {                                                   \
       gemv_bf16_vtab vm = gemv_bf16_vtab_mx_of(d, t->mx_bias);                            \
       if (vm.nan80 ? tile_body(t, MR, CN, &vm, true, KIND_MX_SAT)                         \
                    : tile_body(t, MR, CN, &vm, false, KIND_MX_SAT))                       \
         return;                                                                           \
     }                                                                                     \
-    gemv_bf16_vtab v = gemv_bf16_vtab_of(d);                                              \
     if (v.nan80) tile_body(t, MR, CN, &v, true, KIND);                                    \
     else tile_body(t, MR, CN, &v, false, KIND);                                           \
   }
