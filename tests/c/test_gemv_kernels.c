@@ -850,6 +850,161 @@ static void test_bf16_special_codes(void) {
   }
 }
 
+/* Binary exponents of the smallest nonzero and the largest finite value of an fp8 dtype. */
+static int fp8_exp_lo(fp8gemm_dtype d) { return ilogbf(fp8g_decode(d, 0x01)); }
+static int ceil_log2(int64_t x) {
+  int e = 0;
+  while (((int64_t)1 << e) < x) e++;
+  return e;
+}
+static int fp8_exp_hi(fp8gemm_dtype d) {
+  float mx = 0.0f;
+  for (int c = 0; c < 128; c++) {
+    float v = fp8g_decode(d, (uint8_t)c);
+    if (isfinite(v) && v > mx) mx = v;
+  }
+  return ilogbf(mx);
+}
+
+/*
+ * MX weight exponents at the edges of the decode kernels' folds, every format, M = 1..16
+ * (one-row, one-group and shared tiles), odd N and K, every finite weight code (zero,
+ * -0, subnormals) in every column and every finite activation code in every row. With
+ * more than one row the tiles fold the exponents d = code - 127 with a saturating
+ * subtract from tables raised by an even bias (126 - largest exponent, rounded down to
+ * even: e4m3 118, e5m2 110) when every d <= bias, else with the exact add; one row adds
+ * them to the nonzero finite activations instead. Modes: 0 d in [bias - 3, bias] (the
+ * fast fold at its top), 1 one d = bias + 1 (the exact add, still in the kernel), 2 d at
+ * the lowest the kernel takes (-126 - smallest exponent), 3 one e8m0 code 0, 1 or 254
+ * (back to gemv_avx2), 4 NaN scale codes (0xFF) among mode 0's, 5 mode 0 with Inf / NaN
+ * weight codes (the fast tile runs again exactly). Activation
+ * exponents are picked inside the kernel's range check.
+ */
+static void test_bf16_mx_fold_edges(void) {
+  static const uint8_t far_codes[] = {0, 1, 254};
+  int cases = 0;
+  for (int i = 0; i < (sanitized ? 12 : 96); i++) {
+    fp8gemm_dtype bt = fp8_types[i % 4];
+    int mode = i / 4 % 6;
+    int64_t m = i % 3 == 0 ? 1 : 2 + (i * 7 + i / 24) % (GEMV_ROWS_MAX - 1); /* one row: every format and mode */
+    case_spec s = bf16_spec(false, m, bt, FP8G_SCALE_MX);
+    static const int64_t ns[] = {1, 3, 5, 67, 131}, ks[] = {31, 33, 97, 161, 1089};
+    s.n = ns[i % 5];
+    s.k = m == 1 ? (i % 2 ? 521 : 1089) : ks[i / 5 % (sanitized ? 4 : 5)]; /* one row: past every activation code */
+    s.nan_mode = 0;
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    const fp8g_gemm_problem *p = &d.p;
+    int64_t na = p->batch * p->m * p->a_kblocks, nb = p->a_kblocks * p->n, ld = s.k + 5;
+    int bias = (126 - fp8_exp_hi(bt)) & ~1, lowest = -126 - fp8_exp_lo(bt);
+    int dlo = mode == 2 ? lowest : bias - 3, dhi = mode == 2 ? lowest + 3 : bias;
+    for (int64_t j = 0; j < nb; j++) d.eb[j] = (uint8_t)(127 + dlo + (int)(next_u32() % (uint32_t)(dhi - dlo + 1)));
+    d.eb[next_u32() % (uint32_t)nb] = (uint8_t)(127 + dhi); /* the edge itself */
+    if (mode == 1) d.eb[next_u32() % (uint32_t)nb] = (uint8_t)(127 + bias + 1);
+    if (mode == 3) d.eb[next_u32() % (uint32_t)nb] = far_codes[i / 24 % 3];
+    if (mode == 4)
+      for (int j = 0; j < 3; j++) d.eb[next_u32() % (uint32_t)nb] = 0xFF;
+    /* activation exponents inside the check: a_lo + b_lo >= -126, a_hi + b_hi + log2 K <= 124 */
+    int b_lo = fp8_exp_lo(bt) + dlo, b_hi = fp8_exp_hi(bt) + (mode == 1 ? bias + 1 : dhi);
+    int ca_min = -126 - b_lo - fp8_exp_lo(s.a_dtype) + 127, ca_max = 124 - b_hi - ceil_log2(s.k) - fp8_exp_hi(s.a_dtype) + 127;
+    ca_min = ca_min < 1 - fp8_exp_lo(s.a_dtype) ? 1 - fp8_exp_lo(s.a_dtype) : ca_min; /* a_lo >= -126 */
+    ca_max = ca_max > 254 - fp8_exp_hi(s.a_dtype) ? 254 - fp8_exp_hi(s.a_dtype) : ca_max; /* a_hi <= 127 */
+    CHECK(ca_min <= ca_max, "activation exponents exist for %s mode %d (%d..%d)", fp8gemm_dtype_name(bt), mode, ca_min, ca_max);
+    for (int64_t j = 0; j < na; j++) d.ea[j] = (uint8_t)(ca_min + (int)(next_u32() % (uint32_t)(ca_max - ca_min + 1)));
+    /* every finite weight code in each column, from a column-dependent start */
+    for (int64_t col = 0; col < p->n; col++)
+      for (int64_t kk = 0, c = col * 37; kk < s.k; kk++, c++) {
+        while (is_special(bt, (uint8_t)c)) c++;
+        d.b[col * ld + kk] = (uint8_t)c;
+      }
+    /* every finite activation code in each row too (zero, -0 and subnormals: the one-row
+     * tiles add the weight exponents to the nonzero finite activations only) */
+    for (int64_t r = 0; r < p->batch * p->m; r++)
+      for (int64_t kk = 0, c = r * 53 + 11; kk < s.k; kk++, c++) {
+        while (is_special(s.a_dtype, (uint8_t)c)) c++;
+        ((uint8_t *)d.a)[d.rows[r] + kk * s.a_stride] = (uint8_t)c;
+      }
+    if (mode == 5) {
+      uint8_t sp = 0;
+      for (int c = 255; c >= 0; c--)
+        if (is_special(bt, (uint8_t)c)) sp = (uint8_t)c;
+      d.b[(int64_t)(next_u32() % (uint32_t)p->n) * ld + (int64_t)(next_u32() % (uint32_t)s.k)] = sp;
+    }
+    compute_bounds(&d);
+    long before = fp8g_gemv_bf16_fallbacks();
+    d.p.nthreads = 1;
+    d.p.out = d.out_ref;
+    fp8g_gemm_ref_w8a8.run(&d.p);
+    d.p.out = d.out1;
+    CHECK(fp8g_gemv_avx512bf16_w8a8.run(&d.p) == FP8GEMM_OK, "runs: %s", desc);
+    d.p.nthreads = 2;
+    d.p.out = d.out2;
+    CHECK(fp8g_gemv_avx512bf16_w8a8.run(&d.p) == FP8GEMM_OK, "runs on 2 threads: %s", desc);
+    long fell = fp8g_gemv_bf16_fallbacks() - before;
+    CHECK(compare(&d, d.out1, "gemv_avx512bf16", desc) == 0, "MX fold edge mode %d matches the reference: %s", mode, desc);
+    CHECK(memcmp(d.out1, d.out2, (size_t)(p->batch * p->m * p->n) * dtype_size(s.out_dtype)) == 0,
+          "MX fold edge mode %d: 1 and 2 threads bitwise: %s", mode, desc);
+    CHECK(fell == (mode == 3 ? 2 : 0), "MX fold edge mode %d: %ld runs handed to gemv_avx2: %s", mode, fell, desc);
+    free_case(&d);
+    cases++;
+  }
+  CHECK(cases > 0, "MX fold edge cases ran");
+}
+
+/* MX activations: contiguous rows are decoded and folded in vectors, strided ones one
+ * value at a time; both must give the same bits, NaN scale codes (0xFF) included, also
+ * in a last block that ends before the chunk does (its padding must stay zero). */
+static void test_bf16_mx_activation_paths(void) {
+  static const int64_t ks[] = {32, 33, 95, 97, 161, 1000};
+  for (int i = 0; i < (sanitized ? 4 : 24); i++) {
+    case_spec s = bf16_spec(false, 1 + (i * 5) % GEMV_ROWS_MAX, fp8_types[i % 4], FP8G_SCALE_MX);
+    s.k = ks[i % 6];
+    s.a_stride = 2;
+    s.permuted_rows = false;
+    s.nan_mode = 0;
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    fp8g_gemm_problem *p = &d.p;
+    int64_t rows = p->batch * p->m, na = rows * p->a_kblocks;
+    for (int64_t j = 0; j < na; j++) d.ea[j] = (uint8_t)(120 + next_u32() % 15);
+    for (int64_t j = 0; j < p->a_kblocks * p->n; j++) d.eb[j] = (uint8_t)(120 + next_u32() % 15);
+    if (i % 2) d.ea[(int64_t)(next_u32() % (uint32_t)rows) * p->a_kblocks + p->a_kblocks - 1] = 0xFF;
+    if (i % 3 == 0) d.ea[next_u32() % (uint32_t)na] = 0xFF;
+    /* the same rows, contiguous */
+    uint8_t *dense = malloc((size_t)(rows * s.k));
+    int64_t *offs = malloc((size_t)rows * sizeof *offs);
+    if (!dense || !offs) {
+      CHECK(0, "allocation");
+      free(dense);
+      free(offs);
+      free_case(&d);
+      continue;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+      offs[r] = r * s.k;
+      for (int64_t kk = 0; kk < s.k; kk++) dense[r * s.k + kk] = ((const uint8_t *)d.a)[d.rows[r] + kk * 2];
+    }
+    p->nthreads = 1;
+    p->out = d.out1;
+    CHECK(fp8g_gemv_avx512bf16_w8a8.run(p) == FP8GEMM_OK, "strided runs: %s", desc);
+    p->a = dense;
+    p->a_row_offset = offs;
+    p->a_stride_k = 1;
+    p->out = d.out2;
+    CHECK(fp8g_gemv_avx512bf16_w8a8.run(p) == FP8GEMM_OK, "contiguous runs: %s", desc);
+    CHECK(memcmp(d.out1, d.out2, (size_t)(rows * p->n) * dtype_size(s.out_dtype)) == 0,
+          "MX activations: contiguous and strided rows give the same bits: %s", desc);
+    p->a = d.a;
+    p->a_row_offset = d.rows;
+    p->a_stride_k = 2;
+    free(dense);
+    free(offs);
+    free_case(&d);
+  }
+}
+
 /* What the BF16 decode kernels take, and that the tables pick them at cap avx512_bf16. */
 static void test_bf16_supports(void) {
   case_spec s = bf16_spec(true, 4, FP8GEMM_E4M3FN, FP8G_SCALE_ROWCOL);
@@ -1022,6 +1177,8 @@ static void test_bf16_kernels(void) {
   test_bf16_vs_reference();
   test_bf16_batched_and_nan();
   test_bf16_mx_ranges();
+  test_bf16_mx_fold_edges();
+  test_bf16_mx_activation_paths();
   test_bf16_activation_ranges();
   test_bf16_block_scale_range();
   test_bf16_mxcsr_handback();

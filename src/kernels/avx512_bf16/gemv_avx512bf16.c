@@ -40,6 +40,11 @@ typedef struct bf16_call {
   int64_t seg;        /* K per scale segment (k rounded up to 64 when unsegmented) */
   int64_t nseg;
   bool mx, segmented;
+  int mx_bias;        /* MX: gemv_bf16_vtab_mx_of's bias for the weight dtype */
+  bool mx_sat;        /* MX: every weight exponent d <= mx_bias (the tiles' fast fold) */
+  uint32_t *amask;    /* MX, M = 1: per row, chunk q: the nonzero finite activations of
+                         K 0..31 and 32..63 (the one-row tiles fold the weight exponents
+                         into the activations); NULL otherwise */
   int64_t batch;
   uint32_t *mx_buf;   /* per slot: [nchunks][PANEL], 64-byte aligned */
   float *sb_buf;      /* per slot: [nseg][PANEL] */
@@ -123,7 +128,7 @@ static int exp_hi(fp8gemm_dtype d) { return ilogbf(fp8g_traits(d)->max_finite); 
  * a normal number, never flushed), and products times K stay below 2^124. The same
  * conditions as gemm_bf16's fold, taken over the whole call instead of per K block.
  */
-static bool mx_fold_ok(const fp8g_gemm_problem *p) {
+static bool mx_fold_ok(const fp8g_gemm_problem *p, int *eb_max, bool *act_ok) {
   if (!p->ea || !p->eb || p->block_k != 32) return false;
   int ea_lo = 255, ea_hi = -1, eb_lo = 255, eb_hi = -1;
   e8m0_range(p->ea, 1, p->batch * p->m * p->a_kblocks, 0, &ea_lo, &ea_hi);
@@ -132,12 +137,23 @@ static bool mx_fold_ok(const fp8g_gemm_problem *p) {
   for (int64_t b = 0; b < batches; b++)
     e8m0_range(p->eb + b * p->sb_batch_stride, dense ? 1 : p->n, dense ? p->a_kblocks * p->n : p->a_kblocks,
                p->eb_ld, &eb_lo, &eb_hi);
+  *eb_max = eb_hi;
+  *act_ok = true;
   if (ea_lo > ea_hi || eb_lo > eb_hi) return true; /* NaN scales only */
   int a_lo = exp_lo(p->a_dtype) + ea_lo - 127, a_hi = exp_hi(p->a_dtype) + ea_hi - 127;
   int b_lo = exp_lo(p->b_dtype) + eb_lo - 127, b_hi = exp_hi(p->b_dtype) + eb_hi - 127;
+  /* both exponents on the activations (the one-row tiles): still normal (implied by the
+   * product conditions below, checked for itself) */
+  *act_ok = a_lo + eb_lo - 127 >= -126 && a_hi + eb_hi - 127 <= 127;
   return a_lo >= -126 && b_lo >= -126 && a_hi <= 127 && b_hi <= 127 && a_lo + b_lo >= -126 &&
          a_hi + b_hi + fp8g_ceil_log2(p->k) <= 124;
 }
+
+/* The bias of the tiles' fast MX fold (gemv_bf16_vtab_mx_of): even, and the raised
+ * exponent of the dtype's largest value stays <= 253. Calls whose weight exponents all
+ * stay <= it take that fold (e4m3: d <= 118, e5m2: d <= 110; larger d scale the weights
+ * to >= 2^126). */
+static int mx_bias_of(fp8gemm_dtype d) { return (126 - exp_hi(d)) & ~1; }
 
 /* Range of |x| over the nonzero finite values of n floats. */
 static void abs_range(const float *x, int64_t n, float *lo, float *hi) {
@@ -202,14 +218,40 @@ static void decode_row_vec(const fp8g_gemm_problem *p, const void *src, uint16_t
   }
 }
 
+/* MX: mx_fold of every value of a row decoded by decode_row_vec, in vectors (the low
+ * 256 bits of each decoded half chunk are block 2q, the high ones block 2q + 1). A NaN
+ * code makes its block's values NaN up to K only: the zero padding past K stays zero,
+ * as in the scalar loop. */
+static void fold_row_mx(uint16_t *dst, const uint8_t *ea, int64_t k, int64_t nchunks) {
+  const int64_t kblocks = (k + 31) / 32;
+  _Alignas(64) uint16_t kidx[64];
+  for (int pos = 0; pos < 64; pos++) kidx[pos] = (uint16_t)gemv_bf16_k_of(pos);
+  const __m512i k0 = _mm512_load_si512((const void *)kidx), k1 = _mm512_load_si512((const void *)(kidx + 32));
+  const __m512i nan = _mm512_set1_epi16(0x7FC0);
+  for (int64_t q = 0; q < nchunks; q++) {
+    int c0 = ea[2 * q], c1 = 2 * q + 1 < kblocks ? ea[2 * q + 1] : 127;
+    __m512i add = _mm512_mask_blend_epi16((__mmask32)0xFFFF0000u, _mm512_set1_epi16((short)((c0 - 127) * 128)),
+                                          _mm512_set1_epi16((short)((c1 - 127) * 128)));
+    __mmask32 blk_nan = (c0 == 0xFF ? 0x0000FFFFu : 0u) | (c1 == 0xFF ? 0xFFFF0000u : 0u);
+    __m512i left = _mm512_set1_epi16((short)(k - q * 64 < 64 ? k - q * 64 : 64));
+    __mmask32 in0 = _mm512_cmplt_epu16_mask(k0, left), in1 = _mm512_cmplt_epu16_mask(k1, left);
+    __m512i w0 = _mm512_load_si512((const void *)(dst + q * 64)), w1 = _mm512_load_si512((const void *)(dst + q * 64 + 32));
+    w0 = _mm512_mask_mov_epi16(gemv_bf16_exp_add(w0, add), blk_nan & in0, nan);
+    w1 = _mm512_mask_mov_epi16(gemv_bf16_exp_add(w1, add), blk_nan & in1, nan);
+    _mm512_store_si512((void *)(dst + q * 64), w0);
+    _mm512_store_si512((void *)(dst + q * 64 + 32), w1);
+  }
+}
+
 static void decode_activations(const bf16_call *c) {
   const fp8g_gemm_problem *p = c->p;
   bool fp8 = fp8gemm_dtype_is_fp8(p->a_dtype);
   const uint16_t *lut = fp8 ? fp8g_bf16_lut(p->a_dtype) : NULL;
   size_t esize = fp8 ? 1 : 2;
   for (int64_t r = 0; r < p->batch * p->m; r++) {
-    if (p->a_stride_k == 1 && !c->mx) {
+    if (p->a_stride_k == 1) {
       decode_row_vec(p, (const uint8_t *)p->a + p->a_row_offset[r] * esize, c->a + r * c->lda, c->nchunks);
+      if (c->mx) fold_row_mx(c->a + r * c->lda, p->ea + r * p->a_kblocks, p->k, c->nchunks);
       continue;
     }
     uint16_t *dst = c->a + r * c->lda;
@@ -221,6 +263,20 @@ static void decode_activations(const bf16_call *c) {
       dst[kk / 64 * 64 + pos_of((int)(kk % 64))] = v;
     }
   }
+}
+
+/* MX, one row: per chunk the masks of the nonzero finite activations of K 0..31 and
+ * 32..63 (the values the weight exponents are added to, as gemv_bf16_exp_add picks). */
+static void act_masks(const bf16_call *c, int64_t rows) {
+  const __m512i e_mask = _mm512_set1_epi16(0x7F80);
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t q = 0; q < c->nchunks; q++)
+      for (int h = 0; h < 2; h++) {
+        __m512i w = _mm512_load_si512((const void *)(c->a + r * c->lda + q * 64 + 32 * h));
+        __m512i e = _mm512_and_si512(w, e_mask);
+        c->amask[(r * c->nchunks + q) * 2 + h] =
+            _mm512_mask_cmpneq_epu16_mask(_mm512_test_epi16_mask(w, e_mask), e, e_mask);
+      }
 }
 
 /* ------------------------------------------------------------ epilogue */
@@ -332,16 +388,17 @@ static int claim_slot(const bf16_call *c) {
       if (atomic_exchange(&c->busy[s], 1) == 0) return s;
 }
 
-/* Halfword exponent adds (code - 127) << 7 of 64 e8m0 codes: two vectors of 32. */
-static inline void e8m0_adds(__m512i x, __m512i out[2]) {
-  const __m512i bias = _mm512_set1_epi16(127);
-  out[0] = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(x)), bias), 7);
-  out[1] = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1)), bias), 7);
+/* The tiles' halfwords (bias - d) << 7 = (127 + bias - code) << 7 (mod 2^16) of 64 e8m0
+ * codes: two vectors of 32. */
+static inline void e8m0_subs(__m512i x, int bias, __m512i out[2]) {
+  const __m512i top = _mm512_set1_epi16((short)(127 + bias));
+  out[0] = _mm512_slli_epi16(_mm512_sub_epi16(top, _mm512_cvtepu8_epi16(_mm512_castsi512_si256(x))), 7);
+  out[1] = _mm512_slli_epi16(_mm512_sub_epi16(top, _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(x, 1))), 7);
 }
 
 /* MX weight exponents of columns [j0, j0 + nc) (nc <= 64), tab[chunk][column]: the
- * halfword adds of the chunk's two 32-K blocks in one dword; a NaN code (0xFF) marks
- * the column NaN instead. Vectorized over the panel's 64 columns. */
+ * halfwords of e8m0_subs of the chunk's two 32-K blocks in one dword; a NaN code (0xFF)
+ * marks the column NaN instead. Vectorized over the panel's 64 columns. */
 static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, bool *nan_col) {
   const fp8g_gemm_problem *p = c->p;
   const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride + j0;
@@ -377,9 +434,9 @@ static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, 
       if (kb < p->a_kblocks) {
         __m512i x = _mm512_maskz_loadu_epi8(live, eb + kb * p->n);
         nan |= _mm512_mask_cmpeq_epi8_mask(live, x, _mm512_set1_epi8((char)0xFF));
-        e8m0_adds(x, add[h]);
+        e8m0_subs(x, c->mx_bias, add[h]);
       } else {
-        add[h][0] = add[h][1] = _mm512_setzero_si512(); /* past K: the codes there are 0 */
+        add[h][0] = add[h][1] = _mm512_setzero_si512(); /* past K: the weight codes there are 0 */
       }
     }
     uint32_t *row = tab + q * PANEL;
@@ -438,7 +495,7 @@ static inline void transpose16x16_epi16(__m256i v[16]) {
  * mx_table for column-major exponents (p->eb_ld > 0, the checkpoint's [N, K/32]): a
  * column's codes of chunk q are the halfword at byte 2q, so 16 columns x 16 chunks of
  * halfwords are transposed in registers and each chunk's 16 halfwords then widen, byte
- * by byte, to the table's dwords add(2q) | add(2q + 1) << 16. The panel's codes are one
+ * by byte, to the table's dwords sub(2q) | sub(2q + 1) << 16 (as e8m0_subs). The panel's codes are one
  * contiguous run (64 x K/32 bytes) when the scale is dense.
  */
 static void mx_table_cols(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, bool *nan_col) {
@@ -450,7 +507,7 @@ static void mx_table_cols(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *
   if (j0 + ahead < p->n)
     prefetch_cols(eb + ahead * ld, ld, nkb, p->n - j0 - ahead < PANEL ? p->n - j0 - ahead : PANEL, true);
   const __m256i unit = _mm256_set1_epi8(127), nan_code = _mm256_set1_epi8((char)0xFF);
-  const __m512i bias = _mm512_set1_epi16(127);
+  const __m512i top = _mm512_set1_epi16((short)(127 + c->mx_bias)); /* as e8m0_subs */
   uint64_t nan = 0;
   for (int64_t q0 = 0; q0 < c->nchunks; q0 += 16) {
     int64_t left = nkb - 2 * q0; /* codes of this 32-block group; past K: 127 (add 0) */
@@ -468,7 +525,7 @@ static void mx_table_cols(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *
       }
       transpose16x16_epi16(v);
       for (int i = 0; i < nq; i++) {
-        __m512i w = _mm512_slli_epi16(_mm512_sub_epi16(_mm512_cvtepu8_epi16(v[i]), bias), 7);
+        __m512i w = _mm512_slli_epi16(_mm512_sub_epi16(top, _mm512_cvtepu8_epi16(v[i])), 7);
         _mm512_store_si512((void *)(tab + (q0 + i) * PANEL + g), w);
       }
     }
@@ -523,7 +580,8 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
     gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
                         .k = p->k, .seg = c->seg, .prefetch = prefetch, .far = far, .sa = c->sa_rows && p->m > 1 ? c->sa_rows + row0 * c->nseg : NULL,
                         .sa_ld = c->nseg, .sb = sbt ? sbt + j * c->nseg : NULL, .sb_ld = c->nseg, .mx = mxt ? mxt + j : NULL,
-                        .out = out, .ldo = GEMV_BF16_CN_MAX};
+                        .mx_bias = c->mx_bias, .mx_sat = c->mx_sat, .out = out, .ldo = GEMV_BF16_CN_MAX,
+                        .amask = mxt && c->amask && mr == 1 ? c->amask + row0 * c->nchunks * 2 : NULL};
     gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
     double cf[GEMV_BF16_CN_MAX];
     for (int jj = 0; jj < cn; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
@@ -555,7 +613,7 @@ static void row_groups_shared(const bf16_call *c, int64_t j0, int64_t nc, const 
                         .k = p->k, .seg = c->seg, .prefetch = GEMV_BF16_PREFETCH, .far = far,
                         .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL, .sa_ld = c->nseg,
                         .sb = sbt ? sbt + j * c->nseg : NULL, .sb_ld = c->nseg, .mx = mxt ? mxt + j : NULL,
-                        .out = out, .ldo = GEMV_BF16_CN_MAX};
+                        .mx_bias = c->mx_bias, .mx_sat = c->mx_sat, .out = out, .ldo = GEMV_BF16_CN_MAX};
     gemv_bf16_run_tile_rows(&t, (int)p->m, p->b_dtype);
     double cf[GEMV_BF16_CN_MAX];
     for (int jj = 0; jj < GEMV_BF16_CN_MAX; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
@@ -635,6 +693,7 @@ static void free_call(bf16_call *c) {
   free(c->mx_buf);
   free(c->sb_buf);
   free(c->sa_rows);
+  free(c->amask);
   free(c);
 }
 
@@ -652,8 +711,15 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   c->seg = c->segmented ? p->block_k : c->lda;
   c->nseg = (c->lda + c->seg - 1) / c->seg;
   bool ok = true;
+  bool act_ok = false;
   if (c->mx) {
-    ok = mx_fold_ok(p);
+    int eb_max = -1;
+    ok = mx_fold_ok(p, &eb_max, &act_ok);
+    c->mx_bias = mx_bias_of(p->b_dtype);
+    c->mx_sat = eb_max - 127 <= c->mx_bias;
+    /* one row: the weight exponents go on the activations (a masked subtract of the
+     * table's (0 - d) << 7 per 32 values and column, the same products) */
+    if (p->m == 1 && act_ok) c->mx_bias = 0, c->mx_sat = false;
   } else if (c->segmented && p->sa) {
     ok = block_scales_ok(p);
   }
@@ -671,13 +737,15 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   if (c->mx) c->mx_buf = aligned_alloc(64, (size_t)(c->nslots * c->nchunks * PANEL) * sizeof(uint32_t));
   if (c->segmented) c->sb_buf = malloc((size_t)(c->nslots * c->nseg * PANEL) * sizeof(float));
   if (c->segmented && p->sa) c->sa_rows = malloc((size_t)(rows * c->nseg) * sizeof(float));
+  if (c->mx && p->m == 1 && act_ok) c->amask = malloc((size_t)(rows * c->nchunks * 2) * sizeof(uint32_t));
   if (!c->a || !c->busy || (c->mx && !c->mx_buf) || (c->segmented && !c->sb_buf) ||
-      (c->segmented && p->sa && !c->sa_rows)) {
+      (c->segmented && p->sa && !c->sa_rows) || (c->mx && p->m == 1 && act_ok && !c->amask)) {
     free_call(c);
     return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx512bf16: out of memory for %lld x %lld activations",
                       (long long)rows, (long long)p->k);
   }
   decode_activations(c);
+  if (c->amask) act_masks(c, rows);
   fp8gemm_status st = FP8GEMM_OK;
   if (p->a_dtype == FP8GEMM_BF16 && !bf16_acts_ok(c, rows)) {
     st = fall_back(p, fallback);

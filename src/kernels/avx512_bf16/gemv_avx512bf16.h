@@ -48,10 +48,16 @@ typedef struct gemv_bf16_tile {
   const float *sb;    /* NULL, or segment s column c at sb[c * sb_ld + s] */
   int64_t sb_ld;
   const uint32_t *mx; /* NULL, or MX weight exponents: chunk q column c at
-                         mx[q * GEMV_BF16_PANEL + c], halfword adds (k 0..31) | (k 32..63) << 16 */
+                         mx[q * GEMV_BF16_PANEL + c], the halfwords (mx_bias - d) << 7 mod 2^16
+                         of the blocks k 0..31 (low) and 32..63 (high), d = e8m0 code - 127 */
   float *out;         /* row i column c at out[i * ldo + c]; with cn == ldo == 4 all 16
                          floats are written (rows past mr get 0) */
   int64_t ldo;
+  int mx_bias;        /* MX: the bias of gemv_bf16_vtab_mx_of */
+  bool mx_sat;        /* MX: every d <= mx_bias, so the saturating fold (gemv_bf16_dec64_mx) applies */
+  const uint32_t *amask; /* MX, one-row tiles, mx_bias 0: chunk q's masks of the nonzero finite
+                         activations at amask[2q] (K 0..31), amask[2q + 1] (K 32..63); the
+                         weight exponents are then subtracted ((0 - d) << 7) from those */
 } gemv_bf16_tile;
 
 /* Rows per tile; more rows run in groups of these, each decoding the columns again

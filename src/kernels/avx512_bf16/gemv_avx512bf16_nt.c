@@ -1,7 +1,8 @@
 /*
  * Register-blocked tiles of the AVX-512 BF16 decode kernel. Per 64-code chunk: each of
  * the cn columns is loaded once and decoded to two zmm of bf16 pairs (MX: its e8m0
- * exponent added to every nonzero finite value, exact under the driver's checks), then
+ * exponents folded into every nonzero finite value in the decode, one saturating
+ * subtract per 32 values, exact under the driver's checks), then
  * every row's two activation vectors meet every column in one VDPBF16PS each. One
  * accumulator per (row, column) in the multi-row tiles, two (even / odd chunks) in the
  * one-row tile, so a result depends on the row group's size (batch * M, as the choice
@@ -72,22 +73,26 @@ static inline __attribute__((always_inline)) void reduce16(const __m512 v[16], f
 
 /* What a tile applies per K segment, a constant of each compiled tile so that the plain
  * ones carry no segment sums (with 4 x 4 accumulators those spilled to the stack).
- * KIND_MX_FINITE: MX with the cheaper exponent add, valid when the tile's weights hold no
- * Inf / NaN code; the tile then reports (false) that it saw one, writes nothing, and is
- * run again as KIND_MX. */
-typedef enum { KIND_PLAIN, KIND_SEG, KIND_MX, KIND_COUNT, KIND_MX_FINITE = KIND_COUNT } tile_kind;
+ * KIND_MX_SAT: MX with the exponents folded by the saturating subtract
+ * (gemv_bf16_dec64_mx), valid when the tile's weights hold no Inf / NaN code; the tile
+ * then reports (false) that it saw one, writes nothing, and is run again as KIND_MX
+ * (exact decode, then the masked exponent add). */
+typedef enum { KIND_PLAIN, KIND_SEG, KIND_MX, KIND_COUNT, KIND_MX_SAT = KIND_COUNT, KIND_MX_ACT } tile_kind;
 
-/* Decodes 64 codes (MX: adds the chunk's exponents), recording non-finite codes for
- * KIND_MX_FINITE. */
+/* Decodes 64 codes (MX: folds the chunk's exponents), recording non-finite codes for
+ * KIND_MX_SAT. */
 static inline __attribute__((always_inline)) void decode_col(const gemv_bf16_vtab *v, __m512i codes, const bool fnuz,
-                                                             const tile_kind kind, uint32_t mx, __m512i w[2],
-                                                             __m512i *hmax, __mmask64 *nan80) {
-  if (kind == KIND_MX_FINITE) gemv_bf16_dec64_nf(v, codes, fnuz, w, hmax, nan80);
-  else gemv_bf16_dec64(v, codes, fnuz, w);
-  if (kind == KIND_MX || kind == KIND_MX_FINITE) {
-    __m512i add = mx_spread(mx);
-    w[0] = kind == KIND_MX ? gemv_bf16_exp_add(w[0], add) : gemv_bf16_exp_add_finite(w[0], add);
-    w[1] = kind == KIND_MX ? gemv_bf16_exp_add(w[1], add) : gemv_bf16_exp_add_finite(w[1], add);
+                                                             const tile_kind kind, uint32_t mx, int mx_bias,
+                                                             __m512i w[2], __m512i *hmax, __mmask64 *nan80) {
+  if (kind == KIND_MX_SAT) {
+    gemv_bf16_dec64_mx(v, codes, fnuz, mx_spread(mx), w, hmax, nan80);
+    return;
+  }
+  gemv_bf16_dec64(v, codes, fnuz, w);
+  if (kind == KIND_MX) { /* the table's (bias - d) << 7 back to the add d << 7 */
+    __m512i add = _mm512_sub_epi16(_mm512_set1_epi16((short)(mx_bias * 128)), mx_spread(mx));
+    w[0] = gemv_bf16_exp_add(w[0], add);
+    w[1] = gemv_bf16_exp_add(w[1], add);
   }
 }
 
@@ -100,7 +105,7 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
   const int64_t full = k / GEMV_BF16_CHUNK;
   const __mmask64 tail = (k % 64) ? (((__mmask64)1 << (k % 64)) - 1) : ~(__mmask64)0;
   __m512 part[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
-  __m512i hmax = _mm512_setzero_si512(); /* KIND_MX_FINITE */
+  __m512i hmax = _mm512_setzero_si512(); /* KIND_MX_SAT */
   __mmask64 nan80 = 0;
   _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
     _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) part[i][c] = _mm512_setzero_ps();
@@ -128,14 +133,20 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
       _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
         __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
                                  : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
-        decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_FINITE ? t->mx[q * GEMV_BF16_PANEL + c] : 0,
-                   w[c], &hmax, &nan80);
+        decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_SAT ? t->mx[q * GEMV_BF16_PANEL + c] : 0,
+                   t->mx_bias, w[c], &hmax, &nan80);
       }
       const uint16_t *aq = t->a + q * GEMV_BF16_CHUNK;
       _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
         __m512i a0 = _mm512_loadu_si512((const void *)(aq + i * lda));
         __m512i a1 = _mm512_loadu_si512((const void *)(aq + i * lda + 32));
         _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
+          if (kind == KIND_MX_ACT) { /* one row: the column's exponents on a copy of the activations */
+            __m512i sub = mx_spread(t->mx[q * GEMV_BF16_PANEL + c]);
+            acc[i][c] = dot(acc[i][c], _mm512_mask_sub_epi16(a0, (__mmask32)t->amask[2 * q], a0, sub), w[c][0]);
+            acc[i][c] = dot(acc[i][c], _mm512_mask_sub_epi16(a1, (__mmask32)t->amask[2 * q + 1], a1, sub), w[c][1]);
+            continue;
+          }
           acc[i][c] = dot(acc[i][c], a0, w[c][0]);
           acc[i][c] = dot(acc[i][c], a1, w[c][1]);
         }
@@ -154,7 +165,7 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
       }
     }
   }
-  if (kind == KIND_MX_FINITE && gemv_bf16_nf_seen(hmax, nan80)) return false;
+  if (kind == KIND_MX_SAT && gemv_bf16_mx_nf_seen(hmax, nan80)) return false;
   if (cn == 4 && t->ldo == 4) { /* the driver's layout: 16 floats, rows past mr unused */
     __m512 v[16];
     _Pragma("GCC unroll 16") for (int n = 0; n < 16; n++) v[n] = n / 4 < mr ? part[n / 4][n % 4] : _mm512_setzero_ps();
@@ -170,9 +181,17 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
 #define TILE_FN(MR, CN, KIND, NAME)                                                        \
   static void tile_##MR##x##CN##_##NAME(const gemv_bf16_tile *t, fp8gemm_dtype d) {      \
     gemv_bf16_vtab v = gemv_bf16_vtab_of(d);                                              \
-    if (KIND == KIND_MX && (v.nan80 ? tile_body(t, MR, CN, &v, true, KIND_MX_FINITE)      \
-                                    : tile_body(t, MR, CN, &v, false, KIND_MX_FINITE)))   \
+    if (KIND == KIND_MX && MR == 1 && t->amask) {                                         \
+      if (v.nan80) tile_body(t, MR, CN, &v, true, KIND_MX_ACT);                           \
+      else tile_body(t, MR, CN, &v, false, KIND_MX_ACT);                                  \
       return;                                                                             \
+    }                                                                                     \
+    if (KIND == KIND_MX && t->mx_sat) {                                                   \
+      gemv_bf16_vtab vm = gemv_bf16_vtab_mx_of(d, t->mx_bias);                            \
+      if (vm.nan80 ? tile_body(t, MR, CN, &vm, true, KIND_MX_SAT)                         \
+                   : tile_body(t, MR, CN, &vm, false, KIND_MX_SAT))                       \
+        return;                                                                           \
+    }                                                                                     \
     if (v.nan80) tile_body(t, MR, CN, &v, true, KIND);                                    \
     else tile_body(t, MR, CN, &v, false, KIND);                                           \
   }
@@ -211,7 +230,7 @@ typedef struct shared_state {
   __m512 acc[GEMV_BF16_ROWS_MAX][GEMV_BF16_CN_MAX];  /* open segment sums between blocks */
   __m512 part[GEMV_BF16_ROWS_MAX][GEMV_BF16_CN_MAX]; /* scaled segment sums */
   __m512i w[SHARED_KB][GEMV_BF16_CN_MAX][2];         /* the block's decoded columns */
-  __m512i hmax;                                      /* KIND_MX_FINITE */
+  __m512i hmax;                                      /* KIND_MX_SAT */
   __mmask64 nan80;
 } shared_state;
 
@@ -246,8 +265,8 @@ static inline __attribute__((always_inline)) void shared_pass(const gemv_bf16_ti
       _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) {
         __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
                                  : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
-        decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_FINITE ? t->mx[q * GEMV_BF16_PANEL + c] : 0,
-                   w[c], &st->hmax, &st->nan80);
+        decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_SAT ? t->mx[q * GEMV_BF16_PANEL + c] : 0,
+                   t->mx_bias, w[c], &st->hmax, &st->nan80);
         _mm512_store_si512((void *)&st->w[q - b0][c][0], w[c][0]);
         _mm512_store_si512((void *)&st->w[q - b0][c][1], w[c][1]);
       }
@@ -317,7 +336,7 @@ static inline __attribute__((always_inline)) bool shared_body(const gemv_bf16_ti
       for (int g = 0; g < ng; g++) shared_group(t, &st, m, g, b0, b1, b0 == q0, b1 == q1, s, v, fnuz, kind);
     }
   }
-  if (kind == KIND_MX_FINITE && gemv_bf16_nf_seen(st.hmax, st.nan80)) return false;
+  if (kind == KIND_MX_SAT && gemv_bf16_mx_nf_seen(st.hmax, st.nan80)) return false;
   for (int g = 0; g < ng; g++) /* rows past m: zero sums, written but unused */
     reduce16(&st.part[4 * g][0], t->out + 16 * g);
   return true;
@@ -325,10 +344,13 @@ static inline __attribute__((always_inline)) bool shared_body(const gemv_bf16_ti
 
 #define SHARED_FN(KIND, NAME)                                                             \
   static void shared_##NAME(const gemv_bf16_tile *t, int m, fp8gemm_dtype d) {         \
+    if (KIND == KIND_MX && t->mx_sat) {                                                   \
+      gemv_bf16_vtab vm = gemv_bf16_vtab_mx_of(d, t->mx_bias);                            \
+      if (vm.nan80 ? shared_body(t, m, &vm, true, KIND_MX_SAT)                            \
+                   : shared_body(t, m, &vm, false, KIND_MX_SAT))                          \
+        return;                                                                           \
+    }                                                                                     \
     gemv_bf16_vtab v = gemv_bf16_vtab_of(d);                                              \
-    if (KIND == KIND_MX && (v.nan80 ? shared_body(t, m, &v, true, KIND_MX_FINITE)         \
-                                    : shared_body(t, m, &v, false, KIND_MX_FINITE)))      \
-      return;                                                                             \
     if (v.nan80) shared_body(t, m, &v, true, KIND);                                       \
     else shared_body(t, m, &v, false, KIND);                                              \
   }

@@ -48,22 +48,15 @@ static inline int gemv_bf16_k_of(int pos) {
   return 16 * (h / 8) + 8 * half + h % 8;
 }
 
-/* 64 codes -> w[0], w[1] (bf16, order above), recording non-finite codes for
- * gemv_bf16_exp_add_finite: the high byte of a decoded magnitude is 0x7F exactly for
- * Inf / NaN (finite fp8 magnitudes stay below 2^16: at most 0x47), so *hmax (bytewise
- * max of those bytes) reaches 0x7F, and fnuz NaN codes (0x80) set their bits in *nan80.
- * FNUZ must be the constant v->nan80. */
-static inline __attribute__((always_inline)) void gemv_bf16_dec64_nf(const gemv_bf16_vtab *v, __m512i codes,
-                                                                    bool fnuz, __m512i w[2], __m512i *hmax,
-                                                                    __mmask64 *nan80) {
+/* 64 codes -> w[0], w[1] (bf16, order above). FNUZ must be the constant v->nan80. */
+static inline __attribute__((always_inline)) void gemv_bf16_dec64(const gemv_bf16_vtab *v, __m512i codes,
+                                                                 bool fnuz, __m512i w[2]) {
   __m512i lo = _mm512_permutex2var_epi8(v->lo0, codes, v->lo1);
   __m512i hi = _mm512_permutex2var_epi8(v->hi0, codes, v->hi1);
-  *hmax = _mm512_max_epu8(*hmax, hi);
   /* hi | (codes & 0x80): A | (B & C) is truth table 0xF8 */
   hi = _mm512_ternarylogic_epi32(hi, codes, _mm512_set1_epi8((char)0x80), 0xF8);
   if (fnuz) {
     __mmask64 nan = _mm512_cmpeq_epi8_mask(codes, _mm512_set1_epi8((char)0x80));
-    *nan80 |= nan;
     lo = _mm512_mask_mov_epi8(lo, nan, v->nan_lo);
     hi = _mm512_mask_mov_epi8(hi, nan, v->nan_hi);
   }
@@ -71,19 +64,52 @@ static inline __attribute__((always_inline)) void gemv_bf16_dec64_nf(const gemv_
   w[1] = _mm512_unpackhi_epi8(lo, hi);
 }
 
-/* The decode alone: the records go to locals the compiler drops (the same instructions
- * as a decoder without them; checked on the objects). */
-static inline __attribute__((always_inline)) void gemv_bf16_dec64(const gemv_bf16_vtab *v,
-                                                                 __m512i codes, bool fnuz,
-                                                                 __m512i w[2]) {
-  __m512i hmax = _mm512_setzero_si512();
-  __mmask64 nan80 = 0;
-  gemv_bf16_dec64_nf(v, codes, fnuz, w, &hmax, &nan80);
+/*
+ * MX decode with the block exponent folded in one op per 32 values (the decode kernels'
+ * fast path). The tables of gemv_bf16_vtab_mx_of hold every nonzero finite magnitude
+ * with its exponent raised by `bias` (even, <= 126 - the dtype's largest finite
+ * exponent, so the raised exponent stays <= 253) and bit 7 of its high byte set as a
+ * "nonzero" mark; zero stays 0; Inf / NaN magnitudes become high byte 0xFF. Per 64
+ * codes: the two lookups, hi = mark & sign | the rest (a zero's sign is dropped: a
+ * product with +0 or -0 weight adds nothing to a sum that starts at +0, and NaN * 0 is
+ * the default NaN either way), the unpacks, then w - s (unsigned saturating, halfwords)
+ * with s = (bias - d) << 7 for the block's exponent d = e8m0 - 127 <= bias: a nonzero
+ * value's exponent E + bias becomes E + d (>= 1 under the driver's range check, so no
+ * saturation, and the sign bit above is untouched), a zero saturates to 0. Inf / NaN
+ * codes come out wrong: their high byte 0xFF shows in *hmax (finite ones are at most
+ * 0xFE) and fnuz NaN codes (0x80, decoded here as 0) in *nan80; the caller redoes such
+ * tiles with gemv_bf16_dec64 + gemv_bf16_exp_add.
+ */
+static inline gemv_bf16_vtab gemv_bf16_vtab_mx_of(fp8gemm_dtype dtype, int bias) {
+  gemv_bf16_vtab v = gemv_bf16_vtab_of(dtype);
+  const __m512i zero = _mm512_setzero_si512(), nf = _mm512_set1_epi8(0x7F);
+  __m512i *hi[2] = {&v.hi0, &v.hi1};
+  for (int i = 0; i < 2; i++) {
+    __mmask64 nz = _mm512_cmpneq_epi8_mask(*hi[i], zero), fin = _mm512_cmpneq_epi8_mask(*hi[i], nf);
+    *hi[i] = _mm512_mask_add_epi8(*hi[i], nz & fin, *hi[i], _mm512_set1_epi8((char)(bias / 2)));
+    *hi[i] = _mm512_or_si512(*hi[i], _mm512_maskz_set1_epi8(nz, (char)0x80));
+  }
+  return v;
 }
 
-/* Whether gemv_bf16_dec64_nf saw an Inf / NaN code. */
-static inline bool gemv_bf16_nf_seen(__m512i hmax, __mmask64 nan80) {
-  return (_mm512_cmpeq_epi8_mask(hmax, _mm512_set1_epi8(0x7F)) | nan80) != 0;
+/* 64 codes -> w[0], w[1] with the block exponents folded (see above); s: the halfword
+ * subtrahends (bias - d) << 7, per 256-bit half as the decoder's output order needs. */
+static inline __attribute__((always_inline)) void gemv_bf16_dec64_mx(const gemv_bf16_vtab *v, __m512i codes,
+                                                                    bool fnuz, __m512i s, __m512i w[2],
+                                                                    __m512i *hmax, __mmask64 *nan80) {
+  __m512i lo = _mm512_permutex2var_epi8(v->lo0, codes, v->lo1);
+  __m512i hb = _mm512_permutex2var_epi8(v->hi0, codes, v->hi1);
+  *hmax = _mm512_max_epu8(*hmax, hb);
+  /* hb & (codes | 0x7F): A & (B | C) is truth table 0xE0 */
+  __m512i hi = _mm512_ternarylogic_epi32(hb, codes, _mm512_set1_epi8(0x7F), 0xE0);
+  if (fnuz) *nan80 |= _mm512_cmpeq_epi8_mask(codes, _mm512_set1_epi8((char)0x80));
+  w[0] = _mm512_subs_epu16(_mm512_unpacklo_epi8(lo, hi), s);
+  w[1] = _mm512_subs_epu16(_mm512_unpackhi_epi8(lo, hi), s);
+}
+
+/* Whether gemv_bf16_dec64_mx saw an Inf / NaN code. */
+static inline bool gemv_bf16_mx_nf_seen(__m512i hmax, __mmask64 nan80) {
+  return (_mm512_cmpeq_epi8_mask(hmax, _mm512_set1_epi8((char)0xFF)) | nan80) != 0;
 }
 
 /* The MX fold of decoded bf16 values: w + add (mod 2^16) on every halfword whose
@@ -95,12 +121,6 @@ static inline __attribute__((always_inline)) __m512i gemv_bf16_exp_add(__m512i w
   __m512i e = _mm512_and_si512(w, e_mask);
   __mmask32 m = _mm512_mask_cmpneq_epu16_mask(_mm512_test_epi16_mask(w, e_mask), e, e_mask);
   return _mm512_mask_add_epi16(w, m, w, add);
-}
-
-/* gemv_bf16_exp_add for values with no Inf / NaN among them (every fp8 value decodes
- * to zero or a normal bf16): the same result with half the operations. */
-static inline __attribute__((always_inline)) __m512i gemv_bf16_exp_add_finite(__m512i w, __m512i add) {
-  return _mm512_mask_add_epi16(w, _mm512_test_epi16_mask(w, _mm512_set1_epi16(0x7F80)), w, add);
 }
 
 #endif /* FP8GEMM_GEMV_BF16_DECODE_H */
