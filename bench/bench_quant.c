@@ -199,7 +199,8 @@ static void token_bf16_nopf_task(void *ctx, int64_t t) { token_bf16_fused(ctx, t
 /* Diagnostics (rows named "diag ...", run only with --only diag...): where the per-token
  * time goes. q1: the codes of every row overwrite one 4 KiB row (no write traffic to
  * memory). pfonly: per row the amax pass and a T2 prefetch of the next row, no
- * quantize (the rate one core pulls rows in with software prefetches). */
+ * quantize (the rate one core pulls rows in with software prefetches). noamax (below):
+ * no amax pass. */
 static void diag_q1(bench *b, int64_t t, bool bf16) {
   size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows, w = bf16 ? 2 : 4;
   fp8gemm_dtype dt = bf16 ? FP8GEMM_BF16 : FP8GEMM_F32;
@@ -214,6 +215,24 @@ static void diag_q1(bench *b, int64_t t, bool bf16) {
 }
 static void diag_f32_q1_task(void *ctx, int64_t t) { diag_q1(ctx, t, false); }
 static void diag_bf16_q1_task(void *ctx, int64_t t) { diag_q1(ctx, t, true); }
+
+/* noamax: per row only the quantize with the next-row prefetch, the scale fixed (no amax
+ * pass: what the per-token rows would cost if the next row's amax were free; other
+ * codes than the real rows, same data). */
+static void diag_noamax(bench *b, int64_t t, bool bf16) {
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows, w = bf16 ? 2 : 4;
+  fp8gemm_dtype dt = bf16 ? FP8GEMM_BF16 : FP8GEMM_F32;
+  const char *base = bf16 ? (const char *)b->x16 : (const char *)b->x32;
+  float s = token_scale(512.0f);
+  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
+    const char *x = base + r * K_ROW * w;
+    b->scales[r] = s;
+    b->k->quantize_wide_pf(x, dt, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW,
+                           has_next_row(b, r, r0) ? x + K_ROW * w : NULL);
+  }
+}
+static void diag_f32_noamax_task(void *ctx, int64_t t) { diag_noamax(ctx, t, false); }
+static void diag_bf16_noamax_task(void *ctx, int64_t t) { diag_noamax(ctx, t, true); }
 
 static void diag_f32_pfonly_task(void *ctx, int64_t t) {
   bench *b = ctx;
@@ -353,6 +372,8 @@ static const workload workloads[] = {
     {"token bf16->e4m3fn fused no-pf", token_bf16_nopf_task, NULL, 2, 1, 1},
     {"diag token f32 q1", diag_f32_q1_task, NULL, 4, 1, 0},
     {"diag token bf16 q1", diag_bf16_q1_task, NULL, 2, 1, 1},
+    {"diag token f32 noamax", diag_f32_noamax_task, NULL, 4, 1, 0},
+    {"diag token bf16 noamax", diag_bf16_noamax_task, NULL, 2, 1, 1},
     {"diag token f32 pfonly", diag_f32_pfonly_task, NULL, 4, 0, 0},
     {"diag token f32 amaxonly", diag_f32_amaxonly_task, NULL, 4, 0, 0},
     {"diag token f32 ilv", diag_f32_ilv_task, NULL, 4, 1, 0},
