@@ -51,8 +51,8 @@ typedef struct fp8g_quant_kernels {
   void (*quantize_nt)(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
                       uint8_t *q);
   /* == quantize_wide_pf, writing q with non-temporal stores where the ISA table has them
-   * (fp8 targets from f32 or bf16, q 64-byte aligned and n a multiple of 64, so the span
-   * owns whole lines; else ordinary stores), and WITHOUT the closing fence: the caller calls
+   * (fp8 targets from bf16, q 64-byte aligned and n a multiple of 64, so the span owns
+   * whole lines; else ordinary stores), and WITHOUT the closing fence: the caller calls
    * nt_fence once after a run of such calls (per-row calls each ending in an sfence
    * drain the write-combining buffers too often), before its codes are read elsewhere. */
   void (*quantize_wide_pf_nt)(const void *x, fp8gemm_dtype dtype, size_t n, float scale,

@@ -412,6 +412,138 @@ QS_BTAB_LOOP_FN void qs_btab_loop(const qs_btab *tp, const qs_enc *e, const uint
 
 #endif
 
+#ifdef QS_F32_TABLE
+/*
+ * Table-driven f32 -> fp8 (fp8 targets with m = 2 or 3, f32 input, a positive scale
+ * that needs a division, no streaming stores, rows of >= 1024 values). For a fixed
+ * positive scale s and a = |x| bits = E 2^23 + M:
+ *  - as for bf16 above, doubling x adds 2^m to its code wherever the quotient
+ *    y = RN(x / s) is >= 2^emin (RN(2v) = 2 RN(v) for normal f32 results, and doubling
+ *    a normal fp8 value adds 2^m to its code, a rounding carry included). So, with E_lo
+ *    the first binade whose quotients are all >= 2^emin and C(M) = code(E_lo, M),
+ *    code = 2^m (E - E_lo) + C(M) for every normal x with y >= 2^emin, as long as the
+ *    code is below the limit (the general encoder's integer RNE extends past the
+ *    largest code the same way before its min with the limit).
+ *  - C rises 2^m times per binade, at the rounding ties between fp8 values. Split M
+ *    into 16 groups of 2^19 (g = M >> 19), A / 16 wide in quotient terms for the
+ *    octave [A, 2A) of an x binade. With 2^e <= A < 2^(e+1), the ties in that octave
+ *    are 2^(e-m) or 2^(e+1-m) apart, both more than A / 16 for m <= 3: a group holds
+ *    at most one step, up to the rounding of y, which the build checks (a group with two:
+ *    the row keeps the division path). With b_g = C(g 2^19) and t_g the first M of
+ *    group g whose code is b_g + 1 ((g + 1) 2^19 when none), r = 23 - m >= 19,
+ *      U[g] = (b_g - 2^m E_lo + 1) 2^r - t_g   gives   code = (a + U[g]) >> r:
+ *    (E 2^23) >> r = 2^m E, and M - t_g + 2^r lies in [2^r - 2^19, 2^r + 2^19), whose
+ *    bit r is [M >= t_g].
+ *  - b_g: the general path's own steps on the 16 group starts of binade E_lo (one
+ *    vector division). t_g, exact in doubles: the code reaches b + 1 (b = b_g) where y
+ *    reaches Y = the tie between the values of codes b and b + 1 if RNE sends the tie
+ *    up (b + 1 even), else the f32 above it; and y >= Y iff x / s >= B, B = the
+ *    midpoint between Y and the f32 below it (at equality: iff Y's significand is
+ *    even). B has 25 significant bits, s 24: T = B s is exact in a double, and t_g is
+ *    the first f32 above T (or T itself). E_lo likewise: the binade of the first x
+ *    with y >= 2^emin (Y = 2^emin), rounded up to a binade start.
+ *  - Which lanes: those whose formula code lies in [2^m, L] (L: the limit, at most
+ *    0x7f), one signed compare (the ISA step). That is exact: at or above E_lo the
+ *    formula holds; in binade E_lo - k (k >= 1) it is code(2^k x) - k 2^m, and a value
+ *    >= 2^m there means y(2^k x) >= the tie below 2^(emin+k), i.e. y >= 2^emin -
+ *    2^(emin-m) / 4, whose code is 2^m: the formula's value. Subnormal x (E = 0) would
+ *    break this; with E_lo >= 3 their formula codes are <= 0 (else: division path).
+ *    Every other lane (zeros, fp8-subnormal codes, codes above L, Inf, NaN) flags its
+ *    32-value chunk for the general path, as in the bf16 table. The build checks that
+ *    no lane's sum wraps into the window (int64 bounds over each group's extremes)
+ *    and that Inf lands above it.
+ * Per 16 values: 7 vector ops, half a byte gather and a quarter of a byte add, against
+ * ~12 and a division.
+ */
+#ifndef QS_BTAB_DEFER
+#error "the f32 table step reuses the bf16 table's deferred-redo block (QS_BTAB_BLOCK)"
+#endif
+#ifndef QS_FTAB_MIN_CHUNKS
+#define QS_FTAB_MIN_CHUNKS 32
+#endif
+
+/* The first normal f32 (bits) x with RN(x / s) >= Y for the normal f32 Y (bits); sd:
+ * s in a double (x / s == B iff x == B sd, exact); 0 when there is none. */
+static uint32_t qs_ftab_first(uint32_t ybits, double sd) {
+  double b = ((double)fp8g_f32_from_bits(ybits - 1) + (double)fp8g_f32_from_bits(ybits)) * 0.5;
+  double t = b * sd; /* 25 x 24 significant bits: exact */
+  if (t < 0x1p-126) return 0x00800000u;
+  if (!(t <= 0x1.fffffep127)) return 0;
+  float f = (float)t;
+  uint32_t u = fp8g_f32_bits(f);
+  /* at x / s == B exactly, the quotient ties and rounds to Y if Y's bits are even */
+  if ((double)f < t || ((double)f == t && (ybits & 1u))) u++;
+  return u;
+}
+
+QS_INLINE bool qs_ftab_init(qs_ftab *t, const qs_enc *e, int mode, qs_f s, int limit) {
+  float fs = qs_first(s);
+  int m = e->m;
+  if (m < 2 || m > 3 || QS_W != 16) return false;
+  uint32_t emin_bits = fp8g_f32_bits(e->min_normal);
+  double sd = mode == QS_SCALE_DIV ? (double)fs : mode == QS_SCALE_MUL ? 1.0 / (double)fs : 1.0;
+  /* low: the first x whose quotient is >= 2^emin; E_lo: the first binade from it on.
+   * Binades 1 and 2 (x near 2^-126) excluded: the formula must not meet subnormal x. */
+  uint32_t low = qs_ftab_first(emin_bits, sd);
+  int elo = (int)(low >> 23) + ((low & 0x7fffffu) != 0);
+  if (low == 0 || elo < 3 || elo > 254) return false;
+  /* b_g by the general path (scale, encode |y|, + 2^m) on the 16 group starts */
+  static const int32_t gstart[16] = {0 << 19, 1 << 19, 2 << 19,  3 << 19,  4 << 19,  5 << 19,
+                                     6 << 19, 7 << 19, 8 << 19,  9 << 19,  10 << 19, 11 << 19,
+                                     12 << 19, 13 << 19, 14 << 19, 15 << 19};
+  qs_i xg = qs_add(qs_bits(qs_loadf((const float *)gstart)), qs_seti(elo << 23));
+  qs_f y = qs_apply_scale(qs_flt(xg), mode, s);
+  qs_i b = qs_add(qs_encode_abs(e, qs_bits(y), limit), qs_seti(1 << m));
+  /* L: the limit, but at most 0x7f (the byte add of 2^m must not carry into the sign;
+   * fnuz's overflow code 0x80 is left to the general path) */
+  int lcode = e->lim_code < 0x7f ? e->lim_code : 0x7f;
+  return qs_ftab_build(t, b, m, elo, sd, emin_bits - (1u << 23), lcode, e->lim_code, low);
+}
+
+/* The table step over the row, chunks with a lane out of range redone by the general
+ * path after each block of chunks (as qs_btab_loop). The row starts with the window
+ * form (qs_ftab_chunk); after a block with more than 1/8 of its chunks flagged it
+ * goes on with the clamping form (lanes that saturate or overflow stay in range), and
+ * after a block with more than 1/4 flagged there, on the general path (data with
+ * many zeros or tiny values would pay for both steps). */
+QS_INLINE void qs_ftab_loop(const qs_ftab *tp, const qs_enc *ep, const float *x, size_t nchunks,
+                            uint8_t *q, int mode, qs_f s, int limit, const char *pf, int m) {
+  const qs_ftab t = *tp;
+  const qs_enc e = *ep;
+  bool sat = false;
+  uint32_t redo[QS_BTAB_BLOCK];
+  for (size_t c0 = 0; c0 < nchunks; c0 += QS_BTAB_BLOCK) {
+    size_t c1 = nchunks - c0 < QS_BTAB_BLOCK ? nchunks : c0 + QS_BTAB_BLOCK, nr = 0;
+    uint8_t *dst = q + 32 * c0;
+    if (!sat) {
+      for (size_t c = c0; c < c1; c++) {
+        qs_prefetch_chunk(pf, c, QS_SRC_F32);
+        redo[nr] = (uint32_t)(c - c0);
+        nr += qs_ftab_chunk(&t, x + 32 * c, dst + 32 * (c - c0), m);
+      }
+    } else {
+      for (size_t c = c0; c < c1; c++) {
+        qs_prefetch_chunk(pf, c, QS_SRC_F32);
+        redo[nr] = (uint32_t)(c - c0);
+        nr += qs_ftab_chunk_sat(&t, x + 32 * c, dst + 32 * (c - c0), m);
+      }
+    }
+    for (size_t i = 0; i < nr; i++)
+      qs_quant_chunk(&e, x + 32 * (c0 + redo[i]), 0, dst + 32 * redo[i], mode, s, limit, false,
+                     QS_SRC_F32);
+    if (!sat && 8 * nr > c1 - c0) {
+      sat = true;
+    } else if (sat && 4 * nr > c1 - c0) {
+      for (size_t c = c1; c < nchunks; c++) {
+        qs_prefetch_chunk(pf, c, QS_SRC_F32);
+        qs_quant_chunk(&e, x, 32 * c, q + 32 * c, mode, s, limit, false, QS_SRC_F32);
+      }
+      return;
+    }
+  }
+}
+#endif
+
 /* pf: the row to prefetch alongside (x itself when the caller has none: those lines
  * are being read anyway, and the loop stays branch-free). */
 QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, uint8_t *q,
@@ -432,6 +564,19 @@ QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, ui
       qs_quant_chunk_bf16p(&e, (const uint16_t *)x + 32 * c, q + 32 * c, mode, s, limit);
     }
     return;
+  }
+#endif
+#ifdef QS_F32_TABLE
+  /* only where it removes a division (scale 1 and powers of two: no gain measured) and
+   * without streaming stores (fp8_cast) */
+  if (src == QS_SRC_F32 && !e2m1 && e.sign_from_x && mode == QS_SCALE_DIV && !e.nt &&
+      nchunks >= QS_FTAB_MIN_CHUNKS) {
+    qs_ftab t;
+    if (qs_ftab_init(&t, &e, mode, s, limit)) {
+      if (e.m == 3) qs_ftab_loop(&t, &e, (const float *)x, nchunks, q, mode, s, limit, pf, 3);
+      else qs_ftab_loop(&t, &e, (const float *)x, nchunks, q, mode, s, limit, pf, 2);
+      return;
+    }
   }
 #endif
   for (size_t c = 0; c < nchunks; c++) {
@@ -553,14 +698,16 @@ static void qs_quantize_wide_pf(const void *x, fp8gemm_dtype dtype, size_t n, fl
   qs_quantize_wide_st(x, dtype, n, scale, to, saturate, q, next, false);
 }
 
-/* Streams only spans that own whole 64-byte lines (q 64-byte aligned, n a multiple of
+/* Streams bf16 spans that own whole 64-byte lines (q 64-byte aligned, n a multiple of
  * 64): a line that took both ordinary and streaming stores (a row's head or tail shared
  * with the neighbouring row) cost more than streaming saved (per-token rows of 4096
- * codes 16 bytes past a line: f32 21 -> 28 ms, bf16 12 -> 17 ms, 1 thread). */
+ * codes 16 bytes past a line: f32 21 -> 28 ms, bf16 12 -> 17 ms, 1 thread). f32 spans
+ * keep ordinary stores: streaming measured neutral for them, and it would turn off the
+ * division-free table step (qs_ftab_loop). */
 static void qs_quantize_wide_pf_nt(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
                                    fp8gemm_dtype to, bool saturate, uint8_t *q, const void *next) {
-  bool whole_lines = ((uintptr_t)q & 63) == 0 && n % 64 == 0;
-  qs_quantize_wide_st(x, dtype, n, scale, to, saturate, q, next, whole_lines);
+  bool nt = dtype == FP8GEMM_BF16 && ((uintptr_t)q & 63) == 0 && n % 64 == 0;
+  qs_quantize_wide_st(x, dtype, n, scale, to, saturate, q, next, nt);
 }
 
 static void qs_nt_fence(void) { _mm_sfence(); }

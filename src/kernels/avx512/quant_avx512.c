@@ -254,6 +254,110 @@ QS_V void qs_stream32(uint8_t *q, const uint8_t *buf) {
   _mm256_stream_si256((__m256i *)q, _mm256_load_si256((const __m256i *)buf));
 }
 
+/*
+ * Table-driven f32 -> fp8 step (quant_simd_body.h, qs_ftab_init has the why): with
+ * a = |x| bits and a 16-entry table V indexed by a's top 4 mantissa bits (vpermd reads
+ * the low 4 bits of x >> 19, so neither the sign nor the exponent needs masking),
+ *   w = 2a + V[g] = 2^31 + 2 ((code - 2^m) 2^r + fraction)   (mod 2^32, r = 23 - m)
+ * for in-range lanes, whose codes are [2^m, L]: a signed w <= top. Every other lane
+ * (fp8-subnormal or zero codes, codes above L, Inf, NaN) has w > top, which flags the
+ * chunk for the general path. 2a is x + x (the sign drops out); w << m puts
+ * code - 2^m in the lane's top byte (2^31 and the fraction fall out), one ternlog ORs
+ * in x's sign bit, one vpermt2b gathers the 32 top bytes and one byte add restores
+ * 2^m (L <= 0x7f: no carry into the sign). In-range codes are never 0, so formats
+ * without -0 need no special case. Per 16 values: 7 vector ops, half a byte gather and
+ * a quarter of a byte add; no division.
+ */
+#define QS_F32_TABLE 1
+typedef struct qs_ftab {
+  __m512i v;   /* V[g] (mod 2^32) */
+  __m512i top; /* the largest in-range w (signed) */
+  __m256i m2;  /* 2^m in every byte */
+  /* the clamping form (qs_ftab_chunk_sat): U[g], |x| in [low, low + span], lim << r */
+  __m512i u, low, span, limsum;
+} qs_ftab;
+static inline bool qs_ftab_chunk(const qs_ftab *t, const float *x, uint8_t *q, int m);
+static inline bool qs_ftab_chunk_sat(const qs_ftab *t, const float *x, uint8_t *q, int m);
+
+/* 8 f32 (bits) -> doubles */
+QS_V __m512d qs_pd_of(__m256i bits) { return _mm512_cvtps_pd(_mm256_castsi256_ps(bits)); }
+
+/*
+ * The table from b (lane g: the code of the start of group g of binade elo, by the
+ * general path), all 16 groups at once; the math is at qs_ftab_init. sd: s as a double
+ * (x / s >= B iff x >= B sd, exact); base: bits(2^emin) - 2^23; lcode: the top
+ * in-range code L. False: the row keeps the general path.
+ */
+QS_V bool qs_ftab_build(qs_ftab *t, __m512i b, int m, int elo, double sd, uint32_t base, int lcode,
+                        int lim, uint32_t low) {
+  const int r = 23 - m;
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i g = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m128i rs = _mm_cvtsi32_si128(r);
+  /* every code must be below L, up to the next binade's start b_0 + 2^m */
+  if (_mm_cvtsi128_si32(_mm512_castsi512_si128(b)) + (1 << m) > lcode) return false;
+  /* d = b_{g+1} - b_g: 0 or 1 (at most one step per group) */
+  __m512i bnext = _mm512_alignr_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(1 << m)), b, 1);
+  __m512i d = _mm512_sub_epi32(bnext, b);
+  if (_mm512_cmpgt_epu32_mask(d, one)) return false;
+  __mmask16 step = _mm512_cmpeq_epi32_mask(d, one);
+  /* Y: the tie between codes b and b + 1, or the f32 above it when RNE sends it down */
+  __m512i y = _mm512_add_epi32(_mm512_sll_epi32(b, rs), _mm512_set1_epi32((int)(base + (1u << (r - 1)))));
+  y = _mm512_add_epi32(y, _mm512_and_si512(_mm512_add_epi32(b, one), one));
+  __m512i y1 = _mm512_sub_epi32(y, one);
+  /* T = B sd, B = (Y - 1ulp + Y) / 2; x = the first f32 above T, or T when it ties up
+   * (Y even) */
+  __m512d sdv = _mm512_set1_pd(sd), half = _mm512_set1_pd(0.5);
+  __m256i xh[2];
+  __mmask8 up[2];
+  for (int h = 0; h < 2; h++) {
+    __m256i yh = h ? _mm512_extracti64x4_epi64(y, 1) : _mm512_castsi512_si256(y);
+    __m256i y1h = h ? _mm512_extracti64x4_epi64(y1, 1) : _mm512_castsi512_si256(y1);
+    __m512d tt = _mm512_mul_pd(_mm512_mul_pd(_mm512_add_pd(qs_pd_of(y1h), qs_pd_of(yh)), half), sdv);
+    __m256 f = _mm512_cvtpd_ps(tt);
+    __m512d fd = _mm512_cvtps_pd(f);
+    __mmask8 odd = _mm256_test_epi32_mask(yh, _mm256_set1_epi32(1));
+    up[h] = (__mmask8)(_mm512_cmp_pd_mask(fd, tt, _CMP_LT_OQ) |
+                       (_mm512_cmp_pd_mask(fd, tt, _CMP_EQ_OQ) & odd));
+    xh[h] = _mm256_castps_si256(f);
+  }
+  __m512i x = _mm512_inserti64x4(_mm512_castsi256_si512(xh[0]), xh[1], 1);
+  x = _mm512_mask_add_epi32(x, (__mmask16)(up[0] | up[1] << 8), x, one);
+  /* t_g: the step's mantissa in (g 2^19, (g + 1) 2^19], else (g + 1) 2^19 */
+  __m512i gend = _mm512_slli_epi32(_mm512_add_epi32(g, one), 19);
+  __m512i tg = _mm512_sub_epi32(x, _mm512_set1_epi32(elo << 23));
+  if (_mm512_mask_cmple_epi32_mask(step, tg, _mm512_slli_epi32(g, 19)) |
+      _mm512_mask_cmpgt_epi32_mask(step, tg, gend))
+    return false;
+  tg = _mm512_mask_blend_epi32(step, gend, tg);
+  /* U = (b - 2^m elo + 1) 2^r - t_g: in [-2^31, 2^23] for elo <= 254 */
+  __m512i u = _mm512_sub_epi32(
+      _mm512_sll_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(1 - (1 << m) * elo)), rs), tg);
+  /* the extremes of S = a + U over a >= 0 of each group, NaN patterns included, and
+   * the code of Inf (a = 0x7f800000, group 0) */
+  int64_t smin = _mm512_reduce_min_epi32(_mm512_add_epi32(_mm512_slli_epi32(g, 19), u));
+  int64_t smax = 0x7f800000ll + _mm512_reduce_max_epi32(_mm512_add_epi32(gend, _mm512_sub_epi32(u, one)));
+  int64_t u0 = _mm_cvtsi128_si32(_mm512_castsi512_si128(u));
+  /* in range: codes [2^m, L], i.e. 2 (S - 2^23) in [0, len); 2 (S - 2^23) must not
+   * wrap into it for any other a: the smallest sum (a = 0's binade) no lower than
+   * len - 2^32, the largest (NaN) below 2^32; Inf must be above L */
+  int64_t len = (int64_t)(lcode - (1 << m) + 1) << (r + 1);
+  if (2 * (smin - (1 << 23)) < len - (1ll << 32) || 2 * (smax - (1 << 23)) >= (1ll << 32) ||
+      ((0x7f800000ll + u0) >> r) <= lcode)
+    return false;
+  /* V = 2 U - 2^24 + 2^31 (mod 2^32) */
+  t->v = _mm512_add_epi32(_mm512_add_epi32(u, u), _mm512_set1_epi32((int)(0x80000000u - (1u << 24))));
+  t->top = _mm512_set1_epi32((int)(INT32_MIN + len - 1));
+  t->m2 = _mm256_set1_epi8((char)(1 << m));
+  /* the clamping form: |x| in [low, Inf] (Inf only when its formula code reaches the
+   * limit), codes min(S, lim << r) >> r; S < 2^32 there (checked above) */
+  t->u = u;
+  t->low = _mm512_set1_epi32((int)low);
+  t->span = _mm512_set1_epi32((int)(((0x7f800000ll + u0) >> r >= lim ? 0x7f800000u : 0x7f7fffffu) - low));
+  t->limsum = _mm512_set1_epi32(lim << r);
+  return true;
+}
+
 struct qs_enc;
 static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
                                     const struct qs_enc *e);
@@ -295,6 +399,50 @@ QS_V __m256i qs_fp8_bytes(const qs_i raw[QS_N], const qs_f y[QS_N], const qs_enc
       _mm512_permutex2var_epi8(qs_bits(y[0]), QS_DWORD_BYTES(3), qs_bits(y[1])));
   c = _mm256_add_epi8(c, _mm256_set1_epi8((char)(1 << e->m)));
   return qs_sign_bytes(c, s, e->neg_zero);
+}
+
+/* 16 values: code - 2^m with x's sign in each lane's top byte; *out: lanes out of range */
+QS_V __m512i qs_ftab_vec(const qs_ftab *t, __m512i x, __mmask16 *out, int m) {
+  __m512i w = _mm512_add_epi32(_mm512_add_epi32(x, x),
+                               _mm512_permutexvar_epi32(_mm512_srli_epi32(x, 19), t->v));
+  *out = _mm512_cmpgt_epi32_mask(w, t->top);
+  __m512i c = m == 3 ? _mm512_slli_epi32(w, 3) : _mm512_slli_epi32(w, 2);
+  /* c | (x & 0x80000000) */
+  return _mm512_ternarylogic_epi32(c, x, _mm512_set1_epi32((int)0x80000000u), 0xF8);
+}
+
+/* The clamping form, for rows where many lanes saturate or overflow: lanes with |x| in
+ * [low, Inf] take min(a + U[g], lim << r) >> r (the limit in the lane, as the general
+ * encoder's min), the rest (zeros, fp8-subnormal codes, NaN) flag the chunk. 9 vector
+ * ops per 16 values. */
+QS_V __m512i qs_ftab_vec_sat(const qs_ftab *t, __m512i x, __mmask16 *out, int m) {
+  __m512i a = _mm512_and_si512(x, _mm512_set1_epi32(0x7fffffff));
+  *out = _mm512_cmpgt_epu32_mask(_mm512_sub_epi32(a, t->low), t->span);
+  __m512i sum = _mm512_add_epi32(a, _mm512_permutexvar_epi32(_mm512_srli_epi32(x, 19), t->u));
+  sum = _mm512_min_epu32(sum, t->limsum);
+  /* the code in the top byte: << 24 - r = m + 1 */
+  __m512i c = m == 3 ? _mm512_slli_epi32(sum, 4) : _mm512_slli_epi32(sum, 3);
+  return _mm512_ternarylogic_epi32(c, x, _mm512_set1_epi32((int)0x80000000u), 0xF8);
+}
+
+QS_V bool qs_ftab_chunk_sat(const qs_ftab *t, const float *x, uint8_t *q, int m) {
+  __mmask16 o0, o1;
+  __m512i c0 = qs_ftab_vec_sat(t, _mm512_loadu_si512(x), &o0, m);
+  __m512i c1 = qs_ftab_vec_sat(t, _mm512_loadu_si512(x + 16), &o1, m);
+  __m512i b = _mm512_permutex2var_epi8(c0, QS_DWORD_BYTES(3), c1);
+  _mm256_storeu_si256((__m256i *)q, _mm512_castsi512_si256(b));
+  return (o0 | o1) != 0;
+}
+
+/* 32 f32 -> 32 signed code bytes, always stored; true when a lane is out of the
+ * table's range (those bytes are wrong: the caller redoes the chunk). */
+QS_V bool qs_ftab_chunk(const qs_ftab *t, const float *x, uint8_t *q, int m) {
+  __mmask16 o0, o1;
+  __m512i c0 = qs_ftab_vec(t, _mm512_loadu_si512(x), &o0, m);
+  __m512i c1 = qs_ftab_vec(t, _mm512_loadu_si512(x + 16), &o1, m);
+  __m256i b = _mm512_castsi512_si256(_mm512_permutex2var_epi8(c0, QS_DWORD_BYTES(3), c1));
+  _mm256_storeu_si256((__m256i *)q, _mm256_add_epi8(b, t->m2));
+  return (o0 | o1) != 0;
 }
 
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
