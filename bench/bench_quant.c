@@ -17,6 +17,8 @@
  *   token bf16 3-pass           per row: widen to f32 (L1), amax, quantize
  *   token bf16 fused            per row: amax_wide, quantize_wide (bf16 read directly),
  *                               prefetching the next row (no-pf: without)
+ *   ... nt                      the same with non-temporal code stores (quantize_wide_pf_nt,
+ *                               one nt_fence per task)
  *   mx f32->e4m3fn (floor)      mx_quantize
  *   dequant ->bf16 2-pass       per 4096: dequantize (scale) to f32 (L1), narrow
  *   dequant ->bf16 fused        dequantize_narrow (decode, scale, round in registers)
@@ -167,6 +169,22 @@ static void token_f32_rows(bench *b, int64_t t, bool prefetch) {
       b->k->quantize(x, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW);
   }
 }
+/* nt: quantize_wide_pf_nt (non-temporal code stores), one nt_fence per task */
+static void token_nt_rows(bench *b, int64_t t, bool bf16) {
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows, w = bf16 ? 2 : 4;
+  fp8gemm_dtype dt = bf16 ? FP8GEMM_BF16 : FP8GEMM_F32;
+  const char *base = bf16 ? (const char *)b->x16 : (const char *)b->x32;
+  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
+    const char *x = base + r * K_ROW * w;
+    float s = token_scale(b->k->amax_wide(x, dt, K_ROW));
+    b->scales[r] = s;
+    b->k->quantize_wide_pf_nt(x, dt, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW,
+                              has_next_row(b, r, r0) ? x + K_ROW * w : NULL);
+  }
+  b->k->nt_fence();
+}
+static void token_f32_nt_task(void *ctx, int64_t t) { token_nt_rows(ctx, t, false); }
+static void token_bf16_nt_task(void *ctx, int64_t t) { token_nt_rows(ctx, t, true); }
 static void token_f32_task(void *ctx, int64_t t) { token_f32_rows(ctx, t, true); }
 static void token_f32_nopf_task(void *ctx, int64_t t) { token_f32_rows(ctx, t, false); }
 
@@ -199,7 +217,8 @@ static void token_bf16_nopf_task(void *ctx, int64_t t) { token_bf16_fused(ctx, t
 /* Diagnostics (rows named "diag ...", run only with --only diag...): where the per-token
  * time goes. q1: the codes of every row overwrite one 4 KiB row (no write traffic to
  * memory). pfonly: per row the amax pass and a T2 prefetch of the next row, no
- * quantize (the rate one core pulls rows in with software prefetches). */
+ * quantize (the rate one core pulls rows in with software prefetches). noamax (below):
+ * no amax pass. */
 static void diag_q1(bench *b, int64_t t, bool bf16) {
   size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows, w = bf16 ? 2 : 4;
   fp8gemm_dtype dt = bf16 ? FP8GEMM_BF16 : FP8GEMM_F32;
@@ -214,6 +233,24 @@ static void diag_q1(bench *b, int64_t t, bool bf16) {
 }
 static void diag_f32_q1_task(void *ctx, int64_t t) { diag_q1(ctx, t, false); }
 static void diag_bf16_q1_task(void *ctx, int64_t t) { diag_q1(ctx, t, true); }
+
+/* noamax: per row only the quantize with the next-row prefetch, the scale fixed (no amax
+ * pass: what the per-token rows would cost if the next row's amax were free; other
+ * codes than the real rows, same data). */
+static void diag_noamax(bench *b, int64_t t, bool bf16) {
+  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows, w = bf16 ? 2 : 4;
+  fp8gemm_dtype dt = bf16 ? FP8GEMM_BF16 : FP8GEMM_F32;
+  const char *base = bf16 ? (const char *)b->x16 : (const char *)b->x32;
+  float s = token_scale(512.0f);
+  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
+    const char *x = base + r * K_ROW * w;
+    b->scales[r] = s;
+    b->k->quantize_wide_pf(x, dt, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW,
+                           has_next_row(b, r, r0) ? x + K_ROW * w : NULL);
+  }
+}
+static void diag_f32_noamax_task(void *ctx, int64_t t) { diag_noamax(ctx, t, false); }
+static void diag_bf16_noamax_task(void *ctx, int64_t t) { diag_noamax(ctx, t, true); }
 
 static void diag_f32_pfonly_task(void *ctx, int64_t t) {
   bench *b = ctx;
@@ -348,11 +385,15 @@ static const workload workloads[] = {
     {"cast f32->e4m3fn", cast_task, NULL, 4, 1, 0},
     {"token f32->e4m3fn", token_f32_task, NULL, 4, 1, 0},
     {"token f32->e4m3fn no-pf", token_f32_nopf_task, NULL, 4, 1, 0},
+    {"token f32->e4m3fn nt", token_f32_nt_task, NULL, 4, 1, 0},
     {"token bf16->e4m3fn 3-pass", token_bf16_task, NULL, 2, 1, 1},
     {"token bf16->e4m3fn fused", token_bf16_fused_task, NULL, 2, 1, 1},
     {"token bf16->e4m3fn fused no-pf", token_bf16_nopf_task, NULL, 2, 1, 1},
+    {"token bf16->e4m3fn fused nt", token_bf16_nt_task, NULL, 2, 1, 1},
     {"diag token f32 q1", diag_f32_q1_task, NULL, 4, 1, 0},
     {"diag token bf16 q1", diag_bf16_q1_task, NULL, 2, 1, 1},
+    {"diag token f32 noamax", diag_f32_noamax_task, NULL, 4, 1, 0},
+    {"diag token bf16 noamax", diag_bf16_noamax_task, NULL, 2, 1, 1},
     {"diag token f32 pfonly", diag_f32_pfonly_task, NULL, 4, 0, 0},
     {"diag token f32 amaxonly", diag_f32_amaxonly_task, NULL, 4, 0, 0},
     {"diag token f32 ilv", diag_f32_ilv_task, NULL, 4, 1, 0},

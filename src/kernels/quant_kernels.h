@@ -50,6 +50,16 @@ typedef struct fp8g_quant_kernels {
    * (the thread pool's hand-off); each call pays one, so callers pass long spans. */
   void (*quantize_nt)(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
                       uint8_t *q);
+  /* == quantize_wide_pf, writing q with non-temporal stores where the ISA table has them
+   * (fp8 targets from bf16, q 64-byte aligned and n a multiple of 64, so the span owns
+   * whole lines; else ordinary stores), and WITHOUT the closing fence: the caller calls
+   * nt_fence once after a run of such calls (per-row calls each ending in an sfence
+   * drain the write-combining buffers too often), before its codes are read elsewhere. */
+  void (*quantize_wide_pf_nt)(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
+                              fp8gemm_dtype to, bool saturate, uint8_t *q, const void *next);
+  /* Orders the non-temporal stores of earlier quantize_wide_pf_nt calls of this thread
+   * before its later stores (sfence; nothing where nothing streams). */
+  void (*nt_fence)(void);
 } fp8g_quant_kernels;
 
 /* The best table at or below `isa` (the reference when nothing better is built). */

@@ -338,9 +338,12 @@ QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int l
 #ifndef QS_BTAB_BLOCK
 #define QS_BTAB_BLOCK 256
 #endif
-QS_INLINE void qs_btab_loop(const qs_btab *tp, const qs_enc *e, const uint16_t *x,
-                            size_t nchunks, uint8_t *q, int mode, qs_f s, int limit,
-                            const char *pf) {
+/* nt (e->nt: q 32-byte aligned): every chunk's 32 codes go out in one non-temporal
+ * store, a redone chunk's too (computed into a buffer first): an ordinary store into a
+ * line just streamed would read it back from memory. */
+QS_INLINE void qs_btab_loop_st(const qs_btab *tp, const qs_enc *e, const uint16_t *x,
+                               size_t nchunks, uint8_t *q, int mode, qs_f s, int limit,
+                               const char *pf, bool nt) {
   const qs_btab t = *tp;
   uint32_t redo[QS_BTAB_BLOCK];
   for (size_t c0 = 0; c0 < nchunks; c0 += QS_BTAB_BLOCK) {
@@ -348,13 +351,25 @@ QS_INLINE void qs_btab_loop(const qs_btab *tp, const qs_enc *e, const uint16_t *
     for (size_t c = c0; c < c1; c++) {
       qs_prefetch_chunk(pf, c, QS_SRC_BF16);
       redo[nr] = (uint32_t)(c - c0);
-      nr += qs_btab_chunk_all(&t, x + 32 * c, q + 32 * c);
+      nr += qs_btab_chunk_all(&t, x + 32 * c, q + 32 * c, nt);
     }
     for (size_t i = 0; i < nr; i++) {
       size_t c = c0 + redo[i];
-      qs_quant_chunk_bf16p(e, x + 32 * c, q + 32 * c, mode, s, limit);
+      if (nt) {
+        uint8_t buf[32] __attribute__((aligned(32)));
+        qs_quant_chunk_bf16p(e, x + 32 * c, buf, mode, s, limit);
+        qs_stream32(q + 32 * c, buf);
+      } else {
+        qs_quant_chunk_bf16p(e, x + 32 * c, q + 32 * c, mode, s, limit);
+      }
     }
   }
+}
+QS_INLINE void qs_btab_loop(const qs_btab *tp, const qs_enc *e, const uint16_t *x,
+                            size_t nchunks, uint8_t *q, int mode, qs_f s, int limit,
+                            const char *pf) {
+  if (e->nt) qs_btab_loop_st(tp, e, x, nchunks, q, mode, s, limit, pf, true);
+  else qs_btab_loop_st(tp, e, x, nchunks, q, mode, s, limit, pf, false);
 }
 #else
 /* A chunk with a lane below the table's range (fp8-subnormal or zero codes; ~7% of the
@@ -613,7 +628,7 @@ static int qs_scale_mode(float scale, float *factor) {
 /* quantize of f32 (src QS_SRC_F32) or widened bf16 / fp16 input; prefetches the row of
  * n elements at next (may be NULL) on the way. */
 static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8gemm_dtype to,
-                            bool saturate, uint8_t *q, const void *next, bool nt) {
+                            bool saturate, uint8_t *q, const void *next, bool nt, bool fence) {
   static const fp8gemm_dtype dt[] = {FP8GEMM_F32, FP8GEMM_BF16, FP8GEMM_F16};
   const fp8g_format *f = fp8g_format_of(to);
   qs_enc e;
@@ -624,14 +639,14 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
   }
   bool e2m1 = to == FP8GEMM_E2M1;
 #ifdef QS_PUT_FP8_NT
-  /* non-temporal stores: fp8 targets, f32 input, from the first 32-byte aligned code on
-   * (the head before it: the reference's steps, as a tail) */
-  e.nt = nt && !e2m1 && src == QS_SRC_F32;
+  /* non-temporal stores: fp8 targets, f32 or bf16 input, from the first 32-byte aligned
+   * code on (the head before it: the reference's steps, as a tail) */
+  e.nt = nt && !e2m1 && (src == QS_SRC_F32 || src == QS_SRC_BF16);
   if (e.nt && ((uintptr_t)q & 31) != 0) {
     size_t head = 32 - ((uintptr_t)q & 31);
     if (head > n) head = n;
-    fp8g_quant_ref.quantize(x, head, scale, to, saturate, q);
-    x = (const float *)x + head;
+    fp8g_quant_ref.quantize_wide(x, dt[src], head, scale, to, saturate, q);
+    x = (const char *)x + head * (src == QS_SRC_F32 ? 4 : 2);
     q += head;
     n -= head;
   }
@@ -647,7 +662,9 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
   if (src == QS_SRC_BF16) qs_quant_dispatch_bf16(&e, x, nchunks, q, mode, factor, e2m1, pf);
   else if (src == QS_SRC_F16) qs_quant_dispatch_f16(&e, x, nchunks, q, mode, factor, e2m1, pf);
   else qs_quant_dispatch(&e, x, nchunks, q, mode, factor, e2m1, pf);
-  if (e.nt) _mm_sfence(); /* order the streamed codes before the caller's later stores */
+  /* order the streamed codes before the caller's later stores (or the caller does it
+   * once for a run of calls: nt_fence) */
+  if (e.nt && fence) _mm_sfence();
   /* Tail: the reference's own per-element steps (chunks end on an even index). */
   const char *xt = (const char *)x + done * (src == QS_SRC_F32 ? 4 : 2);
   fp8g_quant_ref.quantize_wide(xt, dt[src], n - done, scale, to, saturate,
@@ -656,24 +673,44 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
 
 static void qs_quantize(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
                         uint8_t *q) {
-  qs_quantize_src(x, QS_SRC_F32, n, scale, to, saturate, q, NULL, false);
+  qs_quantize_src(x, QS_SRC_F32, n, scale, to, saturate, q, NULL, false, false);
 }
 
 static void qs_quantize_nt(const float *x, size_t n, float scale, fp8gemm_dtype to, bool saturate,
                            uint8_t *q) {
-  qs_quantize_src(x, QS_SRC_F32, n, scale, to, saturate, q, NULL, true);
+  qs_quantize_src(x, QS_SRC_F32, n, scale, to, saturate, q, NULL, true, true);
 }
 
-static void qs_quantize_wide_pf(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
-                                fp8gemm_dtype to, bool saturate, uint8_t *q, const void *next) {
+static void qs_quantize_wide_st(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
+                                fp8gemm_dtype to, bool saturate, uint8_t *q, const void *next,
+                                bool nt) {
   int src = dtype == FP8GEMM_BF16 ? QS_SRC_BF16 : dtype == FP8GEMM_F16 ? QS_SRC_F16 : -1;
   if (dtype == FP8GEMM_F32) src = QS_SRC_F32;
   if (src < 0) {
     fp8g_quant_ref.quantize_wide(x, dtype, n, scale, to, saturate, q);
     return;
   }
-  qs_quantize_src(x, src, n, scale, to, saturate, q, next, false);
+  qs_quantize_src(x, src, n, scale, to, saturate, q, next, nt, false);
 }
+
+static void qs_quantize_wide_pf(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
+                                fp8gemm_dtype to, bool saturate, uint8_t *q, const void *next) {
+  qs_quantize_wide_st(x, dtype, n, scale, to, saturate, q, next, false);
+}
+
+/* Streams bf16 spans that own whole 64-byte lines (q 64-byte aligned, n a multiple of
+ * 64): a line that took both ordinary and streaming stores (a row's head or tail shared
+ * with the neighbouring row) cost more than streaming saved (per-token rows of 4096
+ * codes 16 bytes past a line: f32 21 -> 28 ms, bf16 12 -> 17 ms, 1 thread). f32 spans
+ * keep ordinary stores: streaming measured neutral for them, and it would turn off the
+ * division-free table step (qs_ftab_loop). */
+static void qs_quantize_wide_pf_nt(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
+                                   fp8gemm_dtype to, bool saturate, uint8_t *q, const void *next) {
+  bool nt = dtype == FP8GEMM_BF16 && ((uintptr_t)q & 63) == 0 && n % 64 == 0;
+  qs_quantize_wide_st(x, dtype, n, scale, to, saturate, q, next, nt);
+}
+
+static void qs_nt_fence(void) { _mm_sfence(); }
 
 static void qs_quantize_wide(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
                              fp8gemm_dtype to, bool saturate, uint8_t *q) {

@@ -102,6 +102,9 @@ fp8gemm_status fp8gemm_fp8_quantize_infer(const fp8gemm_tensor *input, fp8gemm_d
 }
 
 /* ------------------------------------------------------------------------ the run */
+/* Outputs of at least this many codes are written with non-temporal stores (per token). */
+#define QUANT_NT_CODES ((int64_t)32 << 20)
+
 typedef struct quant_job {
   fp8g_rows in;
   const fp8g_quant_kernels *kern;
@@ -109,6 +112,7 @@ typedef struct quant_job {
   fp8g_scale_layout L;
   float fp8_max, ub, min_scale;
   bool dynamic;
+  bool nt; /* per token: codes written with non-temporal stores (quantize_wide_pf_nt) */
   uint8_t *q;
   float *s;
   int64_t rows_per_task, ntasks;
@@ -184,7 +188,8 @@ static float group_amax(const quant_job *j, int64_t row, int64_t g, row_view x) 
 }
 
 /* q of group g of a row = quantize(x / s). next: a span of the same length and dtype for
- * the kernel to prefetch meanwhile (NULL: none). */
+ * the kernel to prefetch meanwhile (NULL: none). With j->nt the codes are streamed, and
+ * the task ends with the kernel's nt_fence. */
 static void group_quantize(const quant_job *j, int64_t row, int64_t g, row_view x, float s,
                            const void *next) {
   int64_t c0, c1;
@@ -192,8 +197,8 @@ static void group_quantize(const quant_job *j, int64_t row, int64_t g, row_view 
   uint8_t *q = j->q + row * j->in.K;
   if (x.p) {
     if (c1 > c0)
-      j->kern->quantize_wide_pf(view_at(x, c0), x.dt, (size_t)(c1 - c0), s, j->to, true, q + c0,
-                                next);
+      (j->nt ? j->kern->quantize_wide_pf_nt : j->kern->quantize_wide_pf)(
+          view_at(x, c0), x.dt, (size_t)(c1 - c0), s, j->to, true, q + c0, next);
     return;
   }
   float buf[FP8G_CHUNK];
@@ -225,6 +230,7 @@ static void quant_task(void *ctx, int64_t task) {
         group_quantize(j, r, g, x, s, next);
       }
     }
+    if (j->nt) j->kern->nt_fence();
     return;
   }
   if (j->dynamic) {
@@ -326,6 +332,11 @@ fp8gemm_status fp8gemm_fp8_quantize(const fp8gemm_tensor *input, fp8gemm_dtype f
     fp8g_for_spans(j.in.rows, j.in.K, 1, tensor_quantize_span, &j);
     return FP8GEMM_OK;
   }
+  /* Per token, codes larger than the last-level cache (as fp8_cast: CAST_NT_BYTES) are
+   * streamed: a consumer reads them from memory anyway, and no line of them is read for
+   * ownership first. The kernel streams only bf16 rows that own whole lines (q 64-byte
+   * aligned, K a multiple of 64), so e.g. a caller's 64-byte-aligned [M, 4096] tensor. */
+  j.nt = j.dynamic && j.L.nbk == 1 && j.in.rows * j.in.K >= QUANT_NT_CODES;
   int threads = fp8g_op_threads(j.in.rows * j.in.K);
   plan_tasks(&j, threads);
   fp8g_parallel_for(j.ntasks, threads, quant_task, &j);

@@ -175,7 +175,7 @@ static const fp8g_quant_kernels quant_emul16 = {
     "quant_emul16", FP8GEMM_ISA_SCALAR, qs_widen,      qs_narrow,
     qs_amax,        qs_quantize,        qs_dequantize, qs_mx_quantize,
     qs_amax_wide, qs_quantize_wide, qs_dequantize_narrow, qs_quantize_wide_pf,
-    qs_quantize_nt,
+    qs_quantize_nt, qs_quantize_wide_pf_nt, qs_nt_fence,
 };
 
 #undef EACH

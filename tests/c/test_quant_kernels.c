@@ -270,14 +270,18 @@ static void check_quantize_wide(const fp8g_quant_kernels *k, const void *x, fp8g
                                 const char *what) {
   size_t bytes = to == FP8GEMM_E2M1 ? (n + 1) / 2 : n;
   uint8_t *a = out_alloc(bytes, 1), *b = out_alloc(bytes, 1), *c = out_alloc(bytes, 1),
-          *p = out_alloc(bytes, 1);
+          *p = out_alloc(bytes, 1), *t = out_alloc(bytes, 1);
   float *w = widened(x, dt, n);
   fp8g_quant_ref.quantize(w, n, scale, to, sat, c);
   fp8g_quant_ref.quantize_wide(x, dt, n, scale, to, sat, a);
   k->quantize_wide(x, dt, n, scale, to, sat, b);
   /* the prefetching form, with a "next row" of n elements (w is as long in any dtype) */
   k->quantize_wide_pf(x, dt, n, scale, to, sat, p, w);
-  long dc = first_diff(c, a, bytes), d = first_diff(a, b, bytes), dp = first_diff(a, p, bytes);
+  /* the non-temporal form (out_alloc's random offsets give every alignment of q) */
+  k->quantize_wide_pf_nt(x, dt, n, scale, to, sat, t, w);
+  k->nt_fence();
+  long dc = first_diff(c, a, bytes), d = first_diff(a, b, bytes), dp = first_diff(a, p, bytes),
+       dt2 = first_diff(a, t, bytes);
   CHECK(dc < 0, "ref quantize_wide %s->%s n=%zu scale=%a (%s): byte %ld differs from the composition",
         fp8gemm_dtype_name(dt), fp8gemm_dtype_name(to), n, (double)scale, what, dc);
   CHECK(d < 0, "%s quantize_wide %s->%s sat=%d n=%zu scale=%a (%s): byte %ld: ref %02x got %02x (x=0x%08x)",
@@ -287,11 +291,14 @@ static void check_quantize_wide(const fp8g_quant_kernels *k, const void *x, fp8g
         fp8gemm_dtype_name(dt), n);
   CHECK(dp < 0 && canary_ok(p, bytes), "%s quantize_wide_pf %s->%s n=%zu scale=%a (%s): byte %ld differs from quantize_wide, or wrote past the end",
         k->name, fp8gemm_dtype_name(dt), fp8gemm_dtype_name(to), n, (double)scale, what, dp);
+  CHECK(dt2 < 0 && canary_ok(t, bytes), "%s quantize_wide_pf_nt %s->%s sat=%d n=%zu scale=%a (%s): byte %ld differs from quantize_wide, or wrote past the end",
+        k->name, fp8gemm_dtype_name(dt), fp8gemm_dtype_name(to), sat, n, (double)scale, what, dt2);
   free(w);
   out_free(a);
   out_free(b);
   out_free(c);
   out_free(p);
+  out_free(t);
 }
 
 static void check_dequantize_narrow(const fp8g_quant_kernels *k, const uint8_t *q, size_t n,

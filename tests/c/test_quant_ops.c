@@ -623,6 +623,72 @@ done:
   free(got);
 }
 
+/* Dynamic per-token fp8_quantize of >= 32 Mi codes streams its codes (quantize_wide_pf_nt,
+ * one nt_fence per task) where the rows own whole lines: q 64-byte aligned, K = 4096. Its
+ * codes and scales, f32 and bf16 input, on every level and 2 threads, must be those of
+ * its rows quantized one by one (each below the streaming size) by the scalar kernels;
+ * and the same at an odd q address (no row owns its lines: ordinary stores). */
+static void test_token_streaming(void) {
+  enum { K = 4096 };
+  const int64_t R = ((int64_t)32 << 20) / K + 3, numel = R * K, dims[2] = {R, K},
+                sdims[2] = {R, 1};
+  float *x = malloc((size_t)numel * sizeof(float)), *sref = malloc((size_t)R * sizeof(float)),
+        *sgot = malloc((size_t)R * sizeof(float));
+  uint16_t *h = malloc((size_t)numel * sizeof(uint16_t));
+  uint8_t *ref = malloc((size_t)numel), *got = aligned_alloc(64, (size_t)numel + 128);
+  if (!x || !h || !sref || !sgot || !ref || !got) {
+    CHECK(0, "token streaming: out of memory");
+    goto done;
+  }
+  for (int64_t i = 0; i < numel; i++) {
+    x[i] = random_value();
+    h[i] = fp8g_f32_to_bf16(x[i]);
+  }
+  fp8gemm_isa saved = fp8gemm_get_max_isa(), top = fp8gemm_isa_detected();
+  int saved_threads = fp8gemm_get_num_threads();
+  for (int dt = 0; dt < 2; dt++) {
+    fp8gemm_dtype in_dt = dt ? FP8GEMM_BF16 : FP8GEMM_F32;
+    void *data = dt ? (void *)h : (void *)x;
+    size_t w = dt ? 2 : 4;
+    fp8gemm_set_max_isa(FP8GEMM_ISA_SCALAR);
+    fp8gemm_set_num_threads(1);
+    for (int64_t r = 0; r < R; r++) {
+      const int64_t rd[2] = {1, K}, rs[2] = {1, 1};
+      fp8gemm_tensor in = desc(in_dt, 2, rd, (char *)data + (size_t)(r * K) * w);
+      fp8gemm_tensor qt = desc(FP8GEMM_E4M3FN, 2, rd, ref + r * K), st = desc(FP8GEMM_F32, 2, rs, sref + r);
+      CHECK(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, FP8GEMM_PER_TOKEN, 0, NULL, NULL,
+                                 FP8GEMM_DEFAULT_MIN_SCALE, &qt, &st) == FP8GEMM_OK,
+            "token row: %s", fp8gemm_last_error());
+    }
+    fp8gemm_set_num_threads(2);
+    fp8gemm_tensor in = desc(in_dt, 2, dims, data), st = desc(FP8GEMM_F32, 2, sdims, sgot);
+    for (int off = 0; off < 2; off++)
+      for (int isa = 0; isa <= (int)top; isa++) {
+        memset(got, 0, (size_t)numel + 128);
+        uint8_t *q = got + (off ? 33 : 64);
+        fp8gemm_tensor qt = desc(FP8GEMM_E4M3FN, 2, dims, q);
+        fp8gemm_set_max_isa((fp8gemm_isa)isa);
+        CHECK(fp8gemm_fp8_quantize(&in, FP8GEMM_E4M3FN, FP8GEMM_PER_TOKEN, 0, NULL, NULL,
+                                   FP8GEMM_DEFAULT_MIN_SCALE, &qt, &st) == FP8GEMM_OK,
+              "token streaming: %s", fp8gemm_last_error());
+        CHECK(memcmp(ref, q, (size_t)numel) == 0 && q[-1] == 0 && q[numel] == 0 &&
+                  memcmp(sref, sgot, (size_t)R * sizeof(float)) == 0,
+              "per-token quantize of %lld %s at q+%d %s on 2 threads differs from its rows by scalar",
+              (long long)numel, fp8gemm_dtype_name(in_dt), off ? 33 : 64,
+              fp8gemm_isa_name((fp8gemm_isa)isa));
+      }
+  }
+  fp8gemm_set_max_isa(saved);
+  fp8gemm_set_num_threads(saved_threads);
+done:
+  free(x);
+  free(h);
+  free(sref);
+  free(sgot);
+  free(ref);
+  free(got);
+}
+
 /* mx_quantize walks a contiguous f32 tensor flat in spans of up to 64 Ki elements (spans
  * that cross rows), f32 rows of unit stride in spans of up to 64 Ki within each row, and
  * any other input (here: every second element) in 2 Ki spans through a buffer. Rows
@@ -770,6 +836,7 @@ int main(void) {
   test_infer_matches_real();
   test_isa_levels();
   test_cast_streaming();
+  test_token_streaming();
   test_mx_spans();
   test_per_token_formula();
   test_query();

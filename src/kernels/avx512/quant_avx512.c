@@ -234,7 +234,7 @@ static inline int qs_btab_count_below(const float y[128], float t) {
 
 /* 32 bf16 -> 32 code bytes with signs, always stored; true when a lane is out of the
  * table's range (those bytes are wrong: the caller redoes the chunk). */
-QS_V bool qs_btab_chunk_all(const qs_btab *t, const uint16_t *x, uint8_t *q) {
+QS_V bool qs_btab_chunk_all(const qs_btab *t, const uint16_t *x, uint8_t *q, bool nt) {
   __m512i w = _mm512_loadu_si512(x);
   __m512i a = _mm512_and_si512(w, _mm512_set1_epi16(0x7fff));
   __mmask32 out = _mm512_cmpgt_epu16_mask(_mm512_sub_epi16(a, t->low), t->span);
@@ -243,8 +243,15 @@ QS_V bool qs_btab_chunk_all(const qs_btab *t, const uint16_t *x, uint8_t *q) {
   /* code << 8 | fraction bits, then | the sign (bit 15 of w) */
   __m512i y = _mm512_ternarylogic_epi32(_mm512_sll_epi16(sum, t->shl), w,
                                         _mm512_set1_epi16((short)0x8000), 0xF8);
-  _mm256_storeu_si256((__m256i *)q, _mm512_castsi512_si256(_mm512_permutexvar_epi8(QS_ODD_BYTES, y)));
+  __m256i c = _mm512_castsi512_si256(_mm512_permutexvar_epi8(QS_ODD_BYTES, y));
+  if (nt) _mm256_stream_si256((__m256i *)q, c); /* q 32-byte aligned */
+  else _mm256_storeu_si256((__m256i *)q, c);
   return out != 0;
+}
+
+/* 32 bytes from an aligned buffer to q (32-byte aligned), non-temporal. */
+QS_V void qs_stream32(uint8_t *q, const uint8_t *buf) {
+  _mm256_stream_si256((__m256i *)q, _mm256_load_si256((const __m256i *)buf));
 }
 
 /*
@@ -484,5 +491,5 @@ const fp8g_quant_kernels fp8g_quant_avx512 = {
     "quant_avx512", FP8GEMM_ISA_AVX512, qs_widen,      qs_narrow,
     qs_amax,        qs_quantize,        qs_dequantize, qs_mx_quantize,
     qs_amax_wide, qs_quantize_wide, qs_dequantize_narrow, qs_quantize_wide_pf,
-    qs_quantize_nt,
+    qs_quantize_nt, qs_quantize_wide_pf_nt, qs_nt_fence,
 };

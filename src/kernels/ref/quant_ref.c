@@ -173,9 +173,12 @@ static void quantize_wide_pf_ref(const void *x, fp8gemm_dtype dtype, size_t n, f
   quantize_wide_ref(x, dtype, n, scale, to, saturate, q);
 }
 
+/* Nothing streams. */
+static void nt_fence_ref(void) {}
+
 const fp8g_quant_kernels fp8g_quant_ref = {
     "quant_ref",   FP8GEMM_ISA_SCALAR, widen_ref,      narrow_ref,
     amax_ref,      quantize_ref,       dequantize_ref, mx_quantize_ref,
     amax_wide_ref, quantize_wide_ref,  dequantize_narrow_ref, quantize_wide_pf_ref,
-    quantize_ref,
+    quantize_ref,  quantize_wide_pf_ref, nt_fence_ref,
 };
