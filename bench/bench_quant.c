@@ -6,8 +6,9 @@
  *   bench_quant [--mib N] [--reps R] [--threads 1,2] [--isa NAME] [--only SUBSTR] [--qoff B]
  *               [--thp 0|1]
  *
- * --qoff B: the code outputs start B bytes past a 64-byte boundary (default: wherever
- * malloc puts them; glibc's large blocks start 16 bytes past a page). --thp 1: the large
+ * --qoff B: the code outputs start B bytes past a 64-byte boundary (default 0: aligned,
+ * as PyTorch allocates tensors; -1: wherever malloc puts them, which for glibc's large
+ * blocks is 16 bytes past a page, the default before session 8). --thp 1: the large
  * buffers on transparent huge pages (madvise), stream baseline included.
  *
  * Workloads (N = MiB / 4 elements, K = 4096 per row):
@@ -454,7 +455,7 @@ static void *big_alloc(size_t bytes, bool thp) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: bench_quant [--mib N] [--reps R] [--threads 1,2] [--isa NAME] [--only SUBSTR] [--qoff 0..63] [--thp 0|1]\n");
+  fprintf(stderr, "usage: bench_quant [--mib N] [--reps R] [--threads 1,2] [--isa NAME] [--only SUBSTR] [--qoff -1..63] [--thp 0|1]\n");
   exit(2);
 }
 
@@ -462,7 +463,7 @@ int main(int argc, char **argv) {
   size_t mib = 256;
   int reps = 5, nthreads = 0, threads[8];
   const char *only = NULL, *tlist = "1,2";
-  long qoff = -1;
+  long qoff = 0;
   bool thp = false;
   for (int i = 1; i < argc; i++) {
     if (i + 1 >= argc) usage();
@@ -510,8 +511,9 @@ int main(int argc, char **argv) {
     b.x16[i] = fp8g_f32_to_bf16(v);
     b.q[i] = (uint8_t)(r >> 24);
   }
-  printf("bench_quant: %zu elements (f32 input %zu MiB), K=%d, %d reps (median), cpu: %s\n", b.n,
-         b.n * 4 >> 20, K_ROW, reps, fp8gemm_cpu_features());
+  printf("bench_quant: %zu elements (f32 input %zu MiB), K=%d, %d reps (median), codes %ld bytes "
+         "past 64 (-1: malloc's), cpu: %s\n",
+         b.n, b.n * 4 >> 20, K_ROW, reps, qoff, fp8gemm_cpu_features());
   printf("%-30s %-13s %-7s %3s %9s %8s %8s %8s %8s %8s %8s\n", "workload", "kernel", "isa", "thr",
          "ms", "rw GB/s", "rd GB/s", "stream", "rw/str", "rd/str", "l2 rw");
   for (int t = 0; t < nthreads; t++) {
