@@ -6,6 +6,7 @@
  * emulation of the instruction:
  *   gemm_bf16_pack.c          exact fp8 -> bf16 tables, A / B panels, MX folding
  *   gemm_bf16_driver.c        plan (how scales are applied), blocking, threads, edges
+ *   gemm_bf16_wt.c            the C^T = W A^T loops for mid-size M with NT weights
  *   gemm_bf16_ukernel_body.h  the micro-kernel and the 64-code decoder over a small
  *                             vector vocabulary
  * docs/kernels.md describes the design and what has been tested how.
@@ -117,6 +118,7 @@ typedef struct fp8g_bf16_tile {
   bool bs_uniform; /* SEGMENTED: bscale[s][j] is the same for every j of the tile (a
                     * 128 x 128 block scale over a 64-column panel): one broadcast */
   const float *c_next; /* C of the tile to run next (same ldc), prefetched into L2; or NULL */
+  int64_t lda;         /* C^T tiles (fp8g_bf16_isa_ops.ukernel_wt): row i's pairs at a + i * lda */
 } fp8g_bf16_tile;
 typedef void (*fp8g_bf16_ukernel_fn)(const fp8g_bf16_tile *t, fp8g_bf16_mode mode);
 
@@ -137,6 +139,9 @@ typedef struct fp8g_bf16_isa_ops {
   const fp8g_bf16_ukernel_fn *ukernel_rows;
   fp8g_bf16_decode_fold32_fn decode_fold32; /* may be NULL: decode, then fold32 */
   fp8g_bf16_epilogue_fn epilogue_nr;         /* may be NULL: fp8g_avx2_epilogue */
+  /* may be NULL (no C^T path): CHAIN tiles of r = 1..MR rows (entry r) whose row i reads
+   * its pairs from a + i * lda (gemm_bf16_wt.c) */
+  const fp8g_bf16_ukernel_fn *ukernel_wt;
 } fp8g_bf16_isa_ops;
 
 /* ------------------------------------------------------------ driver */
@@ -156,6 +161,16 @@ void fp8g_bf16_set_blocking(const fp8g_bf16_blocking *b);
 /* Runs the problem with the ISA's pieces, or with `fallback` when the plan says so. */
 fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_isa_ops *ops,
                                   const fp8g_gemm_kernel *fallback);
+/* The C^T = W A^T path (gemm_bf16_wt.c): runs the problem and returns true (status in
+ * *status) when it serves it (fp8 activations with one row stride, NT weights, a CHAIN
+ * plan without MX folds, the ISA's ukernel_wt, M ~ 128..384), else returns false. */
+bool fp8g_bf16_wt_run(const fp8g_gemm_problem *p, const fp8g_bf16_plan *pl, const fp8g_bf16_isa_ops *ops,
+                      fp8gemm_status *status);
+/* For tests: -1 (default) the size rule above, 0 never, 1 whenever the problem allows
+ * it. Results do not depend on it. Not thread-safe against running GEMMs. */
+void fp8g_bf16_set_wt(int mode);
+/* Calls served by the C^T path so far (for tests). */
+long fp8g_bf16_wt_calls(void);
 /* What the kernel takes: fp8 x fp8, out f32 / bf16 / f16, every W8A8 scale kind
  * (block scales with an even block_k). */
 bool fp8g_bf16_supports(const fp8g_gemm_problem *p);

@@ -18,6 +18,8 @@
  *                            64-column panel, per K block: packs the B panel into
  *                            its own scratch (L2), runs every row tile on it (in
  *                            the last K block each tile's epilogue right after it).
+ *   Before all this, fp8 activations of M ~ 128..384 with NT weights and a CHAIN plan
+ *   go to the C^T = W A^T loops instead (gemm_bf16_wt.c: no transposes of weights).
  *   B is decoded once per call, never round-trips through memory packed, and each
  *   weight column (one 4 KiB page of an NT weight with K = 4096) is read for all K
  *   blocks back to back (one TLB miss, not one per K block).
@@ -395,6 +397,8 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
   x.pl.transpose = ops->transpose;
   x.pl.fold32 = x.pl.fold_mx && p->block_k == 32 ? ops->fold32 : NULL; /* MX: 32-code blocks */
   x.pl.decode_fold32 = x.pl.fold32 ? ops->decode_fold32 : NULL;
+  fp8gemm_status wt_status;
+  if (fp8g_bf16_wt_run(p, &x.pl, ops, &wt_status)) return wt_status;
   x.epi = (fp8g_avx2_plan){.p = p};
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;
 

@@ -23,6 +23,8 @@
  *                       decoder and the 16 x 16 dword transpose
  *   BK_UKERNEL_ROWS     optional: the name of a table of micro-kernels for tiles of
  *                       1..MR-1 rows (index = rows)
+ *   BK_UKERNEL_WT       optional: the name of a table of C^T = W A^T micro-kernels
+ *                       (rows 1..MR, each row's pairs from its own run; CHAIN only)
  *   BK_DECODE_FOLD32    optional: the name of a decoder that also applies MX folds
  *                       (fp8g_bf16_decode_fold32_fn), with bk_b_fold32(v, code): the 32
  *                       halfwords of v folded as fp8g_bf16_fold32_fn does one block
@@ -161,6 +163,58 @@ static const fp8g_bf16_ukernel_fn BK_UKERNEL_ROWS[FP8G_BF16_MR] = {
 #undef BK_UK_DEF
 #undef BK_UK_NAME
 #undef BK_UK_CAT
+#endif
+
+#ifdef BK_UKERNEL_WT
+/* The C^T = W A^T tiles (gemm_bf16_wt.c, CHAIN only): row i of the tile takes its pairs
+ * from its own contiguous run a + i * lda (a decoded weight row: pair j is K indices
+ * 2j, 2j + 1, as in a panel), so weight rows need no interleave and no transpose;
+ * each lane's arithmetic is the panel kernel's. */
+#define BK_DOT_ROWW(i)                                 \
+  BK_IF_ROW(i,                                         \
+    bk_p ai = bk_bcast_pair(a##i + j);                 \
+    c##i##0 = bk_dot(c##i##0, ai, b0);                 \
+    c##i##1 = bk_dot(c##i##1, ai, b1);                 \
+    c##i##2 = bk_dot(c##i##2, ai, b2);                 \
+    c##i##3 = bk_dot(c##i##3, ai, b3);)
+static inline __attribute__((always_inline)) void bk_ukernel_wt(const fp8g_bf16_tile *t, const int R) {
+  float *c = t->c;
+  int64_t ldc = t->ldc, lda = t->lda;
+  const uint32_t *b = t->b;
+  /* rows past R point at row 0 (never read): no pointer past the caller's rows */
+  const uint32_t *a0 = t->a, *a1 = R > 1 ? a0 + lda : a0, *a2 = R > 2 ? a0 + 2 * lda : a0,
+                 *a3 = R > 3 ? a0 + 3 * lda : a0, *a4 = R > 4 ? a0 + 4 * lda : a0,
+                 *a5 = R > 5 ? a0 + 5 * lda : a0;
+  if (t->c_next) {
+    BK_ROWS(BK_PF_ROW)
+  }
+  BK_ROWS(BK_DECL)
+  if (!t->first) {
+    BK_ROWS(BK_LOAD)
+  }
+  for (int64_t j = 0; j < t->kp; j++) {
+    bk_p b0 = bk_load_pairs(b), b1 = bk_load_pairs(b + 16), b2 = bk_load_pairs(b + 32),
+         b3 = bk_load_pairs(b + 48);
+    BK_ROWS(BK_DOT_ROWW)
+    b += FP8G_BF16_NR;
+  }
+  BK_ROWS(BK_STORE)
+  (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
+}
+#undef BK_DOT_ROWW
+#define BK_WT_CAT(a, b) a##b
+#define BK_WT_XCAT(a, b) BK_WT_CAT(a, b)
+#define BK_WT_NAME(r) BK_WT_XCAT(BK_UKERNEL_WT, r)
+#define BK_WT_DEF(r) \
+  static void BK_WT_NAME(r)(const fp8g_bf16_tile *t, fp8g_bf16_mode mode) { (void)mode; bk_ukernel_wt(t, r); }
+BK_WT_DEF(1) BK_WT_DEF(2) BK_WT_DEF(3) BK_WT_DEF(4) BK_WT_DEF(5) BK_WT_DEF(6)
+/* index = rows (1..MR), entry 0 unused */
+static const fp8g_bf16_ukernel_fn BK_UKERNEL_WT[FP8G_BF16_MR + 1] = {
+    NULL, BK_WT_NAME(1), BK_WT_NAME(2), BK_WT_NAME(3), BK_WT_NAME(4), BK_WT_NAME(5), BK_WT_NAME(6)};
+#undef BK_WT_DEF
+#undef BK_WT_NAME
+#undef BK_WT_XCAT
+#undef BK_WT_CAT
 #endif
 
 /*

@@ -125,7 +125,9 @@ static const fp8g_bf16_isa_ops bf16_emul_ops = {ukernel_bf16_emul, decode_bf16_e
                                                 NULL /* M-edge tiles on scratch: the real kernel's
                                                         row kernels are compared with it */,
                                                 NULL /* decode, then the MX fold */,
-                                                NULL /* the AVX2 epilogue */};
+                                                NULL /* the AVX2 epilogue */,
+                                                NULL /* no C^T = W A^T path: the real kernel's
+                                                        is compared with these loops */};
 
 static fp8gemm_status gemm_bf16_emul_run(const fp8g_gemm_problem *p) {
   return fp8g_bf16_gemm_run(p, &bf16_emul_ops, &fp8g_gemm_ref_w8a8);

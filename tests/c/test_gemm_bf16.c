@@ -857,6 +857,144 @@ static void fused_paths(void) {
   printf("fused vs separate B packing: %d runs compared bit for bit\n", run);
 }
 
+
+/* ------------------------------------------------------------ C^T = W A^T path */
+/* The C^T path (gemm_bf16_wt.c, real kernel only) against the fused / separate loops,
+ * bit for bit (NaN as NaN: the two may run a column's epilogue in different code): the
+ * scale kinds it serves, every out dtype and bias kind, M / N / K off every tile, chunk
+ * and K block edge (primes, odd K, one K block and several, a short last one), batched
+ * weights, 1 and 2 threads, default and tiny K blocks; that it ran (its call counter)
+ * and that it declines what it does not serve (permuted activation rows, NN weights, MX,
+ * block scales) with the same result. */
+static void wt_paths(void) {
+  if (fp8gemm_isa_detected() < FP8GEMM_ISA_AVX512_BF16) {
+    printf("C^T = W A^T path: avx512_bf16 not available on this CPU, not tested\n");
+    return;
+  }
+  static const int64_t dims[][3] = {{1, 1, 1},    {7, 5, 3},      {64, 6, 2},     {65, 97, 257},
+                                    {130, 191, 1030}, {128, 389, 33}, {256, 200, 2051}, {300, 101, 64},
+                                    {67, 96, 1025}};
+  static const fp8g_scale_kind kinds[] = {FP8G_SCALE_NONE, FP8G_SCALE_TENSOR, FP8G_SCALE_ROWCOL};
+  static const fp8gemm_dtype outs[] = {FP8GEMM_F32, FP8GEMM_BF16, FP8GEMM_F16};
+  static const fp8g_bf16_blocking tiny = {.kc = 64, .mc = 192, .ms = 2304, .nc_min = 256, .nc_max = 4096,
+                                          .ws_floats = 1 << 21, .fused_rows = 384};
+  rng r = {17};
+  int run = 0, bad = 0;
+  for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+    for (int variant = 0; variant < 6; variant++) {
+      int64_t m = dims[d][0], n = dims[d][1], k = dims[d][2], batch = variant % 2 ? 2 : 1;
+      fp8g_scale_kind kind = kinds[(d + (size_t)variant) % 3];
+      fp8gemm_dtype odt = outs[(d + (size_t)variant / 2) % 3];
+      fp8g_bias_kind bk = (fp8g_bias_kind)((d + (size_t)variant) % 5);
+      fp8g_gemm_problem p = {.batch = batch, .m = m, .n = n, .k = k, .a_dtype = RNG_PICK(&r, fp8s),
+                             .a_stride_k = 1, .b_dtype = RNG_PICK(&r, fp8s), .b_stride_k = 1,
+                             .b_stride_n = k, .b_batch_stride = variant % 2 ? n * k : 0,
+                             .scale_kind = kind, .block_k = k, .block_n = 1, .a_kblocks = 1,
+                             .b_nblocks = n, .bias_kind = bk, .out_dtype = odt};
+      uint8_t *a = malloc((size_t)(batch * m * k)), *b = malloc((size_t)(batch * n * k));
+      int64_t *rows = malloc((size_t)(batch * m) * sizeof *rows);
+      float *sa = malloc((size_t)(batch * m) * sizeof(float)), *sb = malloc((size_t)n * sizeof(float));
+      float *bias = malloc((size_t)(batch * m * n) * sizeof(float));
+      for (int64_t i = 0; i < batch * m * k; i++) a[i] = small_code(&r, p.a_dtype);
+      for (int64_t i = 0; i < batch * n * k; i++) b[i] = small_code(&r, p.b_dtype);
+      for (int64_t i = 0; i < batch * m; i++) rows[i] = i * k;
+      for (int64_t i = 0; i < batch * m; i++) sa[i] = (float)(0.01 + 0.1 * rng_unit(&r));
+      for (int64_t i = 0; i < n; i++) sb[i] = (float)(0.01 + 0.1 * rng_unit(&r));
+      for (int64_t i = 0; i < batch * m * n; i++) bias[i] = (float)(rng_unit(&r) - 0.5);
+      p.a = a;
+      p.a_row_offset = rows;
+      p.b = b;
+      p.sa = sa;
+      p.sb = sb;
+      p.bias = bias;
+      size_t esz = odt == FP8GEMM_F32 ? 4 : 2, nout = (size_t)(batch * m * n);
+      uint8_t *o0 = malloc(nout * esz), *o1 = malloc(nout * esz);
+      /* variant 4: permuted rows; variant 5: tiny K blocks */
+      if (variant == 4)
+        for (int64_t i = 0; i + 1 < batch * m; i += 2) {
+          int64_t t = rows[i];
+          rows[i] = rows[i + 1];
+          rows[i + 1] = t;
+        }
+      if (variant == 5) fp8g_bf16_set_blocking(&tiny);
+      p.out = o0;
+      p.nthreads = 1;
+      fp8g_bf16_set_wt(0);
+      CHECK(fp8g_gemm_avx512bf16_w8a8.run(&p) == FP8GEMM_OK, "run without the C^T path");
+      if (k % 2) { /* odd K: first leave NaN in the cached scratch where the last pair's
+                    * high half goes (a call with K + 1 and NaN weights) */
+        uint8_t nan_code = 0;
+        for (int c = 0; c < 256; c++)
+          if (isnan(fp8g_decode(p.b_dtype, (uint8_t)c))) nan_code = (uint8_t)c;
+        fp8g_gemm_problem q = p;
+        q.k = k + 1;
+        q.block_k = k + 1;
+        q.b_stride_n = k + 1;
+        q.b_batch_stride = variant % 2 ? n * (k + 1) : 0;
+        uint8_t *qa = calloc((size_t)(batch * m * (k + 1)), 1), *qb = malloc((size_t)(batch * n * (k + 1)));
+        int64_t *qrows = malloc((size_t)(batch * m) * sizeof *qrows);
+        memset(qb, nan_code, (size_t)(batch * n * (k + 1)));
+        for (int64_t i = 0; i < batch * m; i++) qrows[i] = i * (k + 1);
+        float *qo = malloc(nout * 4);
+        q.a = qa;
+        q.a_row_offset = qrows;
+        q.b = qb;
+        q.out = qo;
+        q.out_dtype = FP8GEMM_F32;
+        q.bias_kind = FP8G_BIAS_NONE;
+        fp8g_bf16_set_wt(1);
+        CHECK(fp8g_gemm_avx512bf16_w8a8.run(&q) == FP8GEMM_OK, "poison run");
+        free(qa); free(qb); free(qrows); free(qo);
+      }
+      for (int th = 1; th <= 2; th++) {
+        memset(o1, 0xA5, nout * esz);
+        p.out = o1;
+        p.nthreads = th;
+        fp8g_bf16_set_wt(1);
+        long before = fp8g_bf16_wt_calls();
+        CHECK(fp8g_gemm_avx512bf16_w8a8.run(&p) == FP8GEMM_OK, "run with the C^T path");
+        bool took = fp8g_bf16_wt_calls() == before + 1, want = !(variant == 4 && batch * m > 1) &&
+                                                      k > 1 /* b_stride_n 1: read as NN */;
+        if (took != want && ++bad <= 3)
+          CHECK(false, "C^T path %s %lldx%lldx%lld variant %d", took ? "taken" : "not taken", (long long)m,
+                (long long)n, (long long)k, variant);
+        if (!same_out_bytes(o0, o1, nout, odt) && ++bad <= 3)
+          CHECK(false, "C^T path differs: kind %d, out %s, bias %d, batch %lld, %lldx%lldx%lld, %d threads, variant %d",
+                (int)kind, fp8gemm_dtype_name(odt), (int)bk, (long long)batch, (long long)m, (long long)n,
+                (long long)k, th, variant);
+        run++;
+      }
+      fp8g_bf16_set_wt(-1);
+      fp8g_bf16_set_blocking(NULL);
+      free(a); free(b); free(rows); free(sa); free(sb); free(bias); free(o0); free(o1);
+    }
+  /* What it does not serve: NN weights, MX and block scales. */
+  static const fp8g_scale_kind other[] = {FP8G_SCALE_MX, FP8G_SCALE_BLOCK, FP8G_SCALE_ROWCOL};
+  for (size_t c = 0; c < 3; c++) {
+    build_nt = c < 2;
+    simple s;
+    simple_build(&s, other[c], 130, 70, 256, &r, 120, 130, 120, 130);
+    size_t nout = (size_t)(s.p.m * s.p.n);
+    float *o0 = malloc(nout * 4), *o1 = malloc(nout * 4);
+    s.p.out = o0;
+    fp8g_bf16_set_wt(0);
+    CHECK(fp8g_gemm_avx512bf16_w8a8.run(&s.p) == FP8GEMM_OK, "run");
+    s.p.out = o1;
+    fp8g_bf16_set_wt(1);
+    long before = fp8g_bf16_wt_calls();
+    CHECK(fp8g_gemm_avx512bf16_w8a8.run(&s.p) == FP8GEMM_OK, "run");
+    CHECK(fp8g_bf16_wt_calls() == before, "C^T path declines kind %d, nt %d", (int)other[c], (int)build_nt);
+    CHECK(same_out(o0, o1, nout), "declined C^T problem: same result");
+    fp8g_bf16_set_wt(-1);
+    free(o0);
+    free(o1);
+    simple_free(&s);
+  }
+  build_nt = false;
+  CHECK(bad == 0, "C^T path agrees with the other loops (%d runs)", run);
+  printf("C^T = W A^T path: %d runs compared bit for bit\n", run);
+}
+
 int main(void) {
   lane_semantics();
   tables_exhaustive();
@@ -873,6 +1011,7 @@ int main(void) {
   else printf("fused vs separate B packing: needs avx2, not tested\n");
   if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) w8a16_paths(); /* the epilogue is AVX2 code */
   else printf("w8a16 through the BF16 GEMM: needs avx2, not tested\n");
+  wt_paths();
   w8a16_scan_split();
   w8a16_handback();
   w8a16_registration();

@@ -690,6 +690,10 @@ static void packed_vs_plain(void) {
     packed_case(true, false, m, &r);
     packed_case(true, true, m, &r);
   }
+  /* M = 128: fp8 activations take the C^T = W A^T path of gemm_avx512bf16 (packed
+   * weights are NT) */
+  packed_case(false, false, 128, &r);
+  packed_case(false, true, 128, &r);
   fp8gemm_packed_weight *pw = (fp8gemm_packed_weight *)&r;
   CHECK(fp8gemm_pack_weight(FP8GEMM_OP_FP8_CAST, NULL, NULL, &pw) == FP8GEMM_INVALID_ARGUMENT &&
             pw == (fp8gemm_packed_weight *)&r,

@@ -62,6 +62,7 @@ static inline bk_p bk_p_shuf128_odd(bk_p a, bk_p b) { return _mm512_shuffle_i32x
 #define BK_TRANSPOSE transpose_avx512bf16
 #define BK_UKERNEL_ROWS ukernel_rows_avx512bf16
 #define BK_DECODE_FOLD32 decode_fold32_avx512bf16
+#define BK_UKERNEL_WT ukernel_wt_avx512bf16
 /* One MX block of 32 decoded halfwords: NaN code -> bf16 NaN, else 2^(c-127) added to
  * the exponent of every finite nonzero value (fp8g_bf16_fold32_fn's rule). */
 static inline bk_b bk_b_fold32(bk_b v, uint8_t c) {
@@ -184,7 +185,8 @@ const fp8g_bf16_epilogue_fn fp8g_bf16_epilogue_nr_avx512bf16 = epilogue_nr_avx51
 
 static const fp8g_bf16_isa_ops ops = {ukernel_avx512bf16, decode_avx512bf16, transpose_avx512bf16,
                                       fold32_avx512bf16, ukernel_rows_avx512bf16,
-                                      decode_fold32_avx512bf16, epilogue_nr_avx512bf16};
+                                      decode_fold32_avx512bf16, epilogue_nr_avx512bf16,
+                                      ukernel_wt_avx512bf16};
 
 static fp8gemm_status run(const fp8g_gemm_problem *p) {
   return fp8g_bf16_gemm_run(p, &ops, &fp8g_gemm_ref_w8a8);
