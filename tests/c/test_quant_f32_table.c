@@ -15,6 +15,7 @@
  * flagged ones (zeros, subnormal quotients, NaN) so both the table bytes and the
  * redone chunks are checked. (A table entry moved by one unit fails this test: tried.)
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,46 @@ static size_t boundaries(float *x) {
     for (uint32_t g = 0; g < 16; g++) n = near(x, n, e << 23 | g << 19, 2);
   n = near(x, n, 0x00800000u, 3);
   n = near(x, n, 0x7f800000u, 3);
+  return n;
+}
+
+/* The value of code c >= 2^m as the general encoder's integer RNE extends it past the
+ * format's top (c = max_mag + 1, or 0x80: the next step up). */
+static double code_value(const fp8g_format *f, int c) {
+  int m = f->mbits;
+  return ldexp(1.0 + (double)(c & ((1 << m) - 1)) / (1 << m), (c >> m) - f->bias);
+}
+
+/* The table's window edges, each value alone in a chunk of in-range lanes (3 * scale):
+ * in the rows above, a value next to an edge shares its chunk with neighbours that are
+ * flagged anyway (the chunk is redone), so an edge test off by one unit would pass
+ * there. Anchors (quotients): the ties below L and L + 1 (L: the largest code the window
+ * takes, the limit but at most 0x7f), the tie below code 2^m, the point a quarter step
+ * below 2^emin (below E_lo the window's lowest code starts there), 2^emin; and the top
+ * of the f32 range (Inf, the NaN next to it). +-8 ulps, both signs, from x[n] on; padded
+ * to MIN_ROW. */
+static size_t isolated_edges(float *x, size_t n, fp8gemm_dtype to, float scale, bool sat) {
+  const fp8g_format *f = fp8g_format_of(to);
+  float benign = 3 * scale;
+  if (!(benign <= FLT_MAX)) return 0;
+  int m = f->mbits, lim = sat ? f->max_mag : f->ovf_pos, l = lim < 0x7f ? lim : 0x7f;
+  double emin = ldexp(1.0, 1 - f->bias), s = scale;
+  double anchors[] = {(code_value(f, l - 1) + code_value(f, l)) / 2,
+                      (code_value(f, l) + code_value(f, l + 1)) / 2,
+                      emin - ldexp(emin, -m - 1), emin - ldexp(emin, -m - 2), emin};
+  float v[6 * 17 + 10];
+  size_t nv = 0;
+  for (size_t a = 0; a < sizeof anchors / sizeof anchors[0]; a++)
+    nv = near(v, nv, bits_of_double(anchors[a] * s), 8);
+  nv = near(v, nv, 0x7f800000u, 8);
+  for (uint32_t k = 1; k <= 8; k++) v[nv++] = fp8g_f32_from_bits(0x7f800000u + k); /* NaN */
+  v[nv++] = fp8g_f32_from_bits(0x7fc00000u);
+  v[nv++] = fp8g_f32_from_bits(0x7fffffffu);
+  for (size_t j = 0; j < 2 * nv && n + 32 <= CAP; j++, n += 32) {
+    for (int k = 0; k < 32; k++) x[n + k] = benign;
+    x[n + j % 32] = j < nv ? v[j] : -v[j - nv];
+  }
+  while (n < MIN_ROW || n % 32) x[n++] = benign;
   return n;
 }
 
@@ -154,6 +195,12 @@ static void suite(const fp8g_quant_kernels *k, size_t nsc, float *x) {
       n = finish(x, thresholds(x, sat_prefix(x, to, sc[i]), to, sc[i]), sc[i]);
       for (int sat = 0; sat < 2; sat++)
         compare(k, x, n, sc[i], to, sat, "thresholds after a saturating block");
+      for (int sat = 0; sat < 2; sat++) {
+        n = isolated_edges(x, 0, to, sc[i], sat);
+        if (n) compare(k, x, n, sc[i], to, sat, "window edges, isolated");
+        n = isolated_edges(x, sat_prefix(x, to, sc[i]), to, sc[i], sat);
+        if (n) compare(k, x, n, sc[i], to, sat, "window edges, isolated, clamping form");
+      }
       n = finish(x, boundaries(x), sc[i]);
       compare(k, x, n, sc[i], to, i & 1, "group boundaries");
     }
