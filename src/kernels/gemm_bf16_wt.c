@@ -33,9 +33,10 @@
 #define NR FP8G_BF16_NR
 
 /* Weight rows per chunk, at most: a multiple of MR (whole tiles) and of 16 (whole
- * transposes in the epilogue). At 192 rows and KC 1024 the decoded K block (384 KiB),
- * one activation panel's K block (128 KiB) and C^T of the chunk (192 KiB at M = 256)
- * fit the 1 MiB L2 of Zen 4 together. */
+ * transposes in the epilogue). At 96 rows and KC 1024 the decoded K block (192 KiB),
+ * one activation panel's K block (128 KiB) and C^T of the chunk (96 KiB at M = 256)
+ * leave room in the 1 MiB L2 of Zen 4 for the next step's prefetched codes; 192-row
+ * chunks measured slower (docs/kernels.md, session 8). */
 enum { WT_ROWS = 96, WT_STEP = 48 };
 
 static int wt_mode = -1;

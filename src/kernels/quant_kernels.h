@@ -58,7 +58,8 @@ typedef struct fp8g_quant_kernels {
   void (*quantize_wide_pf_nt)(const void *x, fp8gemm_dtype dtype, size_t n, float scale,
                               fp8gemm_dtype to, bool saturate, uint8_t *q, const void *next);
   /* Orders the non-temporal stores of earlier quantize_wide_pf_nt calls of this thread
-   * before its later stores (sfence; nothing where nothing streams). */
+   * before its later stores (sfence; the reference table, which never streams, does
+   * nothing). */
   void (*nt_fence)(void);
 } fp8g_quant_kernels;
 

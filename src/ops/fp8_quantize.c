@@ -335,8 +335,9 @@ fp8gemm_status fp8gemm_fp8_quantize(const fp8gemm_tensor *input, fp8gemm_dtype f
   /* Per token, codes larger than the last-level cache (as fp8_cast: CAST_NT_BYTES) are
    * streamed: a consumer reads them from memory anyway, and no line of them is read for
    * ownership first. The kernel streams only bf16 rows that own whole lines (q 64-byte
-   * aligned, K a multiple of 64), so e.g. a caller's 64-byte-aligned [M, 4096] tensor. */
-  j.nt = j.dynamic && j.L.nbk == 1 && j.in.rows * j.in.K >= QUANT_NT_CODES;
+   * aligned, K a multiple of 64), so e.g. a caller's 64-byte-aligned [M, 4096] tensor.
+   * Per token only: that branch of quant_task is the one that ends with nt_fence. */
+  j.nt = j.dynamic && j.L.gran == FP8GEMM_PER_TOKEN && j.in.rows * j.in.K >= QUANT_NT_CODES;
   int threads = fp8g_op_threads(j.in.rows * j.in.K);
   plan_tasks(&j, threads);
   fp8g_parallel_for(j.ntasks, threads, quant_task, &j);
