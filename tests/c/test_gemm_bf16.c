@@ -990,6 +990,52 @@ static void wt_paths(void) {
     free(o1);
     simple_free(&s);
   }
+  /* The size rule at its edges (M 127 / 128 / 384 / 385, and 136: 8 padded rows of 144
+   * > M / 16): taken exactly where the rule says, same bits as the other loops, 1 and 2
+   * threads; N spans several chunks with a short last one, K two K blocks with an odd
+   * tail. */
+  static const int64_t edge_m[] = {127, 128, 136, 192, 384, 385};
+  for (size_t e = 0; e < sizeof edge_m / sizeof edge_m[0]; e++) {
+    int64_t m = edge_m[e], n = 389, k = 2051;
+    bool want = m >= 128 && m <= 384 && ((m + 63) / 64 * 64 - m) * 16 <= m;
+    fp8g_gemm_problem p = {.batch = 1, .m = m, .n = n, .k = k, .a_dtype = FP8GEMM_E4M3FN, .a_stride_k = 1,
+                           .b_dtype = FP8GEMM_E5M2, .b_stride_k = 1, .b_stride_n = k,
+                           .scale_kind = FP8G_SCALE_ROWCOL, .block_k = k, .block_n = 1, .a_kblocks = 1,
+                           .b_nblocks = n, .bias_kind = FP8G_BIAS_NONE, .out_dtype = FP8GEMM_BF16};
+    uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(n * k));
+    int64_t *rows = malloc((size_t)m * sizeof *rows);
+    float *sa = malloc((size_t)m * sizeof(float)), *sb = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < m * k; i++) a[i] = small_code(&r, p.a_dtype);
+    for (int64_t i = 0; i < n * k; i++) b[i] = small_code(&r, p.b_dtype);
+    for (int64_t i = 0; i < m; i++) rows[i] = i * k;
+    for (int64_t i = 0; i < m; i++) sa[i] = (float)(0.01 + 0.1 * rng_unit(&r));
+    for (int64_t i = 0; i < n; i++) sb[i] = (float)(0.01 + 0.1 * rng_unit(&r));
+    p.a = a;
+    p.a_row_offset = rows;
+    p.b = b;
+    p.sa = sa;
+    p.sb = sb;
+    size_t nout = (size_t)(m * n);
+    uint8_t *o0 = malloc(nout * 2), *o1 = malloc(nout * 2);
+    p.out = o0;
+    p.nthreads = 1;
+    fp8g_bf16_set_wt(0);
+    CHECK(fp8g_gemm_avx512bf16_w8a8.run(&p) == FP8GEMM_OK, "run without the C^T path");
+    fp8g_bf16_set_wt(-1);
+    for (int th = 1; th <= 2; th++) {
+      memset(o1, 0xA5, nout * 2);
+      p.out = o1;
+      p.nthreads = th;
+      long before = fp8g_bf16_wt_calls();
+      CHECK(fp8g_gemm_avx512bf16_w8a8.run(&p) == FP8GEMM_OK, "run with the size rule");
+      CHECK((fp8g_bf16_wt_calls() == before + 1) == want, "C^T size rule at M = %lld: %s", (long long)m,
+            want ? "taken" : "not taken");
+      CHECK(same_out_bytes(o0, o1, nout, FP8GEMM_BF16), "C^T size rule at M = %lld, %d threads: same bits",
+            (long long)m, th);
+      run++;
+    }
+    free(a); free(b); free(rows); free(sa); free(sb); free(o0); free(o1);
+  }
   build_nt = false;
   CHECK(bad == 0, "C^T path agrees with the other loops (%d runs)", run);
   printf("C^T = W A^T path: %d runs compared bit for bit\n", run);
