@@ -448,8 +448,10 @@ static void mx_table(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *tab, 
   for (int64_t j = 0; j < nc; j++) nan_col[j] = (nan >> j) & 1;
 }
 
-/* Prefetches the lines of bytes [v, v + n) into L1 (l2: into L2). */
-static inline void prefetch_run(const uint8_t *v, int64_t n, bool l2) {
+/* Prefetches the lines of bytes [v, v + n) into L1 (l2: into L2). Both prefetch helpers
+ * are forced inline: gcc 12 treats a function whose only effect is prefetching as free of
+ * side effects and deletes the call (prefetch_cols compiled to nothing). */
+static inline __attribute__((always_inline)) void prefetch_run(const uint8_t *v, int64_t n, bool l2) {
   if (n <= 0) return; /* no address before v */
   for (int64_t i = 0; i < n + 63; i += 64) {
     const char *at = (const char *)(v + (i < n ? i : n - 1));
@@ -460,7 +462,7 @@ static inline void prefetch_run(const uint8_t *v, int64_t n, bool l2) {
 
 /* The codes of nc columns of column-major exponents (ld bytes apart, kb codes each):
  * one run when they are dense. */
-static void prefetch_cols(const uint8_t *eb, int64_t ld, int64_t kb, int64_t nc, bool l2) {
+static inline __attribute__((always_inline)) void prefetch_cols(const uint8_t *eb, int64_t ld, int64_t kb, int64_t nc, bool l2) {
   if (ld == kb) {
     prefetch_run(eb, nc * kb, l2);
     return;
