@@ -77,11 +77,25 @@ QS_V void qs_f32_to_f16(uint16_t *p, qs_f x) {
 /* max over lanes of non-negative i32 */
 QS_V uint32_t qs_hmax(qs_i v) { return (uint32_t)_mm512_reduce_max_epi32(v); }
 
-/* lane b = max over the lanes of m[b] (non-negative i32) */
+/* lane b = max over the lanes of m[b] (non-negative i32): a transposing tree of 45 ops
+ * (16 separate reductions and a reload cost ~130 and a store-forwarding stall; the MX
+ * group loop ran ~10% faster this way, docs/quant_kernels.md "session 9 (mxq9)").
+ * Within 128-bit blocks, unpack 32 then 64 leaves sources 4k..4k+3 in the lanes of
+ * u[k] (one partial per block); two block shuffles finish across blocks. */
 QS_V qs_i qs_hmax_each(const qs_i m[QS_W]) {
-  int32_t t[QS_W];
-  for (int i = 0; i < QS_W; i++) t[i] = _mm512_reduce_max_epi32(m[i]);
-  return _mm512_loadu_si512(t);
+  __m512i t[8], u[4];
+  for (int i = 0; i < 8; i++)
+    t[i] = _mm512_max_epi32(_mm512_unpacklo_epi32(m[2 * i], m[2 * i + 1]),
+                            _mm512_unpackhi_epi32(m[2 * i], m[2 * i + 1]));
+  for (int k = 0; k < 4; k++)
+    u[k] = _mm512_max_epi32(_mm512_unpacklo_epi64(t[2 * k], t[2 * k + 1]),
+                            _mm512_unpackhi_epi64(t[2 * k], t[2 * k + 1]));
+  /* blocks (0 2 | 0 2) and (1 3 | 1 3) of two vectors */
+  __m512i w01 = _mm512_max_epi32(_mm512_shuffle_i32x4(u[0], u[1], 0x88),
+                                 _mm512_shuffle_i32x4(u[0], u[1], 0xdd));
+  __m512i w23 = _mm512_max_epi32(_mm512_shuffle_i32x4(u[2], u[3], 0x88),
+                                 _mm512_shuffle_i32x4(u[2], u[3], 0xdd));
+  return _mm512_max_epi32(_mm512_shuffle_i32x4(w01, w23, 0x88), _mm512_shuffle_i32x4(w01, w23, 0xdd));
 }
 /* every lane = lane `lane` of v */
 QS_V qs_i qs_bcast(qs_i v, int lane) { return _mm512_permutexvar_epi32(_mm512_set1_epi32(lane), v); }
@@ -492,4 +506,5 @@ const fp8g_quant_kernels fp8g_quant_avx512 = {
     qs_amax,        qs_quantize,        qs_dequantize, qs_mx_quantize,
     qs_amax_wide, qs_quantize_wide, qs_dequantize_narrow, qs_quantize_wide_pf,
     qs_quantize_nt, qs_quantize_wide_pf_nt, qs_nt_fence,
+    qs_mx_quantize_nt,
 };
