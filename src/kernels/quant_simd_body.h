@@ -1316,6 +1316,19 @@ QS_INLINE void qs_mx_group(const qs_enc *e, const fp8g_format *f, const float *x
     return;
   }
   qs_store_u8(scales, code);
+#ifdef QS_MX_FAST
+  /* fp8 elements: the ISA's division-free step (qs_mx_fast_group); the blocks it hands
+   * back (a lane below the smallest normal code) go the general way, codes not yet
+   * written, so each block's line still takes one kind of store */
+  if (!e2m1) {
+    unsigned redo = qs_mx_fast_group(e, x, code, q, nt);
+    for (; redo; redo &= redo - 1) {
+      int b = __builtin_ctz(redo);
+      qs_mx_block(e, f, x + 32 * b, emax, mmax_frac, mode, false, q + 32 * b, scales + b, nt);
+    }
+    return;
+  }
+#endif
   qs_i inv = qs_slli(qs_sub(qs_seti(254), code), 23);
   /* a private copy: the code stores cannot alias it, so its fields stay in registers
    * across the blocks instead of being reloaded after every store */
