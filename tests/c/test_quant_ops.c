@@ -780,7 +780,8 @@ static void test_mx_streaming(void) {
                 sdims[2] = {R, K / 32};
   float *x = malloc((size_t)(R * (K + PAD)) * sizeof(float));
   uint8_t *ref = malloc((size_t)n), *rs = malloc((size_t)(n / 32));
-  uint8_t *got = aligned_alloc(64, (size_t)n + 256), *sc = malloc((size_t)(n / 32) + 64);
+  size_t gsz = ((size_t)n + 256 + 63) / 64 * 64; /* a multiple of the alignment (C11) */
+  uint8_t *got = aligned_alloc(64, gsz), *sc = malloc((size_t)(n / 32) + 64);
   if (!x || !ref || !rs || !got || !sc) {
     CHECK(0, "mx streaming: out of memory");
     goto done;
@@ -804,7 +805,7 @@ static void test_mx_streaming(void) {
             fp8gemm_set_num_threads(threads);
             fp8gemm_set_max_isa((fp8gemm_isa)isa);
             uint8_t *q = got + 64 + offs[o];
-            fill_canary(got, (size_t)n + 256);
+            fill_canary(got, gsz);
             fill_canary(sc, (size_t)(n / 32) + 64);
             fp8gemm_tensor qt = desc(elems[e], 2, dims, q), st = desc(FP8GEMM_E8M0, 2, sdims, sc);
             CHECK(fp8gemm_mx_quantize(&in, elems[e], 32, mode, &qt, &st) == FP8GEMM_OK, "%s",
