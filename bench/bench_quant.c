@@ -20,7 +20,8 @@
  *                               prefetching the next row (no-pf: without)
  *   ... nt                      the same with non-temporal code stores (quantize_wide_pf_nt,
  *                               one nt_fence per task)
- *   mx f32->e4m3fn (floor)      mx_quantize
+ *   mx f32->e4m3fn (floor)      mx_quantize (nt: mx_quantize_nt, codes streamed; diag
+ *                               mx f32 q1: every call's codes to one 4 Ki piece, no writes)
  *   dequant ->bf16 2-pass       per 4096: dequantize (scale) to f32 (L1), narrow
  *   dequant ->bf16 fused        dequantize_narrow (decode, scale, round in registers)
  * and the same through the public ops (fp8gemm_fp8_cast, _fp8_quantize per token,
@@ -313,6 +314,24 @@ static void mx_task(void *ctx, int64_t t) {
                     b->qout + off, b->sc8 + off / 32);
 }
 
+/* the same with the codes streamed (q 64-byte aligned with --qoff 0) */
+static void mx_nt_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t off = (size_t)t * TASK_ELEMS;
+  b->k->mx_quantize_nt(b->x32 + off, task_len(b, t) / 32, FP8GEMM_E4M3FN, FP8GEMM_MX_FLOOR,
+                       b->qout + off, b->sc8 + off / 32);
+}
+
+/* diag mx q1: the task's codes (and scales) overwrite one K_ROW-value piece, call by
+ * call: the read and the arithmetic without the code write traffic */
+static void diag_mx_q1_task(void *ctx, int64_t t) {
+  bench *b = ctx;
+  size_t off = (size_t)t * TASK_ELEMS, n = task_len(b, t);
+  for (size_t i = 0; i < n; i += K_ROW)
+    b->k->mx_quantize(b->x32 + off + i, (n - i < K_ROW ? n - i : K_ROW) / 32, FP8GEMM_E4M3FN,
+                      FP8GEMM_MX_FLOOR, b->qout + (size_t)t * K_ROW, b->sc8 + (size_t)t * K_ROW / 32);
+}
+
 static void dequant_task(void *ctx, int64_t t) {
   bench *b = ctx;
   size_t off = (size_t)t * TASK_ELEMS, n = task_len(b, t);
@@ -400,6 +419,8 @@ static const workload workloads[] = {
     {"diag token f32 ilv", diag_f32_ilv_task, NULL, 4, 1, 0},
     {"diag token bf16 ilv", diag_bf16_ilv_task, NULL, 2, 1, 1},
     {"mx f32->e4m3fn floor", mx_task, NULL, 4, 1, 0},
+    {"mx f32->e4m3fn floor nt", mx_nt_task, NULL, 4, 1, 0},
+    {"diag mx f32 q1", diag_mx_q1_task, NULL, 4, 1, 0},
     {"dequant e4m3fn->bf16 2-pass", dequant_task, NULL, 1, 2, 2},
     {"dequant e4m3fn->bf16 fused", dequant_fused_task, NULL, 1, 2, 2},
     {"op fp8_cast f32->e4m3fn", NULL, op_cast, 4, 1, 0},

@@ -61,6 +61,13 @@ typedef struct fp8g_quant_kernels {
    * before its later stores (sfence; the reference table, which never streams, does
    * nothing). */
   void (*nt_fence)(void);
+  /* == mx_quantize, writing the codes of fp8 elements with non-temporal stores where the
+   * ISA table has them, for the whole 64-byte lines of q the call owns (q 32-byte
+   * aligned: the blocks from q's first 64-byte boundary on, an even number of them; the
+   * half lines at either end, e2m1 codes, scales and unaligned q: ordinary stores). Ends
+   * with an sfence when it streamed, as quantize_nt; callers pass long spans. */
+  void (*mx_quantize_nt)(const float *x, size_t nblocks, fp8gemm_dtype elem,
+                         fp8gemm_mx_scale_mode mode, uint8_t *q, uint8_t *scales);
 } fp8g_quant_kernels;
 
 /* The best table at or below `isa` (the reference when nothing better is built). */

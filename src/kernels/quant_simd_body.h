@@ -1233,10 +1233,23 @@ static uint8_t qs_mx_code(uint32_t amax_bits, int emax, uint32_t mmax_frac,
   return (uint8_t)(code < 0 ? 0 : code > 254 ? 254 : code);
 }
 
-/* One block the slow way: scalar scale code, then the vector encoder. */
+/* One block's 32 codes: streamed (nt: qb 32-byte aligned, ISA tables with streaming
+ * stores) or stored. */
+QS_INLINE void qs_mx_put(uint8_t *qb, const qs_i raw[QS_N], const qs_f y[QS_N], const qs_enc *e,
+                         bool e2m1, bool nt) {
+  if (e2m1) qs_put_e2m1(qb, raw, y, e);
+#ifdef QS_PUT_FP8_NT
+  else if (nt) qs_put_fp8_nt(qb, raw, y, e);
+#endif
+  else qs_put_fp8(qb, raw, y, e);
+  (void)nt;
+}
+
+/* One block the slow way: scalar scale code, then the vector encoder. With nt (fp8
+ * elements) its 32 codes are streamed, the NaN fill of a special block too. */
 static void qs_mx_block(const qs_enc *e, const fp8g_format *f, const float *xb, int emax,
                         uint32_t mmax_frac, fp8gemm_mx_scale_mode mode, bool e2m1, uint8_t *qb,
-                        uint8_t *scale) {
+                        uint8_t *scale, bool nt) {
   qs_f v[QS_N];
   qs_i m = qs_seti(0);
   for (int i = 0; i < QS_N; i++) {
@@ -1246,6 +1259,14 @@ static void qs_mx_block(const qs_enc *e, const fp8g_format *f, const float *xb, 
   uint32_t amax = qs_hmax(m); /* NaN bits sort above Inf: >= Inf means "special" */
   if (amax >= 0x7f800000u) {
     *scale = 0xFF;
+#ifdef QS_PUT_FP8_NT
+    if (nt) {
+      _Alignas(32) uint8_t fill[32];
+      memset(fill, f->nan_pos, 32);
+      qs_stream32(qb, fill);
+      return;
+    }
+#endif
     memset(qb, e2m1 ? 0 : f->nan_pos, e2m1 ? 16 : 32);
     return;
   }
@@ -1263,8 +1284,7 @@ static void qs_mx_block(const qs_enc *e, const fp8g_format *f, const float *xb, 
   }
   /* finite blocks: no NaN lanes, so no NaN limit */
   for (int i = 0; i < QS_N; i++) raw[i] = qs_encode_raw(e, y[i], QS_LIM_PLAIN);
-  if (e2m1) qs_put_e2m1(qb, raw, y, e);
-  else qs_put_fp8(qb, raw, y, e);
+  qs_mx_put(qb, raw, y, e, e2m1, nt);
 }
 
 /*
@@ -1276,7 +1296,7 @@ static void qs_mx_block(const qs_enc *e, const fp8g_format *f, const float *xb, 
  */
 QS_INLINE void qs_mx_group(const qs_enc *e, const fp8g_format *f, const float *x, int emax,
                            uint32_t mmax_frac, fp8gemm_mx_scale_mode mode, bool e2m1,
-                           uint8_t *q, uint8_t *scales) {
+                           uint8_t *q, uint8_t *scales, bool nt) {
   size_t qbytes = e2m1 ? 16 : 32;
   qs_i m[QS_W];
   for (int b = 0; b < QS_W; b++) {
@@ -1292,26 +1312,63 @@ QS_INLINE void qs_mx_group(const qs_enc *e, const fp8g_format *f, const float *x
   code = qs_min(qs_max(code, qs_seti(0)), qs_seti(254));
   if (qs_any(qs_or_m(qs_gt(amax, qs_seti(0x7f7fffff)), qs_eq(code, qs_seti(254))))) {
     for (int b = 0; b < QS_W; b++)
-      qs_mx_block(e, f, x + 32 * b, emax, mmax_frac, mode, e2m1, q + qbytes * b, scales + b);
+      qs_mx_block(e, f, x + 32 * b, emax, mmax_frac, mode, e2m1, q + qbytes * b, scales + b, nt);
     return;
   }
   qs_store_u8(scales, code);
+#ifdef QS_MX_FAST
+  /* fp8 elements: the ISA's division-free step (qs_mx_fast_group); the blocks it hands
+   * back (a lane below the smallest normal code) go the general way, codes not yet
+   * written, so each block's line still takes one kind of store */
+  if (!e2m1) {
+    unsigned redo = qs_mx_fast_group(e, x, code, q, nt);
+    for (; redo; redo &= redo - 1) {
+      int b = __builtin_ctz(redo);
+      qs_mx_block(e, f, x + 32 * b, emax, mmax_frac, mode, false, q + 32 * b, scales + b, nt);
+    }
+    return;
+  }
+#endif
   qs_i inv = qs_slli(qs_sub(qs_seti(254), code), 23);
+  /* a private copy: the code stores cannot alias it, so its fields stay in registers
+   * across the blocks instead of being reloaded after every store */
+  const qs_enc el = *e;
   for (int b = 0; b < QS_W; b++) {
     qs_f ib = qs_flt(qs_bcast(inv, b));
     qs_f y[QS_N];
     qs_i raw[QS_N];
     for (int i = 0; i < QS_N; i++) {
       y[i] = qs_mulf(qs_loadf(x + 32 * b + i * QS_W), ib);
-      raw[i] = qs_encode_raw(e, y[i], QS_LIM_PLAIN);
+      raw[i] = qs_encode_raw(&el, y[i], QS_LIM_PLAIN);
     }
-    if (e2m1) qs_put_e2m1(q + qbytes * b, raw, y, e);
-    else qs_put_fp8(q + qbytes * b, raw, y, e);
+    qs_mx_put(q + qbytes * b, raw, y, &el, e2m1, nt);
   }
 }
 
-static void qs_mx_quantize(const float *x, size_t nblocks, fp8gemm_dtype elem,
-                           fp8gemm_mx_scale_mode mode, uint8_t *q, uint8_t *scales) {
+/* Blocks [0, nblocks) of x: groups of QS_W, then one by one. The three (e2m1, nt)
+ * forms each get their own inlined group loop. */
+static void qs_mx_run(const qs_enc *e, const fp8g_format *f, const float *x, size_t nblocks,
+                      int emax, uint32_t mmax_frac, fp8gemm_mx_scale_mode mode, bool e2m1,
+                      uint8_t *q, uint8_t *scales, bool nt) {
+  size_t qbytes = e2m1 ? 16 : 32, b = 0;
+  for (; b + QS_W <= nblocks; b += QS_W) {
+    const float *xg = x + 32 * b;
+    uint8_t *qg = q + qbytes * b, *sg = scales + b;
+    if (e2m1) qs_mx_group(e, f, xg, emax, mmax_frac, mode, true, qg, sg, false);
+    else if (nt) qs_mx_group(e, f, xg, emax, mmax_frac, mode, false, qg, sg, true);
+    else qs_mx_group(e, f, xg, emax, mmax_frac, mode, false, qg, sg, false);
+  }
+  for (; b < nblocks; b++)
+    qs_mx_block(e, f, x + 32 * b, emax, mmax_frac, mode, e2m1, q + qbytes * b, scales + b, nt);
+}
+
+/* mx_quantize; with nt, fp8 codes in whole 64-byte lines are streamed: from the first
+ * 64-byte boundary of q on, an even number of 32-byte blocks, when q is 32-byte aligned
+ * (so every line is written either wholly by streaming stores or wholly by ordinary
+ * ones: a line that takes both is read back from memory). Ends with an sfence when it
+ * streamed. Scales always take ordinary stores (1/32 of the codes' bytes). */
+static void qs_mx_quantize_st(const float *x, size_t nblocks, fp8gemm_dtype elem,
+                              fp8gemm_mx_scale_mode mode, uint8_t *q, uint8_t *scales, bool nt) {
   int emax;
   uint32_t mmax_frac;
   switch (elem) {
@@ -1327,11 +1384,29 @@ static void qs_mx_quantize(const float *x, size_t nblocks, fp8gemm_dtype elem,
     return;
   }
   bool e2m1 = elem == FP8GEMM_E2M1;
-  size_t qbytes = e2m1 ? 16 : 32, b = 0;
-  for (; b + QS_W <= nblocks; b += QS_W) {
-    if (e2m1) qs_mx_group(&e, f, x + 32 * b, emax, mmax_frac, mode, true, q + qbytes * b, scales + b);
-    else qs_mx_group(&e, f, x + 32 * b, emax, mmax_frac, mode, false, q + qbytes * b, scales + b);
+#ifdef QS_PUT_FP8_NT
+  if (nt && !e2m1 && ((uintptr_t)q & 31) == 0) {
+    size_t head = ((uintptr_t)q & 63) != 0 && nblocks > 0; /* a half line: stored */
+    size_t mid = (nblocks - head) & ~(size_t)1;             /* whole lines: streamed */
+    qs_mx_run(&e, f, x, head, emax, mmax_frac, mode, false, q, scales, false);
+    x += 32 * head, q += 32 * head, scales += head;
+    qs_mx_run(&e, f, x, mid, emax, mmax_frac, mode, false, q, scales, true);
+    if (mid > 0) _mm_sfence();
+    x += 32 * mid, q += 32 * mid, scales += mid;
+    qs_mx_run(&e, f, x, nblocks - head - mid, emax, mmax_frac, mode, false, q, scales, false);
+    return;
   }
-  for (; b < nblocks; b++)
-    qs_mx_block(&e, f, x + 32 * b, emax, mmax_frac, mode, e2m1, q + qbytes * b, scales + b);
+#endif
+  (void)nt;
+  qs_mx_run(&e, f, x, nblocks, emax, mmax_frac, mode, e2m1, q, scales, false);
+}
+
+static void qs_mx_quantize(const float *x, size_t nblocks, fp8gemm_dtype elem,
+                           fp8gemm_mx_scale_mode mode, uint8_t *q, uint8_t *scales) {
+  qs_mx_quantize_st(x, nblocks, elem, mode, q, scales, false);
+}
+
+static void qs_mx_quantize_nt(const float *x, size_t nblocks, fp8gemm_dtype elem,
+                              fp8gemm_mx_scale_mode mode, uint8_t *q, uint8_t *scales) {
+  qs_mx_quantize_st(x, nblocks, elem, mode, q, scales, true);
 }

@@ -46,18 +46,28 @@ fp8gemm_status fp8gemm_mx_quantize_infer(const fp8gemm_tensor *input, fp8gemm_dt
  * elements (whole blocks) per kernel call instead of FP8G_CHUNK, as fp8_dequantize does. */
 #define MX_SPAN ((int64_t)1 << 16)
 
+/* fp8 codes of f32 input at least this large are streamed (mx_quantize_nt), as
+ * fp8_cast and per-token fp8_quantize do (CAST_NT_BYTES, QUANT_NT_CODES): larger than
+ * the last-level cache here (32 MiB), so a consumer reads them from memory anyway, and
+ * no line is read for ownership first. Each such kernel call ends with an sfence, so
+ * those spans are longer: one fence per Mi codes. */
+#define MX_NT_CODES ((int64_t)32 << 20)
+#define MX_NT_SPAN ((int64_t)1 << 20)
+
 typedef struct mx_job {
   fp8g_rows in;
   const fp8g_quant_kernels *kern;
   fp8gemm_dtype elem;
   fp8gemm_mx_scale_mode mode;
+  bool nt; /* f32 spans through mx_quantize_nt */
   uint8_t *q, *scales;
 } mx_job;
 
 /* Blocks of x[flat .. flat+n) to q and scales (flat and n multiples of 32). */
 static void mx_put(const mx_job *j, const float *x, int64_t flat, size_t n) {
   uint8_t *q = j->q + (j->elem == FP8GEMM_E2M1 ? flat / 2 : flat);
-  j->kern->mx_quantize(x, n / MX_BLOCK, j->elem, j->mode, q, j->scales + flat / MX_BLOCK);
+  (j->nt ? j->kern->mx_quantize_nt : j->kern->mx_quantize)(x, n / MX_BLOCK, j->elem, j->mode, q,
+                                                           j->scales + flat / MX_BLOCK);
 }
 
 static void mx_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
@@ -93,14 +103,19 @@ fp8gemm_status fp8gemm_mx_quantize(const fp8gemm_tensor *input, fp8gemm_dtype el
   if ((s = fp8g_check_tensor(OP, "input", input, true)) != FP8GEMM_OK) return s;
   if ((s = fp8g_check_out(OP, "q", q, &qd)) != FP8GEMM_OK) return s;
   if ((s = fp8g_check_out(OP, "scales", scales, &sd)) != FP8GEMM_OK) return s;
-  mx_job j = {{0}, fp8g_quant_kernels_for(fp8g_isa()), elem_dtype, mode, q->data, scales->data};
+  mx_job j = {{0}, fp8g_quant_kernels_for(fp8g_isa()), elem_dtype, mode, false, q->data,
+              scales->data};
   fp8g_rows_init(&j.in, input);
   /* Task bounds stay multiples of 32 in every walk (align), so blocks are never split. */
-  if (input->dtype != FP8GEMM_F32 || j.in.kstride != 1)
+  if (input->dtype != FP8GEMM_F32 || j.in.kstride != 1) {
     fp8g_for_spans(j.in.rows, j.in.K, MX_BLOCK, mx_span, &j);
-  else if (fp8g_is_contiguous(input))
-    fp8g_for_spans_max(1, j.in.rows * j.in.K, MX_BLOCK, MX_SPAN, mx_span_flat, &j);
+    return FP8GEMM_OK;
+  }
+  j.nt = elem_dtype != FP8GEMM_E2M1 && j.in.rows * j.in.K >= MX_NT_CODES;
+  int64_t span = j.nt ? MX_NT_SPAN : MX_SPAN;
+  if (fp8g_is_contiguous(input))
+    fp8g_for_spans_max(1, j.in.rows * j.in.K, MX_BLOCK, span, mx_span_flat, &j);
   else
-    fp8g_for_spans_max(j.in.rows, j.in.K, MX_BLOCK, MX_SPAN, mx_span_rows, &j);
+    fp8g_for_spans_max(j.in.rows, j.in.K, MX_BLOCK, span, mx_span_rows, &j);
   return FP8GEMM_OK;
 }

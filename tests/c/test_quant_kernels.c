@@ -237,6 +237,32 @@ static void check_mx(const fp8g_quant_kernels *k, const float *x, size_t nblocks
         dq < 0 ? 0 : qb[dq]);
   CHECK(canary_ok(qb, qbytes) && canary_ok(sb, nblocks), "%s mx %s nblocks=%zu: wrote past the end",
         k->name, fp8gemm_dtype_name(elem), nblocks);
+  /* mx_quantize_nt: q 64-byte aligned, half a line past one, 16 and 1 byte past one (it
+   * streams the whole lines of the first two), canaries on both sides */
+  static const size_t offs[] = {0, 32, 16, 1};
+  for (size_t o = 0; o < sizeof offs / sizeof offs[0]; o++) {
+    size_t total = (128 + qbytes + CANARY + 63) / 64 * 64;
+    uint8_t *base = aligned_alloc(64, total), *sc = malloc(nblocks + CANARY);
+    if (!base || !sc) {
+      CHECK(0, "mx nt: out of memory");
+      free(base);
+      free(sc);
+      break;
+    }
+    memset(base, CANARY_BYTE, total);
+    memset(sc, CANARY_BYTE, nblocks + CANARY);
+    uint8_t *q = base + 64 + offs[o];
+    k->mx_quantize_nt(x, nblocks, elem, mode, q, sc);
+    long dn = first_diff(qa, q, qbytes), dsn = first_diff(sa, sc, nblocks);
+    bool before = true;
+    for (uint8_t *p = base; p < q; p++) before &= *p == CANARY_BYTE;
+    CHECK(dn < 0 && dsn < 0 && before && canary_ok(q, qbytes) && canary_ok(sc, nblocks),
+          "%s mx_quantize_nt %s mode %d nblocks=%zu (%s), q %zu past 64: code byte %ld / scale "
+          "%ld differs from the reference, or a canary was hit",
+          k->name, fp8gemm_dtype_name(elem), (int)mode, nblocks, what, offs[o], dn, dsn);
+    free(base);
+    free(sc);
+  }
   out_free(qa);
   out_free(qb);
   out_free(sa);
@@ -693,6 +719,79 @@ static void suite_mx(const fp8g_quant_kernels *k) {
   free(x);
 }
 
+/*
+ * MX blocks whose scale is known by construction, with values on and around every
+ * rounding boundary of the element format in the scaled domain: each code's value and
+ * each midpoint between neighbours, +-2 f32 ulps, the overflow / saturation midpoint,
+ * 2^emin, zeros of both signs, random signs. Half the blocks draw only from y >= 2^emin
+ * (and zeros), which the division-free AVX-512 step (qs_mx_fast_vec) must handle by
+ * itself; the rest mix in fp8-subnormal values, whose blocks it hands back. Scale
+ * exponents run from where the group path gives up (codes < 32) to near the top.
+ */
+static size_t mx_candidates(fp8gemm_dtype elem, float ymax, float *c, size_t cap, bool normal_only) {
+  const fp8g_format *f = fp8g_format_of(elem);
+  float minn = fp8g_decode(elem, (uint8_t)(1u << f->mbits)); /* 2^emin */
+  size_t n = 0;
+  for (unsigned code = 0; code <= f->max_mag; code++) {
+    float v = fp8g_decode(elem, (uint8_t)code);
+    float next = code < f->max_mag ? fp8g_decode(elem, (uint8_t)(code + 1))
+                                   : 2 * v - fp8g_decode(elem, (uint8_t)(code - 1)); /* the next step */
+    float bases[2] = {v, (v + next) / 2};
+    for (int b = 0; b < 2; b++) {
+      float t = bases[b];
+      for (int d = 0; d < 2; d++) t = nextafterf(t, 0.0f);
+      for (int d = -2; d <= 2; d++, t = nextafterf(t, INFINITY))
+        if (n < cap && t <= ymax && (!normal_only || t >= minn)) c[n++] = t;
+    }
+  }
+  if (n < cap) c[n++] = 0.0f;
+  if (n < cap) c[n++] = ymax;
+  return n;
+}
+
+static void suite_mx_fast(const fp8g_quant_kernels *k) {
+  const fp8gemm_dtype elems[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2};
+  const size_t nbs[] = {1, 2, 15, 16, 17, 33, 47, 2049};
+  enum { CAP = 4096, NB = 2049 };
+  float *all = malloc(CAP * sizeof(float)), *nrm = malloc(CAP * sizeof(float));
+  float *x = malloc((NB + 1) * 32 * sizeof(float));
+  if (!all || !nrm || !x) {
+    CHECK(0, "mx fast: out of memory");
+    goto done;
+  }
+  for (int el = 0; el < 2; el++)
+    for (int mode = FP8GEMM_MX_FLOOR; mode <= FP8GEMM_MX_RCEIL; mode++) {
+      const fp8g_format *f = fp8g_format_of(elems[el]);
+      float vmax = fp8g_decode(elems[el], f->max_mag);
+      int emax = ilogbf(vmax);
+      /* the block's largest |y|: just below 2^(emax+1) (floor), or the element max,
+       * whose mantissa does not raise the rceil scale: either way the scale is 2^se */
+      float ymax = mode == FP8GEMM_MX_FLOOR ? nextafterf(ldexpf(1.0f, emax + 1), 0.0f) : vmax;
+      size_t na = mx_candidates(elems[el], ymax, all, CAP, false);
+      size_t nn = mx_candidates(elems[el], ymax, nrm, CAP, true);
+      for (int round = 0; round < 4; round++) {
+        for (size_t b = 0; b <= NB; b++) {
+          int se = (int)(rnd() % 215) - 102 - emax; /* codes se + 127 from 25 to 239 - emax */
+          bool normal_only = rnd() & 1;
+          const float *c = normal_only ? nrm : all;
+          size_t nc = normal_only ? nn : na, top = rnd() % 32;
+          for (int i = 0; i < 32; i++) {
+            uint64_t r = rnd();
+            float y = i == (int)top ? ymax : c[r % nc];
+            x[32 * b + i] = ldexpf((r >> 40) & 1 ? -y : y, se);
+          }
+        }
+        for (size_t i = 0; i < sizeof nbs / sizeof nbs[0]; i++)
+          check_mx(k, x + 32 * (i % 2), nbs[i], elems[el], (fp8gemm_mx_scale_mode)mode,
+                   "scaled boundaries");
+      }
+    }
+done:
+  free(all);
+  free(nrm);
+  free(x);
+}
+
 /* Under FTZ/DAZ and other rounding modes the fast paths must still equal the
  * reference computed under the same state (the library never changes MXCSR; this
  * test does, and restores it). */
@@ -840,6 +939,7 @@ int main(void) {
     suite_wide(k);
     suite_dequantize(k);
     suite_mx(k);
+    suite_mx_fast(k);
     suite_mxcsr(k);
     suite_exhaustive16(k);
     suite_fused_dequantize(k);
@@ -854,6 +954,7 @@ int main(void) {
   suite_wide(&quant_emul16);
   suite_dequantize(&quant_emul16);
   suite_mx(&quant_emul16);
+  suite_mx_fast(&quant_emul16);
   suite_mxcsr(&quant_emul16);
   suite_exhaustive16(&quant_emul16);
   suite_fused_dequantize(&quant_emul16);

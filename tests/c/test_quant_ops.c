@@ -768,6 +768,68 @@ static void test_mx_spans(void) {
   fp8gemm_set_num_threads(saved_threads);
 }
 
+/* f32 -> fp8 MX outputs of >= 32 Mi codes are streamed (mx_quantize_nt in spans of
+ * 1 Mi): a contiguous tensor walked flat and rows of unit stride 32 floats apart, each
+ * at a 64-byte-aligned q, half a line past one and an odd q, on 1 and 2 threads and
+ * every level, must give the reference kernel's bytes and leave the canaries on both
+ * sides of q and after the scales alone. K = 4128 is not a multiple of 64, so rows
+ * start mid-line. */
+static void test_mx_streaming(void) {
+  enum { K = 4128, PAD = 32 };
+  const int64_t R = ((int64_t)32 << 20) / K + 3, n = R * K, dims[2] = {R, K},
+                sdims[2] = {R, K / 32};
+  float *x = malloc((size_t)(R * (K + PAD)) * sizeof(float));
+  uint8_t *ref = malloc((size_t)n), *rs = malloc((size_t)(n / 32));
+  size_t gsz = ((size_t)n + 256 + 63) / 64 * 64; /* a multiple of the alignment (C11) */
+  uint8_t *got = aligned_alloc(64, gsz), *sc = malloc((size_t)(n / 32) + 64);
+  if (!x || !ref || !rs || !got || !sc) {
+    CHECK(0, "mx streaming: out of memory");
+    goto done;
+  }
+  for (int64_t i = 0; i < R * (K + PAD); i++) x[i] = random_value();
+  fp8gemm_isa saved = fp8gemm_get_max_isa(), top = fp8gemm_isa_detected();
+  int saved_threads = fp8gemm_get_num_threads();
+  const fp8gemm_dtype elems[2] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2};
+  const int offs[3] = {0, 32, 33};
+  for (int v = 0; v < 2; v++) {
+    fp8gemm_tensor in = desc(FP8GEMM_F32, 2, dims, x);
+    if (v) in.strides[0] = K + PAD;
+    for (int e = 0; e < 2; e++) {
+      fp8gemm_mx_scale_mode mode = e ? FP8GEMM_MX_RCEIL : FP8GEMM_MX_FLOOR;
+      for (int64_t r = 0; r < R; r++)
+        fp8g_quant_ref.mx_quantize(x + r * (v ? K + PAD : K), K / 32, elems[e], mode,
+                                   ref + r * K, rs + r * (K / 32));
+      for (int threads = 1; threads <= 2; threads++)
+        for (int o = 0; o < 3; o++)
+          for (int isa = 0; isa <= (int)top; isa++) {
+            fp8gemm_set_num_threads(threads);
+            fp8gemm_set_max_isa((fp8gemm_isa)isa);
+            uint8_t *q = got + 64 + offs[o];
+            fill_canary(got, gsz);
+            fill_canary(sc, (size_t)(n / 32) + 64);
+            fp8gemm_tensor qt = desc(elems[e], 2, dims, q), st = desc(FP8GEMM_E8M0, 2, sdims, sc);
+            CHECK(fp8gemm_mx_quantize(&in, elems[e], 32, mode, &qt, &st) == FP8GEMM_OK, "%s",
+                  fp8gemm_last_error());
+            CHECK(memcmp(q, ref, (size_t)n) == 0 && memcmp(sc, rs, (size_t)(n / 32)) == 0 &&
+                      all_canary(got, (size_t)(64 + offs[o])) && all_canary(q + n, 64) &&
+                      all_canary(sc + n / 32, 64),
+                  "mx %s of %lld values (%s) at q+%d on %d threads at %s: not the reference's "
+                  "bytes, or a canary was hit",
+                  fp8gemm_dtype_name(elems[e]), (long long)n, v ? "rows apart" : "contiguous",
+                  offs[o], threads, fp8gemm_isa_name((fp8gemm_isa)isa));
+          }
+    }
+  }
+  fp8gemm_set_max_isa(saved);
+  fp8gemm_set_num_threads(saved_threads);
+done:
+  free(x);
+  free(ref);
+  free(rs);
+  free(got);
+  free(sc);
+}
+
 /* ----------------------------------- per-token against the spec formula, by hand */
 static void test_per_token_formula(void) {
   enum { R = 6, K = 50 };
@@ -838,6 +900,7 @@ int main(void) {
   test_cast_streaming();
   test_token_streaming();
   test_mx_spans();
+  test_mx_streaming();
   test_per_token_formula();
   test_query();
   return test_summary();
