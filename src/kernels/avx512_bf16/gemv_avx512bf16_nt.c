@@ -74,9 +74,10 @@ static inline __attribute__((always_inline)) void reduce16(const __m512 v[16], f
 /* Block scales (KIND_SEG): a segment's 16 lanes of a (row, column) are first summed to 4,
  * lane j = (l[j] + l[j + 8]) + (l[j + 4] + l[j + 12]) (first operands first), then
  * scaled: one FMA per row for 4 columns (their 4 lanes each) instead of one per (row,
- * column). Per (row, column) and 128-K segment that FMA and its scale multiply and
- * broadcast were what made the block tiles ~1.4-1.6x the per-tensor ones (docs/gemv.md,
- * session 9); the reduction's shuffles and adds run on other pipes than VDPBF16PS. The
+ * column). Per (row, column) and 128-K segment that FMA (on VDPBF16PS's pipes), its scale
+ * multiply and broadcast, the spilled segment parts and the restarts made the block
+ * tiles ~1.45-1.65x the per-tensor ones in cache (docs/gemv.md, session 9); the tree's
+ * shuffles and adds mostly run beside VDPBF16PS (~1.45x left in cache). The
  * one-column tiles do the same per column on 4-lane vectors, so a column's bits do not
  * depend on the tile width. */
 static inline __attribute__((always_inline)) __m256 add_first8(__m256 a, __m256 b) {
