@@ -1121,17 +1121,22 @@ static void test_bf16_packed_weights(void) {
 /* A column's bits do not depend on the tile width that serves it: columns 64..66 of an
  * N = 68 call run in a 4-column tile (vector epilogue, one reduction tree), those of the
  * N = 67 call on the same weight rows one column at a time (scalar epilogue); every row
- * count of a tile group (M = 1..5), every output dtype, with and without a bias. */
+ * count of a tile group (M = 1..5: M = 5 runs the shared block tiles and, at the edge,
+ * one-column tiles), every output dtype, with and without a bias, per-token and block
+ * scales (1 x 128 and 128 x 128 blocks: the block tiles sum a segment's lanes in a tree
+ * that the one-column tiles must repeat). */
 static void test_bf16_tile_width(void) {
   enum { N = 68, K = 200, MMAX = 5 };
   static const fp8gemm_dtype outs[] = {FP8GEMM_F32, FP8GEMM_BF16, FP8GEMM_F16};
   uint8_t *wmem = malloc((size_t)N * K), *amem = malloc((size_t)MMAX * K);
-  float sa[MMAX], sw[N], bias[N];
+  enum { KB = (K + 127) / 128 };
+  float sa[MMAX * KB], sw[N], bias[N];
   float *o[2] = {malloc((size_t)MMAX * N * 4), malloc((size_t)MMAX * N * 4)};
   for (int64_t i = 0; i < (int64_t)N * K; i++) wmem[i] = finite_code(FP8GEMM_E4M3FN);
   for (int64_t i = 0; i < (int64_t)MMAX * K; i++) amem[i] = finite_code(FP8GEMM_E4M3FN);
-  for (int i = 0; i < MMAX; i++) sa[i] = rand_scale();
+  for (int i = 0; i < MMAX * KB; i++) sa[i] = rand_scale();
   for (int i = 0; i < N; i++) sw[i] = rand_scale(), bias[i] = ((float)(next_u32() % 2001) - 1000.0f) / 64.0f;
+  for (int blk = 0; blk < 2; blk++)
   for (int64_t m = 1; m <= MMAX; m++)
     for (int od_i = 0; od_i < 3; od_i++)
       for (int with_bias = 0; with_bias < 2; with_bias++) {
@@ -1139,13 +1144,15 @@ static void test_bf16_tile_width(void) {
         for (int v = 0; v < 2; v++) {
           int64_t n = N - v; /* v = 1: the panel's last 3 columns one at a time */
           fp8gemm_tensor a, wt, sat, swt, bt, od;
-          int64_t ad[2] = {m, K}, wd[2] = {K, n}, sad[2] = {m, 1}, nd[1] = {n}, odims[2] = {m, n};
+          int64_t ad[2] = {m, K}, wd[2] = {K, n}, sad[2] = {m, blk ? KB : 1}, nd[1] = {n}, odims[2] = {m, n};
+          int64_t swd[2] = {KB, 1}; /* block: [K / 128, N / 128], one column block */
           fp8gemm_tensor_init(&a, FP8GEMM_E4M3FN, 2, ad, amem);
           fp8gemm_tensor_init(&wt, FP8GEMM_E4M3FN, 2, wd, wmem);
           wt.strides[0] = 1; /* [K, n] view of the first n rows of the [N, K] tensor */
           wt.strides[1] = K;
           fp8gemm_tensor_init(&sat, FP8GEMM_F32, 2, sad, sa);
-          fp8gemm_tensor_init(&swt, FP8GEMM_F32, 1, nd, sw);
+          if (blk) fp8gemm_tensor_init(&swt, FP8GEMM_F32, 2, swd, sw);
+          else fp8gemm_tensor_init(&swt, FP8GEMM_F32, 1, nd, sw);
           fp8gemm_tensor_init(&bt, FP8GEMM_F32, 1, nd, bias);
           fp8gemm_tensor_init(&od, outs[od_i], 2, odims, o[v]);
           fp8gemm_status st = fp8gemm_fp8_gemm(&a, &wt, outs[od_i], &sat, &swt, with_bias ? &bt : NULL, &od);
@@ -1155,8 +1162,8 @@ static void test_bf16_tile_width(void) {
         for (int64_t r = 0; r < m; r++)
           same = same && memcmp((char *)o[0] + (size_t)(r * N) * es, (char *)o[1] + (size_t)(r * (N - 1)) * es,
                                 (size_t)(N - 1) * es) == 0;
-        CHECK(same, "m=%lld out %s bias %d: columns 0..66 bitwise the same with N = 68 and N = 67",
-              (long long)m, fp8gemm_dtype_name(outs[od_i]), with_bias);
+        CHECK(same, "%s m=%lld out %s bias %d: columns 0..66 bitwise the same with N = 68 and N = 67",
+              blk ? "block" : "per-token", (long long)m, fp8gemm_dtype_name(outs[od_i]), with_bias);
       }
   fp8gemm_kernel_info info = {0};
   CHECK(fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, 1, N - 1, K, 1,

@@ -30,7 +30,8 @@ enum { GEMV_BF16_PREFETCH = 3072 };
  * One tile: mr rows x cn columns over all of K. Sums run per segment of `seg` K values
  * (a multiple of 64; >= k for a single chain): tmp = VDPBF16PS chain over the segment
  * from 0, then part = fma(tmp, s, part) with s = sa(row, seg) * sb(seg, col) (1 when both
- * tables are NULL; sa NULL: sb holds the products). The 16 lanes of part are summed in a fixed order into out.
+ * tables are NULL; sa NULL: sb holds the products). The 16 lanes of part are summed in a fixed order into out
+ * (with block scales tmp's lanes are summed to 4 before the fma, gemv_avx512bf16_nt.c).
  */
 typedef struct gemv_bf16_tile {
   const uint8_t *b;   /* column c: b + c * ldb, K codes from the tile's k0 = 0 */

@@ -71,6 +71,62 @@ static inline __attribute__((always_inline)) void reduce16(const __m512 v[16], f
   _mm512_storeu_ps(out, _mm512_permutexvar_ps(order, r));
 }
 
+/* Block scales (KIND_SEG): a segment's 16 lanes of a (row, column) are first summed to 4,
+ * lane j = (l[j] + l[j + 8]) + (l[j + 4] + l[j + 12]) (first operands first), then
+ * scaled: one FMA per row for 4 columns (their 4 lanes each) instead of one per (row,
+ * column). Per (row, column) and 128-K segment that FMA (on VDPBF16PS's pipes), its scale
+ * multiply and broadcast, the spilled segment parts and the restarts made the block
+ * tiles ~1.45-1.65x the per-tensor ones in cache (docs/gemv.md, session 9); the tree's
+ * shuffles and adds mostly run beside VDPBF16PS (~1.45x left in cache). The
+ * one-column tiles do the same per column on 4-lane vectors, so a column's bits do not
+ * depend on the tile width. */
+static inline __attribute__((always_inline)) __m256 add_first8(__m256 a, __m256 b) {
+  __m256 r;
+  __asm__("vaddps %2, %1, %0" : "=v"(r) : "v"(a), "v"(b));
+  return r;
+}
+static inline __attribute__((always_inline)) __m128 add_first4(__m128 a, __m128 b) {
+  __m128 r;
+  __asm__("vaddps %2, %1, %0" : "=v"(r) : "v"(a), "v"(b));
+  return r;
+}
+/* One column's segment sum to 4 lanes. */
+static inline __attribute__((always_inline)) __m128 seg_lanes1(__m512 a) {
+  __m256 h = add_first8(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+  return add_first4(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+/* Four columns' segment sums to 4 lanes each, column c in lanes 4c .. 4c + 3. */
+static inline __attribute__((always_inline)) __m512 seg_lanes4(__m512 a0, __m512 a1, __m512 a2, __m512 a3) {
+  __m512 t01 = add_first(_mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(3, 2, 3, 2)));
+  __m512 t23 = add_first(_mm512_shuffle_f32x4(a2, a3, _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_f32x4(a2, a3, _MM_SHUFFLE(3, 2, 3, 2)));
+  return add_first(_mm512_shuffle_f32x4(t01, t23, _MM_SHUFFLE(2, 0, 2, 0)),
+                   _mm512_shuffle_f32x4(t01, t23, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+/* The scales of segment s for 4 columns, column c's in lanes 4c .. 4c + 3; times the
+ * row's sa when given (the same fp32 products sa * sb as the one-column tiles form). */
+static inline __attribute__((always_inline)) __m512 seg_scales4(const float *sb, int64_t sb_ld, int64_t s) {
+  __m128 b4 = _mm_set_ps(sb[3 * sb_ld + s], sb[2 * sb_ld + s], sb[sb_ld + s], sb[s]);
+  const __m512i rep = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  return _mm512_permutexvar_ps(rep, _mm512_castps128_ps512(b4));
+}
+/* Lane 4c of the result: (p[4c] + p[4c + 1]) + (p[4c + 2] + p[4c + 3]); the same
+ * operations per 128 bits for 4-lane and 16-lane vectors. */
+static inline __attribute__((always_inline)) __m512 seg_final4(__m512 p) {
+  __m512 u = add_first(p, _mm512_permute_ps(p, _MM_SHUFFLE(2, 3, 0, 1)));
+  return add_first(u, _mm512_permute_ps(u, _MM_SHUFFLE(1, 0, 3, 2)));
+}
+static inline __attribute__((always_inline)) float seg_final1(__m128 p) {
+  __m128 u = add_first4(p, _mm_permute_ps(p, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm_cvtss_f32(add_first4(u, _mm_permute_ps(u, _MM_SHUFFLE(1, 0, 3, 2))));
+}
+/* Row i's 4 column results of seg_final4 to out[0..3]. */
+static inline __attribute__((always_inline)) void seg_store4(__m512 v, float *out) {
+  const __m512i pick = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12, 8, 4, 0);
+  _mm_storeu_ps(out, _mm512_castps512_ps128(_mm512_permutexvar_ps(pick, v)));
+}
+
 /* What a tile applies per K segment, a constant of each compiled tile so that the plain
  * ones carry no segment sums (with 4 x 4 accumulators those spilled to the stack).
  * KIND_MX_SAT: MX with the exponents folded by the saturating subtract
@@ -105,10 +161,15 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
   const int64_t full = k / GEMV_BF16_CHUNK;
   const __mmask64 tail = (k % 64) ? (((__mmask64)1 << (k % 64)) - 1) : ~(__mmask64)0;
   __m512 part[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
+  __m512 part4[GEMV_BF16_MR]; /* KIND_SEG, 4 columns: seg_lanes4's lanes, scaled */
+  __m128 part1[GEMV_BF16_MR]; /* KIND_SEG, 1 column */
   __m512i hmax = _mm512_setzero_si512(); /* KIND_MX_SAT */
   __mmask64 nan80 = 0;
-  _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
+  _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
+    part4[i] = _mm512_setzero_ps();
+    part1[i] = _mm_setzero_ps();
     _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) part[i][c] = _mm512_setzero_ps();
+  }
   /* Plain and MX tiles: one segment over all of K (the driver's seg >= k). */
   const int64_t seg_chunks = kind == KIND_SEG ? t->seg / GEMV_BF16_CHUNK : nchunks;
   for (int64_t q0 = 0, s = 0; q0 < nchunks; q0 += seg_chunks, s++) {
@@ -152,20 +213,35 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
         }
       }
     }
-    _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
-      _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
-        __m512 sum = acc[i][c];
-        if (kind == KIND_SEG) { /* the driver's tables: sb always, sa NULL when sb holds sa * sb */
-          float sc = t->sb[c * t->sb_ld + s];
-          if (t->sa) sc = t->sa[i * t->sa_ld + s] * sc;
-          part[i][c] = _mm512_fmadd_ps(sum, _mm512_set1_ps(sc), part[i][c]);
-        } else {
-          part[i][c] = _mm512_add_ps(sum, part[i][c]); /* one segment: the bits of fma(sum, 1, 0) */
-        }
+    if (kind == KIND_SEG && cn == 4) { /* the driver's tables: sb always, sa NULL when sb holds sa * sb */
+      __m512 sb4 = seg_scales4(t->sb, t->sb_ld, s);
+      _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
+        __m512 sc = t->sa ? _mm512_mul_ps(_mm512_set1_ps(t->sa[i * t->sa_ld + s]), sb4) : sb4;
+        part4[i] = _mm512_fmadd_ps(seg_lanes4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), sc, part4[i]);
       }
+    } else if (kind == KIND_SEG) {
+      _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
+        float sc = t->sb[s];
+        if (t->sa) sc = t->sa[i * t->sa_ld + s] * sc;
+        part1[i] = _mm_fmadd_ps(seg_lanes1(acc[i][0]), _mm_set1_ps(sc), part1[i]);
+      }
+    } else {
+      _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
+        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++)
+          part[i][c] = _mm512_add_ps(acc[i][c], part[i][c]); /* one segment: the bits of fma(sum, 1, 0) */
     }
   }
   if (kind == KIND_MX_SAT && gemv_bf16_mx_nf_seen(hmax, nan80)) return false;
+  if (kind == KIND_SEG && cn == 4) {
+    _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) seg_store4(seg_final4(part4[i]), t->out + i * t->ldo);
+    if (t->ldo == 4) /* the driver's layout: 16 floats, rows past mr get 0 */
+      for (int i = mr; i < GEMV_BF16_MR; i++) _mm_storeu_ps(t->out + 4 * i, _mm_setzero_ps());
+    return true;
+  }
+  if (kind == KIND_SEG) {
+    _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) t->out[i * t->ldo] = seg_final1(part1[i]);
+    return true;
+  }
   if (cn == 4 && t->ldo == 4) { /* the driver's layout: 16 floats, rows past mr unused */
     __m512 v[16];
     _Pragma("GCC unroll 16") for (int n = 0; n < 16; n++) v[n] = n / 4 < mr ? part[n / 4][n % 4] : _mm512_setzero_ps();
@@ -228,7 +304,8 @@ enum { SHARED_KB = 8 };
 
 typedef struct shared_state {
   __m512 acc[GEMV_BF16_ROWS_MAX][GEMV_BF16_CN_MAX];  /* open segment sums between blocks */
-  __m512 part[GEMV_BF16_ROWS_MAX][GEMV_BF16_CN_MAX]; /* scaled segment sums */
+  __m512 part[GEMV_BF16_ROWS_MAX][GEMV_BF16_CN_MAX]; /* scaled segment sums (KIND_SEG: part[row][0],
+                                                        seg_lanes4's lanes) */
   __m512i w[SHARED_KB][GEMV_BF16_CN_MAX][2];         /* the block's decoded columns */
   __m512i hmax;                                      /* KIND_MX_SAT */
   __mmask64 nan80;
@@ -286,17 +363,19 @@ static inline __attribute__((always_inline)) void shared_pass(const gemv_bf16_ti
       }
     }
   }
+  if (last && kind == KIND_SEG) { /* as in tile_body */
+    __m512 sb4 = seg_scales4(t->sb, t->sb_ld, s);
+    _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++) {
+      __m512 sc = t->sa ? _mm512_mul_ps(_mm512_set1_ps(t->sa[(r0 + i) * t->sa_ld + s]), sb4) : sb4;
+      st->part[r0 + i][0] = _mm512_fmadd_ps(seg_lanes4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), sc,
+                                            st->part[r0 + i][0]);
+    }
+    return;
+  }
   _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++) {
     _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) {
-      if (!last) {
-        st->acc[r0 + i][c] = acc[i][c];
-      } else if (kind == KIND_SEG) { /* as in tile_body */
-        float sc = t->sb[c * t->sb_ld + s];
-        if (t->sa) sc = t->sa[(r0 + i) * t->sa_ld + s] * sc;
-        st->part[r0 + i][c] = _mm512_fmadd_ps(acc[i][c], _mm512_set1_ps(sc), st->part[r0 + i][c]);
-      } else {
-        st->part[r0 + i][c] = _mm512_add_ps(acc[i][c], st->part[r0 + i][c]);
-      }
+      if (!last) st->acc[r0 + i][c] = acc[i][c];
+      else st->part[r0 + i][c] = _mm512_add_ps(acc[i][c], st->part[r0 + i][c]);
     }
   }
 }
@@ -337,6 +416,10 @@ static inline __attribute__((always_inline)) bool shared_body(const gemv_bf16_ti
     }
   }
   if (kind == KIND_MX_SAT && gemv_bf16_mx_nf_seen(st.hmax, st.nan80)) return false;
+  if (kind == KIND_SEG) { /* rows past m: zero sums, written but unused */
+    for (int i = 0; i < 4 * ng; i++) seg_store4(seg_final4(st.part[i][0]), t->out + 4 * i);
+    return true;
+  }
   for (int g = 0; g < ng; g++) /* rows past m: zero sums, written but unused */
     reduce16(&st.part[4 * g][0], t->out + 16 * g);
   return true;
