@@ -171,22 +171,31 @@ static void token_f32_rows(bench *b, int64_t t, bool prefetch) {
       b->k->quantize(x, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW);
   }
 }
-/* nt: quantize_wide_pf_nt (non-temporal code stores), one nt_fence per task */
-static void token_nt_rows(bench *b, int64_t t, bool bf16) {
+/* per-token rows of task t read in place (f32 or bf16): the amax pass, then the quantize.
+ * ROW_PF: prefetching the next row of the task, as the op does; ROW_NT:
+ * quantize_wide_pf_nt (non-temporal code stores), one nt_fence per task; ROW_Q1
+ * (diagnostic): every row's codes overwrite one 4 KiB row, so no write traffic reaches
+ * memory; ROW_NOAMAX (diagnostic): no amax pass, the scale fixed. */
+enum { ROW_PF = 1, ROW_NT = 2, ROW_Q1 = 4, ROW_NOAMAX = 8 };
+static void token_wide_rows(bench *b, int64_t t, bool bf16, unsigned how) {
   size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows, w = bf16 ? 2 : 4;
   fp8gemm_dtype dt = bf16 ? FP8GEMM_BF16 : FP8GEMM_F32;
   const char *base = bf16 ? (const char *)b->x16 : (const char *)b->x32;
   for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
     const char *x = base + r * K_ROW * w;
-    float s = token_scale(b->k->amax_wide(x, dt, K_ROW));
+    float s = token_scale((how & ROW_NOAMAX) ? 512.0f : b->k->amax_wide(x, dt, K_ROW));
     b->scales[r] = s;
-    b->k->quantize_wide_pf_nt(x, dt, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW,
-                              has_next_row(b, r, r0) ? x + K_ROW * w : NULL);
+    uint8_t *q = b->qout + ((how & ROW_Q1) ? (size_t)t : r) * K_ROW;
+    const char *next = (how & ROW_PF) && has_next_row(b, r, r0) ? x + K_ROW * w : NULL;
+    if (how & ROW_NT)
+      b->k->quantize_wide_pf_nt(x, dt, K_ROW, s, FP8GEMM_E4M3FN, true, q, next);
+    else
+      b->k->quantize_wide_pf(x, dt, K_ROW, s, FP8GEMM_E4M3FN, true, q, next);
   }
-  b->k->nt_fence();
+  if (how & ROW_NT) b->k->nt_fence();
 }
-static void token_f32_nt_task(void *ctx, int64_t t) { token_nt_rows(ctx, t, false); }
-static void token_bf16_nt_task(void *ctx, int64_t t) { token_nt_rows(ctx, t, true); }
+static void token_f32_nt_task(void *ctx, int64_t t) { token_wide_rows(ctx, t, false, ROW_PF | ROW_NT); }
+static void token_bf16_nt_task(void *ctx, int64_t t) { token_wide_rows(ctx, t, true, ROW_PF | ROW_NT); }
 static void token_f32_task(void *ctx, int64_t t) { token_f32_rows(ctx, t, true); }
 static void token_f32_nopf_task(void *ctx, int64_t t) { token_f32_rows(ctx, t, false); }
 
@@ -202,57 +211,23 @@ static void token_bf16_task(void *ctx, int64_t t) {
   }
 }
 
-/* the fused entries: amax and quantize read bf16 directly (pf: prefetching the next row) */
-static void token_bf16_fused(bench *b, int64_t t, bool pf) {
-  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows;
-  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
-    const uint16_t *x = b->x16 + r * K_ROW;
-    float s = token_scale(b->k->amax_wide(x, FP8GEMM_BF16, K_ROW));
-    b->scales[r] = s;
-    b->k->quantize_wide_pf(x, FP8GEMM_BF16, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW,
-                           pf && has_next_row(b, r, r0) ? x + K_ROW : NULL);
-  }
-}
-static void token_bf16_fused_task(void *ctx, int64_t t) { token_bf16_fused(ctx, t, true); }
-static void token_bf16_nopf_task(void *ctx, int64_t t) { token_bf16_fused(ctx, t, false); }
+/* the fused entries: amax and quantize read bf16 directly (with / without the prefetch) */
+static void token_bf16_fused_task(void *ctx, int64_t t) { token_wide_rows(ctx, t, true, ROW_PF); }
+static void token_bf16_nopf_task(void *ctx, int64_t t) { token_wide_rows(ctx, t, true, 0); }
 
 /* Diagnostics (rows named "diag ...", run only with --only diag...): where the per-token
  * time goes. q1: the codes of every row overwrite one 4 KiB row (no write traffic to
  * memory). pfonly: per row the amax pass and a T2 prefetch of the next row, no
  * quantize (the rate one core pulls rows in with software prefetches). noamax (below):
  * no amax pass. */
-static void diag_q1(bench *b, int64_t t, bool bf16) {
-  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows, w = bf16 ? 2 : 4;
-  fp8gemm_dtype dt = bf16 ? FP8GEMM_BF16 : FP8GEMM_F32;
-  const char *base = bf16 ? (const char *)b->x16 : (const char *)b->x32;
-  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
-    const char *x = base + r * K_ROW * w;
-    float s = token_scale(b->k->amax_wide(x, dt, K_ROW));
-    b->scales[r] = s;
-    b->k->quantize_wide_pf(x, dt, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + (size_t)t * K_ROW,
-                           has_next_row(b, r, r0) ? x + K_ROW * w : NULL);
-  }
-}
-static void diag_f32_q1_task(void *ctx, int64_t t) { diag_q1(ctx, t, false); }
-static void diag_bf16_q1_task(void *ctx, int64_t t) { diag_q1(ctx, t, true); }
+static void diag_f32_q1_task(void *ctx, int64_t t) { token_wide_rows(ctx, t, false, ROW_PF | ROW_Q1); }
+static void diag_bf16_q1_task(void *ctx, int64_t t) { token_wide_rows(ctx, t, true, ROW_PF | ROW_Q1); }
 
 /* noamax: per row only the quantize with the next-row prefetch, the scale fixed (no amax
  * pass: what the per-token rows would cost if the next row's amax were free; other
  * codes than the real rows, same data). */
-static void diag_noamax(bench *b, int64_t t, bool bf16) {
-  size_t rows = TASK_ELEMS / K_ROW, r0 = (size_t)t * rows, w = bf16 ? 2 : 4;
-  fp8gemm_dtype dt = bf16 ? FP8GEMM_BF16 : FP8GEMM_F32;
-  const char *base = bf16 ? (const char *)b->x16 : (const char *)b->x32;
-  float s = token_scale(512.0f);
-  for (size_t r = r0; r < r0 + rows && r * K_ROW < b->n; r++) {
-    const char *x = base + r * K_ROW * w;
-    b->scales[r] = s;
-    b->k->quantize_wide_pf(x, dt, K_ROW, s, FP8GEMM_E4M3FN, true, b->qout + r * K_ROW,
-                           has_next_row(b, r, r0) ? x + K_ROW * w : NULL);
-  }
-}
-static void diag_f32_noamax_task(void *ctx, int64_t t) { diag_noamax(ctx, t, false); }
-static void diag_bf16_noamax_task(void *ctx, int64_t t) { diag_noamax(ctx, t, true); }
+static void diag_f32_noamax_task(void *ctx, int64_t t) { token_wide_rows(ctx, t, false, ROW_PF | ROW_NOAMAX); }
+static void diag_bf16_noamax_task(void *ctx, int64_t t) { token_wide_rows(ctx, t, true, ROW_PF | ROW_NOAMAX); }
 
 static void diag_f32_pfonly_task(void *ctx, int64_t t) {
   bench *b = ctx;
