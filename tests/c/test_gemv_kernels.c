@@ -1056,17 +1056,23 @@ static void test_bf16_supports(void) {
 
 /* Through the public API: an NT weight (the [N, K] checkpoint tensor's transposed view)
  * and the same weight packed give bitwise the same output, on 1 and 2 threads, at the
- * decode sizes the BF16 kernels serve (and the query names them). */
+ * decode sizes the BF16 kernels serve (and the query names them), with per-token /
+ * per-channel and with block / group scales given as a transposed view (the packed copy
+ * must follow its strides; no other test packs a strided block scale). */
 static void test_bf16_packed_weights(void) {
   static const int64_t ms[] = {1, 2, 3, 4, 7, 16};
-  int64_t n = 77, k = 333;
   int threads_before = fp8gemm_get_num_threads();
+  for (int blk = 0; blk < 2; blk++) /* per-token / per-channel, then block (w8a16: groups along K) */
   for (int w = 0; w < 2; w++)
     for (int mi = 0; mi < 6; mi++) {
-      int64_t m = ms[mi];
+      /* block: N = 133 has two column blocks (w8a8) and a one-column tile at the end, K = 333
+       * a partial last segment; the weight scale is the .t() view of [N / 128, K / 128]
+       * (w8a16: of [N, K / 128]) and neighbouring blocks differ by 2^20 */
+      int64_t m = ms[mi], n = blk ? 133 : 77, k = 333, kb = (k + 127) / 128;
+      int64_t nsw = blk ? kb * (w ? n : (n + 127) / 128) : n;
       fp8gemm_dtype adt = w ? FP8GEMM_BF16 : FP8GEMM_E4M3FN;
       uint8_t *wmem = malloc((size_t)(n * k)), *amem = malloc((size_t)(m * k) * 2);
-      float *sa = malloc((size_t)m * sizeof(float)), *sw = malloc((size_t)n * sizeof(float));
+      float *sa = malloc((size_t)(m * kb) * sizeof(float)), *sw = malloc((size_t)nsw * sizeof(float));
       uint16_t *o[3];
       for (int i = 0; i < 3; i++) o[i] = malloc((size_t)(m * n) * 2);
       for (int64_t i = 0; i < n * k; i++) wmem[i] = finite_code(FP8GEMM_E4M3FN);
@@ -1074,17 +1080,20 @@ static void test_bf16_packed_weights(void) {
         if (w) ((uint16_t *)amem)[i] = fp8g_f32_to_bf16(((float)(next_u32() % 2001) - 1000.0f) / 97.0f);
         else amem[i] = finite_code(FP8GEMM_E4M3FN);
       }
-      for (int64_t i = 0; i < m; i++) sa[i] = rand_scale();
-      for (int64_t i = 0; i < n; i++) sw[i] = rand_scale();
+      for (int64_t i = 0; i < m * kb; i++) sa[i] = rand_scale();
+      for (int64_t i = 0; i < nsw; i++) sw[i] = blk ? ldexpf(rand_scale(), (i + i / kb) % 2 ? 10 : -10) : rand_scale();
       fp8gemm_tensor a, wt, sat, swt, od;
-      int64_t ad[2] = {m, k}, wd[2] = {k, n}, sad[2] = {m, 1}, swd[1] = {n}, odims[2] = {m, n};
+      int64_t ad[2] = {m, k}, wd[2] = {k, n}, sad[2] = {m, blk ? kb : 1}, swd[2] = {blk ? kb : n, nsw / kb},
+              odims[2] = {m, n};
       fp8gemm_tensor_init(&a, adt, 2, ad, amem);
       fp8gemm_tensor_init(&wt, FP8GEMM_E4M3FN, 2, wd, wmem);
       wt.strides[0] = 1; /* [K, N] view of the [N, K] tensor */
       wt.strides[1] = k;
       fp8gemm_tensor_init(&sat, FP8GEMM_F32, 2, sad, sa);
-      fp8gemm_tensor_init(&swt, FP8GEMM_F32, 1, swd, sw);
+      fp8gemm_tensor_init(&swt, FP8GEMM_F32, blk ? 2 : 1, blk ? swd : &n, sw);
+      if (blk) swt.strides[0] = 1, swt.strides[1] = kb; /* [K / 128, *] view of [*, K / 128] */
       fp8gemm_tensor_init(&od, FP8GEMM_BF16, 2, odims, NULL);
+      long fell = fp8g_gemv_bf16_fallbacks();
       for (int i = 0; i < 2; i++) {
         fp8gemm_set_num_threads(i + 1);
         od.data = o[i];
@@ -1102,13 +1111,16 @@ static void test_bf16_packed_weights(void) {
       CHECK(st == FP8GEMM_OK, "packed: %s", fp8gemm_last_error());
       size_t bytes = (size_t)(m * n) * 2;
       CHECK(memcmp(o[0], o[1], bytes) == 0 && memcmp(o[0], o[2], bytes) == 0,
-            "m=%lld w8a16=%d: 1 thread, 2 threads and packed bitwise equal", (long long)m, w);
+            "%s m=%lld w8a16=%d: 1 thread, 2 threads and packed bitwise equal", blk ? "block" : "per-token",
+            (long long)m, w);
+      CHECK(fp8g_gemv_bf16_fallbacks() == fell, "%s m=%lld w8a16=%d: no call handed back to gemv_avx2",
+            blk ? "block" : "per-token", (long long)m, w);
       fp8gemm_kernel_info info = {0};
-      CHECK(fp8gemm_query_shape(op, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, m, n, k,
-                                1, &info) == FP8GEMM_OK &&
+      fp8gemm_scheme scheme = !blk ? FP8GEMM_SCHEME_PER_TOKEN : w ? FP8GEMM_SCHEME_GROUP : FP8GEMM_SCHEME_BLOCK;
+      CHECK(fp8gemm_query_shape(op, scheme, FP8GEMM_E4M3FN, m, n, k, 1, &info) == FP8GEMM_OK &&
                 strstr(info.name, "avx512bf16") != NULL,
-            "m=%lld w8a16=%d served by the BF16 decode kernel (got %s)", (long long)m, w,
-            info.name ? info.name : "none");
+            "%s m=%lld w8a16=%d served by the BF16 decode kernel (got %s)", blk ? "block" : "per-token",
+            (long long)m, w, info.name ? info.name : "none");
       fp8gemm_packed_weight_free(pw);
       for (int i = 0; i < 3; i++) free(o[i]);
       free(wmem);
