@@ -1318,7 +1318,7 @@ QS_INLINE void qs_mx_group(const qs_enc *e, const fp8g_format *f, const float *x
   qs_store_u8(scales, code);
 #ifdef QS_MX_FAST
   /* fp8 elements: the ISA's division-free step (qs_mx_fast_group); the blocks it hands
-   * back (a lane below the smallest normal code) go the general way, codes not yet
+   * back (a nonzero lane whose scaled value is below 2^emin) go the general way, codes not yet
    * written, so each block's line still takes one kind of store */
   if (!e2m1) {
     unsigned redo = qs_mx_fast_group(e, x, code, q, nt);

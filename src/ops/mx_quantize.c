@@ -49,8 +49,11 @@ fp8gemm_status fp8gemm_mx_quantize_infer(const fp8gemm_tensor *input, fp8gemm_dt
 /* fp8 codes of f32 input at least this large are streamed (mx_quantize_nt), as
  * fp8_cast and per-token fp8_quantize do (CAST_NT_BYTES, QUANT_NT_CODES): larger than
  * the last-level cache here (32 MiB), so a consumer reads them from memory anyway, and
- * no line is read for ownership first. Each such kernel call ends with an sfence, so
- * those spans are longer: one fence per Mi codes. */
+ * no line is read for ownership first. A kernel call that streamed ends with an sfence,
+ * so those spans are longer: one fence per Mi codes. Task and span bounds are multiples
+ * of 32 elements, not of 64 codes, so two calls (two threads) may share a line: safe
+ * because the kernel streams only the whole 64-byte lines inside its own output and
+ * writes a half line at either end with ordinary stores. */
 #define MX_NT_CODES ((int64_t)32 << 20)
 #define MX_NT_SPAN ((int64_t)1 << 20)
 

@@ -1005,6 +1005,13 @@ static void wt_paths(void) {
     uint8_t *a = malloc((size_t)(m * k)), *b = malloc((size_t)(n * k));
     int64_t *rows = malloc((size_t)m * sizeof *rows);
     float *sa = malloc((size_t)m * sizeof(float)), *sb = malloc((size_t)n * sizeof(float));
+    size_t nout = (size_t)(m * n);
+    uint8_t *o0 = malloc(nout * 2), *o1 = malloc(nout * 2);
+    if (!a || !b || !rows || !sa || !sb || !o0 || !o1) {
+      CHECK(false, "C^T size rule at M = %lld: out of memory", (long long)m);
+      free(a); free(b); free(rows); free(sa); free(sb); free(o0); free(o1);
+      break;
+    }
     for (int64_t i = 0; i < m * k; i++) a[i] = small_code(&r, p.a_dtype);
     for (int64_t i = 0; i < n * k; i++) b[i] = small_code(&r, p.b_dtype);
     for (int64_t i = 0; i < m; i++) rows[i] = i * k;
@@ -1015,8 +1022,6 @@ static void wt_paths(void) {
     p.b = b;
     p.sa = sa;
     p.sb = sb;
-    size_t nout = (size_t)(m * n);
-    uint8_t *o0 = malloc(nout * 2), *o1 = malloc(nout * 2);
     p.out = o0;
     p.nthreads = 1;
     fp8g_bf16_set_wt(0);
