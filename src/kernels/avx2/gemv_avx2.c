@@ -125,6 +125,11 @@ static void col_scales(const gemv_call *c, int64_t kb, int64_t j0, int64_t nc, d
       break;
     }
     case FP8G_SCALE_MX: {
+      if (p->eb && p->eb_ld) { /* the checkpoint's [N, K/32], column by column */
+        const uint8_t *eb = p->eb + off + j0 * p->eb_ld + kb;
+        for (int64_t j = 0; j < nc; j++) out[j] = c->e8m0[eb[j * p->eb_ld]] * wf;
+        break;
+      }
       const uint8_t *eb = p->eb + off + kb * p->n + j0;
       for (int64_t j = 0; j < nc; j++) out[j] = (p->eb ? c->e8m0[eb[j]] : 1.0) * wf;
       break;
@@ -302,29 +307,83 @@ static void nn_panel_task(void *ctx, int64_t task) {
 
 /* ------------------------------------------------------------ NT panels */
 
+/* 8 e8m0 codes (the low 8 bytes of x) as fp32 2^(code - 127): the code is the exponent
+ * field; code 0 is the subnormal 2^-127. Codes 0xFF never get here (mx_fold_ok). */
+static inline __m256 e8m0x8_to_f32(__m128i x) {
+  __m256i d = _mm256_cvtepu8_epi32(x);
+  __m256i bits = _mm256_slli_epi32(d, 23);
+  __m256i zero = _mm256_cmpeq_epi32(d, _mm256_setzero_si256());
+  bits = _mm256_or_si256(bits, _mm256_and_si256(zero, _mm256_set1_epi32(0x00400000)));
+  return _mm256_castsi256_ps(bits);
+}
+
+/* MX fold: cs[q * 8 + j] = 2^(eb(q, j0 + j) - 127) for the nsteps 32-K blocks and the nc
+ * columns (0 past nc). The codes are read as [k/32][n] rows (8 columns at a time) or,
+ * with eb_ld, as the checkpoint's [N, K/32] in place: 8 columns x 8 blocks at a time,
+ * transposed in registers. */
+static void mx_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs) {
+  const fp8g_gemm_problem *p = c->p;
+  const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride;
+  int64_t ns = c->nsteps, ld = p->eb_ld, q = 0;
+  if (nc == 8 && ld) {
+    const uint8_t *col = eb + j0 * ld;
+    for (; q + 8 <= ns; q += 8) {
+      __m128i x[8];
+      for (int j = 0; j < 8; j++) x[j] = _mm_loadl_epi64((const __m128i *)(col + j * ld + q));
+      /* bytes (column j, block q + s) -> row s of 8 columns */
+      __m128i t0 = _mm_unpacklo_epi8(x[0], x[1]), t1 = _mm_unpacklo_epi8(x[2], x[3]);
+      __m128i t2 = _mm_unpacklo_epi8(x[4], x[5]), t3 = _mm_unpacklo_epi8(x[6], x[7]);
+      __m128i u0 = _mm_unpacklo_epi16(t0, t1), u1 = _mm_unpackhi_epi16(t0, t1);
+      __m128i u2 = _mm_unpacklo_epi16(t2, t3), u3 = _mm_unpackhi_epi16(t2, t3);
+      __m128i v[4] = {_mm_unpacklo_epi32(u0, u2), _mm_unpackhi_epi32(u0, u2),
+                      _mm_unpacklo_epi32(u1, u3), _mm_unpackhi_epi32(u1, u3)};
+      for (int h = 0; h < 4; h++) { /* v[h]: blocks q + 2h (low 8 bytes), q + 2h + 1 */
+        _mm256_storeu_ps(cs + (q + 2 * h) * 8, e8m0x8_to_f32(v[h]));
+        _mm256_storeu_ps(cs + (q + 2 * h + 1) * 8, e8m0x8_to_f32(_mm_srli_si128(v[h], 8)));
+      }
+    }
+  } else if (nc == 8) {
+    for (; q < ns; q++)
+      _mm256_storeu_ps(cs + q * 8, e8m0x8_to_f32(_mm_loadl_epi64((const __m128i *)(eb + q * p->n + j0))));
+  }
+  for (; q < ns; q++)
+    for (int64_t j = 0; j < 8; j++)
+      cs[q * 8 + j] = j < nc ? e8m0f_table[ld ? eb[(j0 + j) * ld + q] : eb[q * p->n + j0 + j]] : 0.0f;
+}
+
+/* Block fold: cs[q * 8 + j] = the weight scale of step q (K block q * 32 / block_k) and
+ * column j0 + j (0 past nc). *key remembers which column block the table was last built
+ * for (-1: none), so that the column groups of one block reuse it. */
+static void block_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs, int64_t *key) {
+  const fp8g_gemm_problem *p = c->p;
+  const float *sb = p->sb + c->batch * p->sb_batch_stride;
+  int64_t per_block = p->block_k / 32, nb0 = j0 / p->block_n;
+  if (nc == 8 && (j0 + 7) / p->block_n == nb0) { /* one weight block for all 8 columns */
+    if (*key == nb0) return;
+    *key = nb0;
+    for (int64_t q0 = 0, kb = 0; q0 < c->nsteps; q0 += per_block, kb++) {
+      __m256 v = _mm256_set1_ps(sb[kb * p->b_nblocks + nb0]);
+      for (int64_t q = q0; q < q0 + per_block && q < c->nsteps; q++) _mm256_storeu_ps(cs + q * 8, v);
+    }
+    return;
+  }
+  *key = -1;
+  int64_t nb[8];
+  for (int64_t j = 0; j < 8; j++) nb[j] = j < nc ? (j0 + j) / p->block_n : 0;
+  for (int64_t q = 0; q < c->nsteps; q++) {
+    const float *row = sb + q / per_block * p->b_nblocks;
+    for (int64_t j = 0; j < 8; j++) cs[q * 8 + j] = j < nc ? row[nb[j]] : 0.0f;
+  }
+}
+
 /* Columns [j0, j0 + nc) (nc <= 8) for every row: each tile runs a whole K block whose
  * sums are then folded with the block's scales. */
 static void nt_columns(const gemv_call *c, const uint8_t *bw, int64_t j0, int64_t nc,
-                       float *cscale) {
+                       float *cscale, int64_t *cs_key) {
   const fp8g_gemm_problem *p = c->p;
   int64_t ldb = p->b_stride_n;
-  if (cscale && c->mx_fold) {
-    const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride + j0;
-    for (int64_t q = 0; q < c->nsteps; q++)
-      for (int64_t j = 0; j < 8; j++) cscale[q * 8 + j] = j < nc ? e8m0f_table[eb[q * p->n + j]] : 0.0f;
-  } else if (cscale) { /* group_fold: step q lies in K block q * 32 / block_k */
-    const float *sb = p->sb + c->batch * p->sb_batch_stride;
-    int64_t nb[8], steps_per_block = p->block_k / 32;
-    for (int64_t j = 0; j < 8; j++) nb[j] = j < nc ? (j0 + j) / p->block_n : 0;
-    const float *row = sb;
-    for (int64_t q = 0, in_block = 0; q < c->nsteps; q++) {
-      for (int64_t j = 0; j < 8; j++) cscale[q * 8 + j] = j < nc ? row[nb[j]] : 0.0f;
-      if (++in_block == steps_per_block) {
-        in_block = 0;
-        row += p->b_nblocks;
-      }
-    }
-  }
+  if (cscale && c->mx_fold) mx_cscale(c, j0, nc, cscale);
+  else if (cscale) block_cscale(c, j0, nc, cscale, cs_key);
   float part[GEMV_ROWS_MAX * 8];
   double tot[GEMV_ROWS_MAX * 8], col_s[8];
   for (int64_t i = 0; i < p->m * 8; i++) tot[i] = 0.0;
@@ -364,8 +423,9 @@ static void nt_panel_task(void *ctx, int64_t task) {
   bool fold = c->mx_fold || c->group_fold;
   int slot = fold ? claim_slot(c) : -1;
   float *cscale = fold ? c->cscale + slot * c->nsteps * 8 : NULL;
+  int64_t cs_key = -1;
   for (int64_t j0 = task * NT_PANEL; j0 < end; j0 += 8)
-    nt_columns(c, bw, j0, end - j0 < 8 ? end - j0 : 8, cscale);
+    nt_columns(c, bw, j0, end - j0 < 8 ? end - j0 : 8, cscale, &cs_key);
   if (slot >= 0) atomic_store(&c->busy[slot], 0);
 }
 
@@ -516,8 +576,14 @@ static bool mx_fold_ok(const fp8g_gemm_problem *p) {
   int ea_min = 255, ea_max = 0, eb_min = 255, eb_max = 0;
   byte_range(p->ea, p->batch * p->m * p->a_kblocks, &ea_min, &ea_max);
   int64_t batches = p->sb_batch_stride ? p->batch : 1;
-  for (int64_t b = 0; b < batches; b++)
-    byte_range(p->eb + b * p->sb_batch_stride, p->a_kblocks * p->n, &eb_min, &eb_max);
+  bool dense = !p->eb_ld || p->eb_ld == p->a_kblocks; /* either layout: one run */
+  for (int64_t b = 0; b < batches; b++) {
+    const uint8_t *eb = p->eb + b * p->sb_batch_stride;
+    if (dense)
+      byte_range(eb, p->a_kblocks * p->n, &eb_min, &eb_max);
+    else /* [N, K/32] rows with padding between them */
+      for (int64_t j = 0; j < p->n; j++) byte_range(eb + j * p->eb_ld, p->a_kblocks, &eb_min, &eb_max);
+  }
   if (ea_max == 0xFF || eb_max == 0xFF) return false;
   int log2k = 0;
   while (log2k < 63 && ((int64_t)1 << log2k) < p->a_kblocks) log2k++;
@@ -583,6 +649,8 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   return FP8GEMM_OK;
 }
 
-const fp8g_gemm_kernel fp8g_gemv_avx2_w8a8 = {"gemv_avx2", FP8GEMM_ISA_AVX2, supports_w8a8, run, false};
+/* Both read a column-major MX weight scale (eb_ld > 0) in place (w8a16 calls never have
+ * one: their weight scales arrive as fp32). */
+const fp8g_gemm_kernel fp8g_gemv_avx2_w8a8 = {"gemv_avx2", FP8GEMM_ISA_AVX2, supports_w8a8, run, true};
 const fp8g_gemm_kernel fp8g_gemv_avx2_w8a16 = {"gemv_w8a16_avx2", FP8GEMM_ISA_AVX2, supports_w8a16,
-                                               run, false};
+                                               run, true};
