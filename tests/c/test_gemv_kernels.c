@@ -465,6 +465,65 @@ static void test_routes_agree(void) {
   }
 }
 
+/* MX weight scales read in place as the checkpoint's [N, K/32] (eb_ld > 0, with and
+ * without padding between columns, per batch or shared) give the bits of the same call
+ * with [K/32, N] codes, on 1 and 2 threads, NT and NN weights, the fold (8 x 8 transposed
+ * blocks and their tails, n % 8 != 0 column groups) and the double path (extreme
+ * exponents, NaN codes). The [K/32, N] call itself is checked against the reference. */
+static void test_mx_scale_columns(void) {
+  static const int64_t ns[] = {1, 7, 8, 9, 33, 64, 70, 130, 257};
+  static const int64_t ks[] = {32, 64, 224, 256, 288, 544, 1056};
+  for (int i = 0; i < (sanitized ? 12 : 160); i++) {
+    case_spec s = random_spec(false, 1 + next_u32() % GEMV_ROWS_MAX, i % 4 != 3,
+                              fp8_types[next_u32() % 4], FP8G_SCALE_MX);
+    s.n = pick(ns, 9);
+    s.k = pick(ks, 7);
+    if (i % 5 == 4) { /* batched weights, scales per batch or shared */
+      s.m = 1 + next_u32() % 4;
+      s.batch = 1 + next_u32() % (GEMV_ROWS_MAX / s.m);
+    }
+    s.nan_mode = i % 9 == 8 ? 3 : 0;
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    fp8g_gemm_problem *p = &d.p;
+    size_t bytes = (size_t)(s.batch * s.m * s.n) * dtype_size(s.out_dtype);
+    p->nthreads = 1;
+    p->out = d.out_ref;
+    CHECK(fp8g_gemm_ref_w8a8.run(p) == FP8GEMM_OK, "reference runs: %s", desc);
+    p->out = d.out1;
+    CHECK(fp8g_gemv_avx2_w8a8.run(p) == FP8GEMM_OK, "runs: %s", desc);
+    CHECK(compare(&d, d.out1, "gemv_avx2 [K/32, N]", desc) == 0, "within the bound: %s", desc);
+    int64_t kb = p->a_kblocks, ld = kb + (i & 1 ? 0 : 1 + (int64_t)(next_u32() % 7));
+    int64_t batches = p->sb_batch_stride ? s.batch : 1;
+    uint8_t *cols = malloc((size_t)(batches * s.n * ld));
+    if (!cols) {
+      CHECK(0, "allocation for %s", desc);
+      free_case(&d);
+      continue;
+    }
+    memset(cols, 0xFF, (size_t)(batches * s.n * ld)); /* padding: NaN codes, never read */
+    for (int64_t b = 0; b < batches; b++)
+      for (int64_t q = 0; q < kb; q++)
+        for (int64_t j = 0; j < s.n; j++)
+          cols[b * s.n * ld + j * ld + q] = d.eb[b * p->sb_batch_stride + q * s.n + j];
+    fp8g_gemm_problem cp = *p;
+    cp.eb = cols;
+    cp.eb_ld = ld;
+    cp.sb_batch_stride = p->sb_batch_stride ? s.n * ld : 0;
+    for (int t = 1; t <= 2; t++) {
+      cp.nthreads = t;
+      cp.out = d.out2;
+      memset(d.out2, 0, bytes);
+      CHECK(fp8g_gemv_avx2_w8a8.run(&cp) == FP8GEMM_OK, "runs with eb_ld %lld: %s", (long long)ld, desc);
+      CHECK(memcmp(d.out1, d.out2, bytes) == 0,
+            "[N, K/32] codes (eb_ld %lld, %d threads) give the bits of [K/32, N]: %s", (long long)ld, t, desc);
+    }
+    free(cols);
+    free_case(&d);
+  }
+}
+
 /* Under denormals-are-zero (a host built with -ffast-math) the kernels must still use
  * every weight: subnormal fp8 codes may not vanish. Weights are all subnormal codes
  * here, activations and scales are normal, so the reference is unaffected by DAZ. */
@@ -1224,6 +1283,7 @@ int main(void) {
   test_nan_propagation();
   test_activation_ranges();
   test_routes_agree();
+  test_mx_scale_columns();
   test_daz_keeps_subnormal_weights();
   test_special_code_positions(FP8GEMM_E4M3FN);
   test_special_code_positions(FP8GEMM_E5M2);
