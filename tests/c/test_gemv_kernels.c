@@ -529,7 +529,9 @@ static void test_mx_scale_columns(void) {
  * 0, and each column group gets codes that fold (120..134), codes 0..4 (folded, the
  * 32-code step sums would fall below fp32's normal range and lose bits; such a group
  * must be scaled in double, and its outputs are small subnormals the reference gets
- * exactly) or normal codes with a NaN code (0xFF) somewhere. Against the reference and
+ * exactly) or normal codes with a NaN code (0xFF) somewhere; or activation exponents 40
+ * and every group's codes 0..2, which fold (code 0 is fp32's subnormal 2^-127). Against
+ * the reference and
  * 1 vs 2 threads, [K/32, N] and [N, K/32] codes alike. */
 static void test_mx_group_fold(void) {
   static const int64_t ns[] = {9, 24, 67, 131};
@@ -554,11 +556,16 @@ static void test_mx_group_fold(void) {
     for (int64_t r = 0; r < rows; r++) {
       for (int64_t kk = 0; kk < s.k; kk++)
         ((uint8_t *)d.a)[d.rows[r] + kk * s.a_stride] = (uint8_t)((next_u32() % 7 + 1) | (next_u32() & 0x80));
-      for (int64_t q = 0; q < kb; q++) d.ea[r * kb + q] = 127;
+      for (int64_t q = 0; q < kb; q++) d.ea[r * kb + q] = (uint8_t)(i % 4 == 3 ? 167 : 127);
     }
     int low = 0;
     for (int64_t g = 0; g * 8 < s.n; g++) {
-      int mode = (int)((g + (int64_t)i) % 3);
+      int mode = i % 4 == 3 ? 3 : (int)((g + (int64_t)i) % 3);
+      if (mode == 3) { /* activations times 2^40: codes 0..2 fold, 0 as the subnormal 2^-127 */
+        for (int64_t j = g * 8; j < s.n && j < g * 8 + 8; j++)
+          for (int64_t q = 0; q < kb; q++) d.eb[q * s.n + j] = (uint8_t)(next_u32() % 3);
+        continue;
+      }
       low += mode == 1;
       for (int64_t j = g * 8; j < s.n && j < g * 8 + 8; j++)
         for (int64_t q = 0; q < kb; q++)

@@ -313,13 +313,11 @@ static void nn_panel_task(void *ctx, int64_t task) {
 /* ------------------------------------------------------------ NT panels */
 
 /* 8 e8m0 codes (the low 8 bytes of x) as fp32 2^(code - 127): the code is the exponent
- * field; code 0 is the subnormal 2^-127. Codes 0xFF never get here (mx_fold_ok). */
+ * field; code 0 is the subnormal 2^-127 (bits 0x00400000, below every other code's
+ * 0x00800000 and up: one max). Codes 0xFF are never used (mx_group_ok). */
 static inline __m256 e8m0x8_to_f32(__m128i x) {
-  __m256i d = _mm256_cvtepu8_epi32(x);
-  __m256i bits = _mm256_slli_epi32(d, 23);
-  __m256i zero = _mm256_cmpeq_epi32(d, _mm256_setzero_si256());
-  bits = _mm256_or_si256(bits, _mm256_and_si256(zero, _mm256_set1_epi32(0x00400000)));
-  return _mm256_castsi256_ps(bits);
+  __m256i bits = _mm256_slli_epi32(_mm256_cvtepu8_epi32(x), 23);
+  return _mm256_castsi256_ps(_mm256_max_epi32(bits, _mm256_set1_epi32(0x00400000)));
 }
 
 /* Whether weight exponents in [lo, hi] (codes) can be folded into the steps of a call
