@@ -656,7 +656,10 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   int64_t rows = p->batch * p->m;
   float *a = NULL;
   if (c->lda <= (int64_t)(SIZE_MAX / sizeof(float) / GEMV_ROWS_MAX))
-    a = malloc((size_t)(rows * c->lda) * sizeof(float));
+    /* 64-byte aligned (lda is a multiple of 32 floats, so every row is): the 4 x 4 NT
+     * tiles take activations as memory operands, and malloc's 16-byte offset made half
+     * of those 32-byte loads split cache lines (in cache, M = 16: 3.15 -> 2.45 ms) */
+    a = aligned_alloc(64, (size_t)(rows * c->lda) * sizeof(float));
   c->states = malloc((size_t)(c->nt ? 1 : c->nslots) * sizeof *c->states);
   c->busy = calloc((size_t)c->nslots, sizeof *c->busy);
   bool fold = c->mx_fold || c->group_fold;
