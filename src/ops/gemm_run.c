@@ -143,8 +143,8 @@ void fp8g_gemm_prepare(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, void *
 }
 
 /* A column-major MX weight scale stays in place for a kernel that declares it reads it
- * (fp8g_gemm_kernel.reads_eb_cols: the decode kernel, which transposes it itself before
- * handing a call to gemv_avx2); every other kernel gets [K/32, N] gathered. */
+ * (fp8g_gemm_kernel.reads_eb_cols: the decode kernels gemv_avx512bf16 and gemv_avx2);
+ * every other kernel gets [K/32, N] gathered. */
 void fp8g_gemm_fit_scales(const fp8g_gemm_args *a, const fp8g_gemm_plan *pl, void *workspace,
                           const fp8g_gemm_kernel *kernel, fp8g_gemm_problem *p) {
   if (!p->eb_ld || kernel->reads_eb_cols) return;

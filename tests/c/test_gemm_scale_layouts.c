@@ -20,6 +20,7 @@
 
 #include "check.h"
 #include "gemm_test_util.h"
+#include "kernels/avx2/gemv_avx2.h"
 #include "kernels/avx512_bf16/gemv_avx512bf16.h"
 #include "core/dense_gather.h"
 #include "ops/gemm_infer.h"
@@ -461,9 +462,10 @@ static void mx_native(rng *r) {
 
 /* The bits above would be the same if the op layer gathered [K/32, N] for the decode
  * kernel too; what proves that the checkpoint layout is read in place is the problem the
- * op layer hands to the selected kernel. On AVX512_BF16 a decode call selects
- * gemv_avx512bf16, which declares reads_eb_cols, and gets the caller's codes with their
- * column stride; on lower levels the kernel gets a [K/32, N] copy in the workspace. */
+ * op layer hands to the selected kernel. A decode call selects gemv_avx512bf16 on
+ * AVX512_BF16 and gemv_avx2 on AVX2; both declare reads_eb_cols and get the caller's
+ * codes with their column stride; on lower levels the reference gets a [K/32, N] copy in
+ * the workspace. */
 static void mx_native_in_place(rng *r) {
   int64_t m = 3, n = 200, k = 576, kb = k / 32, ld = kb + 3;
   int64_t xd[2] = {m, k}, wd[2] = {k, n}, ad[2] = {m, kb}, sd[2] = {kb, n};
@@ -490,10 +492,12 @@ static void mx_native_in_place(rng *r) {
     fp8g_gemm_prepare(&a, &plan, ws, out, &p);
     const fp8g_gemm_kernel *kern = fp8g_gemm_select(FP8GEMM_OP_FP8_GEMM, &p);
     fp8g_gemm_fit_scales(&a, &plan, ws, kern, &p);
-    bool decode_kernel = fp8gemm_isa_active() >= FP8GEMM_ISA_AVX512_BF16;
+    bool bf16_kernel = fp8gemm_isa_active() >= FP8GEMM_ISA_AVX512_BF16;
+    bool decode_kernel = fp8gemm_isa_active() >= FP8GEMM_ISA_AVX2;
     const char *isa = fp8gemm_isa_name(fp8gemm_isa_active());
-    CHECK(!decode_kernel || kern == &fp8g_gemv_avx512bf16_w8a8, "mx in place, isa %s: selected %s, expected %s", isa,
-          kern->name, fp8g_gemv_avx512bf16_w8a8.name);
+    const fp8g_gemm_kernel *want = bf16_kernel ? &fp8g_gemv_avx512bf16_w8a8 : &fp8g_gemv_avx2_w8a8;
+    CHECK(!decode_kernel || kern == want, "mx in place, isa %s: selected %s, expected %s", isa, kern->name,
+          want->name);
     uintptr_t eb = (uintptr_t)p.eb, w0 = (uintptr_t)ws;
     bool in_ws = eb >= w0 && eb < w0 + plan.workspace;
     if (decode_kernel)

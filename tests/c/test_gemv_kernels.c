@@ -465,6 +465,139 @@ static void test_routes_agree(void) {
   }
 }
 
+/* MX weight scales read in place as the checkpoint's [N, K/32] (eb_ld > 0, with and
+ * without padding between columns, per batch or shared) give the bits of the same call
+ * with [K/32, N] codes, on 1 and 2 threads, NT and NN weights, the fold (8 x 8 transposed
+ * blocks and their tails, n % 8 != 0 column groups) and the double path (extreme
+ * exponents, NaN codes). The [K/32, N] call itself is checked against the reference. */
+static void test_mx_scale_columns(void) {
+  static const int64_t ns[] = {1, 7, 8, 9, 33, 64, 70, 130, 257};
+  static const int64_t ks[] = {32, 64, 224, 256, 288, 544, 1056};
+  for (int i = 0; i < (sanitized ? 12 : 160); i++) {
+    case_spec s = random_spec(false, 1 + next_u32() % GEMV_ROWS_MAX, i % 4 != 3,
+                              fp8_types[next_u32() % 4], FP8G_SCALE_MX);
+    s.n = pick(ns, 9);
+    s.k = pick(ks, 7);
+    if (i % 5 == 4) { /* batched weights, scales per batch or shared */
+      s.m = 1 + next_u32() % 4;
+      s.batch = 1 + next_u32() % (GEMV_ROWS_MAX / s.m);
+    }
+    s.nan_mode = i % 9 == 8 ? 3 : 0;
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    fp8g_gemm_problem *p = &d.p;
+    size_t bytes = (size_t)(s.batch * s.m * s.n) * dtype_size(s.out_dtype);
+    p->nthreads = 1;
+    p->out = d.out_ref;
+    CHECK(fp8g_gemm_ref_w8a8.run(p) == FP8GEMM_OK, "reference runs: %s", desc);
+    p->out = d.out1;
+    CHECK(fp8g_gemv_avx2_w8a8.run(p) == FP8GEMM_OK, "runs: %s", desc);
+    CHECK(compare(&d, d.out1, "gemv_avx2 [K/32, N]", desc) == 0, "within the bound: %s", desc);
+    int64_t kb = p->a_kblocks, ld = kb + (i & 1 ? 0 : 1 + (int64_t)(next_u32() % 7));
+    int64_t batches = p->sb_batch_stride ? s.batch : 1;
+    uint8_t *cols = malloc((size_t)(batches * s.n * ld));
+    if (!cols) {
+      CHECK(0, "allocation for %s", desc);
+      free_case(&d);
+      continue;
+    }
+    memset(cols, 0xFF, (size_t)(batches * s.n * ld)); /* padding: NaN codes, never read */
+    for (int64_t b = 0; b < batches; b++)
+      for (int64_t q = 0; q < kb; q++)
+        for (int64_t j = 0; j < s.n; j++)
+          cols[b * s.n * ld + j * ld + q] = d.eb[b * p->sb_batch_stride + q * s.n + j];
+    fp8g_gemm_problem cp = *p;
+    cp.eb = cols;
+    cp.eb_ld = ld;
+    cp.sb_batch_stride = p->sb_batch_stride ? s.n * ld : 0;
+    for (int t = 1; t <= 2; t++) {
+      cp.nthreads = t;
+      cp.out = d.out2;
+      memset(d.out2, 0, bytes);
+      CHECK(fp8g_gemv_avx2_w8a8.run(&cp) == FP8GEMM_OK, "runs with eb_ld %lld: %s", (long long)ld, desc);
+      CHECK(memcmp(d.out1, d.out2, bytes) == 0,
+            "[N, K/32] codes (eb_ld %lld, %d threads) give the bits of [K/32, N]: %s", (long long)ld, t, desc);
+    }
+    free(cols);
+    free_case(&d);
+  }
+}
+
+/* The MX fold is decided per group of 8 columns from that group's weight codes. Here
+ * every activation and weight is a small code (fp8 subnormals), activation exponents are
+ * 0, and each column group gets codes that fold (120..134), codes 0..4 (folded, the
+ * 32-code step sums would fall below fp32's normal range and lose bits; such a group
+ * must be scaled in double, and its outputs are small subnormals the reference gets
+ * exactly) or normal codes with a NaN code (0xFF) somewhere; or activation exponents 40
+ * and every group's codes 0..2, which fold (code 0 is fp32's subnormal 2^-127). Against
+ * the reference and
+ * 1 vs 2 threads, [K/32, N] and [N, K/32] codes alike. */
+static void test_mx_group_fold(void) {
+  static const int64_t ns[] = {9, 24, 67, 131};
+  static const int64_t ks[] = {256, 288, 544};
+  for (int i = 0; i < (sanitized ? 6 : 48); i++) {
+    fp8gemm_dtype bt = i & 1 ? FP8GEMM_E5M2 : FP8GEMM_E4M3FN;
+    case_spec s = random_spec(false, 1 + next_u32() % GEMV_ROWS_MAX, true, bt, FP8G_SCALE_MX);
+    s.n = ns[i / 2 % 4];
+    s.k = ks[i / 8 % 3];
+    s.a_dtype = FP8GEMM_E4M3FN;
+    s.out_dtype = i % 3 ? FP8GEMM_F32 : FP8GEMM_BF16;
+    s.bias = FP8G_BIAS_NONE;
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    fp8g_gemm_problem *p = &d.p;
+    int64_t rows = s.m, kb = p->a_kblocks, ldb = p->b_stride_n;
+    uint8_t small = bt == FP8GEMM_E5M2 ? 0x03 : 0x07; /* subnormal mantissas */
+    for (int64_t col = 0; col < s.n; col++)
+      for (int64_t kk = 0; kk < s.k; kk++)
+        d.b[col * ldb + kk] = (uint8_t)((next_u32() % small + 1) | (next_u32() & 0x80));
+    for (int64_t r = 0; r < rows; r++) {
+      for (int64_t kk = 0; kk < s.k; kk++)
+        ((uint8_t *)d.a)[d.rows[r] + kk * s.a_stride] = (uint8_t)((next_u32() % 7 + 1) | (next_u32() & 0x80));
+      for (int64_t q = 0; q < kb; q++) d.ea[r * kb + q] = (uint8_t)(i % 4 == 3 ? 167 : 127);
+    }
+    int low = 0;
+    for (int64_t g = 0; g * 8 < s.n; g++) {
+      int mode = i % 4 == 3 ? 3 : (int)((g + (int64_t)i) % 3);
+      if (mode == 3) { /* activations times 2^40: codes 0..2 fold, 0 as the subnormal 2^-127 */
+        for (int64_t j = g * 8; j < s.n && j < g * 8 + 8; j++)
+          for (int64_t q = 0; q < kb; q++) d.eb[q * s.n + j] = (uint8_t)(next_u32() % 3);
+        continue;
+      }
+      low += mode == 1;
+      for (int64_t j = g * 8; j < s.n && j < g * 8 + 8; j++)
+        for (int64_t q = 0; q < kb; q++)
+          d.eb[q * s.n + j] = (uint8_t)(mode == 1 ? next_u32() % 5 : 120 + next_u32() % 15);
+      if (mode == 2) d.eb[(int64_t)(next_u32() % (uint32_t)kb) * s.n + g * 8] = 0xFF;
+    }
+    compute_bounds(&d);
+    size_t bytes = (size_t)(rows * s.n) * dtype_size(s.out_dtype);
+    p->nthreads = 1;
+    p->out = d.out_ref;
+    CHECK(fp8g_gemm_ref_w8a8.run(p) == FP8GEMM_OK, "reference runs: %s", desc);
+    p->out = d.out1;
+    CHECK(fp8g_gemv_avx2_w8a8.run(p) == FP8GEMM_OK, "runs: %s", desc);
+    CHECK(compare(&d, d.out1, "gemv_avx2 MX groups", desc) == 0,
+          "MX groups (%d of them low) within the bound: %s", low, desc);
+    uint8_t *cols = malloc((size_t)(s.n * kb));
+    if (cols) {
+      for (int64_t q = 0; q < kb; q++)
+        for (int64_t j = 0; j < s.n; j++) cols[j * kb + q] = d.eb[q * s.n + j];
+      fp8g_gemm_problem cp = *p;
+      cp.eb = cols;
+      cp.eb_ld = kb;
+      cp.nthreads = 2;
+      cp.out = d.out2;
+      CHECK(fp8g_gemv_avx2_w8a8.run(&cp) == FP8GEMM_OK, "runs: %s", desc);
+      CHECK(memcmp(d.out1, d.out2, bytes) == 0, "MX groups: [N, K/32] on 2 threads gives the bits: %s", desc);
+    }
+    free(cols);
+    free_case(&d);
+  }
+}
+
 /* Under denormals-are-zero (a host built with -ffast-math) the kernels must still use
  * every weight: subnormal fp8 codes may not vanish. Weights are all subnormal codes
  * here, activations and scales are normal, so the reference is unaffected by DAZ. */
@@ -1224,6 +1357,8 @@ int main(void) {
   test_nan_propagation();
   test_activation_ranges();
   test_routes_agree();
+  test_mx_scale_columns();
+  test_mx_group_fold();
   test_daz_keeps_subnormal_weights();
   test_special_code_positions(FP8GEMM_E4M3FN);
   test_special_code_positions(FP8GEMM_E5M2);
