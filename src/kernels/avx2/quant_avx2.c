@@ -187,28 +187,11 @@ QS_V __m256i qs_btab_code(const qs_btab *t, __m256i a) {
   return _mm256_max_epi16(c, _mm256_and_si256(nan, t->nan));
 }
 
-/* 32 bf16 -> 32 code bytes with signs; false (nothing stored) when a lane is below
- * t->low. */
-QS_V bool qs_btab_chunk(const qs_btab *t, const uint16_t *x, uint8_t *q, bool neg_zero) {
-  __m256i w0 = _mm256_loadu_si256((const __m256i *)x);
-  __m256i w1 = _mm256_loadu_si256((const __m256i *)(x + 16));
-  __m256i a0 = _mm256_and_si256(w0, _mm256_set1_epi16(0x7fff));
-  __m256i a1 = _mm256_and_si256(w1, _mm256_set1_epi16(0x7fff));
-  __m256i low = _mm256_or_si256(_mm256_cmpgt_epi16(t->low, a0), _mm256_cmpgt_epi16(t->low, a1));
-  if (!_mm256_testz_si256(low, low)) return false;
-  /* codes <= 0x80: unsigned saturation keeps them; the signs pack from the words */
-  __m256i b = _mm256_packus_epi16(qs_btab_code(t, a0), qs_btab_code(t, a1));
-  __m256i s = _mm256_and_si256(_mm256_packs_epi16(w0, w1), _mm256_set1_epi8((char)0x80));
-  if (!neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
-  _mm256_storeu_si256((__m256i *)q, _mm256_permute4x64_epi64(_mm256_or_si256(b, s), 0xd8));
-  return true;
-}
-
 /*
- * The same step for the deferred redo of quant_simd_body.h (QS_BTAB_DEFER): every chunk
- * is stored (streamed with nt, q 32-byte aligned), and the return value says whether a
- * lane was below t->low (those bytes are wrong: the caller redoes the chunk by the
- * general pair path after its block). No branch per chunk, and no call: the redo loop
+ * 32 bf16 -> 32 code bytes with signs, for the deferred redo of quant_simd_body.h
+ * (QS_BTAB_DEFER): every chunk is stored (streamed with nt, q 32-byte aligned), and the
+ * return value says whether a lane was below t->low (those bytes are wrong: the caller
+ * redoes the chunk by the general pair path after its block). No branch per chunk, and no call: the redo loop
  * runs apart from the table loop, so it does not crowd the table loop's registers. An
  * in-range code is >= 2^m, never 0, so formats without -0 need no case of their own.
  */
