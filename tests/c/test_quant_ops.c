@@ -771,7 +771,8 @@ static void test_mx_spans(void) {
 /* fp8_dequantize walks contiguous fp8 codes under one scale (none, or per tensor) flat in
  * spans of up to 64 Ki codes that cross rows; per-token scales and strided codes keep
  * their per-row spans. Every code value (NaN and Inf included), rows longer than a span,
- * not dividing it, and many short rows, codes and outputs at odd addresses, on 1-3
+ * not dividing it, and many short rows, codes at an odd address and outputs one element
+ * past a 16-byte boundary, on 1-3
  * threads and every level: each output must be the scalar reference kernel's, row by
  * row with the row's scale, and nothing may be written past the output. */
 static void test_dequant_spans(void) {
@@ -784,7 +785,7 @@ static void test_dequant_spans(void) {
     const int64_t R = shapes[s][0], K = shapes[s][1], n = R * K;
     uint8_t *codes = malloc((size_t)n + 1), *every2 = malloc((size_t)(2 * n));
     float *tok = malloc((size_t)R * sizeof(float));
-    char *ref = malloc((size_t)n * 4), *got = malloc((size_t)n * 4 + 65);
+    char *ref = malloc((size_t)n * 4), *got = malloc((size_t)n * 4 + 128);
     if (!codes || !every2 || !tok || !ref || !got) {
       CHECK(0, "dequant spans: out of memory");
       goto next;
@@ -814,16 +815,16 @@ static void test_dequant_spans(void) {
             fp8gemm_tensor od;
             CHECK(fp8gemm_fp8_dequantize_infer(&qt, sk ? &st : NULL, outs[o], 0, &od) == FP8GEMM_OK,
                   "dequant spans infer: %s", fp8gemm_last_error());
-            od.data = got + 1;
+            od.data = got + ob; /* one element past a 16-byte boundary */
             for (int threads = 1; threads <= 3; threads++) {
               fp8gemm_set_num_threads(threads);
               for (int isa = 0; isa <= (int)top; isa++) {
                 fp8gemm_set_max_isa((fp8gemm_isa)isa);
-                fill_canary(got, (size_t)n * ob + 65);
+                fill_canary(got, (size_t)n * ob + 128);
                 CHECK(fp8gemm_fp8_dequantize(&qt, sk ? &st : NULL, outs[o], 0, &od) == FP8GEMM_OK,
                       "%s", fp8gemm_last_error());
-                CHECK(memcmp(got + 1, ref, (size_t)n * ob) == 0 && all_canary(got, 1) &&
-                          all_canary(got + 1 + (size_t)n * ob, 64),
+                CHECK(memcmp(got + ob, ref, (size_t)n * ob) == 0 && all_canary(got, ob) &&
+                          all_canary(got + ob + (size_t)n * ob, 64),
                       "dequantize %s -> %s %lldx%lld scale %d view %d at %s on %d threads: not "
                       "the reference's rows",
                       fp8gemm_dtype_name(froms[f]), fp8gemm_dtype_name(outs[o]), (long long)R,
