@@ -659,6 +659,21 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
   /* not for a NaN, negative or infinite scale (Inf / Inf is the negative default NaN) */
   e.sign_from_x = factor > 0 && factor <= FLT_MAX;
   const char *pf = next ? next : x;
+#ifdef QS_PF_AHEAD
+  /* f32 read in place with no next row to fetch (fp8_cast, per-tensor quantize): the
+   * chunks up to QS_PF_AHEAD bytes before the end prefetch that far ahead of
+   * themselves, the last ones their own lines (every prefetch stays inside x) */
+  if (!next && src == QS_SRC_F32 && nchunks > QS_PF_AHEAD / 128) {
+    size_t n1 = nchunks - QS_PF_AHEAD / 128;
+    qs_quant_dispatch(&e, x, n1, q, mode, factor, e2m1, (const char *)x + QS_PF_AHEAD);
+    x = (const float *)x + 32 * n1;
+    q += e2m1 ? 16 * n1 : 32 * n1;
+    n -= 32 * n1;
+    nchunks -= n1;
+    done = 32 * nchunks;
+    pf = x;
+  }
+#endif
   if (src == QS_SRC_BF16) qs_quant_dispatch_bf16(&e, x, nchunks, q, mode, factor, e2m1, pf);
   else if (src == QS_SRC_F16) qs_quant_dispatch_f16(&e, x, nchunks, q, mode, factor, e2m1, pf);
   else qs_quant_dispatch(&e, x, nchunks, q, mode, factor, e2m1, pf);
@@ -1353,6 +1368,12 @@ static void qs_mx_run(const qs_enc *e, const fp8g_format *f, const float *x, siz
   size_t qbytes = e2m1 ? 16 : 32, b = 0;
   for (; b + QS_W <= nblocks; b += QS_W) {
     const float *xg = x + 32 * b;
+#ifdef QS_MX_PF_AHEAD
+    /* the group's lines QS_MX_PF_AHEAD bytes ahead, while they are inside x */
+    if (b + QS_W + QS_MX_PF_AHEAD / 128 <= nblocks)
+      for (int l = 0; l < 128 * QS_W; l += 64)
+        _mm_prefetch((const char *)xg + QS_MX_PF_AHEAD + l, QS_MX_PF_HINT);
+#endif
     uint8_t *qg = q + qbytes * b, *sg = scales + b;
     if (e2m1) qs_mx_group(e, f, xg, emax, mmax_frac, mode, true, qg, sg, false);
     else if (nt) qs_mx_group(e, f, xg, emax, mmax_frac, mode, false, qg, sg, true);

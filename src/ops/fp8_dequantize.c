@@ -127,6 +127,18 @@ static void dequant_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_
   }
 }
 
+/* Contiguous fp8 codes under one scale (per tensor, or none) as one flat row (k0 = the
+ * flat index): spans cross rows, so a tensor of short rows costs a kernel call (and its
+ * per-call table setup) per 64 Ki codes, not per row. The codes map one to one onto the
+ * output, so the values do not depend on where the spans fall. */
+static void dequant_span_flat(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
+  const dequant_job *j = ctx;
+  (void)task;
+  (void)row;
+  j->kern->dequantize_narrow((const uint8_t *)j->in.t->data + k0, n, j->in.t->dtype,
+                             scale_at(j, 0, 0), j->out_dtype, j->out + (size_t)k0 * j->out_bytes);
+}
+
 fp8gemm_status fp8gemm_fp8_dequantize(const fp8gemm_tensor *q, const fp8gemm_tensor *scale,
                                       fp8gemm_dtype out_dtype, int64_t group_size,
                                       fp8gemm_tensor *out) {
@@ -146,6 +158,11 @@ fp8gemm_status fp8gemm_fp8_dequantize(const fp8gemm_tensor *q, const fp8gemm_ten
                   (j.L.gran == FP8GEMM_PER_BLOCK || j.L.gran == FP8GEMM_PER_BLOCK2D);
   bool contiguous = q->dtype == FP8GEMM_E2M1 || j.in.kstride == 1 || j.in.K == 1;
   int64_t max_span = contiguous && !odd_e2m1 ? (int64_t)1 << 16 : FP8G_CHUNK;
+  if (q->dtype != FP8GEMM_E2M1 && (!scale || j.L.gran == FP8GEMM_PER_TENSOR) &&
+      fp8g_is_contiguous(q)) {
+    fp8g_for_spans_max(1, j.in.rows * j.in.K, 1, max_span, dequant_span_flat, &j);
+    return FP8GEMM_OK;
+  }
   fp8g_for_spans_max(j.in.rows, j.in.K, q->dtype == FP8GEMM_E2M1 ? 2 : 1, max_span, dequant_span, &j);
   return FP8GEMM_OK;
 }

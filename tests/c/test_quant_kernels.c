@@ -35,7 +35,10 @@ static uint64_t rnd(void) {
 static const fp8gemm_dtype narrow_types[] = {FP8GEMM_E4M3FN,   FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
                                              FP8GEMM_E5M2FNUZ, FP8GEMM_E2M1, FP8GEMM_E8M0};
 #define N_NARROW (sizeof narrow_types / sizeof narrow_types[0])
-static const size_t lengths[] = {0, 1, 2, 31, 32, 33, 63, 64, 65, 97, 1000, 1000003};
+/* 1024 + 32 k +- 1: around where the AVX2 f32 loop starts prefetching 4 KiB ahead
+ * (QS_PF_AHEAD: more than 32 chunks) and splits the call in two */
+static const size_t lengths[] = {0,    1,    2,    31,   32,   33,   63,   64,   65,     97,
+                                 1000, 1055, 1056, 1057, 1088, 1089, 5003, 1000003};
 #define N_LENGTHS (sizeof lengths / sizeof lengths[0])
 
 /* Output buffers start at a random offset (a multiple of `unit`, the element size) into
@@ -706,7 +709,7 @@ static void fill_mx(float *x, size_t nblocks, int kind) {
 static void suite_mx(const fp8g_quant_kernels *k) {
   const fp8gemm_dtype elems[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E2M1, FP8GEMM_E4M3FNUZ};
   const fp8gemm_mx_scale_mode modes[] = {FP8GEMM_MX_FLOOR, FP8GEMM_MX_RCEIL};
-  const size_t nbs[] = {0, 1, 2, 3, 7, 33, 31250};
+  const size_t nbs[] = {0, 1, 2, 3, 7, 33, 39, 40, 41, 49, 31250};
   size_t maxb = 31250 + 1;
   float *x = malloc(maxb * 32 * sizeof *x);
   for (int kind = 0; kind < DATA_KINDS; kind++) {

@@ -768,6 +768,82 @@ static void test_mx_spans(void) {
   fp8gemm_set_num_threads(saved_threads);
 }
 
+/* fp8_dequantize walks contiguous fp8 codes under one scale (none, or per tensor) flat in
+ * spans of up to 64 Ki codes that cross rows; per-token scales and strided codes keep
+ * their per-row spans. Every code value (NaN and Inf included), rows longer than a span,
+ * not dividing it, and many short rows, codes at an odd address and outputs one element
+ * past a 16-byte boundary, on 1-3
+ * threads and every level: each output must be the scalar reference kernel's, row by
+ * row with the row's scale, and nothing may be written past the output. */
+static void test_dequant_spans(void) {
+  const int64_t shapes[][2] = {{3, 65632}, {7, 24608}, {2100, 40}, {1, 70001}, {5, 3}};
+  const fp8gemm_dtype froms[3] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ};
+  const fp8gemm_dtype outs[3] = {FP8GEMM_BF16, FP8GEMM_F32, FP8GEMM_F16};
+  fp8gemm_isa saved = fp8gemm_get_max_isa(), top = fp8gemm_isa_detected();
+  int saved_threads = fp8gemm_get_num_threads();
+  for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+    const int64_t R = shapes[s][0], K = shapes[s][1], n = R * K;
+    uint8_t *codes = malloc((size_t)n + 1), *every2 = malloc((size_t)(2 * n));
+    float *tok = malloc((size_t)R * sizeof(float));
+    char *ref = malloc((size_t)n * 4), *got = malloc((size_t)n * 4 + 128);
+    if (!codes || !every2 || !tok || !ref || !got) {
+      CHECK(0, "dequant spans: out of memory");
+      goto next;
+    }
+    for (int64_t i = 0; i < n; i++) codes[1 + i] = (uint8_t)next_u32();
+    for (int64_t i = 0; i < n; i++) every2[2 * i] = codes[1 + i];
+    for (int64_t r = 0; r < R; r++) tok[r] = 0.01f + (float)(next_u32() % 1000) * 0.37f;
+    float one = 0.0123f;
+    for (int f = 0; f < 3; f++)
+      for (int o = 0; o < 3; o++) {
+        size_t ob = outs[o] == FP8GEMM_F32 ? 4 : 2;
+        /* scale: 0 none, 1 per tensor, 2 per token; view: 0 contiguous (odd address), 1
+         * every second code */
+        for (int sk = 0; sk < 3; sk++)
+          for (int v = 0; v < 2; v++) {
+            for (int64_t r = 0; r < R; r++)
+              fp8g_quant_ref.dequantize_narrow(codes + 1 + r * K, (size_t)K, froms[f],
+                                               sk == 0 ? 1.0f : sk == 1 ? one : tok[r], outs[o],
+                                               ref + (size_t)(r * K) * ob);
+            fp8gemm_tensor qt = desc(froms[f], 2, shapes[s], v ? (void *)every2 : (void *)(codes + 1));
+            if (v) {
+              qt.strides[0] = 2 * K;
+              qt.strides[1] = 2;
+            }
+            const int64_t sd1 = 1, sdt[2] = {R, 1};
+            fp8gemm_tensor st = sk == 1 ? desc(FP8GEMM_F32, 1, &sd1, &one) : desc(FP8GEMM_F32, 2, sdt, tok);
+            fp8gemm_tensor od;
+            CHECK(fp8gemm_fp8_dequantize_infer(&qt, sk ? &st : NULL, outs[o], 0, &od) == FP8GEMM_OK,
+                  "dequant spans infer: %s", fp8gemm_last_error());
+            od.data = got + ob; /* one element past a 16-byte boundary */
+            for (int threads = 1; threads <= 3; threads++) {
+              fp8gemm_set_num_threads(threads);
+              for (int isa = 0; isa <= (int)top; isa++) {
+                fp8gemm_set_max_isa((fp8gemm_isa)isa);
+                fill_canary(got, (size_t)n * ob + 128);
+                CHECK(fp8gemm_fp8_dequantize(&qt, sk ? &st : NULL, outs[o], 0, &od) == FP8GEMM_OK,
+                      "%s", fp8gemm_last_error());
+                CHECK(memcmp(got + ob, ref, (size_t)n * ob) == 0 && all_canary(got, ob) &&
+                          all_canary(got + ob + (size_t)n * ob, 64),
+                      "dequantize %s -> %s %lldx%lld scale %d view %d at %s on %d threads: not "
+                      "the reference's rows",
+                      fp8gemm_dtype_name(froms[f]), fp8gemm_dtype_name(outs[o]), (long long)R,
+                      (long long)K, sk, v, fp8gemm_isa_name((fp8gemm_isa)isa), threads);
+              }
+            }
+          }
+      }
+  next:
+    free(codes);
+    free(every2);
+    free(tok);
+    free(ref);
+    free(got);
+  }
+  fp8gemm_set_max_isa(saved);
+  fp8gemm_set_num_threads(saved_threads);
+}
+
 /* f32 -> fp8 MX outputs of >= 32 Mi codes are streamed (mx_quantize_nt in spans of
  * 1 Mi): a contiguous tensor walked flat and rows of unit stride 32 floats apart, each
  * at a 64-byte-aligned q, half a line past one and an odd q, on 1 and 2 threads and
@@ -900,6 +976,7 @@ int main(void) {
   test_cast_streaming();
   test_token_streaming();
   test_mx_spans();
+  test_dequant_spans();
   test_mx_streaming();
   test_per_token_formula();
   test_query();

@@ -187,21 +187,34 @@ QS_V __m256i qs_btab_code(const qs_btab *t, __m256i a) {
   return _mm256_max_epi16(c, _mm256_and_si256(nan, t->nan));
 }
 
-/* 32 bf16 -> 32 code bytes with signs; false (nothing stored) when a lane is below
- * t->low. */
-QS_V bool qs_btab_chunk(const qs_btab *t, const uint16_t *x, uint8_t *q, bool neg_zero) {
+/*
+ * 32 bf16 -> 32 code bytes with signs, for the deferred redo of quant_simd_body.h
+ * (QS_BTAB_DEFER): every chunk is stored (streamed with nt, q 32-byte aligned), and the
+ * return value says whether a lane was below t->low (those bytes are wrong: the caller
+ * redoes the chunk by the general pair path after its block). No branch per chunk, and no call: the redo loop
+ * runs apart from the table loop, so it does not crowd the table loop's registers. An
+ * in-range code is >= 2^m, never 0, so formats without -0 need no case of their own.
+ */
+#define QS_BTAB_DEFER 1
+QS_V bool qs_btab_chunk_all(const qs_btab *t, const uint16_t *x, uint8_t *q, bool nt) {
   __m256i w0 = _mm256_loadu_si256((const __m256i *)x);
   __m256i w1 = _mm256_loadu_si256((const __m256i *)(x + 16));
   __m256i a0 = _mm256_and_si256(w0, _mm256_set1_epi16(0x7fff));
   __m256i a1 = _mm256_and_si256(w1, _mm256_set1_epi16(0x7fff));
   __m256i low = _mm256_or_si256(_mm256_cmpgt_epi16(t->low, a0), _mm256_cmpgt_epi16(t->low, a1));
-  if (!_mm256_testz_si256(low, low)) return false;
-  /* codes <= 0x80: unsigned saturation keeps them; the signs pack from the words */
   __m256i b = _mm256_packus_epi16(qs_btab_code(t, a0), qs_btab_code(t, a1));
   __m256i s = _mm256_and_si256(_mm256_packs_epi16(w0, w1), _mm256_set1_epi8((char)0x80));
-  if (!neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
-  _mm256_storeu_si256((__m256i *)q, _mm256_permute4x64_epi64(_mm256_or_si256(b, s), 0xd8));
-  return true;
+  __m256i c = _mm256_permute4x64_epi64(_mm256_or_si256(b, s), 0xd8);
+  if (nt) _mm256_stream_si256((__m256i *)q, c);
+  else _mm256_storeu_si256((__m256i *)q, c);
+  return !_mm256_testz_si256(low, low);
+}
+
+/* 32 bytes from an aligned buffer to q (32-byte aligned), non-temporal (the deferred
+ * redo's streamed form; AVX2 streams only when a caller sets e->nt, which needs
+ * QS_PUT_FP8_NT: not defined here, so this is compiled but not reached) */
+QS_V void qs_stream32(uint8_t *q, const uint8_t *buf) {
+  _mm256_stream_si256((__m256i *)q, _mm256_load_si256((const __m256i *)buf));
 }
 
 struct qs_enc;
@@ -212,6 +225,14 @@ static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_
 static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
                                const struct qs_enc *e);
 
+/* Software prefetch this many bytes ahead where a single f32 stream is read with no
+ * next row to fetch: fp8_cast / per-tensor quantize (QS_PF_AHEAD, the loop's T2 hint)
+ * and mx_quantize (QS_MX_PF_AHEAD, T0). On the Zen 3 VM one core's hardware prefetcher
+ * alone left the stream and the arithmetic mostly serialised (cast 56% -> ~70%, MX
+ * 49% -> ~60% of the streaming read; docs/quant_kernels.md, "Zen 3, session 10"). */
+#define QS_PF_AHEAD ((size_t)4096)
+#define QS_MX_PF_AHEAD ((size_t)4096)
+#define QS_MX_PF_HINT _MM_HINT_T0
 #include "../quant_simd_body.h"
 
 /* 32 raw codes -> 32 code bytes in element order, with signs. The packs saturate
