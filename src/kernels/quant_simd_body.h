@@ -328,7 +328,6 @@ QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int l
 #endif
 }
 
-#ifdef QS_BTAB_DEFER
 /*
  * The table step stores every chunk and flags the ones with a lane out of its range
  * (~7% of the chunks on bench_quant's data); they are redone by the general pair path
@@ -371,44 +370,6 @@ QS_INLINE void qs_btab_loop(const qs_btab *tp, const qs_enc *e, const uint16_t *
   if (e->nt) qs_btab_loop_st(tp, e, x, nchunks, q, mode, s, limit, pf, true);
   else qs_btab_loop_st(tp, e, x, nchunks, q, mode, s, limit, pf, false);
 }
-#else
-/* A chunk with a lane below the table's range (fp8-subnormal or zero codes; ~7% of the
- * chunks on bench_quant's data) takes the general pair path. With AVX-512 it is inlined
- * with the call's mode and limit scheme (going through the dispatcher per chunk cost
- * ~12% of the loop, same-run l2 rw 17.5 -> 19.7 GB/s); with AVX2's 16 registers the
- * inlined form measured slower, so it stays a call there. */
-#if QS_W >= 16
-#define QS_BTAB_SLOW(e, x, q, mode, s, limit) qs_quant_chunk_bf16p(e, x, q, mode, s, limit)
-#define QS_BTAB_LOOP_FN QS_INLINE
-#else
-#define QS_BTAB_LOOP_FN __attribute__((noinline)) static
-static void qs_quant_dispatch_bf16(const qs_enc *e, const void *x, size_t nchunks, uint8_t *q,
-                                   int mode, float sv, bool e2m1, const char *pf);
-__attribute__((noinline)) static void qs_btab_slow(const qs_enc *e, const uint16_t *x, uint8_t *q,
-                                                   int mode, float fs) {
-  qs_quant_dispatch_bf16(e, x, 1, q, mode, fs, false, (const char *)x);
-}
-#define QS_BTAB_SLOW(e, x, q, mode, s, limit) ((void)(limit), qs_btab_slow(e, x, q, mode, qs_first(s)))
-#endif
-QS_BTAB_LOOP_FN void qs_btab_loop(const qs_btab *tp, const qs_enc *e, const uint16_t *x,
-                            size_t nchunks, uint8_t *q, int mode, qs_f s, int limit,
-                            const char *pf) {
-  const qs_btab t = *tp;
-  if (e->neg_zero) {
-    for (size_t c = 0; c < nchunks; c++) {
-      qs_prefetch_chunk(pf, c, QS_SRC_BF16);
-      if (!qs_btab_chunk(&t, x + 32 * c, q + 32 * c, true))
-        QS_BTAB_SLOW(e, x + 32 * c, q + 32 * c, mode, s, limit);
-    }
-  } else {
-    for (size_t c = 0; c < nchunks; c++) {
-      qs_prefetch_chunk(pf, c, QS_SRC_BF16);
-      if (!qs_btab_chunk(&t, x + 32 * c, q + 32 * c, false))
-        QS_BTAB_SLOW(e, x + 32 * c, q + 32 * c, mode, s, limit);
-    }
-  }
-}
-#endif
 
 #endif
 
@@ -455,9 +416,6 @@ QS_BTAB_LOOP_FN void qs_btab_loop(const qs_btab *tp, const qs_enc *e, const uint
  * Per 16 values: 7 vector ops, half a byte gather and a quarter of a byte add, against
  * ~12 and a division.
  */
-#ifndef QS_BTAB_DEFER
-#error "the f32 table step reuses the bf16 table's deferred-redo block (QS_BTAB_BLOCK)"
-#endif
 #ifndef QS_FTAB_MIN_CHUNKS
 #define QS_FTAB_MIN_CHUNKS 32
 #endif

@@ -176,12 +176,11 @@ QS_V __m256i qs_sign_bytes(__m256i code, __m256i sign, bool neg_zero) {
  * the word's high byte (the fraction bits fall into the low byte): one ternlog ORs the
  * input's sign bit into it and one vpermb gathers the 32 high bytes. Lanes outside
  * [low, Inf] (fp8-subnormal or zero results, and NaN, rare in activations) flag the
- * chunk, which the caller redoes with the general path (QS_BTAB_DEFER); an in-range
+ * chunk, which the caller redoes with the general path (qs_btab_loop_st); an in-range
  * code is never 0, so formats without -0 need no special case here. Per 32 values:
  * 11 vector ops, no float operation, no branch.
  */
 #define QS_BF16_TABLE 1
-#define QS_BTAB_DEFER 1
 typedef struct qs_btab {
   __m512i w;      /* W[g] (mod 2^16), entries 0..15 and again 16..31 */
   __m512i limsum; /* lim << r */
