@@ -302,6 +302,7 @@ static void pack_b_block(const fp8g_gemm_problem *p, const uint8_t *base, const 
   int64_t sk = p->b_stride_k, sn = p->b_stride_n, k = 0;
   __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
   if (ncols == NR && (sn == 1 || sk == 1)) k = panel_fast(p, base, lut, col0, k0, len, fold, v0, v1, dst);
+  if (k == len) return;
   for (int j = 0; j < NR; j++) {
     if (j >= ncols) {
       for (int64_t kk = k; kk < len; kk++) dst[kk * NR + j] = 0.0f;
@@ -334,6 +335,15 @@ void fp8g_avx2_prefetch_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64
   }
 }
 
+/* fp8g_avx2_e8m0 of 8 codes: e << 23, with 0x00 -> 2^-127 (0x00400000) and 0xFF -> NaN. */
+static inline __m256 e8m0x8(const uint8_t *e) {
+  __m256i w = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)e));
+  __m256i bits = _mm256_slli_epi32(w, 23);
+  bits = _mm256_blendv_epi8(bits, _mm256_set1_epi32(0x00400000), _mm256_cmpeq_epi32(w, _mm256_setzero_si256()));
+  bits = _mm256_blendv_epi8(bits, _mm256_set1_epi32(0x7FC00000), _mm256_cmpeq_epi32(w, _mm256_set1_epi32(0xFF)));
+  return _mm256_castsi256_ps(bits);
+}
+
 enum { GROUP = 8 };         /* panels packed together: 8 x 16 codes = two cache lines per B row */
 
 void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t cols, int64_t k0,
@@ -354,10 +364,17 @@ void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t c
       for (int g = 0; g < ng; g++) {
         int64_t pj = g0 + g, col0 = c0 + pj * NR;
         ncols[g] = (int)min64(NR, c0 + cols - col0);
-        for (int j = 0; j < NR; j++)
-          v[g][j] = (pl->fold_b || segmented) && j < ncols[g]
-                        ? b_block_scale(p, b, (k0 + k) / p->block_k, col0 + j)
-                        : (j < ncols[g] ? 1.0f : 0.0f);
+        if (p->scale_kind == FP8G_SCALE_MX && ncols[g] == NR) {
+          /* 16 e8m0 codes of one K block row: SIMD, as fp8g_avx2_e8m0 per code. */
+          const uint8_t *e = p->eb + b * p->sb_batch_stride + (k0 + k) / p->block_k * p->n + col0;
+          _mm256_store_ps(v[g], e8m0x8(e));
+          _mm256_store_ps(v[g] + 8, e8m0x8(e + 8));
+        } else {
+          for (int j = 0; j < NR; j++)
+            v[g][j] = (pl->fold_b || segmented) && j < ncols[g]
+                          ? b_block_scale(p, b, (k0 + k) / p->block_k, col0 + j)
+                          : (j < ncols[g] ? 1.0f : 0.0f);
+        }
         if (segmented) {
           memcpy(bscale + (pj * sstride + s) * NR, v[g], sizeof v[g]);
           for (int j = 0; j < NR; j++) v[g][j] = 1.0f;
