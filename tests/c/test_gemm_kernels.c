@@ -545,6 +545,89 @@ static void decoder_exhaustive(void) {
   }
 }
 
+/* ------------------------------------------------------------ B panel packer */
+/*
+ * fp8g_avx2_pack_b against the scalar decode, bit for bit, for every fp8 dtype, NN / NT /
+ * generic strides, and each way scales meet the panel: none, folded (exact w8a16 block
+ * scales; MX e8m0), segmented (scales laid out beside the panel). The K range covers the
+ * packer's 32-K and 16-K transpose steps of NT columns and a scalar remainder, starts
+ * off a 16-byte boundary, and the column range has two full panels and a 5-column edge.
+ * The codes run through all 256 values (NaNs included) along K and across columns.
+ */
+static void pack_b_exhaustive(void) {
+  enum { N = 43, K = 224, C0 = 3, COLS = 37 };
+  static const struct { fp8g_scale_kind kind; fp8g_avx2_mode mode; bool fold; int64_t bk, k0, kc; }
+  modes[] = {
+      {FP8G_SCALE_TENSOR, FP8G_AVX2_CHAIN, false, K, 5, 135},  /* 4 x 32 + 7: 32-K steps + rest */
+      {FP8G_SCALE_TENSOR, FP8G_AVX2_CHAIN, false, K, 9, 55},   /* 32 + 16 + 7: the 16-K step too */
+      {FP8G_SCALE_BLOCK, FP8G_AVX2_CHAIN, true, 64, 64, 80},   /* folded: blocks of 64 and 16 */
+      {FP8G_SCALE_BLOCK, FP8G_AVX2_SEGMENTED, false, 64, 64, 80},
+      {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 96, 80},      /* e8m0 folded: 32, 32, 16 */
+  };
+  uint8_t *b = malloc((size_t)K * N * 2 + 16);
+  float *sb = malloc(sizeof(float) * (K / 32) * N);
+  uint8_t eb[(K / 32) * N];
+  rng r = {0x9a7b};
+  for (int64_t i = 0; i < (K / 32) * N; i++) {
+    sb[i] = (float)(0.01 + rng_unit(&r) * 0.1);
+    eb[i] = i % 11 == 0 ? 0x00 : i % 13 == 0 ? 0xFF : (uint8_t)rng_int(&r, 110, 140); /* 2^-127, NaN */
+  }
+  int64_t npan = (COLS + 15) / 16;
+  float *dst = aligned_alloc(64, sizeof(float) * (size_t)(npan * K * 16));
+  float *bs = aligned_alloc(64, sizeof(float) * (size_t)(npan * (K / 32) * 16));
+  int bad = 0;
+  for (size_t d = 0; d < 4; d++)
+    for (int lay = 0; lay < 3; lay++)
+      for (size_t mi = 0; mi < sizeof modes / sizeof modes[0]; mi++) {
+        /* NN: [K, N]; NT: [N, K]; generic: element (kk, j) at 2 * (kk * N + j) */
+        int64_t sk = lay == 0 ? N : lay == 1 ? 1 : 2 * N, sn = lay == 0 ? 1 : lay == 1 ? K : 2;
+        memset(b, 0, (size_t)K * N * 2 + 16);
+        for (int64_t kk = 0; kk < K; kk++)
+          for (int64_t j = 0; j < N; j++) b[kk * sk + j * sn] = (uint8_t)(kk * 7 + j * 45 + (kk / 32) * 3);
+        fp8g_gemm_problem p = {.batch = 1, .m = 1, .n = N, .k = K, .b_dtype = fp8s[d], .b = b,
+                               .b_stride_k = sk, .b_stride_n = sn, .scale_kind = modes[mi].kind,
+                               .block_k = modes[mi].bk, .block_n = 1, .a_kblocks = K / modes[mi].bk,
+                               .b_nblocks = N, .sb = sb, .eb = eb};
+        fp8g_avx2_plan pl = {.p = &p, .mode = modes[mi].mode, .fold_b = modes[mi].fold,
+                             .seg = modes[mi].mode == FP8G_AVX2_SEGMENTED ? modes[mi].bk : 0,
+                             .kc = modes[mi].kc};
+        int64_t k0 = modes[mi].k0, kc = modes[mi].kc, nseg = pl.seg ? (kc + pl.seg - 1) / pl.seg : 0;
+        memset(dst, 0xFF, sizeof(float) * (size_t)(npan * K * 16));
+        fp8g_avx2_pack_b(&pl, 0, C0, COLS, k0, kc, dst, bs);
+        for (int64_t pj = 0; pj < npan; pj++)
+          for (int64_t kk = 0; kk < kc; kk++)
+            for (int j = 0; j < 16; j++) {
+              int64_t col = C0 + pj * 16 + j, kb = (k0 + kk) / modes[mi].bk;
+              float want = 0.0f;
+              if (col < C0 + COLS) {
+                want = fp8g_decode(fp8s[d], b[(k0 + kk) * sk + col * sn]);
+                if (modes[mi].fold)
+                  want *= p.scale_kind == FP8G_SCALE_MX ? fp8g_avx2_e8m0(eb[kb * N + col]) : sb[kb * N + col];
+              }
+              float got = dst[(pj * kc + kk) * 16 + j];
+              bool same = isnan(want) ? isnan(got) : memcmp(&want, &got, 4) == 0;
+              if (!same && ++bad <= 3)
+                CHECK(false, "pack_b %s layout %d mode %zu: panel %lld k %lld col %d: %g, want %g",
+                      fp8g_dtype_str(fp8s[d]), lay, mi, (long long)pj, (long long)kk, j, got, want);
+            }
+        for (int64_t pj = 0; pj < npan; pj++)
+          for (int64_t s = 0; s < nseg; s++)
+            for (int j = 0; j < 16; j++) {
+              int64_t col = C0 + pj * 16 + j;
+              float want = col < C0 + COLS ? sb[(k0 / pl.seg + s) * N + col] : 0.0f;
+              if (bs[(pj * nseg + s) * 16 + j] != want && ++bad <= 3)
+                CHECK(false, "pack_b segment scale %lld/%lld/%d", (long long)pj, (long long)s, j);
+            }
+        /* The next-panel prefetch touches only B, whatever the column (edge panel too). */
+        for (int64_t c = 0; c < N; c += 5) fp8g_avx2_prefetch_b(&pl, 0, c, k0, kc);
+      }
+  if (!bad) CHECK(true, "pack_b");
+  free(b);
+  free(sb);
+  free(dst);
+  free(bs);
+}
+
 /* ------------------------------------------------------------ public API: packed vs plain */
 /* A tensor over its own storage; `order` lists dims from outermost to innermost storage. */
 typedef struct tens {
@@ -810,7 +893,10 @@ int main(void) {
     kernel_cases = 0;
     sweep_table(FP8GEMM_OP_FP8_GEMM, false, (fp8gemm_isa)isa);
     sweep_table(FP8GEMM_OP_FP8_GEMM_W8A16, true, (fp8gemm_isa)isa);
-    if (isa == FP8GEMM_ISA_AVX2) decoder_exhaustive();
+    if (isa == FP8GEMM_ISA_AVX2) {
+      decoder_exhaustive();
+      pack_b_exhaustive();
+    }
     packed_vs_plain();
     printf("isa %s: %ld kernel cases\n", fp8gemm_isa_name((fp8gemm_isa)isa), kernel_cases);
   }

@@ -51,6 +51,10 @@ void fp8g_avx2_pack_a(const fp8g_avx2_plan *pl, int64_t b, int64_t r0, int64_t r
 void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t cols, int64_t k0,
                       int64_t kc, float *dst, float *bscale);
 
+/* Prefetch (into L2) of the codes pack_b reads for the NR columns from c0, K range
+ * [k0, k0 + kc) of batch b; NN and NT layouts only. */
+void fp8g_avx2_prefetch_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t k0, int64_t kc);
+
 /* ------------------------------------------------------------ micro-kernel */
 /*
  * C[MR][NR] (row stride ldc) op= A panel [kc][MR] x B panel [kc][NR].

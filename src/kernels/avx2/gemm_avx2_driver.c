@@ -122,6 +122,8 @@ static void fused_task(void *vctx, int64_t t) {
   for (int64_t c = c_lo; c < c_hi; c += NR) {
     tile.nr = (int)min64(NR, c_hi - c);
     fp8g_avx2_pack_b(&x->pl, x->b, x->j0 + c, tile.nr, x->k0, x->kc, bpanel, bsc);
+    /* The next panel's codes load while the micro-kernel runs on this one. */
+    if (c + NR < x->ncols) fp8g_avx2_prefetch_b(&x->pl, x->b, x->j0 + c + NR, x->k0, x->kc);
     for (int64_t r = 0; r < x->rows; r += MR) {
       tile.a = x->apack + (r / MR) * x->kc * MR;
       tile.ascale = x->ascale + (r / MR) * x->nseg * MR;
