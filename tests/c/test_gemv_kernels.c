@@ -598,6 +598,234 @@ static void test_mx_group_fold(void) {
   }
 }
 
+/* Runs d's problem through gemv_avx2 with [K/32, N] codes (or the fp32 block scales) on
+ * 1, 2 and 3 threads and, for MX, with the same codes as [N, K/32] at leading dimension
+ * ld (padding 0xFF): every output within the reference's bound, all bitwise equal. */
+static void check_layouts_and_threads(case_data *d, const case_spec *s, const char *desc, int64_t pad) {
+  fp8g_gemm_problem *p = &d->p;
+  const fp8g_gemm_kernel *kern = s->w8a16 ? &fp8g_gemv_avx2_w8a16 : &fp8g_gemv_avx2_w8a8;
+  const fp8g_gemm_kernel *ref = s->w8a16 ? &fp8g_gemm_ref_w8a16 : &fp8g_gemm_ref_w8a8;
+  size_t bytes = (size_t)(s->batch * s->m * s->n) * dtype_size(s->out_dtype);
+  p->nthreads = 1;
+  p->out = d->out_ref;
+  CHECK(ref->run(p) == FP8GEMM_OK, "reference runs: %s", desc);
+  p->out = d->out1;
+  CHECK(kern->run(p) == FP8GEMM_OK, "runs: %s", desc);
+  CHECK(compare(d, d->out1, kern->name, desc) == 0, "within the bound: %s", desc);
+  for (int t = 2; t <= 3; t++) {
+    p->nthreads = t;
+    p->out = d->out2;
+    memset(d->out2, 0x5A, bytes);
+    CHECK(kern->run(p) == FP8GEMM_OK, "runs: %s", desc);
+    CHECK(memcmp(d->out1, d->out2, bytes) == 0, "%d threads bitwise = 1 thread: %s", t, desc);
+  }
+  if (s->kind != FP8G_SCALE_MX) return;
+  int64_t kb = p->a_kblocks, ld = kb + pad, batches = p->sb_batch_stride ? s->batch : 1;
+  size_t nb = (size_t)(batches * s->n * ld);
+  uint8_t *cols = malloc(nb ? nb : 1);
+  CHECK(cols != NULL, "allocation for %s", desc);
+  if (!cols) return;
+  memset(cols, 0xFF, nb); /* padding: NaN codes, never read */
+  for (int64_t b = 0; b < batches; b++)
+    for (int64_t q = 0; q < kb; q++)
+      for (int64_t j = 0; j < s->n; j++)
+        cols[b * s->n * ld + j * ld + q] = d->eb[b * p->sb_batch_stride + q * s->n + j];
+  fp8g_gemm_problem cp = *p;
+  cp.eb = cols;
+  cp.eb_ld = ld;
+  cp.sb_batch_stride = p->sb_batch_stride ? s->n * ld : 0;
+  for (int t = 1; t <= 3; t++) {
+    cp.nthreads = t;
+    cp.out = d->out2;
+    memset(d->out2, 0x5A, bytes);
+    CHECK(kern->run(&cp) == FP8GEMM_OK, "runs: %s", desc);
+    CHECK(memcmp(d->out1, d->out2, bytes) == 0, "[N, K/32] ld %lld on %d threads bitwise: %s",
+          (long long)ld, t, desc);
+  }
+  free(cols);
+}
+
+/* MX weight codes per 8-column group, read in place or not: N = 1..17 and around the
+ * 64-column panels, K / 32 below, at and past 8 (the 8 x 8 transposes and their tail),
+ * K not a multiple of 32 (the kernel takes ceil(K / 32) blocks), batched weights with
+ * per-batch or shared scales. Activation codes normal, all 2^40, all 2^-60 or mixed;
+ * each group's weight codes (per batch) one of: normal (0), 0..5 (1), 200..219 (2),
+ * normal with one NaN (3), 0..2 (4: fold against 2^40 activations), all 254 (5), any
+ * finite code (6). Against the reference, 1..3 threads, both layouts bitwise. */
+static void test_mx_group_codes(void) {
+  static const int64_t ns[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+                               13, 14, 15, 16, 17, 63, 64, 65, 127, 129, 200};
+  static const int64_t ks[] = {32, 64, 96, 224, 256, 288, 320, 480, 512, 544, 100, 250, 1000};
+  for (int i = 0; i < (sanitized ? 40 : 600); i++) {
+    case_spec s = random_spec(false, 1 + next_u32() % GEMV_ROWS_MAX, i % 5 != 4,
+                              fp8_types[next_u32() % 4], FP8G_SCALE_MX);
+    s.n = pick(ns, 23);
+    s.k = pick(ks, 13);
+    if (i % 3 == 2) {
+      s.m = 1 + next_u32() % 4;
+      s.batch = 1 + next_u32() % (GEMV_ROWS_MAX / s.m);
+    }
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    fp8g_gemm_problem *p = &d.p;
+    int64_t kb = p->a_kblocks, rows = s.batch * s.m;
+    int64_t nbat = p->sb_batch_stride ? s.batch : 1;
+    int amode = next_u32() % 4; /* ea: 0 normal, 1 high (2^40), 2 low (2^-60), 3 mixed */
+    for (int64_t r = 0; r < rows * kb; r++)
+      d.ea[r] = (uint8_t)(amode == 1   ? 167
+                          : amode == 2 ? 67
+                          : amode == 3 ? 100 + next_u32() % 60
+                                       : 120 + next_u32() % 15);
+    char modes[64] = {0};
+    for (int64_t b = 0; b < nbat; b++)
+      for (int64_t g = 0; g * 8 < s.n; g++) {
+        int mode = next_u32() % 7;
+        if (g < 63) modes[g] = (char)('0' + mode);
+        for (int64_t j = g * 8; j < s.n && j < g * 8 + 8; j++)
+          for (int64_t q = 0; q < kb; q++) {
+            uint8_t *e = &d.eb[b * p->sb_batch_stride + q * s.n + j];
+            switch (mode) {
+              case 0: *e = (uint8_t)(120 + next_u32() % 15); break;
+              case 1: *e = (uint8_t)(next_u32() % 6); break;
+              case 2: *e = (uint8_t)(200 + next_u32() % 20); break;
+              case 3: *e = (uint8_t)(120 + next_u32() % 15); break;
+              case 4: *e = (uint8_t)(next_u32() % 3); break;
+              case 5: *e = 254; break;
+              default: *e = (uint8_t)(next_u32() % 255); break;
+            }
+          }
+        if (mode == 3) {
+          int64_t j = g * 8 + (int64_t)(next_u32() % 8);
+          if (j >= s.n) j = s.n - 1;
+          d.eb[b * p->sb_batch_stride + (int64_t)(next_u32() % (uint32_t)kb) * s.n + j] = 0xFF;
+        }
+      }
+    compute_bounds(&d);
+    char full[400];
+    snprintf(full, sizeof full, "%s ea%d groups %s", desc, amode, modes);
+    check_layouts_and_threads(&d, &s, full, i % 2 ? 0 : 1 + next_u32() % 9);
+    free_case(&d);
+  }
+}
+
+/* Block scales with block_n not 128 (and not dividing 8 or N), block_k multiples of 32
+ * and not, w8a8 and w8a16, small and panel-edge N, batched. */
+static void test_block_scale_widths(void) {
+  static const int64_t ns[] = {1, 5, 8, 9, 15, 16, 17, 63, 64, 65, 127, 129, 200};
+  static const int64_t ks[] = {32, 64, 96, 100, 128, 256, 288, 300, 544};
+  static const int64_t bns[] = {1, 2, 3, 4, 5, 7, 8, 9, 12, 16, 24, 60, 64, 100, 128, 256};
+  static const int64_t bks[] = {32, 64, 96, 128, 160, 40, 256};
+  for (int i = 0; i < (sanitized ? 40 : 500); i++) {
+    bool w = i & 1;
+    case_spec s = random_spec(w, 1 + next_u32() % GEMV_ROWS_MAX, i % 5 != 4,
+                              fp8_types[next_u32() % 4], FP8G_SCALE_BLOCK);
+    s.n = pick(ns, 13);
+    s.k = pick(ks, 9);
+    s.block_n = pick(bns, 16);
+    s.block_k = pick(bks, 7);
+    if (i % 3 == 2) {
+      s.m = 1 + next_u32() % 4;
+      s.batch = 1 + next_u32() % (GEMV_ROWS_MAX / s.m);
+    }
+    if (i % 11 == 10) s.nan_mode = 3;
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    check_layouts_and_threads(&d, &s, desc, 0);
+    free_case(&d);
+  }
+}
+
+/* One code decides a group's fold: in each 8-column group a single (column, K block)
+ * position, anywhere in the 8 x 8 transposed blocks or their tail, gets a code that must
+ * not fold (a low code while the rest of the group folds, or NaN); the column's other K
+ * blocks have zero weights, so its output is that block's alone: a small f32 subnormal
+ * (folding it would round each lane's step sum to a subnormal) or NaN. Against the
+ * reference, [K/32, N] and [N, K/32] codes, 1..3 threads. */
+static void test_mx_one_code_decides(void) {
+  static const int64_t ns[] = {8, 9, 16, 24, 65, 131};
+  static const int64_t ks[] = {96, 256, 288, 512, 544};
+  for (int i = 0; i < (sanitized ? 16 : 240); i++) {
+    fp8gemm_dtype bt = i & 1 ? FP8GEMM_E5M2 : FP8GEMM_E4M3FN;
+    case_spec s = random_spec(false, 1 + next_u32() % GEMV_ROWS_MAX, true, bt, FP8G_SCALE_MX);
+    s.n = pick(ns, 6);
+    s.k = pick(ks, 5);
+    s.a_dtype = FP8GEMM_E4M3FN;
+    s.out_dtype = FP8GEMM_F32;
+    s.bias = FP8G_BIAS_NONE;
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    fp8g_gemm_problem *p = &d.p;
+    int64_t kb = p->a_kblocks, ldb = p->b_stride_n;
+    uint8_t small = bt == FP8GEMM_E5M2 ? 0x03 : 0x07; /* subnormal mantissas */
+    for (int64_t r = 0; r < s.m; r++) {
+      for (int64_t kk = 0; kk < s.k; kk++)
+        ((uint8_t *)d.a)[d.rows[r] + kk * s.a_stride] = (uint8_t)((next_u32() % 7 + 1) | (next_u32() & 0x80));
+      for (int64_t q = 0; q < kb; q++) d.ea[r * kb + q] = 127;
+    }
+    for (int64_t col = 0; col < s.n; col++)
+      for (int64_t kk = 0; kk < s.k; kk++)
+        d.b[col * ldb + kk] = (uint8_t)((next_u32() % small + 1) | (next_u32() & 0x80));
+    for (int64_t q = 0; q < kb; q++)
+      for (int64_t j = 0; j < s.n; j++) d.eb[q * s.n + j] = (uint8_t)(126 + next_u32() % 4);
+    for (int64_t g = 0; g * 8 < s.n; g++) {
+      int64_t nc = s.n - g * 8 < 8 ? s.n - g * 8 : 8;
+      int64_t jj = g * 8 + (int64_t)(next_u32() % (uint32_t)nc), qq = next_u32() % (uint32_t)kb;
+      if ((g + i) % 3 == 2) {
+        d.eb[qq * s.n + jj] = 0xFF;
+        continue;
+      }
+      d.eb[qq * s.n + jj] = (uint8_t)(next_u32() % 5);
+      for (int64_t kk = 0; kk < s.k; kk++)
+        if (kk / 32 != qq) d.b[jj * ldb + kk] = 0;
+    }
+    compute_bounds(&d);
+    check_layouts_and_threads(&d, &s, desc, i % 2 ? 0 : 1 + next_u32() % 9);
+    free_case(&d);
+  }
+}
+
+/* The MX fold is decided per 8-column group, from that group's codes alone: giving one
+ * group a NaN or a too-small code leaves every other group's bits as they were (a
+ * decision per panel or per call would change them). The changed group's own columns
+ * may change bits: folded and double paths round differently. */
+static void test_mx_fold_per_group(void) {
+  static const int64_t ns[] = {16, 24, 65, 131};
+  for (int i = 0; i < (sanitized ? 4 : 40); i++) {
+    case_spec s = random_spec(false, 1 + next_u32() % 4, true, fp8_types[next_u32() % 4], FP8G_SCALE_MX);
+    s.n = pick(ns, 4);
+    s.k = 32 * (int64_t)(1 + next_u32() % 20);
+    s.out_dtype = FP8GEMM_F32;
+    s.a_dtype = FP8GEMM_E4M3FN;
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    fp8g_gemm_problem *p = &d.p;
+    int64_t kb = p->a_kblocks, rows = s.m;
+    for (int64_t q = 0; q < rows * kb; q++) d.ea[q] = (uint8_t)(120 + next_u32() % 15);
+    for (int64_t q = 0; q < kb * s.n; q++) d.eb[q] = (uint8_t)(120 + next_u32() % 15);
+    p->nthreads = 1 + (i & 1);
+    p->out = d.out1;
+    CHECK(fp8g_gemv_avx2_w8a8.run(p) == FP8GEMM_OK, "runs: %s", desc);
+    int64_t groups = (s.n + 7) / 8, g = next_u32() % (uint32_t)groups;
+    int64_t j = g * 8 + (int64_t)(next_u32() % 8), q = next_u32() % (uint32_t)kb;
+    d.eb[q * s.n + (j < s.n ? j : s.n - 1)] = (uint8_t)(i % 4 < 2 ? 0xFF : 2);
+    p->out = d.out2;
+    CHECK(fp8g_gemv_avx2_w8a8.run(p) == FP8GEMM_OK, "runs: %s", desc);
+    int64_t changed = 0;
+    for (int64_t r = 0; r < rows; r++)
+      for (int64_t col = 0; col < s.n; col++) {
+        const float *o1 = (const float *)d.out1 + r * s.n + col, *o2 = (const float *)d.out2 + r * s.n + col;
+        changed += col / 8 != g && memcmp(o1, o2, sizeof(float)) != 0;
+      }
+    CHECK(changed == 0, "a code in group %lld changed %lld outputs of other groups: %s", (long long)g,
+          (long long)changed, desc);
+    free_case(&d);
+  }
+}
+
 /* Under denormals-are-zero (a host built with -ffast-math) the kernels must still use
  * every weight: subnormal fp8 codes may not vanish. Weights are all subnormal codes
  * here, activations and scales are normal, so the reference is unaffected by DAZ. */
@@ -1359,6 +1587,10 @@ int main(void) {
   test_routes_agree();
   test_mx_scale_columns();
   test_mx_group_fold();
+  test_mx_group_codes();
+  test_mx_one_code_decides();
+  test_mx_fold_per_group();
+  test_block_scale_widths();
   test_daz_keeps_subnormal_weights();
   test_special_code_positions(FP8GEMM_E4M3FN);
   test_special_code_positions(FP8GEMM_E5M2);

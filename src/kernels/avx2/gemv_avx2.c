@@ -332,8 +332,8 @@ static bool mx_group_ok(const gemv_call *c, int lo, int hi) {
 /* MX fold: cs[q * 8 + j] = 2^(eb(q, j0 + j) - 127) for the nsteps 32-K blocks and the nc
  * columns (0 past nc). The codes are read as [k/32][n] rows (8 columns at a time) or,
  * with eb_ld, as the checkpoint's [N, K/32] in place: 8 columns x 8 blocks at a time,
- * transposed in registers. Returns mx_group_ok of the codes read (when false, the table
- * is not used: codes 0 and 0xFF have no fp32 value here). */
+ * transposed in registers. Returns mx_group_ok of the codes read; when false the group
+ * takes the double path and the table is not used (it then may hold +Inf for 0xFF). */
 static bool mx_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs) {
   const fp8g_gemm_problem *p = c->p;
   const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride;
