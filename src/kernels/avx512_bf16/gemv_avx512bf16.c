@@ -3,7 +3,7 @@
  * that send a call to gemv_avx2 instead, the activation decode (once per call, to bf16
  * in the tile decoder's K order), fixed N panels over threads, scales and epilogue.
  * MX weight exponents are read as [K/32, N] or, column-major (eb_ld), as a checkpoint's
- * [N, K/32]; gemv_avx2 gets them as [K/32, N].
+ * [N, K/32]; a call handed to gemv_avx2 gets them as [K/32, N] (see fall_back).
  *
  * Numerics: every fp8 value is exact and normal in bf16. VDPBF16PS reads denormal
  * inputs as zero and flushes denormal results, so a call runs here only when no product
@@ -663,8 +663,10 @@ static void panel_task(void *ctx, int64_t task) {
 static atomic_long fallbacks;
 long fp8g_gemv_bf16_fallbacks(void) { return atomic_load(&fallbacks); }
 
-/* gemv_avx2 reads MX weight exponents as [k/32][n] only: column-major ones are
- * transposed into scratch first (per batch when each has its own). */
+/* Column-major MX weight exponents are transposed to [k/32][n] in scratch first (per
+ * batch when each has its own). gemv_avx2 reads the column-major form in place since
+ * session 10 (docs/gemv.md, dec10), so this copy is no longer needed; it stays until the
+ * change can be tested on a CPU with AVX512_BF16 (the session 10 machine had none). */
 static fp8gemm_status fall_back(const fp8g_gemm_problem *p, const fp8g_gemm_kernel *fallback) {
   atomic_fetch_add(&fallbacks, 1);
   if (!p->eb_ld) return fallback->run(p);
