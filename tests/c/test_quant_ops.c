@@ -769,24 +769,29 @@ static void test_mx_spans(void) {
 }
 
 /* fp8_dequantize walks contiguous fp8 codes under one scale (none, or per tensor) flat in
- * spans of up to 64 Ki codes that cross rows; per-token scales and strided codes keep
- * their per-row spans. Every code value (NaN and Inf included), rows longer than a span,
- * not dividing it, and many short rows, codes at an odd address and outputs one element
- * past a 16-byte boundary, on 1-3
+ * spans of up to 64 Ki codes that cross rows; per-token scales, strided codes, batches
+ * with a gap between them (each row contiguous, the tensor not) and packed e2m1 codes
+ * (a flat code index is not a byte offset there) keep their per-row spans. Every code
+ * value (NaN and Inf included), rows longer than a span, not dividing it, and many short
+ * rows, codes at an odd address and outputs one element past a 16-byte boundary, on 1-3
  * threads and every level: each output must be the scalar reference kernel's, row by
  * row with the row's scale, and nothing may be written past the output. */
 static void test_dequant_spans(void) {
   const int64_t shapes[][2] = {{3, 65632}, {7, 24608}, {2100, 40}, {1, 70001}, {5, 3}};
-  const fp8gemm_dtype froms[3] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ};
+  const fp8gemm_dtype froms[4] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ, FP8GEMM_E2M1};
   const fp8gemm_dtype outs[3] = {FP8GEMM_BF16, FP8GEMM_F32, FP8GEMM_F16};
+  enum { GAP = 32 }; /* codes between two batches of the gapped view (even: e2m1) */
   fp8gemm_isa saved = fp8gemm_get_max_isa(), top = fp8gemm_isa_detected();
   int saved_threads = fp8gemm_get_num_threads();
   for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
     const int64_t R = shapes[s][0], K = shapes[s][1], n = R * K;
-    uint8_t *codes = malloc((size_t)n + 1), *every2 = malloc((size_t)(2 * n));
+    /* the gapped view: [B, R / B, K], batches GAP codes apart */
+    const int64_t B = R % 2 ? R : 2, gdims[3] = {B, R / B, K};
+    uint8_t *codes = malloc((size_t)n + 1), *every2 = malloc((size_t)(2 * n)),
+            *gapped = malloc((size_t)(n + B * GAP));
     float *tok = malloc((size_t)R * sizeof(float));
     char *ref = malloc((size_t)n * 4), *got = malloc((size_t)n * 4 + 128);
-    if (!codes || !every2 || !tok || !ref || !got) {
+    if (!codes || !every2 || !gapped || !tok || !ref || !got) {
       CHECK(0, "dequant spans: out of memory");
       goto next;
     }
@@ -794,24 +799,37 @@ static void test_dequant_spans(void) {
     for (int64_t i = 0; i < n; i++) every2[2 * i] = codes[1 + i];
     for (int64_t r = 0; r < R; r++) tok[r] = 0.01f + (float)(next_u32() % 1000) * 0.37f;
     float one = 0.0123f;
-    for (int f = 0; f < 3; f++)
+    for (int f = 0; f < 4; f++) {
+      bool e2m1 = froms[f] == FP8GEMM_E2M1;
+      if (e2m1 && K % 2) continue; /* packed rows start on a byte */
+      /* a row's bytes (e2m1 packs two codes a byte: the first n / 2 bytes of codes + 1) */
+      const int64_t rbytes = e2m1 ? K / 2 : K;
+      const int64_t bbytes = (R / B) * rbytes; /* one batch of the gapped view */
+      for (int64_t b = 0; b < B; b++)
+        memcpy(gapped + b * (bbytes + GAP), codes + 1 + b * bbytes, (size_t)bbytes);
       for (int o = 0; o < 3; o++) {
         size_t ob = outs[o] == FP8GEMM_F32 ? 4 : 2;
         /* scale: 0 none, 1 per tensor, 2 per token; view: 0 contiguous (odd address), 1
-         * every second code */
+         * every second code (not for e2m1), 2 batches GAP codes apart */
         for (int sk = 0; sk < 3; sk++)
-          for (int v = 0; v < 2; v++) {
+          for (int v = 0; v < 3; v++) {
+            if (e2m1 && v == 1) continue;
             for (int64_t r = 0; r < R; r++)
-              fp8g_quant_ref.dequantize_narrow(codes + 1 + r * K, (size_t)K, froms[f],
+              fp8g_quant_ref.dequantize_narrow(codes + 1 + r * rbytes, (size_t)K, froms[f],
                                                sk == 0 ? 1.0f : sk == 1 ? one : tok[r], outs[o],
                                                ref + (size_t)(r * K) * ob);
-            fp8gemm_tensor qt = desc(froms[f], 2, shapes[s], v ? (void *)every2 : (void *)(codes + 1));
-            if (v) {
+            fp8gemm_tensor qt = v == 2   ? desc(froms[f], 3, gdims, gapped)
+                                : v == 1 ? desc(froms[f], 2, shapes[s], every2)
+                                         : desc(froms[f], 2, shapes[s], codes + 1);
+            if (v == 1) {
               qt.strides[0] = 2 * K;
               qt.strides[1] = 2;
             }
-            const int64_t sd1 = 1, sdt[2] = {R, 1};
-            fp8gemm_tensor st = sk == 1 ? desc(FP8GEMM_F32, 1, &sd1, &one) : desc(FP8GEMM_F32, 2, sdt, tok);
+            if (v == 2) qt.strides[0] = (R / B) * K + (e2m1 ? 2 : 1) * GAP;
+            const int64_t sd1 = 1, sdt[2] = {R, 1}, sdt3[3] = {B, R / B, 1};
+            fp8gemm_tensor st = sk == 1   ? desc(FP8GEMM_F32, 1, &sd1, &one)
+                                : v == 2 ? desc(FP8GEMM_F32, 3, sdt3, tok)
+                                         : desc(FP8GEMM_F32, 2, sdt, tok);
             fp8gemm_tensor od;
             CHECK(fp8gemm_fp8_dequantize_infer(&qt, sk ? &st : NULL, outs[o], 0, &od) == FP8GEMM_OK,
                   "dequant spans infer: %s", fp8gemm_last_error());
@@ -833,9 +851,11 @@ static void test_dequant_spans(void) {
             }
           }
       }
+    }
   next:
     free(codes);
     free(every2);
+    free(gapped);
     free(tok);
     free(ref);
     free(got);

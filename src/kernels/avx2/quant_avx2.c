@@ -191,9 +191,10 @@ QS_V __m256i qs_btab_code(const qs_btab *t, __m256i a) {
  * 32 bf16 -> 32 code bytes with signs, for the table loop of quant_simd_body.h
  * (qs_btab_loop_st): every chunk is stored (streamed with nt, q 32-byte aligned), and the
  * return value says whether a lane was below t->low (those bytes are wrong: the caller
- * redoes the chunk by the general pair path after its block). No branch per chunk, and no call: the redo loop
- * runs apart from the table loop, so it does not crowd the table loop's registers. An
- * in-range code is >= 2^m, never 0, so formats without -0 need no case of their own.
+ * redoes the chunk by the general pair path after its block). No branch per chunk, and
+ * no call: the redo loop runs apart from the table loop, so it does not crowd the table
+ * loop's registers. An in-range code is >= 2^m, never 0, so formats without -0 need no
+ * case of their own.
  */
 QS_V bool qs_btab_chunk_all(const qs_btab *t, const uint16_t *x, uint8_t *q, bool nt) {
   __m256i w0 = _mm256_loadu_si256((const __m256i *)x);
