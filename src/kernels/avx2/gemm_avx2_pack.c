@@ -174,28 +174,6 @@ static float b_block_scale(const fp8g_gemm_problem *p, int64_t b, int64_t kb, in
   return p->sb[b * p->sb_batch_stride + kb * p->b_nblocks + col / p->block_n];
 }
 
-/* 16 x 16 byte transpose: out[c] byte r = in[r] byte c (four rounds of unpacks). */
-static inline void transpose16(const __m128i in[16], __m128i out[16]) {
-  __m128i y[16], z[16];
-  for (int i = 0; i < 8; i++) {
-    y[i] = _mm_unpacklo_epi8(in[2 * i], in[2 * i + 1]);     /* columns 0-7, rows 2i, 2i+1 */
-    y[i + 8] = _mm_unpackhi_epi8(in[2 * i], in[2 * i + 1]); /* columns 8-15 */
-  }
-  for (int h = 0; h < 16; h += 8)
-    for (int i = 0; i < 4; i++) {
-      z[h + i] = _mm_unpacklo_epi16(y[h + 2 * i], y[h + 2 * i + 1]);     /* rows 4i..4i+3, columns h..h+3 */
-      z[h + 4 + i] = _mm_unpackhi_epi16(y[h + 2 * i], y[h + 2 * i + 1]); /* columns h+4..h+7 */
-    }
-  for (int b = 0; b < 16; b += 4) {
-    __m128i w0 = _mm_unpacklo_epi32(z[b], z[b + 1]), w1 = _mm_unpackhi_epi32(z[b], z[b + 1]);
-    __m128i w2 = _mm_unpacklo_epi32(z[b + 2], z[b + 3]), w3 = _mm_unpackhi_epi32(z[b + 2], z[b + 3]);
-    out[b] = _mm_unpacklo_epi64(w0, w2);
-    out[b + 1] = _mm_unpackhi_epi64(w0, w2);
-    out[b + 2] = _mm_unpacklo_epi64(w1, w3);
-    out[b + 3] = _mm_unpackhi_epi64(w1, w3);
-  }
-}
-
 /* Decodes 16 codes (one K step of a panel) into d, times the column scales when folding. */
 static inline __attribute__((always_inline)) void decode_row(fp8gemm_dtype dt, const uint8_t *codes,
                                                              const float *lut, bool fold, __m256 v0,
@@ -207,8 +185,9 @@ static inline __attribute__((always_inline)) void decode_row(fp8gemm_dtype dt, c
   }
 }
 
-/* The same 16 x 16 byte transpose on both 128-bit lanes at once: in[j] holds 32 K of
- * column j; out[kk] lane 0 is K step kk, lane 1 K step 16 + kk (16 columns each). */
+/* 16 x 16 byte transpose on both 128-bit lanes at once (four rounds of unpacks): in[j]
+ * holds 32 K of column j; out[kk] lane 0 is K step kk, lane 1 K step 16 + kk (16 columns
+ * each). A 16-K step uses lane 0 only. */
 static inline __attribute__((always_inline)) void transpose16x2(const __m256i in[16], __m256i out[16]) {
   __m256i y[16], z[16];
   for (int i = 0; i < 8; i++) {
@@ -270,12 +249,13 @@ static inline __attribute__((always_inline)) int64_t panel_dt(fp8gemm_dtype dt, 
       decode_row(dt, rows[kk] + 16, lut, fold, v0, v1, dst + (k + 16 + kk) * NR);
     }
   }
-  for (; k + 16 <= len; k += 16) {
-    __m128i in[16], out[16];
-    for (int j = 0; j < 16; j++) in[j] = _mm_loadu_si128((const __m128i *)(cols + j * sn + k));
-    transpose16(in, out);
+  for (; k + 16 <= len; k += 16) { /* at most once: lane 0 of the same transpose */
+    __m256i in[16], out[16];
+    for (int j = 0; j < 16; j++)
+      in[j] = _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(cols + j * sn + k)));
+    transpose16x2(in, out);
     _Alignas(16) uint8_t rows[16][16];
-    for (int kk = 0; kk < 16; kk++) _mm_store_si128((__m128i *)rows[kk], out[kk]);
+    for (int kk = 0; kk < 16; kk++) _mm_store_si128((__m128i *)rows[kk], _mm256_castsi256_si128(out[kk]));
     for (int kk = 0; kk < 16; kk++) decode_row(dt, rows[kk], lut, fold, v0, v1, dst + (k + kk) * NR);
   }
   return k;
