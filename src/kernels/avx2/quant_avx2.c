@@ -217,6 +217,33 @@ QS_V void qs_stream32(uint8_t *q, const uint8_t *buf) {
   _mm256_stream_si256((__m256i *)q, _mm256_load_si256((const __m256i *)buf));
 }
 
+/*
+ * Table-driven f32 -> fp8 step on 8 lanes (quant_simd_body.h, qs_ftab_init has the
+ * why; the AVX-512 twin in quant_avx512.c has the same table): with a = |x| bits and
+ * the 16-entry table V' = V - 2^31 = 2 U - 2^24 (mod 2^32) indexed by a's top 4
+ * mantissa bits g,
+ *   w' = 2a + V'[g] = 2 ((code - 2^m) 2^r + fraction)   (mod 2^32, r = 23 - m)
+ * for in-range lanes, whose codes are [2^m, L]: w' < len unsigned (the AVX-512 step's
+ * signed w <= top, shifted by 2^31). The lookup is two vpermd (entries g & 7 of both
+ * halves) and one vblendvps on bit 22 of x (bit 3 of g); x + x drops the sign. The
+ * chunk's flag is one unsigned max over its 4 vectors against len - 1; the code bytes
+ * are w' >> (r + 1) (code - 2^m exactly, in range), packed with vpackus, the signs
+ * packed from x as the general store step does, then + 2^m (L <= 0x7f: no carry into
+ * the sign). Out-of-range lanes give garbage bytes that the caller's redo overwrites.
+ */
+#define QS_F32_TABLE 1
+typedef struct qs_ftab {
+  __m256i vlo, vhi; /* V'[0..7], V'[8..15] */
+  __m256i top;      /* len - 1: the largest in-range w' (unsigned) */
+  __m256i m2;       /* 2^m in every byte */
+  /* the clamping form (qs_ftab_chunk_sat): U[g], |x| - low <= span unsigned, lim << r */
+  __m256i ulo, uhi, low, span, limsum;
+} qs_ftab;
+static inline bool qs_ftab_build(qs_ftab *t, const int32_t b[16], int m, int elo, double sd,
+                                 uint32_t base, int lcode, int lim, uint32_t low);
+static inline bool qs_ftab_chunk(const qs_ftab *t, const float *x, uint8_t *q, int m);
+static inline bool qs_ftab_chunk_sat(const qs_ftab *t, const float *x, uint8_t *q, int m);
+
 struct qs_enc;
 static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
                                     const struct qs_enc *e);
@@ -234,6 +261,117 @@ static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS
 #define QS_MX_PF_AHEAD ((size_t)4096)
 #define QS_MX_PF_HINT _MM_HINT_T0
 #include "../quant_simd_body.h"
+
+/*
+ * The table from b[g] (the code of the start of group g of binade elo, by the general
+ * path): the AVX-512 build's steps (quant_avx512.c, qs_ftab_build) lane by lane in
+ * scalar code, the same checks in the same integer widths. sd: s as a double (x / s >=
+ * B iff x >= B sd, exact); base: bits(2^emin) - 2^23; lcode: the top in-range code L.
+ * False: the row keeps the general path.
+ */
+static inline bool qs_ftab_build(qs_ftab *t, const int32_t b[16], int m, int elo, double sd,
+                                 uint32_t base, int lcode, int lim, uint32_t low) {
+  const int r = 23 - m;
+  /* every code must be below L, up to the next binade's start b_0 + 2^m */
+  if (b[0] + (1 << m) > lcode) return false;
+  int32_t u[16];
+  int32_t smin = INT32_MAX, smax = INT32_MIN;
+  for (int g = 0; g < 16; g++) {
+    /* d = b_{g+1} - b_g: 0 or 1 (at most one step per group) */
+    uint32_t d = (uint32_t)((g < 15 ? b[g + 1] : b[0] + (1 << m)) - b[g]);
+    if (d > 1) return false;
+    uint32_t gend = (uint32_t)(g + 1) << 19, tg = gend;
+    if (d == 1) {
+      /* Y: the tie between codes b and b + 1, or the f32 above it when RNE sends it
+       * down; T = B sd, B = (Y - 1ulp + Y) / 2; x = the first f32 above T, or T when it
+       * ties up (Y even) */
+      uint32_t y = ((uint32_t)b[g] << r) + base + (1u << (r - 1)) + ((uint32_t)(b[g] + 1) & 1u);
+      double tt = ((double)fp8g_f32_from_bits(y - 1) + (double)fp8g_f32_from_bits(y)) * 0.5 * sd;
+      /* RN to f32 as vcvtpd2ps (out of range: +Inf) */
+      float f = _mm_cvtss_f32(_mm_cvtsd_ss(_mm_setzero_ps(), _mm_set_sd(tt)));
+      uint32_t x = fp8g_f32_bits(f);
+      if ((double)f < tt || ((double)f == tt && (y & 1u))) x++;
+      /* t_g: the step's mantissa in (g 2^19, (g + 1) 2^19] */
+      tg = x - ((uint32_t)elo << 23);
+      if ((int32_t)tg <= (int32_t)((uint32_t)g << 19) || (int32_t)tg > (int32_t)gend) return false;
+    }
+    /* U = (b - 2^m elo + 1) 2^r - t_g (mod 2^32) */
+    u[g] = (int32_t)(((uint32_t)(b[g] + 1 - (1 << m) * elo) << r) - tg);
+    /* the extremes of S = a + U over a >= 0 of each group (32-bit sums, as the
+     * vector build), NaN patterns included */
+    int32_t lo = (int32_t)(((uint32_t)g << 19) + (uint32_t)u[g]);
+    int32_t hi = (int32_t)(gend + (uint32_t)u[g] - 1u);
+    smin = lo < smin ? lo : smin;
+    smax = hi > smax ? hi : smax;
+  }
+  int64_t smax64 = 0x7f800000ll + smax, u0 = u[0];
+  int64_t len = (int64_t)(lcode - (1 << m) + 1) << (r + 1);
+  if (2 * ((int64_t)smin - (1 << 23)) < len - (1ll << 32) || 2 * (smax64 - (1 << 23)) >= (1ll << 32) ||
+      ((0x7f800000ll + u0) >> r) <= lcode)
+    return false;
+  int32_t v[16];
+  for (int g = 0; g < 16; g++) v[g] = (int32_t)(2u * (uint32_t)u[g] - (1u << 24));
+  t->vlo = _mm256_loadu_si256((const __m256i *)v);
+  t->vhi = _mm256_loadu_si256((const __m256i *)(v + 8));
+  t->top = _mm256_set1_epi32((int32_t)(uint32_t)(len - 1));
+  t->m2 = _mm256_set1_epi8((char)(1 << m));
+  t->ulo = _mm256_loadu_si256((const __m256i *)u);
+  t->uhi = _mm256_loadu_si256((const __m256i *)(u + 8));
+  t->low = _mm256_set1_epi32((int)low);
+  t->span = _mm256_set1_epi32((int)(((0x7f800000ll + u0) >> r >= lim ? 0x7f800000u : 0x7f7fffffu) - low));
+  t->limsum = _mm256_set1_epi32(lim << r);
+  return true;
+}
+
+/* tab[g] for g = bits 19..22 of x: vpermd reads bits 19..21, bit 22 (moved to the sign
+ * position) picks the half */
+QS_V __m256i qs_ftab_look(__m256i lo, __m256i hi, __m256i x) {
+  __m256i i = _mm256_srli_epi32(x, 19);
+  return _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(_mm256_permutevar8x32_epi32(lo, i)),
+                                              _mm256_castsi256_ps(_mm256_permutevar8x32_epi32(hi, i)),
+                                              _mm256_castsi256_ps(_mm256_slli_epi32(x, 9))));
+}
+
+/* 4 vectors of code lanes (<= 0xff where it matters) and the 4 f32 inputs -> 32 bytes
+ * in element order, x's sign in bit 7 (the codes' bit 7 is clear where it matters) */
+QS_V __m256i qs_ftab_bytes(const __m256i c[4], const __m256i x[4]) {
+  __m256i b = _mm256_packus_epi16(_mm256_packus_epi32(c[0], c[1]), _mm256_packus_epi32(c[2], c[3]));
+  __m256i s = _mm256_packs_epi16(_mm256_packs_epi32(x[0], x[1]), _mm256_packs_epi32(x[2], x[3]));
+  b = _mm256_or_si256(b, _mm256_and_si256(s, _mm256_set1_epi8((char)0x80)));
+  return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* 32 f32 -> 32 signed code bytes, always stored; true when a lane is out of the
+ * table's range (those bytes are wrong: the caller redoes the chunk). */
+QS_V bool qs_ftab_chunk(const qs_ftab *t, const float *x, uint8_t *q, int m) {
+  __m256i xv[4], c[4], mx = _mm256_setzero_si256();
+  for (int k = 0; k < 4; k++) {
+    xv[k] = _mm256_loadu_si256((const __m256i *)(x + 8 * k));
+    __m256i w = _mm256_add_epi32(_mm256_add_epi32(xv[k], xv[k]), qs_ftab_look(t->vlo, t->vhi, xv[k]));
+    mx = _mm256_max_epu32(mx, w);
+    c[k] = m == 3 ? _mm256_srli_epi32(w, 21) : _mm256_srli_epi32(w, 22); /* r + 1 */
+  }
+  _mm256_storeu_si256((__m256i *)q, _mm256_add_epi8(qs_ftab_bytes(c, xv), t->m2));
+  /* some w' > top unsigned */
+  return !_mm256_testc_si256(_mm256_cmpeq_epi32(_mm256_max_epu32(mx, t->top), t->top),
+                             _mm256_set1_epi32(-1));
+}
+
+/* The clamping form: lanes with |x| in [low, low + span] take min(a + U[g], lim << r)
+ * >> r, the code itself; the rest (zeros, fp8-subnormal codes, NaN) flag the chunk. */
+QS_V bool qs_ftab_chunk_sat(const qs_ftab *t, const float *x, uint8_t *q, int m) {
+  __m256i xv[4], c[4], mx = _mm256_setzero_si256();
+  for (int k = 0; k < 4; k++) {
+    xv[k] = _mm256_loadu_si256((const __m256i *)(x + 8 * k));
+    __m256i a = _mm256_and_si256(xv[k], _mm256_set1_epi32(0x7fffffff));
+    mx = _mm256_max_epu32(mx, _mm256_sub_epi32(a, t->low));
+    __m256i sum = _mm256_min_epu32(_mm256_add_epi32(a, qs_ftab_look(t->ulo, t->uhi, xv[k])), t->limsum);
+    c[k] = m == 3 ? _mm256_srli_epi32(sum, 20) : _mm256_srli_epi32(sum, 21); /* r */
+  }
+  _mm256_storeu_si256((__m256i *)q, qs_ftab_bytes(c, xv));
+  return !_mm256_testc_si256(_mm256_cmpeq_epi32(_mm256_max_epu32(mx, t->span), t->span),
+                             _mm256_set1_epi32(-1));
+}
 
 /* 32 raw codes -> 32 code bytes in element order, with signs. The packs saturate
  * nothing: raw codes fit in [-128, 127], the f32 sign survives signed packing. */
