@@ -437,7 +437,7 @@ static uint32_t qs_ftab_first(uint32_t ybits, double sd) {
 QS_INLINE bool qs_ftab_init(qs_ftab *t, const qs_enc *e, int mode, qs_f s, int limit) {
   float fs = qs_first(s);
   int m = e->m;
-  if (m < 2 || m > 3 || (QS_W != 16 && QS_W != 8)) return false;
+  if (m < 2 || m > 3 || QS_W != 16) return false;
   uint32_t emin_bits = fp8g_f32_bits(e->min_normal);
   double sd = mode == QS_SCALE_DIV ? (double)fs : mode == QS_SCALE_MUL ? 1.0 / (double)fs : 1.0;
   /* low: the first x whose quotient is >= 2^emin; E_lo: the first binade from it on.
@@ -449,20 +449,9 @@ QS_INLINE bool qs_ftab_init(qs_ftab *t, const qs_enc *e, int mode, qs_f s, int l
   static const int32_t gstart[16] = {0 << 19, 1 << 19, 2 << 19,  3 << 19,  4 << 19,  5 << 19,
                                      6 << 19, 7 << 19, 8 << 19,  9 << 19,  10 << 19, 11 << 19,
                                      12 << 19, 13 << 19, 14 << 19, 15 << 19};
-#if QS_W == 16
   qs_i xg = qs_add(qs_bits(qs_loadf((const float *)gstart)), qs_seti(elo << 23));
   qs_f y = qs_apply_scale(qs_flt(xg), mode, s);
   qs_i b = qs_add(qs_encode_abs(e, qs_bits(y), limit), qs_seti(1 << m));
-#else
-  /* QS_W = 8 (AVX2): the 16 codes in two vectors, handed to the build as an array */
-  int32_t b[16];
-  for (int h = 0; h < 16; h += QS_W) {
-    qs_i xg = qs_add(qs_bits(qs_loadf((const float *)gstart + h)), qs_seti(elo << 23));
-    qs_f y = qs_apply_scale(qs_flt(xg), mode, s);
-    qs_i bh = qs_add(qs_encode_abs(e, qs_bits(y), limit), qs_seti(1 << m));
-    memcpy(b + h, &bh, sizeof bh);
-  }
-#endif
   /* L: the limit, but at most 0x7f (the byte add of 2^m must not carry into the sign;
    * fnuz's overflow code 0x80 is left to the general path) */
   int lcode = e->lim_code < 0x7f ? e->lim_code : 0x7f;
