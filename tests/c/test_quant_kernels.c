@@ -581,6 +581,22 @@ static void suite_bf16_table(const fp8g_quant_kernels *k) {
     for (int sat = 0; sat < 2; sat++)
       check_quantize_wide(k, h, FP8GEMM_BF16, n, 9.0f / 448.0f, narrow_types[t], sat,
                           "table path, flagged chunks at block edges");
+  /* lone NaN lanes in chunks whose other lanes are all in the table's range (AVX2 flags
+   * them by the same unsigned range test as the lanes below it: the NaN patterns next to
+   * Inf, 0x7f81 / 0xff81, and the largest ones), and +-Inf lanes, which stay in range and
+   * must come out at the overflow / saturation code */
+  for (size_t i = 0; i < n; i++) {
+    uint64_t r = rnd();
+    float v = 0.5f + (float)(r & 0xffff) / 8192.0f;
+    h[i] = fp8g_f32_to_bf16((r >> 20) & 1 ? -v : v);
+  }
+  static const uint16_t lone[] = {0x7f81, 0xff81, 0x7fff, 0xffff, 0x7fc0, 0x7f80, 0xff80};
+  for (size_t i = 0; i < sizeof lone / sizeof lone[0]; i++)
+    for (size_t j = 0; j < 3; j++) h[(1 + 7 * i + 60 * j) * 32 + (5 * i + 11 * j) % 32] = lone[i];
+  for (int t = 0; t < 4; t++)
+    for (int sat = 0; sat < 2; sat++)
+      check_quantize_wide(k, h, FP8GEMM_BF16, n, 9.0f / 448.0f, narrow_types[t], sat,
+                          "table path, lone NaN / Inf lanes");
   free(h);
 }
 

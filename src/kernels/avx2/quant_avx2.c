@@ -155,26 +155,29 @@ QS_V float qs_first(qs_f v) { return _mm256_cvtss_f32(v); }
 
 /*
  * Table-driven bf16 -> fp8 step (quant_simd_body.h, qs_btab_init has the why): in
- * 16-bit lanes, code = min((|w| + K + tab[(|w| >> 3) & 15]) >> r, lim), NaN lanes
- * max-ed up to the NaN code; 16 values per vector, no float operation.
+ * 16-bit lanes, code = min((|w| + K + tab[(|w| >> 3) & 15]) >> r, lim) for |w| in
+ * [low, Inf]; 16 values per vector, no float operation. Lanes outside that range (fp8
+ * subnormal or zero results below, NaN above) flag their chunk for the general path.
  */
 #define QS_BF16_TABLE 1
 typedef struct qs_btab {
   __m256i tab;    /* the 16 group bytes in both 128-bit lanes */
   __m256i k;      /* K (mod 2^16) */
   __m256i lim;    /* the overflow / saturation code */
-  __m256i nan;    /* the NaN code */
   __m256i low;    /* |w| below this: not a normal fp8 result, the chunk goes the slow way */
+  __m256i span;   /* 0x7f80 - low: |w| - low above it (unsigned): below low, or a NaN */
   __m128i r;      /* shift count */
 } qs_btab;
 
+/* (nan: the NaN code; NaN lanes flag their chunk here, so it is not needed) */
 static inline void qs_btab_set(qs_btab *t, const uint8_t tab[16], uint16_t k, int r, int lim,
                                int nan, uint16_t low) {
+  (void)nan;
   t->tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)tab));
   t->k = _mm256_set1_epi16((short)k);
   t->lim = _mm256_set1_epi16((short)lim);
-  t->nan = _mm256_set1_epi16((short)nan);
   t->low = _mm256_set1_epi16((short)low);
+  t->span = _mm256_set1_epi16((short)(0x7f80 - low));
   t->r = _mm_cvtsi32_si128(r);
 }
 
@@ -182,32 +185,34 @@ QS_V __m256i qs_btab_code(const qs_btab *t, __m256i a) {
   __m256i idx = _mm256_and_si256(_mm256_srli_epi16(a, 3), _mm256_set1_epi16(0x000f));
   /* the high byte of each word looks up entry 0: K accounts for it */
   __m256i sum = _mm256_add_epi16(_mm256_add_epi16(a, t->k), _mm256_shuffle_epi8(t->tab, idx));
-  __m256i c = _mm256_min_epi16(_mm256_sra_epi16(sum, t->r), t->lim);
-  __m256i nan = _mm256_cmpgt_epi16(a, _mm256_set1_epi16(0x7f80));
-  return _mm256_max_epi16(c, _mm256_and_si256(nan, t->nan));
+  return _mm256_min_epi16(_mm256_sra_epi16(sum, t->r), t->lim);
 }
 
 /*
  * 32 bf16 -> 32 code bytes with signs, for the table loop of quant_simd_body.h
  * (qs_btab_loop_st): every chunk is stored (streamed with nt, q 32-byte aligned), and the
- * return value says whether a lane was below t->low (those bytes are wrong: the caller
- * redoes the chunk by the general pair path after its block). No branch per chunk, and
- * no call: the redo loop runs apart from the table loop, so it does not crowd the table
- * loop's registers. An in-range code is >= 2^m, never 0, so formats without -0 need no
- * case of their own.
+ * return value says whether a lane was outside [low, Inf] (below: an fp8 subnormal or
+ * zero code; above: a NaN; those bytes are wrong: the caller redoes the chunk by the
+ * general pair path after its block). The range test is one wrapping subtract per
+ * vector, an unsigned max of the two and one saturating subtract of span (nonzero: out
+ * of range); sending NaN lanes to the redo leaves the table step without a NaN case
+ * (3 ops per vector). No branch per chunk, and no call: the redo loop runs apart from
+ * the table loop, so it does not crowd the table loop's registers. An in-range code is
+ * >= 2^m, never 0, so formats without -0 need no case of their own.
  */
 QS_V bool qs_btab_chunk_all(const qs_btab *t, const uint16_t *x, uint8_t *q, bool nt) {
   __m256i w0 = _mm256_loadu_si256((const __m256i *)x);
   __m256i w1 = _mm256_loadu_si256((const __m256i *)(x + 16));
   __m256i a0 = _mm256_and_si256(w0, _mm256_set1_epi16(0x7fff));
   __m256i a1 = _mm256_and_si256(w1, _mm256_set1_epi16(0x7fff));
-  __m256i low = _mm256_or_si256(_mm256_cmpgt_epi16(t->low, a0), _mm256_cmpgt_epi16(t->low, a1));
+  __m256i d = _mm256_max_epu16(_mm256_sub_epi16(a0, t->low), _mm256_sub_epi16(a1, t->low));
+  __m256i out = _mm256_subs_epu16(d, t->span);
   __m256i b = _mm256_packus_epi16(qs_btab_code(t, a0), qs_btab_code(t, a1));
   __m256i s = _mm256_and_si256(_mm256_packs_epi16(w0, w1), _mm256_set1_epi8((char)0x80));
   __m256i c = _mm256_permute4x64_epi64(_mm256_or_si256(b, s), 0xd8);
   if (nt) _mm256_stream_si256((__m256i *)q, c);
   else _mm256_storeu_si256((__m256i *)q, c);
-  return !_mm256_testz_si256(low, low);
+  return !_mm256_testz_si256(out, out);
 }
 
 /* 32 bytes from an aligned buffer to q (32-byte aligned), non-temporal (the deferred
