@@ -22,7 +22,7 @@ enum { NT_NEXT_BYTES = 1024 };
 /* One 32-code step: decode each column, 4 FMAs per (row, column); with SCALED, the
  * step's sum is formed apart (from +0: see NT_CHUNK_BODY) and multiplied by the
  * column's factor. */
-#define NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP)                                   \
+#define NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP, ACC)                                   \
   _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                           \
     __m256 w[4];                                                                   \
     gemv_dec32(route, (BPTR) + c * (LDB), t->table, &nan_max, w);                  \
@@ -31,11 +31,11 @@ enum { NT_NEXT_BYTES = 1024 };
     _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) {                         \
       const float *ai = (APTR) + i * (LDA);                                        \
       __m256 sum = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(ai),                      \
-                                   scaled ? _mm256_setzero_ps() : acc[i][c]);      \
+                                   scaled ? _mm256_setzero_ps() : ACC[i][c]);      \
       sum = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(ai + 8), sum);                   \
       sum = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(ai + 16), sum);                  \
       sum = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(ai + 24), sum);                  \
-      acc[i][c] = scaled ? _mm256_fmadd_ps(sum, f, acc[i][c]) : sum;               \
+      ACC[i][c] = scaled ? _mm256_fmadd_ps(sum, f, ACC[i][c]) : sum;               \
     }                                                                              \
   }
 
@@ -51,7 +51,7 @@ enum { NT_NEXT_BYTES = 1024 };
  * for a chunk's activations) runs NT_STEP_BODY instead, with activations as memory
  * operands: in cache 1.1x faster at M = 4, 1.2x at M = 8 (Zen 3); 3 x 4 keeps this body
  * (1.08x faster than the step body at M = 3). */
-#define NT_CHUNK_BODY(BPTR, LDB, APTR, LDA, STEP)                                       \
+#define NT_CHUNK_BODY(BPTR, LDB, APTR, LDA, STEP, ACC)                                       \
   {                                                                                     \
     __m256 sum[GEMV_MR_MAX][8];                                                         \
     _Pragma("GCC unroll 4") for (int q = 0; q < NT_STEP; q += 8) {                      \
@@ -65,7 +65,7 @@ enum { NT_NEXT_BYTES = 1024 };
             sum[i][c] =                                                                 \
                 _mm256_fmadd_ps(w, av[i], q == 0 ? _mm256_setzero_ps() : sum[i][c]);    \
           else                                                                          \
-            acc[i][c] = _mm256_fmadd_ps(w, av[i], acc[i][c]);                           \
+            ACC[i][c] = _mm256_fmadd_ps(w, av[i], ACC[i][c]);                           \
         }                                                                               \
       }                                                                                 \
     }                                                                                   \
@@ -73,17 +73,17 @@ enum { NT_NEXT_BYTES = 1024 };
       gemv_track((BPTR) + c * (LDB), NT_STEP, &nan_max);                                \
       if (scaled) {                                                                     \
         __m256 f = _mm256_broadcast_ss(t->cscale + (STEP) * 8 + c);                     \
-        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) acc[i][c] =                \
-            _mm256_fmadd_ps(sum[i][c], f, acc[i][c]);                                   \
+        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) ACC[i][c] =                \
+            _mm256_fmadd_ps(sum[i][c], f, ACC[i][c]);                                   \
       }                                                                                 \
     }                                                                                   \
   }
 
-#define NT_BODY(BPTR, LDB, APTR, LDA, STEP)                    \
+#define NT_BODY(BPTR, LDB, APTR, LDA, STEP, ACC)                    \
   if (GEMV_ROUTE_IS_INT(route) && mr * cn <= (scaled ? 8 : 12)) { \
-    NT_CHUNK_BODY(BPTR, LDB, APTR, LDA, STEP)                  \
+    NT_CHUNK_BODY(BPTR, LDB, APTR, LDA, STEP, ACC)                  \
   } else {                                                     \
-    NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP)                   \
+    NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP, ACC)                   \
   }
 
 /* Sum of the 8 lanes in a fixed order: (l0+l4 + l2+l6) + (l1+l5 + l3+l7). */
@@ -104,13 +104,33 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
   __m256i nan_max = _mm256_setzero_si256();
   const int64_t ldb = t->ldb, lda = t->lda;
   int64_t s = 0;
+  /* Interleaved routes, one unscaled row: the four FMAs of a step are one dependency
+   * chain per accumulator (16 cycles on Zen 3 against ~15 of issue for 4 columns), so
+   * pairs of steps go to two accumulators, added at the end. The last unpaired step
+   * and the ragged end go to the first. Fixed per tile shape: the table route that
+   * recomputes a tile does the same. */
+  const int two = (GEMV_ROUTE_IS_X(route) || route == GEMV_DEC_TABLE_X) && !scaled && mr == 1;
+  __m256 acc1[GEMV_MR_MAX][8];
+  if (two) {
+#pragma GCC unroll 8
+    for (int c = 0; c < cn; c++) acc1[0][c] = _mm256_setzero_ps();
+    for (; s + 2 * NT_STEP <= t->nk; s += 2 * NT_STEP) {
+      const uint8_t *bp = t->b + s;
+      const float *ap = t->a + s;
+      if (s < NT_NEXT_BYTES)
+        for (int c = 0; c < t->next_cols; c++)
+          _mm_prefetch((const char *)t->next + c * ldb + s, _MM_HINT_T0);
+      NT_BODY(bp, ldb, ap, lda, s / NT_STEP, acc)
+      NT_BODY(bp + NT_STEP, ldb, ap + NT_STEP, lda, s / NT_STEP + 1, acc1)
+    }
+  }
   for (; s + NT_STEP <= t->nk; s += NT_STEP) {
     const uint8_t *bp = t->b + s;
     const float *ap = t->a + s;
     if ((s & 63) == 0 && s < NT_NEXT_BYTES) /* the next tile's first lines, one per column */
       for (int c = 0; c < t->next_cols; c++)
         _mm_prefetch((const char *)t->next + c * ldb + s, _MM_HINT_T0);
-    NT_BODY(bp, ldb, ap, lda, s / NT_STEP)
+    NT_BODY(bp, ldb, ap, lda, s / NT_STEP, acc)
   }
   if (s < t->nk) { /* ragged end of the segment: zero-padded copies, no read past it */
     int64_t rest = t->nk - s;
@@ -119,10 +139,16 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
     memset(bt, 0, sizeof bt);
     memset(at, 0, sizeof at);
     for (int c = 0; c < cn; c++) memcpy(bt + c * NT_STEP, t->b + c * ldb + s, (size_t)rest);
+    /* interleaved routes: the activations of the step are permuted over all 32
+     * places, the ones past K zero (the segment ends at K: lda is padded to 32) */
+    int64_t acopy = GEMV_ROUTE_IS_X(route) || route == GEMV_DEC_TABLE_X ? NT_STEP : rest;
     for (int i = 0; i < mr; i++)
-      memcpy(at + i * NT_STEP, t->a + i * lda + s, (size_t)rest * sizeof(float));
-    NT_BODY(bt, NT_STEP, at, NT_STEP, s / NT_STEP)
+      memcpy(at + i * NT_STEP, t->a + i * lda + s, (size_t)acopy * sizeof(float));
+    NT_BODY(bt, NT_STEP, at, NT_STEP, s / NT_STEP, acc)
   }
+  if (two)
+#pragma GCC unroll 8
+    for (int c = 0; c < cn; c++) acc[0][c] = _mm256_add_ps(acc[0][c], acc1[0][c]);
   if (GEMV_ROUTE_TRACKS(route) && gemv_saw_nan(route, nan_max)) return 1;
 #pragma GCC unroll 8
   for (int i = 0; i < mr; i++)
@@ -144,6 +170,9 @@ int gemv_avx2_nt_width(int mr) { (void)mr; return 4; }
     case GEMV_DEC_E5M2: return nt_tile(t, MR, CN, GEMV_DEC_E5M2, SCALED);         \
     case GEMV_DEC_E4M3FN_I: return nt_tile(t, MR, CN, GEMV_DEC_E4M3FN_I, SCALED); \
     case GEMV_DEC_E5M2_I: return nt_tile(t, MR, CN, GEMV_DEC_E5M2_I, SCALED);     \
+    case GEMV_DEC_E4M3FN_X: return nt_tile(t, MR, CN, GEMV_DEC_E4M3FN_X, SCALED); \
+    case GEMV_DEC_E5M2_X: return nt_tile(t, MR, CN, GEMV_DEC_E5M2_X, SCALED);     \
+    case GEMV_DEC_TABLE_X: return nt_tile(t, MR, CN, GEMV_DEC_TABLE_X, SCALED);   \
     default: return nt_tile(t, MR, CN, GEMV_DEC_TABLE, SCALED);                   \
   }
 #define NT_ROUTES(MR, CN)        \
