@@ -592,7 +592,11 @@ static void try_int_route(gemv_call *c, float *a, int64_t rows) {
  */
 static void try_interleave(gemv_call *c, float *a, int64_t rows) {
   const fp8g_gemm_problem *p = c->p;
-  if (!c->nt || !GEMV_ROUTE_IS_INT(c->route)) return;
+  /* M = 1..3 (per batch: a call's row groups are 4 rows and the rest) measured no
+   * faster (M = 1, 1 thread, from memory) or slower (M = 2: gcc spills the 2 x 4
+   * tile's accumulators) on this route; M >= 4 (4 x 4 tiles) 3-8% faster (Zen 3,
+   * docs/gemv.md session 11) */
+  if (!c->nt || !GEMV_ROUTE_IS_INT(c->route) || p->m < 4) return;
   bool blocks = p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX;
   if (blocks && p->block_k % 32 != 0) return;
   /* vector q of a group holds a[8q + e] = lane j = 2q + e / 4 of output r = e % 4:
