@@ -5,7 +5,11 @@
  * (row, column); the lanes are summed in a fixed order at the end. The F16C and table
  * routes decode a column's 32 codes at once (NT_STEP_BODY); the integer route decodes
  * 8 at a time, K-chunk by K-chunk across the columns (NT_CHUNK_BODY). Both give each
- * accumulator the same sequence of FMAs, so the routes agree bit for bit.
+ * accumulator the same sequence of FMAs, so the routes agree bit for bit. The
+ * interleaved routes (GEMV_DEC_*_X, TABLE_X: the driver's choice for M >= 4) decode 32
+ * codes at once into vectors of codes 4j + r and run the step body against activations
+ * the driver permuted to match; their sums differ from the other routes' in order, and
+ * agree with their own table route bit for bit.
  */
 #include <string.h>
 
@@ -22,7 +26,7 @@ enum { NT_NEXT_BYTES = 1024 };
 /* One 32-code step: decode each column, 4 FMAs per (row, column); with SCALED, the
  * step's sum is formed apart (from +0: see NT_CHUNK_BODY) and multiplied by the
  * column's factor. */
-#define NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP, ACC)                                   \
+#define NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP)                                   \
   _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                           \
     __m256 w[4];                                                                   \
     gemv_dec32(route, (BPTR) + c * (LDB), t->table, &nan_max, w);                  \
@@ -31,11 +35,11 @@ enum { NT_NEXT_BYTES = 1024 };
     _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) {                         \
       const float *ai = (APTR) + i * (LDA);                                        \
       __m256 sum = _mm256_fmadd_ps(w[0], _mm256_loadu_ps(ai),                      \
-                                   scaled ? _mm256_setzero_ps() : ACC[i][c]);      \
+                                   scaled ? _mm256_setzero_ps() : acc[i][c]);      \
       sum = _mm256_fmadd_ps(w[1], _mm256_loadu_ps(ai + 8), sum);                   \
       sum = _mm256_fmadd_ps(w[2], _mm256_loadu_ps(ai + 16), sum);                  \
       sum = _mm256_fmadd_ps(w[3], _mm256_loadu_ps(ai + 24), sum);                  \
-      ACC[i][c] = scaled ? _mm256_fmadd_ps(sum, f, ACC[i][c]) : sum;               \
+      acc[i][c] = scaled ? _mm256_fmadd_ps(sum, f, acc[i][c]) : sum;               \
     }                                                                              \
   }
 
@@ -51,7 +55,7 @@ enum { NT_NEXT_BYTES = 1024 };
  * for a chunk's activations) runs NT_STEP_BODY instead, with activations as memory
  * operands: in cache 1.1x faster at M = 4, 1.2x at M = 8 (Zen 3); 3 x 4 keeps this body
  * (1.08x faster than the step body at M = 3). */
-#define NT_CHUNK_BODY(BPTR, LDB, APTR, LDA, STEP, ACC)                                       \
+#define NT_CHUNK_BODY(BPTR, LDB, APTR, LDA, STEP)                                       \
   {                                                                                     \
     __m256 sum[GEMV_MR_MAX][8];                                                         \
     _Pragma("GCC unroll 4") for (int q = 0; q < NT_STEP; q += 8) {                      \
@@ -65,7 +69,7 @@ enum { NT_NEXT_BYTES = 1024 };
             sum[i][c] =                                                                 \
                 _mm256_fmadd_ps(w, av[i], q == 0 ? _mm256_setzero_ps() : sum[i][c]);    \
           else                                                                          \
-            ACC[i][c] = _mm256_fmadd_ps(w, av[i], ACC[i][c]);                           \
+            acc[i][c] = _mm256_fmadd_ps(w, av[i], acc[i][c]);                           \
         }                                                                               \
       }                                                                                 \
     }                                                                                   \
@@ -73,17 +77,17 @@ enum { NT_NEXT_BYTES = 1024 };
       gemv_track((BPTR) + c * (LDB), NT_STEP, &nan_max);                                \
       if (scaled) {                                                                     \
         __m256 f = _mm256_broadcast_ss(t->cscale + (STEP) * 8 + c);                     \
-        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) ACC[i][c] =                \
-            _mm256_fmadd_ps(sum[i][c], f, ACC[i][c]);                                   \
+        _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) acc[i][c] =                \
+            _mm256_fmadd_ps(sum[i][c], f, acc[i][c]);                                   \
       }                                                                                 \
     }                                                                                   \
   }
 
-#define NT_BODY(BPTR, LDB, APTR, LDA, STEP, ACC)                    \
+#define NT_BODY(BPTR, LDB, APTR, LDA, STEP)                    \
   if (GEMV_ROUTE_IS_INT(route) && mr * cn <= (scaled ? 8 : 12)) { \
-    NT_CHUNK_BODY(BPTR, LDB, APTR, LDA, STEP, ACC)                  \
+    NT_CHUNK_BODY(BPTR, LDB, APTR, LDA, STEP)                  \
   } else {                                                     \
-    NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP, ACC)                   \
+    NT_STEP_BODY(BPTR, LDB, APTR, LDA, STEP)                   \
   }
 
 /* Sum of the 8 lanes in a fixed order: (l0+l4 + l2+l6) + (l1+l5 + l3+l7). */
@@ -104,33 +108,13 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
   __m256i nan_max = _mm256_setzero_si256();
   const int64_t ldb = t->ldb, lda = t->lda;
   int64_t s = 0;
-  /* Interleaved routes, one unscaled row: the four FMAs of a step are one dependency
-   * chain per accumulator (16 cycles on Zen 3 against ~15 of issue for 4 columns), so
-   * pairs of steps go to two accumulators, added at the end. The last unpaired step
-   * and the ragged end go to the first. Fixed per tile shape: the table route that
-   * recomputes a tile does the same. */
-  const int two = (GEMV_ROUTE_IS_X(route) || route == GEMV_DEC_TABLE_X) && !scaled && mr == 1;
-  __m256 acc1[GEMV_MR_MAX][8];
-  if (two) {
-#pragma GCC unroll 8
-    for (int c = 0; c < cn; c++) acc1[0][c] = _mm256_setzero_ps();
-    for (; s + 2 * NT_STEP <= t->nk; s += 2 * NT_STEP) {
-      const uint8_t *bp = t->b + s;
-      const float *ap = t->a + s;
-      if (s < NT_NEXT_BYTES)
-        for (int c = 0; c < t->next_cols; c++)
-          _mm_prefetch((const char *)t->next + c * ldb + s, _MM_HINT_T0);
-      NT_BODY(bp, ldb, ap, lda, s / NT_STEP, acc)
-      NT_BODY(bp + NT_STEP, ldb, ap + NT_STEP, lda, s / NT_STEP + 1, acc1)
-    }
-  }
   for (; s + NT_STEP <= t->nk; s += NT_STEP) {
     const uint8_t *bp = t->b + s;
     const float *ap = t->a + s;
     if ((s & 63) == 0 && s < NT_NEXT_BYTES) /* the next tile's first lines, one per column */
       for (int c = 0; c < t->next_cols; c++)
         _mm_prefetch((const char *)t->next + c * ldb + s, _MM_HINT_T0);
-    NT_BODY(bp, ldb, ap, lda, s / NT_STEP, acc)
+    NT_BODY(bp, ldb, ap, lda, s / NT_STEP)
   }
   if (s < t->nk) { /* ragged end of the segment: zero-padded copies, no read past it */
     int64_t rest = t->nk - s;
@@ -144,11 +128,8 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
     int64_t acopy = GEMV_ROUTE_IS_X(route) || route == GEMV_DEC_TABLE_X ? NT_STEP : rest;
     for (int i = 0; i < mr; i++)
       memcpy(at + i * NT_STEP, t->a + i * lda + s, (size_t)acopy * sizeof(float));
-    NT_BODY(bt, NT_STEP, at, NT_STEP, s / NT_STEP, acc)
+    NT_BODY(bt, NT_STEP, at, NT_STEP, s / NT_STEP)
   }
-  if (two)
-#pragma GCC unroll 8
-    for (int c = 0; c < cn; c++) acc[0][c] = _mm256_add_ps(acc[0][c], acc1[0][c]);
   if (GEMV_ROUTE_TRACKS(route) && gemv_saw_nan(route, nan_max)) return 1;
 #pragma GCC unroll 8
   for (int i = 0; i < mr; i++)
