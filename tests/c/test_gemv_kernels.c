@@ -438,10 +438,13 @@ static void test_activation_ranges(void) {
 }
 
 /* The decoder a call uses never changes a bit: a row computed next to a row beyond 2^16
- * (the whole call on F16C decoders) equals the same row computed alone (integer ones). */
+ * (the whole call on F16C decoders) equals the same row computed alone (integer ones).
+ * Except where the integer route is the interleaved one (NT weights, M >= 4, K blocks
+ * a multiple of 32 or none): its lanes sum the codes of a step in another order, so there
+ * both calls are only checked against the reference. */
 static void test_routes_agree(void) {
   for (int i = 0; i < (sanitized ? 8 : 64); i++) {
-    case_spec s = random_spec(true, 2, i & 1, (i >> 1) & 1 ? FP8GEMM_E5M2 : FP8GEMM_E4M3FN,
+    case_spec s = random_spec(true, (i >> 4) & 1 ? 5 : 2, i & 1, (i >> 1) & 1 ? FP8GEMM_E5M2 : FP8GEMM_E4M3FN,
                               (fp8g_scale_kind)((i >> 2) % 4));
     s.a_dtype = FP8GEMM_F32;
     s.out_dtype = FP8GEMM_F32;
@@ -456,11 +459,25 @@ static void test_routes_agree(void) {
     d.p.nthreads = 1;
     d.p.out = d.out1; /* both rows below 2^16 */
     CHECK(fp8g_gemv_avx2_w8a16.run(&d.p) == FP8GEMM_OK, "runs: %s", desc);
+    bool blocks = s.kind == FP8G_SCALE_BLOCK || s.kind == FP8G_SCALE_MX;
+    bool interleaved = s.nt && s.m >= 4 && !(blocks && s.block_k % 32 != 0);
+    if (interleaved) {
+      d.p.out = d.out_ref;
+      CHECK(fp8g_gemm_ref_w8a16.run(&d.p) == FP8GEMM_OK, "reference runs: %s", desc);
+      CHECK(compare(&d, d.out1, "interleaved", desc) == 0, "within the bound: %s", desc);
+    }
     a[row1] = 70000.0f; /* row 1 now needs the F16C decoders */
     d.p.out = d.out2;
     CHECK(fp8g_gemv_avx2_w8a16.run(&d.p) == FP8GEMM_OK, "runs: %s", desc);
-    CHECK(memcmp(d.out1, d.out2, (size_t)s.n * sizeof(float)) == 0,
-          "row 0 is bitwise the same on both decoder routes: %s", desc);
+    if (!interleaved)
+      CHECK(memcmp(d.out1, d.out2, (size_t)s.n * sizeof(float)) == 0,
+            "row 0 is bitwise the same on both decoder routes: %s", desc);
+    else {
+      compute_bounds(&d);
+      d.p.out = d.out_ref; /* the reference of the changed call */
+      CHECK(fp8g_gemm_ref_w8a16.run(&d.p) == FP8GEMM_OK, "reference runs: %s", desc);
+      CHECK(compare(&d, d.out2, "F16C", desc) == 0, "within the bound: %s", desc);
+    }
     free_case(&d);
   }
 }
@@ -859,7 +876,8 @@ static void test_daz_keeps_subnormal_weights(void) {
 static void test_special_code_positions(fp8gemm_dtype dtype) {
   static const uint8_t e4m3[] = {0x7F, 0xFF}, e5m2[] = {0x7C, 0xFC, 0x7E, 0xFF};
   for (int pos = 0; pos < 40; pos += sanitized ? 13 : 1) {
-    case_spec s = random_spec(false, 1 + pos % 3, pos & 1, dtype, FP8G_SCALE_TENSOR);
+    /* M >= 4 takes the interleaved routes on NT weights (5: a 4-row and a 1-row tile) */
+    case_spec s = random_spec(false, 1 + pos % 5, pos & 1, dtype, FP8G_SCALE_TENSOR);
     s.out_dtype = FP8GEMM_F32; /* e5m2 sums can overflow bf16 / f16 on their own */
     s.n = 70;
     s.k = 70;
@@ -867,8 +885,8 @@ static void test_special_code_positions(fp8gemm_dtype dtype) {
     char desc[256];
     if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
     int64_t kk = pos, col = pos;
-    d.b[s.nt ? col * (s.k + 5) + kk : kk * (s.n + 3) + col] =
-        dtype == FP8GEMM_E5M2 ? e5m2[(pos >> 1) % 4] : e4m3[(pos >> 1) % 2];
+    uint8_t *at = &d.b[s.nt ? col * (s.k + 5) + kk : kk * (s.n + 3) + col], saved = *at;
+    *at = dtype == FP8GEMM_E5M2 ? e5m2[(pos >> 1) % 4] : e4m3[(pos >> 1) % 2];
     d.p.nthreads = 1;
     d.p.out = d.out_ref;
     fp8g_gemm_ref_w8a8.run(&d.p);
@@ -880,7 +898,93 @@ static void test_special_code_positions(fp8gemm_dtype dtype) {
     CHECK(compare(&d, d.out1, "gemv_avx2", desc) == 0 && bad_cols == 1,
           "%s code at k=%d col=%d reaches exactly its column (%ld non-finite columns): %s",
           fp8gemm_dtype_name(dtype), pos, pos, bad_cols, desc);
+    /* the other columns of the recomputed tile (table route) keep the fast route's bits */
+    *at = saved;
+    d.p.out = d.out2;
+    fp8g_gemv_avx2_w8a8.run(&d.p);
+    long diff = 0;
+    for (int64_t i = 0; i < s.m; i++)
+      for (int64_t j = 0; j < s.n; j++)
+        if (j != col) diff += memcmp((float *)d.out1 + i * s.n + j, (float *)d.out2 + i * s.n + j, sizeof(float)) != 0;
+    CHECK(diff == 0, "%s code at k=%d col=%d: the other columns bitwise as without it (%ld differ): %s",
+          fp8gemm_dtype_name(dtype), pos, pos, diff, desc);
     free_case(&d);
+  }
+}
+
+/* The interleaved NT routes (GEMV_DEC_*_X, TABLE_X) run directly on tiles: activations
+ * permuted per 32-K group as the driver does (a'[32g + 8r + j] = a[32g + 4j + r]), one
+ * activation per row set to 1 (the others 0), so each part must be exactly the table
+ * value of the code at that K, times the step factor when scaled: a wrong lane pairing,
+ * mask or shift shows up as another code's value. Every code of e4m3fn / e5m2 at
+ * positions sweeping all 32 byte places, mr 1..4, cn 1 and 4, nk multiples of 32 and
+ * ragged (< 32 too). Inf / NaN codes: the integer route reports them (returns 1) and
+ * the table route gives the reference's non-finite value in exactly that column. */
+static void test_nt_interleaved_tiles(void) {
+  static const int64_t nks[] = {32, 64, 96, 5, 31, 37, 70};
+  static const fp8gemm_dtype types[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2};
+  for (int ty = 0; ty < 2; ty++) {
+    fp8gemm_dtype dt = types[ty];
+    int route = ty ? GEMV_DEC_E5M2_X : GEMV_DEC_E4M3FN_X;
+    float table[256];
+    for (int code = 0; code < 256; code++)
+      table[code] = (float)ldexp(fp8g_decode(dt, (uint8_t)code), ty ? -112 : -120);
+    for (int ni = 0; ni < 7; ni++) {
+      int64_t nk = nks[ni], lda = (nk + 31) / 32 * 32, ldb = nk + 3, nsteps = lda / 32;
+      uint8_t *b = malloc((size_t)(4 * ldb));
+      float *a = malloc((size_t)(4 * lda) * sizeof(float));
+      float *cscale = malloc((size_t)(nsteps * 8) * sizeof(float));
+      for (int64_t q = 0; q < nsteps * 8; q++) cscale[q] = ldexpf(1.0f, (int)(q % 5) - 2);
+      long bad = 0, calls = 0;
+      for (int mr = 1; mr <= 4; mr++)
+        for (int cn = 1; cn <= 4; cn += 3)
+          for (int code = 0; code < 256; code += sanitized ? 7 : 1)
+            for (int scaled = 0; scaled < 2; scaled++) {
+              for (int64_t i = 0; i < 4 * ldb; i++) b[i] = finite_code(dt);
+              int64_t hot[4];
+              int col = code % cn;
+              for (int i = 0; i < mr; i++) {
+                hot[i] = (code * 5 + i * 11 + scaled * 3) % nk;
+                for (int64_t kk = 0; kk < lda; kk++) a[i * lda + kk] = 0.0f;
+                int64_t g = hot[i] / 32 * 32, r = hot[i] % 32;
+                a[i * lda + g + 8 * (r % 4) + r / 4] = 1.0f; /* permuted place of hot[i] */
+              }
+              /* the code at row 0's hot place, in column col; rows > 0 read other codes */
+              b[col * ldb + hot[0]] = (uint8_t)code;
+              bool special = is_special(dt, (uint8_t)code);
+              float part[4 * 8];
+              gemv_nt_tile t = {.b = b, .ldb = ldb, .a = a, .lda = lda, .part = part,
+                                .ldpart = 8, .nk = nk, .table = table,
+                                .cscale = scaled ? cscale : NULL, .next = b, .next_cols = 0};
+              for (int rt = 0; rt < 2; rt++) {
+                for (int i = 0; i < 4 * 8; i++) part[i] = -1.0f;
+                int ret = gemv_avx2_nt_tile(&t, mr, cn, rt ? GEMV_DEC_TABLE_X : route);
+                calls++;
+                if (!rt && special) {
+                  bad += ret != 1;
+                  continue;
+                }
+                bad += ret != 0;
+                for (int i = 0; i < mr; i++)
+                  for (int c = 0; c < cn; c++) {
+                    uint8_t cc = b[c * ldb + hot[i]];
+                    double f = scaled ? cscale[hot[i] / 32 * 8 + c] : 1.0;
+                    double want = (double)table[cc] * f, got = part[i * 8 + c];
+                    if (special && c == col && hot[i] != hot[0]) want = NAN; /* 0 * Inf / NaN */
+                    bool ok = isnan(want) ? isnan(got) : got == want;
+                    if (!ok && ++bad <= 3)
+                      fprintf(stderr, "  %s route %d nk %lld mr %d cn %d code 0x%02x row %d col %d: %g, want %g\n",
+                              fp8gemm_dtype_name(dt), rt ? GEMV_DEC_TABLE_X : route, (long long)nk, mr, cn,
+                              code, i, c, got, want);
+                  }
+              }
+            }
+      CHECK(bad == 0, "%s interleaved NT tiles, nk %lld: each code pairs with its own activation (%ld calls)",
+            fp8gemm_dtype_name(dt), (long long)nk, calls);
+      free(b);
+      free(a);
+      free(cscale);
+    }
   }
 }
 
@@ -1594,6 +1698,7 @@ int main(void) {
   test_daz_keeps_subnormal_weights();
   test_special_code_positions(FP8GEMM_E4M3FN);
   test_special_code_positions(FP8GEMM_E5M2);
+  test_nt_interleaved_tiles();
   test_bf16_kernels();
   test_dispatch_per_isa();
   return test_summary();

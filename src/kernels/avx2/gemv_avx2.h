@@ -57,6 +57,20 @@ typedef struct gemv_nt_tile {
   int next_cols;
 } gemv_nt_tile;
 
+/* Decoder routes; values are template parameters of the tile kernels. */
+enum {
+  GEMV_DEC_E4M3FN = 0,   /* F16C, value * 2^-8 */
+  GEMV_DEC_E5M2 = 1,     /* F16C, exact */
+  GEMV_DEC_TABLE = 2,    /* gathers from the call's table */
+  GEMV_DEC_E4M3FN_I = 3, /* integer, value * 2^-120 */
+  GEMV_DEC_E5M2_I = 4,   /* integer, value * 2^-112 */
+  /* The "interleaved" routes of the NT tiles: 32 codes per load, v[r] holds codes
+   * 4j + r in lane j (gemv_intx32); the activations are permuted to match. */
+  GEMV_DEC_E4M3FN_X = 5, /* integer, value * 2^-120 */
+  GEMV_DEC_E5M2_X = 6,   /* integer, value * 2^-112 */
+  GEMV_DEC_TABLE_X = 7   /* gathers, same order as the two above */
+};
+
 /* Preferred tile widths for mr rows (vectors of 8 columns for NN, columns for NT). */
 int gemv_avx2_nn_width(int mr);
 int gemv_avx2_nt_width(int mr);

@@ -25,7 +25,9 @@
  * fp32 table holding the value the fast route of the call would produce, read with
  * gathers, so both routes give bit-identical values.
  *
- * Every decoder yields vectors in code order: v[0] = codes 0-7, v[1] = 8-15, ...
+ * Every decoder but the interleaved ones (gemv_intx32, gemv_tablex32: NT tiles whose
+ * activations are permuted to match) yields vectors in code order: v[0] = codes 0-7,
+ * v[1] = 8-15, ...
  */
 #ifndef FP8GEMM_GEMV_AVX2_DECODE_H
 #define FP8GEMM_GEMV_AVX2_DECODE_H
@@ -35,19 +37,17 @@
 
 #define GEMV_INLINE static inline __attribute__((always_inline))
 
-/* Decoder routes; values are template parameters of the tile kernels. */
-enum {
-  GEMV_DEC_E4M3FN = 0,   /* F16C, value * 2^-8 */
-  GEMV_DEC_E5M2 = 1,     /* F16C, exact */
-  GEMV_DEC_TABLE = 2,    /* gathers from the call's table */
-  GEMV_DEC_E4M3FN_I = 3, /* integer, value * 2^-120 */
-  GEMV_DEC_E5M2_I = 4    /* integer, value * 2^-112 */
-};
+/* The decoder routes (GEMV_DEC_*) are in gemv_avx2.h. */
 
 /* Routes whose decoders can produce finite values for Inf / NaN codes. */
-#define GEMV_ROUTE_TRACKS(route) \
-  ((route) == GEMV_DEC_E4M3FN || (route) == GEMV_DEC_E4M3FN_I || (route) == GEMV_DEC_E5M2_I)
+#define GEMV_ROUTE_TRACKS(route)                                                         \
+  ((route) == GEMV_DEC_E4M3FN || (route) == GEMV_DEC_E4M3FN_I || (route) == GEMV_DEC_E5M2_I || \
+   (route) == GEMV_DEC_E4M3FN_X || (route) == GEMV_DEC_E5M2_X)
 #define GEMV_ROUTE_IS_INT(route) ((route) == GEMV_DEC_E4M3FN_I || (route) == GEMV_DEC_E5M2_I)
+#define GEMV_ROUTE_IS_X(route) ((route) == GEMV_DEC_E4M3FN_X || (route) == GEMV_DEC_E5M2_X)
+/* The route that recomputes a tile in which a tracking route saw an Inf / NaN code. */
+#define GEMV_TABLE_FOR(route) \
+  ((route) == GEMV_DEC_E4M3FN_X || (route) == GEMV_DEC_E5M2_X ? GEMV_DEC_TABLE_X : GEMV_DEC_TABLE)
 
 /* 8 codes at p -> 8 fp32 on an integer route (no tracking: see gemv_track32). */
 GEMV_INLINE __m256 gemv_int8(int route, const uint8_t *p) {
@@ -69,6 +69,45 @@ GEMV_INLINE void gemv_track(const uint8_t *p, int n, __m256i *nan_max) {
   *nan_max = _mm256_max_epu8(*nan_max, _mm256_or_si256(c, _mm256_set1_epi8((char)0x80)));
 }
 
+/* Folds 32 codes held in x into the running max of (code | 0x80). */
+GEMV_INLINE void gemv_track_reg(__m256i x, __m256i *nan_max) {
+  *nan_max = _mm256_max_epu8(*nan_max, _mm256_or_si256(x, _mm256_set1_epi8((char)0x80)));
+}
+
+/*
+ * Interleaved integer decode of 32 codes x (byte r of 32-bit lane j = code 4j + r):
+ * v[r] = codes 4j + r, no widening shuffle. A code c at bits 31..24 of a lane, shifted
+ * right arithmetically by 4 (e4m3fn) or 3 (e5m2), has its sign at bit 31 (smeared into
+ * bits 30..28, which the mask clears) and its other 7 bits at 26..20 (27..21): masked
+ * with 0x87F00000 (0x8FE00000) that is gemv_int8's f32, fp8 value times 2^-120
+ * (2^-112). The shifts work on 16-bit words, so the word holding codes 4j+3 : 4j+2
+ * gives code 4j+3 in its high byte's place (code 4j+2's bits land below bit 20, cleared),
+ * the low word code 4j+1 16 bits too low (one 32-bit shift left by 16 moves it up,
+ * shifting zeros in); a 16-bit shift left by 8 first does the same for codes 4j+2 and
+ * 4j. Five shifts and four ANDs per 32 codes (gemv_int8: four shuffles, four shifts,
+ * four ANDs).
+ */
+GEMV_INLINE void gemv_intx32(int route, __m256i x, __m256 v[4]) {
+  const int e4 = route == GEMV_DEC_E4M3FN_X;
+  const __m256i m = _mm256_set1_epi32((int)(e4 ? 0x87F00000u : 0x8FE00000u));
+  __m256i hi = e4 ? _mm256_srai_epi16(x, 4) : _mm256_srai_epi16(x, 3); /* codes 4j+3, 4j+1 */
+  __m256i x8 = _mm256_slli_epi16(x, 8);
+  __m256i lo = e4 ? _mm256_srai_epi16(x8, 4) : _mm256_srai_epi16(x8, 3); /* 4j+2, 4j */
+  v[0] = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(lo, 16), m));
+  v[1] = _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(hi, 16), m));
+  v[2] = _mm256_castsi256_ps(_mm256_and_si256(lo, m));
+  v[3] = _mm256_castsi256_ps(_mm256_and_si256(hi, m));
+}
+
+/* The table route in the same order: v[r] = table[byte r of each lane]. */
+GEMV_INLINE void gemv_tablex32(__m256i x, const float *table, __m256 v[4]) {
+  const __m256i ff = _mm256_set1_epi32(0xFF);
+  v[0] = _mm256_i32gather_ps(table, _mm256_and_si256(x, ff), 4);
+  v[1] = _mm256_i32gather_ps(table, _mm256_and_si256(_mm256_srli_epi32(x, 8), ff), 4);
+  v[2] = _mm256_i32gather_ps(table, _mm256_and_si256(_mm256_srli_epi32(x, 16), ff), 4);
+  v[3] = _mm256_i32gather_ps(table, _mm256_srli_epi32(x, 24), 4);
+}
+
 /* fp16 bit patterns (times 2^-8 for e4m3fn) of 16 codes held in the high bytes. */
 GEMV_INLINE __m256i gemv_e4m3_words(__m256i hi_bytes) {
   return _mm256_and_si256(_mm256_srai_epi16(hi_bytes, 1), _mm256_set1_epi16((short)0xBFFF));
@@ -80,6 +119,16 @@ GEMV_INLINE __m128i gemv_e4m3_words128(__m128i hi_bytes) {
 /* 32 codes at p -> v[0..3]. */
 GEMV_INLINE void gemv_dec32(int route, const uint8_t *p, const float *table, __m256i *nan_max,
                             __m256 v[4]) {
+  if (GEMV_ROUTE_IS_X(route) || route == GEMV_DEC_TABLE_X) {
+    __m256i x = _mm256_loadu_si256((const __m256i *)p);
+    if (route == GEMV_DEC_TABLE_X) {
+      gemv_tablex32(x, table, v);
+      return;
+    }
+    gemv_track_reg(x, nan_max);
+    gemv_intx32(route, x, v);
+    return;
+  }
   if (route == GEMV_DEC_TABLE) {
     for (int q = 0; q < 4; q++) {
       __m256i idx = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(p + 8 * q)));
@@ -178,7 +227,8 @@ GEMV_INLINE void gemv_dec(int route, int nv, const uint8_t *p, const float *tabl
 /* True if an Inf / NaN code passed through a tracking decoder: e4m3fn's NaN pair is
  * 0x7F / 0xFF, e5m2's specials are 0x7C..0x7F / 0xFC..0xFF. */
 GEMV_INLINE int gemv_saw_nan(int route, __m256i nan_max) {
-  __m256i lim = _mm256_set1_epi8((char)(route == GEMV_DEC_E5M2_I ? 0xFC : 0xFF));
+  __m256i lim = _mm256_set1_epi8(
+      (char)(route == GEMV_DEC_E5M2_I || route == GEMV_DEC_E5M2_X ? 0xFC : 0xFF));
   return _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(nan_max, lim), nan_max)) != 0;
 }
 

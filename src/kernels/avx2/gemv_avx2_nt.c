@@ -5,7 +5,11 @@
  * (row, column); the lanes are summed in a fixed order at the end. The F16C and table
  * routes decode a column's 32 codes at once (NT_STEP_BODY); the integer route decodes
  * 8 at a time, K-chunk by K-chunk across the columns (NT_CHUNK_BODY). Both give each
- * accumulator the same sequence of FMAs, so the routes agree bit for bit.
+ * accumulator the same sequence of FMAs, so the routes agree bit for bit. The
+ * interleaved routes (GEMV_DEC_*_X, TABLE_X: the driver's choice for M >= 4) decode 32
+ * codes at once into vectors of codes 4j + r and run the step body against activations
+ * the driver permuted to match; their sums differ from the other routes' in order, and
+ * agree with their own table route bit for bit.
  */
 #include <string.h>
 
@@ -119,8 +123,11 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
     memset(bt, 0, sizeof bt);
     memset(at, 0, sizeof at);
     for (int c = 0; c < cn; c++) memcpy(bt + c * NT_STEP, t->b + c * ldb + s, (size_t)rest);
+    /* interleaved routes: the activations of the step are permuted over all 32
+     * places, the ones past K zero (the segment ends at K: lda is padded to 32) */
+    int64_t acopy = GEMV_ROUTE_IS_X(route) || route == GEMV_DEC_TABLE_X ? NT_STEP : rest;
     for (int i = 0; i < mr; i++)
-      memcpy(at + i * NT_STEP, t->a + i * lda + s, (size_t)rest * sizeof(float));
+      memcpy(at + i * NT_STEP, t->a + i * lda + s, (size_t)acopy * sizeof(float));
     NT_BODY(bt, NT_STEP, at, NT_STEP, s / NT_STEP)
   }
   if (GEMV_ROUTE_TRACKS(route) && gemv_saw_nan(route, nan_max)) return 1;
@@ -144,6 +151,9 @@ int gemv_avx2_nt_width(int mr) { (void)mr; return 4; }
     case GEMV_DEC_E5M2: return nt_tile(t, MR, CN, GEMV_DEC_E5M2, SCALED);         \
     case GEMV_DEC_E4M3FN_I: return nt_tile(t, MR, CN, GEMV_DEC_E4M3FN_I, SCALED); \
     case GEMV_DEC_E5M2_I: return nt_tile(t, MR, CN, GEMV_DEC_E5M2_I, SCALED);     \
+    case GEMV_DEC_E4M3FN_X: return nt_tile(t, MR, CN, GEMV_DEC_E4M3FN_X, SCALED); \
+    case GEMV_DEC_E5M2_X: return nt_tile(t, MR, CN, GEMV_DEC_E5M2_X, SCALED);     \
+    case GEMV_DEC_TABLE_X: return nt_tile(t, MR, CN, GEMV_DEC_TABLE_X, SCALED);   \
     default: return nt_tile(t, MR, CN, GEMV_DEC_TABLE, SCALED);                   \
   }
 #define NT_ROUTES(MR, CN)        \
