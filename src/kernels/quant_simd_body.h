@@ -219,8 +219,7 @@ QS_INLINE void qs_prefetch_chunk(const char *pf, size_t c, int src) {
  *    E_lo the smallest bf16 exponent whose quotient 2^(E_lo-127) / s is >= 2^emin,
  *    code(E, M) = T[M] + 2^m (E - E_lo) for every E >= E_lo, T[M] = code(E_lo, M),
  *    until the code reaches the overflow / saturation limit; above it the code is the
- *    limit (codes are monotone in |x|, also when the f32 quotient overflows to Inf),
- *    and NaN lanes get the NaN code.
+ *    limit (codes are monotone in |x|, also when the f32 quotient overflows to Inf).
  *  - T is computed per call by the exact vector path itself (128 values). Within a
  *    group of 8 mantissas T rises by at most 1 (checked: one fp8 step is worth more
  *    than 8 bf16 steps), so T[8g + j] = T[8g] + (j >= thr[g]) = T[0] +
@@ -231,8 +230,9 @@ QS_INLINE void qs_prefetch_chunk(const char *pf, size_t c, int src) {
  *  - Inf lanes must come out at the limit; when E_lo is near the top of the range the
  *    formula falls short of it, which the build's last check (Inf's sum against the
  *    limit code) catches.
- * Lanes below that range (fp8 subnormal or zero results) send their 32-value chunk
- * through the general path. Any check that fails: the general path for the call.
+ * Lanes below that range (fp8 subnormal or zero results) and NaN lanes send their
+ * 32-value chunk through the general path. Any check that fails: the general path for
+ * the call.
  */
 /* rows shorter than this (in 32-value chunks) keep the general path: the table costs
  * about as much to build as a few chunks */
@@ -247,7 +247,8 @@ QS_INLINE float qs_scalar_scale(float x, int mode, float fs) {
 QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int limit) {
   float fs = qs_first(s);
   int m = e->m, r = 7 - m;
-  /* (NaN lanes are max-ed up to the NaN code: it must not be below the limit) */
+  /* (nan_code < lim_code: from when the step max-ed NaN lanes up to the NaN code; both
+   * ISAs now send NaN lanes to the general path, and no fp8 format has that case) */
   if (m < 2 || m > 3 || e->nan_code < e->lim_code) return false;
   /* E_lo: the quotient is monotone in E; guess it from the exponents (2^emin * s for a
    * division, 2^emin / s for a multiply), then confirm it with two quotients */
@@ -321,9 +322,9 @@ QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int l
   if (0x7fff + 255 + ktrue > 0x7fff || ktrue < -0x8000) return false;
   /* K also cancels the high byte of each shuffle result (tab[0] << 8) */
   uint16_t k = (uint16_t)((unsigned)(ktrue - 256 * tab[0]) & 0xffffu);
-  /* Inf (and so every NaN pattern, above it) must reach the limit */
+  /* Inf must reach the limit (NaN patterns, above it, flag their chunk) */
   if ((0x7f80 + tab[0] + ktrue) >> r < e->lim_code) return false;
-  qs_btab_set(t, tab, k, r, e->lim_code, e->nan_code, low);
+  qs_btab_set(t, tab, k, r, e->lim_code, low);
   return true;
 #endif
 }

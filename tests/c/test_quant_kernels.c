@@ -598,6 +598,29 @@ static void suite_bf16_table(const fp8g_quant_kernels *k) {
       check_quantize_wide(k, h, FP8GEMM_BF16, n, 9.0f / 448.0f, narrow_types[t], sat,
                           "table path, lone NaN / Inf lanes");
   free(h);
+  /* every bf16 pattern alone in a chunk whose other 31 lanes are in the table's range
+   * (|x| / scale in [1, 400]: above the fp8 normal range's start, overflow included), at
+   * lane p % 32: each pattern is the only one that can flag its chunk, so the range test
+   * (below low, and NaN) is checked lane by lane, and each in-range pattern (Inf too)
+   * takes the table's code; the scales take the DIV, NONE and MUL modes and E_lo near
+   * both ends (the table is built for 36 of the 40 calls: not for e5m2 / e5m2fnuz at
+   * 3e38 / 448, checked by a mutant) */
+  static const float lone_sc[] = {9.0f / 448.0f, 1.0f, 0.25f, 3.0e38f / 448.0f, 1e-30f};
+  size_t nl = (size_t)65536 * 32;
+  uint16_t *g = malloc(nl * sizeof *g);
+  for (size_t si = 0; si < sizeof lone_sc / sizeof lone_sc[0]; si++) {
+    for (size_t i = 0; i < nl; i++) {
+      uint64_t r = rnd();
+      float v = lone_sc[si] * (1.0f + (float)(r & 0xffff) * (399.0f / 65535.0f));
+      g[i] = fp8g_f32_to_bf16((r >> 20) & 1 ? -v : v);
+    }
+    for (uint32_t p = 0; p < 65536; p++) g[(size_t)p * 32 + p % 32] = (uint16_t)p;
+    for (int t = 0; t < 4; t++)
+      for (int sat = 0; sat < 2; sat++)
+        check_quantize_wide(k, g, FP8GEMM_BF16, nl, lone_sc[si], narrow_types[t], sat,
+                            "table path, every bf16 pattern alone in a chunk");
+  }
+  free(g);
 }
 
 /* amax_wide / quantize_wide on every wide dtype at every length and offset. */

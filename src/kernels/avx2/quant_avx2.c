@@ -169,10 +169,9 @@ typedef struct qs_btab {
   __m128i r;      /* shift count */
 } qs_btab;
 
-/* (nan: the NaN code; NaN lanes flag their chunk here, so it is not needed) */
+/* (no NaN code: NaN lanes flag their chunk, the general path gives them theirs) */
 static inline void qs_btab_set(qs_btab *t, const uint8_t tab[16], uint16_t k, int r, int lim,
-                               int nan, uint16_t low) {
-  (void)nan;
+                               uint16_t low) {
   t->tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)tab));
   t->k = _mm256_set1_epi16((short)k);
   t->lim = _mm256_set1_epi16((short)lim);
