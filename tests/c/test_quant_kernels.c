@@ -499,7 +499,9 @@ static void fill_wide(void *x, size_t n, int kind, fp8gemm_dtype dt, float *tmp)
  * the exponent range, where the Inf check sends calls back to the general path), and
  * rows mixing table chunks with chunks that hold fp8-subnormal or zero results.
  */
-static void suite_bf16_table(const fp8g_quant_kernels *k) {
+/* every_pattern: also the 2 Mi-value lone-pattern rows (long under sanitizers: there only on the
+ * CPU's own level) */
+static void suite_bf16_table(const fp8g_quant_kernels *k, bool every_pattern) {
   enum { NS = 64 };
   float sc[NS];
   int ns = 0;
@@ -598,6 +600,7 @@ static void suite_bf16_table(const fp8g_quant_kernels *k) {
       check_quantize_wide(k, h, FP8GEMM_BF16, n, 9.0f / 448.0f, narrow_types[t], sat,
                           "table path, lone NaN / Inf lanes");
   free(h);
+  if (!every_pattern) return;
   /* every bf16 pattern alone in a chunk whose other 31 lanes are in the table's range
    * (|x| / scale in [1, 400]: above the fp8 normal range's start, overflow included), at
    * lane p % 32: each pattern is the only one that can flag its chunk, so the range test
@@ -986,7 +989,7 @@ int main(void) {
     suite_exhaustive16(k);
     suite_fused_dequantize(k);
     suite_fused_quantize(k, !slow || level == (int)detected);
-    suite_bf16_table(k);
+    suite_bf16_table(k, !slow || level == (int)detected);
     if (!slow || level == (int)detected) suite_quantize(k);
     suite_rcp(k, slow ? 24 : 160, !slow || level == (int)detected);
   }
