@@ -106,7 +106,19 @@ static void free_case(case_data *d) {
   free(d->bound);
 }
 
-static float rand_scale(void) { return ldexpf(1.0f + (float)(next_u32() % 1024) / 1024.0f, (int)(next_u32() % 5) - 3); }
+/* Random draws go into separate statements throughout: C leaves the order of two calls
+ * in one expression open, and gcc and clang would then test different cases. */
+static float rand_scale(void) {
+  float mant = 1.0f + (float)(next_u32() % 1024) / 1024.0f;
+  int e = (int)(next_u32() % 5) - 3;
+  return ldexpf(mant, e);
+}
+
+/* A code of magnitude 1..small (a subnormal mantissa) with a random sign. */
+static uint8_t rand_small_code(uint32_t small) {
+  uint32_t mag = next_u32() % small + 1;
+  return (uint8_t)(mag | (next_u32() & 0x80));
+}
 
 static double a_value(const case_data *d, int64_t row, int64_t kk) {
   const fp8g_gemm_problem *p = &d->p;
@@ -223,8 +235,10 @@ static bool build_case(const case_spec *s, case_data *d) {
     for (int64_t i = 0; i < rows * p->a_kblocks; i++) d->ea[i] = (uint8_t)(120 + next_u32() % 15);
     for (int64_t i = 0; i < n_eb * s->batch; i++) d->eb[i] = (uint8_t)(120 + next_u32() % 15);
     if (next_u32() % 3 == 0) { /* extreme exponents: the kernels must not fold them in fp32 */
-      d->ea[next_u32() % (uint32_t)(rows * p->a_kblocks)] = (uint8_t)(next_u32() & 1 ? 3 : 250);
-      d->eb[next_u32() % (uint32_t)(n_eb * s->batch)] = (uint8_t)(next_u32() & 1 ? 2 : 240);
+      uint32_t ia = next_u32() % (uint32_t)(rows * p->a_kblocks);
+      d->ea[ia] = (uint8_t)(next_u32() & 1 ? 3 : 250);
+      uint32_t ib = next_u32() % (uint32_t)(n_eb * s->batch);
+      d->eb[ib] = (uint8_t)(next_u32() & 1 ? 2 : 240);
     }
     p->ea = d->ea;
     p->eb = d->eb;
@@ -347,6 +361,7 @@ static bool sanitized;
 
 static const fp8gemm_dtype fp8_types[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
                                           FP8GEMM_E5M2FNUZ};
+static fp8gemm_dtype rand_fp8(void) { return fp8_types[next_u32() % 4]; }
 static const fp8gemm_dtype wide_types[] = {FP8GEMM_BF16, FP8GEMM_F16, FP8GEMM_F32};
 
 static case_spec random_spec(bool w8a16, int64_t m, bool nt, fp8gemm_dtype b_dtype,
@@ -408,8 +423,9 @@ static void test_batched(void) {
   for (int i = 0; i < (sanitized ? 6 : 40); i++) {
     bool w = i & 1;
     int64_t m = 1 + next_u32() % 4;
-    case_spec s = random_spec(w, m, next_u32() & 1, fp8_types[next_u32() % 4],
-                              (fp8g_scale_kind)(next_u32() % (w ? 4 : 5)));
+    bool nt = next_u32() & 1;
+    fp8gemm_dtype bt = rand_fp8();
+    case_spec s = random_spec(w, m, nt, bt, (fp8g_scale_kind)(next_u32() % (w ? 4 : 5)));
     s.batch = 1 + next_u32() % (GEMV_ROWS_MAX / m);
     run_case(&s, w ? &fp8g_gemv_avx2_w8a16 : &fp8g_gemv_avx2_w8a8);
   }
@@ -418,8 +434,9 @@ static void test_batched(void) {
 static void test_nan_propagation(void) {
   for (int i = 0; i < (sanitized ? 12 : 120); i++) {
     bool w = i & 1;
-    case_spec s = random_spec(w, 1 + next_u32() % GEMV_ROWS_MAX, (i >> 1) & 1,
-                              fp8_types[(i >> 2) % 4], (fp8g_scale_kind)(1 + next_u32() % (w ? 3 : 4)));
+    int64_t m = 1 + next_u32() % GEMV_ROWS_MAX;
+    case_spec s = random_spec(w, m, (i >> 1) & 1, fp8_types[(i >> 2) % 4],
+                              (fp8g_scale_kind)(1 + next_u32() % (w ? 3 : 4)));
     s.nan_mode = 1 + (i / 8) % 3;
     run_case(&s, w ? &fp8g_gemv_avx2_w8a16 : &fp8g_gemv_avx2_w8a8);
   }
@@ -429,8 +446,8 @@ static void test_nan_propagation(void) {
  * with activations near the bottom of their format) against the reference. */
 static void test_activation_ranges(void) {
   for (int i = 0; i < (sanitized ? 8 : 96); i++) {
-    case_spec s = random_spec(true, 1 + next_u32() % GEMV_ROWS_MAX, i & 1,
-                              (i >> 1) & 1 ? FP8GEMM_E5M2 : FP8GEMM_E4M3FN,
+    int64_t m = 1 + next_u32() % GEMV_ROWS_MAX;
+    case_spec s = random_spec(true, m, i & 1, (i >> 1) & 1 ? FP8GEMM_E5M2 : FP8GEMM_E4M3FN,
                               (fp8g_scale_kind)(next_u32() % 4));
     s.a_range = 1 + (i >> 2) % 2;
     run_case(&s, &fp8g_gemv_avx2_w8a16);
@@ -491,8 +508,8 @@ static void test_mx_scale_columns(void) {
   static const int64_t ns[] = {1, 7, 8, 9, 33, 64, 70, 130, 257};
   static const int64_t ks[] = {32, 64, 224, 256, 288, 544, 1056};
   for (int i = 0; i < (sanitized ? 12 : 160); i++) {
-    case_spec s = random_spec(false, 1 + next_u32() % GEMV_ROWS_MAX, i % 4 != 3,
-                              fp8_types[next_u32() % 4], FP8G_SCALE_MX);
+    int64_t m = 1 + next_u32() % GEMV_ROWS_MAX;
+    case_spec s = random_spec(false, m, i % 4 != 3, rand_fp8(), FP8G_SCALE_MX);
     s.n = pick(ns, 9);
     s.k = pick(ks, 7);
     if (i % 5 == 4) { /* batched weights, scales per batch or shared */
@@ -569,10 +586,10 @@ static void test_mx_group_fold(void) {
     uint8_t small = bt == FP8GEMM_E5M2 ? 0x03 : 0x07; /* subnormal mantissas */
     for (int64_t col = 0; col < s.n; col++)
       for (int64_t kk = 0; kk < s.k; kk++)
-        d.b[col * ldb + kk] = (uint8_t)((next_u32() % small + 1) | (next_u32() & 0x80));
+        d.b[col * ldb + kk] = rand_small_code(small);
     for (int64_t r = 0; r < rows; r++) {
       for (int64_t kk = 0; kk < s.k; kk++)
-        ((uint8_t *)d.a)[d.rows[r] + kk * s.a_stride] = (uint8_t)((next_u32() % 7 + 1) | (next_u32() & 0x80));
+        ((uint8_t *)d.a)[d.rows[r] + kk * s.a_stride] = rand_small_code(7);
       for (int64_t q = 0; q < kb; q++) d.ea[r * kb + q] = (uint8_t)(i % 4 == 3 ? 167 : 127);
     }
     int low = 0;
@@ -779,12 +796,12 @@ static void test_mx_one_code_decides(void) {
     uint8_t small = bt == FP8GEMM_E5M2 ? 0x03 : 0x07; /* subnormal mantissas */
     for (int64_t r = 0; r < s.m; r++) {
       for (int64_t kk = 0; kk < s.k; kk++)
-        ((uint8_t *)d.a)[d.rows[r] + kk * s.a_stride] = (uint8_t)((next_u32() % 7 + 1) | (next_u32() & 0x80));
+        ((uint8_t *)d.a)[d.rows[r] + kk * s.a_stride] = rand_small_code(7);
       for (int64_t q = 0; q < kb; q++) d.ea[r * kb + q] = 127;
     }
     for (int64_t col = 0; col < s.n; col++)
       for (int64_t kk = 0; kk < s.k; kk++)
-        d.b[col * ldb + kk] = (uint8_t)((next_u32() % small + 1) | (next_u32() & 0x80));
+        d.b[col * ldb + kk] = rand_small_code(small);
     for (int64_t q = 0; q < kb; q++)
       for (int64_t j = 0; j < s.n; j++) d.eb[q * s.n + j] = (uint8_t)(126 + next_u32() % 4);
     for (int64_t g = 0; g * 8 < s.n; g++) {
@@ -811,7 +828,8 @@ static void test_mx_one_code_decides(void) {
 static void test_mx_fold_per_group(void) {
   static const int64_t ns[] = {16, 24, 65, 131};
   for (int i = 0; i < (sanitized ? 4 : 40); i++) {
-    case_spec s = random_spec(false, 1 + next_u32() % 4, true, fp8_types[next_u32() % 4], FP8G_SCALE_MX);
+    int64_t m = 1 + next_u32() % 4;
+    case_spec s = random_spec(false, m, true, rand_fp8(), FP8G_SCALE_MX);
     s.n = pick(ns, 4);
     s.k = 32 * (int64_t)(1 + next_u32() % 20);
     s.out_dtype = FP8GEMM_F32;
@@ -995,8 +1013,10 @@ static void test_dispatch_per_isa(void) {
     if (!test_use_isa(isa)) continue;
     for (int i = 0; i < (sanitized ? 4 : 24); i++) {
       bool w = i & 1;
-      case_spec s = random_spec(w, 1 + next_u32() % GEMV_ROWS_MAX, next_u32() & 1,
-                                fp8_types[next_u32() % 4], (fp8g_scale_kind)(next_u32() % (w ? 4 : 5)));
+      int64_t m = 1 + next_u32() % GEMV_ROWS_MAX;
+      bool nt = next_u32() & 1;
+      fp8gemm_dtype bt = rand_fp8();
+      case_spec s = random_spec(w, m, nt, bt, (fp8g_scale_kind)(next_u32() % (w ? 4 : 5)));
       case_data d;
       char desc[256];
       if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
@@ -1156,7 +1176,10 @@ static void test_bf16_mx_ranges(void) {
     int mode = (i / 4) % 3; /* 0 usual, 1 extreme (2^-125 / 2^+120), 2 NaN codes */
     for (int64_t j = 0; j < na; j++) d.ea[j] = (uint8_t)(118 + next_u32() % 20);
     for (int64_t j = 0; j < nb; j++) d.eb[j] = (uint8_t)(118 + next_u32() % 20);
-    if (mode == 1) d.eb[next_u32() % (uint32_t)nb] = (uint8_t)(next_u32() & 1 ? 2 : 247);
+    if (mode == 1) {
+      uint32_t at = next_u32() % (uint32_t)nb;
+      d.eb[at] = (uint8_t)(next_u32() & 1 ? 2 : 247);
+    }
     if (mode == 2) {
       d.eb[next_u32() % (uint32_t)nb] = 0xFF;
       d.ea[next_u32() % (uint32_t)na] = 0xFF;
@@ -1191,7 +1214,8 @@ static void test_bf16_activation_ranges(void) {
     case_data d;
     char desc[256];
     if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
-    int64_t off = d.rows[next_u32() % (uint32_t)(s.batch * s.m)] + (int64_t)(next_u32() % (uint32_t)s.k) * s.a_stride;
+    int64_t row = d.rows[next_u32() % (uint32_t)(s.batch * s.m)];
+    int64_t off = row + (int64_t)(next_u32() % (uint32_t)s.k) * s.a_stride;
     uint16_t *a = d.a;
     if (mode == 1) a[off] = fp8g_f32_to_bf16(ldexpf(1.5f, -112));
     if (mode == 2) a[off] = 0x0003;
@@ -1394,7 +1418,8 @@ static void test_bf16_mx_fold_edges(void) {
       uint8_t sp = 0;
       for (int c = 255; c >= 0; c--)
         if (is_special(bt, (uint8_t)c)) sp = (uint8_t)c;
-      d.b[(int64_t)(next_u32() % (uint32_t)p->n) * ld + (int64_t)(next_u32() % (uint32_t)s.k)] = sp;
+      int64_t col = next_u32() % (uint32_t)p->n;
+      d.b[col * ld + (int64_t)(next_u32() % (uint32_t)s.k)] = sp;
     }
     compute_bounds(&d);
     long before = fp8g_gemv_bf16_fallbacks();
