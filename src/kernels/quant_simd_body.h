@@ -61,7 +61,7 @@ typedef struct qs_enc {
   uint8_t sign_bit;
   bool neg_zero;
   bool nan_blend;   /* NaN lanes need lim_nan (differs from lim) */
-  int lim_code, nan_code; /* the codes of overflow / saturation and of NaN (magnitudes) */
+  int lim_code;     /* the code of overflow / saturation (magnitude) */
   float min_normal; /* 2^emin: the smallest normal value of the format */
   bool nt;          /* fp8 codes with non-temporal stores (q 32-byte aligned) */
 } qs_enc;
@@ -87,7 +87,6 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
   e->lim_nan = qs_seti((int)f->nan_pos - (1 << m));
   e->nan_blend = f->nan_pos != lim;
   e->lim_code = lim;
-  e->nan_code = f->nan_pos;
   e->min_normal = fp8g_f32_from_bits(emin_bits);
   /* CLAMP needs NaN codes above the largest finite one (not e2m1: NaN -> 0) */
   e->clamp = saturate && f->nan_pos > f->max_mag;
@@ -247,9 +246,7 @@ QS_INLINE float qs_scalar_scale(float x, int mode, float fs) {
 QS_INLINE bool qs_btab_init(qs_btab *t, const qs_enc *e, int mode, qs_f s, int limit) {
   float fs = qs_first(s);
   int m = e->m, r = 7 - m;
-  /* (nan_code < lim_code: from when the step max-ed NaN lanes up to the NaN code; both
-   * ISAs now send NaN lanes to the general path, and no fp8 format has that case) */
-  if (m < 2 || m > 3 || e->nan_code < e->lim_code) return false;
+  if (m < 2 || m > 3) return false;
   /* E_lo: the quotient is monotone in E; guess it from the exponents (2^emin * s for a
    * division, 2^emin / s for a multiply), then confirm it with two quotients */
   int emin = (int)(fp8g_f32_bits(e->min_normal) >> 23) - 127;

@@ -45,9 +45,10 @@
    (route) == GEMV_DEC_E4M3FN_X || (route) == GEMV_DEC_E5M2_X)
 #define GEMV_ROUTE_IS_INT(route) ((route) == GEMV_DEC_E4M3FN_I || (route) == GEMV_DEC_E5M2_I)
 #define GEMV_ROUTE_IS_X(route) ((route) == GEMV_DEC_E4M3FN_X || (route) == GEMV_DEC_E5M2_X)
+/* Routes whose codes and activations are in the interleaved order (gemv_intx32). */
+#define GEMV_ROUTE_INTERLEAVED(route) (GEMV_ROUTE_IS_X(route) || (route) == GEMV_DEC_TABLE_X)
 /* The route that recomputes a tile in which a tracking route saw an Inf / NaN code. */
-#define GEMV_TABLE_FOR(route) \
-  ((route) == GEMV_DEC_E4M3FN_X || (route) == GEMV_DEC_E5M2_X ? GEMV_DEC_TABLE_X : GEMV_DEC_TABLE)
+#define GEMV_TABLE_FOR(route) (GEMV_ROUTE_IS_X(route) ? GEMV_DEC_TABLE_X : GEMV_DEC_TABLE)
 
 /* 8 codes at p -> 8 fp32 on an integer route (no tracking: see gemv_track32). */
 GEMV_INLINE __m256 gemv_int8(int route, const uint8_t *p) {
@@ -119,7 +120,7 @@ GEMV_INLINE __m128i gemv_e4m3_words128(__m128i hi_bytes) {
 /* 32 codes at p -> v[0..3]. */
 GEMV_INLINE void gemv_dec32(int route, const uint8_t *p, const float *table, __m256i *nan_max,
                             __m256 v[4]) {
-  if (GEMV_ROUTE_IS_X(route) || route == GEMV_DEC_TABLE_X) {
+  if (GEMV_ROUTE_INTERLEAVED(route)) {
     __m256i x = _mm256_loadu_si256((const __m256i *)p);
     if (route == GEMV_DEC_TABLE_X) {
       gemv_tablex32(x, table, v);

@@ -125,7 +125,7 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
     for (int c = 0; c < cn; c++) memcpy(bt + c * NT_STEP, t->b + c * ldb + s, (size_t)rest);
     /* interleaved routes: the activations of the step are permuted over all 32
      * places, the ones past K zero (the segment ends at K: lda is padded to 32) */
-    int64_t acopy = GEMV_ROUTE_IS_X(route) || route == GEMV_DEC_TABLE_X ? NT_STEP : rest;
+    int64_t acopy = GEMV_ROUTE_INTERLEAVED(route) ? NT_STEP : rest;
     for (int i = 0; i < mr; i++)
       memcpy(at + i * NT_STEP, t->a + i * lda + s, (size_t)acopy * sizeof(float));
     NT_BODY(bt, NT_STEP, at, NT_STEP, s / NT_STEP)
