@@ -861,6 +861,80 @@ static void test_mx_fold_per_group(void) {
   }
 }
 
+/* NT column groups of 8 run as quads (tile j takes column j of four groups) where a
+ * panel has 32 columns left, alone elsewhere. A column's bits must not depend on that:
+ * each group run alone, as a view of the weights, scales and bias starting at its first
+ * column, gives the bits the whole call gave it. Every scale kind (MX with the codes
+ * read as [N, K/32], so that a view is a pointer; groups that do not fold or that hold a
+ * NaN code included), W8A8 and W8A16, M up to 16 (several row groups), 1 and 2 threads. */
+static void test_nt_quads_match_groups(void) {
+  static const int64_t ns[] = {32, 40, 64, 65, 100, 131};
+  static const fp8g_scale_kind kinds[] = {FP8G_SCALE_NONE, FP8G_SCALE_TENSOR, FP8G_SCALE_ROWCOL,
+                                          FP8G_SCALE_BLOCK, FP8G_SCALE_MX};
+  long groups = 0;
+  for (int i = 0; i < (sanitized ? 10 : 100); i++) {
+    bool w8a16 = i % 3 == 2;
+    fp8g_scale_kind kind = kinds[i % (w8a16 ? 4 : 5)];
+    int64_t m = 1 + next_u32() % GEMV_ROWS_MAX;
+    case_spec s = random_spec(w8a16, m, true, rand_fp8(), kind);
+    s.n = pick(ns, 6);
+    if (kind == FP8G_SCALE_BLOCK) s.block_n = next_u32() & 1 ? 8 : 1;
+    if (s.bias == FP8G_BIAS_FULL) s.bias = FP8G_BIAS_COL; /* [rows, N]: no column view */
+    s.nan_mode = i % 7 == 3 ? 1 : 0;
+    case_data d;
+    char desc[256];
+    if (!prepare_case(&s, &d, desc, sizeof desc)) continue;
+    fp8g_gemm_problem *p = &d.p;
+    const fp8g_gemm_kernel *kern = w8a16 ? &fp8g_gemv_avx2_w8a16 : &fp8g_gemv_avx2_w8a8;
+    int64_t kb = p->a_kblocks;
+    uint8_t *cols = NULL;
+    if (kind == FP8G_SCALE_MX) { /* [N, K/32]; one group in four with an extreme code */
+      cols = malloc((size_t)(s.n * kb));
+      if (!cols) {
+        CHECK(0, "allocation for %s", desc);
+        free_case(&d);
+        continue;
+      }
+      for (int64_t q = 0; q < kb; q++)
+        for (int64_t j = 0; j < s.n; j++) cols[j * kb + q] = d.eb[q * s.n + j];
+      if (i % 2) cols[(next_u32() % (uint32_t)s.n) * kb] = (uint8_t)(i % 4 == 1 ? 0xFF : 2);
+      p->eb = cols;
+      p->eb_ld = kb;
+    }
+    p->nthreads = 1 + (i & 1);
+    p->out = d.out1;
+    CHECK(kern->run(p) == FP8GEMM_OK, "runs: %s", desc);
+    size_t osz = dtype_size(s.out_dtype);
+    long bad = 0;
+    for (int64_t j0 = 0; j0 < s.n; j0 += 8, groups++) {
+      fp8g_gemm_problem v = *p;
+      v.n = s.n - j0 < 8 ? s.n - j0 : 8;
+      v.b = p->b + j0 * p->b_stride_n;
+      if (kind == FP8G_SCALE_ROWCOL) v.sb = p->sb + j0;
+      if (kind == FP8G_SCALE_BLOCK) v.sb = p->sb + j0 / p->block_n; /* rows stay b_nblocks apart */
+      if (kind == FP8G_SCALE_MX) v.eb = cols + j0 * kb;
+      if (s.bias == FP8G_BIAS_COL) v.bias = p->bias + j0;
+      v.out = d.out2;
+      CHECK(kern->run(&v) == FP8GEMM_OK, "runs on columns %lld..: %s", (long long)j0, desc);
+      for (int64_t r = 0; r < s.m; r++)
+        for (int64_t j = 0; j < v.n; j++) {
+          double whole = load_out(d.out1, s.out_dtype, r * s.n + j0 + j);
+          double alone = load_out(d.out2, s.out_dtype, r * v.n + j);
+          bool same = isnan(whole) ? isnan(alone)
+                                   : memcmp((const char *)d.out1 + (size_t)(r * s.n + j0 + j) * osz,
+                                            (const char *)d.out2 + (size_t)(r * v.n + j) * osz, osz) == 0;
+          if (!same && ++bad <= 3)
+            fprintf(stderr, "  [%s] row %lld col %lld: %.9g in the whole call, %.9g alone\n", desc,
+                    (long long)r, (long long)(j0 + j), whole, alone);
+        }
+    }
+    CHECK(bad == 0, "NT column groups alone give the bits of the whole call: %s", desc);
+    free(cols);
+    free_case(&d);
+  }
+  CHECK(groups > 0, "quad test ran %ld column groups", groups);
+}
+
 /* Under denormals-are-zero (a host built with -ffast-math) the kernels must still use
  * every weight: subnormal fp8 codes may not vanish. Weights are all subnormal codes
  * here, activations and scales are normal, so the reference is unaffected by DAZ. */
@@ -951,8 +1025,11 @@ static void test_nt_interleaved_tiles(void) {
       int64_t nk = nks[ni], lda = (nk + 31) / 32 * 32, ldb = nk + 3, nsteps = lda / 32;
       uint8_t *b = malloc((size_t)(4 * ldb));
       float *a = malloc((size_t)(4 * lda) * sizeof(float));
-      float *cscale = malloc((size_t)(nsteps * 8) * sizeof(float));
-      for (int64_t q = 0; q < nsteps * 8; q++) cscale[q] = ldexpf(1.0f, (int)(q % 5) - 2);
+      /* part and cscale with the driver's layouts: columns 1 apart (adjacent tiles) or
+       * more (a quad's columns are 8 apart; 3 here), rows / steps NT_LD apart */
+      enum { NT_LD = 12 };
+      float *cscale = malloc((size_t)(nsteps * NT_LD) * sizeof(float));
+      for (int64_t q = 0; q < nsteps * NT_LD; q++) cscale[q] = ldexpf(1.0f, (int)(q % 5) - 2);
       long bad = 0, calls = 0;
       for (int mr = 1; mr <= 4; mr++)
         for (int cn = 1; cn <= 4; cn += 3)
@@ -970,12 +1047,14 @@ static void test_nt_interleaved_tiles(void) {
               /* the code at row 0's hot place, in column col; rows > 0 read other codes */
               b[col * ldb + hot[0]] = (uint8_t)code;
               bool special = is_special(dt, (uint8_t)code);
-              float part[4 * 8];
+              float part[4 * NT_LD];
+              int64_t cst = 1 + 2 * ((code & 1) ^ scaled);
               gemv_nt_tile t = {.b = b, .ldb = ldb, .a = a, .lda = lda, .part = part,
-                                .ldpart = 8, .nk = nk, .table = table,
-                                .cscale = scaled ? cscale : NULL, .next = b, .next_cols = 0};
+                                .ldpart = NT_LD, .cstride = cst, .nk = nk, .table = table,
+                                .cscale = scaled ? cscale : NULL, .ldcs = NT_LD, .next = b,
+                                .next_cols = 0};
               for (int rt = 0; rt < 2; rt++) {
-                for (int i = 0; i < 4 * 8; i++) part[i] = -1.0f;
+                for (int i = 0; i < 4 * NT_LD; i++) part[i] = -1.0f;
                 int ret = gemv_avx2_nt_tile(&t, mr, cn, rt ? GEMV_DEC_TABLE_X : route);
                 calls++;
                 if (!rt && special) {
@@ -986,8 +1065,8 @@ static void test_nt_interleaved_tiles(void) {
                 for (int i = 0; i < mr; i++)
                   for (int c = 0; c < cn; c++) {
                     uint8_t cc = b[c * ldb + hot[i]];
-                    double f = scaled ? cscale[hot[i] / 32 * 8 + c] : 1.0;
-                    double want = (double)table[cc] * f, got = part[i * 8 + c];
+                    double f = scaled ? cscale[hot[i] / 32 * NT_LD + c * cst] : 1.0;
+                    double want = (double)table[cc] * f, got = part[i * NT_LD + c * cst];
                     if (special && c == col && hot[i] != hot[0]) want = NAN; /* 0 * Inf / NaN */
                     bool ok = isnan(want) ? isnan(got) : got == want;
                     if (!ok && ++bad <= 3)
@@ -1719,6 +1798,7 @@ int main(void) {
   test_mx_group_codes();
   test_mx_one_code_decides();
   test_mx_fold_per_group();
+  test_nt_quads_match_groups();
   test_block_scale_widths();
   test_daz_keeps_subnormal_weights();
   test_special_code_positions(FP8GEMM_E4M3FN);

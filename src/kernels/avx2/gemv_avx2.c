@@ -20,6 +20,12 @@
 /* Columns per task, and the NN K chunk: a chunk of a panel's weights (16 KiB) stays in
  * L1 while the tiles and row groups of the panel reuse it. */
 enum { NN_PANEL = 2048, NN_KC = 16, NN_KC_MAX = 32, NT_PANEL = 64 };
+/* NT column groups of 8 run NT_QUAD at a time when a panel has them: tile j takes column
+ * j of each group, so its four weight streams lie 8 columns apart instead of adjacent.
+ * On Zen 3 one core reads streams only 4 KiB apart (adjacent columns of K = 4096) at
+ * about the rate of a single stream, ~60% of what far-apart streams get (docs/gemv.md,
+ * session 12). The fold tables of a task hold NT_QUAD groups: [nsteps][NT_CS_LD]. */
+enum { NT_QUAD = 4, NT_CS_LD = 8 * NT_QUAD };
 /* NT rows per group: 4 rows x 2 columns use the FMA pipes better than 8 x 1, even though
  * a second group decodes the (L1-resident) columns again. */
 enum { NT_MR = 4 };
@@ -44,7 +50,7 @@ typedef struct gemv_call {
                          times their block's scale (W8A8); one fp32 rounding each */
   int64_t nsteps;     /* ceil(k / 32) */
   int64_t nn_panel;   /* NN columns per task (<= NN_PANEL, a multiple of 64) */
-  float *cscale;      /* folds: per slot, [nsteps][8] column factors */
+  float *cscale;      /* folds: per slot, [nsteps][NT_CS_LD] column factors */
   int64_t batch;      /* batch being run */
   double row_unscale[GEMV_ROWS_MAX]; /* per row: undoes the integer route's lift beyond
                                         2^112 (1 on the F16C routes) */
@@ -329,7 +335,7 @@ static bool mx_group_ok(const gemv_call *c, int lo, int hi) {
   return c->ea_lo + lo - 127 >= -92 && c->ea_hi + hi - 127 + 37 + c->log2kb <= 120;
 }
 
-/* MX fold: cs[q * 8 + j] = 2^(eb(q, j0 + j) - 127) for the nsteps 32-K blocks and the nc
+/* MX fold: cs[q * NT_CS_LD + j] = 2^(eb(q, j0 + j) - 127) for the nsteps 32-K blocks and the nc
  * columns (0 past nc). The codes are read as [k/32][n] rows (8 columns at a time) or,
  * with eb_ld, as the checkpoint's [N, K/32] in place: 8 columns x 8 blocks at a time,
  * transposed in registers. Returns mx_group_ok of the codes read; when false the group
@@ -354,8 +360,8 @@ static bool mx_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs) {
       mn = _mm_min_epu8(mn, _mm_min_epu8(_mm_min_epu8(v[0], v[1]), _mm_min_epu8(v[2], v[3])));
       mx = _mm_max_epu8(mx, _mm_max_epu8(_mm_max_epu8(v[0], v[1]), _mm_max_epu8(v[2], v[3])));
       for (int h = 0; h < 4; h++) { /* v[h]: blocks q + 2h (low 8 bytes), q + 2h + 1 */
-        _mm256_storeu_ps(cs + (q + 2 * h) * 8, e8m0x8_to_f32(v[h]));
-        _mm256_storeu_ps(cs + (q + 2 * h + 1) * 8, e8m0x8_to_f32(_mm_srli_si128(v[h], 8)));
+        _mm256_storeu_ps(cs + (q + 2 * h) * NT_CS_LD, e8m0x8_to_f32(v[h]));
+        _mm256_storeu_ps(cs + (q + 2 * h + 1) * NT_CS_LD, e8m0x8_to_f32(_mm_srli_si128(v[h], 8)));
       }
     }
   } else if (nc == 8) {
@@ -364,7 +370,7 @@ static bool mx_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs) {
       __m128i x2 = _mm_unpacklo_epi64(x, x); /* the 8 codes twice: no zero bytes */
       mn = _mm_min_epu8(mn, x2);
       mx = _mm_max_epu8(mx, x2);
-      _mm256_storeu_ps(cs + q * 8, e8m0x8_to_f32(x));
+      _mm256_storeu_ps(cs + q * NT_CS_LD, e8m0x8_to_f32(x));
     }
   }
   uint8_t lo8[16], hi8[16];
@@ -378,7 +384,7 @@ static bool mx_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs) {
   for (; q < ns; q++)
     for (int64_t j = 0; j < 8; j++) {
       int code = j < nc ? (ld ? eb[(j0 + j) * ld + q] : eb[q * p->n + j0 + j]) : -1;
-      cs[q * 8 + j] = code >= 0 ? e8m0f_table[code] : 0.0f;
+      cs[q * NT_CS_LD + j] = code >= 0 ? e8m0f_table[code] : 0.0f;
       if (code >= 0) {
         lo = code < lo ? code : lo;
         hi = code > hi ? code : hi;
@@ -387,7 +393,7 @@ static bool mx_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs) {
   return mx_group_ok(c, lo, hi);
 }
 
-/* Block fold: cs[q * 8 + j] = the weight scale of step q (K block q * 32 / block_k) and
+/* Block fold: cs[q * NT_CS_LD + j] = the weight scale of step q (K block q * 32 / block_k) and
  * column j0 + j (0 past nc). *key remembers which column block the table was last built
  * for (-1: none), so that the column groups of one block reuse it. */
 static void block_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs, int64_t *key) {
@@ -399,7 +405,7 @@ static void block_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs, 
     *key = nb0;
     for (int64_t q0 = 0, kb = 0; q0 < c->nsteps; q0 += per_block, kb++) {
       __m256 v = _mm256_set1_ps(sb[kb * p->b_nblocks + nb0]);
-      for (int64_t q = q0; q < q0 + per_block && q < c->nsteps; q++) _mm256_storeu_ps(cs + q * 8, v);
+      for (int64_t q = q0; q < q0 + per_block && q < c->nsteps; q++) _mm256_storeu_ps(cs + q * NT_CS_LD, v);
     }
     return;
   }
@@ -408,51 +414,83 @@ static void block_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs, 
   for (int64_t j = 0; j < 8; j++) nb[j] = j < nc ? (j0 + j) / p->block_n : 0;
   for (int64_t q = 0; q < c->nsteps; q++) {
     const float *row = sb + q / per_block * p->b_nblocks;
-    for (int64_t j = 0; j < 8; j++) cs[q * 8 + j] = j < nc ? row[nb[j]] : 0.0f;
+    for (int64_t j = 0; j < 8; j++) cs[q * NT_CS_LD + j] = j < nc ? row[nb[j]] : 0.0f;
   }
 }
 
-/* Columns [j0, j0 + nc) (nc <= 8) for every row: each tile runs a whole K block whose
- * sums are then folded with the block's scales. */
-static void nt_columns(const gemv_call *c, const uint8_t *bw, int64_t j0, int64_t nc,
-                       float *cscale, int64_t *cs_key) {
+/* The tiles of one K segment [k0, be), every row group: column groups [g0, g0 + ng) of
+ * nc columns each (ng > 1: full groups). quad: tile j takes column j of each group
+ * (weight streams 8 columns apart); else 4 adjacent columns, then single ones. The row
+ * groups of a tile run one after the other, while its columns are in L1. Each column's
+ * sums are the same operations either way (the tile kernels compute columns
+ * independently), so the bits depend neither on the grouping nor on the order. */
+static void nt_tiles(const gemv_call *c, const uint8_t *bw, int64_t j0, int g0, int ng, int64_t nc,
+                     bool quad, const float *cscale, int64_t k0, int64_t be, float *part) {
   const fp8g_gemm_problem *p = c->p;
-  int64_t ldb = p->b_stride_n;
-  /* folded: the weight scales go into the steps' sums (cscale); else per K block */
-  bool folded = c->group_fold;
-  if (c->mx_fold) folded = mx_cscale(c, j0, nc, cscale);
-  else if (folded) block_cscale(c, j0, nc, cscale, cs_key);
-  bool blocked = !folded && (p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX);
-  float part[GEMV_ROWS_MAX * 8];
-  double tot[GEMV_ROWS_MAX * 8], col_s[8];
-  for (int64_t i = 0; i < p->m * 8; i++) tot[i] = 0.0;
-  for (int64_t k0 = 0; k0 < p->k;) {
-    int64_t be = block_end(c, blocked, k0);
-    for (int64_t r0 = 0; r0 < p->m; r0 += NT_MR) {
-      int mr = (int)(p->m - r0 < NT_MR ? p->m - r0 : NT_MR);
-      int64_t row0 = c->batch * p->m + r0;
-      gemv_nt_tile t = {.ldb = ldb, .a = c->a + row0 * c->lda + k0, .lda = c->lda,
-                        .ldpart = 8, .nk = be - k0, .table = c->table};
-      int64_t j = 0;
-      for (int cn = gemv_avx2_nt_width(mr);; cn = 1) {
-        for (; j + cn <= nc; j += cn) {
-          t.b = bw + (j0 + j) * ldb + k0;
-          t.part = part + r0 * 8 + j;
-          t.cscale = folded ? cscale + j : NULL;
-          /* the next tile in N (maybe another task's: prefetching is only a hint) */
-          int64_t next = j0 + j + cn, left = r0 == 0 ? p->n - next : 0;
-          t.next = left > 0 ? bw + next * ldb + k0 : bw;
-          t.next_cols = (int)(left < 0 ? 0 : left < cn ? left : cn);
-          if (gemv_avx2_nt_tile(&t, mr, cn, c->route))
-            gemv_avx2_nt_tile(&t, mr, cn, GEMV_TABLE_FOR(c->route));
-        }
-        if (cn == 1) break;
+  int64_t ldb = p->b_stride_n, spread = quad ? 8 : 1; /* columns between a tile's streams */
+  gemv_nt_tile t = {.ldb = spread * ldb, .lda = c->lda, .ldpart = NT_CS_LD, .cstride = spread,
+                    .nk = be - k0, .table = c->table, .ldcs = NT_CS_LD};
+  for (int g = g0; g < g0 + ng; g += quad ? ng : 1) {
+    int cn = quad ? ng : gemv_avx2_nt_width(NT_MR);
+    for (int64_t j = 0; j < nc; j += quad ? 1 : cn) {
+      if (!quad && j + cn > nc) cn = 1;
+      int64_t col = j0 + 8 * g + j; /* the tile's first column */
+      t.b = bw + col * ldb + k0;
+      t.cscale = cscale ? cscale + 8 * g + j : NULL;
+      /* the next tile (maybe another task's: prefetching is only a hint): the next
+       * column of each group, or the first tile of the groups that follow */
+      int64_t next = quad && j + 1 < nc ? col + 1 : quad ? j0 + 8 * (g + ng) : col + cn;
+      int64_t left = (p->n - next + spread - 1) / spread;
+      for (int64_t r0 = 0; r0 < p->m; r0 += NT_MR) {
+        int mr = (int)(p->m - r0 < NT_MR ? p->m - r0 : NT_MR);
+        t.a = c->a + (c->batch * p->m + r0) * c->lda + k0;
+        t.part = part + r0 * NT_CS_LD + 8 * g + j;
+        t.next = left > 0 && r0 == 0 ? bw + next * ldb + k0 : bw;
+        t.next_cols = (int)(left <= 0 || r0 > 0 ? 0 : left < cn ? left : cn);
+        if (gemv_avx2_nt_tile(&t, mr, cn, c->route))
+          gemv_avx2_nt_tile(&t, mr, cn, GEMV_TABLE_FOR(c->route));
       }
     }
-    fold_block(c, folded, k0 / (blocked ? p->block_k : p->k), j0, nc, part, 8, tot, 8, col_s);
-    k0 = be;
   }
-  write_outputs(c, j0, nc, tot, 8);
+}
+
+/* Column groups [j0, j0 + 8 ng) (ng <= NT_QUAD; the last one may have nc < 8 columns),
+ * every row: per K segment the tiles, then each group's block fold. Groups whose weight
+ * scales fold into the steps (cscale) run as a quad only together with groups that fold
+ * too (a tile is scaled or not as a whole). */
+static void nt_columns(const gemv_call *c, const uint8_t *bw, int64_t j0, int ng, int64_t nc,
+                       float *cscale, int64_t *cs_key) {
+  const fp8g_gemm_problem *p = c->p;
+  bool folded[NT_QUAD];
+  for (int g = 0; g < ng; g++) {
+    int64_t ncg = g + 1 < ng ? 8 : nc;
+    /* folded: the weight scales go into the steps' sums (cscale); else per K block */
+    folded[g] = c->group_fold;
+    if (c->mx_fold) folded[g] = mx_cscale(c, j0 + 8 * g, ncg, cscale + 8 * g);
+    else if (folded[g]) block_cscale(c, j0 + 8 * g, ncg, cscale + 8 * g, cs_key + g);
+  }
+  bool quad = ng == NT_QUAD && nc == 8;
+  for (int g = 1; g < ng; g++) quad = quad && folded[g] == folded[0];
+  bool kind_blocked = p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX;
+  float part[GEMV_ROWS_MAX * NT_CS_LD];
+  double tot[GEMV_ROWS_MAX * NT_CS_LD], col_s[8];
+  for (int64_t i = 0; i < p->m * NT_CS_LD; i++) tot[i] = 0.0;
+  /* one pass per run of groups with the same K segments: all of them, or each alone */
+  for (int g0 = 0; g0 < ng; g0 += quad ? ng : 1) {
+    int gn = quad ? ng : 1;
+    bool blocked = !folded[g0] && kind_blocked;
+    for (int64_t k0 = 0; k0 < p->k;) {
+      int64_t be = block_end(c, blocked, k0);
+      nt_tiles(c, bw, j0, g0, gn, g0 + gn < ng ? 8 : nc, quad, folded[g0] ? cscale : NULL, k0,
+               be, part);
+      for (int g = g0; g < g0 + gn; g++)
+        fold_block(c, folded[g], k0 / (blocked ? p->block_k : p->k), j0 + 8 * g,
+                   g + 1 < ng ? 8 : nc, part + 8 * g, NT_CS_LD, tot + 8 * g, NT_CS_LD, col_s);
+      k0 = be;
+    }
+  }
+  for (int g = 0; g < ng; g++)
+    write_outputs(c, j0 + 8 * g, g + 1 < ng ? 8 : nc, tot + 8 * g, NT_CS_LD);
 }
 
 static void nt_panel_task(void *ctx, int64_t task) {
@@ -462,10 +500,15 @@ static void nt_panel_task(void *ctx, int64_t task) {
   int64_t end = (task + 1) * NT_PANEL < p->n ? (task + 1) * NT_PANEL : p->n;
   bool fold = c->mx_fold || c->group_fold;
   int slot = fold ? claim_slot(c) : -1;
-  float *cscale = fold ? c->cscale + slot * c->nsteps * 8 : NULL;
-  int64_t cs_key = -1;
-  for (int64_t j0 = task * NT_PANEL; j0 < end; j0 += 8)
-    nt_columns(c, bw, j0, end - j0 < 8 ? end - j0 : 8, cscale, &cs_key);
+  float *cscale = fold ? c->cscale + slot * c->nsteps * NT_CS_LD : NULL;
+  int64_t cs_key[NT_QUAD] = {-1, -1, -1, -1};
+  for (int64_t j0 = task * NT_PANEL; j0 < end;) {
+    int64_t left = end - j0;
+    int ng = left >= 8 * NT_QUAD ? NT_QUAD : (int)((left + 7) / 8);
+    int64_t nc = left >= 8 * ng ? 8 : left - 8 * (ng - 1);
+    nt_columns(c, bw, j0, ng, nc, cscale, cs_key);
+    j0 += 8 * (ng - 1) + nc;
+  }
   if (slot >= 0) atomic_store(&c->busy[slot], 0);
 }
 
@@ -704,7 +747,7 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   c->states = malloc((size_t)(c->nt ? 1 : c->nslots) * sizeof *c->states);
   c->busy = calloc((size_t)c->nslots, sizeof *c->busy);
   bool fold = c->mx_fold || c->group_fold;
-  if (fold) c->cscale = malloc((size_t)(c->nslots * c->nsteps * 8) * sizeof(float));
+  if (fold) c->cscale = malloc((size_t)(c->nslots * c->nsteps * NT_CS_LD) * sizeof(float));
   if (!a || !c->states || !c->busy || (fold && !c->cscale)) {
     free(c->cscale);
     free(a);

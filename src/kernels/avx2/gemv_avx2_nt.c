@@ -30,7 +30,8 @@ enum { NT_NEXT_BYTES = 1024 };
   _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                           \
     __m256 w[4];                                                                   \
     gemv_dec32(route, (BPTR) + c * (LDB), t->table, &nan_max, w);                  \
-    __m256 f = scaled ? _mm256_broadcast_ss(t->cscale + (STEP) * 8 + c)            \
+    __m256 f = scaled ? _mm256_broadcast_ss(t->cscale + (STEP) * t->ldcs +         \
+                                            c * t->cstride)                        \
                       : _mm256_setzero_ps();                                       \
     _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) {                         \
       const float *ai = (APTR) + i * (LDA);                                        \
@@ -76,7 +77,8 @@ enum { NT_NEXT_BYTES = 1024 };
     _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                              \
       gemv_track((BPTR) + c * (LDB), NT_STEP, &nan_max);                                \
       if (scaled) {                                                                     \
-        __m256 f = _mm256_broadcast_ss(t->cscale + (STEP) * 8 + c);                     \
+        const float *fc = t->cscale + (STEP) * t->ldcs + c * t->cstride;                \
+        __m256 f = _mm256_broadcast_ss(fc);                                             \
         _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) acc[i][c] =                \
             _mm256_fmadd_ps(sum[i][c], f, acc[i][c]);                                   \
       }                                                                                 \
@@ -134,7 +136,7 @@ GEMV_INLINE int nt_tile(const gemv_nt_tile *t, const int mr, const int cn, const
 #pragma GCC unroll 8
   for (int i = 0; i < mr; i++)
 #pragma GCC unroll 8
-    for (int c = 0; c < cn; c++) t->part[i * t->ldpart + c] = lane_sum(acc[i][c]);
+    for (int c = 0; c < cn; c++) t->part[i * t->ldpart + c * t->cstride] = lane_sum(acc[i][c]);
   return 0;
 }
 
