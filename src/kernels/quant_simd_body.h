@@ -208,6 +208,40 @@ QS_INLINE void qs_prefetch_chunk(const char *pf, size_t c, int src) {
   for (size_t b = 0; b < bytes; b += 64) _mm_prefetch(pf + c * bytes + b, QS_PF_HINT);
 }
 
+/*
+ * Long spans read as several far-apart streams. On the Zen 3 VM one core reading ONE
+ * sequential stream got ~55-75% of the rate it got from 4-8 far-apart streams read in
+ * turn, so a kernel that walks its span front to back was bound by the single-stream
+ * rate (docs/quant_kernels.md, "Zen 3, session 12"). With QS_STREAMS defined, a span of
+ * at least QS_STREAMS_MIN elements is walked as QS_STREAMS equal parts: unit j of part
+ * 0, 1, ..., then unit j + 1 (a unit: u consecutive 32-element chunks; u = 2 writes
+ * whole 64-byte lines of fp8 codes per turn); the chunks left over after the parts
+ * follow in order. The loops using it are elementwise, so the order changes no output
+ * bit. Streams that alternate every few hundred bytes are what helped: a chunk of
+ * several KiB per turn, or a kernel call per turn, lost to one stream (the doc above).
+ * qs_stream_part: the part length in chunks (0: walk in order); qs_stream_at: the
+ * chunk at step i.
+ */
+#ifdef QS_STREAMS
+QS_INLINE size_t qs_stream_part(size_t nchunks, size_t elems_per_chunk, size_t u) {
+  return nchunks * elems_per_chunk >= QS_STREAMS_MIN ? nchunks / (u * QS_STREAMS) * u : 0;
+}
+QS_INLINE size_t qs_stream_at(size_t i, size_t part, size_t u) {
+  if (i >= QS_STREAMS * part) return i;
+  size_t unit = i / u;
+  return unit % QS_STREAMS * part + unit / QS_STREAMS * u + i % u;
+}
+#else
+QS_INLINE size_t qs_stream_part(size_t nchunks, size_t elems_per_chunk, size_t u) {
+  (void)nchunks, (void)elems_per_chunk, (void)u;
+  return 0;
+}
+QS_INLINE size_t qs_stream_at(size_t i, size_t part, size_t u) {
+  (void)part, (void)u;
+  return i;
+}
+#endif
+
 #if defined(QS_BF16_TABLE) && defined(QS_BF16_PAIRS) /* the table path falls back to the pair path */
 /*
  * Table-driven bf16 -> fp8 (fp8 targets, sign_from_x, long rows). For a fixed scale s
@@ -535,7 +569,11 @@ QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, ui
     }
   }
 #endif
-  for (size_t c = 0; c < nchunks; c++) {
+  /* pf NULL: no row to prefetch, the span read as streams (qs_stream_part) */
+  size_t part = pf ? 0 : qs_stream_part(nchunks, 32, 2);
+  if (!pf) pf = (const char *)x;
+  for (size_t i = 0; i < nchunks; i++) {
+    size_t c = qs_stream_at(i, part, 2);
     qs_prefetch_chunk(pf, c, src);
     qs_quant_chunk(&e, x, 32 * c, q + qstep * c, mode, s, limit, e2m1, src);
   }
@@ -615,6 +653,11 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
   /* not for a NaN, negative or infinite scale (Inf / Inf is the negative default NaN) */
   e.sign_from_x = factor > 0 && factor <= FLT_MAX;
   const char *pf = next ? next : x;
+#ifdef QS_STREAMS
+  /* f32 read in place with no next row to fetch, a long span: read as streams (pf NULL) */
+  if (!next && src == QS_SRC_F32 && n >= QS_STREAMS_MIN) pf = NULL;
+  else
+#endif
 #ifdef QS_PF_AHEAD
   /* f32 read in place with no next row to fetch (fp8_cast, per-tensor quantize): the
    * chunks up to QS_PF_AHEAD bytes before the end prefetch that far ahead of
@@ -788,7 +831,9 @@ QS_INLINE qs_f qs_decode_scaled(const qs_dec *d, qs_i c, bool spec, bool split) 
 
 QS_INLINE void qs_dequant_loop(const qs_dec *d, const uint8_t *q, size_t nchunks, void *y,
                                bool split, int out) {
-  for (size_t c = 0; c < nchunks; c++) {
+  size_t part = qs_stream_part(nchunks, 32, 2);
+  for (size_t i = 0; i < nchunks; i++) {
+    size_t c = qs_stream_at(i, part, 2);
     qs_f v[QS_N];
     for (int k = 0; k < QS_N; k++)
       v[k] = qs_decode_scaled(d, qs_load_u8(q + 32 * c + (size_t)k * QS_W), true, split);
@@ -799,7 +844,9 @@ QS_INLINE void qs_dequant_loop(const qs_dec *d, const uint8_t *q, size_t nchunks
 /* e2m1: 16 codes, sign in bit 3: magnitudes through an 8-entry table of the reference. */
 QS_INLINE void qs_dequant_e2m1_loop(const qs_i tab, const uint8_t *q, size_t nchunks, void *y,
                                     qs_f s, int out) {
-  for (size_t c = 0; c < nchunks; c++) {
+  size_t part = qs_stream_part(nchunks, 32, 2);
+  for (size_t i = 0; i < nchunks; i++) {
+    size_t c = qs_stream_at(i, part, 2);
     qs_f v[QS_N];
     for (int k = 0; k < QS_N; k++) {
       qs_i n = qs_load_nibbles(q + 16 * c + (size_t)k * QS_W / 2);
@@ -926,7 +973,9 @@ QS_INLINE qs_i qs_tdec_vec(const qs_tdec *t, qs_i c, int spec) {
 
 QS_INLINE void qs_tdec_loop(const qs_tdec *t, const uint8_t *q, size_t nchunks, void *y, int out,
                             int spec) {
-  for (size_t c = 0; c < nchunks; c++) {
+  size_t part = qs_stream_part(nchunks, 32, 2);
+  for (size_t j = 0; j < nchunks; j++) {
+    size_t c = qs_stream_at(j, part, 2);
     qs_i v[QS_N];
     for (int k = 0; k < QS_N; k++) v[k] = qs_tdec_vec(t, qs_load_u8(q + 32 * c + (size_t)k * QS_W), spec);
     size_t i = 32 * c;
@@ -966,9 +1015,12 @@ QS_INLINE qs_h qs_tdec_h(const qs_tdec *t, qs_h c, int spec) {
 QS_INLINE void qs_tdec_bf16_loop(const qs_tdec *tp, const uint8_t *q, size_t nchunks, uint16_t *y,
                                  int spec) {
   const qs_tdec t = *tp; /* a local copy: the stores below cannot alias it */
-  for (size_t c = 0; c < nchunks; c++)
+  size_t part = qs_stream_part(nchunks, 32, 2);
+  for (size_t i = 0; i < nchunks; i++) {
+    size_t c = qs_stream_at(i, part, 2);
     for (int k = 0; k < 32; k += 2 * QS_W)
       qs_h_store(y + 32 * c + k, qs_tdec_h(&t, qs_h_load_u8(q + 32 * c + k), spec));
+  }
 }
 
 /* One branch-free table loop per (out, special-code scheme). */

@@ -9,9 +9,11 @@
  * consumer reads them from memory anyway, and streaming saves the read-for-ownership
  * of every line (cast f32 -> fp8 moves 5 bytes per element instead of 6). The tensor is
  * walked flat in spans of NT_SPAN elements: each kernel call ends with an sfence,
- * which per 2 Ki-element span (or per row) cost more than the streaming saved. */
+ * which per 2 Ki-element span (or per row) cost more than the streaming saved. The AVX2
+ * kernel walks such a span as 4 far-apart parts in turn (QS_STREAMS): 1 Mi elements put
+ * them 1 MiB apart in x (64 Ki: 64 KiB; docs/quant_kernels.md, "Zen 3, session 12"). */
 #define CAST_NT_BYTES ((int64_t)32 << 20)
-#define NT_SPAN ((int64_t)1 << 16)
+#define NT_SPAN ((int64_t)1 << 20)
 
 fp8gemm_status fp8gemm_fp8_cast_infer(const fp8gemm_tensor *x, fp8gemm_dtype to, int saturate,
                                       fp8gemm_tensor *out_desc) {

@@ -153,11 +153,13 @@ fp8gemm_status fp8gemm_fp8_dequantize(const fp8gemm_tensor *q, const fp8gemm_ten
   fp8g_rows_init(&j.in, q);
   layout_of(q, scale, group_size, &j.L);
   /* Contiguous codes need no gather buffer: long spans (the odd-e2m1-group path keeps
-   * its f32 buffer of FP8G_CHUNK). max_span stays a multiple of 32 and of 2. */
+   * its f32 buffer of FP8G_CHUNK). max_span stays a multiple of 32 and of 2. 1 Mi: the
+   * AVX2 kernel walks a span as 4 far-apart parts in turn (QS_STREAMS), 256 KiB of codes
+   * apart (docs/quant_kernels.md, "Zen 3, session 12"). */
   bool odd_e2m1 = q->dtype == FP8GEMM_E2M1 && j.L.gk % 2 &&
                   (j.L.gran == FP8GEMM_PER_BLOCK || j.L.gran == FP8GEMM_PER_BLOCK2D);
   bool contiguous = q->dtype == FP8GEMM_E2M1 || j.in.kstride == 1 || j.in.K == 1;
-  int64_t max_span = contiguous && !odd_e2m1 ? (int64_t)1 << 16 : FP8G_CHUNK;
+  int64_t max_span = contiguous && !odd_e2m1 ? (int64_t)1 << 20 : FP8G_CHUNK;
   if (q->dtype != FP8GEMM_E2M1 && (!scale || j.L.gran == FP8GEMM_PER_TENSOR) &&
       fp8g_is_contiguous(q)) {
     fp8g_for_spans_max(1, j.in.rows * j.in.K, 1, max_span, dequant_span_flat, &j);

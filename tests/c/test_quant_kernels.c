@@ -920,6 +920,42 @@ static size_t near_ties(float *x, size_t cap, fp8gemm_dtype to, float scale) {
   return n;
 }
 
+/* Spans the AVX2 kernels walk as QS_STREAMS far-apart parts of whole chunk pairs (f32
+ * quantize with no next row, dequantize: from 2^16 elements on): just below and at the
+ * threshold, every count of chunks left over after 4 parts (n / 32 % 8: 0, 1, 3, 5, 7),
+ * a tail after them, random alignments. Each against the reference. */
+static void suite_streams(const fp8g_quant_kernels *k) {
+  static const size_t lens[] = {65536 - 32,         65536 - 1,        65536,
+                                65536 + 1,          65536 + 32 * 3,   65536 + 32 * 7 + 17,
+                                3 * 65536 + 32 + 1, 4 * 65536 + 32 * 5 + 31};
+  static const fp8gemm_dtype to[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E2M1};
+  static const fp8gemm_dtype from[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2FNUZ, FP8GEMM_E2M1};
+  static const float dq_scales[] = {0.0123f, 0x1p127f};
+  size_t maxn = 4 * 65536 + 32 * 8 + 16;
+  float *x = malloc(maxn * sizeof *x);
+  uint8_t *q = malloc(maxn);
+  fill(x, maxn, 1, adv, nadv);
+  for (size_t i = 0; i < maxn; i++) q[i] = (uint8_t)rnd();
+  for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+    size_t n = lens[li], off = offset();
+    for (size_t t = 0; t < sizeof to / sizeof to[0]; t++) {
+      check_quantize(k, x + off, n, 1.0f, to[t], false, "streams, cast");
+      check_quantize(k, x + off, n, 0.1f, to[t], true, "streams, scaled");
+      check_quantize_wide(k, x + off, FP8GEMM_F32, n, 0.1f, to[t], true, "streams, f32 wide");
+    }
+    for (size_t t = 0; t < sizeof from / sizeof from[0]; t++) {
+      size_t m = from[t] == FP8GEMM_E2M1 ? n & ~(size_t)1 : n; /* packed: even lengths */
+      for (size_t s = 0; s < sizeof dq_scales / sizeof dq_scales[0]; s++) {
+        check_dequantize(k, q + off, m, from[t], dq_scales[s], "streams");
+        for (size_t w = 0; w < sizeof wide_types / sizeof wide_types[0]; w++)
+          check_dequantize_narrow(k, q + off, m, from[t], dq_scales[s], wide_types[w], "streams");
+      }
+    }
+  }
+  free(x);
+  free(q);
+}
+
 static void suite_rcp(const fp8g_quant_kernels *k, size_t nsc, bool exhaustive) {
   float sc[256];
   nsc = rcp_scales(sc, nsc < 256 ? nsc : 256);
@@ -991,6 +1027,7 @@ int main(void) {
     suite_fused_quantize(k, !slow || level == (int)detected);
     suite_bf16_table(k, !slow || level == (int)detected);
     if (!slow || level == (int)detected) suite_quantize(k);
+    suite_streams(k);
     suite_rcp(k, slow ? 24 : 160, !slow || level == (int)detected);
   }
   fp8gemm_set_max_isa(saved_cap);
@@ -1005,6 +1042,7 @@ int main(void) {
   suite_fused_dequantize(&quant_emul16);
   suite_fused_quantize(&quant_emul16, !slow);
   if (!slow) suite_quantize(&quant_emul16);
+  suite_streams(&quant_emul16);
   suite_rcp(&quant_emul16, slow ? 12 : 48, !slow);
   free(adv);
   return test_summary();

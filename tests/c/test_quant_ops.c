@@ -575,8 +575,10 @@ static void test_isa_levels(void) {
 
 /* fp8_cast of a contiguous f32 tensor of >= 32 Mi codes streams its codes (walked flat,
  * non-temporal stores from the first 32-byte-aligned code on, the head by the reference):
- * its bytes, at an odd output address, on every level and 2 threads, must be those of
- * its rows cast one by one (each below the streaming size) by the scalar kernels. */
+ * its bytes, at an odd output address, on every level and 1 and 2 threads (spans of
+ * 1 Mi, and of the 2-thread tasks: the AVX2 kernel walks each as 4 far-apart parts),
+ * must be those of its rows cast one by one (each below the streaming size) by the
+ * scalar kernels. */
 static void test_cast_streaming(void) {
   const int64_t n = ((int64_t)32 << 20) + 4099;
   const int64_t dims[2] = {3, n / 3 + 1};
@@ -604,16 +606,18 @@ static void test_cast_streaming(void) {
       rd.data = ref + 1 + r * dims[1];
       CHECK(fp8gemm_fp8_cast(&row, tos[t], t, &rd) == FP8GEMM_OK, "cast row");
     }
-    fp8gemm_set_num_threads(2);
-    for (int isa = 0; isa <= (int)top; isa++) {
-      memset(got, 0, (size_t)numel + 64);
-      d.data = got + 1;
-      fp8gemm_set_max_isa((fp8gemm_isa)isa);
-      CHECK(fp8gemm_fp8_cast(&in, tos[t], t, &d) == FP8GEMM_OK, "cast streaming");
-      CHECK(memcmp(ref + 1, got + 1, (size_t)numel) == 0 && got[0] == 0 && got[numel + 1] == 0,
-            "cast of %lld f32 to %s (saturate %d) at %s on 2 threads differs from its rows cast by scalar",
-            (long long)numel, fp8gemm_dtype_name(tos[t]), t, fp8gemm_isa_name((fp8gemm_isa)isa));
-    }
+    for (int threads = 1; threads <= 2; threads++)
+      for (int isa = 0; isa <= (int)top; isa++) {
+        fp8gemm_set_num_threads(threads);
+        memset(got, 0, (size_t)numel + 64);
+        d.data = got + 1;
+        fp8gemm_set_max_isa((fp8gemm_isa)isa);
+        CHECK(fp8gemm_fp8_cast(&in, tos[t], t, &d) == FP8GEMM_OK, "cast streaming");
+        CHECK(memcmp(ref + 1, got + 1, (size_t)numel) == 0 && got[0] == 0 && got[numel + 1] == 0,
+              "cast of %lld f32 to %s (saturate %d) at %s on %d threads differs from its rows cast by scalar",
+              (long long)numel, fp8gemm_dtype_name(tos[t]), t, fp8gemm_isa_name((fp8gemm_isa)isa),
+              threads);
+      }
   }
   fp8gemm_set_max_isa(saved);
   fp8gemm_set_num_threads(saved_threads);
@@ -769,7 +773,8 @@ static void test_mx_spans(void) {
 }
 
 /* fp8_dequantize walks contiguous fp8 codes under one scale (none, or per tensor) flat in
- * spans of up to 64 Ki codes that cross rows; per-token scales, strided codes, batches
+ * spans of up to 1 Mi codes that cross rows (2 x 600036: two spans on 1 thread, each
+ * walked by the AVX2 kernel as 4 far-apart parts); per-token scales, strided codes, batches
  * with a gap between them (each row contiguous, the tensor not) and packed e2m1 codes
  * (a flat code index is not a byte offset there) keep their per-row spans. Every code
  * value (NaN and Inf included), rows longer than a span, not dividing it, and many short
@@ -777,7 +782,8 @@ static void test_mx_spans(void) {
  * threads and every level: each output must be the scalar reference kernel's, row by
  * row with the row's scale, and nothing may be written past the output. */
 static void test_dequant_spans(void) {
-  const int64_t shapes[][2] = {{3, 65632}, {7, 24608}, {2100, 40}, {1, 70001}, {5, 3}};
+  const int64_t shapes[][2] = {{3, 65632}, {7, 24608}, {2100, 40}, {1, 70001}, {5, 3},
+                               {2, 600036}};
   const fp8gemm_dtype froms[4] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ, FP8GEMM_E2M1};
   const fp8gemm_dtype outs[3] = {FP8GEMM_BF16, FP8GEMM_F32, FP8GEMM_F16};
   enum { GAP = 32 }; /* codes between two batches of the gapped view (even: e2m1) */
