@@ -691,8 +691,9 @@ static void test_mx_group_codes(void) {
                                13, 14, 15, 16, 17, 63, 64, 65, 127, 129, 200};
   static const int64_t ks[] = {32, 64, 96, 224, 256, 288, 320, 480, 512, 544, 100, 250, 1000};
   for (int i = 0; i < (sanitized ? 40 : 600); i++) {
-    case_spec s = random_spec(false, 1 + next_u32() % GEMV_ROWS_MAX, i % 5 != 4,
-                              fp8_types[next_u32() % 4], FP8G_SCALE_MX);
+    int64_t m = 1 + next_u32() % GEMV_ROWS_MAX;
+    fp8gemm_dtype bt = fp8_types[next_u32() % 4];
+    case_spec s = random_spec(false, m, i % 5 != 4, bt, FP8G_SCALE_MX);
     s.n = pick(ns, 23);
     s.k = pick(ks, 13);
     if (i % 3 == 2) {
@@ -752,8 +753,9 @@ static void test_block_scale_widths(void) {
   static const int64_t bks[] = {32, 64, 96, 128, 160, 40, 256};
   for (int i = 0; i < (sanitized ? 40 : 500); i++) {
     bool w = i & 1;
-    case_spec s = random_spec(w, 1 + next_u32() % GEMV_ROWS_MAX, i % 5 != 4,
-                              fp8_types[next_u32() % 4], FP8G_SCALE_BLOCK);
+    int64_t m = 1 + next_u32() % GEMV_ROWS_MAX;
+    fp8gemm_dtype bt = fp8_types[next_u32() % 4];
+    case_spec s = random_spec(w, m, i % 5 != 4, bt, FP8G_SCALE_BLOCK);
     s.n = pick(ns, 13);
     s.k = pick(ks, 9);
     s.block_n = pick(bns, 16);
@@ -878,7 +880,11 @@ static void test_nt_quads_match_groups(void) {
     int64_t m = 1 + next_u32() % GEMV_ROWS_MAX;
     case_spec s = random_spec(w8a16, m, true, rand_fp8(), kind);
     s.n = pick(ns, 6);
-    if (kind == FP8G_SCALE_BLOCK) s.block_n = next_u32() & 1 ? 8 : 1;
+    /* block_n: 1 and 8 rebuild each group's fold table, 16 and more reuse it from the
+     * group's previous quad (cs_key per group); any width that keeps the 8 columns of a
+     * group in one block or divides 8 lets a group be a view */
+    static const int64_t bns[] = {1, 8, 16, 24, 128};
+    if (kind == FP8G_SCALE_BLOCK) s.block_n = pick(bns, 5);
     if (s.bias == FP8G_BIAS_FULL) s.bias = FP8G_BIAS_COL; /* [rows, N]: no column view */
     s.nan_mode = i % 7 == 3 ? 1 : 0;
     case_data d;
@@ -1287,8 +1293,9 @@ static void test_bf16_mx_ranges(void) {
  * gemv_avx2; ordinary ones, Inf and NaN stay. */
 static void test_bf16_activation_ranges(void) {
   for (int i = 0; i < (sanitized ? 6 : 48); i++) {
-    case_spec s = bf16_spec(true, 1 + next_u32() % GEMV_ROWS_MAX, fp8_types[i % 4],
-                            (fp8g_scale_kind)(next_u32() % 4));
+    int64_t m = 1 + next_u32() % GEMV_ROWS_MAX;
+    fp8g_scale_kind kind = (fp8g_scale_kind)(next_u32() % 4);
+    case_spec s = bf16_spec(true, m, fp8_types[i % 4], kind);
     int mode = (i / 4) % 4; /* 0 usual, 1 one tiny value, 2 one subnormal, 3 one Inf */
     case_data d;
     char desc[256];
