@@ -655,14 +655,17 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
   const char *pf = next ? next : x;
 #ifdef QS_STREAMS
   /* f32 read in place with no next row to fetch, a long span: read as streams (pf NULL) */
-  if (!next && src == QS_SRC_F32 && n >= QS_STREAMS_MIN) pf = NULL;
-  else
+  bool streams = !next && src == QS_SRC_F32 && n >= QS_STREAMS_MIN;
+  if (streams) pf = NULL;
+#else
+  bool streams = false;
 #endif
+  (void)streams; /* (no QS_PF_AHEAD: nothing else reads it) */
 #ifdef QS_PF_AHEAD
   /* f32 read in place with no next row to fetch (fp8_cast, per-tensor quantize): the
    * chunks up to QS_PF_AHEAD bytes before the end prefetch that far ahead of
    * themselves, the last ones their own lines (every prefetch stays inside x) */
-  if (!next && src == QS_SRC_F32 && nchunks > QS_PF_AHEAD / 128) {
+  if (!streams && !next && src == QS_SRC_F32 && nchunks > QS_PF_AHEAD / 128) {
     size_t n1 = nchunks - QS_PF_AHEAD / 128;
     qs_quant_dispatch(&e, x, n1, q, mode, factor, e2m1, (const char *)x + QS_PF_AHEAD);
     x = (const float *)x + 32 * n1;
