@@ -214,9 +214,9 @@ QS_INLINE void qs_prefetch_chunk(const char *pf, size_t c, int src) {
  * turn, so a kernel that walks its span front to back was bound by the single-stream
  * rate (docs/quant_kernels.md, "Zen 3, session 12"). With QS_STREAMS defined, a span of
  * at least QS_STREAMS_MIN elements is walked as QS_STREAMS equal parts: unit j of part
- * 0, 1, ..., then unit j + 1 (a unit: u consecutive 32-element chunks; u = 2 writes
- * whole 64-byte lines of fp8 codes per turn); the chunks left over after the parts
- * follow in order. The loops using it are elementwise, so the order changes no output
+ * 0, 1, ..., then unit j + 1 (a unit: u consecutive 32-element chunks; u = 2: 64 bytes
+ * of fp8 codes per turn, whole lines where q is 64-byte aligned); the chunks left over
+ * after the parts follow in order. The loops using it are elementwise, so the order changes no output
  * bit. Streams that alternate every few hundred bytes are what helped: a chunk of
  * several KiB per turn, or a kernel call per turn, lost to one stream (the doc above).
  * qs_stream_part: the part length in chunks (0: walk in order); qs_stream_at: the
@@ -655,14 +655,17 @@ static void qs_quantize_src(const void *x, int src, size_t n, float scale, fp8ge
   const char *pf = next ? next : x;
 #ifdef QS_STREAMS
   /* f32 read in place with no next row to fetch, a long span: read as streams (pf NULL) */
-  if (!next && src == QS_SRC_F32 && n >= QS_STREAMS_MIN) pf = NULL;
-  else
+  bool streams = !next && src == QS_SRC_F32 && n >= QS_STREAMS_MIN;
+  if (streams) pf = NULL;
+#else
+  bool streams = false;
 #endif
+  (void)streams; /* (no QS_PF_AHEAD: nothing else reads it) */
 #ifdef QS_PF_AHEAD
   /* f32 read in place with no next row to fetch (fp8_cast, per-tensor quantize): the
    * chunks up to QS_PF_AHEAD bytes before the end prefetch that far ahead of
    * themselves, the last ones their own lines (every prefetch stays inside x) */
-  if (!next && src == QS_SRC_F32 && nchunks > QS_PF_AHEAD / 128) {
+  if (!streams && !next && src == QS_SRC_F32 && nchunks > QS_PF_AHEAD / 128) {
     size_t n1 = nchunks - QS_PF_AHEAD / 128;
     qs_quant_dispatch(&e, x, n1, q, mode, factor, e2m1, (const char *)x + QS_PF_AHEAD);
     x = (const float *)x + 32 * n1;

@@ -129,7 +129,7 @@ static void dequant_span(void *ctx, int64_t task, int64_t row, int64_t k0, size_
 
 /* Contiguous fp8 codes under one scale (per tensor, or none) as one flat row (k0 = the
  * flat index): spans cross rows, so a tensor of short rows costs a kernel call (and its
- * per-call table setup) per 64 Ki codes, not per row. The codes map one to one onto the
+ * per-call table setup) per 1 Mi codes, not per row. The codes map one to one onto the
  * output, so the values do not depend on where the spans fall. */
 static void dequant_span_flat(void *ctx, int64_t task, int64_t row, int64_t k0, size_t n) {
   const dequant_job *j = ctx;

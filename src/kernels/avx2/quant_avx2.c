@@ -237,8 +237,8 @@ static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS
 #define QS_PF_AHEAD ((size_t)4096)
 #define QS_MX_PF_AHEAD ((size_t)4096)
 #define QS_MX_PF_HINT _MM_HINT_T0
-/* Spans of at least QS_STREAMS_MIN elements (cast / per-tensor quantize of f32 with no
- * next row, dequantize) are walked as QS_STREAMS far-apart parts in turn (the body's
+/* Spans of at least QS_STREAMS_MIN elements (quantize of f32 with no next row: fp8_cast's
+ * 1 Mi spans; dequantize) are walked as QS_STREAMS far-apart parts in turn (the body's
  * qs_stream_part). 4: on the Zen 3 VM 2 gained less for fp8_cast and 8 lost to one
  * stream (docs/quant_kernels.md, "Zen 3, session 12"). */
 #define QS_STREAMS ((size_t)4)
