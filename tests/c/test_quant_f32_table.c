@@ -24,13 +24,7 @@
 #include "formats/formats.h"
 #include "kernels/quant_kernels.h"
 
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-static uint64_t rnd(void) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return rng_state;
-}
+#include "test_rng.h"
 
 static const fp8gemm_dtype fp8_types[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
                                           FP8GEMM_E5M2FNUZ};

@@ -22,13 +22,7 @@
 #include "kernels/quant_kernels.h"
 #include "quant_emul16.h"
 
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-static uint64_t rnd(void) {
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return rng_state;
-}
+#include "test_rng.h"
 
 /* One chunk count: returns false at the first broken property (one CHECK per count). */
 static bool order_ok(size_t nchunks, size_t epc, size_t u, unsigned char *seen) {
