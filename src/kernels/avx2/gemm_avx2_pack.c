@@ -335,20 +335,38 @@ void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t c
   int64_t blk = pl->fold_b || segmented ? p->block_k : kc;
   int64_t sstride = segmented ? (pl->kc + blk - 1) / blk : 0; /* as in pack_a */
   int64_t npanels = (cols + NR - 1) / NR;
+  /* fp32 weight scales (block / group, folded or segmented): column j of panel g reads
+   * sb[.. + kb * b_nblocks + nblk[g][j]]; the column block indices are found once per
+   * call, not per K block (a division per column per K block cost ~2% at M = 64). */
+  bool sb_scales = (pl->fold_b || segmented) && p->scale_kind != FP8G_SCALE_MX;
+  const float *sb = sb_scales ? p->sb + b * p->sb_batch_stride : NULL;
+  int64_t nblk[GROUP][NR];
   for (int64_t g0 = 0; g0 < npanels; g0 += GROUP) {
     int ng = (int)min64(GROUP, npanels - g0);
+    int ncols[GROUP];
+    for (int g = 0; g < ng; g++) {
+      int64_t col0 = c0 + (g0 + g) * NR;
+      ncols[g] = (int)min64(NR, c0 + cols - col0);
+      if (!sb_scales) continue;
+      int64_t q = col0 / p->block_n, r = col0 % p->block_n;
+      for (int j = 0; j < NR; j++) {
+        nblk[g][j] = q;
+        if (++r == p->block_n) r = 0, q++;
+      }
+    }
     for (int64_t k = 0, s = 0; k < kc; k += blk, s++) {
       int64_t len = min64(blk, kc - k);
       _Alignas(32) float v[GROUP][NR];
-      int ncols[GROUP];
       for (int g = 0; g < ng; g++) {
         int64_t pj = g0 + g, col0 = c0 + pj * NR;
-        ncols[g] = (int)min64(NR, c0 + cols - col0);
         if (p->scale_kind == FP8G_SCALE_MX && ncols[g] == NR) {
           /* 16 e8m0 codes of one K block row: SIMD, as fp8g_avx2_e8m0 per code. */
           const uint8_t *e = p->eb + b * p->sb_batch_stride + (k0 + k) / p->block_k * p->n + col0;
           _mm256_store_ps(v[g], e8m0x8(e));
           _mm256_store_ps(v[g] + 8, e8m0x8(e + 8));
+        } else if (sb_scales) {
+          const float *row = sb + (k0 + k) / p->block_k * p->b_nblocks;
+          for (int j = 0; j < NR; j++) v[g][j] = j < ncols[g] ? row[nblk[g][j]] : 0.0f;
         } else {
           for (int j = 0; j < NR; j++)
             v[g][j] = (pl->fold_b || segmented) && j < ncols[g]
