@@ -599,7 +599,7 @@ static void decoder_exhaustive(void) {
  * The codes run through all 256 values (NaNs included) along K and across columns.
  */
 static void pack_b_exhaustive(void) {
-  enum { N = 43, K = 224, C0 = 3, COLS = 37 };
+  enum { N = 43, K = 352, C0 = 3, COLS = 37 };
   static const struct { fp8g_scale_kind kind; fp8g_avx2_mode mode; bool fold; int64_t bk, k0, kc; }
   modes[] = {
       {FP8G_SCALE_TENSOR, FP8G_AVX2_CHAIN, false, K, 5, 135},  /* 4 x 32 + 7: 32-K steps + rest */
@@ -607,6 +607,11 @@ static void pack_b_exhaustive(void) {
       {FP8G_SCALE_BLOCK, FP8G_AVX2_CHAIN, true, 64, 64, 80},   /* folded: blocks of 64 and 16 */
       {FP8G_SCALE_BLOCK, FP8G_AVX2_SEGMENTED, false, 64, 64, 80},
       {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 96, 80},      /* e8m0 folded: 32, 32, 16 */
+      /* whole blocks: full panels in one pass over several blocks (8 + 3, 3), the edge
+       * panel block by block */
+      {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 0, 352},
+      {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 64, 96},
+      {FP8G_SCALE_BLOCK, FP8G_AVX2_CHAIN, true, 64, 64, 256},
   };
   uint8_t *b = malloc((size_t)K * N * 2 + 16);
   float *sb = malloc(sizeof(float) * (K / 32) * N);
