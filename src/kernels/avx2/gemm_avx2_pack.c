@@ -174,15 +174,20 @@ static float b_block_scale(const fp8g_gemm_problem *p, int64_t b, int64_t kb, in
   return p->sb[b * p->sb_batch_stride + kb * p->b_nblocks + col / p->block_n];
 }
 
-/* Decodes 16 codes (one K step of a panel) into d, times the column scales when folding. */
+/* Column scales as decode_row takes them: times the decoder's factor (exact). */
+static inline __attribute__((always_inline)) __m256 fold_scales(fp8gemm_dtype dt, const float *v) {
+  return _mm256_mul_ps(_mm256_loadu_ps(v), _mm256_set1_ps(fp8g_avx2_decode_factor(dt)));
+}
+
+/* Decodes 16 codes (one K step of a panel) into d, times the column scales when folding
+ * (v0, v1 from fold_scales). */
 static inline __attribute__((always_inline)) void decode_row(fp8gemm_dtype dt, const uint8_t *codes,
                                                              const float *lut, bool fold, __m256 v0,
                                                              __m256 v1, float *d) {
-  fp8g_avx2_decode16_inline(dt, codes, d, lut);
-  if (fold) {
-    _mm256_store_ps(d, _mm256_mul_ps(_mm256_load_ps(d), v0));
-    _mm256_store_ps(d + 8, _mm256_mul_ps(_mm256_load_ps(d + 8), v1));
-  }
+  if (fold)
+    fp8g_avx2_decode16_scaled(dt, codes, d, lut, v0, v1); /* the decoder's factor folded into v */
+  else
+    fp8g_avx2_decode16_inline(dt, codes, d, lut);
 }
 
 /* 16 x 16 byte transpose on both 128-bit lanes at once (four rounds of unpacks): in[j]
@@ -228,7 +233,7 @@ static inline __attribute__((always_inline)) int64_t panel_dt(fp8gemm_dtype dt, 
   if (sn == 1) {
     const uint8_t *src = base + k0 * sk + col0;
     for (int64_t kb = 0; kb < len; kb += vblk, vt += NR) {
-      __m256 v0 = _mm256_loadu_ps(vt), v1 = _mm256_loadu_ps(vt + 8);
+      __m256 v0 = fold_scales(dt, vt), v1 = fold_scales(dt, vt + 8);
       for (int64_t end = min64(kb + vblk, len); k < end; k++) {
         /* Rows a page or more apart: fetch a few ahead, inside the K block only. */
         if (k + PREFETCH_ROWS < len) _mm_prefetch((const char *)(src + (k + PREFETCH_ROWS) * sk), _MM_HINT_T0);
@@ -241,7 +246,7 @@ static inline __attribute__((always_inline)) int64_t panel_dt(fp8gemm_dtype dt, 
   const float *vr = vt; /* scales of K step k: row k / vblk, without dividing */
   int64_t kin = 0;      /* k % vblk */
   for (; k + 32 <= len; k += 32) {
-    __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
+    __m256 v0 = fold_scales(dt, vr), v1 = fold_scales(dt, vr + 8);
     if ((kin += 32) >= vblk) kin = 0, vr += NR;
     __m256i in[16], out[16];
     /* 16 streams: help the prefetcher, within the column's K extent. */
@@ -260,7 +265,7 @@ static inline __attribute__((always_inline)) int64_t panel_dt(fp8gemm_dtype dt, 
     }
   }
   for (; k + 16 <= len; k += 16) { /* at most once: lane 0 of the same transpose */
-    __m256 v0 = _mm256_loadu_ps(vr), v1 = _mm256_loadu_ps(vr + 8);
+    __m256 v0 = fold_scales(dt, vr), v1 = fold_scales(dt, vr + 8);
     __m256i in[16], out[16];
     for (int j = 0; j < 16; j++)
       in[j] = _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(cols + j * sn + k)));
@@ -433,7 +438,7 @@ void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t c
           const uint8_t *ahead = row + PREFETCH_ROWS * p->b_stride_k;
           for (int g = 0; g < ng * NR; g += 64) _mm_prefetch((const char *)ahead + g, _MM_HINT_T0);
           for (int g = 0; g < ng; g++) {
-            __m256 v0 = _mm256_load_ps(v[g]), v1 = _mm256_load_ps(v[g] + 8);
+            __m256 v0 = fold_scales(p->b_dtype, v[g]), v1 = fold_scales(p->b_dtype, v[g] + 8);
             decode_row(p->b_dtype, row + g * NR, lut, pl->fold_b, v0, v1,
                        dst + (g0 + g) * kc * NR + kk * NR);
           }
