@@ -527,6 +527,50 @@ static void mx_extreme(const fp8g_gemm_kernel *kern) {
   unbuild(&kp);
 }
 
+/* One e8m0 code just above the foldable limit (e5m2 weight: 240, 2^113 x 57344
+ * overflows fp32; e4m3fn input: 247, 2^120 x 448 does), next to the format's largest
+ * value, the other side's scale bringing the product back into range; every other code
+ * 127, and 0xFF (NaN, never "too large") in one column or row. The code sits in the
+ * first or second 32-code step of the kernel's foldability scan or in its tail (40 x 2
+ * weight codes, 20 x 2 input codes): folding it anyway gives Inf, the bound check fails. */
+static void mx_limit_scan(const fp8g_gemm_kernel *kern) {
+  static const struct { bool on_b; int64_t idx; } spots[] = {{true, 5}, {true, 37}, {true, 70},
+                                                              {false, 3}, {false, 35}};
+  for (size_t t = 0; t < sizeof spots / sizeof spots[0]; t++) {
+    rng r = {91 + t};
+    kcase c = {.kind = FP8G_SCALE_MX, .a_dt = FP8GEMM_E4M3FN, .b_dt = FP8GEMM_E5M2, .batch = 1,
+               .m = 20, .n = 40, .k = 64, .out_dt = FP8GEMM_F32, .b_layout = BL_NT};
+    kprob kp;
+    build(&c, &r, &kp);
+    fp8g_gemm_problem p = kp.p;
+    int64_t nka = p.m * p.a_kblocks, nkb = p.a_kblocks * p.n;
+    for (int64_t i = 0; i < nka; i++) kp.ea[i] = 127;
+    for (int64_t i = 0; i < nkb; i++) kp.eb[i] = 127;
+    uint8_t *bcodes = kp.b;
+    if (spots[t].on_b) {
+      int64_t kb = spots[t].idx / p.n, j = spots[t].idx % p.n;
+      kp.eb[spots[t].idx] = 240;
+      kp.eb[kb * p.n + (j + 1) % p.n] = 0xFF;
+      for (int64_t kk = kb * 32; kk < kb * 32 + 32; kk++) bcodes[kk * p.b_stride_k + j * p.b_stride_n] = 0x7B;
+      for (int64_t i = 0; i < p.m; i++) kp.ea[i * p.a_kblocks + kb] = 14; /* 2^-113 */
+    } else {
+      int64_t row = spots[t].idx / p.a_kblocks, kb = spots[t].idx % p.a_kblocks;
+      kp.ea[spots[t].idx] = 247;
+      kp.ea[((row + 1) % p.m) * p.a_kblocks + kb] = 0xFF;
+      for (int64_t kk = kb * 32; kk < kb * 32 + 32; kk++) kp.a8[p.a_row_offset[row] + kk * p.a_stride_k] = 0x7E;
+      for (int64_t j = 0; j < p.n; j++) kp.eb[kb * p.n + j] = 7; /* 2^-120 */
+    }
+    if (kern->supports(&p)) {
+      void *o = alloc_out(&p);
+      p.out = o;
+      CHECK(kern->run(&p) == FP8GEMM_OK, "mx limit run");
+      if (check_bound(&p, o, "mx code above the foldable limit") == 0) CHECK(true, "mx limit");
+      free(o);
+    }
+    unbuild(&kp);
+  }
+}
+
 /* ------------------------------------------------------------ decoder */
 static void decoder_exhaustive(void) {
   for (size_t d = 0; d < 4; d++) {
@@ -555,7 +599,7 @@ static void decoder_exhaustive(void) {
  * The codes run through all 256 values (NaNs included) along K and across columns.
  */
 static void pack_b_exhaustive(void) {
-  enum { N = 43, K = 224, C0 = 3, COLS = 37 };
+  enum { N = 43, K = 352, C0 = 3, COLS = 37 };
   static const struct { fp8g_scale_kind kind; fp8g_avx2_mode mode; bool fold; int64_t bk, k0, kc; }
   modes[] = {
       {FP8G_SCALE_TENSOR, FP8G_AVX2_CHAIN, false, K, 5, 135},  /* 4 x 32 + 7: 32-K steps + rest */
@@ -563,6 +607,11 @@ static void pack_b_exhaustive(void) {
       {FP8G_SCALE_BLOCK, FP8G_AVX2_CHAIN, true, 64, 64, 80},   /* folded: blocks of 64 and 16 */
       {FP8G_SCALE_BLOCK, FP8G_AVX2_SEGMENTED, false, 64, 64, 80},
       {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 96, 80},      /* e8m0 folded: 32, 32, 16 */
+      /* whole blocks: full panels in one pass over several blocks (8 + 3, 3), the edge
+       * panel block by block */
+      {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 0, 352},
+      {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 64, 96},
+      {FP8G_SCALE_BLOCK, FP8G_AVX2_CHAIN, true, 64, 64, 256},
   };
   uint8_t *b = malloc((size_t)K * N * 2 + 16);
   float *sb = malloc(sizeof(float) * (K / 32) * N);
@@ -880,6 +929,7 @@ static void sweep_table(fp8gemm_op op, bool w8a16, fp8gemm_isa level) {
     kernel_sweep(table[i], w8a16, &r);
     nan_cases(table[i], w8a16);
     if (!w8a16) mx_extreme(table[i]);
+    if (!w8a16) mx_limit_scan(table[i]);
     if (!w8a16) host_threads(table[i]);
   }
 }
@@ -908,6 +958,7 @@ int main(void) {
     kernel_sweep(&gemm_bf16_emul, false, &r);
     nan_cases(&gemm_bf16_emul, false);
     mx_extreme(&gemm_bf16_emul);
+    mx_limit_scan(&gemm_bf16_emul);
     host_threads(&gemm_bf16_emul);
     printf("%s (plain-C VDPBF16PS): %ld kernel cases\n", gemm_bf16_emul.name, kernel_cases);
     kernel_cases = 0;

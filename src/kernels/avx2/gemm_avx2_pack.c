@@ -174,15 +174,20 @@ static float b_block_scale(const fp8g_gemm_problem *p, int64_t b, int64_t kb, in
   return p->sb[b * p->sb_batch_stride + kb * p->b_nblocks + col / p->block_n];
 }
 
-/* Decodes 16 codes (one K step of a panel) into d, times the column scales when folding. */
+/* Column scales as decode_row takes them: times the decoder's factor (exact). */
+static inline __attribute__((always_inline)) __m256 fold_scales(fp8gemm_dtype dt, const float *v) {
+  return _mm256_mul_ps(_mm256_loadu_ps(v), _mm256_set1_ps(fp8g_avx2_decode_factor(dt)));
+}
+
+/* Decodes 16 codes (one K step of a panel) into d, times the column scales when folding
+ * (v0, v1 from fold_scales). */
 static inline __attribute__((always_inline)) void decode_row(fp8gemm_dtype dt, const uint8_t *codes,
                                                              const float *lut, bool fold, __m256 v0,
                                                              __m256 v1, float *d) {
-  fp8g_avx2_decode16_inline(dt, codes, d, lut);
-  if (fold) {
-    _mm256_store_ps(d, _mm256_mul_ps(_mm256_load_ps(d), v0));
-    _mm256_store_ps(d + 8, _mm256_mul_ps(_mm256_load_ps(d + 8), v1));
-  }
+  if (fold)
+    fp8g_avx2_decode16_scaled(dt, codes, d, lut, v0, v1); /* the decoder's factor folded into v */
+  else
+    fp8g_avx2_decode16_inline(dt, codes, d, lut);
 }
 
 /* 16 x 16 byte transpose on both 128-bit lanes at once (four rounds of unpacks): in[j]
@@ -214,25 +219,35 @@ static inline __attribute__((always_inline)) void transpose16x2(const __m256i in
  * (always inlined into a switch, so the decoder's dtype switch folds away; ~2x faster
  * per code than the generic loops, which matters where B is decoded per call for few
  * rows, M = 17..64). NN rows decode 16 codes per K step; NT columns go through 16 x 32
- * byte transposes (two 16 x 16 at once). Returns the K steps packed; the caller packs
+ * byte transposes (two 16 x 16 at once). Folded scales: K step k uses the 16 column
+ * scales vt[(k / vblk) * NR ..]; vblk is len (one row of scales) or a multiple of 32
+ * (several scale blocks in one call). Returns the K steps packed; the caller packs
  * the rest (NT: len % 16) with the generic code.
  */
 static inline __attribute__((always_inline)) int64_t panel_dt(fp8gemm_dtype dt, const fp8g_gemm_problem *p,
                                                               const uint8_t *base, const float *lut,
                                                               int64_t col0, int64_t k0, int64_t len,
-                                                              bool fold, __m256 v0, __m256 v1, float *dst) {
+                                                              bool fold, const float *vt, int64_t vblk,
+                                                              float *dst) {
   int64_t sk = p->b_stride_k, sn = p->b_stride_n, k = 0;
   if (sn == 1) {
     const uint8_t *src = base + k0 * sk + col0;
-    for (; k < len; k++) {
-      /* Rows a page or more apart: fetch a few ahead, inside the K block only. */
-      if (k + PREFETCH_ROWS < len) _mm_prefetch((const char *)(src + (k + PREFETCH_ROWS) * sk), _MM_HINT_T0);
-      decode_row(dt, src + k * sk, lut, fold, v0, v1, dst + k * NR);
+    for (int64_t kb = 0; kb < len; kb += vblk, vt += NR) {
+      __m256 v0 = fold_scales(dt, vt), v1 = fold_scales(dt, vt + 8);
+      for (int64_t end = min64(kb + vblk, len); k < end; k++) {
+        /* Rows a page or more apart: fetch a few ahead, inside the K block only. */
+        if (k + PREFETCH_ROWS < len) _mm_prefetch((const char *)(src + (k + PREFETCH_ROWS) * sk), _MM_HINT_T0);
+        decode_row(dt, src + k * sk, lut, fold, v0, v1, dst + k * NR);
+      }
     }
     return k;
   }
   const uint8_t *cols = base + col0 * sn + k0;
+  const float *vr = vt; /* scales of K step k: row k / vblk, without dividing */
+  int64_t kin = 0;      /* k % vblk */
   for (; k + 32 <= len; k += 32) {
+    __m256 v0 = fold_scales(dt, vr), v1 = fold_scales(dt, vr + 8);
+    if ((kin += 32) >= vblk) kin = 0, vr += NR;
     __m256i in[16], out[16];
     /* 16 streams: help the prefetcher, within the column's K extent. */
     bool pf = k0 + k + 32 + 128 <= p->k;
@@ -250,6 +265,7 @@ static inline __attribute__((always_inline)) int64_t panel_dt(fp8gemm_dtype dt, 
     }
   }
   for (; k + 16 <= len; k += 16) { /* at most once: lane 0 of the same transpose */
+    __m256 v0 = fold_scales(dt, vr), v1 = fold_scales(dt, vr + 8);
     __m256i in[16], out[16];
     for (int j = 0; j < 16; j++)
       in[j] = _mm256_zextsi128_si256(_mm_loadu_si128((const __m128i *)(cols + j * sn + k)));
@@ -263,13 +279,13 @@ static inline __attribute__((always_inline)) int64_t panel_dt(fp8gemm_dtype dt, 
 
 /* panel_dt with the dtype fixed per case (e5m2fnuz keeps its table gather). */
 static int64_t panel_fast(const fp8g_gemm_problem *p, const uint8_t *base, const float *lut,
-                          int64_t col0, int64_t k0, int64_t len, bool fold, __m256 v0, __m256 v1,
-                          float *dst) {
+                          int64_t col0, int64_t k0, int64_t len, bool fold, const float *vt,
+                          int64_t vblk, float *dst) {
   switch (p->b_dtype) {
-    case FP8GEMM_E4M3FN: return panel_dt(FP8GEMM_E4M3FN, p, base, lut, col0, k0, len, fold, v0, v1, dst);
-    case FP8GEMM_E5M2: return panel_dt(FP8GEMM_E5M2, p, base, lut, col0, k0, len, fold, v0, v1, dst);
-    case FP8GEMM_E4M3FNUZ: return panel_dt(FP8GEMM_E4M3FNUZ, p, base, lut, col0, k0, len, fold, v0, v1, dst);
-    default: return panel_dt(FP8GEMM_E5M2FNUZ, p, base, lut, col0, k0, len, fold, v0, v1, dst);
+    case FP8GEMM_E4M3FN: return panel_dt(FP8GEMM_E4M3FN, p, base, lut, col0, k0, len, fold, vt, vblk, dst);
+    case FP8GEMM_E5M2: return panel_dt(FP8GEMM_E5M2, p, base, lut, col0, k0, len, fold, vt, vblk, dst);
+    case FP8GEMM_E4M3FNUZ: return panel_dt(FP8GEMM_E4M3FNUZ, p, base, lut, col0, k0, len, fold, vt, vblk, dst);
+    default: return panel_dt(FP8GEMM_E5M2FNUZ, p, base, lut, col0, k0, len, fold, vt, vblk, dst);
   }
 }
 
@@ -280,8 +296,7 @@ static void pack_b_block(const fp8g_gemm_problem *p, const uint8_t *base, const 
                          int64_t col0, int ncols, int64_t k0, int64_t len, const float *v,
                          bool fold, float *dst) {
   int64_t sk = p->b_stride_k, sn = p->b_stride_n, k = 0;
-  __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
-  if (ncols == NR && (sn == 1 || sk == 1)) k = panel_fast(p, base, lut, col0, k0, len, fold, v0, v1, dst);
+  if (ncols == NR && (sn == 1 || sk == 1)) k = panel_fast(p, base, lut, col0, k0, len, fold, v, len, dst);
   if (k == len) return;
   for (int j = 0; j < NR; j++) {
     if (j >= ncols) {
@@ -325,6 +340,29 @@ static inline __m256 e8m0x8(const uint8_t *e) {
 }
 
 enum { GROUP = 8 };         /* panels packed together: 8 x 16 codes = two cache lines per B row */
+enum { MULTI_BLOCKS = 8 };  /* scale blocks decoded in one panel pass (MX: 256 K) */
+
+/* The 16 column scales of K block kb (absolute) for the panel at col0 with ncols real
+ * columns: MX e8m0 codes, fp32 block / group scales (sb_scales: column block indices
+ * nblk), or 1 (0 past the edge) when nothing is applied per K block. */
+static inline void panel_scales(const fp8g_avx2_plan *pl, int64_t b, int64_t kb, int64_t col0,
+                                int ncols, bool sb_scales, const float *sb, const int64_t *nblk,
+                                float *v) {
+  const fp8g_gemm_problem *p = pl->p;
+  if (p->scale_kind == FP8G_SCALE_MX && ncols == NR) {
+    /* 16 e8m0 codes of one K block row: SIMD, as fp8g_avx2_e8m0 per code. */
+    const uint8_t *e = p->eb + b * p->sb_batch_stride + kb * p->n + col0;
+    _mm256_store_ps(v, e8m0x8(e));
+    _mm256_store_ps(v + 8, e8m0x8(e + 8));
+  } else if (sb_scales) {
+    const float *row = sb + kb * p->b_nblocks;
+    for (int j = 0; j < NR; j++) v[j] = j < ncols ? row[nblk[j]] : 0.0f;
+  } else {
+    bool per_block = pl->fold_b || pl->mode == FP8G_AVX2_SEGMENTED;
+    for (int j = 0; j < NR; j++)
+      v[j] = per_block && j < ncols ? b_block_scale(p, b, kb, col0 + j) : (j < ncols ? 1.0f : 0.0f);
+  }
+}
 
 void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t cols, int64_t k0,
                       int64_t kc, float *dst, float *bscale) {
@@ -335,32 +373,62 @@ void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t c
   int64_t blk = pl->fold_b || segmented ? p->block_k : kc;
   int64_t sstride = segmented ? (pl->kc + blk - 1) / blk : 0; /* as in pack_a */
   int64_t npanels = (cols + NR - 1) / NR;
+  /* fp32 weight scales (block / group, folded or segmented): column j of panel g reads
+   * sb[.. + kb * b_nblocks + nblk[g][j]]; the column block indices are found once per
+   * call, not per K block (a division per column per K block cost ~2% at M = 64). */
+  bool sb_scales = (pl->fold_b || segmented) && p->scale_kind != FP8G_SCALE_MX;
+  const float *sb = sb_scales ? p->sb + b * p->sb_batch_stride : NULL;
+  /* Folded scales in blocks of 32 K or a multiple (MX, exact w8a16 groups), every block
+   * of this K range full: a full NT / NN panel is decoded in one pass over up to
+   * MULTI_BLOCKS blocks with a table of their scales, not one call per block. The NN
+   * group loop below keeps its own order. Same values: each code is decoded and
+   * multiplied by its block's scale either way. */
+  bool multi = pl->fold_b && !segmented && blk % 32 == 0 && kc % blk == 0 && kc > blk &&
+               (p->b_stride_k == 1 || p->b_stride_n == 1);
+  int64_t nblk[GROUP][NR];
   for (int64_t g0 = 0; g0 < npanels; g0 += GROUP) {
     int ng = (int)min64(GROUP, npanels - g0);
+    int ncols[GROUP];
+    bool done[GROUP];
+    for (int g = 0; g < ng; g++) {
+      int64_t col0 = c0 + (g0 + g) * NR;
+      ncols[g] = (int)min64(NR, c0 + cols - col0);
+      done[g] = false;
+      if (!sb_scales) continue;
+      int64_t q = col0 / p->block_n, r = col0 % p->block_n;
+      for (int j = 0; j < NR; j++) {
+        nblk[g][j] = q;
+        if (++r == p->block_n) r = 0, q++;
+      }
+    }
+    bool nn_group = p->b_stride_n == 1 && ncols[ng - 1] == NR && ng > 1;
+    if (multi && !nn_group)
+      for (int g = 0; g < ng; g++) {
+        if (ncols[g] != NR) continue;
+        int64_t col0 = c0 + (g0 + g) * NR;
+        float *pdst = dst + (g0 + g) * kc * NR;
+        for (int64_t k = 0; k < kc; k += MULTI_BLOCKS * blk) {
+          int64_t len = min64(MULTI_BLOCKS * blk, kc - k);
+          _Alignas(32) float vt[MULTI_BLOCKS][NR];
+          for (int64_t i = 0; i * blk < len; i++)
+            panel_scales(pl, b, (k0 + k) / p->block_k + i, col0, NR, sb_scales, sb, nblk[g], vt[i]);
+          panel_fast(p, base, lut, col0, k0 + k, len, true, &vt[0][0], blk, pdst + k * NR);
+        }
+        done[g] = true;
+      }
     for (int64_t k = 0, s = 0; k < kc; k += blk, s++) {
       int64_t len = min64(blk, kc - k);
       _Alignas(32) float v[GROUP][NR];
-      int ncols[GROUP];
       for (int g = 0; g < ng; g++) {
+        if (done[g]) continue;
         int64_t pj = g0 + g, col0 = c0 + pj * NR;
-        ncols[g] = (int)min64(NR, c0 + cols - col0);
-        if (p->scale_kind == FP8G_SCALE_MX && ncols[g] == NR) {
-          /* 16 e8m0 codes of one K block row: SIMD, as fp8g_avx2_e8m0 per code. */
-          const uint8_t *e = p->eb + b * p->sb_batch_stride + (k0 + k) / p->block_k * p->n + col0;
-          _mm256_store_ps(v[g], e8m0x8(e));
-          _mm256_store_ps(v[g] + 8, e8m0x8(e + 8));
-        } else {
-          for (int j = 0; j < NR; j++)
-            v[g][j] = (pl->fold_b || segmented) && j < ncols[g]
-                          ? b_block_scale(p, b, (k0 + k) / p->block_k, col0 + j)
-                          : (j < ncols[g] ? 1.0f : 0.0f);
-        }
+        panel_scales(pl, b, (k0 + k) / p->block_k, col0, ncols[g], sb_scales, sb, nblk[g], v[g]);
         if (segmented) {
           memcpy(bscale + (pj * sstride + s) * NR, v[g], sizeof v[g]);
           for (int j = 0; j < NR; j++) v[g][j] = 1.0f;
         }
       }
-      if (p->b_stride_n == 1 && ncols[ng - 1] == NR && ng > 1) {
+      if (nn_group) {
         /* NN rows: walk K outside the panels so each source row is read once, in full
          * cache lines (panel-major order strides 4 KiB apart and thrashes one L1 set). */
         for (int64_t kk = k; kk < k + len; kk++) {
@@ -370,7 +438,7 @@ void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t c
           const uint8_t *ahead = row + PREFETCH_ROWS * p->b_stride_k;
           for (int g = 0; g < ng * NR; g += 64) _mm_prefetch((const char *)ahead + g, _MM_HINT_T0);
           for (int g = 0; g < ng; g++) {
-            __m256 v0 = _mm256_load_ps(v[g]), v1 = _mm256_load_ps(v[g] + 8);
+            __m256 v0 = fold_scales(p->b_dtype, v[g]), v1 = fold_scales(p->b_dtype, v[g] + 8);
             decode_row(p->b_dtype, row + g * NR, lut, pl->fold_b, v0, v1,
                        dst + (g0 + g) * kc * NR + kk * NR);
           }
@@ -378,8 +446,9 @@ void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t c
         continue;
       }
       for (int g = 0; g < ng; g++)
-        pack_b_block(p, base, lut, c0 + (g0 + g) * NR, ncols[g], k0 + k, len, v[g], pl->fold_b,
-                     dst + (g0 + g) * kc * NR + k * NR);
+        if (!done[g])
+          pack_b_block(p, base, lut, c0 + (g0 + g) * NR, ncols[g], k0 + k, len, v[g], pl->fold_b,
+                       dst + (g0 + g) * kc * NR + k * NR);
     }
   }
 }
