@@ -95,6 +95,8 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
   /* CLAMP needs NaN codes above the largest finite one (not e2m1: NaN -> 0) */
   e->clamp = saturate && f->nan_pos > f->max_mag;
 #ifdef QS_PUT_LIMITS
+  /* both limits on raw must fit a signed byte (every fp8 row: at most 0x80 - 2^m) */
+  if (lim - (1 << m) > 127 || (e->clamp && (int)f->nan_pos - (1 << m) > 127)) return false;
   e->lim_b[0] = (int8_t)(lim - (1 << m));
   e->lim_b[1] = (int8_t)((int)f->nan_pos - (1 << m)); /* used only when e->clamp */
   for (int i = 0; i < 2; i++) e->lim_sat[i] = e->lim_b[i] + (1 << m) == 127;
