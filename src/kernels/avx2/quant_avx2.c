@@ -288,10 +288,11 @@ static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_
 /*
  * 32 raw codes -> 32 fp8 code bytes in element order, sb: their sign bytes (0x80 / 0,
  * pack order). limit PLAIN / CLAMP: raw is not yet limited (QS_LIM_DEFER). The signed
- * packs saturate a raw value above 127 to 127, and every limit is at most 127 - 2^m, so
- * min(pack(raw), lim_b) == pack(min(raw, lim_b)); when lim_b + 2^m == 127 (e4m3fn's NaN
- * code, the CLAMP and the non-saturating limit) the saturating add of 2^m is that min.
- * Raw values below the limit are >= -2^m and pass the packs unchanged.
+ * packs saturate a raw value above 127 to 127, and every limit on raw fits a signed byte
+ * (qs_enc_init checks it), so min(pack(raw), lim_b) == pack(min(raw, lim_b)); when
+ * lim_b + 2^m == 127 (e4m3fn's NaN code: its CLAMP and its non-saturating limit) the
+ * saturating add of 2^m is that min. Raw values below the limit are >= -2^m and pass the
+ * packs unchanged; the wrapping add of 2^m then gives the code (0x80 for fnuz's NaN).
  */
 QS_V __m256i qs_limit_bytes(__m256i b, const qs_enc *e, int limit) {
   __m256i bias = _mm256_set1_epi8((char)(1 << e->m));
