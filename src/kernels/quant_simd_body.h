@@ -64,6 +64,10 @@ typedef struct qs_enc {
   int lim_code;     /* the code of overflow / saturation (magnitude) */
   float min_normal; /* 2^emin: the smallest normal value of the format */
   bool nt;          /* fp8 codes with non-temporal stores (q 32-byte aligned) */
+#ifdef QS_PUT_LIMITS
+  int8_t lim_b[2];  /* the limit on raw applied to the packed bytes: PLAIN, CLAMP */
+  bool lim_sat[2];  /* lim_b + 2^m == 127: a saturating byte add of 2^m applies it */
+#endif
 } qs_enc;
 
 /* False when the row does not fit the generic min/limit scheme (then: reference). */
@@ -90,6 +94,13 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
   e->min_normal = fp8g_f32_from_bits(emin_bits);
   /* CLAMP needs NaN codes above the largest finite one (not e2m1: NaN -> 0) */
   e->clamp = saturate && f->nan_pos > f->max_mag;
+#ifdef QS_PUT_LIMITS
+  /* both limits on raw must fit a signed byte (every fp8 row: at most 0x80 - 2^m) */
+  if (lim - (1 << m) > 127 || (e->clamp && (int)f->nan_pos - (1 << m) > 127)) return false;
+  e->lim_b[0] = (int8_t)(lim - (1 << m));
+  e->lim_b[1] = (int8_t)((int)f->nan_pos - (1 << m)); /* used only when e->clamp */
+  for (int i = 0; i < 2; i++) e->lim_sat[i] = e->lim_b[i] + (1 << m) == 127;
+#endif
   int emax_field = f->max_mag >> m; /* a normal code (max_mag >= 2^m in every row) */
   if (emax_field < 1) return false;
   e->maxf = qs_setf(fp8g_f32_from_bits((uint32_t)(emax_field - f->bias + 127) << 23 |
@@ -107,6 +118,10 @@ static bool qs_enc_init(qs_enc *e, const fp8g_format *f, bool saturate) {
  * non-NaN lane, and min_ps returns its second operand, the NaN, for NaN lanes, whose
  * code stays above lim_nan. */
 enum { QS_LIM_PLAIN, QS_LIM_BLEND, QS_LIM_CLAMP };
+/* Or-ed into PLAIN / CLAMP by the AVX2 fp8 paths (QS_PUT_LIMITS): the encoder leaves
+ * out its last min, the store step applies the limit to the packed bytes (the
+ * saturating packs keep every raw value above the limit above it). */
+#define QS_LIM_DEFER 4
 
 QS_INLINE qs_i qs_encode_abs(const qs_enc *e, qs_i a, int limit);
 QS_INLINE qs_i qs_encode_raw(const qs_enc *e, qs_f y, int limit) {
@@ -115,13 +130,14 @@ QS_INLINE qs_i qs_encode_raw(const qs_enc *e, qs_f y, int limit) {
 
 /* The same from a = |y| (bits). */
 QS_INLINE qs_i qs_encode_abs(const qs_enc *e, qs_i a, int limit) {
-  if (limit == QS_LIM_CLAMP) a = qs_bits(qs_minf(e->maxf, qs_flt(a)));
+  if ((limit & ~QS_LIM_DEFER) == QS_LIM_CLAMP) a = qs_bits(qs_minf(e->maxf, qs_flt(a)));
   /* RNE: + 2^(sh-1) - 1, + 1 more when the lowest kept bit is set (a shift and an and:
    * no lane mask, which costs a k-register round trip with AVX-512) */
   qs_i odd = qs_and(qs_srl(a, e->sh), qs_seti(1));
   qs_i nrm = qs_srl(qs_add(qs_add(a, e->kround), odd), e->sh);
   qs_i sub = qs_sub(qs_bits(qs_addf(qs_flt(a), e->magic)), e->magic_sub);
   qs_i c = qs_min(nrm, sub);
+  if (limit & QS_LIM_DEFER) return c;
   if (limit == QS_LIM_CLAMP) return qs_min(c, e->lim_nan);
   qs_i lim = e->lim;
   if (limit == QS_LIM_BLEND) lim = qs_sel(qs_gt(a, qs_seti(0x7f800000)), lim, e->lim_nan);
@@ -156,11 +172,42 @@ QS_INLINE qs_f qs_load_src(const void *x, size_t i, int src) {
   return qs_loadf((const float *)x + i);
 }
 
+#ifdef QS_PUT_LIMITS
+/*
+ * f32 -> fp8 chunk of the AVX2 table: the PLAIN / CLAMP limit is applied by the store
+ * step to the 32 packed bytes (one byte op instead of a min per vector); with sx (the
+ * scale factor is positive and finite: e->sign_from_x) the quotients are taken of |x|
+ * and the signs packed from x, which is |RN(x / s)| and the quotient's sign, NaN x
+ * included (as for bf16 pairs); fewer vectors stay live across the chunk.
+ */
+QS_INLINE void qs_quant_chunk_f32(const qs_enc *e, const float *x, uint8_t *q, int mode, qs_f s,
+                                  int limit, bool sx) {
+  qs_f y[QS_N];
+  qs_i raw[QS_N];
+  int lim = limit == QS_LIM_BLEND ? limit : limit | QS_LIM_DEFER;
+  qs_i sb = sx ? qs_sign_bytes_x(x) : qs_seti(0);
+  for (int v = 0; v < QS_N; v++) {
+    qs_f xv = qs_loadf(x + (size_t)v * QS_W);
+    if (sx) xv = qs_flt(qs_and(qs_bits(xv), qs_seti(0x7fffffff)));
+    y[v] = qs_apply_scale(xv, mode, s);
+    raw[v] = sx ? qs_encode_abs(e, qs_bits(y[v]), lim) : qs_encode_raw(e, y[v], lim);
+  }
+  if (!sx) sb = qs_sign_bytes_y(y);
+  qs_put_fp8_lim(q, raw, sb, e, limit);
+}
+#endif
+
 /* One 32-element chunk: x -> 32 code bytes (fp8) or 16 packed bytes (e2m1). */
 QS_INLINE void qs_quant_chunk(const qs_enc *e, const void *x, size_t i0, uint8_t *q, int mode,
                               qs_f s, int limit, bool e2m1, int src) {
   qs_f y[QS_N];
   qs_i raw[QS_N];
+#ifdef QS_PUT_LIMITS
+  if (src == QS_SRC_F32 && !e2m1) {
+    qs_quant_chunk_f32(e, (const float *)x + i0, q, mode, s, limit, false);
+    return;
+  }
+#endif
   for (int v = 0; v < QS_N; v++) {
     y[v] = qs_apply_scale(qs_load_src(x, i0 + (size_t)v * QS_W, src), mode, s);
     raw[v] = qs_encode_raw(e, y[v], limit);
@@ -182,17 +229,31 @@ QS_INLINE void qs_quant_chunk(const qs_enc *e, const void *x, size_t i0, uint8_t
  * operands and return a NaN operand x, sign included; the one invalid case left,
  * Inf / Inf, needs an infinite scale (it gives the negative default NaN). So the
  * loads give |x| and the quotients are |y| already: RN(|x| / s) = |RN(x / s)|.
+ * defer (AVX2, QS_PUT_LIMITS): the PLAIN / CLAMP limit applied to the packed bytes; the
+ * bf16 table's redo passes false (there the table loop measured ~1.5% slower with it).
  */
 QS_INLINE void qs_quant_chunk_bf16p(const qs_enc *e, const uint16_t *x, uint8_t *q, int mode,
-                                    qs_f s, int limit) {
+                                    qs_f s, int limit, bool defer) {
   qs_i raw[QS_N];
+#ifdef QS_PUT_LIMITS
+  defer = defer && limit != QS_LIM_BLEND;
+  int lim = defer ? limit | QS_LIM_DEFER : limit;
+#else
+  int lim = limit;
+  (void)defer;
+#endif
   for (int v = 0; v < QS_N; v += 2) {
     qs_f a, b;
     qs_load_bf16_pair(x + (size_t)v * QS_W, &a, &b);
-    raw[v] = qs_encode_abs(e, qs_bits(qs_apply_scale(a, mode, s)), limit);
-    raw[v + 1] = qs_encode_abs(e, qs_bits(qs_apply_scale(b, mode, s)), limit);
+    raw[v] = qs_encode_abs(e, qs_bits(qs_apply_scale(a, mode, s)), lim);
+    raw[v + 1] = qs_encode_abs(e, qs_bits(qs_apply_scale(b, mode, s)), lim);
   }
+#ifdef QS_PUT_LIMITS
+  if (defer) qs_put_fp8_bf16p_lim(q, raw, x, e, limit);
+  else qs_put_fp8_bf16p(q, raw, x, e);
+#else
   qs_put_fp8_bf16p(q, raw, x, e);
+#endif
 }
 #endif
 
@@ -388,10 +449,10 @@ QS_INLINE void qs_btab_loop_st(const qs_btab *tp, const qs_enc *e, const uint16_
       size_t c = c0 + redo[i];
       if (nt) {
         uint8_t buf[32] __attribute__((aligned(32)));
-        qs_quant_chunk_bf16p(e, x + 32 * c, buf, mode, s, limit);
+        qs_quant_chunk_bf16p(e, x + 32 * c, buf, mode, s, limit, false);
         qs_stream32(q + 32 * c, buf);
       } else {
-        qs_quant_chunk_bf16p(e, x + 32 * c, q + 32 * c, mode, s, limit);
+        qs_quant_chunk_bf16p(e, x + 32 * c, q + 32 * c, mode, s, limit, false);
       }
     }
   }
@@ -551,7 +612,7 @@ QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, ui
 #endif
     for (size_t c = 0; c < nchunks; c++) {
       qs_prefetch_chunk(pf, c, src);
-      qs_quant_chunk_bf16p(&e, (const uint16_t *)x + 32 * c, q + 32 * c, mode, s, limit);
+      qs_quant_chunk_bf16p(&e, (const uint16_t *)x + 32 * c, q + 32 * c, mode, s, limit, true);
     }
     return;
   }
@@ -572,6 +633,16 @@ QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, ui
   /* pf NULL: no row to prefetch, the span read as streams (qs_stream_part) */
   size_t part = pf ? 0 : qs_stream_part(nchunks, 32, 2);
   if (!pf) pf = (const char *)x;
+#ifdef QS_PUT_LIMITS
+  if (src == QS_SRC_F32 && !e2m1 && e.sign_from_x) {
+    for (size_t i = 0; i < nchunks; i++) {
+      size_t c = qs_stream_at(i, part, 2);
+      qs_prefetch_chunk(pf, c, src);
+      qs_quant_chunk_f32(&e, (const float *)x + 32 * c, q + 32 * c, mode, s, limit, true);
+    }
+    return;
+  }
+#endif
   for (size_t i = 0; i < nchunks; i++) {
     size_t c = qs_stream_at(i, part, 2);
     qs_prefetch_chunk(pf, c, src);
@@ -1359,6 +1430,16 @@ QS_INLINE void qs_mx_group(const qs_enc *e, const fp8g_format *f, const float *x
   /* a private copy: the code stores cannot alias it, so its fields stay in registers
    * across the blocks instead of being reloaded after every store */
   const qs_enc el = *e;
+#ifdef QS_PUT_LIMITS
+  /* fp8 elements with ordinary stores: the multiply by the positive normal 2^(127 - code)
+   * as an f32 -> fp8 chunk (sign from x, byte-level limit; a finite block has no NaN lane) */
+  if (!e2m1 && !nt) {
+    for (int b = 0; b < QS_W; b++)
+      qs_quant_chunk_f32(&el, x + 32 * b, q + 32 * b, QS_SCALE_MUL, qs_flt(qs_bcast(inv, b)),
+                         QS_LIM_PLAIN, true);
+    return;
+  }
+#endif
   for (int b = 0; b < QS_W; b++) {
     qs_f ib = qs_flt(qs_bcast(inv, b));
     qs_f y[QS_N];

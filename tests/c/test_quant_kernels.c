@@ -10,6 +10,7 @@
  * kernel body also runs at the AVX-512 width through a portable 16-lane emulation of the
  * vector vocabulary (quant_emul16.h), on every CPU.
  */
+#include <float.h>
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -395,6 +396,95 @@ static void suite_quantize(const fp8g_quant_kernels *k) {
         check_quantize(k, adv + 1, nadv - 1, scales[s], narrow_types[t], sat, "adversarial, shifted");
       }
   free(buf);
+}
+
+/*
+ * The AVX2 fp8 store steps apply the PLAIN / CLAMP limits to the packed code bytes (the
+ * encoder leaves out its last min; quant_avx2.c, qs_put_fp8_lim): e4m3fn's NaN code by
+ * a saturating add, the other limits by a byte min; f32 chunks with a positive scale
+ * factor divide |x| and take the signs from x. Here every lane position of a chunk
+ * holds, alone among in-range lanes, a value whose code passes the limit by a little
+ * (just past the largest finite value, around the overflow / saturation tie), by more
+ * than a byte holds (2^k times the max, FLT_MAX, Inf), or a NaN (several payloads, both
+ * signs), for every fp8 format, both flavours, scales 1, 2^-3, 1.7 and -1.7 (no scaling,
+ * a multiply, a division with signs from x, one with signs from the quotients), f32 and
+ * bf16 input; and mx_quantize blocks (groups of 8) whose floor scale leaves lanes above
+ * the element max.
+ */
+static size_t limit_values(fp8gemm_dtype to, float *c, size_t cap) {
+  const fp8g_format *f = fp8g_format_of(to);
+  float maxv = fp8g_decode(to, f->max_mag), below = fp8g_decode(to, (uint8_t)(f->max_mag - 1));
+  float tie = maxv + (maxv - below) / 2; /* the overflow / saturation midpoint */
+  const float bases[] = {maxv, tie, 2 * maxv - below, 2 * maxv, 300 * maxv, 0x1p60f, FLT_MAX};
+  size_t n = 0;
+  for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
+    float t = nextafterf(nextafterf(bases[b], 0.0f), 0.0f);
+    for (int d = -2; d <= 2; d++, t = nextafterf(t, INFINITY))
+      if (n < cap && isfinite(t)) c[n++] = t;
+  }
+  static const uint32_t specials[] = {0x7f800000, 0x7f800001, 0x7fc00000, 0x7fffffff, 0x7fa00000};
+  for (size_t i = 0; i < sizeof specials / sizeof specials[0] && n < cap; i++)
+    c[n++] = fp8g_f32_from_bits(specials[i]);
+  return n;
+}
+
+static void suite_byte_limits(const fp8g_quant_kernels *k) {
+  static const fp8gemm_dtype fp8s[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ,
+                                       FP8GEMM_E5M2FNUZ};
+  static const float scs[] = {1.0f, 0x1p-3f, 1.7f, -1.7f};
+  enum { CAND = 48, LANES = 32 };
+  float cand[CAND];
+  size_t nx = CAND * 2 * LANES * 32 + 7; /* a chunk per (value, sign, lane), a tail */
+  float *x = malloc(nx * sizeof *x);
+  uint16_t *h = malloc(nx * sizeof *h);
+  for (size_t t = 0; t < 4; t++) {
+    size_t nc = limit_values(fp8s[t], cand, CAND);
+    for (size_t si = 0; si < 4; si++) {
+      float sc = scs[si];
+      size_t n = 0;
+      for (size_t ci = 0; ci < nc; ci++)
+        for (int neg = 0; neg < 2; neg++)
+          for (int lane = 0; lane < LANES; lane++)
+            for (int i = 0; i < 32; i++) {
+              float v;
+              if (i == lane) {
+                v = cand[ci];
+                if (isfinite(v)) v *= fabsf(sc); /* the quotient lands near the candidate */
+              } else {
+                v = (float)((int)(rnd() % 200) - 100) * 0.03125f * fabsf(sc); /* in range */
+              }
+              x[n++] = neg && i == lane ? -v : v;
+            }
+      for (; n < nx; n++) x[n] = cand[n % nc];
+      for (size_t i = 0; i < nx; i++) h[i] = (uint16_t)(fp8g_f32_bits(x[i]) >> 16);
+      for (int sat = 0; sat < 2; sat++) {
+        check_quantize(k, x, nx, sc, fp8s[t], sat, "limit-crossing lanes");
+        check_quantize_wide(k, h, FP8GEMM_BF16, nx, sc, fp8s[t], sat, "limit-crossing bf16 lanes");
+        /* rows under the bf16 table's minimum: the general pair path */
+        for (size_t o = 0; o + 992 <= nx; o += 992)
+          check_quantize_wide(k, h + o, FP8GEMM_BF16, 992, sc, fp8s[t], sat,
+                              "limit-crossing bf16 lanes, short rows");
+      }
+    }
+  }
+  /* MX: each block's amax is 1.9 * 2^j (j random), so its floor scale leaves every lane
+   * in [2^emax, 1.9 * 2^emax] of the element range, above the max of e4m3fn (448 =
+   * 1.75 * 2^8) and e5m2; one such lane per block, at every position, the rest small */
+  static const fp8gemm_dtype mxe[] = {FP8GEMM_E4M3FN, FP8GEMM_E5M2, FP8GEMM_E4M3FNUZ};
+  size_t nb = 8 * 32 + 3;
+  for (size_t b = 0; b < nb; b++) {
+    float big = 1.9f * ldexpf(1.0f, (int)(rnd() % 40) - 20);
+    for (int i = 0; i < 32; i++) {
+      float v = i == (int)(b % 32) ? big * (1.0f - 0.01f * (float)(b / 32)) : big * 0.001f * (float)i;
+      x[32 * b + (size_t)i] = (rnd() & 1) ? -v : v;
+    }
+  }
+  for (size_t e = 0; e < 3; e++) {
+    check_mx(k, x, nb, mxe[e], FP8GEMM_MX_FLOOR, "lanes above the element max");
+    check_mx(k, x + 1, nb - 1, mxe[e], FP8GEMM_MX_FLOOR, "lanes above the element max, shifted");
+  }
+  free(x);
+  free(h);
 }
 
 /* All 2^16 bf16 and fp16 inputs: widened, then quantized to every format. */
@@ -1018,6 +1108,7 @@ int main(void) {
     suite_mx_fast(k);
     suite_mxcsr(k);
     suite_exhaustive16(k);
+    suite_byte_limits(k);
     suite_fused_dequantize(k);
     suite_fused_quantize(k, !slow || level == (int)detected);
     suite_bf16_table(k, !slow || level == (int)detected);
@@ -1034,6 +1125,7 @@ int main(void) {
   suite_mx_fast(&quant_emul16);
   suite_mxcsr(&quant_emul16);
   suite_exhaustive16(&quant_emul16);
+  suite_byte_limits(&quant_emul16);
   suite_fused_dequantize(&quant_emul16);
   suite_fused_quantize(&quant_emul16, !slow);
   if (!slow) suite_quantize(&quant_emul16);

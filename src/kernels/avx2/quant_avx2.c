@@ -222,6 +222,26 @@ QS_V void qs_stream32(uint8_t *q, const uint8_t *buf) {
 }
 
 struct qs_enc;
+/* The fp8 store step applies PLAIN / CLAMP limits to the packed bytes (quant_simd_body.h,
+ * qs_quant_chunk_f32) */
+#define QS_PUT_LIMITS 1
+static inline void qs_put_fp8_lim(uint8_t *q, const qs_i raw[QS_N], __m256i sb,
+                                  const struct qs_enc *e, int limit);
+static inline void qs_put_fp8_bf16p_lim(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
+                                        const struct qs_enc *e, int limit);
+/* The sign bytes (0x80 or 0) of 32 f32 in the order of the raw-code packs below:
+ * signed saturation keeps each sign */
+QS_V __m256i qs_sign_bytes_y(const qs_f y[QS_N]) {
+  __m256i s = _mm256_packs_epi16(_mm256_packs_epi32(_mm256_castps_si256(y[0]), _mm256_castps_si256(y[1])),
+                                 _mm256_packs_epi32(_mm256_castps_si256(y[2]), _mm256_castps_si256(y[3])));
+  return _mm256_and_si256(s, _mm256_set1_epi8((char)0x80));
+}
+QS_V __m256i qs_sign_bytes_x(const float *x) {
+  __m256i s = _mm256_packs_epi16(
+      _mm256_packs_epi32(_mm256_loadu_si256((const __m256i *)x), _mm256_loadu_si256((const __m256i *)(x + 8))),
+      _mm256_packs_epi32(_mm256_loadu_si256((const __m256i *)(x + 16)), _mm256_loadu_si256((const __m256i *)(x + 24))));
+  return _mm256_and_si256(s, _mm256_set1_epi8((char)0x80));
+}
 static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
                                     const struct qs_enc *e);
 static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
@@ -265,6 +285,34 @@ static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_
   _mm256_storeu_si256((__m256i *)q, qs_codes_bytes(raw, y, e));
 }
 
+/*
+ * 32 raw codes -> 32 fp8 code bytes in element order, sb: their sign bytes (0x80 / 0,
+ * pack order). limit PLAIN / CLAMP: raw is not yet limited (QS_LIM_DEFER). The signed
+ * packs saturate a raw value above 127 to 127, and every limit on raw fits a signed byte
+ * (qs_enc_init checks it), so min(pack(raw), lim_b) == pack(min(raw, lim_b)); when
+ * lim_b + 2^m == 127 (e4m3fn's NaN code: its CLAMP and its non-saturating limit) the
+ * saturating add of 2^m is that min. Raw values below the limit are >= -2^m and pass the
+ * packs unchanged; the wrapping add of 2^m then gives the code (0x80 for fnuz's NaN).
+ */
+QS_V __m256i qs_limit_bytes(__m256i b, const qs_enc *e, int limit) {
+  __m256i bias = _mm256_set1_epi8((char)(1 << e->m));
+  if (limit == QS_LIM_BLEND) return _mm256_add_epi8(b, bias); /* limited by the encoder */
+  int i = limit == QS_LIM_CLAMP;
+  if (e->lim_sat[i]) return _mm256_adds_epi8(b, bias);
+  return _mm256_add_epi8(_mm256_min_epi8(b, _mm256_set1_epi8(e->lim_b[i])), bias);
+}
+
+static inline void qs_put_fp8_lim(uint8_t *q, const qs_i raw[QS_N], __m256i sb, const qs_enc *e,
+                                  int limit) {
+  __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(raw[0], raw[1]),
+                                 _mm256_packs_epi32(raw[2], raw[3]));
+  b = qs_limit_bytes(b, e, limit);
+  if (!e->neg_zero) sb = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), sb);
+  b = _mm256_or_si256(b, sb);
+  _mm256_storeu_si256((__m256i *)q,
+                      _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+}
+
 /* 32 raw codes of x[0..31] in qs_load_bf16_pair order (even, odd, even, odd) -> 32
  * code bytes in element order, the signs taken from the bf16 inputs. */
 static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
@@ -277,6 +325,22 @@ static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint
   b = _mm256_add_epi8(b, _mm256_set1_epi8((char)(1 << e->m)));
   /* the same order (0-7 16-23 | 8-15 24-31) from packing the bf16 words: saturation
    * keeps each sign */
+  __m256i s = _mm256_packs_epi16(_mm256_loadu_si256((const __m256i *)x),
+                                 _mm256_loadu_si256((const __m256i *)(x + 16)));
+  s = _mm256_and_si256(s, _mm256_set1_epi8((char)0x80));
+  if (!e->neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
+  _mm256_storeu_si256((__m256i *)q, _mm256_permute4x64_epi64(_mm256_or_si256(b, s), 0xd8));
+}
+
+/* qs_put_fp8_bf16p with the limit applied to the packed bytes as in qs_put_fp8_lim (raw
+ * not yet limited for PLAIN / CLAMP) */
+static inline void qs_put_fp8_bf16p_lim(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
+                                        const qs_enc *e, int limit) {
+  __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(raw[0], raw[1]),
+                                 _mm256_packs_epi32(raw[2], raw[3]));
+  b = _mm256_shuffle_epi8(b, _mm256_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15,
+                                              0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15));
+  b = qs_limit_bytes(b, e, limit);
   __m256i s = _mm256_packs_epi16(_mm256_loadu_si256((const __m256i *)x),
                                  _mm256_loadu_si256((const __m256i *)(x + 16)));
   s = _mm256_and_si256(s, _mm256_set1_epi8((char)0x80));
