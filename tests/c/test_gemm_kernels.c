@@ -531,11 +531,14 @@ static void mx_extreme(const fp8g_gemm_kernel *kern) {
  * overflows fp32; e4m3fn input: 247, 2^120 x 448 does), next to the format's largest
  * value, the other side's scale bringing the product back into range; every other code
  * 127, and 0xFF (NaN, never "too large") in one column or row. The code sits in the
- * first or second 32-code step of the kernel's foldability scan or in its tail (40 x 2
- * weight codes, 20 x 2 input codes): folding it anyway gives Inf, the bound check fails. */
+ * first or second 32-code step of the kernel's foldability scan (low or high 16 bytes of
+ * the step) or in its tail (40 x 2 weight codes, 20 x 2 input codes): folding it anyway
+ * gives Inf, the bound check fails. */
 static void mx_limit_scan(const fp8g_gemm_kernel *kern) {
-  static const struct { bool on_b; int64_t idx; } spots[] = {{true, 5}, {true, 37}, {true, 70},
-                                                              {false, 3}, {false, 35}};
+  static const struct { bool on_b; int64_t idx; } spots[] = {
+      {true, 5}, {true, 37}, {true, 70}, {false, 3}, {false, 35},
+      /* the upper 16 bytes of a 32-code step (movemask bits 16..31) */
+      {true, 20}, {true, 58}, {false, 21}};
   for (size_t t = 0; t < sizeof spots / sizeof spots[0]; t++) {
     rng r = {91 + t};
     kcase c = {.kind = FP8G_SCALE_MX, .a_dt = FP8GEMM_E4M3FN, .b_dt = FP8GEMM_E5M2, .batch = 1,
@@ -600,18 +603,26 @@ static void decoder_exhaustive(void) {
  */
 static void pack_b_exhaustive(void) {
   enum { N = 43, K = 352, C0 = 3, COLS = 37 };
-  static const struct { fp8g_scale_kind kind; fp8g_avx2_mode mode; bool fold; int64_t bk, k0, kc; }
+  static const struct { fp8g_scale_kind kind; fp8g_avx2_mode mode; bool fold; int64_t bk, k0, kc, bn; }
   modes[] = {
-      {FP8G_SCALE_TENSOR, FP8G_AVX2_CHAIN, false, K, 5, 135},  /* 4 x 32 + 7: 32-K steps + rest */
-      {FP8G_SCALE_TENSOR, FP8G_AVX2_CHAIN, false, K, 9, 55},   /* 32 + 16 + 7: the 16-K step too */
-      {FP8G_SCALE_BLOCK, FP8G_AVX2_CHAIN, true, 64, 64, 80},   /* folded: blocks of 64 and 16 */
-      {FP8G_SCALE_BLOCK, FP8G_AVX2_SEGMENTED, false, 64, 64, 80},
-      {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 96, 80},      /* e8m0 folded: 32, 32, 16 */
+      {FP8G_SCALE_TENSOR, FP8G_AVX2_CHAIN, false, K, 5, 135, 1},  /* 4 x 32 + 7: 32-K steps + rest */
+      {FP8G_SCALE_TENSOR, FP8G_AVX2_CHAIN, false, K, 9, 55, 1},   /* 32 + 16 + 7: the 16-K step too */
+      {FP8G_SCALE_BLOCK, FP8G_AVX2_CHAIN, true, 64, 64, 80, 1},   /* folded: blocks of 64 and 16 */
+      {FP8G_SCALE_BLOCK, FP8G_AVX2_SEGMENTED, false, 64, 64, 80, 1},
+      {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 96, 80, 1},      /* e8m0 folded: 32, 32, 16 */
       /* whole blocks: full panels in one pass over several blocks (8 + 3, 3), the edge
        * panel block by block */
-      {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 0, 352},
-      {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 64, 96},
-      {FP8G_SCALE_BLOCK, FP8G_AVX2_CHAIN, true, 64, 64, 256},
+      {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 0, 352, 1},
+      {FP8G_SCALE_MX, FP8G_AVX2_CHAIN, true, 32, 64, 96, 1},
+      {FP8G_SCALE_BLOCK, FP8G_AVX2_CHAIN, true, 64, 64, 256, 1},
+      /* column blocks of 5 / 24 / 7 from column 3: block edges inside a panel, not where
+       * col0 % block_n == 0 would put them (the once-per-call column block indices) */
+      {FP8G_SCALE_BLOCK, FP8G_AVX2_CHAIN, true, 64, 64, 256, 5},
+      {FP8G_SCALE_BLOCK, FP8G_AVX2_SEGMENTED, false, 64, 64, 80, 24},
+      {FP8G_SCALE_BLOCK, FP8G_AVX2_CHAIN, true, 96, 96, 192, 7},
+      /* blocks of 64 and 36: a K range not a multiple of 16 (NT remainder) stays block by
+       * block, as the multi-block pass does not pack the last K % 16 */
+      {FP8G_SCALE_BLOCK, FP8G_AVX2_CHAIN, true, 64, 64, 100, 1},
   };
   uint8_t *b = malloc((size_t)K * N * 2 + 16);
   float *sb = malloc(sizeof(float) * (K / 32) * N);
@@ -635,8 +646,8 @@ static void pack_b_exhaustive(void) {
           for (int64_t j = 0; j < N; j++) b[kk * sk + j * sn] = (uint8_t)(kk * 7 + j * 45 + (kk / 32) * 3);
         fp8g_gemm_problem p = {.batch = 1, .m = 1, .n = N, .k = K, .b_dtype = fp8s[d], .b = b,
                                .b_stride_k = sk, .b_stride_n = sn, .scale_kind = modes[mi].kind,
-                               .block_k = modes[mi].bk, .block_n = 1, .a_kblocks = K / modes[mi].bk,
-                               .b_nblocks = N, .sb = sb, .eb = eb};
+                               .block_k = modes[mi].bk, .block_n = modes[mi].bn, .a_kblocks = K / modes[mi].bk,
+                               .b_nblocks = (N + modes[mi].bn - 1) / modes[mi].bn, .sb = sb, .eb = eb};
         fp8g_avx2_plan pl = {.p = &p, .mode = modes[mi].mode, .fold_b = modes[mi].fold,
                              .seg = modes[mi].mode == FP8G_AVX2_SEGMENTED ? modes[mi].bk : 0,
                              .kc = modes[mi].kc};
@@ -651,7 +662,8 @@ static void pack_b_exhaustive(void) {
               if (col < C0 + COLS) {
                 want = fp8g_decode(fp8s[d], b[(k0 + kk) * sk + col * sn]);
                 if (modes[mi].fold)
-                  want *= p.scale_kind == FP8G_SCALE_MX ? fp8g_avx2_e8m0(eb[kb * N + col]) : sb[kb * N + col];
+                  want *= p.scale_kind == FP8G_SCALE_MX ? fp8g_avx2_e8m0(eb[kb * N + col])
+                                                        : sb[kb * p.b_nblocks + col / p.block_n];
               }
               float got = dst[(pj * kc + kk) * 16 + j];
               bool same = isnan(want) ? isnan(got) : memcmp(&want, &got, 4) == 0;
@@ -663,7 +675,7 @@ static void pack_b_exhaustive(void) {
           for (int64_t s = 0; s < nseg; s++)
             for (int j = 0; j < 16; j++) {
               int64_t col = C0 + pj * 16 + j;
-              float want = col < C0 + COLS ? sb[(k0 / pl.seg + s) * N + col] : 0.0f;
+              float want = col < C0 + COLS ? sb[(k0 / pl.seg + s) * p.b_nblocks + col / p.block_n] : 0.0f;
               if (bs[(pj * nseg + s) * 16 + j] != want && ++bad <= 3)
                 CHECK(false, "pack_b segment scale %lld/%lld/%d", (long long)pj, (long long)s, j);
             }
