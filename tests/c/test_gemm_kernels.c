@@ -503,6 +503,17 @@ static void nan_cases(const fp8g_gemm_kernel *kern, bool w8a16) {
       }
 }
 
+/* Runs p on the kernel (when it takes it) and checks every output against the bound
+ * of the exact value. */
+static void run_within_bound(const fp8g_gemm_kernel *kern, fp8g_gemm_problem *p, const char *what) {
+  if (!kern->supports(p)) return;
+  void *o = alloc_out(p);
+  p->out = o;
+  CHECK(kern->run(p) == FP8GEMM_OK, what);
+  if (check_bound(p, o, what) == 0) CHECK(true, what);
+  free(o);
+}
+
 /* MX scale codes so large that a scaled operand overflows fp32 (the AVX2 kernel
  * hands these to the reference): still within the bound of the exact value. */
 static void mx_extreme(const fp8g_gemm_kernel *kern) {
@@ -517,13 +528,7 @@ static void mx_extreme(const fp8g_gemm_kernel *kern) {
     for (int64_t kb = 0; kb < p.a_kblocks; kb++) kp.ea[i * p.a_kblocks + kb] = kb % 2 ? 252 : 2;
   for (int64_t kb = 0; kb < p.a_kblocks; kb++)
     for (int64_t j = 0; j < p.n; j++) kp.eb[kb * p.n + j] = kb % 2 ? 2 : 252;
-  if (kern->supports(&p)) {
-    void *o = alloc_out(&p);
-    p.out = o;
-    CHECK(kern->run(&p) == FP8GEMM_OK, "mx extreme run");
-    if (check_bound(&p, o, "mx extreme scales") == 0) CHECK(true, "mx extreme");
-    free(o);
-  }
+  run_within_bound(kern, &p, "mx extreme scales");
   unbuild(&kp);
 }
 
@@ -563,13 +568,7 @@ static void mx_limit_scan(const fp8g_gemm_kernel *kern) {
       for (int64_t kk = kb * 32; kk < kb * 32 + 32; kk++) kp.a8[p.a_row_offset[row] + kk * p.a_stride_k] = 0x7E;
       for (int64_t j = 0; j < p.n; j++) kp.eb[kb * p.n + j] = 7; /* 2^-120 */
     }
-    if (kern->supports(&p)) {
-      void *o = alloc_out(&p);
-      p.out = o;
-      CHECK(kern->run(&p) == FP8GEMM_OK, "mx limit run");
-      if (check_bound(&p, o, "mx code above the foldable limit") == 0) CHECK(true, "mx limit");
-      free(o);
-    }
+    run_within_bound(kern, &p, "mx code above the foldable limit");
     unbuild(&kp);
   }
 }
