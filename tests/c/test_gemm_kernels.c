@@ -509,8 +509,8 @@ static void run_within_bound(const fp8g_gemm_kernel *kern, fp8g_gemm_problem *p,
   if (!kern->supports(p)) return;
   void *o = alloc_out(p);
   p->out = o;
-  CHECK(kern->run(p) == FP8GEMM_OK, what);
-  if (check_bound(p, o, what) == 0) CHECK(true, what);
+  CHECK(kern->run(p) == FP8GEMM_OK, "%s: run", what);
+  if (check_bound(p, o, what) == 0) CHECK(true, "%s", what);
   free(o);
 }
 
