@@ -40,32 +40,74 @@ static uint8_t random_e4m3(void) {
   return (uint8_t)(c & 0xBF);
 }
 
-/* Everything one case allocates. */
-typedef struct case_buffers {
+/* The weight buffers of one shape, shared by every scheme timed on it (all take the
+ * same e4m3fn codes; each scheme brings its own scales). */
+typedef struct weight_pool {
   uint8_t **w;     /* weights: each at cfg->weight_offset bytes past a 64-byte boundary */
   uint8_t **w_mem; /* their allocations */
-  void **w_scale; /* one per weight buffer: a layer's scales travel with its weight */
   int nw;
+} weight_pool;
+
+static void free_pool(weight_pool *p) {
+  for (int i = 0; i < p->nw; i++)
+    if (p->w_mem) free(p->w_mem[i]);
+  free(p->w);
+  free(p->w_mem);
+  memset(p, 0, sizeof *p);
+}
+
+static int fill_pool(weight_pool *p, int64_t n, int64_t k, const bench_config *cfg) {
+  size_t wbytes = (size_t)(n * k);
+  /* enough buffers to exceed rotate_bytes, within reason for tiny weights (which then
+   * run from cache whatever we do) */
+  size_t nw = cfg->rotate_bytes / (wbytes ? wbytes : 1) + 1;
+  p->nw = nw < 2 ? 2 : nw > 64 ? 64 : (int)nw;
+  p->w = calloc((size_t)p->nw, sizeof *p->w);
+  p->w_mem = calloc((size_t)p->nw, sizeof *p->w_mem);
+  if (!p->w || !p->w_mem) return -1;
+  for (int i = 0; i < p->nw; i++) {
+    /* placed as a caller's weights are: PyTorch's allocator gives 64-byte-aligned tensors
+     * (the default offset 0), malloc 16 bytes past one (a chunk header) */
+    p->w_mem[i] = aligned_alloc(64, (wbytes + (size_t)cfg->weight_offset + 63) / 64 * 64);
+    if (!p->w_mem[i]) return -1;
+    p->w[i] = p->w_mem[i] + cfg->weight_offset;
+    size_t j = 0;
+    for (; j + 8 <= wbytes; j += 8) { /* 8 codes per step: same law as random_e4m3 */
+      lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
+      uint64_t v = (lcg ^ (lcg >> 29)) & 0xBFBFBFBFBFBFBFBFull;
+      memcpy(p->w[i] + j, &v, 8);
+    }
+    for (; j < wbytes; j++) p->w[i][j] = random_e4m3();
+  }
+  return 0;
+}
+
+/* Everything one scheme's case allocates besides the shared weights. */
+typedef struct case_buffers {
+  const weight_pool *pool;
+  void **w_scale; /* one per weight buffer: a layer's scales travel with its weight */
   void *input, *out, *in_scale;
   float *a32, *w32, *c32;
   fp8gemm_tensor input_t, in_scale_t, w_scale_t, out_t;
   bool has_in_scale;
 } case_buffers;
 
+static void free_naive(case_buffers *b) {
+  free(b->a32);
+  free(b->w32);
+  free(b->c32);
+  b->a32 = b->w32 = b->c32 = NULL;
+}
+
 static void free_buffers(case_buffers *b) {
-  for (int i = 0; i < b->nw; i++) {
-    if (b->w_mem) free(b->w_mem[i]);
-    if (b->w_scale) free(b->w_scale[i]);
-  }
-  free(b->w);
-  free(b->w_mem);
+  if (b->w_scale)
+    for (int i = 0; i < b->pool->nw; i++) free(b->w_scale[i]);
   free(b->w_scale);
   free(b->input);
   free(b->out);
   free(b->in_scale);
-  free(b->a32);
-  free(b->w32);
-  free(b->c32);
+  free_naive(b);
+  memset(b, 0, sizeof *b);
 }
 
 /* Logical [K, N] weight over buffer `data`: contiguous, or the NT view of [N, K]. */
@@ -93,34 +135,11 @@ static void *filled_e8m0(int64_t count) {
 }
 
 static int setup(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_config *cfg,
-                 case_buffers *b, bench_result *r) {
-  size_t wbytes = (size_t)(n * k);
-  /* enough buffers to exceed rotate_bytes, within reason for tiny weights (which then
-   * run from cache whatever we do) */
-  size_t nw = cfg->rotate_bytes / (wbytes ? wbytes : 1) + 1;
-  b->nw = nw < 2 ? 2 : nw > 64 ? 64 : (int)nw;
-  b->w = calloc((size_t)b->nw, sizeof *b->w);
-  b->w_mem = calloc((size_t)b->nw, sizeof *b->w_mem);
-  b->w_scale = calloc((size_t)b->nw, sizeof *b->w_scale);
-  if (!b->w || !b->w_mem || !b->w_scale) {
-    b->nw = 0;
-    return -1;
-  }
-  for (int i = 0; i < b->nw; i++) {
-    /* placed as a caller's weights are: PyTorch's allocator gives 64-byte-aligned tensors
-     * (the default offset 0), malloc 16 bytes past one (a chunk header) */
-    b->w_mem[i] = aligned_alloc(64, (wbytes + (size_t)cfg->weight_offset + 63) / 64 * 64);
-    if (!b->w_mem[i]) return -1;
-    b->w[i] = b->w_mem[i] + cfg->weight_offset;
-    size_t j = 0;
-    for (; j + 8 <= wbytes; j += 8) { /* 8 codes per step: same law as random_e4m3 */
-      lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
-      uint64_t v = (lcg ^ (lcg >> 29)) & 0xBFBFBFBFBFBFBFBFull;
-      memcpy(b->w[i] + j, &v, 8);
-    }
-    for (; j < wbytes; j++) b->w[i][j] = random_e4m3();
-  }
-  r->buffers = b->nw;
+                 const weight_pool *pool, case_buffers *b, bench_result *r) {
+  b->pool = pool;
+  b->w_scale = calloc((size_t)pool->nw, sizeof *b->w_scale);
+  if (!b->w_scale) return -1;
+  r->buffers = pool->nw;
   int64_t in_dims[2] = {m, k};
   if (s == BENCH_W8A16) {
     uint16_t *in = malloc((size_t)(m * k) * 2);
@@ -178,7 +197,7 @@ static int setup(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_co
     b->w_scale_t.strides[1] = b->w_scale_t.dims[0];
   }
   int64_t ns = fp8gemm_tensor_numel(&b->w_scale_t);
-  for (int i = 0; i < b->nw; i++) {
+  for (int i = 0; i < pool->nw; i++) {
     b->w_scale[i] = mx ? filled_e8m0(ns) : filled_f32(ns, 0.02f);
     if (!b->w_scale[i]) return -1;
   }
@@ -189,8 +208,9 @@ static int setup(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_co
 static fp8gemm_status run_op(bench_scheme s, case_buffers *b, int64_t n, int64_t k, bool nt,
                              int which, bool infer_only) {
   fp8gemm_tensor w;
-  weight_tensor(&w, n, k, nt, b->w[which % b->nw]);
-  b->w_scale_t.data = b->w_scale[which % b->nw];
+  int nw = b->pool->nw;
+  weight_tensor(&w, n, k, nt, b->pool->w[which % nw]);
+  b->w_scale_t.data = b->w_scale[which % nw];
   if (s == BENCH_W8A16) {
     if (infer_only) return fp8gemm_fp8_gemm_w8a16_infer(&b->input_t, &w, &b->w_scale_t, NULL, &b->out_t, NULL);
     return fp8gemm_fp8_gemm_w8a16(&b->input_t, &w, &b->w_scale_t, NULL, &b->out_t);
@@ -202,11 +222,11 @@ static fp8gemm_status run_op(bench_scheme s, case_buffers *b, int64_t n, int64_t
                           &b->out_t);
 }
 
-/* Repeats fn until min_time has passed (3 to 200 runs) after one warm-up; median. */
+/* Repeats fn until min_time has passed (3 to max_runs runs) after one warm-up; median. */
 typedef int (*timed_fn)(void *ctx, int run);
 static double time_median(timed_fn fn, void *ctx, double min_time, int max_runs, int *runs) {
-  double t[200];
-  if (max_runs > 200) max_runs = 200;
+  double t[BENCH_MAX_RUNS];
+  if (max_runs > BENCH_MAX_RUNS) max_runs = BENCH_MAX_RUNS;
   if (fn(ctx, 0) != 0) return -1.0;
   int n = 0;
   double start = bench_now();
@@ -227,11 +247,6 @@ typedef struct op_ctx {
   bool nt;
 } op_ctx;
 
-static int op_once(void *vctx, int run) {
-  op_ctx *c = vctx;
-  return run_op(c->s, c->b, c->n, c->k, c->nt, run, false) == FP8GEMM_OK ? 0 : -1;
-}
-
 /* Naive: dequantize weight codes (and fp8 activations) to fp32, then sgemm. */
 static int naive_once(void *vctx, int run) {
   op_ctx *c = vctx;
@@ -239,7 +254,7 @@ static int naive_once(void *vctx, int run) {
   fp8gemm_tensor w, w32;
   /* the stored tensor as it is: [N, K] for a checkpoint (NT), [K, N] otherwise */
   int64_t wd[2] = {c->nt ? c->n : c->k, c->nt ? c->k : c->n}, ad[2] = {c->m, c->k};
-  fp8gemm_tensor_init(&w, FP8GEMM_E4M3FN, 2, wd, b->w[run % b->nw]);
+  fp8gemm_tensor_init(&w, FP8GEMM_E4M3FN, 2, wd, b->pool->w[run % b->pool->nw]);
   fp8gemm_tensor_init(&w32, FP8GEMM_F32, 2, wd, b->w32);
   if (fp8gemm_fp8_dequantize(&w, NULL, FP8GEMM_F32, 0, &w32) != FP8GEMM_OK) return -1;
   if (c->s == BENCH_W8A16) {
@@ -256,18 +271,17 @@ static int naive_once(void *vctx, int run) {
   return bench_sgemm(c->m, c->n, c->k, b->a32, b->w32, c->nt, b->c32, c->threads);
 }
 
-int bench_run_case(bench_scheme s, int64_t m, int64_t n, int64_t k, int threads,
-                   const bench_config *cfg, bench_result *r) {
+static const fp8gemm_scheme api_scheme[BENCH_SCHEME_COUNT] = {
+    FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_SCHEME_PER_TENSOR, FP8GEMM_SCHEME_BLOCK, FP8GEMM_SCHEME_MX,
+    FP8GEMM_SCHEME_PER_TOKEN};
+
+/* Names the case's op and kernel; marks it skipped where only the scalar reference
+ * would run a large problem. */
+static void describe(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_config *cfg,
+                     bench_result *r) {
   memset(r, 0, sizeof *r);
   r->op = s == BENCH_W8A16 ? "fp8_gemm_w8a16" : "fp8_gemm";
   snprintf(r->kernel, sizeof r->kernel, "?");
-  if (fp8gemm_set_num_threads(threads) != FP8GEMM_OK) {
-    snprintf(r->note, sizeof r->note, "threads: %s", fp8gemm_last_error());
-    return -1;
-  }
-  static const fp8gemm_scheme api_scheme[BENCH_SCHEME_COUNT] = {
-      FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_SCHEME_PER_TENSOR, FP8GEMM_SCHEME_BLOCK,
-      FP8GEMM_SCHEME_MX, FP8GEMM_SCHEME_PER_TOKEN};
   fp8gemm_op op = s == BENCH_W8A16 ? FP8GEMM_OP_FP8_GEMM_W8A16 : FP8GEMM_OP_FP8_GEMM;
   fp8gemm_kernel_info info = {0};
   if (fp8gemm_query_shape(op, api_scheme[s], FP8GEMM_E4M3FN, m, n, k, cfg->nt, &info) == FP8GEMM_OK) {
@@ -277,39 +291,120 @@ int bench_run_case(bench_scheme s, int64_t m, int64_t n, int64_t k, int threads,
   if (info.isa == FP8GEMM_ISA_SCALAR && 2.0 * (double)m * (double)n * (double)k > 4e9) {
     r->skipped = true;
     snprintf(r->note, sizeof r->note, "only the scalar reference serves this shape: skipped");
+  }
+}
+
+static void fail(bench_result *r, const char *what) {
+  r->failed = true;
+  if (!r->note[0]) snprintf(r->note, sizeof r->note, "%s: %s", what, fp8gemm_last_error());
+}
+
+/* Buffers, infer and output of case i; on failure the case is marked failed. */
+static void open_case(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_config *cfg,
+                      const weight_pool *pool, case_buffers *b, bench_result *r) {
+  if (setup(s, m, n, k, cfg, pool, b, r) != 0) {
+    r->failed = true;
+    if (!r->note[0]) snprintf(r->note, sizeof r->note, "out of memory");
+    return;
+  }
+  if (run_op(s, b, n, k, cfg->nt, 0, true) != FP8GEMM_OK) {
+    fail(r, "infer");
+    return;
+  }
+  b->out = malloc(fp8gemm_tensor_nbytes(&b->out_t));
+  if (!b->out) {
+    r->failed = true;
+    snprintf(r->note, sizeof r->note, "out of memory");
+    return;
+  }
+  b->out_t.data = b->out;
+}
+
+/* The naive path's median on case b's data (its fp32 buffers live only meanwhile). */
+static double naive_median(op_ctx *ctx, const bench_config *cfg) {
+  case_buffers *b = ctx->b;
+  b->a32 = malloc((size_t)(ctx->m * ctx->k) * sizeof(float));
+  b->w32 = malloc((size_t)(ctx->k * ctx->n) * sizeof(float));
+  b->c32 = malloc((size_t)(ctx->m * ctx->n) * sizeof(float));
+  int runs = 0;
+  double t = b->a32 && b->w32 && b->c32 ? time_median(naive_once, ctx, cfg->min_time, 3, &runs) : 0;
+  free_naive(b);
+  return t > 0 ? t : 0;
+}
+
+int bench_run_group(const bench_scheme *schemes, int count, int64_t m, int64_t n, int64_t k,
+                    int threads, const bench_config *cfg, bench_result *results) {
+  if (count < 1 || count > BENCH_SCHEME_COUNT) return -1;
+  case_buffers b[BENCH_SCHEME_COUNT];
+  memset(b, 0, sizeof b);
+  int live[BENCH_SCHEME_COUNT], nlive = 0;
+  for (int i = 0; i < count; i++) {
+    describe(schemes[i], m, n, k, cfg, &results[i]);
+    if (!results[i].skipped) live[nlive++] = i;
+  }
+  if (!nlive) return 0;
+  if (fp8gemm_set_num_threads(threads) != FP8GEMM_OK) {
+    for (int q = 0; q < nlive; q++) fail(&results[live[q]], "threads");
     return 0;
   }
-  case_buffers b;
-  memset(&b, 0, sizeof b);
-  int rc = -1;
-  if (setup(s, m, n, k, cfg, &b, r) != 0) {
-    if (!r->note[0]) snprintf(r->note, sizeof r->note, "out of memory");
-    goto done;
+  weight_pool pool = {0};
+  if (fill_pool(&pool, n, k, cfg) != 0) {
+    for (int q = 0; q < nlive; q++) {
+      results[live[q]].failed = true;
+      snprintf(results[live[q]].note, sizeof results[live[q]].note, "out of memory");
+    }
+    free_pool(&pool);
+    return 0;
   }
-  if (run_op(s, &b, n, k, cfg->nt, 0, true) != FP8GEMM_OK) {
-    snprintf(r->note, sizeof r->note, "infer: %s", fp8gemm_last_error());
-    goto done;
+  int ok = 0;
+  for (int q = 0; q < nlive; q++) {
+    int i = live[q];
+    open_case(schemes[i], m, n, k, cfg, &pool, &b[i], &results[i]);
+    if (!results[i].failed) live[ok++] = i;
   }
-  b.out = malloc(fp8gemm_tensor_nbytes(&b.out_t));
-  if (!b.out) goto done;
-  b.out_t.data = b.out;
-  op_ctx ctx = {s, &b, m, n, k, threads, cfg->nt};
-  r->seconds = time_median(op_once, &ctx, cfg->min_time, 200, &r->runs);
-  if (r->seconds < 0) {
-    snprintf(r->note, sizeof r->note, "run: %s", fp8gemm_last_error());
-    goto done;
+  nlive = ok;
+  /* One call counter for the whole group: consecutive calls always take different
+   * weight buffers, whichever scheme makes them, so none finds its predecessor's
+   * weights in cache. One warm-up call per scheme. */
+  int call = 0;
+  for (int q = 0; q < nlive; q++)
+    if (run_op(schemes[live[q]], &b[live[q]], n, k, cfg->nt, call++, false) != FP8GEMM_OK)
+      fail(&results[live[q]], "run");
+  double t[BENCH_SCHEME_COUNT][BENCH_MAX_RUNS];
+  double spent[BENCH_SCHEME_COUNT] = {0};
+  /* Rounds: every scheme once, starting one scheme later each round, so each runs in
+   * every position and after every other; the host's drift then falls on all alike. */
+  for (int round = 0; round < BENCH_MAX_RUNS; round++) {
+    bool more = false;
+    for (int q = 0; q < nlive; q++) {
+      int i = live[q];
+      if (!results[i].failed && (round < 3 || spent[i] < cfg->min_time)) more = true;
+    }
+    if (!more) break;
+    for (int q = 0; q < nlive; q++) {
+      int i = live[(round + q) % nlive];
+      if (results[i].failed) continue;
+      double t0 = bench_now();
+      if (run_op(schemes[i], &b[i], n, k, cfg->nt, call++, false) != FP8GEMM_OK) {
+        fail(&results[i], "run");
+        continue;
+      }
+      t[i][round] = bench_now() - t0;
+      spent[i] += t[i][round];
+      results[i].runs = round + 1;
+    }
   }
-  if (cfg->naive) {
-    b.a32 = malloc((size_t)(m * k) * sizeof(float));
-    b.w32 = malloc((size_t)(k * n) * sizeof(float));
-    b.c32 = malloc((size_t)(m * n) * sizeof(float));
-    int naive_runs = 0;
-    if (b.a32 && b.w32 && b.c32)
-      r->naive_seconds = time_median(naive_once, &ctx, cfg->min_time, 3, &naive_runs);
-    if (r->naive_seconds < 0) r->naive_seconds = 0;
+  for (int q = 0; q < nlive; q++) {
+    int i = live[q];
+    if (results[i].failed) continue;
+    results[i].seconds = bench_median(t[i], results[i].runs);
+    if (cfg->naive) {
+      op_ctx ctx = {schemes[i], &b[i], m, n, k, threads, cfg->nt};
+      results[i].naive_seconds = naive_median(&ctx, cfg);
+    }
   }
-  rc = 0;
-done:
-  free_buffers(&b);
-  return rc;
+  for (int i = 0; i < count; i++)
+    if (b[i].pool) free_buffers(&b[i]);
+  free_pool(&pool);
+  return 0;
 }

@@ -1,5 +1,6 @@
-/* One `fp8gemm bench` measurement: an op on one shape and scheme through the public
- * API, and the naive path (dequantize to fp32 + fp32 GEMM) on the same data. */
+/* `fp8gemm bench` measurements: ops on one shape through the public API, every scheme
+ * asked for timed in the same rounds, and the naive path (dequantize to fp32 + fp32 GEMM)
+ * on the same data. */
 #ifndef FP8GEMM_CLI_BENCH_CASE_H
 #define FP8GEMM_CLI_BENCH_CASE_H
 
@@ -29,6 +30,8 @@ typedef struct bench_config {
   bool naive;        /* also time the naive path */
 } bench_config;
 
+enum { BENCH_MAX_RUNS = 200 }; /* timed runs per case at most */
+
 typedef struct bench_result {
   const char *op;
   char kernel[48];
@@ -36,12 +39,20 @@ typedef struct bench_result {
   double seconds;       /* median of the op */
   double naive_seconds; /* median of the naive path, 0 if not run */
   int runs, buffers;
-  bool skipped;
+  bool skipped;         /* not run (note says why) */
+  bool failed;          /* setup or a call failed (note says what) */
   char note[160];       /* why skipped / what failed */
 } bench_result;
 
-/* Runs one case with fp8gemm_set_num_threads(threads). Returns 0, or -1 with r->note set. */
-int bench_run_case(bench_scheme scheme, int64_t m, int64_t n, int64_t k, int threads,
-                   const bench_config *cfg, bench_result *r);
+/*
+ * Times schemes[0..count) on one shape with fp8gemm_set_num_threads(threads): one
+ * warm-up call each, then rounds in which every scheme runs once, the order rotating by
+ * one each round, until each has run 3 times and for cfg->min_time seconds (at most
+ * BENCH_MAX_RUNS rounds); results[i] gets scheme i's median (and the naive path's).
+ * The schemes share one set of weight buffers. Returns -1 only for a bad count; a case
+ * that cannot run is marked skipped or failed in its result.
+ */
+int bench_run_group(const bench_scheme *schemes, int count, int64_t m, int64_t n, int64_t k,
+                    int threads, const bench_config *cfg, bench_result *results);
 
 #endif

@@ -241,16 +241,21 @@ int cmd_bench(int argc, char **argv) {
            "naive ms", "speedup");
   }
   int failures = 0;
+  bench_scheme on[BENCH_SCHEME_COUNT];
+  int n_on = 0;
+  for (int s = 0; s < BENCH_SCHEME_COUNT; s++)
+    if (o.scheme_on[s]) on[n_on++] = (bench_scheme)s;
   for (int si = 0; si < o.n_shapes; si++)
-    for (int s = 0; s < BENCH_SCHEME_COUNT; s++) {
-      if (!o.scheme_on[s]) continue;
-      for (int t = 0; t < o.n_threads; t++) {
-        shape sh = o.shapes[si];
-        bench_result r;
-        if (bench_run_case((bench_scheme)s, sh.m, sh.n, sh.k, o.threads[t], &o.cfg, &r) != 0) {
-          fprintf(stderr, "fp8gemm: bench: %s %s %lldx%lldx%lld: %s\n", r.op,
-                  bench_scheme_name((bench_scheme)s), (long long)sh.m, (long long)sh.n,
-                  (long long)sh.k, r.note);
+    for (int t = 0; t < o.n_threads; t++) {
+      shape sh = o.shapes[si];
+      bench_result res[BENCH_SCHEME_COUNT];
+      bench_run_group(on, n_on, sh.m, sh.n, sh.k, o.threads[t], &o.cfg, res);
+      for (int i = 0; i < n_on; i++) {
+        bench_scheme s = on[i];
+        bench_result r = res[i];
+        if (r.failed) {
+          fprintf(stderr, "fp8gemm: bench: %s %s %lldx%lldx%lld: %s\n", r.op, bench_scheme_name(s),
+                  (long long)sh.m, (long long)sh.n, (long long)sh.k, r.note);
           failures++;
           continue;
         }
@@ -259,7 +264,7 @@ int cmd_bench(int argc, char **argv) {
         if (r.skipped) {
           if (!o.json)
             printf("%-14s %-10s %5lld %6lld %6lld %3d %-16s %s\n", r.op,
-                   bench_scheme_name((bench_scheme)s), (long long)sh.m, (long long)sh.n,
+                   bench_scheme_name(s), (long long)sh.m, (long long)sh.n,
                    (long long)sh.k, o.threads[t], r.kernel, r.note);
           continue;
         }
@@ -279,7 +284,7 @@ int cmd_bench(int argc, char **argv) {
                  "\"peak_fraction\":%.4f,\"compute_fraction\":%.4f,\"bw_fraction\":%.4f,"
                  "\"peak_class\":\"%s\",\"peak_gflops\":%.3f,\"read_gbps\":%.3f,"
                  "\"naive_seconds\":%.6e,\"speedup\":%.3f,\"layout\":\"%s\",\"weight_offset\":%d,\"runs\":%d}\n",
-                 r.op, bench_scheme_name((bench_scheme)s), (long long)sh.m, (long long)sh.n,
+                 r.op, bench_scheme_name(s), (long long)sh.m, (long long)sh.n,
                  (long long)sh.k, o.threads[t], r.kernel, r.seconds, gflops, gbps, frac, fpeak,
                  fbw, peak_class, peak, pk[t].read_gbps, r.naive_seconds, speedup,
                  o.cfg.nt ? "nt" : "nn", o.cfg.weight_offset, r.runs);
@@ -290,7 +295,7 @@ int cmd_bench(int argc, char **argv) {
             snprintf(sp, sizeof sp, "%.2fx", speedup);
           }
           printf("%-14s %-10s %5lld %6lld %6lld %3d %-16s %9.3f %8.1f %7.1f %4.0f%% %5.0f%% %-4s %9s %7s\n",
-                 r.op, bench_scheme_name((bench_scheme)s), (long long)sh.m, (long long)sh.n,
+                 r.op, bench_scheme_name(s), (long long)sh.m, (long long)sh.n,
                  (long long)sh.k, o.threads[t], r.kernel, r.seconds * 1e3, gflops, gbps,
                  100 * fbw, 100 * fpeak, bf16 ? "bf16" : "fma", naive, sp);
         }

@@ -68,6 +68,26 @@ sys.exit(0 if ok else 1)
 PY
 check "JSON lines carry the documented fields and the shapes asked for" $?
 
+# Schemes of one shape and thread count are timed in the same rounds (each scheme once per
+# round): every row of a group reports the same number of timed runs, at least 3. At
+# 3 x 64 x 4096 w8a16 calls take ~1.7x and mx ~1.4x as long as per_token's (~0.04 ms), so
+# against --min-time 0.004 schemes timed one after the other would stop at clearly
+# different counts (~110 / 80 / 65, below the 200-run cap).
+"$CLI" bench --json --shape 3x64x4096,2x128x2048 --scheme per_token,mx,w8a16 --threads 1,2 \
+  --min-time 0.004 --no-naive >"$tmp/rounds" 2>"$tmp/err"
+rc=$?
+python3 - "$tmp/rounds" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+groups = {}
+for r in rows:
+    groups.setdefault((r["m"], r["n"], r["k"], r["threads"]), set()).add(r["runs"])
+ok = len(rows) == 12 and len(groups) == 4
+ok = ok and all(len(v) == 1 and min(v) >= 3 for v in groups.values())
+sys.exit(0 if ok else 1)
+PY
+check "schemes of a shape share their timing rounds (equal runs; exit $rc)" $?
+
 # Weight placement: 64-byte aligned by default (as PyTorch allocates), else the offset asked
 # for, in the header and in every JSON line.
 for off in "" 17; do
