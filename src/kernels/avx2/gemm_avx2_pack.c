@@ -222,7 +222,10 @@ static inline __attribute__((always_inline)) void transpose16x2(const __m256i in
  * byte transposes (two 16 x 16 at once). Folded scales: K step k uses the 16 column
  * scales vt[(k / vblk) * NR ..]; vblk is len (one row of scales) or a multiple of 32
  * (several scale blocks in one call). Returns the K steps packed; the caller packs
- * the rest (NT: len % 16) with the generic code.
+ * the rest (NT: len % 16) with the generic code. vt is read (fold_scales) even when fold
+ * is false: the callers then pass pack_b's 16 column values (all 1), and decode_row
+ * drops the product; a `fold` test there cost more than the two multiplies it saves per
+ * K block (NN) or 32 K (NT) (docs/kernels.md, session 14).
  */
 static inline __attribute__((always_inline)) int64_t panel_dt(fp8gemm_dtype dt, const fp8g_gemm_problem *p,
                                                               const uint8_t *base, const float *lut,
@@ -437,7 +440,7 @@ void fp8g_avx2_pack_b(const fp8g_avx2_plan *pl, int64_t b, int64_t c0, int64_t c
            * fetch a few rows ahead (prefetches of addresses past the end are harmless). */
           const uint8_t *ahead = row + PREFETCH_ROWS * p->b_stride_k;
           for (int g = 0; g < ng * NR; g += 64) _mm_prefetch((const char *)ahead + g, _MM_HINT_T0);
-          for (int g = 0; g < ng; g++) {
+          for (int g = 0; g < ng; g++) { /* v[g]: all 1 when not folding (unused then) */
             __m256 v0 = fold_scales(p->b_dtype, v[g]), v1 = fold_scales(p->b_dtype, v[g] + 8);
             decode_row(p->b_dtype, row + g * NR, lut, pl->fold_b, v0, v1,
                        dst + (g0 + g) * kc * NR + kk * NR);
