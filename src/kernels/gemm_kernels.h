@@ -101,6 +101,17 @@ typedef struct fp8g_gemm_problem {
   int nthreads;
 } fp8g_gemm_problem;
 
+/* The bias term of output (row, col) as bias_kind lays it out; 0 without a bias. */
+static inline double fp8g_bias_at(const fp8g_gemm_problem *p, int64_t row, int64_t col) {
+  switch (p->bias_kind) {
+    case FP8G_BIAS_SCALAR: return p->bias[0];
+    case FP8G_BIAS_COL: return p->bias[col];
+    case FP8G_BIAS_ROW: return p->bias[row];
+    case FP8G_BIAS_FULL: return p->bias[row * p->n + col];
+    default: return 0.0;
+  }
+}
+
 /* A kernel for one op: `supports` is pure (no data read); `run` computes the problem. */
 typedef struct fp8g_gemm_kernel {
   const char *name;

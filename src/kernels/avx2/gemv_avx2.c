@@ -150,16 +150,6 @@ static void col_scales(const gemv_call *c, bool folded, int64_t kb, int64_t j0, 
   }
 }
 
-static double bias_at(const fp8g_gemm_problem *p, int64_t row, int64_t col) {
-  switch (p->bias_kind) {
-    case FP8G_BIAS_SCALAR: return p->bias[0];
-    case FP8G_BIAS_COL: return p->bias[col];
-    case FP8G_BIAS_ROW: return p->bias[row];
-    case FP8G_BIAS_FULL: return p->bias[row * p->n + col];
-    default: return 0.0;
-  }
-}
-
 /* d rounded toward zero to fp32 with the last bit set when inexact ("round to odd"):
  * rounding that to a format with at least two fewer bits is one correct rounding. */
 static float f32_round_odd(double d) {
@@ -204,7 +194,7 @@ static void write_outputs(const gemv_call *c, int64_t j0, int64_t nc, const doub
   for (int64_t i = 0; i < p->m; i++) {
     int64_t row = c->batch * p->m + i;
     for (int64_t j = 0; j < nc; j++)
-      store_out(p, row * p->n + j0 + j, tot[i * ldtot + j] + bias_at(p, row, j0 + j));
+      store_out(p, row * p->n + j0 + j, tot[i * ldtot + j] + fp8g_bias_at(p, row, j0 + j));
   }
 }
 

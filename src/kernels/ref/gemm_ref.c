@@ -45,16 +45,6 @@ static double e8m0_value(uint8_t code) {
   return code == 0xFF ? NAN : ldexp(1.0, (int)code - 127);
 }
 
-static double bias_at(const fp8g_gemm_problem *p, int64_t row, int64_t col) {
-  switch (p->bias_kind) {
-    case FP8G_BIAS_SCALAR: return p->bias[0];
-    case FP8G_BIAS_COL: return p->bias[col];
-    case FP8G_BIAS_ROW: return p->bias[row];
-    case FP8G_BIAS_FULL: return p->bias[row * p->n + col];
-    default: return 0.0;
-  }
-}
-
 /* Scale multiplying K block kb of output (batch, row, col). */
 static double block_scale(const fp8g_gemm_problem *p, int64_t batch, int64_t row, int64_t kb,
                           int64_t col) {
@@ -114,7 +104,7 @@ static fp8gemm_status run_ref(const fp8g_gemm_problem *p) {
                     b_table[b[kk * p->b_stride_k + col * p->b_stride_n]];
           acc += part * block_scale(p, batch, row, kb, col);
         }
-        store_out(p->out, p->out_dtype, row * p->n + col, acc + bias_at(p, row, col));
+        store_out(p->out, p->out_dtype, row * p->n + col, acc + fp8g_bias_at(p, row, col));
       }
     }
   }
