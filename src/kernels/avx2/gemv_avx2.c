@@ -24,7 +24,8 @@ enum { NN_PANEL = 2048, NN_KC = 16, NN_KC_MAX = 32, NT_PANEL = 64 };
  * j of each group, so its four weight streams lie 8 columns apart instead of adjacent.
  * On Zen 3 one core reads streams only 4 KiB apart (adjacent columns of K = 4096) at
  * about the rate of a single stream, ~60% of what far-apart streams get (docs/gemv.md,
- * session 12). The fold tables of a task hold NT_QUAD groups: [nsteps][NT_CS_LD]. */
+ * session 12). The fold tables of a task hold NT_QUAD groups: nsteps x NT_CS_LD
+ * factors (gemv_call.cscale: step-major, or column-major for MX codes read in place). */
 enum { NT_QUAD = 4, NT_CS_LD = 8 * NT_QUAD };
 /* NT rows per group: 4 rows x 2 columns use the FMA pipes better than 8 x 1, even though
  * a second group decodes the (L1-resident) columns again. */
