@@ -1032,7 +1032,9 @@ static void test_nt_interleaved_tiles(void) {
       uint8_t *b = malloc((size_t)(4 * ldb));
       float *a = malloc((size_t)(4 * lda) * sizeof(float));
       /* part and cscale with the driver's layouts: columns 1 apart (adjacent tiles) or
-       * more (a quad's columns are 8 apart; 3 here), rows / steps NT_LD apart */
+       * more (a quad's columns are 8 apart; 3 here), rows / steps NT_LD apart; or cscale
+       * column-major (steps 1 apart, columns nsteps + 1: the driver's MX table for codes
+       * read in place), so the tile's cscale and part column strides are checked apart */
       enum { NT_LD = 12 };
       float *cscale = malloc((size_t)(nsteps * NT_LD) * sizeof(float));
       for (int64_t q = 0; q < nsteps * NT_LD; q++) cscale[q] = ldexpf(1.0f, (int)(q % 5) - 2);
@@ -1055,10 +1057,12 @@ static void test_nt_interleaved_tiles(void) {
               bool special = is_special(dt, (uint8_t)code);
               float part[4 * NT_LD];
               int64_t cst = 1 + 2 * ((code & 1) ^ scaled);
+              bool colmaj = (code >> 1) & 1;
+              int64_t ldcs = colmaj ? 1 : NT_LD, cs_cst = colmaj ? nsteps + 1 : cst;
               gemv_nt_tile t = {.b = b, .ldb = ldb, .a = a, .lda = lda, .part = part,
                                 .ldpart = NT_LD, .cstride = cst, .nk = nk, .table = table,
-                                .cscale = scaled ? cscale : NULL, .ldcs = NT_LD, .next = b,
-                                .next_cols = 0};
+                                .cscale = scaled ? cscale : NULL, .ldcs = ldcs,
+                                .cs_cstride = cs_cst, .next = b, .next_cols = 0};
               for (int rt = 0; rt < 2; rt++) {
                 for (int i = 0; i < 4 * NT_LD; i++) part[i] = -1.0f;
                 int ret = gemv_avx2_nt_tile(&t, mr, cn, rt ? GEMV_DEC_TABLE_X : route);
@@ -1071,7 +1075,7 @@ static void test_nt_interleaved_tiles(void) {
                 for (int i = 0; i < mr; i++)
                   for (int c = 0; c < cn; c++) {
                     uint8_t cc = b[c * ldb + hot[i]];
-                    double f = scaled ? cscale[hot[i] / 32 * NT_LD + c * cst] : 1.0;
+                    double f = scaled ? cscale[hot[i] / 32 * ldcs + c * cs_cst] : 1.0;
                     double want = (double)table[cc] * f, got = part[i * NT_LD + c * cst];
                     if (special && c == col && hot[i] != hot[0]) want = NAN; /* 0 * Inf / NaN */
                     bool ok = isnan(want) ? isnan(got) : got == want;

@@ -24,7 +24,8 @@ enum { NN_PANEL = 2048, NN_KC = 16, NN_KC_MAX = 32, NT_PANEL = 64 };
  * j of each group, so its four weight streams lie 8 columns apart instead of adjacent.
  * On Zen 3 one core reads streams only 4 KiB apart (adjacent columns of K = 4096) at
  * about the rate of a single stream, ~60% of what far-apart streams get (docs/gemv.md,
- * session 12). The fold tables of a task hold NT_QUAD groups: [nsteps][NT_CS_LD]. */
+ * session 12). The fold tables of a task hold NT_QUAD groups: nsteps x NT_CS_LD
+ * factors (gemv_call.cscale: step-major, or column-major for MX codes read in place). */
 enum { NT_QUAD = 4, NT_CS_LD = 8 * NT_QUAD };
 /* NT rows per group: 4 rows x 2 columns use the FMA pipes better than 8 x 1, even though
  * a second group decodes the (L1-resident) columns again. */
@@ -50,7 +51,11 @@ typedef struct gemv_call {
                          times their block's scale (W8A8); one fp32 rounding each */
   int64_t nsteps;     /* ceil(k / 32) */
   int64_t nn_panel;   /* NN columns per task (<= NN_PANEL, a multiple of 64) */
-  float *cscale;      /* folds: per slot, [nsteps][NT_CS_LD] column factors */
+  float *cscale;      /* folds: per slot, nsteps x NT_CS_LD column factors, entry (step q,
+                         column j of the task's group run) at q * cs_step + j * cs_col:
+                         step-major (NT_CS_LD, 1), or column-major (1, nsteps) for MX codes
+                         read in place, whose columns are contiguous (no transpose) */
+  int64_t cs_step, cs_col;
   int64_t batch;      /* batch being run */
   double row_unscale[GEMV_ROWS_MAX]; /* per row: undoes the integer route's lift beyond
                                         2^112 (1 on the F16C routes) */
@@ -325,36 +330,50 @@ static bool mx_group_ok(const gemv_call *c, int lo, int hi) {
   return c->ea_lo + lo - 127 >= -92 && c->ea_hi + hi - 127 + 37 + c->log2kb <= 120;
 }
 
-/* MX fold: cs[q * NT_CS_LD + j] = 2^(eb(q, j0 + j) - 127) for the nsteps 32-K blocks and the nc
- * columns (0 past nc). The codes are read as [k/32][n] rows (8 columns at a time) or,
- * with eb_ld, as the checkpoint's [N, K/32] in place: 8 columns x 8 blocks at a time,
- * transposed in registers. Returns mx_group_ok of the codes read; when false the group
- * takes the double path and the table is not used (it then may hold +Inf for 0xFF). */
+/* MX fold: the factors 2^(eb(q, j0 + j) - 127) of the nsteps 32-K blocks and the nc
+ * columns (0 past nc) at cs[q * cs_step + j * cs_col]. The codes are read as [k/32][n]
+ * rows (8 columns at a time, step-major table) or, with eb_ld, as the checkpoint's
+ * [N, K/32] in place, one contiguous column at a time into a column-major table (no
+ * transpose). Returns mx_group_ok of the codes read; when false the group takes the
+ * double path and the table is not used (it then may hold +Inf / NaN for 0xFF). */
 static bool mx_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs) {
   const fp8g_gemm_problem *p = c->p;
   const uint8_t *eb = p->eb + c->batch * p->sb_batch_stride;
   int64_t ns = c->nsteps, ld = p->eb_ld, q = 0;
-  __m128i mn = _mm_set1_epi8((char)0xFF), mx = _mm_setzero_si128();
-  if (nc == 8 && ld) {
-    const uint8_t *col = eb + j0 * ld;
-    for (; q + 8 <= ns; q += 8) {
-      __m128i x[8];
-      for (int j = 0; j < 8; j++) x[j] = _mm_loadl_epi64((const __m128i *)(col + j * ld + q));
-      /* bytes (column j, block q + s) -> row s of 8 columns */
-      __m128i t0 = _mm_unpacklo_epi8(x[0], x[1]), t1 = _mm_unpacklo_epi8(x[2], x[3]);
-      __m128i t2 = _mm_unpacklo_epi8(x[4], x[5]), t3 = _mm_unpacklo_epi8(x[6], x[7]);
-      __m128i u0 = _mm_unpacklo_epi16(t0, t1), u1 = _mm_unpackhi_epi16(t0, t1);
-      __m128i u2 = _mm_unpacklo_epi16(t2, t3), u3 = _mm_unpackhi_epi16(t2, t3);
-      __m128i v[4] = {_mm_unpacklo_epi32(u0, u2), _mm_unpackhi_epi32(u0, u2),
-                      _mm_unpacklo_epi32(u1, u3), _mm_unpackhi_epi32(u1, u3)};
-      mn = _mm_min_epu8(mn, _mm_min_epu8(_mm_min_epu8(v[0], v[1]), _mm_min_epu8(v[2], v[3])));
-      mx = _mm_max_epu8(mx, _mm_max_epu8(_mm_max_epu8(v[0], v[1]), _mm_max_epu8(v[2], v[3])));
-      for (int h = 0; h < 4; h++) { /* v[h]: blocks q + 2h (low 8 bytes), q + 2h + 1 */
-        _mm256_storeu_ps(cs + (q + 2 * h) * NT_CS_LD, e8m0x8_to_f32(v[h]));
-        _mm256_storeu_ps(cs + (q + 2 * h + 1) * NT_CS_LD, e8m0x8_to_f32(_mm_srli_si128(v[h], 8)));
+  int lo = 0xFF, hi = 0;
+  if (ld) { /* cs_step 1, cs_col nsteps (run() sets the layout) */
+    __m256i mn = _mm256_set1_epi8((char)0xFF), mx = _mm256_setzero_si256();
+    for (int64_t j = 0; j < 8; j++) {
+      float *cj = cs + j * c->cs_col;
+      if (j >= nc) {
+        for (q = 0; q < ns; q++) cj[q] = 0.0f;
+        continue;
       }
+      const uint8_t *col = eb + (j0 + j) * ld;
+      for (q = 0; q + 32 <= ns; q += 32) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(col + q));
+        mn = _mm256_min_epu8(mn, x);
+        mx = _mm256_max_epu8(mx, x);
+      }
+      for (; q < ns; q++) {
+        lo = col[q] < lo ? col[q] : lo;
+        hi = col[q] > hi ? col[q] : hi;
+      }
+      for (q = 0; q + 8 <= ns; q += 8)
+        _mm256_storeu_ps(cj + q, e8m0x8_to_f32(_mm_loadl_epi64((const __m128i *)(col + q))));
+      for (; q < ns; q++) cj[q] = e8m0f_table[col[q]];
     }
-  } else if (nc == 8) {
+    uint8_t lo32[32], hi32[32];
+    _mm256_storeu_si256((__m256i *)lo32, mn);
+    _mm256_storeu_si256((__m256i *)hi32, mx);
+    for (int i = 0; i < 32; i++) {
+      lo = lo32[i] < lo ? lo32[i] : lo;
+      hi = hi32[i] > hi ? hi32[i] : hi;
+    }
+    return mx_group_ok(c, lo, hi);
+  }
+  __m128i mn = _mm_set1_epi8((char)0xFF), mx = _mm_setzero_si128();
+  if (nc == 8) {
     for (; q < ns; q++) {
       __m128i x = _mm_loadl_epi64((const __m128i *)(eb + q * p->n + j0));
       __m128i x2 = _mm_unpacklo_epi64(x, x); /* the 8 codes twice: no zero bytes */
@@ -366,14 +385,13 @@ static bool mx_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs) {
   uint8_t lo8[16], hi8[16];
   _mm_storeu_si128((__m128i *)lo8, mn);
   _mm_storeu_si128((__m128i *)hi8, mx);
-  int lo = 0xFF, hi = 0;
   for (int i = 0; i < 16; i++) {
     lo = lo8[i] < lo ? lo8[i] : lo;
     hi = hi8[i] > hi ? hi8[i] : hi;
   }
   for (; q < ns; q++)
     for (int64_t j = 0; j < 8; j++) {
-      int code = j < nc ? (ld ? eb[(j0 + j) * ld + q] : eb[q * p->n + j0 + j]) : -1;
+      int code = j < nc ? eb[q * p->n + j0 + j] : -1;
       cs[q * NT_CS_LD + j] = code >= 0 ? e8m0f_table[code] : 0.0f;
       if (code >= 0) {
         lo = code < lo ? code : lo;
@@ -419,14 +437,15 @@ static void nt_tiles(const gemv_call *c, const uint8_t *bw, int64_t j0, int g0, 
   const fp8g_gemm_problem *p = c->p;
   int64_t ldb = p->b_stride_n, spread = quad ? 8 : 1; /* columns between a tile's streams */
   gemv_nt_tile t = {.ldb = spread * ldb, .lda = c->lda, .ldpart = NT_CS_LD, .cstride = spread,
-                    .nk = be - k0, .table = c->table, .ldcs = NT_CS_LD};
+                    .nk = be - k0, .table = c->table, .ldcs = c->cs_step,
+                    .cs_cstride = spread * c->cs_col};
   for (int g = g0; g < g0 + ng; g += quad ? ng : 1) {
     int cn = quad ? ng : gemv_avx2_nt_width(NT_MR);
     for (int64_t j = 0; j < nc; j += quad ? 1 : cn) {
       if (!quad && j + cn > nc) cn = 1;
       int64_t col = j0 + 8 * g + j; /* the tile's first column */
       t.b = bw + col * ldb + k0;
-      t.cscale = cscale ? cscale + 8 * g + j : NULL;
+      t.cscale = cscale ? cscale + (8 * g + j) * c->cs_col : NULL;
       /* the next tile (maybe another task's: prefetching is only a hint): the next
        * column of each group, or the first tile of the groups that follow */
       int64_t next = quad && j + 1 < nc ? col + 1 : quad ? j0 + 8 * (g + ng) : col + cn;
@@ -456,8 +475,9 @@ static void nt_columns(const gemv_call *c, const uint8_t *bw, int64_t j0, int ng
     int64_t ncg = g + 1 < ng ? 8 : nc;
     /* folded: the weight scales go into the steps' sums (cscale); else per K block */
     folded[g] = c->group_fold;
-    if (c->mx_fold) folded[g] = mx_cscale(c, j0 + 8 * g, ncg, cscale + 8 * g);
-    else if (folded[g]) block_cscale(c, j0 + 8 * g, ncg, cscale + 8 * g, cs_key + g);
+    float *csg = cscale ? cscale + 8 * g * c->cs_col : NULL;
+    if (c->mx_fold) folded[g] = mx_cscale(c, j0 + 8 * g, ncg, csg);
+    else if (folded[g]) block_cscale(c, j0 + 8 * g, ncg, csg, cs_key + g);
   }
   bool quad = ng == NT_QUAD && nc == 8;
   for (int g = 1; g < ng; g++) quad = quad && folded[g] == folded[0];
@@ -715,6 +735,9 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   c->blocked = !c->mx_fold && !c->group_fold &&
                (p->scale_kind == FP8G_SCALE_BLOCK || p->scale_kind == FP8G_SCALE_MX);
   c->nsteps = (p->k + 31) / 32;
+  bool cs_cols = c->mx_fold && p->eb_ld;
+  c->cs_step = cs_cols ? 1 : NT_CS_LD;
+  c->cs_col = cs_cols ? c->nsteps : 1;
   pthread_once(&tables_once, build_tables);
   set_weight_route(c, p->b_dtype);
   int nthreads = p->nthreads < 1 ? 1 : p->nthreads;

@@ -46,13 +46,15 @@ typedef struct gemv_nt_tile {
   int64_t lda;
   float *part;      /* sum of row i, column c at part[i * ldpart + c * cstride] */
   int64_t ldpart;
-  int64_t cstride;  /* between the part (and cscale) entries of consecutive columns */
+  int64_t cstride;  /* between the part entries of consecutive columns */
   int64_t nk;
   const float *table;
   /* NULL, or per-step column factors (MX weights folded in exactly): the 32-code step q
-   * of column c is multiplied by cscale[q * ldcs + c * cstride] before it is accumulated. */
+   * of column c is multiplied by cscale[q * ldcs + c * cs_cstride] before it is
+   * accumulated (the driver's tables are step-major or, for MX codes read in place,
+   * column-major). */
   const float *cscale;
-  int64_t ldcs;
+  int64_t ldcs, cs_cstride;
   /* The columns the next tile will read (next_cols of them, row stride ldb, same K
    * range; 0 columns: none): their first bytes are prefetched. */
   const uint8_t *next;

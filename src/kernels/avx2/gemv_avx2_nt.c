@@ -31,7 +31,7 @@ enum { NT_NEXT_BYTES = 1024 };
     __m256 w[4];                                                                   \
     gemv_dec32(route, (BPTR) + c * (LDB), t->table, &nan_max, w);                  \
     __m256 f = scaled ? _mm256_broadcast_ss(t->cscale + (STEP) * t->ldcs +         \
-                                            c * t->cstride)                        \
+                                            c * t->cs_cstride)                     \
                       : _mm256_setzero_ps();                                       \
     _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) {                         \
       const float *ai = (APTR) + i * (LDA);                                        \
@@ -77,7 +77,7 @@ enum { NT_NEXT_BYTES = 1024 };
     _Pragma("GCC unroll 8") for (int c = 0; c < cn; c++) {                              \
       gemv_track((BPTR) + c * (LDB), NT_STEP, &nan_max);                                \
       if (scaled) {                                                                     \
-        const float *fc = t->cscale + (STEP) * t->ldcs + c * t->cstride;                \
+        const float *fc = t->cscale + (STEP) * t->ldcs + c * t->cs_cstride;             \
         __m256 f = _mm256_broadcast_ss(fc);                                             \
         _Pragma("GCC unroll 8") for (int i = 0; i < mr; i++) acc[i][c] =                \
             _mm256_fmadd_ps(sum[i][c], f, acc[i][c]);                                   \
