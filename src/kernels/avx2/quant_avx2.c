@@ -265,26 +265,6 @@ static inline void qs_put_e2m1(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS
 #define QS_STREAMS_MIN ((size_t)1 << 16)
 #include "../quant_simd_body.h"
 
-/* 32 raw codes -> 32 code bytes in element order, with signs. The packs saturate
- * nothing: raw codes fit in [-128, 127], the f32 sign survives signed packing. */
-QS_V __m256i qs_codes_bytes(const qs_i raw[QS_N], const qs_f y[QS_N], const qs_enc *e) {
-  __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(raw[0], raw[1]),
-                                 _mm256_packs_epi32(raw[2], raw[3]));
-  b = _mm256_add_epi8(b, _mm256_set1_epi8((char)(1 << e->m)));
-  __m256i s = _mm256_packs_epi16(_mm256_packs_epi32(qs_bits(y[0]), qs_bits(y[1])),
-                                 _mm256_packs_epi32(qs_bits(y[2]), qs_bits(y[3])));
-  s = _mm256_and_si256(s, _mm256_set1_epi8((char)0x80));
-  if (e->sign_bit == 0x08) s = _mm256_srli_epi16(s, 4); /* each 0x80 byte -> 0x08 */
-  if (!e->neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
-  b = _mm256_or_si256(b, s);
-  return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-}
-
-static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
-                              const qs_enc *e) {
-  _mm256_storeu_si256((__m256i *)q, qs_codes_bytes(raw, y, e));
-}
-
 /*
  * 32 raw codes -> 32 fp8 code bytes in element order, sb: their sign bytes (0x80 / 0,
  * pack order). limit PLAIN / CLAMP: raw is not yet limited (QS_LIM_DEFER). The signed
@@ -293,6 +273,8 @@ static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_
  * lim_b + 2^m == 127 (e4m3fn's NaN code: its CLAMP and its non-saturating limit) the
  * saturating add of 2^m is that min. Raw values below the limit are >= -2^m and pass the
  * packs unchanged; the wrapping add of 2^m then gives the code (0x80 for fnuz's NaN).
+ * limit BLEND: raw already limited by the encoder (every path without the deferred
+ * limit passes it), only 2^m is added.
  */
 QS_V __m256i qs_limit_bytes(__m256i b, const qs_enc *e, int limit) {
   __m256i bias = _mm256_set1_epi8((char)(1 << e->m));
@@ -302,50 +284,61 @@ QS_V __m256i qs_limit_bytes(__m256i b, const qs_enc *e, int limit) {
   return _mm256_add_epi8(_mm256_min_epi8(b, _mm256_set1_epi8(e->lim_b[i])), bias);
 }
 
-static inline void qs_put_fp8_lim(uint8_t *q, const qs_i raw[QS_N], __m256i sb, const qs_enc *e,
-                                  int limit) {
+/* b: limited codes (pack order or element order), sb: their sign bytes: -0 only where
+ * the format has it (fnuz: a zero code stays unsigned) */
+QS_V __m256i qs_sign_codes(__m256i b, __m256i sb, const qs_enc *e) {
+  if (!e->neg_zero) sb = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), sb);
+  return _mm256_or_si256(b, sb);
+}
+
+/* 32 raw codes (limited as limit says, qs_limit_bytes) with their sign bytes sb (pack
+ * order, each 0x80 or 0, or 0x08 for e2m1) -> 32 code bytes in element order */
+QS_V __m256i qs_codes_bytes_lim(const qs_i raw[QS_N], __m256i sb, const qs_enc *e, int limit) {
   __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(raw[0], raw[1]),
                                  _mm256_packs_epi32(raw[2], raw[3]));
-  b = qs_limit_bytes(b, e, limit);
-  if (!e->neg_zero) sb = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), sb);
-  b = _mm256_or_si256(b, sb);
-  _mm256_storeu_si256((__m256i *)q,
-                      _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  b = qs_sign_codes(qs_limit_bytes(b, e, limit), sb, e);
+  return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+/* 32 limited raw codes -> 32 code bytes in element order, the signs of y. */
+QS_V __m256i qs_codes_bytes(const qs_i raw[QS_N], const qs_f y[QS_N], const qs_enc *e) {
+  __m256i s = qs_sign_bytes_y(y);
+  if (e->sign_bit == 0x08) s = _mm256_srli_epi16(s, 4); /* each 0x80 byte -> 0x08 */
+  return qs_codes_bytes_lim(raw, s, e, QS_LIM_BLEND);
+}
+
+static inline void qs_put_fp8(uint8_t *q, const qs_i raw[QS_N], const qs_f y[QS_N],
+                              const qs_enc *e) {
+  _mm256_storeu_si256((__m256i *)q, qs_codes_bytes(raw, y, e));
+}
+
+static inline void qs_put_fp8_lim(uint8_t *q, const qs_i raw[QS_N], __m256i sb, const qs_enc *e,
+                                  int limit) {
+  _mm256_storeu_si256((__m256i *)q, qs_codes_bytes_lim(raw, sb, e, limit));
 }
 
 /* 32 raw codes of x[0..31] in qs_load_bf16_pair order (even, odd, even, odd) -> 32
- * code bytes in element order, the signs taken from the bf16 inputs. */
-static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
-                                    const qs_enc *e) {
+ * code bytes in element order, the signs taken from the bf16 inputs; limit as in
+ * qs_codes_bytes_lim (BLEND: raw already limited). */
+static inline void qs_put_fp8_bf16p_lim(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
+                                        const qs_enc *e, int limit) {
   /* per 128-bit lane: elements 0 2 4 6 1 3 5 7 16 18 20 22 17 19 21 23 (+8 in lane 1) */
   __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(raw[0], raw[1]),
                                  _mm256_packs_epi32(raw[2], raw[3]));
   b = _mm256_shuffle_epi8(b, _mm256_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15,
                                               0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15));
-  b = _mm256_add_epi8(b, _mm256_set1_epi8((char)(1 << e->m)));
+  b = qs_limit_bytes(b, e, limit);
   /* the same order (0-7 16-23 | 8-15 24-31) from packing the bf16 words: saturation
    * keeps each sign */
   __m256i s = _mm256_packs_epi16(_mm256_loadu_si256((const __m256i *)x),
                                  _mm256_loadu_si256((const __m256i *)(x + 16)));
   s = _mm256_and_si256(s, _mm256_set1_epi8((char)0x80));
-  if (!e->neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
-  _mm256_storeu_si256((__m256i *)q, _mm256_permute4x64_epi64(_mm256_or_si256(b, s), 0xd8));
+  _mm256_storeu_si256((__m256i *)q, _mm256_permute4x64_epi64(qs_sign_codes(b, s, e), 0xd8));
 }
 
-/* qs_put_fp8_bf16p with the limit applied to the packed bytes as in qs_put_fp8_lim (raw
- * not yet limited for PLAIN / CLAMP) */
-static inline void qs_put_fp8_bf16p_lim(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
-                                        const qs_enc *e, int limit) {
-  __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(raw[0], raw[1]),
-                                 _mm256_packs_epi32(raw[2], raw[3]));
-  b = _mm256_shuffle_epi8(b, _mm256_setr_epi8(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15,
-                                              0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15));
-  b = qs_limit_bytes(b, e, limit);
-  __m256i s = _mm256_packs_epi16(_mm256_loadu_si256((const __m256i *)x),
-                                 _mm256_loadu_si256((const __m256i *)(x + 16)));
-  s = _mm256_and_si256(s, _mm256_set1_epi8((char)0x80));
-  if (!e->neg_zero) s = _mm256_andnot_si256(_mm256_cmpeq_epi8(b, _mm256_setzero_si256()), s);
-  _mm256_storeu_si256((__m256i *)q, _mm256_permute4x64_epi64(_mm256_or_si256(b, s), 0xd8));
+static inline void qs_put_fp8_bf16p(uint8_t *q, const qs_i raw[QS_N], const uint16_t *x,
+                                    const qs_enc *e) {
+  qs_put_fp8_bf16p_lim(q, raw, x, e, QS_LIM_BLEND);
 }
 
 /* Element 2i in the low nibble of byte i. */
