@@ -330,6 +330,17 @@ static bool mx_group_ok(const gemv_call *c, int lo, int hi) {
   return c->ea_lo + lo - 127 >= -92 && c->ea_hi + hi - 127 + 37 + c->log2kb <= 120;
 }
 
+/* lo = min(lo, the bytes of mn), hi = max(hi, the bytes of mx) */
+static void fold_code_range(__m128i mn, __m128i mx, int *lo, int *hi) {
+  uint8_t lo16[16], hi16[16];
+  _mm_storeu_si128((__m128i *)lo16, mn);
+  _mm_storeu_si128((__m128i *)hi16, mx);
+  for (int i = 0; i < 16; i++) {
+    *lo = lo16[i] < *lo ? lo16[i] : *lo;
+    *hi = hi16[i] > *hi ? hi16[i] : *hi;
+  }
+}
+
 /* MX fold: the factors 2^(eb(q, j0 + j) - 127) of the nsteps 32-K blocks and the nc
  * columns (0 past nc) at cs[q * cs_step + j * cs_col]. The codes are read as [k/32][n]
  * rows (8 columns at a time, step-major table) or, with eb_ld, as the checkpoint's
@@ -363,13 +374,8 @@ static bool mx_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs) {
         _mm256_storeu_ps(cj + q, e8m0x8_to_f32(_mm_loadl_epi64((const __m128i *)(col + q))));
       for (; q < ns; q++) cj[q] = e8m0f_table[col[q]];
     }
-    uint8_t lo32[32], hi32[32];
-    _mm256_storeu_si256((__m256i *)lo32, mn);
-    _mm256_storeu_si256((__m256i *)hi32, mx);
-    for (int i = 0; i < 32; i++) {
-      lo = lo32[i] < lo ? lo32[i] : lo;
-      hi = hi32[i] > hi ? hi32[i] : hi;
-    }
+    fold_code_range(_mm_min_epu8(_mm256_castsi256_si128(mn), _mm256_extracti128_si256(mn, 1)),
+                    _mm_max_epu8(_mm256_castsi256_si128(mx), _mm256_extracti128_si256(mx, 1)), &lo, &hi);
     return mx_group_ok(c, lo, hi);
   }
   __m128i mn = _mm_set1_epi8((char)0xFF), mx = _mm_setzero_si128();
@@ -382,13 +388,7 @@ static bool mx_cscale(const gemv_call *c, int64_t j0, int64_t nc, float *cs) {
       _mm256_storeu_ps(cs + q * NT_CS_LD, e8m0x8_to_f32(x));
     }
   }
-  uint8_t lo8[16], hi8[16];
-  _mm_storeu_si128((__m128i *)lo8, mn);
-  _mm_storeu_si128((__m128i *)hi8, mx);
-  for (int i = 0; i < 16; i++) {
-    lo = lo8[i] < lo ? lo8[i] : lo;
-    hi = hi8[i] > hi ? hi8[i] : hi;
-  }
+  fold_code_range(mn, mx, &lo, &hi);
   for (; q < ns; q++)
     for (int64_t j = 0; j < 8; j++) {
       int code = j < nc ? eb[q * p->n + j0 + j] : -1;
