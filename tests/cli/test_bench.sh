@@ -63,6 +63,8 @@ ok = ok and all((r["peak_class"] == "none") == (r["peak_gflops"] == 0) for r in 
 ok = ok and all((r["peak_class"] == "bf16_dot") == r["kernel"].endswith("avx512bf16") for r in rows)
 ok = ok and sorted({r["scheme"] for r in rows}) == ["mx", "per_token", "w8a16"]
 ok = ok and all(r["threads"] == 1 and r["seconds"] > 0 and r["kernel"] for r in rows)
+# --min-time 0: the three timed rounds every case gets, and no more
+ok = ok and all(r["runs"] == 3 for r in rows)
 ok = ok and all(r["op"] == ("fp8_gemm_w8a16" if r["scheme"] == "w8a16" else "fp8_gemm") for r in rows)
 sys.exit(0 if ok else 1)
 PY
@@ -87,6 +89,15 @@ ok = ok and all(len(v) == 1 and min(v) >= 3 for v in groups.values())
 sys.exit(0 if ok else 1)
 PY
 check "schemes of a shape share their timing rounds (equal runs; exit $rc)" $?
+
+# A scheme that cannot run a shape (mx needs K % 32 == 0) fails alone: the other schemes of
+# the group still print, stderr names the case, and the exit status says a case failed.
+"$CLI" bench --json --shape 2x64x100 --scheme per_token,mx,w8a16 --threads 1 --min-time 0 \
+  --no-naive >"$tmp/mxk" 2>"$tmp/err"
+rc=$?
+[[ $rc -eq 1 && $(wc -l <"$tmp/mxk") -eq 2 ]] && grep -q '"scheme":"per_token"' "$tmp/mxk" &&
+  grep -q '"scheme":"w8a16"' "$tmp/mxk" && grep -q "mx 2x64x100: mx needs K % 32 == 0" "$tmp/err"
+check "mx with K % 32 != 0 fails alone (exit $rc; stderr: $(cat "$tmp/err"))" $?
 
 # Weight placement: 64-byte aligned by default (as PyTorch allocates), else the offset asked
 # for, in the header and in every JSON line.
