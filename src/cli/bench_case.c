@@ -294,17 +294,22 @@ static void describe(bench_scheme s, int64_t m, int64_t n, int64_t k, const benc
   }
 }
 
+/* Marks r failed; the first note written (the most specific reason) is kept. */
 static void fail(bench_result *r, const char *what) {
   r->failed = true;
   if (!r->note[0]) snprintf(r->note, sizeof r->note, "%s: %s", what, fp8gemm_last_error());
+}
+
+static void fail_oom(bench_result *r) {
+  r->failed = true;
+  if (!r->note[0]) snprintf(r->note, sizeof r->note, "out of memory");
 }
 
 /* Buffers, infer and output of case i; on failure the case is marked failed. */
 static void open_case(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_config *cfg,
                       const weight_pool *pool, case_buffers *b, bench_result *r) {
   if (setup(s, m, n, k, cfg, pool, b, r) != 0) {
-    r->failed = true;
-    if (!r->note[0]) snprintf(r->note, sizeof r->note, "out of memory");
+    fail_oom(r);
     return;
   }
   if (run_op(s, b, n, k, cfg->nt, 0, true) != FP8GEMM_OK) {
@@ -313,8 +318,7 @@ static void open_case(bench_scheme s, int64_t m, int64_t n, int64_t k, const ben
   }
   b->out = malloc(fp8gemm_tensor_nbytes(&b->out_t));
   if (!b->out) {
-    r->failed = true;
-    snprintf(r->note, sizeof r->note, "out of memory");
+    fail_oom(r);
     return;
   }
   b->out_t.data = b->out;
@@ -346,16 +350,12 @@ int bench_run_group(const bench_scheme *schemes, int count, int64_t m, int64_t n
       results[i].skipped = false;
       results[i].note[0] = 0;
       fail(&results[i], "threads");
-    }
-    else if (!results[i].skipped) live[nlive++] = i;
+    } else if (!results[i].skipped) live[nlive++] = i;
   }
   if (!nlive) return 0;
   weight_pool pool = {0};
   if (fill_pool(&pool, n, k, cfg) != 0) {
-    for (int q = 0; q < nlive; q++) {
-      results[live[q]].failed = true;
-      snprintf(results[live[q]].note, sizeof results[live[q]].note, "out of memory");
-    }
+    for (int q = 0; q < nlive; q++) fail_oom(&results[live[q]]);
     free_pool(&pool);
     return 0;
   }

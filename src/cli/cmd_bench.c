@@ -16,6 +16,8 @@
 #include "fp8gemm.h"
 
 enum { MAX_SHAPES = 256, MAX_THREAD_COUNTS = 8 };
+/* Text table: the kernel column fits the longest kernel name (gemm_w8a16_avx512bf16). */
+enum { KERNEL_COL = 21 };
 
 typedef struct shape {
   int64_t m, n, k;
@@ -236,8 +238,8 @@ int cmd_bench(int argc, char **argv) {
            "dequantize to fp32 + fp32 GEMM (bench_sgemm)\n\n",
            o.cfg.nt ? "NT view of [N, K]" : "[K, N] contiguous", o.cfg.weight_offset,
            o.in_cache ? ", two buffers reused (--in-cache)" : "");
-    printf("%-14s %-10s %5s %6s %6s %3s %-16s %9s %8s %7s %5s %6s %-4s %9s %7s\n", "op", "scheme",
-           "M", "N", "K", "thr", "kernel", "ms", "GFLOP/s", "GB/s", "%bw", "%peak", "vs",
+    printf("%-14s %-10s %5s %6s %6s %3s %-*s %9s %8s %7s %5s %6s %-4s %9s %7s\n", "op", "scheme",
+           "M", "N", "K", "thr", KERNEL_COL, "kernel", "ms", "GFLOP/s", "GB/s", "%bw", "%peak", "vs",
            "naive ms", "speedup");
   }
   int failures = 0;
@@ -263,9 +265,9 @@ int cmd_bench(int argc, char **argv) {
         double wbytes = (double)sh.n * (double)sh.k;
         if (r.skipped) {
           if (!o.json)
-            printf("%-14s %-10s %5lld %6lld %6lld %3d %-16s %s\n", r.op,
+            printf("%-14s %-10s %5lld %6lld %6lld %3d %-*s %s\n", r.op,
                    bench_scheme_name(s), (long long)sh.m, (long long)sh.n,
-                   (long long)sh.k, o.threads[t], r.kernel, r.note);
+                   (long long)sh.k, o.threads[t], KERNEL_COL, r.kernel, r.note);
           continue;
         }
         double gflops = flops / r.seconds / 1e9, gbps = wbytes / r.seconds / 1e9;
@@ -294,9 +296,9 @@ int cmd_bench(int argc, char **argv) {
             snprintf(naive, sizeof naive, "%.3f", r.naive_seconds * 1e3);
             snprintf(sp, sizeof sp, "%.2fx", speedup);
           }
-          printf("%-14s %-10s %5lld %6lld %6lld %3d %-16s %9.3f %8.1f %7.1f %4.0f%% %5.0f%% %-4s %9s %7s\n",
+          printf("%-14s %-10s %5lld %6lld %6lld %3d %-*s %9.3f %8.1f %7.1f %4.0f%% %5.0f%% %-4s %9s %7s\n",
                  r.op, bench_scheme_name(s), (long long)sh.m, (long long)sh.n,
-                 (long long)sh.k, o.threads[t], r.kernel, r.seconds * 1e3, gflops, gbps,
+                 (long long)sh.k, o.threads[t], KERNEL_COL, r.kernel, r.seconds * 1e3, gflops, gbps,
                  100 * fbw, 100 * fpeak, bf16 ? "bf16" : "fma", naive, sp);
         }
         fflush(stdout);
