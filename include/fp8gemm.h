@@ -287,7 +287,9 @@ typedef struct fp8gemm_kernel_info {
  * The capability query ("hasattr" done by the library): is `op` with `scheme` on
  * `dtype` (the fp8 / element dtype of the op) served here, and by which kernel, under
  * the current ISA cap? Runs nothing. FP8GEMM_OK and *info filled, or
- * FP8GEMM_UNIMPLEMENTED with a message saying why.
+ * FP8GEMM_UNIMPLEMENTED with a message saying why. For fp8_gemm / fp8_gemm_w8a16 the
+ * answer is for a typical problem: N = K = 4096, the weight the NT view of a [N, K]
+ * tensor, M = 128 (fp8_gemm) or 1 (w8a16); fp8gemm_query_shape asks for another.
  */
 FP8GEMM_API fp8gemm_status fp8gemm_query(fp8gemm_op op, fp8gemm_scheme scheme,
                                          fp8gemm_dtype dtype, fp8gemm_kernel_info *info);

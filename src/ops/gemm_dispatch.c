@@ -108,11 +108,14 @@ bool fp8g_gemm_scheme_problem(fp8gemm_op op, fp8gemm_scheme scheme, fp8gemm_dtyp
 /* ------------------------------------------------------------ capability query */
 /*
  * "Which kernel would serve a typical problem of this scheme and dtype?" A typical
- * problem is N = K = 4096 with dense scales of the scheme; M = 128 for fp8_gemm
- * (prefill) and M = 1 for fp8_gemm_w8a16 (decode). Only `supports` is consulted,
- * so the problem carries no data.
+ * problem is N = K = 4096 with dense scales of the scheme and the weight as a model
+ * holds it: the NT view of a checkpoint's [N, K] tensor (vLLM and torch pass
+ * `weight.t()`), which is also the layout of a packed weight; M = 128 for fp8_gemm
+ * (prefill) and M = 1 for fp8_gemm_w8a16 (decode). Only `supports` is consulted, so
+ * the problem carries no data.
  */
 enum { TYPICAL_N = 4096, TYPICAL_K = 4096, TYPICAL_M_W8A8 = 128, TYPICAL_M_W8A16 = 1 };
+static const bool TYPICAL_WEIGHT_NT = true;
 
 /* Scheme names for messages, from the registry's table. */
 static const char *scheme_str(fp8gemm_scheme scheme) {
@@ -140,7 +143,7 @@ fp8gemm_status fp8g_query_fp8_gemm(fp8gemm_scheme scheme, fp8gemm_dtype dtype,
                       fp8g_dtype_str(dtype));
   fp8g_gemm_problem p;
   if (!fp8g_gemm_scheme_problem(FP8GEMM_OP_FP8_GEMM, scheme, dtype, TYPICAL_M_W8A8, TYPICAL_N,
-                                TYPICAL_K, false, &p))
+                                TYPICAL_K, TYPICAL_WEIGHT_NT, &p))
     return fp8g_error(FP8GEMM_UNIMPLEMENTED,
                       "fp8_gemm: scheme: expected per_tensor, per_token, block or mx, got %s",
                       scheme_str(scheme));
@@ -157,7 +160,7 @@ fp8gemm_status fp8g_query_fp8_gemm_w8a16(fp8gemm_scheme scheme, fp8gemm_dtype dt
                       fp8g_dtype_str(dtype));
   fp8g_gemm_problem p;
   if (!fp8g_gemm_scheme_problem(FP8GEMM_OP_FP8_GEMM_W8A16, scheme, dtype, TYPICAL_M_W8A16,
-                                TYPICAL_N, TYPICAL_K, false, &p))
+                                TYPICAL_N, TYPICAL_K, TYPICAL_WEIGHT_NT, &p))
     return fp8g_error(FP8GEMM_UNIMPLEMENTED,
                       "fp8_gemm_w8a16: scheme: expected per_tensor, per_token, group, block or "
                       "mx, got %s",

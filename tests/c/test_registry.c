@@ -167,11 +167,14 @@ static void test_query(void) {
 }
 
 /* fp8gemm_query_shape: every GEMM scheme at decode and prefill shapes, NN and NT, under
- * every cap the CPU has, names a kernel the cap allows; under the scalar cap it is the
- * one fp8gemm_query names. Bad arguments are rejected with a message. */
+ * every cap the CPU has, names a kernel the cap allows; at the typical problem (the NT
+ * view of [4096, 4096], M = 128 for fp8_gemm, 1 for w8a16) it is the kernel
+ * fp8gemm_query and fp8gemm_query_packed name. Bad arguments are rejected with a
+ * message. */
 static void test_query_shape(void) {
   static const fp8gemm_op ops[] = {FP8GEMM_OP_FP8_GEMM, FP8GEMM_OP_FP8_GEMM_W8A16};
-  static const int64_t ms[] = {1, 16, 17, 300};
+  static const int64_t typical_m[] = {128, 1};
+  static const int64_t ms[] = {1, 16, 17, 128, 300};
   fp8gemm_isa detected = fp8gemm_isa_detected();
   fp8gemm_isa saved = fp8gemm_get_max_isa();
   for (int isa = 0; isa <= (int)detected; isa++) {
@@ -187,10 +190,15 @@ static void test_query_shape(void) {
             CHECK(st == FP8GEMM_OK && k.name && k.isa <= (fp8gemm_isa)isa,
                   "%s scheme %d m %lld nt %d cap %d: %s", info->name, (int)info->schemes[s],
                   (long long)ms[m], nt, isa, fp8gemm_last_error());
-            if (isa == FP8GEMM_ISA_SCALAR && st == FP8GEMM_OK) {
+            if (nt && ms[m] == typical_m[o] && st == FP8GEMM_OK) {
+              fp8gemm_kernel_info pk = {0};
               fp8gemm_query(ops[o], info->schemes[s], FP8GEMM_E4M3FN, &q);
-              CHECK(q.name && strcmp(k.name, q.name) == 0, "%s scalar: %s vs %s", info->name,
-                    k.name, q.name ? q.name : "(null)");
+              fp8gemm_query_packed(ops[o], info->schemes[s], FP8GEMM_E4M3FN, &pk);
+              CHECK(q.name && pk.name && strcmp(k.name, q.name) == 0 &&
+                        strcmp(k.name, pk.name) == 0,
+                    "%s scheme %d cap %d: typical problem %s, query %s, query_packed %s",
+                    info->name, (int)info->schemes[s], isa, k.name,
+                    q.name ? q.name : "(null)", pk.name ? pk.name : "(null)");
             }
           }
     }
