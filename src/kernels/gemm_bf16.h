@@ -117,7 +117,7 @@ typedef struct fp8g_bf16_tile {
   bool first;
   bool bs_uniform; /* SEGMENTED: bscale[s][j] is the same for every j of the tile (a
                     * 128 x 128 block scale over a 64-column panel): one broadcast */
-  const float *c_next; /* C of the tile to run next (same ldc), prefetched into L2; or NULL */
+  const float *c_next; /* C of the tile to run next (same ldc), prefetched near this one's end; or NULL */
   int64_t lda;         /* C^T tiles (fp8g_bf16_isa_ops.ukernel_wt): row i's pairs at a + i * lda */
 } fp8g_bf16_tile;
 typedef void (*fp8g_bf16_ukernel_fn)(const fp8g_bf16_tile *t, fp8g_bf16_mode mode);

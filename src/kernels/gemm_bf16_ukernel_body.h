@@ -94,16 +94,22 @@ _Static_assert(FP8G_BF16_MR == 6 && FP8G_BF16_NR == 64, "the macros below spell 
     BK_FOLDU1(i, 0) BK_FOLDU1(i, 1)     \
     BK_FOLDU1(i, 2) BK_FOLDU1(i, 3))
 
-/* The next tile's C rows (4 lines each) while this one runs, for writing (AVX-512:
- * PREFETCHW). Its loads at the start of a tile would otherwise stall every accumulator
- * chain, and its stores at the end miss: with the rows only prefetched into L2, a
- * 4096^3 GEMM (C workspace 8 MiB, rows read and written once per K block) ran the
- * micro-kernel at 92-94% of the peak, with PREFETCHW 96-97% (docs/kernels.md). */
+/* The next tile's C rows (4 lines each), for writing (AVX-512: PREFETCHW), issued
+ * BK_PF_TAIL pairs (~1500 cycles) before this tile's end. Its loads at the start of a
+ * tile would otherwise stall every accumulator chain, and its stores at the end miss:
+ * with the rows only prefetched into L2, a 4096^3 GEMM (C workspace 8 MiB, rows read
+ * and written once per K block) ran the micro-kernel at 92-94% of the peak, with
+ * PREFETCHW at the tile's start 96-97%; issued near the end the lines are still in L1
+ * when the next tile loads them (the tile streams ~140 KiB of A and B through L1 in
+ * between otherwise; docs/kernels.md, session 15). */
+enum { BK_PF_TAIL = 64 };
 #define BK_PF_ROW(i)                                                   \
   BK_IF_ROW(i, bk_prefetch_c(t->c_next + (i) * ldc);                   \
                bk_prefetch_c(t->c_next + (i) * ldc + 16);              \
                bk_prefetch_c(t->c_next + (i) * ldc + 32);              \
                bk_prefetch_c(t->c_next + (i) * ldc + 48);)
+/* Pair steps before that prefetch (0 when the tile is that short). */
+static inline int64_t bk_pf_head(int64_t kp) { return kp > BK_PF_TAIL ? kp - BK_PF_TAIL : 0; }
 
 /* The micro-kernel for the first R rows of an MR-row A panel (R <= MR; the A panel
  * keeps its MR-row layout). Each lane's arithmetic is the same for every R, so a tile
@@ -113,21 +119,26 @@ static inline __attribute__((always_inline)) void bk_ukernel_rows(const fp8g_bf1
   float *c = t->c;
   int64_t ldc = t->ldc;
   const uint32_t *a = t->a, *b = t->b;
-  if (t->c_next) {
-    BK_ROWS(BK_PF_ROW)
-  }
+  int64_t head = bk_pf_head(t->kp);
   if (mode == FP8G_BF16_CHAIN) {
     BK_ROWS(BK_DECL)
     if (!t->first) {
       BK_ROWS(BK_LOAD)
     }
-    BK_K_LOOP(t->kp)
+    BK_K_LOOP(head)
+    if (t->c_next) {
+      BK_ROWS(BK_PF_ROW)
+    }
+    BK_K_LOOP(t->kp - head)
     BK_ROWS(BK_STORE)
     return;
   }
   bool first = t->first;
   for (int64_t k0 = 0, s_i = 0; k0 < t->kp; k0 += t->seg_pairs, s_i++) {
     int64_t len = t->kp - k0 < t->seg_pairs ? t->kp - k0 : t->seg_pairs;
+    if (t->c_next && k0 <= head && head < k0 + len) { /* at the start of the segment holding step head */
+      BK_ROWS(BK_PF_ROW)
+    }
     BK_ROWS(BK_DECL)
     BK_K_LOOP(len)
     const float *as = t->ascale + s_i * FP8G_BF16_MR, *bsp = t->bscale + s_i * FP8G_BF16_NR;
@@ -177,6 +188,14 @@ static const fp8g_bf16_ukernel_fn BK_UKERNEL_ROWS[FP8G_BF16_MR] = {
     c##i##1 = bk_dot(c##i##1, ai, b1);                 \
     c##i##2 = bk_dot(c##i##2, ai, b2);                 \
     c##i##3 = bk_dot(c##i##3, ai, b3);)
+/* Pair steps [j0, j1) of a C^T tile. */
+#define BK_WT_STEPS(j0, j1)                                                                 \
+  for (int64_t j = (j0); j < (j1); j++) {                                                    \
+    bk_p b0 = bk_load_pairs(b), b1 = bk_load_pairs(b + 16), b2 = bk_load_pairs(b + 32),     \
+         b3 = bk_load_pairs(b + 48);                                                         \
+    BK_ROWS(BK_DOT_ROWW)                                                                     \
+    b += FP8G_BF16_NR;                                                                       \
+  }
 static inline __attribute__((always_inline)) void bk_ukernel_wt(const fp8g_bf16_tile *t, const int R) {
   float *c = t->c;
   int64_t ldc = t->ldc, lda = t->lda;
@@ -185,23 +204,21 @@ static inline __attribute__((always_inline)) void bk_ukernel_wt(const fp8g_bf16_
   const uint32_t *a0 = t->a, *a1 = R > 1 ? a0 + lda : a0, *a2 = R > 2 ? a0 + 2 * lda : a0,
                  *a3 = R > 3 ? a0 + 3 * lda : a0, *a4 = R > 4 ? a0 + 4 * lda : a0,
                  *a5 = R > 5 ? a0 + 5 * lda : a0;
-  if (t->c_next) {
-    BK_ROWS(BK_PF_ROW)
-  }
+  int64_t head = bk_pf_head(t->kp);
   BK_ROWS(BK_DECL)
   if (!t->first) {
     BK_ROWS(BK_LOAD)
   }
-  for (int64_t j = 0; j < t->kp; j++) {
-    bk_p b0 = bk_load_pairs(b), b1 = bk_load_pairs(b + 16), b2 = bk_load_pairs(b + 32),
-         b3 = bk_load_pairs(b + 48);
-    BK_ROWS(BK_DOT_ROWW)
-    b += FP8G_BF16_NR;
+  BK_WT_STEPS(0, head)
+  if (t->c_next) {
+    BK_ROWS(BK_PF_ROW)
   }
+  BK_WT_STEPS(head, t->kp)
   BK_ROWS(BK_STORE)
   (void)a1, (void)a2, (void)a3, (void)a4, (void)a5;
 }
 #undef BK_DOT_ROWW
+#undef BK_WT_STEPS
 #define BK_WT_CAT(a, b) a##b
 #define BK_WT_XCAT(a, b) BK_WT_CAT(a, b)
 #define BK_WT_NAME(r) BK_WT_XCAT(BK_UKERNEL_WT, r)

@@ -717,6 +717,65 @@ static void real_vs_emulated(void) {
   printf("real VDPBF16PS kernel vs emulation: %d problems compared bit for bit\n", run);
 }
 
+/* ------------------------------------------------------------ tile K loop */
+/* The micro-kernel body (through the emulated vocabulary: the real kernel compiles the
+ * same body and equals the emulation bit for bit, real_vs_emulated) on single tiles of
+ * kp pairs around the point where the K loop splits to prefetch the next tile's C
+ * (BK_PF_TAIL pairs before the end; none for short tiles), with and without a next
+ * tile, CHAIN from C or from 0 and SEGMENTED with segments that start before, at and
+ * after that point, against the chain of emu_dpbf16_lane steps written out here: every
+ * pair step runs exactly once, in order. */
+static float tile_bf16(rng *r) { /* small normal bf16 values: no flush, no overflow */
+  return ldexpf((float)rng_int(r, -15, 15), (int)rng_int(r, -6, 2));
+}
+static void tile_k_split(void) {
+  enum { KMAX = 2 * BK_PF_TAIL + 3, MR_T = FP8G_BF16_MR, NR_T = FP8G_BF16_NR };
+  static const int64_t kps[] = {1, 2, BK_PF_TAIL - 1, BK_PF_TAIL, BK_PF_TAIL + 1, BK_PF_TAIL + 2,
+                                2 * BK_PF_TAIL - 1, 2 * BK_PF_TAIL, KMAX};
+  static const int64_t segs[] = {0 /* CHAIN */, 16, BK_PF_TAIL, 50};
+  static uint32_t a[(KMAX + BK_PF_TAIL) * MR_T], b[(KMAX + BK_PF_TAIL) * NR_T]; /* a mutant's overrun stays inside */
+  static float c0[MR_T * (NR_T + 16)], c[MR_T * (NR_T + 16)], next[MR_T * (NR_T + 16)];
+  float as[KMAX * MR_T], bs[KMAX * NR_T];
+  rng r = {17};
+  int run = 0, bad = 0;
+  for (size_t ki = 0; ki < sizeof kps / sizeof kps[0]; ki++)
+    for (size_t si = 0; si < sizeof segs / sizeof segs[0]; si++)
+      for (int v = 0; v < 4; v++) { /* bit 0: first, bit 1: a next tile */
+        int64_t kp = kps[ki], seg = segs[si], ldc = NR_T + 16;
+        bool first = v & 1;
+        /* pairs past kp nonzero too: a step too many changes the sums */
+        for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) a[i] = pair(tile_bf16(&r), tile_bf16(&r));
+        for (size_t i = 0; i < sizeof b / sizeof b[0]; i++) b[i] = pair(tile_bf16(&r), tile_bf16(&r));
+        for (int64_t i = 0; i < kp * MR_T; i++) as[i] = ldexpf(1.0f + (float)rng_int(&r, 0, 7) / 8, -3);
+        for (int64_t i = 0; i < kp * NR_T; i++) bs[i] = ldexpf(1.0f + (float)rng_int(&r, 0, 7) / 8, 2);
+        for (int64_t i = 0; i < MR_T * ldc; i++) c0[i] = c[i] = next[i] = tile_bf16(&r);
+        fp8g_bf16_tile t = {.kp = kp, .seg_pairs = seg, .a = a, .b = b, .ascale = as, .bscale = bs,
+                            .c = c, .ldc = ldc, .first = first, .c_next = v & 2 ? next : NULL};
+        ukernel_bf16_emul(&t, seg ? FP8G_BF16_SEGMENTED : FP8G_BF16_CHAIN);
+        bool ok = true;
+        for (int i = 0; i < MR_T; i++)
+          for (int j = 0; j < NR_T; j++) {
+            float want = first ? 0.0f : c0[i * ldc + j];
+            int64_t step = seg ? seg : kp;
+            for (int64_t k0 = 0, s_i = 0; k0 < kp; k0 += step, s_i++) {
+              float acc = seg ? 0.0f : want;
+              for (int64_t k = k0; k < k0 + step && k < kp; k++)
+                acc = emu_dpbf16_lane(acc, a[k * MR_T + i], b[k * NR_T + j]);
+              want = seg ? fmaf(acc, as[s_i * MR_T + i] * bs[s_i * NR_T + j], want) : acc;
+            }
+            ok = ok && same_bits(c[i * ldc + j], want);
+          }
+        for (int64_t i = 0; i < MR_T * ldc; i++) /* nothing past the tile's columns; the next tile's C only prefetched */
+          ok = ok && (i % ldc < NR_T || same_bits(c[i], c0[i])) && same_bits(next[i], c0[i]);
+        if (!ok && ++bad <= 3)
+          CHECK(false, "tile of %lld pairs, segment %lld, first %d, next tile %d: not the chain",
+                (long long)kp, (long long)seg, (int)first, v >> 1);
+        run++;
+      }
+  CHECK(bad == 0, "tile K loop split (%d tiles)", run);
+  printf("tile K loop around the C prefetch point: %d tiles against the written-out chain\n", run);
+}
+
 /* ------------------------------------------------------------ tile epilogue */
 /* A C value for the epilogue test: ordinary, or one of the cases its roundings and
  * NaN handling must treat exactly like the AVX2 epilogue's. */
@@ -1057,6 +1116,7 @@ int main(void) {
   else printf("segmented MX through the emulation: needs avx2, not tested\n");
   registration();
   real_vs_emulated();
+  tile_k_split();
   tile_epilogue_isa();
   if (fp8gemm_isa_detected() >= FP8GEMM_ISA_AVX2) fused_paths();
   else printf("fused vs separate B packing: needs avx2, not tested\n");
