@@ -135,13 +135,13 @@ static inline __attribute__((always_inline)) void seg_store4(__m512 v, float *ou
  * (exact decode, then the masked exponent add). */
 typedef enum { KIND_PLAIN, KIND_SEG, KIND_MX, KIND_COUNT, KIND_MX_SAT = KIND_COUNT, KIND_MX_ACT } tile_kind;
 
-/* Decodes 64 codes (MX: folds the chunk's exponents), recording non-finite codes for
- * KIND_MX_SAT. */
+/* Decodes 64 codes (MX: folds the chunk's exponents); KIND_MX_SAT: *lo gets the low
+ * bytes that carry the Inf / NaN mark (mark_cols records them), *nan80 fnuz NaN codes. */
 static inline __attribute__((always_inline)) void decode_col(const gemv_bf16_vtab *v, __m512i codes, const bool fnuz,
                                                              const tile_kind kind, uint32_t mx, int mx_bias,
-                                                             __m512i w[2], __m512i *hmax, __mmask64 *nan80) {
+                                                             __m512i w[2], __m512i *lo, __mmask64 *nan80) {
   if (kind == KIND_MX_SAT) {
-    gemv_bf16_dec64_mx(v, codes, fnuz, mx_spread(mx), w, hmax, nan80);
+    gemv_bf16_dec64_mx(v, codes, fnuz, mx_spread(mx), w, lo, nan80);
     return;
   }
   gemv_bf16_dec64(v, codes, fnuz, w);
@@ -150,6 +150,11 @@ static inline __attribute__((always_inline)) void decode_col(const gemv_bf16_vta
     w[0] = gemv_bf16_exp_add(w[0], add);
     w[1] = gemv_bf16_exp_add(w[1], add);
   }
+}
+
+/* KIND_MX_SAT: the cn columns' Inf / NaN marks into *rec, two columns per op. */
+static inline __attribute__((always_inline)) void mark_cols(__m512i *rec, const __m512i lo[], const int cn) {
+  _Pragma("GCC unroll 4") for (int c = 0; c < cn; c += 2) *rec = gemv_bf16_mx_mark(*rec, lo[c], lo[c + 1 < cn ? c + 1 : c]);
 }
 
 static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile *t, const int mr,
@@ -163,7 +168,7 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
   __m512 part[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
   __m512 part4[GEMV_BF16_MR]; /* KIND_SEG, 4 columns: seg_lanes4's lanes, scaled */
   __m128 part1[GEMV_BF16_MR]; /* KIND_SEG, 1 column */
-  __m512i hmax = _mm512_setzero_si512(); /* KIND_MX_SAT */
+  __m512i rec = _mm512_setzero_si512(); /* KIND_MX_SAT */
   __mmask64 nan80 = 0;
   _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
     part4[i] = _mm512_setzero_ps();
@@ -179,7 +184,7 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
       _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) acc[i][c] = _mm512_setzero_ps();
     for (int64_t q = q0; q < q1; q++) {
       const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
-      __m512i w[GEMV_BF16_CN_MAX][2];
+      __m512i w[GEMV_BF16_CN_MAX][2], lo[GEMV_BF16_CN_MAX];
       if (t->prefetch) { /* the driver's choice: the first row group of a panel */
         /* addresses only (a prefetch never faults), so no pointer past the weights; one
          * displacement per chunk from each column's load address, no branch per column */
@@ -195,8 +200,9 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
         __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
                                  : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
         decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_SAT ? t->mx[q * GEMV_BF16_PANEL + c] : 0,
-                   t->mx_bias, w[c], &hmax, &nan80);
+                   t->mx_bias, w[c], &lo[c], &nan80);
       }
+      if (kind == KIND_MX_SAT) mark_cols(&rec, lo, cn);
       const uint16_t *aq = t->a + q * GEMV_BF16_CHUNK;
       _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
         __m512i a0 = _mm512_loadu_si512((const void *)(aq + i * lda));
@@ -231,7 +237,7 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
           part[i][c] = _mm512_add_ps(acc[i][c], part[i][c]); /* one segment: the bits of fma(sum, 1, 0) */
     }
   }
-  if (kind == KIND_MX_SAT && gemv_bf16_mx_nf_seen(hmax, nan80)) return false;
+  if (kind == KIND_MX_SAT && gemv_bf16_mx_nf_seen(rec, nan80)) return false;
   if (kind == KIND_SEG && cn == 4) {
     _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) seg_store4(seg_final4(part4[i]), t->out + i * t->ldo);
     if (t->ldo == 4) /* the driver's layout: 16 floats, rows past mr get 0 */
@@ -307,7 +313,7 @@ typedef struct shared_state {
   __m512 part[GEMV_BF16_ROWS_MAX][GEMV_BF16_CN_MAX]; /* scaled segment sums (KIND_SEG: part[row][0],
                                                         seg_lanes4's lanes) */
   __m512i w[SHARED_KB][GEMV_BF16_CN_MAX][2];         /* the block's decoded columns */
-  __m512i hmax;                                      /* KIND_MX_SAT */
+  __m512i rec;                                       /* KIND_MX_SAT: mark_cols' record */
   __mmask64 nan80;
 } shared_state;
 
@@ -327,7 +333,7 @@ static inline __attribute__((always_inline)) void shared_pass(const gemv_bf16_ti
   _Pragma("GCC unroll 4") for (int i = 0; i < mr; i++)
     _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) acc[i][c] = first ? _mm512_setzero_ps() : st->acc[r0 + i][c];
   for (int64_t q = b0; q < b1; q++) {
-    __m512i w[CN][2];
+    __m512i w[CN][2], lo[CN];
     const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
     if (decode) {
       if (t->prefetch) { /* as in tile_body */
@@ -343,10 +349,11 @@ static inline __attribute__((always_inline)) void shared_pass(const gemv_bf16_ti
         __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
                                  : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
         decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_SAT ? t->mx[q * GEMV_BF16_PANEL + c] : 0,
-                   t->mx_bias, w[c], &st->hmax, &st->nan80);
+                   t->mx_bias, w[c], &lo[c], &st->nan80);
         _mm512_store_si512((void *)&st->w[q - b0][c][0], w[c][0]);
         _mm512_store_si512((void *)&st->w[q - b0][c][1], w[c][1]);
       }
+      if (kind == KIND_MX_SAT) mark_cols(&st->rec, lo, CN);
     } else {
       _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) {
         w[c][0] = _mm512_load_si512((const void *)&st->w[q - b0][c][0]);
@@ -401,7 +408,7 @@ static inline __attribute__((always_inline)) void shared_group(const gemv_bf16_t
 static inline __attribute__((always_inline)) bool shared_body(const gemv_bf16_tile *t, int m, const gemv_bf16_vtab *v,
                                                               const bool fnuz, const tile_kind kind) {
   _Alignas(64) shared_state st;
-  st.hmax = _mm512_setzero_si512();
+  st.rec = _mm512_setzero_si512();
   st.nan80 = 0;
   const int ng = (m + GEMV_BF16_MR - 1) / GEMV_BF16_MR;
   const int64_t nchunks = (t->k + GEMV_BF16_CHUNK - 1) / GEMV_BF16_CHUNK;
@@ -415,7 +422,7 @@ static inline __attribute__((always_inline)) bool shared_body(const gemv_bf16_ti
       for (int g = 0; g < ng; g++) shared_group(t, &st, m, g, b0, b1, b0 == q0, b1 == q1, s, v, fnuz, kind);
     }
   }
-  if (kind == KIND_MX_SAT && gemv_bf16_mx_nf_seen(st.hmax, st.nan80)) return false;
+  if (kind == KIND_MX_SAT && gemv_bf16_mx_nf_seen(st.rec, st.nan80)) return false;
   if (kind == KIND_SEG) { /* rows past m: zero sums, written but unused */
     for (int i = 0; i < 4 * ng; i++) seg_store4(seg_final4(st.part[i][0]), t->out + 4 * i);
     return true;

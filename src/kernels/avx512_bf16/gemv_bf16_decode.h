@@ -76,40 +76,50 @@ static inline __attribute__((always_inline)) void gemv_bf16_dec64(const gemv_bf1
  * with s = (bias - d) << 7 for the block's exponent d = e8m0 - 127 <= bias: a nonzero
  * value's exponent E + bias becomes E + d (>= 1 under the driver's range check, so no
  * saturation, and the sign bit above is untouched), a zero saturates to 0. Inf / NaN
- * codes come out wrong: their high byte 0xFF shows in *hmax (finite ones are at most
- * 0xFE) and fnuz NaN codes (0x80, decoded here as 0) in *nan80; the caller redoes such
- * tiles with gemv_bf16_dec64 + gemv_bf16_exp_add.
+ * codes come out wrong: their low byte carries bit 0 as a mark (finite fp8 values have
+ * at most 3 mantissa bits, so bits 0..3 of a finite low byte are 0), which the caller
+ * ORs into a record (gemv_bf16_mx_mark: one VPTERNLOG per two columns, where a byte max
+ * of the high bytes cost one op per column), and fnuz NaN codes (0x80, decoded here as
+ * 0) show in *nan80; the caller redoes such tiles with gemv_bf16_dec64 +
+ * gemv_bf16_exp_add.
  */
 static inline gemv_bf16_vtab gemv_bf16_vtab_mx_of(fp8gemm_dtype dtype, int bias) {
   gemv_bf16_vtab v = gemv_bf16_vtab_of(dtype);
   const __m512i zero = _mm512_setzero_si512(), nf = _mm512_set1_epi8(0x7F);
-  __m512i *hi[2] = {&v.hi0, &v.hi1};
+  __m512i *hi[2] = {&v.hi0, &v.hi1}, *lo[2] = {&v.lo0, &v.lo1};
   for (int i = 0; i < 2; i++) {
     __mmask64 nz = _mm512_cmpneq_epi8_mask(*hi[i], zero), fin = _mm512_cmpneq_epi8_mask(*hi[i], nf);
     *hi[i] = _mm512_mask_add_epi8(*hi[i], nz & fin, *hi[i], _mm512_set1_epi8((char)(bias / 2)));
     *hi[i] = _mm512_or_si512(*hi[i], _mm512_maskz_set1_epi8(nz, (char)0x80));
+    *lo[i] = _mm512_or_si512(*lo[i], _mm512_maskz_set1_epi8(~fin, 0x01)); /* the Inf / NaN mark */
   }
   return v;
 }
 
 /* 64 codes -> w[0], w[1] with the block exponents folded (see above); s: the halfword
- * subtrahends (bias - d) << 7, per 256-bit half as the decoder's output order needs. */
+ * subtrahends (bias - d) << 7, per 256-bit half as the decoder's output order needs;
+ * *lo: the looked-up low bytes, for gemv_bf16_mx_mark. */
 static inline __attribute__((always_inline)) void gemv_bf16_dec64_mx(const gemv_bf16_vtab *v, __m512i codes,
                                                                     bool fnuz, __m512i s, __m512i w[2],
-                                                                    __m512i *hmax, __mmask64 *nan80) {
-  __m512i lo = _mm512_permutex2var_epi8(v->lo0, codes, v->lo1);
+                                                                    __m512i *lo, __mmask64 *nan80) {
+  *lo = _mm512_permutex2var_epi8(v->lo0, codes, v->lo1);
   __m512i hb = _mm512_permutex2var_epi8(v->hi0, codes, v->hi1);
-  *hmax = _mm512_max_epu8(*hmax, hb);
   /* hb & (codes | 0x7F): A & (B | C) is truth table 0xE0 */
   __m512i hi = _mm512_ternarylogic_epi32(hb, codes, _mm512_set1_epi8(0x7F), 0xE0);
   if (fnuz) *nan80 |= _mm512_cmpeq_epi8_mask(codes, _mm512_set1_epi8((char)0x80));
-  w[0] = _mm512_subs_epu16(_mm512_unpacklo_epi8(lo, hi), s);
-  w[1] = _mm512_subs_epu16(_mm512_unpackhi_epi8(lo, hi), s);
+  w[0] = _mm512_subs_epu16(_mm512_unpacklo_epi8(*lo, hi), s);
+  w[1] = _mm512_subs_epu16(_mm512_unpackhi_epi8(*lo, hi), s);
 }
 
-/* Whether gemv_bf16_dec64_mx saw an Inf / NaN code. */
-static inline bool gemv_bf16_mx_nf_seen(__m512i hmax, __mmask64 nan80) {
-  return (_mm512_cmpeq_epi8_mask(hmax, _mm512_set1_epi8((char)0xFF)) | nan80) != 0;
+/* The record of Inf / NaN marks: rec | lo0 | lo1 (truth table 0xFE), two columns' low
+ * bytes per op. */
+static inline __attribute__((always_inline)) __m512i gemv_bf16_mx_mark(__m512i rec, __m512i lo0, __m512i lo1) {
+  return _mm512_ternarylogic_epi32(rec, lo0, lo1, 0xFE);
+}
+
+/* Whether gemv_bf16_dec64_mx saw an Inf / NaN code (rec: gemv_bf16_mx_mark's record). */
+static inline bool gemv_bf16_mx_nf_seen(__m512i rec, __mmask64 nan80) {
+  return (_mm512_test_epi8_mask(rec, _mm512_set1_epi8(0x01)) | nan80) != 0;
 }
 
 /* The MX fold of decoded bf16 values: w + add (mod 2^16) on every halfword whose
