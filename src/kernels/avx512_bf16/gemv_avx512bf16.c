@@ -558,15 +558,70 @@ static void sb_table(const bf16_call *c, int64_t j0, int64_t nc, const float *ro
   }
 }
 
-/* Rows [r0, r0 + mr) of the batch times columns [j0, j0 + nc) of a panel. */
+enum { SPAN = 4 * GEMV_BF16_SPREAD };
+
+/* The columns [j, j + span) of the panel at j0 (span 1, 4 or SPAN) in tiles of 4 columns
+ * span / 4 apart (or one column) for rows [r0, r0 + mr) of the batch (mr > GEMV_BF16_MR:
+ * all rows, block / MX decoded once for all row groups); sum[i][c]: row i, span column c.
+ * Far-apart columns: on this Zen 4, with the prefetch below, M = 1..4 -5..-13% from memory
+ * against adjacent columns (docs/gemv.md, session 15). */
+static void run_span(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_t j, int64_t span,
+                     const uint32_t *mxt, const float *sbt, int64_t prefetch, int64_t far,
+                     float (*sum)[SPAN]) {
+  const fp8g_gemm_problem *p = c->p;
+  int64_t ldb = p->b_stride_n, row0 = c->batch * p->m + r0;
+  int cn = span == 1 ? 1 : GEMV_BF16_CN_MAX;
+  int64_t d = span / cn;
+  float out[GEMV_BF16_ROWS_MAX * GEMV_BF16_CN_MAX];
+  for (int64_t u = 0; u < d; u++) {
+    gemv_bf16_tile t = {.b = p->b + c->batch * p->b_batch_stride + (j0 + j + u) * ldb, .ldb = d * ldb,
+                        .a = c->a + row0 * c->lda, .lda = c->lda, .k = p->k, .seg = c->seg,
+                        .prefetch = prefetch, .next = (u + 1 < d ? 1 : span - u) * ldb, .far = far,
+                        .sa = c->sa_rows && p->m > 1 ? c->sa_rows + row0 * c->nseg : NULL, .sa_ld = c->nseg,
+                        .sb = sbt ? sbt + (j + u) * c->nseg : NULL, .sb_ld = d * c->nseg,
+                        .mx = mxt ? mxt + j + u : NULL, .mx_cs = d, .mx_bias = c->mx_bias, .mx_sat = c->mx_sat,
+                        .out = out, .ldo = GEMV_BF16_CN_MAX,
+                        .amask = mxt && c->amask && mr == 1 ? c->amask + row0 * c->nchunks * 2 : NULL};
+    if (mr > GEMV_BF16_MR) gemv_bf16_run_tile_rows(&t, mr, p->b_dtype);
+    else gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
+    for (int i = 0; i < mr; i++)
+      for (int cc = 0; cc < cn; cc++) sum[i][u + cc * d] = out[i * GEMV_BF16_CN_MAX + cc];
+  }
+}
+
+/* Rows [r0, r0 + mr) of the batch, columns [j, j + span) of the panel at j0, from the
+ * sums of run_span. */
+static void store_span(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_t j, int64_t span,
+                       float (*sum)[SPAN], const bool *nan_col) {
+  const fp8g_gemm_problem *p = c->p;
+  int64_t row0 = c->batch * p->m + r0;
+  int cn = span == 1 ? 1 : GEMV_BF16_CN_MAX;
+  for (int64_t g = j; g < j + span; g += cn) {
+    double cf[GEMV_BF16_CN_MAX];
+    for (int jj = 0; jj < cn; jj++) cf[jj] = col_factor(p, c->batch, j0 + g + jj);
+    bool vec = cn == 4 && (p->out_dtype == FP8GEMM_F32 || p->out_dtype == FP8GEMM_BF16) &&
+               !(nan_col[g] | nan_col[g + 1] | nan_col[g + 2] | nan_col[g + 3]);
+    for (int i = 0; i < mr; i++) {
+      if (vec)
+        store_row4(p, row0 + i, j0 + g, sum[i] + (g - j), row_factor(p, row0 + i), _mm256_loadu_pd(cf));
+      else
+        store_row(p, row0 + i, j0 + g, cn, sum[i] + (g - j), row_factor(p, row0 + i), cf, nan_col + g);
+    }
+  }
+}
+
+/* The width of the next run of columns from j of [0, nc): a far-apart span, 4 adjacent
+ * columns, or 1. */
+static int64_t span_at(int64_t j, int64_t nc) {
+  return nc - j >= SPAN ? SPAN : nc - j >= GEMV_BF16_CN_MAX ? GEMV_BF16_CN_MAX : 1;
+}
+
+/* Rows [r0, r0 + mr) of the batch times columns [j0, j0 + nc) of a panel. 4 columns per
+ * tile for every row count and scheme (2 columns with block or MX scales, free of spills,
+ * measured slower from memory: M = 4 block 6.3 -> 7.3 ms, docs/gemv.md). */
 static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_t nc,
                       const uint32_t *mxt, const float *sbt, const bool *nan_col) {
   const fp8g_gemm_problem *p = c->p;
-  const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
-  int64_t ldb = p->b_stride_n, row0 = c->batch * p->m + r0;
-  /* 4 columns per tile for every row count and scheme (2 columns with block or MX scales,
-   * free of spills, measured slower from memory: M = 4 block 6.3 -> 7.3 ms, docs/gemv.md) */
-  const int width = GEMV_BF16_CN_MAX;
   /* The first row group's tiles prefetch their column streams (gemv_avx512bf16_nt.c); the
    * later row groups of a panel find its columns in L2. */
   int64_t prefetch = r0 == 0 ? GEMV_BF16_PREFETCH : 0;
@@ -575,59 +630,29 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
    * wait for each tile to start its four new pages (one thread: M = 4 -10-14%, M = 2
    * -7-10%, M = 8 / 16 -2%; two threads: within noise). */
   int64_t step = (int64_t)PANEL * c->nthreads;
-  int64_t far = prefetch && j0 + step < p->n ? step * ldb : 0;
-  float out[GEMV_BF16_MR * GEMV_BF16_CN_MAX];
-  for (int64_t j = 0; j < nc;) {
-    int cn = nc - j >= width ? width : 1;
-    gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
-                        .k = p->k, .seg = c->seg, .prefetch = prefetch, .far = far, .sa = c->sa_rows && p->m > 1 ? c->sa_rows + row0 * c->nseg : NULL,
-                        .sa_ld = c->nseg, .sb = sbt ? sbt + j * c->nseg : NULL, .sb_ld = c->nseg, .mx = mxt ? mxt + j : NULL,
-                        .mx_bias = c->mx_bias, .mx_sat = c->mx_sat, .out = out, .ldo = GEMV_BF16_CN_MAX,
-                        .amask = mxt && c->amask && mr == 1 ? c->amask + row0 * c->nchunks * 2 : NULL};
-    gemv_bf16_run_tile(&t, mr, cn, p->b_dtype);
-    double cf[GEMV_BF16_CN_MAX];
-    for (int jj = 0; jj < cn; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
-    bool vec = cn == 4 && (p->out_dtype == FP8GEMM_F32 || p->out_dtype == FP8GEMM_BF16) &&
-               !(nan_col[j] | nan_col[j + 1] | nan_col[j + 2] | nan_col[j + 3]);
-    for (int i = 0; i < mr; i++) {
-      if (vec)
-        store_row4(p, row0 + i, j0 + j, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), _mm256_loadu_pd(cf));
-      else
-        store_row(p, row0 + i, j0 + j, cn, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), cf, nan_col + j);
-    }
-    j += cn;
+  int64_t far = prefetch && j0 + step < p->n ? step * p->b_stride_n : 0;
+  float sum[GEMV_BF16_MR][SPAN];
+  for (int64_t j = 0, span; j < nc; j += span) {
+    span = span_at(j, nc);
+    run_span(c, r0, mr, j0, j, span, mxt, sbt, prefetch, far, sum);
+    store_span(c, r0, mr, j0, j, span, sum, nan_col);
   }
 }
 
-/* Block / MX with more than one row group: all rows of the batch per 4-column tile, each
- * weight chunk decoded once (gemv_bf16_run_tile_rows); a panel's last nc % 4 columns as
+/* Block / MX with more than one row group: all rows of the batch per tile, each weight
+ * chunk decoded once (gemv_bf16_run_tile_rows); a panel's last nc % 4 columns as
  * row_group does them. */
 static void row_groups_shared(const bf16_call *c, int64_t j0, int64_t nc, const uint32_t *mxt, const float *sbt,
                               const bool *nan_col) {
   const fp8g_gemm_problem *p = c->p;
-  const uint8_t *bw = p->b + c->batch * p->b_batch_stride;
-  int64_t ldb = p->b_stride_n, row0 = c->batch * p->m, step = (int64_t)PANEL * c->nthreads;
-  int64_t far = j0 + step < p->n ? step * ldb : 0; /* as row_group's first group */
+  int64_t step = (int64_t)PANEL * c->nthreads;
+  int64_t far = j0 + step < p->n ? step * p->b_stride_n : 0; /* as row_group's first group */
   int64_t wide = nc / GEMV_BF16_CN_MAX * GEMV_BF16_CN_MAX;
-  float out[GEMV_BF16_ROWS_MAX * GEMV_BF16_CN_MAX];
-  for (int64_t j = 0; j < wide; j += GEMV_BF16_CN_MAX) {
-    gemv_bf16_tile t = {.b = bw + (j0 + j) * ldb, .ldb = ldb, .a = c->a + row0 * c->lda, .lda = c->lda,
-                        .k = p->k, .seg = c->seg, .prefetch = GEMV_BF16_PREFETCH, .far = far,
-                        .sa = c->sa_rows ? c->sa_rows + row0 * c->nseg : NULL, .sa_ld = c->nseg,
-                        .sb = sbt ? sbt + j * c->nseg : NULL, .sb_ld = c->nseg, .mx = mxt ? mxt + j : NULL,
-                        .mx_bias = c->mx_bias, .mx_sat = c->mx_sat, .out = out, .ldo = GEMV_BF16_CN_MAX};
-    gemv_bf16_run_tile_rows(&t, (int)p->m, p->b_dtype);
-    double cf[GEMV_BF16_CN_MAX];
-    for (int jj = 0; jj < GEMV_BF16_CN_MAX; jj++) cf[jj] = col_factor(p, c->batch, j0 + j + jj);
-    bool vec = (p->out_dtype == FP8GEMM_F32 || p->out_dtype == FP8GEMM_BF16) &&
-               !(nan_col[j] | nan_col[j + 1] | nan_col[j + 2] | nan_col[j + 3]);
-    for (int64_t i = 0; i < p->m; i++) {
-      if (vec)
-        store_row4(p, row0 + i, j0 + j, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), _mm256_loadu_pd(cf));
-      else
-        store_row(p, row0 + i, j0 + j, GEMV_BF16_CN_MAX, out + i * GEMV_BF16_CN_MAX, row_factor(p, row0 + i), cf,
-                  nan_col + j);
-    }
+  float sum[GEMV_BF16_ROWS_MAX][SPAN];
+  for (int64_t j = 0, span; j < wide; j += span) {
+    span = span_at(j, wide);
+    run_span(c, 0, (int)p->m, j0, j, span, mxt, sbt, GEMV_BF16_PREFETCH, far, sum);
+    store_span(c, 0, (int)p->m, j0, j, span, sum, nan_col);
   }
   if (wide < nc)
     for (int64_t r0 = 0; r0 < p->m; r0 += GEMV_BF16_MR)

@@ -25,6 +25,10 @@ long fp8g_gemv_bf16_fallbacks(void);
 enum { GEMV_BF16_CN_MAX = 4, GEMV_BF16_CHUNK = 64, GEMV_BF16_PANEL = 64 };
 /* Bytes ahead of the multi-row tiles' software prefetch (2-3.5 KiB measured alike). */
 enum { GEMV_BF16_PREFETCH = 3072 };
+/* Far-apart tiles: a panel's columns run in spans of GEMV_BF16_SPREAD * 4 columns, tile u
+ * of a span taking its columns u, u + SPREAD, u + 2 SPREAD, u + 3 SPREAD (weights
+ * SPREAD columns apart instead of adjacent pages; docs/gemv.md, session 15). */
+enum { GEMV_BF16_SPREAD = 8 };
 
 /*
  * One tile: mr rows x cn columns over all of K. Sums run per segment of `seg` K values
@@ -41,7 +45,9 @@ typedef struct gemv_bf16_tile {
   int64_t k;
   int64_t seg;
   int64_t prefetch;   /* > 0: prefetch into L2 this many bytes ahead in each column's
-                         stream (past the column's end: the next tile's column c + cn) */
+                         stream (past the column's end: the next tile's column c, at
+                         b + next + c * ldb) */
+  int64_t next;       /* bytes from column 0 to the next tile's column 0 */
   int64_t far;        /* with prefetch > 0 and far > 0: also prefetch into L2, at chunk q,
                          bytes [64 q, 64 q + 64) of each column c + far / ldb (a later panel) */
   const float *sa;    /* NULL, or row i segment s at sa[i * sa_ld + s] */
@@ -49,11 +55,12 @@ typedef struct gemv_bf16_tile {
   const float *sb;    /* NULL, or segment s column c at sb[c * sb_ld + s] */
   int64_t sb_ld;
   const uint32_t *mx; /* NULL, or MX weight exponents: chunk q column c at
-                         mx[q * GEMV_BF16_PANEL + c], the halfwords (mx_bias - d) << 7 mod 2^16
+                         mx[q * GEMV_BF16_PANEL + c * mx_cs], the halfwords (mx_bias - d) << 7 mod 2^16
                          of the blocks k 0..31 (low) and 32..63 (high), d = e8m0 code - 127 */
   float *out;         /* row i column c at out[i * ldo + c]; with cn == ldo == 4 all 16
                          floats are written (rows past mr get 0) */
   int64_t ldo;
+  int64_t mx_cs;      /* MX: the column stride in mx (1, or the spread of a far-apart tile) */
   int mx_bias;        /* MX: the bias of gemv_bf16_vtab_mx_of */
   bool mx_sat;        /* MX: every d <= mx_bias, so the saturating fold (gemv_bf16_dec64_mx) applies */
   const uint32_t *amask; /* MX, one-row tiles, mx_bias 0: chunk q's masks of the nonzero finite

@@ -6,7 +6,8 @@
  * every row's two activation vectors meet every column in one VDPBF16PS each. One
  * accumulator per (row, column) in the multi-row tiles, two (even / odd chunks) in the
  * one-row tile, so a result depends on the row group's size (batch * M, as the choice
- * of kernel does) but not on the tile width, panel or thread that computes it.
+ * of kernel does) but not on the tile width, panel or thread that computes it, nor on
+ * how far apart the tile's columns are (ldb: the driver's far-apart spans).
  */
 #include <immintrin.h>
 #include <string.h>
@@ -189,7 +190,7 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
         /* addresses only (a prefetch never faults), so no pointer past the weights; one
          * displacement per chunk from each column's load address, no branch per column */
         int64_t off = q * GEMV_BF16_CHUNK + t->prefetch;
-        uintptr_t at = (uintptr_t)bq + (uintptr_t)(off < k ? t->prefetch : cn * ldb + t->prefetch - k);
+        uintptr_t at = (uintptr_t)bq + (uintptr_t)(off < k ? t->prefetch : t->next + t->prefetch - k);
         _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) _mm_prefetch((const char *)(at + (uintptr_t)(c * ldb)), _MM_HINT_T1);
         if (t->far) {
           uintptr_t fa = (uintptr_t)bq + (uintptr_t)t->far;
@@ -199,7 +200,7 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
       _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
         __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
                                  : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
-        decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_SAT ? t->mx[q * GEMV_BF16_PANEL + c] : 0,
+        decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_SAT ? t->mx[q * GEMV_BF16_PANEL + c * t->mx_cs] : 0,
                    t->mx_bias, w[c], &lo[c], &nan80);
       }
       if (kind == KIND_MX_SAT) mark_cols(&rec, lo, cn);
@@ -209,7 +210,7 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
         __m512i a1 = _mm512_loadu_si512((const void *)(aq + i * lda + 32));
         _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
           if (kind == KIND_MX_ACT) { /* one row: the column's exponents on a copy of the activations */
-            __m512i sub = mx_spread(t->mx[q * GEMV_BF16_PANEL + c]);
+            __m512i sub = mx_spread(t->mx[q * GEMV_BF16_PANEL + c * t->mx_cs]);
             acc[i][c] = dot(acc[i][c], _mm512_mask_sub_epi16(a0, (__mmask32)t->amask[2 * q], a0, sub), w[c][0]);
             acc[i][c] = dot(acc[i][c], _mm512_mask_sub_epi16(a1, (__mmask32)t->amask[2 * q + 1], a1, sub), w[c][1]);
             continue;
@@ -338,7 +339,7 @@ static inline __attribute__((always_inline)) void shared_pass(const gemv_bf16_ti
     if (decode) {
       if (t->prefetch) { /* as in tile_body */
         int64_t off = q * GEMV_BF16_CHUNK + t->prefetch;
-        uintptr_t at = (uintptr_t)bq + (uintptr_t)(off < k ? t->prefetch : CN * ldb + t->prefetch - k);
+        uintptr_t at = (uintptr_t)bq + (uintptr_t)(off < k ? t->prefetch : t->next + t->prefetch - k);
         _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) _mm_prefetch((const char *)(at + (uintptr_t)(c * ldb)), _MM_HINT_T1);
         if (t->far) {
           uintptr_t fa = (uintptr_t)bq + (uintptr_t)t->far;
@@ -348,7 +349,7 @@ static inline __attribute__((always_inline)) void shared_pass(const gemv_bf16_ti
       _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) {
         __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
                                  : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
-        decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_SAT ? t->mx[q * GEMV_BF16_PANEL + c] : 0,
+        decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_SAT ? t->mx[q * GEMV_BF16_PANEL + c * t->mx_cs] : 0,
                    t->mx_bias, w[c], &lo[c], &st->nan80);
         _mm512_store_si512((void *)&st->w[q - b0][c][0], w[c][0]);
         _mm512_store_si512((void *)&st->w[q - b0][c][1], w[c][1]);
