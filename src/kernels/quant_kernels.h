@@ -68,6 +68,12 @@ typedef struct fp8g_quant_kernels {
    * with an sfence when it streamed, as quantize_nt; callers pass long spans. */
   void (*mx_quantize_nt)(const float *x, size_t nblocks, fp8gemm_dtype elem,
                          fp8gemm_mx_scale_mode mode, uint8_t *q, uint8_t *scales);
+  /* == dequantize_narrow, writing y with non-temporal stores where the ISA table has them
+   * (bf16 outputs of fp8 codes: the whole 64-byte lines from y's first 64-byte boundary
+   * on; the codes before it, the tail and every other case: ordinary stores). Ends with
+   * an sfence when it streamed, as quantize_nt; callers pass long spans. */
+  void (*dequantize_narrow_nt)(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale,
+                               fp8gemm_dtype out, void *y);
 } fp8g_quant_kernels;
 
 /* The best table at or below `isa` (the reference when nothing better is built). */

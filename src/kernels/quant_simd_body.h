@@ -1086,28 +1086,43 @@ QS_INLINE qs_h qs_tdec_h(const qs_tdec *t, qs_h c, int spec) {
   return v;
 }
 
+#ifndef QS_H_STREAM /* no streaming stores: nt is never set (qs_dequantize_narrow_st) */
+QS_INLINE void qs_h_stream(uint16_t *p, qs_h v) { qs_h_store(p, v); }
+#endif
+
+/* nt: y 64-byte aligned, each 32 outputs one streamed line (QS_W == 16) */
 QS_INLINE void qs_tdec_bf16_loop(const qs_tdec *tp, const uint8_t *q, size_t nchunks, uint16_t *y,
-                                 int spec) {
+                                 int spec, bool nt) {
   const qs_tdec t = *tp; /* a local copy: the stores below cannot alias it */
   size_t part = qs_stream_part(nchunks, 32, 2);
   for (size_t i = 0; i < nchunks; i++) {
     size_t c = qs_stream_at(i, part, 2);
-    for (int k = 0; k < 32; k += 2 * QS_W)
-      qs_h_store(y + 32 * c + k, qs_tdec_h(&t, qs_h_load_u8(q + 32 * c + k), spec));
+    for (int k = 0; k < 32; k += 2 * QS_W) {
+      qs_h v = qs_tdec_h(&t, qs_h_load_u8(q + 32 * c + k), spec);
+      if (nt) qs_h_stream(y + 32 * c + k, v);
+      else qs_h_store(y + 32 * c + k, v);
+    }
   }
 }
 
-/* One branch-free table loop per (out, special-code scheme). */
-static void qs_tdec_run(const qs_tdec *t, const uint8_t *q, size_t nchunks, void *y, int out) {
+QS_INLINE void qs_tdec_bf16_run(const qs_tdec *t, const uint8_t *q, size_t nchunks, uint16_t *y,
+                                bool nt) {
+  if (t->spec == QS_SPEC_MAG) qs_tdec_bf16_loop(t, q, nchunks, y, QS_SPEC_MAG, nt);
+  else if (t->spec == QS_SPEC_CODE) qs_tdec_bf16_loop(t, q, nchunks, y, QS_SPEC_CODE, nt);
+  else qs_tdec_bf16_loop(t, q, nchunks, y, QS_SPEC_TABLE, nt);
+}
+
+/* One branch-free table loop per (out, special-code scheme, streamed or not). */
+static void qs_tdec_run(const qs_tdec *t, const uint8_t *q, size_t nchunks, void *y, int out,
+                        bool nt) {
 #define QS_TRUN(OUT, SPEC)                                                   \
   if (out == OUT && t->spec == SPEC) {                                       \
     qs_tdec_loop(t, q, nchunks, y, OUT, SPEC);                               \
     return;                                                                  \
   }
   if (out == QS_OUT_BF16) {
-    if (t->spec == QS_SPEC_MAG) qs_tdec_bf16_loop(t, q, nchunks, y, QS_SPEC_MAG);
-    else if (t->spec == QS_SPEC_CODE) qs_tdec_bf16_loop(t, q, nchunks, y, QS_SPEC_CODE);
-    else qs_tdec_bf16_loop(t, q, nchunks, y, QS_SPEC_TABLE);
+    if (nt) qs_tdec_bf16_run(t, q, nchunks, y, true);
+    else qs_tdec_bf16_run(t, q, nchunks, y, false);
     return;
   }
   QS_TRUN(QS_OUT_F16, QS_SPEC_MAG) QS_TRUN(QS_OUT_F16, QS_SPEC_CODE) QS_TRUN(QS_OUT_F16, QS_SPEC_TABLE)
@@ -1129,9 +1144,10 @@ static void qs_dequant_run(const qs_dec *d, const qs_i *e2m1_tab, const uint8_t 
 #undef QS_RUN
 }
 
-/* dequantize_narrow: decode, scale (one f32 multiply) and round to out in registers. */
-static void qs_dequantize_narrow(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale,
-                                 fp8gemm_dtype out, void *y) {
+/* dequantize_narrow: decode, scale (one f32 multiply) and round to out in registers.
+ * nt: bf16 outputs of fp8 codes by the table loop with streaming stores (QS_H_STREAM). */
+static void qs_dequantize_narrow_st(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale,
+                                    fp8gemm_dtype out, void *y, bool nt) {
   const fp8g_format *f = fp8g_format_of(from);
   int o = out == FP8GEMM_F32 ? QS_OUT_F32 : out == FP8GEMM_BF16 ? QS_OUT_BF16
                                           : out == FP8GEMM_F16 ? QS_OUT_F16 : -1;
@@ -1144,6 +1160,23 @@ static void qs_dequantize_narrow(const uint8_t *q, size_t n, fp8gemm_dtype from,
     fp8g_quant_ref.dequantize_narrow(q, n, from, scale, out, y);
     return;
   }
+#ifdef QS_H_STREAM
+  /* streamed: whole lines from y's first 64-byte boundary on, the outputs before it by
+   * the reference (a line never takes both kinds of store from one call) */
+  nt = nt && o == QS_OUT_BF16 && from != FP8GEMM_E2M1 && ((uintptr_t)y & 1) == 0;
+  if (nt && ((uintptr_t)y & 63) != 0) {
+    size_t head = (64 - ((uintptr_t)y & 63)) / 2;
+    if (head > n) head = n;
+    fp8g_quant_ref.dequantize_narrow(q, head, from, scale, out, y);
+    q += head;
+    y = (uint16_t *)y + head;
+    n -= head;
+    nchunks = n / 32;
+    done = nchunks * 32;
+  }
+#else
+  nt = false;
+#endif
   if (from == FP8GEMM_E2M1) {
     uint32_t tab[8];
     for (int i = 0; i < 8; i++) tab[i] = fp8g_f32_bits(fp8g_decode(from, (uint8_t)i));
@@ -1151,7 +1184,8 @@ static void qs_dequantize_narrow(const uint8_t *q, size_t n, fp8gemm_dtype from,
     qs_dequant_run(NULL, &t, q, nchunks, y, qs_setf(scale), o);
   } else if (nchunks >= 4 && qs_tdec_init(&t, from, f, scale, o)) {
     /* (>= 128 codes: below that the float path's cheaper setup wins) */
-    qs_tdec_run(&t, q, nchunks, y, o);
+    qs_tdec_run(&t, q, nchunks, y, o, nt);
+    if (nt) _mm_sfence(); /* the streamed lines before the caller's later stores */
   } else if (qs_dec_init(&d, from, f, scale)) {
     qs_dequant_run(&d, NULL, q, nchunks, y, qs_setf(scale), o);
   } else {
@@ -1161,6 +1195,16 @@ static void qs_dequantize_narrow(const uint8_t *q, size_t n, fp8gemm_dtype from,
   size_t ob = out == FP8GEMM_F32 ? 4 : 2;
   fp8g_quant_ref.dequantize_narrow(q + (from == FP8GEMM_E2M1 ? done / 2 : done), n - done, from,
                                    scale, out, (char *)y + done * ob);
+}
+
+static void qs_dequantize_narrow(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale,
+                                 fp8gemm_dtype out, void *y) {
+  qs_dequantize_narrow_st(q, n, from, scale, out, y, false);
+}
+
+static void qs_dequantize_narrow_nt(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale,
+                                    fp8gemm_dtype out, void *y) {
+  qs_dequantize_narrow_st(q, n, from, scale, out, y, true);
 }
 
 static void qs_dequantize(const uint8_t *q, size_t n, fp8gemm_dtype from, float scale, float *y) {

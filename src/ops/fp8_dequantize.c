@@ -77,6 +77,13 @@ fp8gemm_status fp8gemm_fp8_dequantize_infer(const fp8gemm_tensor *q, const fp8ge
   return FP8GEMM_OK;
 }
 
+/* Flat outputs at least this large (larger than the last-level cache, as fp8_cast's
+ * CAST_NT_BYTES) go through dequantize_narrow_nt: a consumer reads them from memory
+ * anyway, and streaming saves the read-for-ownership of each output line (bf16: 5 bytes
+ * of traffic per code -> 3; docs/quant_kernels.md, "Zen 4, session 15"). Spans of 1 Mi
+ * codes: one sfence each. Per-token / per-block spans do not stream. */
+#define DEQUANT_NT_BYTES ((int64_t)32 << 20)
+
 typedef struct dequant_job {
   fp8g_rows in;
   const fp8g_quant_kernels *kern;
@@ -85,6 +92,7 @@ typedef struct dequant_job {
   fp8gemm_dtype out_dtype;
   char *out;
   size_t out_bytes;
+  bool nt; /* flat spans through dequantize_narrow_nt */
 } dequant_job;
 
 static float scale_at(const dequant_job *j, int64_t row, int64_t group) {
@@ -135,8 +143,9 @@ static void dequant_span_flat(void *ctx, int64_t task, int64_t row, int64_t k0, 
   const dequant_job *j = ctx;
   (void)task;
   (void)row;
-  j->kern->dequantize_narrow((const uint8_t *)j->in.t->data + k0, n, j->in.t->dtype,
-                             scale_at(j, 0, 0), j->out_dtype, j->out + (size_t)k0 * j->out_bytes);
+  (j->nt ? j->kern->dequantize_narrow_nt : j->kern->dequantize_narrow)(
+      (const uint8_t *)j->in.t->data + k0, n, j->in.t->dtype, scale_at(j, 0, 0), j->out_dtype,
+      j->out + (size_t)k0 * j->out_bytes);
 }
 
 fp8gemm_status fp8gemm_fp8_dequantize(const fp8gemm_tensor *q, const fp8gemm_tensor *scale,
@@ -149,7 +158,7 @@ fp8gemm_status fp8gemm_fp8_dequantize(const fp8gemm_tensor *q, const fp8gemm_ten
   if (scale && (s = fp8g_check_tensor(OP, "scale", scale, true)) != FP8GEMM_OK) return s;
   if ((s = fp8g_check_out(OP, "out", out, &od)) != FP8GEMM_OK) return s;
   dequant_job j = {{0}, fp8g_quant_kernels_for(fp8g_isa()), scale, {0}, out_dtype, out->data,
-                   out_dtype == FP8GEMM_F32 ? 4u : 2u};
+                   out_dtype == FP8GEMM_F32 ? 4u : 2u, false};
   fp8g_rows_init(&j.in, q);
   layout_of(q, scale, group_size, &j.L);
   /* Contiguous codes need no gather buffer: long spans (the odd-e2m1-group path keeps
@@ -162,6 +171,7 @@ fp8gemm_status fp8gemm_fp8_dequantize(const fp8gemm_tensor *q, const fp8gemm_ten
   int64_t max_span = contiguous && !odd_e2m1 ? (int64_t)1 << 20 : FP8G_CHUNK;
   if (q->dtype != FP8GEMM_E2M1 && (!scale || j.L.gran == FP8GEMM_PER_TENSOR) &&
       fp8g_is_contiguous(q)) {
+    j.nt = j.in.rows * j.in.K * (int64_t)j.out_bytes >= DEQUANT_NT_BYTES;
     fp8g_for_spans_max(1, j.in.rows * j.in.K, 1, max_span, dequant_span_flat, &j);
     return FP8GEMM_OK;
   }

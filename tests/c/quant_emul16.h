@@ -176,7 +176,7 @@ static const fp8g_quant_kernels quant_emul16 = {
     qs_amax,        qs_quantize,        qs_dequantize, qs_mx_quantize,
     qs_amax_wide, qs_quantize_wide, qs_dequantize_narrow, qs_quantize_wide_pf,
     qs_quantize_nt, qs_quantize_wide_pf_nt, qs_nt_fence,
-    qs_mx_quantize_nt,
+    qs_mx_quantize_nt, qs_dequantize_narrow_nt,
 };
 
 #undef EACH

@@ -804,6 +804,55 @@ static void suite_fused_dequantize(const fp8g_quant_kernels *k) {
   free(q);
 }
 
+/* dequantize_narrow_nt with y `yoff` bytes past a 64-byte boundary (AVX-512 bf16 from
+ * fp8: the outputs up to the next boundary by the reference, then streamed lines, then
+ * the tail): the reference's bytes, nothing written before y or past the end. */
+static void check_dequantize_nt(const fp8g_quant_kernels *k, const uint8_t *q, size_t n,
+                                fp8gemm_dtype from, float scale, fp8gemm_dtype out, size_t yoff) {
+  size_t unit = wide_size(out), bytes = n * unit, total = 64 + yoff + bytes + CANARY;
+  uint8_t *base = aligned_alloc(64, (total + 63) / 64 * 64), *y = base + 64 + yoff;
+  uint8_t *a = malloc(bytes ? bytes : 1);
+  memset(base, CANARY_BYTE, total);
+  fp8g_quant_ref.dequantize_narrow(q, n, from, scale, out, a);
+  k->dequantize_narrow_nt(q, n, from, scale, out, y);
+  long d = first_diff(a, y, bytes);
+  bool before = true;
+  for (size_t i = 0; i < 64 + yoff; i++) before = before && base[i] == CANARY_BYTE;
+  CHECK(d < 0 && before && canary_ok(y, bytes),
+        "%s dequantize_narrow_nt %s->%s n=%zu scale=%a y %zu past 64: byte %ld differs from the "
+        "reference, or wrote outside y",
+        k->name, fp8gemm_dtype_name(from), fp8gemm_dtype_name(out), n, (double)scale, yoff, d);
+  free(a);
+  free(base);
+}
+
+/* Lengths around where the streamed call splits: the head up to y's first 64-byte
+ * boundary (h outputs), 4 whole chunks (the table loop's minimum), the tail. */
+static void suite_dequantize_nt(const fp8g_quant_kernels *k) {
+  size_t maxn = 70000;
+  uint8_t *q = malloc(maxn);
+  for (size_t i = 0; i < maxn; i++) q[i] = (uint8_t)(i % 3 ? rnd() : i); /* every code often */
+  static const float sc[] = {1.0f, 0.0123f, -3.5f, 0x1p-119f, 0x1.3p117f};
+  static const size_t extra[] = {0, 1, 31, 32, 33, 127, 128, 129, 160, 161, 4097, 65536 + 37};
+  static const size_t yoffs[] = {0, 2, 4, 16, 30, 32, 34, 62};
+  for (int w = 0; w < 3; w++)
+    for (size_t t = 0; t < N_NARROW; t++)
+      for (size_t yo = 0; yo < sizeof yoffs / sizeof yoffs[0]; yo++) {
+        fp8gemm_dtype from = narrow_types[t], out = wide_types[w];
+        size_t unit = wide_size(out), yoff = yoffs[yo] / unit * unit;
+        size_t h = (64 - yoff) % 64 / unit; /* outputs before the boundary */
+        for (size_t e = 0; e < sizeof extra / sizeof extra[0]; e++)
+          for (size_t m = 0; m < 3; m++) {
+            size_t n = h + extra[e] + m - (h + extra[e] > 0); /* h + extra - 1, +0, +1 */
+            if (from == FP8GEMM_E2M1 && n % 2) n++;
+            for (size_t s = 0; s < sizeof sc / sizeof sc[0]; s++)
+              if (n < 1000 || s < 2) check_dequantize_nt(k, q + (n % 7), n, from, sc[s], out, yoff);
+          }
+      }
+  check_dequantize_nt(k, q, 4096, FP8GEMM_E4M3FN, NAN, FP8GEMM_BF16, 2); /* the reference's case */
+  free(q);
+}
+
 /* MX blocks with one magnitude per block spread over the whole e8m0 range, special and
  * zero blocks, subnormal amax, amax mantissas around the rceil boundaries. */
 static void fill_mx(float *x, size_t nblocks, int kind) {
@@ -1110,6 +1159,7 @@ int main(void) {
     suite_exhaustive16(k);
     suite_byte_limits(k);
     suite_fused_dequantize(k);
+    suite_dequantize_nt(k);
     suite_fused_quantize(k, !slow || level == (int)detected);
     suite_bf16_table(k, !slow || level == (int)detected);
     if (!slow || level == (int)detected) suite_quantize(k);
@@ -1127,6 +1177,7 @@ int main(void) {
   suite_exhaustive16(&quant_emul16);
   suite_byte_limits(&quant_emul16);
   suite_fused_dequantize(&quant_emul16);
+  suite_dequantize_nt(&quant_emul16);
   suite_fused_quantize(&quant_emul16, !slow);
   if (!slow) suite_quantize(&quant_emul16);
   suite_streams(&quant_emul16);

@@ -876,6 +876,59 @@ static void test_dequant_spans(void) {
  * every level, must give the reference kernel's bytes and leave the canaries on both
  * sides of q and after the scales alone. K = 4128 is not a multiple of 64, so rows
  * start mid-line. */
+/* Flat bf16 outputs of >= 32 MiB go through dequantize_narrow_nt (spans of 1 Mi codes:
+ * each streams whole lines from its first 64-byte boundary on). 16 Mi + 3 rows' worth of
+ * codes, out at 0, 2 and 46 bytes past a line (spans start mid-line), no scale and per
+ * tensor, 1 and 2 threads, every level: the reference kernel's bytes, canaries on both
+ * sides. An f32 output of the same codes takes the ordinary stores (checked the same). */
+static void test_dequant_streaming(void) {
+  enum { K = 4099 };
+  const int64_t R = ((int64_t)16 << 20) / K + 3, n = R * K, dims[2] = {R, K}, one = 1;
+  uint8_t *codes = malloc((size_t)n);
+  char *ref = malloc((size_t)n * 4);
+  size_t gsz = ((size_t)n * 4 + 256 + 63) / 64 * 64;
+  char *got = aligned_alloc(64, gsz);
+  if (!codes || !ref || !got) {
+    CHECK(0, "dequant streaming: out of memory");
+    goto done;
+  }
+  for (int64_t i = 0; i < n; i++) codes[i] = (uint8_t)next_u32();
+  fp8gemm_isa saved = fp8gemm_get_max_isa(), top = fp8gemm_isa_detected();
+  int saved_threads = fp8gemm_get_num_threads();
+  float sv = 0.0123f;
+  const fp8gemm_dtype outs[2] = {FP8GEMM_BF16, FP8GEMM_F32};
+  const size_t offs[3] = {0, 2, 46};
+  for (int o = 0; o < 2; o++)
+    for (int sk = 0; sk < 2; sk++) {
+      size_t ob = outs[o] == FP8GEMM_F32 ? 4 : 2;
+      fp8g_quant_ref.dequantize_narrow(codes, (size_t)n, FP8GEMM_E4M3FN, sk ? sv : 1.0f, outs[o], ref);
+      fp8gemm_tensor qt = desc(FP8GEMM_E4M3FN, 2, dims, codes), st = desc(FP8GEMM_F32, 1, &one, &sv);
+      for (int a = 0; a < 3; a++)
+        for (int threads = 1; threads <= 2; threads++)
+          for (int isa = 0; isa <= (int)top; isa++) {
+            fp8gemm_set_num_threads(threads);
+            fp8gemm_set_max_isa((fp8gemm_isa)isa);
+            size_t off = 64 + offs[a];
+            fp8gemm_tensor od = desc(outs[o], 2, dims, got + off);
+            fill_canary(got, (size_t)n * ob + off + 64);
+            CHECK(fp8gemm_fp8_dequantize(&qt, sk ? &st : NULL, outs[o], 0, &od) == FP8GEMM_OK, "%s",
+                  fp8gemm_last_error());
+            CHECK(memcmp(got + off, ref, (size_t)n * ob) == 0 && all_canary(got, off) &&
+                      all_canary(got + off + (size_t)n * ob, 64),
+                  "dequantize streaming e4m3fn -> %s scale %d, out %zu past 64, %s, %d threads: "
+                  "not the reference's bytes",
+                  fp8gemm_dtype_name(outs[o]), sk, offs[a], fp8gemm_isa_name((fp8gemm_isa)isa),
+                  threads);
+          }
+    }
+  fp8gemm_set_max_isa(saved);
+  fp8gemm_set_num_threads(saved_threads);
+done:
+  free(codes);
+  free(ref);
+  free(got);
+}
+
 static void test_mx_streaming(void) {
   enum { K = 4128, PAD = 32 };
   const int64_t R = ((int64_t)32 << 20) / K + 3, n = R * K, dims[2] = {R, K},
@@ -1003,6 +1056,7 @@ int main(void) {
   test_token_streaming();
   test_mx_spans();
   test_dequant_spans();
+  test_dequant_streaming();
   test_mx_streaming();
   test_per_token_formula();
   test_query();

@@ -118,6 +118,9 @@ typedef __m512i qs_h;
 typedef __mmask32 qs_hm;
 QS_V qs_h qs_h_load_u8(const uint8_t *p) { return _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)p)); }
 QS_V void qs_h_store(uint16_t *p, qs_h v) { _mm512_storeu_si512(p, v); }
+/* a whole 64-byte line, p aligned: dequantize_narrow_nt's bf16 outputs */
+#define QS_H_STREAM 1
+QS_V void qs_h_stream(uint16_t *p, qs_h v) { _mm512_stream_si512((void *)p, v); }
 QS_V qs_h qs_h_set(int v) { return _mm512_set1_epi16((short)v); }
 QS_V qs_h qs_h_and(qs_h a, qs_h b) { return _mm512_and_si512(a, b); }
 QS_V qs_h qs_h_or(qs_h a, qs_h b) { return _mm512_or_si512(a, b); }
@@ -571,5 +574,5 @@ const fp8g_quant_kernels fp8g_quant_avx512 = {
     qs_amax,        qs_quantize,        qs_dequantize, qs_mx_quantize,
     qs_amax_wide, qs_quantize_wide, qs_dequantize_narrow, qs_quantize_wide_pf,
     qs_quantize_nt, qs_quantize_wide_pf_nt, qs_nt_fence,
-    qs_mx_quantize_nt,
+    qs_mx_quantize_nt, qs_dequantize_narrow_nt,
 };

@@ -181,5 +181,5 @@ const fp8g_quant_kernels fp8g_quant_ref = {
     amax_ref,      quantize_ref,       dequantize_ref, mx_quantize_ref,
     amax_wide_ref, quantize_wide_ref,  dequantize_narrow_ref, quantize_wide_pf_ref,
     quantize_ref,  quantize_wide_pf_ref, nt_fence_ref,
-    mx_quantize_ref,
+    mx_quantize_ref, dequantize_narrow_ref,
 };
