@@ -870,12 +870,6 @@ static void test_dequant_spans(void) {
   fp8gemm_set_num_threads(saved_threads);
 }
 
-/* f32 -> fp8 MX outputs of >= 32 Mi codes are streamed (mx_quantize_nt in spans of
- * 1 Mi): a contiguous tensor walked flat and rows of unit stride 32 floats apart, each
- * at a 64-byte-aligned q, half a line past one and an odd q, on 1 and 2 threads and
- * every level, must give the reference kernel's bytes and leave the canaries on both
- * sides of q and after the scales alone. K = 4128 is not a multiple of 64, so rows
- * start mid-line. */
 /* Flat bf16 outputs of >= 32 MiB go through dequantize_narrow_nt (spans of 1 Mi codes:
  * each streams whole lines from its first 64-byte boundary on). 16 Mi + 3 rows' worth of
  * codes, out at 0, 2 and 46 bytes past a line (spans start mid-line), no scale and per
@@ -929,6 +923,12 @@ done:
   free(got);
 }
 
+/* f32 -> fp8 MX outputs of >= 32 Mi codes are streamed (mx_quantize_nt in spans of
+ * 1 Mi): a contiguous tensor walked flat and rows of unit stride 32 floats apart, each
+ * at a 64-byte-aligned q, half a line past one and an odd q, on 1 and 2 threads and
+ * every level, must give the reference kernel's bytes and leave the canaries on both
+ * sides of q and after the scales alone. K = 4128 is not a multiple of 64, so rows
+ * start mid-line. */
 static void test_mx_streaming(void) {
   enum { K = 4128, PAD = 32 };
   const int64_t R = ((int64_t)32 << 20) / K + 3, n = R * K, dims[2] = {R, K},
