@@ -863,12 +863,6 @@ static void test_mx_fold_per_group(void) {
   }
 }
 
-/* NT column groups of 8 run as quads (tile j takes column j of four groups) where a
- * panel has 32 columns left, alone elsewhere. A column's bits must not depend on that:
- * each group run alone, as a view of the weights, scales and bias starting at its first
- * column, gives the bits the whole call gave it. Every scale kind (MX with the codes
- * read as [N, K/32], so that a view is a pointer; groups that do not fold or that hold a
- * NaN code included), W8A8 and W8A16, M up to 16 (several row groups), 1 and 2 threads. */
 /* The MX weight scale of d as the checkpoint's [N, K/32] (NULL: no memory); with bad >= 0
  * column bad's first code becomes `code` (an extreme or NaN exponent). */
 static uint8_t *mx_columns(case_data *d, int64_t n, int64_t bad, uint8_t code) {
@@ -924,6 +918,12 @@ static long column_views_differ(const case_spec *s, case_data *d, const fp8g_gem
   return bad;
 }
 
+/* NT column groups of 8 run as quads (tile j takes column j of four groups) where a
+ * panel has 32 columns left, alone elsewhere. A column's bits must not depend on that:
+ * each group run alone, as a view of the weights, scales and bias starting at its first
+ * column, gives the bits the whole call gave it. Every scale kind (MX with the codes
+ * read as [N, K/32], so that a view is a pointer; groups that do not fold or that hold a
+ * NaN code included), W8A8 and W8A16, M up to 16 (several row groups), 1 and 2 threads. */
 static void test_nt_quads_match_groups(void) {
   static const int64_t ns[] = {32, 40, 64, 65, 100, 131};
   static const fp8g_scale_kind kinds[] = {FP8G_SCALE_NONE, FP8G_SCALE_TENSOR, FP8G_SCALE_ROWCOL,
@@ -1796,7 +1796,7 @@ static void test_bf16_tile_width(void) {
  * group of 4 columns run alone (a view: adjacent tiles only) must give the bits of the
  * whole call, every scale kind, W8A8 and W8A16, M 1..16, 1 or 2 threads. */
 static void test_bf16_spreads_match_tiles(void) {
-  static const int64_t ns[] = {32, 36, 64, 68, 100, 131, 160};
+  static const int64_t ns[] = {32, 35, 36, 63, 64, 68, 97, 100, 131, 160};
   static const fp8g_scale_kind kinds[] = {FP8G_SCALE_NONE, FP8G_SCALE_TENSOR, FP8G_SCALE_ROWCOL,
                                           FP8G_SCALE_BLOCK, FP8G_SCALE_MX};
   long groups = 0, compared = 0, cases = 0;
@@ -1805,7 +1805,7 @@ static void test_bf16_spreads_match_tiles(void) {
     fp8g_scale_kind kind = kinds[i % (w8a16 ? 4 : 5)];
     int64_t m = 1 + next_u32() % GEMV_ROWS_MAX;
     case_spec s = bf16_spec(w8a16, m, rand_fp8(), kind);
-    s.n = pick(ns, 7);
+    s.n = pick(ns, (int)(sizeof ns / sizeof ns[0]));
     if (s.bias == FP8G_BIAS_FULL) s.bias = FP8G_BIAS_COL; /* [rows, N]: no column view */
     s.nan_mode = i % 7 == 3 ? 1 : 0;
     case_data d;

@@ -45,11 +45,12 @@ typedef struct gemv_bf16_tile {
   int64_t k;
   int64_t seg;
   int64_t prefetch;   /* > 0: prefetch into L2 this many bytes ahead in each column's
-                         stream (past the column's end: the next tile's column c, at
-                         b + next + c * ldb) */
+                         stream (past the column's end: b + next + c * ldb, the next
+                         tile's column c when it has this ldb; a hint, never read) */
   int64_t next;       /* bytes from column 0 to the next tile's column 0 */
   int64_t far;        /* with prefetch > 0 and far > 0: also prefetch into L2, at chunk q,
-                         bytes [64 q, 64 q + 64) of each column c + far / ldb (a later panel) */
+                         bytes [64 q, 64 q + 64) of column c's stream moved by far bytes
+                         (the same column of a later panel) */
   const float *sa;    /* NULL, or row i segment s at sa[i * sa_ld + s] */
   int64_t sa_ld;
   const float *sb;    /* NULL, or segment s column c at sb[c * sb_ld + s] */
@@ -60,7 +61,7 @@ typedef struct gemv_bf16_tile {
   float *out;         /* row i column c at out[i * ldo + c]; with cn == ldo == 4 all 16
                          floats are written (rows past mr get 0) */
   int64_t ldo;
-  int64_t mx_cs;      /* MX: the column stride in mx (1, or the spread of a far-apart tile) */
+  int64_t mx_cs;      /* MX: the column stride in mx, >= 1 (1, or the spread of a far-apart tile) */
   int mx_bias;        /* MX: the bias of gemv_bf16_vtab_mx_of */
   bool mx_sat;        /* MX: every d <= mx_bias, so the saturating fold (gemv_bf16_dec64_mx) applies */
   const uint32_t *amask; /* MX, one-row tiles, mx_bias 0: chunk q's masks of the nonzero finite

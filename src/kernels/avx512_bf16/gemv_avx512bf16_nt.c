@@ -4,10 +4,10 @@
  * exponents folded into every nonzero finite value in the decode, one saturating
  * subtract per 32 values, exact under the driver's checks), then
  * every row's two activation vectors meet every column in one VDPBF16PS each. One
- * accumulator per (row, column) in the multi-row tiles, two (even / odd chunks) in the
- * one-row tile, so a result depends on the row group's size (batch * M, as the choice
- * of kernel does) but not on the tile width, panel or thread that computes it, nor on
- * how far apart the tile's columns are (ldb: the driver's far-apart spans).
+ * accumulator per (row, column) in every tile, so a result depends on the row group's
+ * size (batch * M, as the choice of kernel does) but not on the tile width, panel or
+ * thread that computes it, nor on how far apart the tile's columns are (ldb: the
+ * driver's far-apart spans).
  */
 #include <immintrin.h>
 #include <string.h>
