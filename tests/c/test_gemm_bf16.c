@@ -733,8 +733,9 @@ static void tile_k_split(void) {
   static const int64_t kps[] = {1, 2, BK_PF_TAIL - 1, BK_PF_TAIL, BK_PF_TAIL + 1, BK_PF_TAIL + 2,
                                 2 * BK_PF_TAIL - 1, 2 * BK_PF_TAIL, KMAX};
   static const int64_t segs[] = {0 /* CHAIN */, 16, BK_PF_TAIL, 50};
-  static uint32_t a[(KMAX + BK_PF_TAIL) * MR_T], b[(KMAX + BK_PF_TAIL) * NR_T]; /* a mutant's overrun stays inside */
-  static float c0[MR_T * (NR_T + 16)], c[MR_T * (NR_T + 16)], next[MR_T * (NR_T + 16)];
+  /* panels 64-byte aligned, as the packers make them (the emulated loads check it) */
+  static _Alignas(64) uint32_t a[(KMAX + BK_PF_TAIL) * MR_T], b[(KMAX + BK_PF_TAIL) * NR_T]; /* a mutant's overrun stays inside */
+  static _Alignas(64) float c0[MR_T * (NR_T + 16)], c[MR_T * (NR_T + 16)], next[MR_T * (NR_T + 16)];
   float as[KMAX * MR_T], bs[KMAX * NR_T];
   rng r = {17};
   int run = 0, bad = 0;

@@ -872,7 +872,7 @@ static void test_dequant_spans(void) {
 
 /* Flat bf16 outputs of >= 32 MiB go through dequantize_narrow_nt (spans of 1 Mi codes:
  * each streams whole lines from its first 64-byte boundary on). 16 Mi + 3 rows' worth of
- * codes, out at 0, 2 and 46 bytes past a line (spans start mid-line), no scale and per
+ * codes, out at 0, 2 and 46 bytes past a line (f32: 0, 4, 44; spans start mid-line), no scale and per
  * tensor, 1 and 2 threads, every level: the reference kernel's bytes, canaries on both
  * sides. An f32 output of the same codes takes the ordinary stores (checked the same). */
 static void test_dequant_streaming(void) {
@@ -891,7 +891,8 @@ static void test_dequant_streaming(void) {
   int saved_threads = fp8gemm_get_num_threads();
   float sv = 0.0123f;
   const fp8gemm_dtype outs[2] = {FP8GEMM_BF16, FP8GEMM_F32};
-  const size_t offs[3] = {0, 2, 46};
+  /* bytes past a line: mid-line for both, yet aligned to the element (f32: 4 bytes) */
+  const size_t offs[2][3] = {{0, 2, 46}, {0, 4, 44}};
   for (int o = 0; o < 2; o++)
     for (int sk = 0; sk < 2; sk++) {
       size_t ob = outs[o] == FP8GEMM_F32 ? 4 : 2;
@@ -902,7 +903,7 @@ static void test_dequant_streaming(void) {
           for (int isa = 0; isa <= (int)top; isa++) {
             fp8gemm_set_num_threads(threads);
             fp8gemm_set_max_isa((fp8gemm_isa)isa);
-            size_t off = 64 + offs[a];
+            size_t off = 64 + offs[o][a];
             fp8gemm_tensor od = desc(outs[o], 2, dims, got + off);
             fill_canary(got, (size_t)n * ob + off + 64);
             CHECK(fp8gemm_fp8_dequantize(&qt, sk ? &st : NULL, outs[o], 0, &od) == FP8GEMM_OK, "%s",
@@ -911,7 +912,7 @@ static void test_dequant_streaming(void) {
                       all_canary(got + off + (size_t)n * ob, 64),
                   "dequantize streaming e4m3fn -> %s scale %d, out %zu past 64, %s, %d threads: "
                   "not the reference's bytes",
-                  fp8gemm_dtype_name(outs[o]), sk, offs[a], fp8gemm_isa_name((fp8gemm_isa)isa),
+                  fp8gemm_dtype_name(outs[o]), sk, offs[o][a], fp8gemm_isa_name((fp8gemm_isa)isa),
                   threads);
           }
     }
