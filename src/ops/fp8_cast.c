@@ -4,7 +4,7 @@
 
 #define OP "fp8_cast"
 
-/* fp8 outputs at least this large, from a contiguous f32 tensor, are written with
+/* fp8 outputs of >= FP8G_NT_OUT_BYTES (rows.h), from a contiguous f32 tensor, are written with
  * non-temporal stores: they are larger than the last-level cache here (32 MiB), so a
  * consumer reads them from memory anyway, and streaming saves the read-for-ownership
  * of every line (cast f32 -> fp8 moves 5 bytes per element instead of 6). The tensor is
@@ -12,7 +12,6 @@
  * which per 2 Ki-element span (or per row) cost more than the streaming saved. The AVX2
  * kernel walks such a span as 4 far-apart parts in turn (QS_STREAMS): 1 Mi elements put
  * them 1 MiB apart in x (64 Ki: 64 KiB; docs/quant_kernels.md, "Zen 3, session 12"). */
-#define CAST_NT_BYTES ((int64_t)32 << 20)
 #define NT_SPAN ((int64_t)1 << 20)
 
 fp8gemm_status fp8gemm_fp8_cast_infer(const fp8gemm_tensor *x, fp8gemm_dtype to, int saturate,
@@ -74,7 +73,7 @@ fp8gemm_status fp8gemm_fp8_cast(const fp8gemm_tensor *x, fp8gemm_dtype to, int s
   fp8g_rows_init(&j.in, x);
   int64_t numel = j.in.rows * j.in.K;
   if (to != FP8GEMM_E2M1 && x->dtype == FP8GEMM_F32 && fp8g_is_contiguous(x) &&
-      numel >= CAST_NT_BYTES)
+      numel >= FP8G_NT_OUT_BYTES)
     fp8g_for_spans_max(1, numel, 1, NT_SPAN, cast_span_nt, &j);
   else
     fp8g_for_spans(j.in.rows, j.in.K, to == FP8GEMM_E2M1 ? 2 : 1, cast_span, &j);

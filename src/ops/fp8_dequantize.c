@@ -77,13 +77,6 @@ fp8gemm_status fp8gemm_fp8_dequantize_infer(const fp8gemm_tensor *q, const fp8ge
   return FP8GEMM_OK;
 }
 
-/* Flat outputs at least this large (larger than the last-level cache, as fp8_cast's
- * CAST_NT_BYTES) go through dequantize_narrow_nt: a consumer reads them from memory
- * anyway, and streaming saves the read-for-ownership of each output line (bf16: 5 bytes
- * of traffic per code -> 3; docs/quant_kernels.md, "Zen 4, session 15"). Spans of 1 Mi
- * codes: one sfence each. Per-token / per-block spans do not stream. */
-#define DEQUANT_NT_BYTES ((int64_t)32 << 20)
-
 typedef struct dequant_job {
   fp8g_rows in;
   const fp8g_quant_kernels *kern;
@@ -171,7 +164,10 @@ fp8gemm_status fp8gemm_fp8_dequantize(const fp8gemm_tensor *q, const fp8gemm_ten
   int64_t max_span = contiguous && !odd_e2m1 ? (int64_t)1 << 20 : FP8G_CHUNK;
   if (q->dtype != FP8GEMM_E2M1 && (!scale || j.L.gran == FP8GEMM_PER_TENSOR) &&
       fp8g_is_contiguous(q)) {
-    j.nt = j.in.rows * j.in.K * (int64_t)j.out_bytes >= DEQUANT_NT_BYTES;
+    /* Flat outputs of >= FP8G_NT_OUT_BYTES stream (bf16: 5 bytes of traffic per code
+     * -> 3; docs/quant_kernels.md, "Zen 4, session 15"); spans of 1 Mi codes, one sfence
+     * each. Per-token / per-block spans do not stream. */
+    j.nt = j.in.rows * j.in.K * (int64_t)j.out_bytes >= FP8G_NT_OUT_BYTES;
     fp8g_for_spans_max(1, j.in.rows * j.in.K, 1, max_span, dequant_span_flat, &j);
     return FP8GEMM_OK;
   }

@@ -102,8 +102,6 @@ fp8gemm_status fp8gemm_fp8_quantize_infer(const fp8gemm_tensor *input, fp8gemm_d
 }
 
 /* ------------------------------------------------------------------------ the run */
-/* Outputs of at least this many codes are written with non-temporal stores (per token). */
-#define QUANT_NT_CODES ((int64_t)32 << 20)
 
 typedef struct quant_job {
   fp8g_rows in;
@@ -332,12 +330,12 @@ fp8gemm_status fp8gemm_fp8_quantize(const fp8gemm_tensor *input, fp8gemm_dtype f
     fp8g_for_spans(j.in.rows, j.in.K, 1, tensor_quantize_span, &j);
     return FP8GEMM_OK;
   }
-  /* Per token, codes larger than the last-level cache (as fp8_cast: CAST_NT_BYTES) are
+  /* Per token, codes larger than the last-level cache (FP8G_NT_OUT_BYTES) are
    * streamed: a consumer reads them from memory anyway, and no line of them is read for
    * ownership first. The kernel streams only bf16 rows that own whole lines (q 64-byte
    * aligned, K a multiple of 64), so e.g. a caller's 64-byte-aligned [M, 4096] tensor.
    * Per token only: that branch of quant_task is the one that ends with nt_fence. */
-  j.nt = j.dynamic && j.L.gran == FP8GEMM_PER_TOKEN && j.in.rows * j.in.K >= QUANT_NT_CODES;
+  j.nt = j.dynamic && j.L.gran == FP8GEMM_PER_TOKEN && j.in.rows * j.in.K >= FP8G_NT_OUT_BYTES;
   int threads = fp8g_op_threads(j.in.rows * j.in.K);
   plan_tasks(&j, threads);
   fp8g_parallel_for(j.ntasks, threads, quant_task, &j);

@@ -47,14 +47,13 @@ fp8gemm_status fp8gemm_mx_quantize_infer(const fp8gemm_tensor *input, fp8gemm_dt
 #define MX_SPAN ((int64_t)1 << 16)
 
 /* fp8 codes of f32 input at least this large are streamed (mx_quantize_nt), as
- * fp8_cast and per-token fp8_quantize do (CAST_NT_BYTES, QUANT_NT_CODES): larger than
+ * fp8_cast and per-token fp8_quantize do (FP8G_NT_OUT_BYTES): larger than
  * the last-level cache here (32 MiB), so a consumer reads them from memory anyway, and
  * no line is read for ownership first. A kernel call that streamed ends with an sfence,
  * so those spans are longer: one fence per Mi codes. Task and span bounds are multiples
  * of 32 elements, not of 64 codes, so two calls (two threads) may share a line: safe
  * because the kernel streams only the whole 64-byte lines inside its own output and
  * writes a half line at either end with ordinary stores. */
-#define MX_NT_CODES ((int64_t)32 << 20)
 #define MX_NT_SPAN ((int64_t)1 << 20)
 
 typedef struct mx_job {
@@ -114,7 +113,7 @@ fp8gemm_status fp8gemm_mx_quantize(const fp8gemm_tensor *input, fp8gemm_dtype el
     fp8g_for_spans(j.in.rows, j.in.K, MX_BLOCK, mx_span, &j);
     return FP8GEMM_OK;
   }
-  j.nt = elem_dtype != FP8GEMM_E2M1 && j.in.rows * j.in.K >= MX_NT_CODES;
+  j.nt = elem_dtype != FP8GEMM_E2M1 && j.in.rows * j.in.K >= FP8G_NT_OUT_BYTES;
   int64_t span = j.nt ? MX_NT_SPAN : MX_SPAN;
   if (fp8g_is_contiguous(input))
     fp8g_for_spans_max(1, j.in.rows * j.in.K, MX_BLOCK, span, mx_span_flat, &j);

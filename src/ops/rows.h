@@ -10,6 +10,12 @@
 /* Largest span handed to a kernel at once (floats on the stack). A multiple of 32. */
 #define FP8G_CHUNK 2048
 
+/* Outputs of at least this many bytes (larger than the last-level cache here, 32 MiB) go
+ * through the kernels' streaming-store entries: their consumer reads them from memory
+ * anyway, and no line of them is read for ownership first. One threshold for fp8_cast,
+ * per-token fp8_quantize, mx_quantize and fp8_dequantize (fp8 codes: one byte each). */
+#define FP8G_NT_OUT_BYTES ((int64_t)32 << 20)
+
 typedef struct fp8g_rows {
   const fp8gemm_tensor *t;
   int64_t rows, K; /* rank 0 is one row of one element */
