@@ -624,8 +624,10 @@ QS_INLINE void qs_quant_loop(const qs_enc *ep, const void *x, size_t nchunks, ui
       nchunks >= QS_FTAB_MIN_CHUNKS) {
     qs_ftab t;
     if (qs_ftab_init(&t, &e, mode, s, limit)) {
-      if (e.m == 3) qs_ftab_loop(&t, &e, (const float *)x, nchunks, q, mode, s, limit, pf, 3);
-      else qs_ftab_loop(&t, &e, (const float *)x, nchunks, q, mode, s, limit, pf, 2);
+      /* the table loop reads in order: with pf NULL (streams asked for) it prefetches x */
+      const char *tpf = pf ? pf : (const char *)x;
+      if (e.m == 3) qs_ftab_loop(&t, &e, (const float *)x, nchunks, q, mode, s, limit, tpf, 3);
+      else qs_ftab_loop(&t, &e, (const float *)x, nchunks, q, mode, s, limit, tpf, 2);
       return;
     }
   }
