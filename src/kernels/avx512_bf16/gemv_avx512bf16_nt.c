@@ -158,6 +158,37 @@ static inline __attribute__((always_inline)) void mark_cols(__m512i *rec, const 
   _Pragma("GCC unroll 4") for (int c = 0; c < cn; c += 2) *rec = gemv_bf16_mx_mark(*rec, lo[c], lo[c + 1 < cn ? c + 1 : c]);
 }
 
+/* The driver's prefetch for chunk q (only the first row group of a panel gets
+ * t->prefetch): each of the cn columns `t->prefetch` bytes ahead, wrapping to the next
+ * tile's columns past K, and, with t->far, the place the thread likely takes next.
+ * Addresses only (a prefetch never faults), so no pointer past the weights; one
+ * displacement per chunk from each column's load address, no branch per column. */
+static inline __attribute__((always_inline)) void prefetch_step(const gemv_bf16_tile *t, const uint8_t *bq,
+                                                                int64_t q, const int cn, int64_t ldb,
+                                                                int64_t k) {
+  int64_t off = q * GEMV_BF16_CHUNK + t->prefetch;
+  uintptr_t at = (uintptr_t)bq + (uintptr_t)(off < k ? t->prefetch : t->next + t->prefetch - k);
+  _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) _mm_prefetch((const char *)(at + (uintptr_t)(c * ldb)), _MM_HINT_T1);
+  if (t->far) {
+    uintptr_t fa = (uintptr_t)bq + (uintptr_t)t->far;
+    _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) _mm_prefetch((const char *)(fa + (uintptr_t)(c * ldb)), _MM_HINT_T1);
+  }
+}
+
+/* Column c's 64 codes of chunk q (masked by `tail` from chunk `full` on: the last,
+ * partial chunk), decoded. */
+static inline __attribute__((always_inline)) void load_decode_col(const gemv_bf16_tile *t, const uint8_t *bq,
+                                                                  int64_t q, int64_t ldb, int64_t full,
+                                                                  __mmask64 tail, const int c,
+                                                                  const gemv_bf16_vtab *v, const bool fnuz,
+                                                                  const tile_kind kind, __m512i w[2],
+                                                                  __m512i *lo, __mmask64 *nan80) {
+  __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
+                           : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
+  decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_SAT ? t->mx[q * GEMV_BF16_PANEL + c * t->mx_cs] : 0,
+             t->mx_bias, w, lo, nan80);
+}
+
 static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile *t, const int mr,
                                                             const int cn, const gemv_bf16_vtab *v,
                                                             const bool fnuz,
@@ -186,23 +217,8 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
     for (int64_t q = q0; q < q1; q++) {
       const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
       __m512i w[GEMV_BF16_CN_MAX][2], lo[GEMV_BF16_CN_MAX];
-      if (t->prefetch) { /* the driver's choice: the first row group of a panel */
-        /* addresses only (a prefetch never faults), so no pointer past the weights; one
-         * displacement per chunk from each column's load address, no branch per column */
-        int64_t off = q * GEMV_BF16_CHUNK + t->prefetch;
-        uintptr_t at = (uintptr_t)bq + (uintptr_t)(off < k ? t->prefetch : t->next + t->prefetch - k);
-        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) _mm_prefetch((const char *)(at + (uintptr_t)(c * ldb)), _MM_HINT_T1);
-        if (t->far) {
-          uintptr_t fa = (uintptr_t)bq + (uintptr_t)t->far;
-          _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) _mm_prefetch((const char *)(fa + (uintptr_t)(c * ldb)), _MM_HINT_T1);
-        }
-      }
-      _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
-        __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
-                                 : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
-        decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_SAT ? t->mx[q * GEMV_BF16_PANEL + c * t->mx_cs] : 0,
-                   t->mx_bias, w[c], &lo[c], &nan80);
-      }
+      if (t->prefetch) prefetch_step(t, bq, q, cn, ldb, k);
+      _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) load_decode_col(t, bq, q, ldb, full, tail, c, v, fnuz, kind, w[c], &lo[c], &nan80);
       if (kind == KIND_MX_SAT) mark_cols(&rec, lo, cn);
       const uint16_t *aq = t->a + q * GEMV_BF16_CHUNK;
       _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
@@ -337,20 +353,9 @@ static inline __attribute__((always_inline)) void shared_pass(const gemv_bf16_ti
     __m512i w[CN][2], lo[CN];
     const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
     if (decode) {
-      if (t->prefetch) { /* as in tile_body */
-        int64_t off = q * GEMV_BF16_CHUNK + t->prefetch;
-        uintptr_t at = (uintptr_t)bq + (uintptr_t)(off < k ? t->prefetch : t->next + t->prefetch - k);
-        _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) _mm_prefetch((const char *)(at + (uintptr_t)(c * ldb)), _MM_HINT_T1);
-        if (t->far) {
-          uintptr_t fa = (uintptr_t)bq + (uintptr_t)t->far;
-          _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) _mm_prefetch((const char *)(fa + (uintptr_t)(c * ldb)), _MM_HINT_T1);
-        }
-      }
+      if (t->prefetch) prefetch_step(t, bq, q, CN, ldb, k);
       _Pragma("GCC unroll 4") for (int c = 0; c < CN; c++) {
-        __m512i codes = q < full ? _mm512_loadu_si512((const void *)(bq + c * ldb))
-                                 : _mm512_maskz_loadu_epi8(tail, bq + c * ldb);
-        decode_col(v, codes, fnuz, kind, kind == KIND_MX || kind == KIND_MX_SAT ? t->mx[q * GEMV_BF16_PANEL + c * t->mx_cs] : 0,
-                   t->mx_bias, w[c], &lo[c], &st->nan80);
+        load_decode_col(t, bq, q, ldb, full, tail, c, v, fnuz, kind, w[c], &lo[c], &st->nan80);
         _mm512_store_si512((void *)&st->w[q - b0][c][0], w[c][0]);
         _mm512_store_si512((void *)&st->w[q - b0][c][1], w[c][1]);
       }
