@@ -128,6 +128,15 @@ static int parse_threads(const char *list, bench_opts *o) {
   return o->n_threads ? 0 : -1;
 }
 
+/* The options followed by a value (a last argument that is none of them is unknown). */
+static bool takes_value(const char *a) {
+  static const char *const with_value[] = {"--shape", "--scheme", "--threads", "--layout",
+                                           "--weight-offset", "--min-time"};
+  for (size_t i = 0; i < sizeof with_value / sizeof *with_value; i++)
+    if (strcmp(a, with_value[i]) == 0) return true;
+  return false;
+}
+
 static int parse_args(int argc, char **argv, bench_opts *o) {
   memset(o, 0, sizeof *o);
   o->cfg.min_time = 0.25;
@@ -141,6 +150,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     else if (strcmp(a, "--no-naive") == 0) o->cfg.naive = false;
     else if (strcmp(a, "--in-cache") == 0) o->in_cache = true;
     else if (strcmp(a, "--packed") == 0) o->cfg.packed = true;
+    else if (!v && !takes_value(a))
+      return cli_usage_error("bench: unknown option '%s' (see 'fp8gemm bench --help')", a);
     else if (!v) return cli_usage_error("bench: %s: expected a value (see 'fp8gemm bench --help')", a);
     else if (strcmp(a, "--shape") == 0) {
       if (parse_shapes(v, o) != 0)

@@ -19,7 +19,8 @@ usage_error() { # usage_error "FRAGMENT" ARGS...
   "$CLI" bench "$@" >"$tmp/out" 2>"$tmp/err"
   local rc=$?
   [[ $rc -eq 2 && -s "$tmp/err" ]] && grep -q -- "$fragment" "$tmp/err" && [[ ! -s "$tmp/out" ]]
-  check "bench $* -> exit 2 naming '$fragment' (exit $rc: $(cat "$tmp/err"))" $?
+  st=$?  # before the message: its $(...) would reset $?
+  check "bench $* -> exit 2 naming '$fragment' (exit $rc: $(cat "$tmp/err"))" $st
 }
 
 usage_error "--shape" --shape 0x1x1
@@ -46,7 +47,8 @@ check "--help documents --packed" $?
 
 "$CLI" bench --json --shape 3x40x64 --shape 20x8x96,5x16x32 --scheme per_token,mx,w8a16 --threads 1 \
   --min-time 0 --no-naive >"$tmp/json" 2>"$tmp/err"
-check "bench --json runs (exit 0; stderr: $(cat "$tmp/err"))" $?
+st=$?  # before the message: its $(...) would reset $?
+check "bench --json runs (exit 0; stderr: $(cat "$tmp/err"))" $st
 lines=$(wc -l <"$tmp/json")
 [[ "$lines" -eq 9 ]]
 check "one line per shape x scheme (got $lines)" $?
@@ -101,7 +103,8 @@ check "schemes of a shape share their timing rounds (equal runs; exit $rc)" $?
 rc=$?
 [[ $rc -eq 1 && $(wc -l <"$tmp/mxk") -eq 2 ]] && grep -q '"scheme":"per_token"' "$tmp/mxk" &&
   grep -q '"scheme":"w8a16"' "$tmp/mxk" && grep -q "mx 2x64x100: mx needs K % 32 == 0" "$tmp/err"
-check "mx with K % 32 != 0 fails alone (exit $rc; stderr: $(cat "$tmp/err"))" $?
+st=$?  # before the message: its $(...) would reset $?
+check "mx with K % 32 != 0 fails alone (exit $rc; stderr: $(cat "$tmp/err"))" $st
 
 # Weight placement: 64-byte aligned by default (as PyTorch allocates), else the offset asked
 # for, in the header and in every JSON line.
@@ -143,7 +146,8 @@ ok = ok and all(abs(r["bw_fraction"] - r["gbps"] / r["read_gbps"]) <= 1e-3 * max
                 for r in rows)
 sys.exit(0 if ok else 1)
 PY
-  check "bench --json ${flag[*]}: weights $mode, %bw of its read (exit $rc; stderr: $(cat "$tmp/err"))" $?
+  st=$?  # before the message: its $(...) would reset $?
+  check "bench --json ${flag[*]}: weights $mode, %bw of its read (exit $rc; stderr: $(cat "$tmp/err"))" $st
 done
 python3 - "$tmp/plain" "$tmp/packed" <<'PY'
 import json, sys
@@ -155,14 +159,16 @@ check "--packed names the kernels of the plain NT call" $?
   >"$tmp/packed_text" 2>"$tmp/err"
 rc=$?
 [[ $rc -eq 0 ]]
-check "bench --packed (text) runs (exit $rc; stderr: $(cat "$tmp/err"))" $?
+st=$?  # before the message: its $(...) would reset $?
+check "bench --packed (text) runs (exit $rc; stderr: $(cat "$tmp/err"))" $st
 grep -q "packed once by fp8gemm_pack_weight" "$tmp/packed_text" &&
   grep -q "over packed-weight memory" "$tmp/packed_text" && grep -q "mx *1 *64 *256" "$tmp/packed_text"
 check "--packed: the header says the weights are packed and prints both reads" $?
 
 "$CLI" bench --in-cache --shape 1x64x256 --scheme per_token --threads 1 --min-time 0 \
   --no-naive >"$tmp/cache" 2>"$tmp/err"
-check "bench --in-cache runs (exit 0; stderr: $(cat "$tmp/err"))" $?
+st=$?  # before the message: its $(...) would reset $?
+check "bench --in-cache runs (exit 0; stderr: $(cat "$tmp/err"))" $st
 grep -q -- "--in-cache" "$tmp/cache" && grep -q "per_token *1 *64 *256" "$tmp/cache"
 check "--in-cache says so in the header and prints the shape" $?
 grep -q "fp32 FMA peak" "$tmp/cache" && grep -q "streaming read" "$tmp/cache" &&
