@@ -322,6 +322,13 @@ FP8GEMM_API fp8gemm_status fp8gemm_query_shape(fp8gemm_op op, fp8gemm_scheme sch
  * pack_weight checks both descriptors; whether weight_scale fits q_weight and the
  * other arguments is checked by the *_packed_infer / *_packed calls, with the same
  * messages as the plain op (they run the op's one infer function).
+ * Memory: on Linux, codes of >= 2 MiB get their own mapping, 2 MiB-aligned and rounded up
+ * to a 2 MiB multiple (at most 2 MiB - 1 bytes more; none for N * K a multiple of 2 MiB,
+ * as in LLM layers), advised MADV_HUGEPAGE before they are written: with transparent
+ * huge pages in "madvise" or "always" mode the decode kernels then stream them over
+ * 2 MiB pages (faster on one core, docs/kernels.md). With THP "never" (or the advice
+ * refused) they sit on 4 KiB pages and the rounded-up tail is never touched. Smaller
+ * codes and other systems: malloc, as before. Either way the results are the same bits.
  */
 typedef struct fp8gemm_packed_weight fp8gemm_packed_weight;
 
@@ -332,7 +339,8 @@ FP8GEMM_API fp8gemm_status fp8gemm_pack_weight(fp8gemm_op op, const fp8gemm_tens
 FP8GEMM_API void fp8gemm_packed_weight_free(fp8gemm_packed_weight *packed);
 /* The op it was packed for, the logical weight descriptor (dims [K, N] / [B, K, N] with
  * the strides of the NT storage: (1, K) / (N * K, 1, K); data = NULL) and the bytes it
- * holds. Any output pointer may be NULL. */
+ * holds: the codes' allocation (rounded up to 2 MiB when on huge pages, see above) plus
+ * the scale copy. Any output pointer may be NULL. */
 FP8GEMM_API fp8gemm_status fp8gemm_packed_weight_info(const fp8gemm_packed_weight *packed,
                                                       fp8gemm_op *op, fp8gemm_tensor *weight_desc,
                                                       size_t *bytes);

@@ -89,6 +89,17 @@ fp8gemm_isa fp8g_isa(void); /* = fp8gemm_isa_active(), cheap */
 typedef void (*fp8g_task_fn)(void *ctx, int64_t task);
 void fp8g_parallel_for(int64_t n_tasks, int nthreads, fp8g_task_fn fn, void *ctx);
 
+/* ------------------------------------------------------------ big buffers (core/huge_pages.c) */
+/* Long-lived buffers of >= FP8G_HUGE_PAGE bytes (prepacked weights) on 2 MiB pages where
+ * Linux offers them: a fresh mapping, 2 MiB-aligned, its length rounded up to a 2 MiB
+ * multiple, madvise(MADV_HUGEPAGE) before anything touches it (a hint: its failure is
+ * ignored; with THP "never" the pages stay 4 KiB). Smaller buffers, other systems, or a
+ * failed mapping: malloc. *mapped = the mapping's length, 0 when malloc'd; pass it to
+ * fp8g_big_free. NULL when out of memory. */
+enum { FP8G_HUGE_PAGE = 2 << 20 };
+void *fp8g_big_alloc(size_t bytes, size_t *mapped);
+void fp8g_big_free(void *p, size_t mapped);
+
 /* ------------------------------------------------------------ capability (per op family) */
 /* Each op family answers fp8gemm_query for its ops; registry/registry.c dispatches here.
  * OK and *info filled when served, else FP8GEMM_UNIMPLEMENTED with a message. */

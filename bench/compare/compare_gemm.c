@@ -7,6 +7,9 @@
  *     bf16 matmul for AVX2-only CPUs);
  *   - OpenBLAS sgemm on weights already dequantized to fp32 (the dequantization itself
  *     is not timed, which favours OpenBLAS).
+ * Ours runs twice: the plain call on the NT view, and the prepacked call (each weight
+ * packed once by fp8gemm_pack_weight, untimed): oneDNN's weights are reordered once too,
+ * so packed against oneDNN is the like-for-like comparison.
  * Weights are [N, K] checkpoint tensors used transposed (NT). Weight buffers rotate so
  * their total exceeds 4x the last-level cache. Threads: FP8GEMM_NUM_THREADS,
  * OMP_NUM_THREADS and OPENBLAS_NUM_THREADS (bench/compare/run.sh sets all three).
@@ -84,22 +87,53 @@ typedef struct problem {
   uint16_t *out16;
   float **w32;      /* dequantized weights (OpenBLAS), [N][K] */
   float *a32, *c32;
+  fp8gemm_packed_weight **packed; /* w8[b] with sb, packed once */
 } problem;
 
 /* ------------------------------------------------------------ fp8gemm */
-static int run_fp8gemm(void *vp, int buf) {
-  problem *p = vp;
+typedef struct fp8gemm_args {
   fp8gemm_tensor a, w, sa, sb, out;
+} fp8gemm_args;
+
+/* The call's descriptors over weight buffer buf (the NT view of its [N, K] codes). */
+static void fp8gemm_describe(const problem *p, int buf, fp8gemm_args *x) {
   int64_t ad[2] = {p->m, p->k}, wd[2] = {p->k, p->n}, sad[2] = {p->m, 1}, sbd[1] = {p->n},
           od[2] = {p->m, p->n};
-  fp8gemm_tensor_init(&a, FP8GEMM_E4M3FN, 2, ad, p->a8);
-  fp8gemm_tensor_init(&w, FP8GEMM_E4M3FN, 2, wd, p->w8[buf]);
-  w.strides[0] = 1; /* NT view of the [N, K] tensor */
-  w.strides[1] = p->k;
-  fp8gemm_tensor_init(&sa, FP8GEMM_F32, 2, sad, p->sa);
-  fp8gemm_tensor_init(&sb, FP8GEMM_F32, 1, sbd, p->sb);
-  fp8gemm_tensor_init(&out, FP8GEMM_BF16, 2, od, p->out16);
-  return fp8gemm_fp8_gemm(&a, &w, FP8GEMM_BF16, &sa, &sb, NULL, &out) == FP8GEMM_OK ? 0 : -1;
+  fp8gemm_tensor_init(&x->a, FP8GEMM_E4M3FN, 2, ad, p->a8);
+  fp8gemm_tensor_init(&x->w, FP8GEMM_E4M3FN, 2, wd, p->w8[buf]);
+  x->w.strides[0] = 1;
+  x->w.strides[1] = p->k;
+  fp8gemm_tensor_init(&x->sa, FP8GEMM_F32, 2, sad, p->sa);
+  fp8gemm_tensor_init(&x->sb, FP8GEMM_F32, 1, sbd, p->sb);
+  fp8gemm_tensor_init(&x->out, FP8GEMM_BF16, 2, od, p->out16);
+}
+
+static int run_fp8gemm(void *vp, int buf) {
+  problem *p = vp;
+  fp8gemm_args x;
+  fp8gemm_describe(p, buf, &x);
+  return fp8gemm_fp8_gemm(&x.a, &x.w, FP8GEMM_BF16, &x.sa, &x.sb, NULL, &x.out) == FP8GEMM_OK ? 0 : -1;
+}
+
+static int run_fp8gemm_packed(void *vp, int buf) {
+  problem *p = vp;
+  fp8gemm_args x;
+  fp8gemm_describe(p, buf, &x);
+  return fp8gemm_fp8_gemm_packed(&x.a, p->packed[buf], FP8GEMM_BF16, &x.sa, NULL, &x.out) == FP8GEMM_OK
+             ? 0
+             : -1;
+}
+
+/* Packs every weight buffer (with its per-channel scale) once; 0 on success. */
+static int pack_weights(problem *p) {
+  p->packed = calloc((size_t)p->nbuf, sizeof *p->packed);
+  if (!p->packed) return -1;
+  for (int b = 0; b < p->nbuf; b++) {
+    fp8gemm_args x;
+    fp8gemm_describe(p, b, &x);
+    if (fp8gemm_pack_weight(FP8GEMM_OP_FP8_GEMM, &x.w, &x.sb, &p->packed[b]) != FP8GEMM_OK) return -1;
+  }
+  return 0;
 }
 
 /* ------------------------------------------------------------ OpenBLAS */
@@ -238,7 +272,7 @@ static const char *dnnl_isa_name(dnnl_cpu_isa_t isa) {
 typedef struct summary {
   int64_t m, n, k;
   char kernel[32];
-  double ms, onednn_bf16, onednn_f32, openblas;
+  double ms, packed_ms, onednn_bf16, onednn_bf16_packed, onednn_f32, openblas;
   char onednn_bf16_impl[40];
 } summary;
 
@@ -246,7 +280,7 @@ typedef struct summary {
 static bool slow_impl(const char *impl) { return impl && strstr(impl, "ref") != NULL; }
 
 static void run_shape(int64_t m, int64_t n, int64_t k, double min_time, summary *sum) {
-  problem p = {m, n, k, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+  problem p = {m, n, k, 0, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
   size_t wbytes = (size_t)(n * k);
   p.nbuf = (int)(4 * llc_bytes() / (wbytes * 4)) + 2; /* fp32 copies are the biggest */
   if (p.nbuf > 8) p.nbuf = 8;
@@ -275,12 +309,19 @@ static void run_shape(int64_t m, int64_t n, int64_t k, double min_time, summary 
   fp8gemm_query_shape(FP8GEMM_OP_FP8_GEMM, FP8GEMM_SCHEME_PER_TOKEN, FP8GEMM_E4M3FN, m, n, k, 1,
                       &info);
   double t_ours = time_it(run_fp8gemm, &p, p.nbuf, min_time);
-  *sum = (summary){.m = m, .n = n, .k = k, .ms = t_ours * 1e3};
+  double t_packed = pack_weights(&p) == 0 ? time_it(run_fp8gemm_packed, &p, p.nbuf, min_time) : -1;
+  *sum = (summary){.m = m, .n = n, .k = k, .ms = t_ours * 1e3, .packed_ms = t_packed * 1e3};
   snprintf(sum->kernel, sizeof sum->kernel, "%s", info.name);
   snprintf(sum->onednn_bf16_impl, sizeof sum->onednn_bf16_impl, "-");
   printf("%5lld %6lld %6lld  fp8gemm %-12s %9.3f ms %7.1f GFLOP/s %6.1f GB/s  1.00x\n",
          (long long)m, (long long)n, (long long)k, info.name, t_ours * 1e3, flops / t_ours / 1e9,
          (double)wbytes / t_ours / 1e9);
+  if (t_packed > 0)
+    printf("%5s %6s %6s  fp8gemm packed %-5s %9.3f ms %7.1f GFLOP/s %6.1f GB/s  %.2fx (plain / packed)\n",
+           "", "", "", "", t_packed * 1e3, flops / t_packed / 1e9, (double)wbytes / t_packed / 1e9,
+           t_ours / t_packed);
+  else
+    printf("%5s %6s %6s  fp8gemm packed: %s\n", "", "", "", fp8gemm_last_error());
   static const dnnl_data_type_t dts[2] = {dnnl_bf16, dnnl_f32};
   static const char *const dt_names[2] = {"bf16", "f32"};
   for (int i = 0; i < 2; i++) {
@@ -298,10 +339,12 @@ static void run_shape(int64_t m, int64_t n, int64_t k, double min_time, summary 
              dt_names[i], d.impl);
     } else {
       double t = time_it(run_dnnl, &d, p.nbuf, min_time);
-      printf("%5s %6s %6s  oneDNN %-4s %-20s %9.3f ms %7.1f GFLOP/s %6.1f GB/s  %.2fx (fp8gemm speedup)\n",
+      printf("%5s %6s %6s  oneDNN %-4s %-20s %9.3f ms %7.1f GFLOP/s %6.1f GB/s  %.2fx (fp8gemm speedup), "
+             "%.2fx (packed)\n",
              "", "", "", dt_names[i], d.impl, t * 1e3, flops / t / 1e9,
-             (double)wbytes * (i == 0 ? 2 : 4) / t / 1e9, t / t_ours);
+             (double)wbytes * (i == 0 ? 2 : 4) / t / 1e9, t / t_ours, t_packed > 0 ? t / t_packed : 0.0);
       if (t > 0) *(i == 0 ? &sum->onednn_bf16 : &sum->onednn_f32) = t / t_ours;
+      if (t > 0 && i == 0 && t_packed > 0) sum->onednn_bf16_packed = t / t_packed;
     }
     dnnl_teardown(&d);
   }
@@ -314,7 +357,9 @@ static void run_shape(int64_t m, int64_t n, int64_t k, double min_time, summary 
   for (int b = 0; b < p.nbuf; b++) {
     free(p.w8[b]);
     free(p.w32[b]);
+    if (p.packed) fp8gemm_packed_weight_free(p.packed[b]);
   }
+  free(p.packed);
   free(p.w8);
   free(p.w32);
   free(p.a8);
@@ -354,24 +399,29 @@ int main(int argc, char **argv) {
          fp8gemm_isa_name(fp8gemm_isa_active()), dnnl_version()->major, dnnl_version()->minor,
          dnnl_version()->patch, dnnl_isa_name(dnnl_get_effective_cpu_isa()),
          openblas_get_corename(), openblas_get_num_threads());
-  printf("fp8_gemm per-token x per-channel e4m3fn -> bf16, weights NT [N, K]; ratios = other time / fp8gemm time\n");
+  printf("fp8_gemm per-token x per-channel e4m3fn -> bf16, weights NT [N, K], plain and packed "
+         "(fp8gemm_pack_weight once); ratios = other time / fp8gemm time\n");
   printf("%5s %6s %6s\n", "M", "N", "K");
   summary sums[64];
   for (int i = 0; i < ns; i++) run_shape(shapes[i][0], shapes[i][1], shapes[i][2], min_time, &sums[i]);
   /* The same figures as one table: other library's time / fp8gemm's (> 1: fp8gemm faster). */
-  printf("\nsummary (threads %d): ratio = other time / fp8gemm time\n", fp8gemm_get_num_threads());
-  printf("| M x N x K | fp8gemm kernel | fp8gemm ms | oneDNN bf16 | oneDNN f32 | OpenBLAS sgemm | oneDNN bf16 impl |\n");
-  printf("|---|---|---|---|---|---|---|\n");
+  printf("\nsummary (threads %d): ratio = other time / fp8gemm time (plain call; packed: the "
+         "prepacked call, weights packed once as oneDNN's are reordered once)\n",
+         fp8gemm_get_num_threads());
+  printf("| M x N x K | fp8gemm kernel | fp8gemm ms | packed ms | oneDNN bf16 | oneDNN bf16 / packed "
+         "| oneDNN f32 | OpenBLAS sgemm | oneDNN bf16 impl |\n");
+  printf("|---|---|---|---|---|---|---|---|---|\n");
   for (int i = 0; i < ns; i++) {
-    char r[3][16];
-    double v[3] = {sums[i].onednn_bf16, sums[i].onednn_f32, sums[i].openblas};
-    for (int j = 0; j < 3; j++) {
-      if (v[j] > 0) snprintf(r[j], sizeof r[j], "%.2fx", v[j]);
+    char r[5][16];
+    double v[5] = {sums[i].packed_ms, sums[i].onednn_bf16, sums[i].onednn_bf16_packed,
+                   sums[i].onednn_f32, sums[i].openblas};
+    for (int j = 0; j < 5; j++) {
+      if (v[j] > 0) snprintf(r[j], sizeof r[j], j ? "%.2fx" : "%.3f", v[j]);
       else snprintf(r[j], sizeof r[j], "-");
     }
-    printf("| %lldx%lldx%lld | %s | %.3f | %s | %s | %s | %s |\n", (long long)sums[i].m,
+    printf("| %lldx%lldx%lld | %s | %.3f | %s | %s | %s | %s | %s | %s |\n", (long long)sums[i].m,
            (long long)sums[i].n, (long long)sums[i].k, sums[i].kernel, sums[i].ms, r[0], r[1], r[2],
-           sums[i].onednn_bf16_impl);
+           r[3], r[4], sums[i].onednn_bf16_impl);
   }
   return 0;
 }

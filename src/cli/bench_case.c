@@ -86,6 +86,7 @@ static int fill_pool(weight_pool *p, int64_t n, int64_t k, const bench_config *c
 typedef struct case_buffers {
   const weight_pool *pool;
   void **w_scale; /* one per weight buffer: a layer's scales travel with its weight */
+  fp8gemm_packed_weight **packed; /* cfg->packed: buffer i with w_scale[i], packed once */
   void *input, *out, *in_scale;
   float *a32, *w32, *c32;
   fp8gemm_tensor input_t, in_scale_t, w_scale_t, out_t;
@@ -103,6 +104,9 @@ static void free_buffers(case_buffers *b) {
   if (b->w_scale)
     for (int i = 0; i < b->pool->nw; i++) free(b->w_scale[i]);
   free(b->w_scale);
+  if (b->packed)
+    for (int i = 0; i < b->pool->nw; i++) fp8gemm_packed_weight_free(b->packed[i]);
+  free(b->packed);
   free(b->input);
   free(b->out);
   free(b->in_scale);
@@ -205,10 +209,23 @@ static int setup(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_co
   return 0;
 }
 
+static fp8gemm_status run_packed(bench_scheme s, case_buffers *b, const fp8gemm_packed_weight *pw,
+                                 bool infer_only) {
+  if (s == BENCH_W8A16) {
+    if (infer_only) return fp8gemm_fp8_gemm_w8a16_packed_infer(&b->input_t, pw, NULL, &b->out_t, NULL);
+    return fp8gemm_fp8_gemm_w8a16_packed(&b->input_t, pw, NULL, &b->out_t);
+  }
+  if (infer_only)
+    return fp8gemm_fp8_gemm_packed_infer(&b->input_t, pw, FP8GEMM_BF16, &b->in_scale_t, NULL,
+                                         &b->out_t, NULL);
+  return fp8gemm_fp8_gemm_packed(&b->input_t, pw, FP8GEMM_BF16, &b->in_scale_t, NULL, &b->out_t);
+}
+
 static fp8gemm_status run_op(bench_scheme s, case_buffers *b, int64_t n, int64_t k, bool nt,
                              int which, bool infer_only) {
-  fp8gemm_tensor w;
   int nw = b->pool->nw;
+  if (b->packed) return run_packed(s, b, b->packed[which % nw], infer_only);
+  fp8gemm_tensor w;
   weight_tensor(&w, n, k, nt, b->pool->w[which % nw]);
   b->w_scale_t.data = b->w_scale[which % nw];
   if (s == BENCH_W8A16) {
@@ -284,6 +301,8 @@ static void describe(bench_scheme s, int64_t m, int64_t n, int64_t k, const benc
   snprintf(r->kernel, sizeof r->kernel, "?");
   fp8gemm_op op = s == BENCH_W8A16 ? FP8GEMM_OP_FP8_GEMM_W8A16 : FP8GEMM_OP_FP8_GEMM;
   fp8gemm_kernel_info info = {0};
+  /* packed weights (cmd_bench: only from NT ones) run the op's kernels on the NT view of
+   * the packed [N, K] codes: the same query names them */
   if (fp8gemm_query_shape(op, api_scheme[s], FP8GEMM_E4M3FN, m, n, k, cfg->nt, &info) == FP8GEMM_OK) {
     snprintf(r->kernel, sizeof r->kernel, "%s", info.name);
     r->kernel_isa = info.isa;
@@ -305,6 +324,28 @@ static void fail_oom(bench_result *r) {
   if (!r->note[0]) snprintf(r->note, sizeof r->note, "out of memory");
 }
 
+/* cfg->packed: every weight buffer with this scheme's scale for it, packed once. */
+static int pack_all(bench_scheme s, int64_t n, int64_t k, const bench_config *cfg, case_buffers *b,
+                    bench_result *r) {
+  int nw = b->pool->nw;
+  b->packed = calloc((size_t)nw, sizeof *b->packed);
+  if (!b->packed) {
+    fail_oom(r);
+    return -1;
+  }
+  fp8gemm_op op = s == BENCH_W8A16 ? FP8GEMM_OP_FP8_GEMM_W8A16 : FP8GEMM_OP_FP8_GEMM;
+  for (int i = 0; i < nw; i++) {
+    fp8gemm_tensor w;
+    weight_tensor(&w, n, k, cfg->nt, b->pool->w[i]);
+    b->w_scale_t.data = b->w_scale[i];
+    if (fp8gemm_pack_weight(op, &w, &b->w_scale_t, &b->packed[i]) != FP8GEMM_OK) {
+      fail(r, "pack_weight");
+      return -1;
+    }
+  }
+  return 0;
+}
+
 /* Buffers, infer and output of case i; on failure the case is marked failed. */
 static void open_case(bench_scheme s, int64_t m, int64_t n, int64_t k, const bench_config *cfg,
                       const weight_pool *pool, case_buffers *b, bench_result *r) {
@@ -312,6 +353,7 @@ static void open_case(bench_scheme s, int64_t m, int64_t n, int64_t k, const ben
     fail_oom(r);
     return;
   }
+  if (cfg->packed && pack_all(s, n, k, cfg, b, r) != 0) return;
   if (run_op(s, b, n, k, cfg->nt, 0, true) != FP8GEMM_OK) {
     fail(r, "infer");
     return;

@@ -28,6 +28,8 @@ typedef struct bench_config {
   bool nt;           /* weights as the NT view of a [N, K] checkpoint tensor */
   int weight_offset; /* bytes (0..63) past a 64-byte boundary at which each weight starts */
   bool naive;        /* also time the naive path */
+  bool packed;       /* time the *_packed calls: each weight buffer (with each scheme's
+                      * scale) packed once by fp8gemm_pack_weight, outside the timing */
 } bench_config;
 
 enum { BENCH_MAX_RUNS = 200 }; /* timed runs per case at most */
@@ -49,7 +51,8 @@ typedef struct bench_result {
  * warm-up call each, then rounds in which every scheme runs once, the order rotating by
  * one each round, until each has run 3 times and for cfg->min_time seconds (at most
  * BENCH_MAX_RUNS rounds); results[i] gets scheme i's median (and the naive path's).
- * The schemes share one set of weight buffers. Returns -1 only for a bad count; a case
+ * The schemes share one set of weight buffers (with cfg->packed, each scheme times its
+ * own packed copies of them). Returns -1 only for a bad count; a case
  * that cannot run is marked skipped or failed in its result.
  */
 int bench_run_group(const bench_scheme *schemes, int count, int64_t m, int64_t n, int64_t k,

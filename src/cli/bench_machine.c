@@ -16,6 +16,7 @@
 
 #include "calib/bench_calib.h"
 #include "fp8gemm.h"
+#include "internal.h" /* fp8g_big_alloc: the huge-page read buffer is placed as packed weights are */
 
 double bench_now(void) {
   struct timespec t;
@@ -181,6 +182,52 @@ static uint64_t read_u64(const uint8_t *p, size_t bytes) {
   return acc[0] ^ acc[1] ^ acc[2] ^ acc[3];
 }
 
+/* Fraction of the mapping holding p (of `bytes`) on 2 MiB pages: its AnonHugePages in
+ * /proc/self/smaps; -1 where that is not available. */
+static double huge_share(const void *p, size_t bytes) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (!f) return -1.0;
+  char line[512];
+  bool in = false;
+  double kb = -1.0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char perm;
+    if (sscanf(line, "%lx-%lx %c", &lo, &hi, &perm) == 3) {
+      if (in) break;
+      in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+    } else if (in && sscanf(line, "AnonHugePages: %lf", &kb) == 1) {
+      break;
+    }
+  }
+  fclose(f);
+  if (kb < 0) return -1.0;
+  double share = kb * 1024.0 / (double)bytes;
+  return share < 1.0 ? share : 1.0;
+}
+
+/* The streaming read of buf (already touched): 256-bit loads, and 512-bit ones where
+ * AVX-512 is in force, the faster counting. */
+static double read_rate(fp8gemm_isa isa, const uint8_t *buf, size_t bytes, int threads,
+                        const char **what) {
+  double gbps;
+  if (isa >= FP8GEMM_ISA_AVX2) {
+    gbps = read_peak(bench_read_avx2, buf, bytes, threads, 7) / 1e9;
+    *what = "256-bit loads";
+  } else {
+    gbps = read_peak(read_u64, buf, bytes, threads, 7) / 1e9;
+    *what = "64-bit loads";
+  }
+  if (isa >= FP8GEMM_ISA_AVX512) {
+    double wide = read_peak(bench_read_avx512, buf, bytes, threads, 7) / 1e9;
+    if (wide > gbps) {
+      gbps = wide;
+      *what = "512-bit loads";
+    }
+  }
+  return gbps;
+}
+
 void bench_measure_peaks(int threads, size_t read_bytes, bench_peaks *out) {
   memset(out, 0, sizeof *out);
   if (threads < 1) threads = 1;
@@ -209,25 +256,27 @@ void bench_measure_peaks(int threads, size_t read_bytes, bench_peaks *out) {
   } else {
     out->fma_what = "none";
   }
-  uint8_t *buf = read_bytes ? aligned_alloc(4096, (read_bytes + 4095) / 4096 * 4096) : NULL;
-  if (!buf) return;
-  memset(buf, 1, read_bytes); /* touch every page before timing */
+  out->read_huge_share = out->read_small_share = -1.0;
+  if (!read_bytes) return;
   /* With AVX-512 both widths run and the faster counts: on Zen 4, 256-bit loads
    * stream ~10% faster than 512-bit ones (30 vs 27 GB/s on one core), and a kernel may
-   * use either. */
-  if (isa >= FP8GEMM_ISA_AVX2) {
-    out->read_gbps = read_peak(bench_read_avx2, buf, read_bytes, threads, 7) / 1e9;
-    out->read_what = "256-bit loads";
-  } else {
-    out->read_gbps = read_peak(read_u64, buf, read_bytes, threads, 7) / 1e9;
-    out->read_what = "64-bit loads";
+   * use either. Two buffers: a malloc'd one (4 KiB pages unless THP is "always"), as a
+   * caller's weights are, and one from the allocator of packed weights (2 MiB pages
+   * where THP allows), which one core may stream faster (docs/bench.md): each weight
+   * form is compared with the read over its own kind of memory. */
+  uint8_t *buf = aligned_alloc(4096, (read_bytes + 4095) / 4096 * 4096);
+  if (buf) {
+    memset(buf, 1, read_bytes); /* touch every page before timing */
+    out->read_small_share = huge_share(buf, read_bytes);
+    out->read_gbps = read_rate(isa, buf, read_bytes, threads, &out->read_what);
+    free(buf);
   }
-  if (isa >= FP8GEMM_ISA_AVX512) {
-    double gbps = read_peak(bench_read_avx512, buf, read_bytes, threads, 7) / 1e9;
-    if (gbps > out->read_gbps) {
-      out->read_gbps = gbps;
-      out->read_what = "512-bit loads";
-    }
+  size_t mapped;
+  buf = fp8g_big_alloc(read_bytes, &mapped);
+  if (buf) {
+    memset(buf, 1, read_bytes);
+    out->read_huge_share = mapped ? huge_share(buf, read_bytes) : 0.0;
+    out->read_huge_gbps = read_rate(isa, buf, read_bytes, threads, &out->read_huge_what);
+    fp8g_big_free(buf, mapped);
   }
-  free(buf);
 }

@@ -19,8 +19,13 @@ typedef struct bench_peaks {
   double bf16_gflops; /* VDPBF16PS zmm, 64 FLOP per instruction */
   double fma_gflops;  /* fp32 FMA at the widest width: zmm with AVX-512, else ymm */
   double read_gbps;   /* streaming read of `read_bytes`, 1e9 bytes/s: the faster of
-                       * 256-bit and 512-bit loads where both exist */
-  const char *fma_what, *read_what; /* e.g. "zmm", "8 streams of 512-bit loads" */
+                       * 256-bit and 512-bit loads where both exist; a malloc'd buffer,
+                       * as a caller's weights are */
+  double read_huge_gbps; /* the same over a buffer placed as packed weights are (the
+                          * library's 2 MiB-aligned, MADV_HUGEPAGE allocation) */
+  double read_huge_share, read_small_share; /* fraction of each buffer the kernel put on
+                                             * 2 MiB pages (smaps AnonHugePages; -1 unknown) */
+  const char *fma_what, *read_what, *read_huge_what; /* e.g. "zmm", "512-bit loads" */
 } bench_peaks;
 void bench_measure_peaks(int threads, size_t read_bytes, bench_peaks *out);
 

@@ -38,7 +38,7 @@ void cmd_bench_help(void) {
   printf(
       "usage: fp8gemm bench [--shape MxNxK[,...]]... [--scheme NAME]... [--threads N[,N...]]\n"
       "                     [--layout nt|nn] [--full] [--min-time SECONDS] [--no-naive] [--json]\n"
-      "                     [--in-cache] [--weight-offset BYTES]\n"
+      "                     [--in-cache] [--weight-offset BYTES] [--packed]\n"
       "\n"
       "Times fp8_gemm / fp8_gemm_w8a16 on LLM layer shapes and prints, per case: the kernel,\n"
       "threads, median time, GFLOP/s, GB/s of fp8 weights streamed, the fraction of this\n"
@@ -64,13 +64,20 @@ void cmd_bench_help(void) {
       "  --json          one JSON object per line: op, scheme, m, n, k, threads, kernel,\n"
       "                  seconds, gflops, gbps, peak_fraction (the larger of the compute\n"
       "                  and bandwidth fractions) + compute_fraction, bw_fraction,\n"
-      "                  peak_class, peak_gflops, read_gbps, naive_seconds, speedup, ...\n"
+      "                  peak_class, peak_gflops, read_gbps (bw_fraction's baseline),\n"
+      "                  weights (plain or packed), naive_seconds, speedup, ...\n"
       "\n"
       "  --in-cache      reuse two weight buffers instead of rotating: weights that fit the\n"
       "                  caches run from them (the kernels' compute rate, not a model's)\n"
       "  --weight-offset B  start each weight buffer B bytes (0..63) past a 64-byte boundary:\n"
       "                  0 (default) as PyTorch allocates tensors, 16 as malloc places large\n"
       "                  blocks (what this bench used before)\n"
+      "  --packed        time the prepacked calls (fp8gemm_fp8_gemm_packed / _w8a16_packed):\n"
+      "                  each weight buffer packed once by fp8gemm_pack_weight, outside the\n"
+      "                  timing, into memory the library places (2 MiB pages where the OS\n"
+      "                  allows); %%bw is then of the streaming read over such memory (both\n"
+      "                  reads are printed). Not with --layout nn or --weight-offset (packed\n"
+      "                  weights have one layout and placement)\n"
       "\n"
       "Weights rotate through buffers totalling more than 4x the last-level cache. Shapes\n"
       "served only by the scalar reference kernel and bigger than 4 GFLOP are skipped.\n");
@@ -121,6 +128,15 @@ static int parse_threads(const char *list, bench_opts *o) {
   return o->n_threads ? 0 : -1;
 }
 
+/* The options followed by a value (a last argument that is none of them is unknown). */
+static bool takes_value(const char *a) {
+  static const char *const with_value[] = {"--shape", "--scheme", "--threads", "--layout",
+                                           "--weight-offset", "--min-time"};
+  for (size_t i = 0; i < sizeof with_value / sizeof *with_value; i++)
+    if (strcmp(a, with_value[i]) == 0) return true;
+  return false;
+}
+
 static int parse_args(int argc, char **argv, bench_opts *o) {
   memset(o, 0, sizeof *o);
   o->cfg.min_time = 0.25;
@@ -133,6 +149,9 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     else if (strcmp(a, "--full") == 0) o->full = true;
     else if (strcmp(a, "--no-naive") == 0) o->cfg.naive = false;
     else if (strcmp(a, "--in-cache") == 0) o->in_cache = true;
+    else if (strcmp(a, "--packed") == 0) o->cfg.packed = true;
+    else if (!v && !takes_value(a))
+      return cli_usage_error("bench: unknown option '%s' (see 'fp8gemm bench --help')", a);
     else if (!v) return cli_usage_error("bench: %s: expected a value (see 'fp8gemm bench --help')", a);
     else if (strcmp(a, "--shape") == 0) {
       if (parse_shapes(v, o) != 0)
@@ -170,6 +189,14 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
       return cli_usage_error("bench: unknown option '%s' (see 'fp8gemm bench --help')", a);
     }
   }
+  /* A packed weight is the library's contiguous [N, K] copy in memory it allocates: the
+   * caller's layout and placement do not reach the timed calls. */
+  if (o->cfg.packed && !o->cfg.nt)
+    return cli_usage_error("bench: --packed: packed weights are [N, K] whatever the source "
+                           "layout; --layout nn does not apply");
+  if (o->cfg.packed && o->cfg.weight_offset)
+    return cli_usage_error("bench: --packed: the library places packed weights; "
+                           "--weight-offset does not apply");
   if (!o->any_scheme)
     for (int s = 0; s < BENCH_SCHEME_COUNT; s++) o->scheme_on[s] = true;
   if (!o->n_threads) {
@@ -210,6 +237,12 @@ static void cpu_model(char *buf, size_t size) {
   fclose(f);
 }
 
+/* "37%" or "?" (unknown) */
+static void share_str(double share, char *buf, size_t size) {
+  if (share < 0) snprintf(buf, size, "?");
+  else snprintf(buf, size, "%.0f%%", 100 * share);
+}
+
 int cmd_bench(int argc, char **argv) {
   bench_opts o;
   int rc = parse_args(argc, argv, &o);
@@ -229,15 +262,26 @@ int cmd_bench(int argc, char **argv) {
       char bf16[64] = "bf16-dot peak n/a (no AVX512_BF16 in force)";
       if (pk[t].bf16_gflops > 0)
         snprintf(bf16, sizeof bf16, "bf16-dot peak %.1f GFLOP/s (VDPBF16PS zmm)", pk[t].bf16_gflops);
+      char small[16], huge[16];
+      share_str(pk[t].read_small_share, small, sizeof small);
+      share_str(pk[t].read_huge_share, huge, sizeof huge);
       printf("machine, %d thread%s: %s, fp32 FMA peak %.1f GFLOP/s (%s), streaming read %.1f GB/s "
-             "(%d streams/thread, %s, %zu MiB)\n",
+             "(%d streams/thread, %s, %zu MiB, malloc'd: %s on 2 MiB pages), %.1f GB/s over "
+             "packed-weight memory (%s, 2 MiB-aligned, MADV_HUGEPAGE: %s on 2 MiB pages)\n",
              o.threads[t], o.threads[t] > 1 ? "s" : "", bf16, pk[t].fma_gflops, pk[t].fma_what,
-             pk[t].read_gbps, BENCH_READ_STREAMS, pk[t].read_what, read_bytes >> 20);
+             pk[t].read_gbps, BENCH_READ_STREAMS, pk[t].read_what, read_bytes >> 20, small,
+             pk[t].read_huge_gbps, pk[t].read_huge_what ? pk[t].read_huge_what : "-", huge);
     }
-    printf("weights: e4m3fn, %s, %d bytes past a 64-byte boundary%s; output bf16; naive = "
-           "dequantize to fp32 + fp32 GEMM (bench_sgemm)\n\n",
-           o.cfg.nt ? "NT view of [N, K]" : "[K, N] contiguous", o.cfg.weight_offset,
-           o.in_cache ? ", two buffers reused (--in-cache)" : "");
+    if (o.cfg.packed)
+      printf("weights: e4m3fn, packed once by fp8gemm_pack_weight (contiguous [N, K] in the "
+             "library's memory; %%bw of the read over packed-weight memory)%s; output bf16; "
+             "naive = dequantize to fp32 + fp32 GEMM (bench_sgemm)\n\n",
+             o.in_cache ? ", two buffers reused (--in-cache)" : "");
+    else
+      printf("weights: e4m3fn, %s, %d bytes past a 64-byte boundary%s; output bf16; naive = "
+             "dequantize to fp32 + fp32 GEMM (bench_sgemm)\n\n",
+             o.cfg.nt ? "NT view of [N, K]" : "[K, N] contiguous", o.cfg.weight_offset,
+             o.in_cache ? ", two buffers reused (--in-cache)" : "");
     printf("%-14s %-10s %5s %6s %6s %3s %-*s %9s %8s %7s %5s %6s %-4s %9s %7s\n", "op", "scheme",
            "M", "N", "K", "thr", KERNEL_COL, "kernel", "ms", "GFLOP/s", "GB/s", "%bw", "%peak", "vs",
            "naive ms", "speedup");
@@ -276,7 +320,9 @@ int cmd_bench(int argc, char **argv) {
         bool bf16 = r.kernel_isa >= FP8GEMM_ISA_AVX512_BF16 && pk[t].bf16_gflops > 0;
         double peak = bf16 ? pk[t].bf16_gflops : pk[t].fma_gflops;
         const char *peak_class = bf16 ? "bf16_dot" : peak > 0 ? "fp32_fma" : "none";
-        double fbw = pk[t].read_gbps > 0 ? gbps / pk[t].read_gbps : 0;
+        /* each weight form against the read over its own kind of memory */
+        double read = o.cfg.packed ? pk[t].read_huge_gbps : pk[t].read_gbps;
+        double fbw = read > 0 ? gbps / read : 0;
         double fpeak = peak > 0 ? gflops / peak : 0;
         double frac = fbw > fpeak ? fbw : fpeak; /* of the limit that binds (roofline) */
         double speedup = r.naive_seconds > 0 ? r.naive_seconds / r.seconds : 0;
@@ -285,10 +331,12 @@ int cmd_bench(int argc, char **argv) {
                  "\"kernel\":\"%s\",\"seconds\":%.6e,\"gflops\":%.3f,\"gbps\":%.3f,"
                  "\"peak_fraction\":%.4f,\"compute_fraction\":%.4f,\"bw_fraction\":%.4f,"
                  "\"peak_class\":\"%s\",\"peak_gflops\":%.3f,\"read_gbps\":%.3f,"
+                 "\"read_gbps_malloc\":%.3f,\"read_gbps_huge_pages\":%.3f,\"weights\":\"%s\","
                  "\"naive_seconds\":%.6e,\"speedup\":%.3f,\"layout\":\"%s\",\"weight_offset\":%d,\"runs\":%d}\n",
                  r.op, bench_scheme_name(s), (long long)sh.m, (long long)sh.n,
                  (long long)sh.k, o.threads[t], r.kernel, r.seconds, gflops, gbps, frac, fpeak,
-                 fbw, peak_class, peak, pk[t].read_gbps, r.naive_seconds, speedup,
+                 fbw, peak_class, peak, read, pk[t].read_gbps, pk[t].read_huge_gbps,
+                 o.cfg.packed ? "packed" : "plain", r.naive_seconds, speedup,
                  o.cfg.nt ? "nt" : "nn", o.cfg.weight_offset, r.runs);
         } else {
           char naive[16] = "-", sp[16] = "-";

@@ -82,4 +82,7 @@ fp8gemm_status fp8g_gemm_execute(const fp8g_gemm_args *args, fp8gemm_tensor *out
 /* "fp8_gemm" / "fp8_gemm_w8a16". */
 const char *fp8g_gemm_op_str(fp8gemm_op op);
 
+/* Where a packed weight's codes live (gemm_packed.c): for tests of their placement. */
+const void *fp8g_packed_codes(const fp8gemm_packed_weight *packed);
+
 #endif /* FP8GEMM_GEMM_INFER_H */

@@ -8,6 +8,12 @@
  * result is bitwise that of the plain call on an NT view. What packing buys: any other
  * strides are transposed once, and every kernel streams the weight contiguously along
  * K, which the decode kernels do best (docs/gemv.md, docs/kernels.md).
+ *
+ * Codes of >= 2 MiB go to fp8g_big_alloc: a 2 MiB-aligned mapping rounded up to a
+ * 2 MiB multiple, advised MADV_HUGEPAGE before the codes are written, so that with
+ * transparent huge pages in "madvise" (or "always") mode a decode call streams them over
+ * 2 MiB pages (docs/kernels.md "Prepacked weights"). Only where the codes live changes,
+ * not what they are: results stay bitwise the plain call's.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +25,8 @@ struct fp8gemm_packed_weight {
   fp8gemm_tensor weight; /* contiguous, data = codes */
   fp8gemm_tensor scale;  /* contiguous copy, valid when has_scale */
   bool has_scale;
-  size_t bytes;
+  size_t mapped; /* fp8g_big_alloc's mapping of the codes, 0: malloc'd */
+  size_t bytes;  /* held: the codes' allocation (mapped when mapped) + the scale copy */
 };
 
 enum { TILE = 64 }; /* transpose tile: 64 x 64 codes stay in L1 */
@@ -81,11 +88,12 @@ fp8gemm_status fp8gemm_pack_weight(fp8gemm_op op, const fp8gemm_tensor *q_weight
   int64_t sn = weight_scale ? fp8gemm_tensor_numel(weight_scale) : 0;
   size_t sbytes = weight_scale ? (size_t)sn * (size_t)(fp8gemm_dtype_bits(weight_scale->dtype) / 8) : 0;
   fp8gemm_packed_weight *pw = calloc(1, sizeof *pw);
-  uint8_t *codes = malloc(wn > 0 ? (size_t)wn : 1);
+  size_t mapped = 0;
+  uint8_t *codes = fp8g_big_alloc((size_t)wn, &mapped);
   uint8_t *sdata = sbytes ? malloc(sbytes) : NULL;
   if (!pw || !codes || (sbytes && !sdata)) {
     free(pw);
-    free(codes);
+    fp8g_big_free(codes, mapped);
     free(sdata);
     return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "%s: pack_weight: %lld bytes", name,
                       (long long)wn + (long long)sbytes);
@@ -109,14 +117,15 @@ fp8gemm_status fp8gemm_pack_weight(fp8gemm_op op, const fp8gemm_tensor *q_weight
     pw->scale.data = sdata;
     pw->has_scale = true;
   }
-  pw->bytes = (size_t)wn + sbytes;
+  pw->mapped = mapped;
+  pw->bytes = (mapped ? mapped : (size_t)wn) + sbytes;
   *packed = pw;
   return FP8GEMM_OK;
 }
 
 void fp8gemm_packed_weight_free(fp8gemm_packed_weight *packed) {
   if (!packed) return;
-  free(packed->weight.data);
+  fp8g_big_free(packed->weight.data, packed->mapped);
   free(packed->scale.data);
   free(packed);
 }
@@ -132,6 +141,8 @@ fp8gemm_status fp8gemm_packed_weight_info(const fp8gemm_packed_weight *packed, f
   if (bytes) *bytes = packed->bytes;
   return FP8GEMM_OK;
 }
+
+const void *fp8g_packed_codes(const fp8gemm_packed_weight *packed) { return packed->weight.data; }
 
 /* The packed weight must exist and have been packed for `op`. */
 static fp8gemm_status check_packed(const fp8gemm_packed_weight *pw, fp8gemm_op op) {

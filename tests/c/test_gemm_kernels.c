@@ -20,6 +20,7 @@
 #include "check.h"
 #include "gemm_bf16_emul.h"
 #include "kernels/avx2/gemm_avx2.h"
+#include "ops/gemm_infer.h"
 
 /* ------------------------------------------------------------ small helpers */
 typedef struct rng {
@@ -728,11 +729,90 @@ static void tens_fill(tens *x, rng *r) {
   }
 }
 
+/* The smaps entry of the mapping that holds address p: 1 (and its THPeligible flag in
+ * *eligible, -1 where the kernel prints none), 0 when p is not mapped, -1 without smaps. */
+static int mapping_of(const void *p, int *eligible) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (!f) return -1;
+  char line[512];
+  int found = 0;
+  *eligible = -1;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    char perm;
+    if (sscanf(line, "%lx-%lx %c", &lo, &hi, &perm) == 3) { /* a mapping's first line */
+      if (found) break;
+      found = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+    } else if (found) {
+      (void)sscanf(line, "THPeligible: %d", eligible);
+    }
+  }
+  fclose(f);
+  return found;
+}
+
+/* Transparent huge pages off ("never"), on (madvise, always), or unknown (-1). */
+static int thp_on(void) {
+  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  char buf[128] = "";
+  if (f) {
+    if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
+    fclose(f);
+  }
+  return strstr(buf, "[never]") ? 0 : strstr(buf, "[madvise]") || strstr(buf, "[always]") ? 1 : -1;
+}
+
+/* What fp8g_big_alloc holds for `bytes` (internal.h): on Linux, >= 2 MiB goes to a
+ * 2 MiB-aligned mapping rounded up to a 2 MiB multiple; else malloc, the bytes asked. */
+static size_t big_held(size_t bytes) {
+#if defined(__linux__)
+  if (bytes >= FP8G_HUGE_PAGE) return (bytes + FP8G_HUGE_PAGE - 1) / FP8G_HUGE_PAGE * FP8G_HUGE_PAGE;
+#endif
+  return 0;
+}
+
+/* A buffer of `held` bytes from fp8g_big_alloc (held != 0): 2 MiB-aligned, mapped to its
+ * last byte, eligible for transparent huge pages exactly when they are on (so, in
+ * "madvise" mode, advised). */
+static void check_huge_placement(const void *p, size_t held, const char *what) {
+  int e0 = -1, e1 = -1;
+  int m0 = mapping_of(p, &e0), m1 = mapping_of((const uint8_t *)p + held - 1, &e1);
+  CHECK((uintptr_t)p % FP8G_HUGE_PAGE == 0, "%s: 2 MiB-aligned (%p)", what, p);
+  if (m0 < 0) return; /* no /proc: nothing more to see */
+  CHECK(m0 == 1 && m1 == 1, "%s: mapped from first to last byte", what);
+  int on = thp_on();
+  if (on >= 0 && e0 >= 0)
+    CHECK(e0 == on && e1 == on, "%s: THPeligible %d / %d with THP %s", what, e0, e1, on ? "on" : "never");
+}
+
+/* fp8g_big_alloc / fp8g_big_free on both sides of 2 MiB: placement, the bytes held, and a
+ * mapping that is gone after the free (ASan catches a free() of it; LSan does not see
+ * mappings, so the free is checked here). */
+static void big_alloc_sizes(void) {
+  const size_t sizes[] = {FP8G_HUGE_PAGE - 1, FP8G_HUGE_PAGE, FP8G_HUGE_PAGE + 1,
+                          3 * (size_t)FP8G_HUGE_PAGE + 4096};
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+    size_t mapped = 7;
+    uint8_t *p = fp8g_big_alloc(sizes[i], &mapped);
+    CHECK(p != NULL && mapped == big_held(sizes[i]), "big_alloc(%zu): held %zu, expected %zu",
+          sizes[i], mapped, big_held(sizes[i]));
+    if (!p) continue;
+    memset(p, 0xA5, sizes[i]);
+    if (mapped) check_huge_placement(p, mapped, "big_alloc");
+    fp8g_big_free(p, mapped);
+    int e, m0 = mapped ? mapping_of(p, &e) : 0, m1 = mapped ? mapping_of(p + mapped - 1, &e) : 0;
+    CHECK(m0 <= 0 && m1 <= 0, "big_free(%zu): unmapped afterwards (%d, %d)", sizes[i], m0, m1);
+  }
+  fp8g_big_free(NULL, 0);
+}
+
 /* out of the plain op on an NT q_weight (threads 1 and 2) == out with the packed weight,
  * and == out with the weight packed from a contiguous [K, N] copy of the same values.
- * m rows per batch: decode sizes (B * m <= 16) and GEMM sizes. */
-static void packed_case(bool w8a16, bool batched, int64_t m, rng *r) {
-  int64_t n = 45, k = 160, B = 2;
+ * m rows per batch: decode sizes (B * m <= 16) and GEMM sizes. Codes of >= 2 MiB in
+ * all (B x k x n when batched) are packed onto 2 MiB pages: placed so, and the bytes
+ * held rounded up. */
+static void packed_case(bool w8a16, bool batched, int64_t m, int64_t n, int64_t k, rng *r) {
+  int64_t B = 2;
   static const int perm3[3] = {1, 0, 2}, nt2[2] = {1, 0}, nt3[3] = {0, 2, 1}, id2[2] = {0, 1};
   int64_t ad[3] = {B, m, k}, wd2[2] = {k, n}, wd3[3] = {B, k, n}, sad[3] = {B, m, 1}, swd[1] = {n};
   tens a, w, sa, sw;
@@ -769,14 +849,17 @@ static void packed_case(bool w8a16, bool batched, int64_t m, rng *r) {
   fp8gemm_op op = w8a16 ? FP8GEMM_OP_FP8_GEMM_W8A16 : FP8GEMM_OP_FP8_GEMM;
   fp8gemm_packed_weight *pw = NULL;
   CHECK(fp8gemm_pack_weight(op, &w.t, &sw.t, &pw) == FP8GEMM_OK, "pack: %s", fp8gemm_last_error());
+  int64_t numel = fp8gemm_tensor_numel(&w.t);
+  size_t held = big_held((size_t)numel);
   fp8gemm_tensor pdesc, info_desc;
   fp8gemm_op info_op;
   size_t info_bytes;
   CHECK(fp8gemm_packed_weight_info(pw, &info_op, &info_desc, &info_bytes) == FP8GEMM_OK &&
             info_op == op && info_desc.ndim == w.t.ndim &&
             memcmp(info_desc.dims, w.t.dims, sizeof w.t.dims) == 0 &&
-            info_bytes == (size_t)(fp8gemm_tensor_numel(&w.t) + 4 * n),
-        "packed_weight_info");
+            info_bytes == (held ? held : (size_t)numel) + 4 * (size_t)n,
+        "packed_weight_info: bytes %zu (codes %lld, held %zu)", info_bytes, (long long)numel, held);
+  if (held) check_huge_placement(fp8g_packed_codes(pw), held, "packed codes");
   s = w8a16 ? fp8gemm_fp8_gemm_w8a16_packed_infer(&a.t, pw, NULL, &pdesc, &ws)
             : fp8gemm_fp8_gemm_packed_infer(&a.t, pw, odt, sat, NULL, &pdesc, &ws);
   CHECK(s == FP8GEMM_OK && pdesc.ndim == desc.ndim && pdesc.dtype == desc.dtype &&
@@ -794,7 +877,6 @@ static void packed_case(bool w8a16, bool batched, int64_t m, rng *r) {
     static const int id3[3] = {0, 1, 2};
     tens wn;
     tens_make(&wn, w.t.dtype, w.t.ndim, w.t.dims, batched ? id3 : id2);
-    int64_t numel = fp8gemm_tensor_numel(&w.t);
     for (int64_t i = 0; i < numel; i++)
       wn.mem[fp8g_offset_of(&wn.t, wn.t.ndim, i)] = w.mem[fp8g_offset_of(&w.t, w.t.ndim, i)];
     fp8gemm_packed_weight *pn = NULL;
@@ -828,15 +910,15 @@ static void packed_vs_plain(void) {
   rng r = {4242};
   for (int i = 0; i < 2; i++) {
     int64_t m = i == 0 ? 5 : sanitized ? 19 : 67; /* B * m = 10: the decode kernels */
-    packed_case(false, false, m, &r);
-    packed_case(false, true, m, &r);
-    packed_case(true, false, m, &r);
-    packed_case(true, true, m, &r);
+    packed_case(false, false, m, 45, 160, &r);
+    packed_case(false, true, m, 45, 160, &r);
+    packed_case(true, false, m, 45, 160, &r);
+    packed_case(true, true, m, 45, 160, &r);
   }
   /* M = 128: fp8 activations take the C^T = W A^T path of gemm_avx512bf16 (packed
    * weights are NT) */
-  packed_case(false, false, 128, &r);
-  packed_case(false, true, 128, &r);
+  packed_case(false, false, 128, 45, 160, &r);
+  packed_case(false, true, 128, 45, 160, &r);
   fp8gemm_packed_weight *pw = (fp8gemm_packed_weight *)&r;
   CHECK(fp8gemm_pack_weight(FP8GEMM_OP_FP8_CAST, NULL, NULL, &pw) == FP8GEMM_INVALID_ARGUMENT &&
             pw == (fp8gemm_packed_weight *)&r,
@@ -860,6 +942,23 @@ static void packed_vs_plain(void) {
   CHECK(fp8gemm_query_packed(FP8GEMM_OP_FP8_CAST, FP8GEMM_SCHEME_ELEMENTWISE, FP8GEMM_E4M3FN,
                              &packed) == FP8GEMM_UNIMPLEMENTED,
         "no packed form for fp8_cast");
+}
+
+/* Packed weights of >= 2 MiB (codes on 2 MiB pages) give the plain call's bits like
+ * small ones, for both ops at decode (2 rows) and GEMM (34 rows) sizes: 2 MiB + 4 KiB
+ * codes (a partial last huge page), a batched weight whose batches straddle a 2 MiB
+ * boundary, exactly 2 MiB (no rounding) and 4 KiB under it (malloc'd, as before). */
+static void packed_huge_pages(void) {
+  rng r = {0x2d2d};
+  big_alloc_sizes();
+  packed_case(false, false, 1, 513, 4096, &r);
+  packed_case(false, false, 17, 513, 4096, &r);
+  packed_case(true, false, 1, 513, 4096, &r);
+  packed_case(true, false, 17, 513, 4096, &r);
+  packed_case(false, true, 1, 1025, 1024, &r);
+  packed_case(true, true, 17, 1025, 1024, &r);
+  packed_case(false, false, 1, 512, 4096, &r);
+  packed_case(true, false, 1, 511, 4096, &r);
 }
 
 /* ------------------------------------------------------------ host threads, nesting */
@@ -962,6 +1061,7 @@ int main(void) {
     printf("isa %s: %ld kernel cases\n", fp8gemm_isa_name((fp8gemm_isa)isa), kernel_cases);
   }
   fp8gemm_set_max_isa((fp8gemm_isa)(FP8GEMM_ISA_COUNT - 1));
+  packed_huge_pages(); /* at the top level only: placement is the same for every kernel */
   /* The BF16-dot GEMM through the emulated instruction (it shares the AVX2 epilogue). */
   if (detected >= FP8GEMM_ISA_AVX2) {
     rng r = {0xbf16};

@@ -19,7 +19,8 @@ usage_error() { # usage_error "FRAGMENT" ARGS...
   "$CLI" bench "$@" >"$tmp/out" 2>"$tmp/err"
   local rc=$?
   [[ $rc -eq 2 && -s "$tmp/err" ]] && grep -q -- "$fragment" "$tmp/err" && [[ ! -s "$tmp/out" ]]
-  check "bench $* -> exit 2 naming '$fragment' (exit $rc: $(cat "$tmp/err"))" $?
+  st=$?  # before the message: its $(...) would reset $?
+  check "bench $* -> exit 2 naming '$fragment' (exit $rc: $(cat "$tmp/err"))" $st
 }
 
 usage_error "--shape" --shape 0x1x1
@@ -32,6 +33,8 @@ usage_error "--layout" --layout tn
 usage_error "--min-time" --min-time -1
 usage_error "--weight-offset" --weight-offset 64
 usage_error "--weight-offset" --weight-offset x
+usage_error "--packed" --packed --layout nn
+usage_error "--packed" --packed --weight-offset 16
 usage_error "unknown option" --frobnicate
 usage_error "expected a value" --shape
 
@@ -39,10 +42,13 @@ usage_error "expected a value" --shape
 check "bench --help exits 0" $?
 grep -q -- "--shape MxNxK" "$tmp/help"
 check "--help documents --shape" $?
+grep -q -- "--packed" "$tmp/help"
+check "--help documents --packed" $?
 
 "$CLI" bench --json --shape 3x40x64 --shape 20x8x96,5x16x32 --scheme per_token,mx,w8a16 --threads 1 \
   --min-time 0 --no-naive >"$tmp/json" 2>"$tmp/err"
-check "bench --json runs (exit 0; stderr: $(cat "$tmp/err"))" $?
+st=$?  # before the message: its $(...) would reset $?
+check "bench --json runs (exit 0; stderr: $(cat "$tmp/err"))" $st
 lines=$(wc -l <"$tmp/json")
 [[ "$lines" -eq 9 ]]
 check "one line per shape x scheme (got $lines)" $?
@@ -97,7 +103,8 @@ check "schemes of a shape share their timing rounds (equal runs; exit $rc)" $?
 rc=$?
 [[ $rc -eq 1 && $(wc -l <"$tmp/mxk") -eq 2 ]] && grep -q '"scheme":"per_token"' "$tmp/mxk" &&
   grep -q '"scheme":"w8a16"' "$tmp/mxk" && grep -q "mx 2x64x100: mx needs K % 32 == 0" "$tmp/err"
-check "mx with K % 32 != 0 fails alone (exit $rc; stderr: $(cat "$tmp/err"))" $?
+st=$?  # before the message: its $(...) would reset $?
+check "mx with K % 32 != 0 fails alone (exit $rc; stderr: $(cat "$tmp/err"))" $st
 
 # Weight placement: 64-byte aligned by default (as PyTorch allocates), else the offset asked
 # for, in the header and in every JSON line.
@@ -117,12 +124,55 @@ done
 grep -q "16 bytes past a 64-byte boundary" "$tmp/woff"
 check "the header names the weight offset" $?
 
+# --packed times the packed calls: every line says so and takes its %bw from the read over
+# packed-weight memory (both reads in every line), plain lines from the malloc'd one; the
+# kernel named is the plain NT call's (what the packed call runs). 2 x 1024 x 2048 codes
+# are 2 MiB: the packed copies go on 2 MiB pages.
+for mode in plain packed; do
+  flag=()
+  [[ $mode == packed ]] && flag=(--packed)
+  "$CLI" bench --json --shape 2x1024x2048,17x64x128 --scheme per_token,block,w8a16 --threads 1 \
+    --min-time 0 --no-naive "${flag[@]}" >"$tmp/$mode" 2>"$tmp/err"
+  rc=$?
+  python3 - "$tmp/$mode" "$mode" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+mode = sys.argv[2]
+base = "read_gbps_huge_pages" if mode == "packed" else "read_gbps_malloc"
+ok = len(rows) == 6 and all(r["weights"] == mode for r in rows)
+ok = ok and all(r["read_gbps_malloc"] > 0 and r["read_gbps_huge_pages"] > 0 for r in rows)
+ok = ok and all(r["read_gbps"] == r[base] for r in rows)
+ok = ok and all(abs(r["bw_fraction"] - r["gbps"] / r["read_gbps"]) <= 1e-3 * max(1, r["bw_fraction"])
+                for r in rows)
+sys.exit(0 if ok else 1)
+PY
+  st=$?  # before the message: its $(...) would reset $?
+  check "bench --json ${flag[*]}: weights $mode, %bw of its read (exit $rc; stderr: $(cat "$tmp/err"))" $st
+done
+python3 - "$tmp/plain" "$tmp/packed" <<'PY'
+import json, sys
+kern = [{(r["m"], r["scheme"]): r["kernel"] for r in map(json.loads, open(f))} for f in sys.argv[1:]]
+sys.exit(0 if kern[0] == kern[1] and len(kern[0]) == 6 else 1)
+PY
+check "--packed names the kernels of the plain NT call" $?
+"$CLI" bench --packed --shape 1x64x256 --scheme mx --threads 1 --min-time 0 --no-naive \
+  >"$tmp/packed_text" 2>"$tmp/err"
+rc=$?
+[[ $rc -eq 0 ]]
+st=$?  # before the message: its $(...) would reset $?
+check "bench --packed (text) runs (exit $rc; stderr: $(cat "$tmp/err"))" $st
+grep -q "packed once by fp8gemm_pack_weight" "$tmp/packed_text" &&
+  grep -q "over packed-weight memory" "$tmp/packed_text" && grep -q "mx *1 *64 *256" "$tmp/packed_text"
+check "--packed: the header says the weights are packed and prints both reads" $?
+
 "$CLI" bench --in-cache --shape 1x64x256 --scheme per_token --threads 1 --min-time 0 \
   --no-naive >"$tmp/cache" 2>"$tmp/err"
-check "bench --in-cache runs (exit 0; stderr: $(cat "$tmp/err"))" $?
+st=$?  # before the message: its $(...) would reset $?
+check "bench --in-cache runs (exit 0; stderr: $(cat "$tmp/err"))" $st
 grep -q -- "--in-cache" "$tmp/cache" && grep -q "per_token *1 *64 *256" "$tmp/cache"
 check "--in-cache says so in the header and prints the shape" $?
 grep -q "fp32 FMA peak" "$tmp/cache" && grep -q "streaming read" "$tmp/cache" &&
+  grep -q "GB/s over packed-weight memory" "$tmp/cache" && grep -q "NT view of \[N, K\]" "$tmp/cache" &&
   grep -q "%peak" "$tmp/cache" && ! grep -q "%fma" "$tmp/cache"
 check "the header prints the calibrated peaks; the column is %peak" $?
 # The bf16-dot peak is measured exactly when the ISA in force has VDPBF16PS.
