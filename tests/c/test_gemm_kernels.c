@@ -751,7 +751,9 @@ static int mapping_of(const void *p, int *eligible) {
   return found;
 }
 
-/* Transparent huge pages off ("never"), on (madvise, always), or unknown (-1). */
+/* Transparent huge pages off ("never", or turned off for this process by
+ * prctl(PR_SET_THP_DISABLE), as some container runtimes do), on (madvise, always), or
+ * unknown (-1). */
 static int thp_on(void) {
   FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
   char buf[128] = "";
@@ -759,7 +761,16 @@ static int thp_on(void) {
     if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
     fclose(f);
   }
-  return strstr(buf, "[never]") ? 0 : strstr(buf, "[madvise]") || strstr(buf, "[always]") ? 1 : -1;
+  int on = strstr(buf, "[never]") ? 0 : strstr(buf, "[madvise]") || strstr(buf, "[always]") ? 1 : -1;
+  if (on == 1 && (f = fopen("/proc/self/status", "r")) != NULL) {
+    char line[256];
+    int process_on = -1;
+    while (fgets(line, sizeof line, f))
+      if (sscanf(line, "THP_enabled: %d", &process_on) == 1) break;
+    fclose(f);
+    if (process_on == 0) on = 0;
+  }
+  return on;
 }
 
 /* What fp8g_big_alloc holds for `bytes` (internal.h): on Linux, >= 2 MiB goes to a
