@@ -181,7 +181,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
                                   const fp8g_gemm_kernel *fallback);
 /* The C^T = W A^T path (gemm_bf16_wt.c): runs the problem and returns true (status in
  * *status) when it serves it (fp8 activations with one row stride, NT weights, a CHAIN
- * plan without MX folds, the ISA's ukernel_wt, M ~ 128..384), else returns false. */
+ * plan without MX folds, the ISA's ukernel_wt, M ~ 128..512), else returns false. */
 bool fp8g_bf16_wt_run(const fp8g_gemm_problem *p, const fp8g_bf16_plan *pl, const fp8g_bf16_isa_ops *ops,
                       fp8gemm_status *status);
 /* For tests: -1 (default) the size rule above, 0 never, 1 whenever the problem allows

@@ -1,6 +1,6 @@
 /*
  * The C^T = W A^T path of the BF16-dot GEMM, for fp8 activations of the mid-size M of
- * LLM layers (M ~ 128..384) with NT weights ([N, K] storage, also every prepacked
+ * LLM layers (M ~ 128..512) with NT weights ([N, K] storage, also every prepacked
  * weight) and a CHAIN plan (no scales, per-tensor, per-token x per-channel):
  *
  *   per batch:
@@ -85,11 +85,13 @@ static int64_t act_stride(const fp8g_gemm_problem *p) {
 }
 
 /* Auto: M near whole 64-row activation panels (the lanes past M are computed and
- * dropped) and within the fused path's rows (the activations' K block, 64 KiB per 32
- * rows at KC 1024, is read once per chunk and K block). */
+ * dropped) and at most 512 rows (the activations' K block, 64 KiB per 32 rows at KC
+ * 1024, is read once per chunk and K block; C^T of a chunk takes 384 bytes per row).
+ * With the decode inside the K loops (session 16) this path beat the separate loops at
+ * M = 512, not at M = 1024 (docs/kernels.md). */
 static bool wt_wanted(const fp8g_gemm_problem *p) {
   if (wt_mode >= 0) return wt_mode == 1;
-  return p->m >= 128 && p->m <= 384 && (round_up(p->m, NR) - p->m) * 16 <= p->m;
+  return p->m >= 128 && p->m <= 512 && (round_up(p->m, NR) - p->m) * 16 <= p->m;
 }
 
 static void pack_act_task(void *vctx, int64_t t) {

@@ -1052,14 +1052,14 @@ static void wt_paths(void) {
     free(o1);
     simple_free(&s);
   }
-  /* The size rule at its edges (M 127 / 128 / 384 / 385, and 136: 8 padded rows of 144
-   * > M / 16): taken exactly where the rule says, same bits as the other loops, 1 and 2
-   * threads; N spans several chunks with a short last one, K two K blocks with an odd
-   * tail. */
-  static const int64_t edge_m[] = {127, 128, 136, 192, 384, 385};
+  /* The size rule at its edges (M 127 / 128 / 512 / 513, and 136 / 385: 8 / 63 padded
+   * rows of 144 / 448 > M / 16): taken exactly where the rule says, same bits as the
+   * other loops, 1 and 2 threads; N spans several chunks with a short last one, K two K
+   * blocks with an odd tail. */
+  static const int64_t edge_m[] = {127, 128, 136, 192, 384, 385, 448, 512, 513};
   for (size_t e = 0; e < sizeof edge_m / sizeof edge_m[0]; e++) {
     int64_t m = edge_m[e], n = 389, k = 2051;
-    bool want = m >= 128 && m <= 384 && ((m + 63) / 64 * 64 - m) * 16 <= m;
+    bool want = m >= 128 && m <= 512 && ((m + 63) / 64 * 64 - m) * 16 <= m;
     fp8g_gemm_problem p = {.batch = 1, .m = m, .n = n, .k = k, .a_dtype = FP8GEMM_E4M3FN, .a_stride_k = 1,
                            .b_dtype = FP8GEMM_E5M2, .b_stride_k = 1, .b_stride_n = k,
                            .scale_kind = FP8G_SCALE_ROWCOL, .block_k = k, .block_n = 1, .a_kblocks = 1,
