@@ -102,6 +102,20 @@ void fp8g_bf16_prefetch_b(const fp8g_bf16_plan *pl, int64_t b, int64_t c0, int64
                           int64_t kc, int64_t u0, int64_t u1);
 
 /* ------------------------------------------------------------ micro-kernel */
+/* The next step's decode, spread over a C^T step's tiles (gemm_bf16_wt.c): `units`
+ * runs of 64 codes, unit u the codes [64 (u % upr), + 64) of weight row u / upr (row r
+ * at src + r * src_stride) into halfwords dst + r * dst_stride + 64 (u % upr). */
+typedef struct fp8g_bf16_wt_dec {
+  const fp8g_bf16_dec_tables *tab;
+  const uint8_t *src;
+  int64_t src_stride;
+  uint16_t *dst;
+  int64_t dst_stride;
+  int64_t upr, units;
+} fp8g_bf16_wt_dec;
+/* Units ahead of the one decoded whose codes are prefetched (~1-2k cycles at M = 256). */
+#define FP8G_BF16_DEC_AHEAD 4
+
 /*
  * One full MR x NR tile: C (row stride ldc) op= A panel [kp][MR] . B panel [kp][NR].
  * CHAIN: acc starts from C (0 when `first`); C = acc after kp VDPBF16PS steps.
@@ -119,6 +133,10 @@ typedef struct fp8g_bf16_tile {
                     * 128 x 128 block scale over a 64-column panel): one broadcast */
   const float *c_next; /* C of the tile to run next (same ldc), prefetched near this one's end; or NULL */
   int64_t lda;         /* C^T tiles (fp8g_bf16_isa_ops.ukernel_wt): row i's pairs at a + i * lda */
+  /* C^T tiles: units [du0, du1) of `dec` decoded between this tile's pair steps (dec may
+   * be NULL) */
+  const fp8g_bf16_wt_dec *dec;
+  int64_t du0, du1;
 } fp8g_bf16_tile;
 typedef void (*fp8g_bf16_ukernel_fn)(const fp8g_bf16_tile *t, fp8g_bf16_mode mode);
 
@@ -163,7 +181,7 @@ fp8gemm_status fp8g_bf16_gemm_run(const fp8g_gemm_problem *p, const fp8g_bf16_is
                                   const fp8g_gemm_kernel *fallback);
 /* The C^T = W A^T path (gemm_bf16_wt.c): runs the problem and returns true (status in
  * *status) when it serves it (fp8 activations with one row stride, NT weights, a CHAIN
- * plan without MX folds, the ISA's ukernel_wt, M ~ 128..384), else returns false. */
+ * plan without MX folds, the ISA's ukernel_wt, M ~ 128..512), else returns false. */
 bool fp8g_bf16_wt_run(const fp8g_gemm_problem *p, const fp8g_bf16_plan *pl, const fp8g_bf16_isa_ops *ops,
                       fp8gemm_status *status);
 /* For tests: -1 (default) the size rule above, 0 never, 1 whenever the problem allows

@@ -18,7 +18,7 @@
  *                            64-column panel, per K block: packs the B panel into
  *                            its own scratch (L2), runs every row tile on it (in
  *                            the last K block each tile's epilogue right after it).
- *   Before all this, fp8 activations of M ~ 128..384 with NT weights and a CHAIN plan
+ *   Before all this, fp8 activations of M ~ 128..512 with NT weights and a CHAIN plan
  *   go to the C^T = W A^T loops instead (gemm_bf16_wt.c: no transposes of weights).
  *   B is decoded once per call, never round-trips through memory packed, and each
  *   weight column (one 4 KiB page of an NT weight with K = 4096) is read for all K

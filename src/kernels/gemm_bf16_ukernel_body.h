@@ -24,7 +24,9 @@
  *   BK_UKERNEL_ROWS     optional: the name of a table of micro-kernels for tiles of
  *                       1..MR-1 rows (index = rows)
  *   BK_UKERNEL_WT       optional: the name of a table of C^T = W A^T micro-kernels
- *                       (rows 1..MR, each row's pairs from its own run; CHAIN only)
+ *                       (rows 1..MR, each row's pairs from its own run; CHAIN only;
+ *                       they also decode a share of the next step's weight runs), with
+ *                       bk_prefetch_r(p): a read hint only (may do nothing)
  *   BK_DECODE_FOLD32    optional: the name of a decoder that also applies MX folds
  *                       (fp8g_bf16_decode_fold32_fn), with bk_b_fold32(v, code): the 32
  *                       halfwords of v folded as fp8g_bf16_fold32_fn does one block
@@ -176,6 +178,92 @@ static const fp8g_bf16_ukernel_fn BK_UKERNEL_ROWS[FP8G_BF16_MR] = {
 #undef BK_UK_CAT
 #endif
 
+/*
+ * dst[0..n) = bf16 of the fp8 codes src[0..n), n >= 1, 64 codes a step: two table
+ * lookups on the low 7 bits (VPERMT2B over 128-byte tables of low and high bytes), the
+ * sign OR-ed into the high byte, the fnuz NaN code patched, and the two byte vectors
+ * interleaved into little-endian halfwords. Tables loaded once per call (a call per 64
+ * codes cost more than the lookups); the last step masked.
+ */
+static const uint8_t bk_interleave[2][64] = {
+#define BK_IL(h, i) (uint8_t)((i) % 2 ? 64 + 32 * (h) + (i) / 2 : 32 * (h) + (i) / 2)
+#define BK_IL8(h, i) BK_IL(h, i), BK_IL(h, i + 1), BK_IL(h, i + 2), BK_IL(h, i + 3), \
+                     BK_IL(h, i + 4), BK_IL(h, i + 5), BK_IL(h, i + 6), BK_IL(h, i + 7)
+    {BK_IL8(0, 0), BK_IL8(0, 8), BK_IL8(0, 16), BK_IL8(0, 24), BK_IL8(0, 32), BK_IL8(0, 40),
+     BK_IL8(0, 48), BK_IL8(0, 56)},
+    {BK_IL8(1, 0), BK_IL8(1, 8), BK_IL8(1, 16), BK_IL8(1, 24), BK_IL8(1, 32), BK_IL8(1, 40),
+     BK_IL8(1, 48), BK_IL8(1, 56)}};
+#undef BK_IL8
+#undef BK_IL
+
+/* The decoder's tables and constants, in registers for a run. */
+typedef struct bk_dec_regs {
+  bk_b lo0, lo1, hi0, hi1, il0, il1, m7f, m80;
+} bk_dec_regs;
+static inline __attribute__((always_inline)) bk_dec_regs bk_dec_load(const fp8g_bf16_dec_tables *t) {
+  bk_dec_regs r = {bk_b_load(t->lo[0]), bk_b_load(t->lo[1]), bk_b_load(t->hi[0]), bk_b_load(t->hi[1]),
+                   bk_b_load(bk_interleave[0]), bk_b_load(bk_interleave[1]), bk_b_set1(0x7F),
+                   bk_b_set1(0x80)};
+  return r;
+}
+/* 64 codes c -> halfwords h0 (codes 0..31), h1 (32..63). */
+static inline __attribute__((always_inline)) void bk_dec64(const fp8g_bf16_dec_tables *t, const bk_dec_regs *r,
+                                                           bk_b c, bk_b *h0, bk_b *h1) {
+  bk_b mag = bk_b_and(c, r->m7f);
+  bk_b lo = bk_b_perm2(r->lo0, mag, r->lo1);
+  bk_b hi = bk_b_or(bk_b_perm2(r->hi0, mag, r->hi1), bk_b_and(c, r->m80));
+  if (t->nan80) {
+    lo = bk_b_blend_eq(c, 0x80, lo, t->nan_lo);
+    hi = bk_b_blend_eq(c, 0x80, hi, t->nan_hi);
+  }
+  *h0 = bk_b_perm2(lo, r->il0, hi);
+  *h1 = bk_b_perm2(lo, r->il1, hi);
+}
+
+/* The decoder's loop; with `codes` (only where the ISA defines BK_DECODE_FOLD32) each
+ * 32-halfword vector, one MX block, also gets the fold of its e8m0 code codes[q]
+ * before it is stored (no store and reload of the decoded run, no call per block). */
+static inline __attribute__((always_inline)) void bk_decode_run(const fp8g_bf16_dec_tables *t,
+                                                                const uint8_t *src, int n, uint16_t *dst,
+                                                                const uint8_t *codes) {
+  bk_dec_regs r = bk_dec_load(t);
+  for (int i = 0; i < n; i += 64) {
+    int len = n - i < 64 ? n - i : 64;
+    bk_b c = len == 64 ? bk_b_load(src + i) : bk_b_loadn(src + i, len);
+    uint8_t *d = (uint8_t *)(dst + i);
+    bk_b h0, h1;
+    bk_dec64(t, &r, c, &h0, &h1);
+#ifdef BK_DECODE_FOLD32
+    if (codes) {
+      h0 = bk_b_fold32(h0, codes[i / 32]);
+      if (len > 32) h1 = bk_b_fold32(h1, codes[i / 32 + 1]);
+    }
+#else
+    (void)codes;
+#endif
+    if (len == 64) {
+      bk_b_store(d, h0);
+      bk_b_store(d + 64, h1);
+      continue;
+    }
+    bk_b_storen(d, h0, len < 32 ? 2 * len : 64);
+    if (len > 32) bk_b_storen(d + 64, h1, 2 * (len - 32));
+  }
+}
+
+
+static void BK_DECODE(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n, uint16_t *dst) {
+  bk_decode_run(t, src, n, dst, NULL);
+}
+
+#ifdef BK_DECODE_FOLD32
+/* fp8g_bf16_decode_fold32_fn: decode, then the MX fold of each 32-code block. */
+static void BK_DECODE_FOLD32(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n, uint16_t *dst,
+                             const uint8_t *codes) {
+  bk_decode_run(t, src, n, dst, codes);
+}
+#endif
+
 #ifdef BK_UKERNEL_WT
 /* The C^T = W A^T tiles (gemm_bf16_wt.c, CHAIN only): row i of the tile takes its pairs
  * from its own contiguous run a + i * lda (a decoded weight row: pair j is K indices
@@ -196,6 +284,18 @@ static const fp8g_bf16_ukernel_fn BK_UKERNEL_ROWS[FP8G_BF16_MR] = {
     BK_ROWS(BK_DOT_ROWW)                                                                     \
     b += FP8G_BF16_NR;                                                                       \
   }
+/* A unit of a fp8g_bf16_wt_dec: u, at row r = u / upr, piece q = u % upr. */
+typedef struct bk_dec_pos {
+  int64_t u, r, q;
+} bk_dec_pos;
+static inline bk_dec_pos bk_dec_at(const fp8g_bf16_wt_dec *d, int64_t u) {
+  bk_dec_pos p = {u, u / d->upr, u % d->upr};
+  return p;
+}
+static inline void bk_dec_next(const fp8g_bf16_wt_dec *d, bk_dec_pos *p) {
+  p->u++;
+  if (++p->q == d->upr) p->q = 0, p->r++;
+}
 static inline __attribute__((always_inline)) void bk_ukernel_wt(const fp8g_bf16_tile *t, const int R) {
   float *c = t->c;
   int64_t ldc = t->ldc, lda = t->lda;
@@ -204,12 +304,34 @@ static inline __attribute__((always_inline)) void bk_ukernel_wt(const fp8g_bf16_
   const uint32_t *a0 = t->a, *a1 = R > 1 ? a0 + lda : a0, *a2 = R > 2 ? a0 + 2 * lda : a0,
                  *a3 = R > 3 ? a0 + 3 * lda : a0, *a4 = R > 4 ? a0 + 4 * lda : a0,
                  *a5 = R > 5 ? a0 + 5 * lda : a0;
-  int64_t head = bk_pf_head(t->kp);
+  int64_t head = bk_pf_head(t->kp), s = 0;
   BK_ROWS(BK_DECL)
   if (!t->first) {
     BK_ROWS(BK_LOAD)
   }
-  BK_WT_STEPS(0, head)
+  /* The tile's units of the next step's decode, one per `every` pair steps: the
+   * out-of-order window runs them beside the dots (VPERMT2B on other pipes); each
+   * unit's codes were prefetched FP8G_BF16_DEC_AHEAD units before. */
+  const fp8g_bf16_wt_dec *d = t->dec;
+  int64_t nu = d ? t->du1 - t->du0 : 0;
+  if (nu > 0) {
+    int64_t every = head / nu;
+    bk_dec_pos at = bk_dec_at(d, t->du0), pf = bk_dec_at(d, t->du0 + FP8G_BF16_DEC_AHEAD);
+    for (int64_t n = 0; n < nu; n++) {
+      BK_WT_STEPS(s, s + every)
+      s += every;
+      if (pf.u < d->units) bk_prefetch_r(d->src + pf.r * d->src_stride + 64 * pf.q);
+      bk_dec_next(d, &pf);
+      bk_dec_regs rg = bk_dec_load(d->tab);
+      bk_b h0, h1;
+      bk_dec64(d->tab, &rg, bk_b_load(d->src + at.r * d->src_stride + 64 * at.q), &h0, &h1);
+      uint8_t *o = (uint8_t *)(d->dst + at.r * d->dst_stride + 64 * at.q);
+      bk_b_store(o, h0);
+      bk_b_store(o + 64, h1);
+      bk_dec_next(d, &at);
+    }
+  }
+  BK_WT_STEPS(s, head)
   if (t->c_next) {
     BK_ROWS(BK_PF_ROW)
   }
@@ -232,76 +354,6 @@ static const fp8g_bf16_ukernel_fn BK_UKERNEL_WT[FP8G_BF16_MR + 1] = {
 #undef BK_WT_NAME
 #undef BK_WT_XCAT
 #undef BK_WT_CAT
-#endif
-
-/*
- * dst[0..n) = bf16 of the fp8 codes src[0..n), n >= 1, 64 codes a step: two table
- * lookups on the low 7 bits (VPERMT2B over 128-byte tables of low and high bytes), the
- * sign OR-ed into the high byte, the fnuz NaN code patched, and the two byte vectors
- * interleaved into little-endian halfwords. Tables loaded once per call (a call per 64
- * codes cost more than the lookups); the last step masked.
- */
-static const uint8_t bk_interleave[2][64] = {
-#define BK_IL(h, i) (uint8_t)((i) % 2 ? 64 + 32 * (h) + (i) / 2 : 32 * (h) + (i) / 2)
-#define BK_IL8(h, i) BK_IL(h, i), BK_IL(h, i + 1), BK_IL(h, i + 2), BK_IL(h, i + 3), \
-                     BK_IL(h, i + 4), BK_IL(h, i + 5), BK_IL(h, i + 6), BK_IL(h, i + 7)
-    {BK_IL8(0, 0), BK_IL8(0, 8), BK_IL8(0, 16), BK_IL8(0, 24), BK_IL8(0, 32), BK_IL8(0, 40),
-     BK_IL8(0, 48), BK_IL8(0, 56)},
-    {BK_IL8(1, 0), BK_IL8(1, 8), BK_IL8(1, 16), BK_IL8(1, 24), BK_IL8(1, 32), BK_IL8(1, 40),
-     BK_IL8(1, 48), BK_IL8(1, 56)}};
-#undef BK_IL8
-#undef BK_IL
-
-/* The decoder's loop; with `codes` (only where the ISA defines BK_DECODE_FOLD32) each
- * 32-halfword vector, one MX block, also gets the fold of its e8m0 code codes[q]
- * before it is stored (no store and reload of the decoded run, no call per block). */
-static inline __attribute__((always_inline)) void bk_decode_run(const fp8g_bf16_dec_tables *t,
-                                                                const uint8_t *src, int n, uint16_t *dst,
-                                                                const uint8_t *codes) {
-  bk_b lo0 = bk_b_load(t->lo[0]), lo1 = bk_b_load(t->lo[1]);
-  bk_b hi0 = bk_b_load(t->hi[0]), hi1 = bk_b_load(t->hi[1]);
-  bk_b il0 = bk_b_load(bk_interleave[0]), il1 = bk_b_load(bk_interleave[1]);
-  bk_b m7f = bk_b_set1(0x7F), m80 = bk_b_set1(0x80);
-  for (int i = 0; i < n; i += 64) {
-    int len = n - i < 64 ? n - i : 64;
-    bk_b c = len == 64 ? bk_b_load(src + i) : bk_b_loadn(src + i, len);
-    bk_b mag = bk_b_and(c, m7f);
-    bk_b lo = bk_b_perm2(lo0, mag, lo1);
-    bk_b hi = bk_b_or(bk_b_perm2(hi0, mag, hi1), bk_b_and(c, m80));
-    if (t->nan80) {
-      lo = bk_b_blend_eq(c, 0x80, lo, t->nan_lo);
-      hi = bk_b_blend_eq(c, 0x80, hi, t->nan_hi);
-    }
-    uint8_t *d = (uint8_t *)(dst + i);
-    bk_b h0 = bk_b_perm2(lo, il0, hi), h1 = bk_b_perm2(lo, il1, hi);
-#ifdef BK_DECODE_FOLD32
-    if (codes) {
-      h0 = bk_b_fold32(h0, codes[i / 32]);
-      if (len > 32) h1 = bk_b_fold32(h1, codes[i / 32 + 1]);
-    }
-#else
-    (void)codes;
-#endif
-    if (len == 64) {
-      bk_b_store(d, h0);
-      bk_b_store(d + 64, h1);
-      continue;
-    }
-    bk_b_storen(d, h0, len < 32 ? 2 * len : 64);
-    if (len > 32) bk_b_storen(d + 64, h1, 2 * (len - 32));
-  }
-}
-
-static void BK_DECODE(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n, uint16_t *dst) {
-  bk_decode_run(t, src, n, dst, NULL);
-}
-
-#ifdef BK_DECODE_FOLD32
-/* fp8g_bf16_decode_fold32_fn: decode, then the MX fold of each 32-code block. */
-static void BK_DECODE_FOLD32(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n, uint16_t *dst,
-                             const uint8_t *codes) {
-  bk_decode_run(t, src, n, dst, codes);
-}
 #endif
 
 /*

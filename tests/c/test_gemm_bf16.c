@@ -922,8 +922,10 @@ static void fused_paths(void) {
 /* The C^T path (gemm_bf16_wt.c, real kernel only) against the fused / separate loops,
  * bit for bit (NaN as NaN: the two may run a column's epilogue in different code): the
  * scale kinds it serves, every out dtype and bias kind, M / N / K off every tile, chunk
- * and K block edge (primes, odd K, one K block and several, a short last one), batched
- * weights, 1 and 2 threads, default and tiny K blocks; that it ran (its call counter)
+ * and K block edge (primes, odd K, one K block and several, a short last one; K blocks
+ * of whole 64-code units, whose decode runs inside the previous step's tiles, and one
+ * of 96 codes, which does not), batched weights, 1 and 2 threads, default and tiny K
+ * blocks; that it ran (its call counter)
  * and that it declines what it does not serve (permuted activation rows, NN weights, MX,
  * block scales) with the same result. */
 static void wt_paths(void) {
@@ -933,7 +935,7 @@ static void wt_paths(void) {
   }
   static const int64_t dims[][3] = {{1, 1, 1},    {7, 5, 3},      {64, 6, 2},     {65, 97, 257},
                                     {130, 191, 1030}, {128, 389, 33}, {256, 200, 2051}, {300, 101, 64},
-                                    {67, 96, 1025}};
+                                    {67, 96, 1025},   {192, 389, 1120}};
   static const fp8g_scale_kind kinds[] = {FP8G_SCALE_NONE, FP8G_SCALE_TENSOR, FP8G_SCALE_ROWCOL};
   static const fp8gemm_dtype outs[] = {FP8GEMM_F32, FP8GEMM_BF16, FP8GEMM_F16};
   static const fp8g_bf16_blocking tiny = {.kc = 64, .mc = 192, .ms = 2304, .nc_min = 256, .nc_max = 4096,
@@ -1050,14 +1052,14 @@ static void wt_paths(void) {
     free(o1);
     simple_free(&s);
   }
-  /* The size rule at its edges (M 127 / 128 / 384 / 385, and 136: 8 padded rows of 144
-   * > M / 16): taken exactly where the rule says, same bits as the other loops, 1 and 2
-   * threads; N spans several chunks with a short last one, K two K blocks with an odd
-   * tail. */
-  static const int64_t edge_m[] = {127, 128, 136, 192, 384, 385};
+  /* The size rule at its edges (M 127 / 128 / 512 / 513, and 136 / 385: 8 / 63 padded
+   * rows of 144 / 448 > M / 16): taken exactly where the rule says, same bits as the
+   * other loops, 1 and 2 threads; N spans several chunks with a short last one, K two K
+   * blocks with an odd tail. */
+  static const int64_t edge_m[] = {127, 128, 136, 192, 384, 385, 448, 512, 513};
   for (size_t e = 0; e < sizeof edge_m / sizeof edge_m[0]; e++) {
     int64_t m = edge_m[e], n = 389, k = 2051;
-    bool want = m >= 128 && m <= 384 && ((m + 63) / 64 * 64 - m) * 16 <= m;
+    bool want = m >= 128 && m <= 512 && ((m + 63) / 64 * 64 - m) * 16 <= m;
     fp8g_gemm_problem p = {.batch = 1, .m = m, .n = n, .k = k, .a_dtype = FP8GEMM_E4M3FN, .a_stride_k = 1,
                            .b_dtype = FP8GEMM_E5M2, .b_stride_k = 1, .b_stride_n = k,
                            .scale_kind = FP8G_SCALE_ROWCOL, .block_k = k, .block_n = 1, .a_kblocks = 1,

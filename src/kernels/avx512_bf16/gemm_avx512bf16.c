@@ -30,6 +30,10 @@ static inline bk_f bk_dot(bk_f acc, bk_p a, bk_p b) {
 /* PREFETCHW: the line in this core's L1 in a writable state (every AVX512_BF16 CPU has
  * the instruction; inline asm as it needs no compiler flag). */
 static inline void bk_prefetch_c(const float *p) { __asm__("prefetchw %0" : : "m"(*(const char *)p)); }
+/* A read prefetch into L1 (C^T kernel: the codes of a decode unit a few units ahead).
+ * always_inline: gcc 12 deletes calls of a static function whose only effect is a
+ * prefetch (docs/kernels.md, session 9). */
+static inline __attribute__((always_inline)) void bk_prefetch_r(const uint8_t *p) { _mm_prefetch((const char *)p, _MM_HINT_T0); }
 static inline bk_f bk_mul(bk_f a, bk_f b) { return _mm512_mul_ps(a, b); }
 static inline bk_f bk_fma(bk_f a, bk_f b, bk_f c) { return _mm512_fmadd_ps(a, b, c); }
 
