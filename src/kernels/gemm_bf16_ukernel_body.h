@@ -251,7 +251,6 @@ static inline __attribute__((always_inline)) void bk_decode_run(const fp8g_bf16_
   }
 }
 
-
 static void BK_DECODE(const fp8g_bf16_dec_tables *t, const uint8_t *src, int n, uint16_t *dst) {
   bk_decode_run(t, src, n, dst, NULL);
 }
@@ -322,6 +321,8 @@ static inline __attribute__((always_inline)) void bk_ukernel_wt(const fp8g_bf16_
       s += every;
       if (pf.u < d->units) bk_prefetch_r(d->src + pf.r * d->src_stride + 64 * pf.q);
       bk_dec_next(d, &pf);
+      /* the tables again per unit: 29 of 32 registers hold the tile, so they come from
+       * L1 (gcc folds them into the lookups as memory operands) */
       bk_dec_regs rg = bk_dec_load(d->tab);
       bk_b h0, h1;
       bk_dec64(d->tab, &rg, bk_b_load(d->src + at.r * d->src_stride + 64 * at.q), &h0, &h1);
