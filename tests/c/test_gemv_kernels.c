@@ -1371,11 +1371,12 @@ static void test_bf16_block_scale_range(void) {
   }
 }
 
-/* Block scales at M = 2..4 scale every lane by a product from the driver's per-panel
+/* Block scales at M = 2, 3 scale every lane by a product from the driver's per-panel
  * table: one value per row and segment when the panel's columns share a column block,
  * per column otherwise (block_n not a multiple of the 64-column panel, or a panel across
- * two blocks), sb itself for W8A16. Column blocks of 1..100 columns and N over several
- * panels, W8A8 and W8A16, against the reference (1 and 2 threads). */
+ * two blocks), sb itself for W8A16 (M = 4 here: the lane tree, for contrast). Column
+ * blocks of 1..128 columns and N over several panels, W8A8 and W8A16, against the
+ * reference (1 and 2 threads). */
 static void test_bf16_block_lane_tables(void) {
   static const int64_t bns[] = {1, 3, 24, 60, 64, 100, 128};
   static const int64_t ns[] = {5, 67, 131, 200};

@@ -14,7 +14,8 @@
  *  - MX: e8m0 exponents added to the bf16 operands only when the folded operands and
  *    products stay normal (mx_fold_ok), NaN codes aside;
  *  - block scales: per 64-multiple K block, fma(block sum, sa * sb, part); the fp32
- *    product sa * sb must be normal (W8A8, checked).
+ *    product sa * sb must be normal (W8A8, checked). M = 2, 3 scale the block's 16
+ *    lanes (lane_table), other M its lanes summed to 4 first.
  * Per K block fp32 sums (one chain per lane), lanes summed in fp32 in a fixed order,
  * tensor / row / column scales and bias in double, one rounding to the output dtype.
  */
@@ -30,7 +31,7 @@
 #include "gemv_avx512bf16.h"
 #include "gemv_bf16_decode.h"
 
-enum { PANEL = GEMV_BF16_PANEL, ROWS_MAX = GEMV_BF16_ROWS_MAX };
+enum { PANEL = GEMV_BF16_PANEL, ROWS_MAX = GEMV_BF16_ROWS_MAX, LANE_ROWS_MAX = 3 };
 
 typedef struct bf16_call {
   const fp8g_gemm_problem *p;
@@ -49,7 +50,7 @@ typedef struct bf16_call {
   uint32_t *mx_buf;   /* per slot: [nchunks][PANEL], 64-byte aligned */
   float *sb_buf;      /* per slot: [nseg][PANEL] */
   float *sa_rows;     /* segmented W8A8: [batch * m][nseg] */
-  bool lanes;         /* block scales on every lane (KIND_LANE): 2 <= m <= GEMV_BF16_MR */
+  bool lanes;         /* block scales on every lane (KIND_LANE): 2 <= m <= LANE_ROWS_MAX */
   float *pr_buf;      /* lanes, W8A8: per slot the products sa * sb, [nseg][m][PANEL] */
   atomic_int *busy;
   int nslots;
@@ -593,6 +594,10 @@ static lane_tab lane_table(const bf16_call *c, int64_t nc, const float *sbt, boo
   return (lane_tab){prt, m * PANEL, PANEL, 1};
 }
 
+
+
+
+
 enum { SPAN = 4 * GEMV_BF16_SPREAD };
 
 /* The columns [j, j + span) of the panel at j0 (span 1, 4 or SPAN) in tiles of 4 columns
@@ -711,7 +716,8 @@ static void panel_task(void *ctx, int64_t task) {
   const float *row_sa = p->m == 1 && c->sa_rows ? c->sa_rows + c->batch * c->nseg : NULL;
   bool uniform = sbt ? sb_table(c, j0, nc, row_sa, sbt) : false;
   lane_tab lt = {0};
-  if (c->lanes) lt = lane_table(c, nc, sbt, uniform, c->pr_buf ? c->pr_buf + slot * c->nseg * GEMV_BF16_MR * PANEL : NULL);
+  float *prt = c->pr_buf ? c->pr_buf + slot * c->nseg * LANE_ROWS_MAX * PANEL : NULL;
+  if (c->lanes) lt = lane_table(c, nc, sbt, uniform, prt);
   if ((mxt || sbt) && p->m > GEMV_BF16_MR) {
     row_groups_shared(c, j0, nc, mxt, sbt, nan_col);
     atomic_store(&c->busy[slot], 0);
@@ -807,11 +813,14 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   if (c->mx) c->mx_buf = aligned_alloc(64, (size_t)(c->nslots * c->nchunks * PANEL) * sizeof(uint32_t));
   if (c->segmented) c->sb_buf = malloc((size_t)(c->nslots * c->nseg * PANEL) * sizeof(float));
   if (c->segmented && p->sa) c->sa_rows = malloc((size_t)(rows * c->nseg) * sizeof(float));
-  c->lanes = c->segmented && p->m >= 2 && p->m <= GEMV_BF16_MR;
-  if (c->lanes && p->sa) c->pr_buf = malloc((size_t)(c->nslots * c->nseg * GEMV_BF16_MR * PANEL) * sizeof(float));
+  /* M = 2, 3: 12 accumulators and 12 parts at most (M = 4's 32 spilled in the chunk loop:
+   * 1.5 -> 1.6-1.8x per-tensor in cache; docs/gemv.md, session 17) */
+  c->lanes = c->segmented && p->m >= 2 && p->m <= LANE_ROWS_MAX;
+  if (c->lanes && p->sa) c->pr_buf = malloc((size_t)(c->nslots * c->nseg * LANE_ROWS_MAX * PANEL) * sizeof(float));
   if (c->mx && p->m == 1 && act_ok) c->amask = malloc((size_t)(rows * c->nchunks * 2) * sizeof(uint32_t));
   if (!c->a || !c->busy || (c->mx && !c->mx_buf) || (c->segmented && !c->sb_buf) ||
-      (c->segmented && p->sa && !c->sa_rows) || (c->lanes && p->sa && !c->pr_buf) || (c->mx && p->m == 1 && act_ok && !c->amask)) {
+      (c->segmented && p->sa && !c->sa_rows) || (c->lanes && p->sa && !c->pr_buf) ||
+      (c->mx && p->m == 1 && act_ok && !c->amask)) {
     free_call(c);
     return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx512bf16: out of memory for %lld x %lld activations",
                       (long long)rows, (long long)p->k);
