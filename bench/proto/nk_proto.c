@@ -9,7 +9,7 @@
  *     -mavx512vbmi -Iinclude -Isrc bench/proto/nk_proto.c build/libfp8gemm.a -lpthread -lm \
  *     -o build/nk_proto
  *   taskset -c 1 build/nk_proto [rounds [prefetch bytes [all|cache|mem|tiles|none
- *                               [groups per tile: 20 digits, scheme-major]]]]
+ *                               [groups per tile: 25 digits, scheme-major]]]]
  *
  * It first checks every kernel (and the library's call) against a double reference on
  * small shapes, then times. 1 thread.
@@ -41,11 +41,15 @@
 #include "kernels/avx512_bf16/gemv_bf16_decode.h"
 
 /* mx: the exponents in the decode (VPSUBUSW); mx_fma: the same MX data, the weight
- * exponents applied by one FMA per (row, 16 columns, 32 K) (the library's side runs its
- * MX kernel for both). */
-enum { S_PT, S_BLK, S_MX, S_MXF, S_COUNT };
-static const char *const scheme_name[S_COUNT] = {"per_tensor", "block", "mx", "mx_fma"};
-static int base_scheme(int s) { return s == S_MXF ? S_MX : s; }
+ * exponents applied by one FMA per (row, 16 columns, 32 K) to 32-K sums; mx_rescale:
+ * one accumulator over all of K, multiplied at each 32-K boundary by the 16 columns'
+ * 2^(eb_prev - eb_next) and at the end by 2^(eb_last - 127): exact power-of-two
+ * scalings, so each addition rounds as in the mx fold (given no overflow / underflow of
+ * the scaled sums, a range condition like the library's MX check). The library's side
+ * runs its MX kernel for all three. */
+enum { S_PT, S_BLK, S_MX, S_MXF, S_MXR, S_COUNT };
+static const char *const scheme_name[S_COUNT] = {"per_tensor", "block", "mx", "mx_fma", "mx_rescale"};
+static int base_scheme(int s) { return s == S_MXF || s == S_MXR ? S_MX : s; }
 enum { BK = 128, MXK = 32 };
 
 /* ------------------------------------------------------------------ data */
@@ -179,7 +183,7 @@ static inline __attribute__((always_inline)) void nk_tile(nk_call *c, int64_t g0
                                                           const int S) {
   const int A = M == 1 ? 2 : 1; /* one row: the chunk's two pairs in two accumulators */
   const int64_t k = c->k, nq = k / 4, np = nk_astride(k), kb = k / BK, km = k / MXK;
-  const int64_t seg_q = S == S_BLK ? BK / 4 : S == S_MX || S == S_MXF ? MXK / 4 : nq;
+  const int64_t seg_q = S == S_BLK ? BK / 4 : S == S_MX || S == S_MXF || S == S_MXR ? MXK / 4 : nq;
   const uint8_t *wg[4];
   for (int g = 0; g < NG; g++) wg[g] = c->w + (g0 + g) * k * 16;
   __m512 acc[2][16][4], part[16][4];
@@ -218,6 +222,18 @@ static inline __attribute__((always_inline)) void nk_tile(nk_call *c, int64_t g0
         }
       }
     }
+    if (S == S_MXR && q0 + seg_q < nq) /* this block's exponents -> the next block's */
+      for (int g = 0; g < NG; g++) {
+        const uint8_t *e = c->eb + ((g0 + g) * km + q0 / 8) * 16;
+        __m512i d = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)e)),
+                                     _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)(e + 16))));
+        __m512 f = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(d, _mm512_set1_epi32(127)), 23));
+#pragma GCC unroll 16
+        for (int r = 0; r < M; r++) {
+          acc[0][r][g] = _mm512_mul_ps(acc[0][r][g], f);
+          if (A == 2) acc[1][r][g] = _mm512_mul_ps(acc[1][r][g], f);
+        }
+      }
     if (S == S_MXF)
       for (int g = 0; g < NG; g++) {
         /* 2^(eb-127) of the 16 columns: the code in the fp32 exponent field (codes 0 and
@@ -255,6 +271,10 @@ static inline __attribute__((always_inline)) void nk_tile(nk_call *c, int64_t g0
       else {
         res = A == 2 ? _mm512_add_ps(acc[0][r][g], acc[1][r][g]) : acc[0][r][g];
         if (S == S_PT) res = _mm512_mul_ps(res, _mm512_set1_ps(c->scale));
+        if (S == S_MXR) {
+          __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128((const void *)(c->eb + ((g0 + g) * km + km - 1) * 16)));
+          res = _mm512_mul_ps(res, _mm512_castsi512_ps(_mm512_slli_epi32(e, 23)));
+        }
       }
       _mm512_storeu_ps(c->out + r * c->n + (g0 + g) * 16, res);
     }
@@ -266,7 +286,8 @@ typedef void (*nk_fn)(nk_call *c, int64_t g0);
   static void nk_pt_##M##_##NG(nk_call *c, int64_t g0) { nk_tile(c, g0, M, NG, S_PT); }      \
   static void nk_blk_##M##_##NG(nk_call *c, int64_t g0) { nk_tile(c, g0, M, NG, S_BLK); }    \
   static void nk_mx_##M##_##NG(nk_call *c, int64_t g0) { nk_tile(c, g0, M, NG, S_MX); }      \
-  static void nk_mxf_##M##_##NG(nk_call *c, int64_t g0) { nk_tile(c, g0, M, NG, S_MXF); }
+  static void nk_mxf_##M##_##NG(nk_call *c, int64_t g0) { nk_tile(c, g0, M, NG, S_MXF); }    \
+  static void nk_mxr_##M##_##NG(nk_call *c, int64_t g0) { nk_tile(c, g0, M, NG, S_MXR); }
 NK_DEF(1, 2)
 NK_DEF(1, 4)
 NK_DEF(2, 2)
@@ -281,7 +302,7 @@ typedef struct nk_variant {
   int m, ng;
   nk_fn fn[S_COUNT];
 } nk_variant;
-#define NK_V(M, NG) {M, NG, {nk_pt_##M##_##NG, nk_blk_##M##_##NG, nk_mx_##M##_##NG, nk_mxf_##M##_##NG}}
+#define NK_V(M, NG) {M, NG, {nk_pt_##M##_##NG, nk_blk_##M##_##NG, nk_mx_##M##_##NG, nk_mxf_##M##_##NG, nk_mxr_##M##_##NG}}
 static const nk_variant nk_variants[] = {NK_V(1, 2), NK_V(1, 4), NK_V(2, 2), NK_V(2, 4), NK_V(4, 1),
                                          NK_V(4, 2), NK_V(4, 4), NK_V(8, 1), NK_V(8, 2), NK_V(16, 1)};
 enum { NK_NV = sizeof nk_variants / sizeof nk_variants[0] };
@@ -578,7 +599,7 @@ static int nk_ctx_init(nk_ctx *x, int64_t n, int64_t k, int64_t pf, const char *
   x->pf = pf, x->pf_from_m = 8;
   /* tile widths (groups of 16 columns per tile), from `nk_proto 5 0 tiles` (in cache)
    * and the memory runs (4 streams for M <= 4; docs/gemv.md, session 17) */
-  static const int ng[S_COUNT][NM] = {{4, 4, 4, 2, 1}, {4, 4, 4, 2, 1}, {4, 4, 4, 2, 1}, {4, 4, 4, 1, 1}};
+  static const int ng[S_COUNT][NM] = {{4, 4, 4, 2, 1}, {4, 4, 4, 2, 1}, {4, 4, 4, 2, 1}, {4, 4, 4, 1, 1}, {4, 4, 4, 2, 1}};
   for (int s = 0; s < S_COUNT; s++)
     for (int mi = 0; mi < NM; mi++) {
       /* or given: S_COUNT x NM digits, scheme-major (e.g. 44421...) */
@@ -612,6 +633,21 @@ static int correctness(nk_ctx *x) {
             bad++;
           } else {
             bad += check("nk", s, &w, &a, x->out, NULL, 4096 * 0x1p-24);
+          }
+          /* the rescaled sums round as the folded ones: bitwise the mx tile's results */
+          if (s == S_MXR && !rc) {
+            size_t nb = (size_t)(ms[mi] * w.n) * sizeof(float);
+            float *keep_out = xalloc(nb);
+            memcpy(keep_out, x->out, nb);
+            keep = x->ng_of[S_MX][ms[mi]];
+            x->ng_of[S_MX][ms[mi]] = nk_variants[i].ng;
+            rc = nk_run(x, S_MX, &w, &a);
+            x->ng_of[S_MX][ms[mi]] = keep;
+            if (rc || memcmp(keep_out, x->out, nb) != 0) {
+              printf("mx_rescale M=%d groups %d: not bitwise the mx results\n", ms[mi], nk_variants[i].ng);
+              bad++;
+            }
+            free(keep_out);
           }
         }
         if (lib_run(&l, s, &w, &a) != FP8GEMM_OK) {
@@ -651,7 +687,11 @@ static int tile_sweep(nk_ctx *x, int rounds) {
         x->ng_of[s][m] = keep;
         t[i][s][rd] = median(c, 20);
       }
-  printf("\n## tile widths in cache (1024 x 4096), median ms of %d rounds (range)\n| M | groups | per_tensor | block | mx | mx_fma |\n|---|---|---|---|---|---|\n", rounds);
+  printf("\n## tile widths in cache (1024 x 4096), median ms of %d rounds (range)\n| M | groups |", rounds);
+  for (int s = 0; s < S_COUNT; s++) printf(" %s |", scheme_name[s]);
+  printf("\n|---|---|");
+  for (int s = 0; s < S_COUNT; s++) printf("---|");
+  printf("\n");
   for (int i = 0; i < NK_NV; i++) {
     printf("| %d | %d |", nk_variants[i].m, nk_variants[i].ng);
     for (int s = 0; s < S_COUNT; s++) {
@@ -727,7 +767,7 @@ int main(int argc, char **argv) {
     printf("correctness FAILED\n");
     return 1;
   }
-  printf("prefetch distance %lld bytes for M >= %d, 1 thread, groups per tile (per_tensor, block, mx, mx_fma; M = 1..16):", (long long)pf, x.pf_from_m);
+  printf("prefetch distance %lld bytes for M >= %d, 1 thread, groups per tile (per_tensor, block, mx, mx_fma, mx_rescale; M = 1..16):", (long long)pf, x.pf_from_m);
   for (int s = 0; s < S_COUNT; s++) {
     printf(" ");
     for (int mi = 0; mi < NM; mi++) printf("%d", x.ng_of[s][ms[mi]]);
