@@ -598,7 +598,8 @@ static int nk_ctx_init(nk_ctx *x, int64_t n, int64_t k, int64_t pf, const char *
   x->kord[1] = _mm512_load_si512((const void *)idx[1]);
   x->pf = pf, x->pf_from_m = 8;
   /* tile widths (groups of 16 columns per tile), from `nk_proto 5 0 tiles` (in cache)
-   * and the memory runs (4 streams for M <= 4; docs/gemv.md, session 17) */
+   * and the memory runs (4 streams for M <= 4; at M = 8 one group is faster in cache
+   * but slower from memory; docs/gemv.md, session 17) */
   static const int ng[S_COUNT][NM] = {{4, 4, 4, 2, 1}, {4, 4, 4, 2, 1}, {4, 4, 4, 2, 1}, {4, 4, 4, 1, 1}, {4, 4, 4, 2, 1}};
   for (int s = 0; s < S_COUNT; s++)
     for (int mi = 0; mi < NM; mi++) {
