@@ -9,10 +9,11 @@
  *     -mavx512vbmi -Iinclude -Isrc bench/proto/nk_proto.c build/libfp8gemm.a -lpthread -lm \
  *     -o build/nk_proto
  *   taskset -c 1 build/nk_proto [rounds [prefetch bytes [all|cache|mem|tiles|none
- *                               [groups per tile: 25 digits, scheme-major]]]]
+ *                               [groups per tile: 25 digits, scheme-major, or - [threads]]]]]
+ *   taskset -c 0,1 build/nk_proto 7 1024 mem - 2     (2 threads: halves of N / of the read)
  *
  * It first checks every kernel (and the library's call) against a double reference on
- * small shapes, then times. 1 thread.
+ * small shapes, then times.
  *
  * Layout: group g (columns 16g..16g+15) is K * 16 contiguous bytes; each 64-byte chunk
  * holds K 4q..4q+3 of the 16 columns, placed so that the library's decoder
@@ -30,6 +31,9 @@
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -345,6 +349,74 @@ static void nk_acts(const nk_ctx *x, int s, const acts *a, int64_t k) {
     }
 }
 
+/* ------------------------------------------------------------------ a second thread */
+/* One helper thread for 2-thread runs: it takes half of the work of a call (groups of
+ * columns, or half the bytes of a read). It spins ~0.2 ms for the next job, then sleeps
+ * on a condition variable, so that it leaves its core to the library's threads while
+ * the library's calls are timed. */
+static double now(void);
+typedef struct helper {
+  pthread_t t;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  atomic_int gen, done, quit;
+  void (*fn)(void *);
+  void *arg;
+} helper;
+static helper *g_helper; /* NULL: 1 thread */
+
+static void pin_to(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
+static void *helper_main(void *p) {
+  helper *h = p;
+  pin_to(0);
+  int seen = 0;
+  for (;;) {
+    double t0 = now();
+    while (atomic_load(&h->gen) == seen && !atomic_load(&h->quit)) {
+      if (now() - t0 < 2e-4) {
+        _mm_pause();
+        continue;
+      }
+      pthread_mutex_lock(&h->mu);
+      while (atomic_load(&h->gen) == seen && !atomic_load(&h->quit)) pthread_cond_wait(&h->cv, &h->mu);
+      pthread_mutex_unlock(&h->mu);
+    }
+    if (atomic_load(&h->quit)) return NULL;
+    seen = atomic_load(&h->gen);
+    h->fn(h->arg);
+    atomic_store(&h->done, seen);
+  }
+}
+
+/* Runs fn(arg) on the helper while the caller does its own part; then wait. */
+static void helper_start(void (*fn)(void *), void *arg) {
+  helper *h = g_helper;
+  h->fn = fn, h->arg = arg;
+  pthread_mutex_lock(&h->mu);
+  atomic_fetch_add(&h->gen, 1);
+  pthread_cond_signal(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+}
+static void helper_wait(void) {
+  while (atomic_load(&g_helper->done) != atomic_load(&g_helper->gen)) _mm_pause();
+}
+
+typedef struct nk_part {
+  nk_call c;
+  nk_fn fn;
+  int64_t g_begin, g_end, step;
+} nk_part;
+static void nk_part_run(void *p) {
+  nk_part *q = p;
+  for (int64_t g0 = q->g_begin; g0 < q->g_end; g0 += q->step) q->fn(&q->c, g0);
+}
+
 static int nk_run(nk_ctx *x, int s, const weight *w, const acts *a) {
   const int64_t k = w->k;
   const int m = a->m;
@@ -367,7 +439,17 @@ static int nk_run(nk_ctx *x, int s, const weight *w, const acts *a) {
   int ng = x->ng_of[s][m];
   const nk_variant *nv = nk_pick(m, ng);
   if (!nv) return -1;
-  for (int64_t g0 = 0; g0 < w->n / 16; g0 += ng) nv->fn[s](&c, g0);
+  int64_t ngroups = w->n / 16;
+  if (!g_helper) {
+    for (int64_t g0 = 0; g0 < ngroups; g0 += ng) nv->fn[s](&c, g0);
+  } else { /* 2 threads: the second half of the tiles on the helper */
+    int64_t half = (ngroups / ng + 1) / 2 * ng;
+    nk_part mine = {c, nv->fn[s], 0, half, ng}, other = {c, nv->fn[s], half, ngroups, ng};
+    helper_start(nk_part_run, &other);
+    nk_part_run(&mine);
+    helper_wait();
+    c.rec = _mm512_or_si512(mine.c.rec, other.c.rec);
+  }
   /* a tile with an Inf / NaN mark would run again with the exact decode; none here */
   if (s == S_MX && _mm512_test_epi8_mask(c.rec, _mm512_set1_epi8(0x01))) return -2;
   return 0;
@@ -444,7 +526,7 @@ static int check(const char *what, int s, const weight *w, const acts *a, const 
 
 /* ------------------------------------------------------------------ read */
 static uint64_t sink;
-static void read256(const uint8_t *p, size_t bytes) {
+static uint64_t read256(const uint8_t *p, size_t bytes) {
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
   for (size_t i = 0; i + 128 <= bytes; i += 128) {
     a0 = _mm256_or_si256(a0, _mm256_load_si256((const void *)(p + i)));
@@ -453,11 +535,11 @@ static void read256(const uint8_t *p, size_t bytes) {
     a3 = _mm256_or_si256(a3, _mm256_load_si256((const void *)(p + i + 96)));
   }
   a0 = _mm256_or_si256(_mm256_or_si256(a0, a1), _mm256_or_si256(a2, a3));
-  sink += (uint64_t)_mm256_extract_epi64(a0, 0);
+  return (uint64_t)_mm256_extract_epi64(a0, 0);
 }
 
 /* the same bytes as four streams a quarter apart (the NK tiles read 4 groups at once) */
-static void read256x4(const uint8_t *p, size_t bytes) {
+static uint64_t read256x4(const uint8_t *p, size_t bytes) {
   size_t q = bytes / 4 / 128 * 128;
   __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
   for (size_t i = 0; i < q; i += 64) {
@@ -471,7 +553,32 @@ static void read256x4(const uint8_t *p, size_t bytes) {
                                              _mm256_load_si256((const void *)(p + 3 * q + i + 32))));
   }
   a0 = _mm256_or_si256(_mm256_or_si256(a0, a1), _mm256_or_si256(a2, a3));
-  sink += (uint64_t)_mm256_extract_epi64(a0, 0);
+  return (uint64_t)_mm256_extract_epi64(a0, 0);
+}
+
+typedef uint64_t (*read_fn)(const uint8_t *, size_t);
+typedef struct read_part {
+  read_fn fn;
+  const uint8_t *p;
+  size_t bytes;
+  uint64_t got;
+} read_part;
+static void read_part_run(void *p) {
+  read_part *r = p;
+  r->got = r->fn(r->p, r->bytes);
+}
+/* the read on 1 or 2 threads (halves) */
+static void read_bytes(read_fn fn, const uint8_t *p, size_t bytes) {
+  if (!g_helper) {
+    sink += fn(p, bytes);
+    return;
+  }
+  size_t half = bytes / 2 / 128 * 128;
+  read_part other = {fn, p + half, bytes - half, 0};
+  helper_start(read_part_run, &other);
+  sink += fn(p, half);
+  helper_wait();
+  sink += other.got;
 }
 
 /* ------------------------------------------------------------------ timing */
@@ -514,7 +621,7 @@ typedef struct bench {
 static int run_variant(bench *b, int v, int call) {
   const weight *w = &b->w[call % b->nw];
   if (v < NREAD) {
-    (v ? read256x4 : read256)(w->nk, (size_t)(w->n * w->k));
+    read_bytes(v ? read256x4 : read256, w->nk, (size_t)(w->n * w->k));
     return 0;
   }
   int mi = (v - NREAD) / (2 * S_COUNT), lay = (v - NREAD) / S_COUNT % 2, s = (v - NREAD) % S_COUNT;
@@ -758,9 +865,19 @@ int main(int argc, char **argv) {
   int rounds = argc > 1 ? atoi(argv[1]) : 7;
   int64_t pf = argc > 2 ? atoll(argv[2]) : 0;
   const char *which = argc > 3 ? argv[3] : "all";
-  const char *ngs = argc > 4 ? argv[4] : NULL;
+  const char *ngs = argc > 4 && strlen(argv[4]) == S_COUNT * NM ? argv[4] : NULL;
+  int threads = argc > 5 ? atoi(argv[5]) : 1;
   if (rounds < 1 || rounds > MAXR) rounds = 7;
-  if (fp8gemm_set_num_threads(1) != FP8GEMM_OK) return 1;
+  if (threads != 2) threads = 1;
+  if (fp8gemm_set_num_threads(threads) != FP8GEMM_OK) return 1;
+  static helper h;
+  if (threads == 2) { /* this thread on CPU 1, the helper on CPU 0 */
+    pin_to(1);
+    pthread_mutex_init(&h.mu, NULL);
+    pthread_cond_init(&h.cv, NULL);
+    if (pthread_create(&h.t, NULL, helper_main, &h) != 0) return 1;
+    g_helper = &h;
+  }
   e4m3_tab_init();
   nk_ctx x;
   nk_ctx_init(&x, 14336, 4096, pf, ngs);
@@ -768,7 +885,9 @@ int main(int argc, char **argv) {
     printf("correctness FAILED\n");
     return 1;
   }
-  printf("prefetch distance %lld bytes for M >= %d, 1 thread, groups per tile (per_tensor, block, mx, mx_fma, mx_rescale; M = 1..16):", (long long)pf, x.pf_from_m);
+  printf("prefetch distance %lld bytes for M >= %d, %d thread(s), groups per tile (per_tensor, block, mx, mx_fma, "
+         "mx_rescale; M = 1..16):",
+         (long long)pf, x.pf_from_m, threads);
   for (int s = 0; s < S_COUNT; s++) {
     printf(" ");
     for (int mi = 0; mi < NM; mi++) printf("%d", x.ng_of[s][ms[mi]]);
@@ -782,5 +901,12 @@ int main(int argc, char **argv) {
   if (!strcmp(which, "all") || !strcmp(which, "mem"))
     bad += run_case(&x, 14336, 4096, 4, 8, rounds, false, "from memory");
   printf("sink %llu\n", (unsigned long long)(sink & 1));
+  if (g_helper) {
+    pthread_mutex_lock(&h.mu);
+    atomic_store(&h.quit, 1);
+    pthread_cond_signal(&h.cv);
+    pthread_mutex_unlock(&h.mu);
+    pthread_join(h.t, NULL);
+  }
   return bad ? 1 : 0;
 }
