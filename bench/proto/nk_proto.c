@@ -871,8 +871,8 @@ int main(int argc, char **argv) {
   if (threads != 2) threads = 1;
   if (fp8gemm_set_num_threads(threads) != FP8GEMM_OK) return 1;
   static helper h;
-  if (threads == 2) { /* this thread on CPU 1, the helper on CPU 0 */
-    pin_to(1);
+  if (threads == 2) { /* the helper on CPU 0; this thread not pinned: the library's
+                        * workers inherit its mask (pinned to CPU 1, they shared it) */
     pthread_mutex_init(&h.mu, NULL);
     pthread_cond_init(&h.cv, NULL);
     if (pthread_create(&h.t, NULL, helper_main, &h) != 0) return 1;
