@@ -3,7 +3,8 @@
  * over a prepacked weight interleaved along N, "[N/16][K/2][16][2]", against the
  * library's NT decode kernel (public API, plain NT weights) and a streaming read of the
  * same bytes, in one process, alternating per round. Not part of the library, the
- * default build or the tests. Build (after the library's Release build in build/):
+ * default build or the tests. Build: `cmake -DFP8GEMM_PROTO=ON` (target nk_proto), or by hand
+ * after the library's Release build in build/:
  *
  *   gcc -O2 -std=c11 -Wall -Wextra -mavx512f -mavx512bw -mavx512vl -mavx512bf16 \
  *     -mavx512vbmi -Iinclude -Isrc bench/proto/nk_proto.c build/libfp8gemm.a -lpthread -lm \
