@@ -339,10 +339,11 @@ static void run_shape(int64_t m, int64_t n, int64_t k, double min_time, summary 
              dt_names[i], d.impl);
     } else {
       double t = time_it(run_dnnl, &d, p.nbuf, min_time);
-      printf("%5s %6s %6s  oneDNN %-4s %-20s %9.3f ms %7.1f GFLOP/s %6.1f GB/s  %.2fx (fp8gemm speedup), "
-             "%.2fx (packed)\n",
+      char vs_packed[32] = "no packed run"; /* packing failed: its error is printed above */
+      if (t_packed > 0) snprintf(vs_packed, sizeof vs_packed, "%.2fx (packed)", t / t_packed);
+      printf("%5s %6s %6s  oneDNN %-4s %-20s %9.3f ms %7.1f GFLOP/s %6.1f GB/s  %.2fx (fp8gemm speedup), %s\n",
              "", "", "", dt_names[i], d.impl, t * 1e3, flops / t / 1e9,
-             (double)wbytes * (i == 0 ? 2 : 4) / t / 1e9, t / t_ours, t_packed > 0 ? t / t_packed : 0.0);
+             (double)wbytes * (i == 0 ? 2 : 4) / t / 1e9, t / t_ours, vs_packed);
       if (t > 0) *(i == 0 ? &sum->onednn_bf16 : &sum->onednn_f32) = t / t_ours;
       if (t > 0 && i == 0 && t_packed > 0) sum->onednn_bf16_packed = t / t_packed;
     }

@@ -16,6 +16,25 @@
 #include <sys/mman.h>
 #endif
 
+/* Under AddressSanitizer the rounded-up tail of a mapping (bytes .. len) is poisoned, so
+ * a kernel reading past a packed weight's codes is caught as it is past a malloc'd one;
+ * the whole mapping is unpoisoned before it goes back to the kernel. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FP8G_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FP8G_ASAN 1
+#endif
+#endif
+#if defined(FP8G_ASAN)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) __asan_poison_memory_region((p), (n))
+#define UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #if defined(MADV_HUGEPAGE) && defined(MAP_ANONYMOUS)
 /* Maps len + 2 MiB, keeps the 2 MiB-aligned len bytes inside and unmaps the rest. */
 static void *map_aligned(size_t len) {
@@ -35,8 +54,9 @@ void *fp8g_big_alloc(size_t bytes, size_t *mapped) {
 #if defined(MADV_HUGEPAGE) && defined(MAP_ANONYMOUS)
   if (bytes >= FP8G_HUGE_PAGE && bytes <= SIZE_MAX / 2) {
     size_t len = (bytes + FP8G_HUGE_PAGE - 1) / FP8G_HUGE_PAGE * FP8G_HUGE_PAGE;
-    void *p = map_aligned(len);
+    uint8_t *p = map_aligned(len);
     if (p) {
+      POISON(p + bytes, len - bytes);
       *mapped = len;
       return p;
     }
@@ -49,6 +69,7 @@ void fp8g_big_free(void *p, size_t mapped) {
   if (!p) return;
 #if defined(MADV_HUGEPAGE) && defined(MAP_ANONYMOUS)
   if (mapped) {
+    UNPOISON(p, mapped);
     munmap(p, mapped);
     return;
   }
