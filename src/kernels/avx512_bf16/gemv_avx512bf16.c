@@ -594,10 +594,6 @@ static lane_tab lane_table(const bf16_call *c, int64_t nc, const float *sbt, boo
   return (lane_tab){prt, m * PANEL, PANEL, 1};
 }
 
-
-
-
-
 enum { SPAN = 4 * GEMV_BF16_SPREAD };
 
 /* The columns [j, j + span) of the panel at j0 (span 1, 4 or SPAN) in tiles of 4 columns
