@@ -1371,6 +1371,27 @@ static void test_bf16_block_scale_range(void) {
   }
 }
 
+/* Block scales at M = 2, 3 scale every lane by a product from the driver's per-panel
+ * table: one value per row and segment when the panel's columns share a column block,
+ * per column otherwise (block_n not a multiple of the 64-column panel, or a panel across
+ * two blocks), sb itself for W8A16 (M = 4 here: the lane tree, for contrast). Column
+ * blocks of 1..128 columns and N over several panels, W8A8 and W8A16, against the
+ * reference (1 and 2 threads). */
+static void test_bf16_block_lane_tables(void) {
+  static const int64_t bns[] = {1, 3, 24, 60, 64, 100, 128};
+  static const int64_t ns[] = {5, 67, 131, 200};
+  for (int i = 0; i < (sanitized ? 8 : 56); i++) {
+    bool w = i % 4 == 3;
+    case_spec s = bf16_spec(w, 2 + i % 3, fp8_types[(i / 3) % 4], FP8G_SCALE_BLOCK);
+    s.block_n = bns[i % 7];
+    s.block_k = 64 * (1 + (int64_t)(i / 7 % 2));
+    s.n = ns[i / 2 % 4];
+    s.k = 64 + 127 * (int64_t)(1 + i % 3); /* 2 .. 6 segments, the last partial */
+    s.batch = i % 5 == 4 ? 2 : 1;
+    run_bf16_case(&s, 0);
+  }
+}
+
 /* MXCSR with DAZ | FTZ, or rounding toward zero: VDPBF16PS would ignore it, the scale
  * FMAs and gemv_avx2 follow it, so the call goes back and gives gemv_avx2's bits. */
 static void test_bf16_mxcsr_handback(void) {
@@ -1849,6 +1870,7 @@ static void test_bf16_kernels(void) {
   test_bf16_mx_activation_paths();
   test_bf16_activation_ranges();
   test_bf16_block_scale_range();
+  test_bf16_block_lane_tables();
   test_bf16_mxcsr_handback();
   test_bf16_special_codes();
   test_bf16_tile_width();

@@ -14,7 +14,8 @@
  *  - MX: e8m0 exponents added to the bf16 operands only when the folded operands and
  *    products stay normal (mx_fold_ok), NaN codes aside;
  *  - block scales: per 64-multiple K block, fma(block sum, sa * sb, part); the fp32
- *    product sa * sb must be normal (W8A8, checked).
+ *    product sa * sb must be normal (W8A8, checked). M = 2, 3 scale the block's 16
+ *    lanes (lane_table), other M its lanes summed to 4 first.
  * Per K block fp32 sums (one chain per lane), lanes summed in fp32 in a fixed order,
  * tensor / row / column scales and bias in double, one rounding to the output dtype.
  */
@@ -30,7 +31,7 @@
 #include "gemv_avx512bf16.h"
 #include "gemv_bf16_decode.h"
 
-enum { PANEL = GEMV_BF16_PANEL, ROWS_MAX = GEMV_BF16_ROWS_MAX };
+enum { PANEL = GEMV_BF16_PANEL, ROWS_MAX = GEMV_BF16_ROWS_MAX, LANE_ROWS_MAX = 3 };
 
 typedef struct bf16_call {
   const fp8g_gemm_problem *p;
@@ -49,6 +50,8 @@ typedef struct bf16_call {
   uint32_t *mx_buf;   /* per slot: [nchunks][PANEL], 64-byte aligned */
   float *sb_buf;      /* per slot: [nseg][PANEL] */
   float *sa_rows;     /* segmented W8A8: [batch * m][nseg] */
+  bool lanes;         /* block scales on every lane (KIND_LANE): 2 <= m <= LANE_ROWS_MAX */
+  float *pr_buf;      /* lanes, W8A8: per slot the products sa * sb, [nseg][m][PANEL] */
   atomic_int *busy;
   int nslots;
   int nthreads;
@@ -537,8 +540,9 @@ static void mx_table_cols(const bf16_call *c, int64_t j0, int64_t nc, uint32_t *
 
 /* Block scales of columns [j0, j0 + nc), column j's segments contiguous at tab[j * nseg]
  * (a column's tile then reads one or two cache lines, not one per segment). One-row
- * calls (m == 1) store the fp32 products sa * sb of their row instead (row_sa). */
-static void sb_table(const bf16_call *c, int64_t j0, int64_t nc, const float *row_sa, float *tab) {
+ * calls (m == 1) store the fp32 products sa * sb of their row instead (row_sa). True
+ * when all nc columns are in one column block (the same scales). */
+static bool sb_table(const bf16_call *c, int64_t j0, int64_t nc, const float *row_sa, float *tab) {
   const fp8g_gemm_problem *p = c->p;
   const float *sb = p->sb + c->batch * p->sb_batch_stride;
   /* Column block of each column by stepping, not dividing: a 64-bit division per
@@ -556,6 +560,38 @@ static void sb_table(const bf16_call *c, int64_t j0, int64_t nc, const float *ro
     }
     for (int64_t s = 0; s < c->nseg; s++) col[s] = sb[s * p->b_nblocks + nb[j]] * (row_sa ? row_sa[s] : 1.0f);
   }
+  return nb[nc - 1] == nb[0];
+}
+
+/* Per-lane block scales (KIND_LANE tiles): the product of row i, segment s and panel
+ * column j at p[s * ls + i * lr + j * lc]; p NULL: the tiles' lane tree (sa, sb). */
+typedef struct lane_tab {
+  const float *p;
+  int64_t ls, lr, lc;
+} lane_tab;
+
+/* The lane table of a panel from its sb_table (uniform: one column block). W8A16: sb
+ * itself (no row factor). W8A8: the fp32 products sa * sb into prt, per segment and row
+ * one value (uniform) or the panel's 64 columns. */
+static lane_tab lane_table(const bf16_call *c, int64_t nc, const float *sbt, bool uniform, float *prt) {
+  const int64_t m = c->p->m, nseg = c->nseg;
+  if (!c->sa_rows) return (lane_tab){sbt, 1, 0, nseg};
+  const float *sa = c->sa_rows + c->batch * m * nseg;
+  if (uniform) {
+    for (int64_t s = 0; s < nseg; s++)
+      for (int64_t i = 0; i < m; i++) prt[s * m + i] = sa[i * nseg + s] * sbt[s];
+    return (lane_tab){prt, m, 1, 0};
+  }
+  const __m512i step = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                          _mm512_set1_epi32((int)nseg));
+  for (int64_t s = 0; s < nseg; s++)
+    for (int64_t j = 0; j < nc; j += 16) { /* column j's segment s at sbt[j * nseg + s] */
+      __mmask16 in = nc - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nc - j)) - 1);
+      __m512 b = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), in, step, sbt + j * nseg + s, 4);
+      for (int64_t i = 0; i < m; i++)
+        _mm512_storeu_ps(prt + (s * m + i) * PANEL + j, _mm512_mul_ps(_mm512_set1_ps(sa[i * nseg + s]), b));
+    }
+  return (lane_tab){prt, m * PANEL, PANEL, 1};
 }
 
 enum { SPAN = 4 * GEMV_BF16_SPREAD };
@@ -566,8 +602,8 @@ enum { SPAN = 4 * GEMV_BF16_SPREAD };
  * Far-apart columns: on this Zen 4, with the prefetch below, M = 1..4 -5..-13% from memory
  * against adjacent columns (docs/gemv.md, session 15). */
 static void run_span(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_t j, int64_t span,
-                     const uint32_t *mxt, const float *sbt, int64_t prefetch, int64_t far,
-                     float (*sum)[SPAN]) {
+                     const uint32_t *mxt, const float *sbt, const lane_tab *lt, int64_t prefetch,
+                     int64_t far, float (*sum)[SPAN]) {
   const fp8g_gemm_problem *p = c->p;
   int64_t ldb = p->b_stride_n, row0 = c->batch * p->m + r0;
   int cn = span == 1 ? 1 : GEMV_BF16_CN_MAX;
@@ -579,6 +615,8 @@ static void run_span(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_t
                         .prefetch = prefetch, .next = (u + 1 < d ? 1 : span - u) * ldb, .far = far,
                         .sa = c->sa_rows && p->m > 1 ? c->sa_rows + row0 * c->nseg : NULL, .sa_ld = c->nseg,
                         .sb = sbt ? sbt + (j + u) * c->nseg : NULL, .sb_ld = d * c->nseg,
+                        .pr = lt ? lt->p + (j + u) * lt->lc : NULL,
+                        .pr_ls = lt ? lt->ls : 0, .pr_lr = lt ? lt->lr : 0, .pr_lc = lt ? d * lt->lc : 0,
                         .mx = mxt ? mxt + j + u : NULL, .mx_cs = d, .mx_bias = c->mx_bias, .mx_sat = c->mx_sat,
                         .out = out, .ldo = GEMV_BF16_CN_MAX,
                         .amask = mxt && c->amask && mr == 1 ? c->amask + row0 * c->nchunks * 2 : NULL};
@@ -620,7 +658,7 @@ static int64_t span_at(int64_t j, int64_t nc) {
  * tile for every row count and scheme (2 columns with block or MX scales, free of spills,
  * measured slower from memory: M = 4 block 6.3 -> 7.3 ms, docs/gemv.md). */
 static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_t nc,
-                      const uint32_t *mxt, const float *sbt, const bool *nan_col) {
+                      const uint32_t *mxt, const float *sbt, const lane_tab *lt, const bool *nan_col) {
   const fp8g_gemm_problem *p = c->p;
   /* The first row group's tiles prefetch their column streams (gemv_avx512bf16_nt.c); the
    * later row groups of a panel find its columns in L2. */
@@ -634,7 +672,7 @@ static void row_group(const bf16_call *c, int64_t r0, int mr, int64_t j0, int64_
   float sum[GEMV_BF16_MR][SPAN];
   for (int64_t j = 0, span; j < nc; j += span) {
     span = span_at(j, nc);
-    run_span(c, r0, mr, j0, j, span, mxt, sbt, prefetch, far, sum);
+    run_span(c, r0, mr, j0, j, span, mxt, sbt, lt, prefetch, far, sum);
     store_span(c, r0, mr, j0, j, span, sum, nan_col);
   }
 }
@@ -651,13 +689,13 @@ static void row_groups_shared(const bf16_call *c, int64_t j0, int64_t nc, const 
   float sum[GEMV_BF16_ROWS_MAX][SPAN];
   for (int64_t j = 0, span; j < wide; j += span) {
     span = span_at(j, wide);
-    run_span(c, 0, (int)p->m, j0, j, span, mxt, sbt, GEMV_BF16_PREFETCH, far, sum);
+    run_span(c, 0, (int)p->m, j0, j, span, mxt, sbt, NULL, GEMV_BF16_PREFETCH, far, sum);
     store_span(c, 0, (int)p->m, j0, j, span, sum, nan_col);
   }
   if (wide < nc)
     for (int64_t r0 = 0; r0 < p->m; r0 += GEMV_BF16_MR)
       row_group(c, r0, (int)(p->m - r0 < GEMV_BF16_MR ? p->m - r0 : GEMV_BF16_MR), j0 + wide, nc - wide,
-                mxt ? mxt + wide : NULL, sbt ? sbt + wide * c->nseg : NULL, nan_col + wide);
+                mxt ? mxt + wide : NULL, sbt ? sbt + wide * c->nseg : NULL, NULL, nan_col + wide);
 }
 
 static void panel_task(void *ctx, int64_t task) {
@@ -672,14 +710,18 @@ static void panel_task(void *ctx, int64_t task) {
   else if (mxt) mx_table(c, j0, nc, mxt, nan_col);
   /* one row: the products sa * sb in the table (the same fp32 products the tile forms) */
   const float *row_sa = p->m == 1 && c->sa_rows ? c->sa_rows + c->batch * c->nseg : NULL;
-  if (sbt) sb_table(c, j0, nc, row_sa, sbt);
+  bool uniform = sbt ? sb_table(c, j0, nc, row_sa, sbt) : false;
+  lane_tab lt = {0};
+  float *prt = c->pr_buf ? c->pr_buf + slot * c->nseg * LANE_ROWS_MAX * PANEL : NULL;
+  if (c->lanes) lt = lane_table(c, nc, sbt, uniform, prt);
   if ((mxt || sbt) && p->m > GEMV_BF16_MR) {
     row_groups_shared(c, j0, nc, mxt, sbt, nan_col);
     atomic_store(&c->busy[slot], 0);
     return;
   }
   for (int64_t r0 = 0; r0 < p->m; r0 += GEMV_BF16_MR)
-    row_group(c, r0, (int)(p->m - r0 < GEMV_BF16_MR ? p->m - r0 : GEMV_BF16_MR), j0, nc, mxt, sbt, nan_col);
+    row_group(c, r0, (int)(p->m - r0 < GEMV_BF16_MR ? p->m - r0 : GEMV_BF16_MR), j0, nc, mxt, sbt,
+              c->lanes ? &lt : NULL, nan_col);
   atomic_store(&c->busy[slot], 0);
 }
 
@@ -722,6 +764,7 @@ static void free_call(bf16_call *c) {
   free(c->mx_buf);
   free(c->sb_buf);
   free(c->sa_rows);
+  free(c->pr_buf);
   free(c->amask);
   free(c);
 }
@@ -766,9 +809,14 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
   if (c->mx) c->mx_buf = aligned_alloc(64, (size_t)(c->nslots * c->nchunks * PANEL) * sizeof(uint32_t));
   if (c->segmented) c->sb_buf = malloc((size_t)(c->nslots * c->nseg * PANEL) * sizeof(float));
   if (c->segmented && p->sa) c->sa_rows = malloc((size_t)(rows * c->nseg) * sizeof(float));
+  /* M = 2, 3: 12 accumulators and 12 parts at most (M = 4's 32 spilled in the chunk loop:
+   * 1.5 -> 1.6-1.8x per-tensor in cache; docs/gemv.md, session 17) */
+  c->lanes = c->segmented && p->m >= 2 && p->m <= LANE_ROWS_MAX;
+  if (c->lanes && p->sa) c->pr_buf = malloc((size_t)(c->nslots * c->nseg * LANE_ROWS_MAX * PANEL) * sizeof(float));
   if (c->mx && p->m == 1 && act_ok) c->amask = malloc((size_t)(rows * c->nchunks * 2) * sizeof(uint32_t));
   if (!c->a || !c->busy || (c->mx && !c->mx_buf) || (c->segmented && !c->sb_buf) ||
-      (c->segmented && p->sa && !c->sa_rows) || (c->mx && p->m == 1 && act_ok && !c->amask)) {
+      (c->segmented && p->sa && !c->sa_rows) || (c->lanes && p->sa && !c->pr_buf) ||
+      (c->mx && p->m == 1 && act_ok && !c->amask)) {
     free_call(c);
     return fp8g_error(FP8GEMM_OUT_OF_MEMORY, "gemv_avx512bf16: out of memory for %lld x %lld activations",
                       (long long)rows, (long long)p->k);

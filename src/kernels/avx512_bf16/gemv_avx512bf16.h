@@ -35,7 +35,8 @@ enum { GEMV_BF16_SPREAD = 8 };
  * (a multiple of 64; >= k for a single chain): tmp = VDPBF16PS chain over the segment
  * from 0, then part = fma(tmp, s, part) with s = sa(row, seg) * sb(seg, col) (1 when both
  * tables are NULL; sa NULL: sb holds the products). The 16 lanes of part are summed in a fixed order into out
- * (with block scales tmp's lanes are summed to 4 before the fma, gemv_avx512bf16_nt.c).
+ * (with block scales via sa / sb tmp's lanes are summed to 4 before the fma,
+ * gemv_avx512bf16_nt.c; via pr every lane is scaled: part = fma(tmp, pr, part)).
  */
 typedef struct gemv_bf16_tile {
   const uint8_t *b;   /* column c: b + c * ldb, K codes from the tile's k0 = 0 */
@@ -55,6 +56,10 @@ typedef struct gemv_bf16_tile {
   int64_t sa_ld;
   const float *sb;    /* NULL, or segment s column c at sb[c * sb_ld + s] */
   int64_t sb_ld;
+  const float *pr;    /* NULL, or per-lane block scales (KIND_LANE): the fp32 product
+                         sa * sb of row i, segment s, column c at
+                         pr[s * pr_ls + i * pr_lr + c * pr_lc]; sa, sb unused */
+  int64_t pr_ls, pr_lr, pr_lc;
   const uint32_t *mx; /* NULL, or MX weight exponents: chunk q column c at
                          mx[q * GEMV_BF16_PANEL + c * mx_cs], the halfwords (mx_bias - d) << 7 mod 2^16
                          of the blocks k 0..31 (low) and 32..63 (high), d = e8m0 code - 127 */

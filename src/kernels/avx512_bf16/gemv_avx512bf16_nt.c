@@ -72,7 +72,8 @@ static inline __attribute__((always_inline)) void reduce16(const __m512 v[16], f
   _mm512_storeu_ps(out, _mm512_permutexvar_ps(order, r));
 }
 
-/* Block scales (KIND_SEG): a segment's 16 lanes of a (row, column) are first summed to 4,
+/* Block scales (KIND_SEG, M = 1 and M > 3; M = 2, 3 take KIND_LANE: every lane times the
+ * product, no sums before it): a segment's 16 lanes of a (row, column) are first summed to 4,
  * lane j = (l[j] + l[j + 8]) + (l[j + 4] + l[j + 12]) (first operands first), then
  * scaled: one FMA per row for 4 columns (their 4 lanes each) instead of one per (row,
  * column). Per (row, column) and 128-K segment that FMA (on VDPBF16PS's pipes), its scale
@@ -134,7 +135,7 @@ static inline __attribute__((always_inline)) void seg_store4(__m512 v, float *ou
  * (gemv_bf16_dec64_mx), valid when the tile's weights hold no Inf / NaN code; the tile
  * then reports (false) that it saw one, writes nothing, and is run again as KIND_MX
  * (exact decode, then the masked exponent add). */
-typedef enum { KIND_PLAIN, KIND_SEG, KIND_MX, KIND_COUNT, KIND_MX_SAT = KIND_COUNT, KIND_MX_ACT } tile_kind;
+typedef enum { KIND_PLAIN, KIND_SEG, KIND_MX, KIND_LANE, KIND_COUNT, KIND_MX_SAT = KIND_COUNT, KIND_MX_ACT } tile_kind;
 
 /* Decodes 64 codes (MX: folds the chunk's exponents); KIND_MX_SAT: *lo gets the low
  * bytes that carry the Inf / NaN mark (mark_cols records them), *nan80 fnuz NaN codes. */
@@ -189,6 +190,65 @@ static inline __attribute__((always_inline)) void load_decode_col(const gemv_bf1
              t->mx_bias, w, lo, nan80);
 }
 
+/* Chunk q's dots of the tile into acc (decoding its columns first), for tile_body's two
+ * loops. A macro, not a function: as an always_inline function taking acc gcc 12
+ * versioned the plain tiles' chunk loop otherwise (+24 instructions per chunk, per-tensor
+ * 2.5-4% slower at M = 3..16 in cache); as text the plain and MX tiles compile as before. */
+#define CHUNK_DOTS(q)                                                                                          \
+  do {                                                                                                         \
+    const uint8_t *bq = t->b + (q) * GEMV_BF16_CHUNK;                                                          \
+    __m512i w[GEMV_BF16_CN_MAX][2], lo[GEMV_BF16_CN_MAX];                                                      \
+    if (t->prefetch) prefetch_step(t, bq, (q), cn, ldb, k);                                                    \
+    _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++)                                                       \
+        load_decode_col(t, bq, (q), ldb, full, tail, c, v, fnuz, kind, w[c], &lo[c], &nan80);                  \
+    if (kind == KIND_MX_SAT) mark_cols(&rec, lo, cn);                                                          \
+    const uint16_t *aq = t->a + (q) * GEMV_BF16_CHUNK;                                                         \
+    _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {                                                    \
+      __m512i a0 = _mm512_loadu_si512((const void *)(aq + i * lda));                                           \
+      __m512i a1 = _mm512_loadu_si512((const void *)(aq + i * lda + 32));                                      \
+      _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {                                                   \
+        if (kind == KIND_MX_ACT) { /* one row: the column's exponents on a copy of the activations */          \
+          __m512i sub = mx_spread(t->mx[(q) * GEMV_BF16_PANEL + c * t->mx_cs]);                                \
+          acc[i][c] = dot(acc[i][c], _mm512_mask_sub_epi16(a0, (__mmask32)t->amask[2 * (q)], a0, sub), w[c][0]); \
+          acc[i][c] = dot(acc[i][c], _mm512_mask_sub_epi16(a1, (__mmask32)t->amask[2 * (q) + 1], a1, sub), w[c][1]); \
+          continue;                                                                                            \
+        }                                                                                                      \
+        acc[i][c] = dot(acc[i][c], a0, w[c][0]);                                                               \
+        acc[i][c] = dot(acc[i][c], a1, w[c][1]);                                                               \
+      }                                                                                                        \
+    }                                                                                                          \
+  } while (0)
+
+/* Segment S's sums acc folded into the tile's parts (tile_body's three forms); a macro
+ * for the reason of CHUNK_DOTS (as a function the 4 x 4 per-lane tile's chunk loop spilled
+ * more). */
+#define SEG_FOLD(S)                                                                                                       \
+  do {                                                                                                                    \
+    if (kind == KIND_SEG && cn == 4) { /* the driver's tables: sb always, sa NULL when sb holds sa * sb */              \
+      __m512 sb4 = seg_scales4(t->sb, t->sb_ld, (S));                                                                     \
+      _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {                                                             \
+        __m512 sc = t->sa ? _mm512_mul_ps(_mm512_set1_ps(t->sa[i * t->sa_ld + (S)]), sb4) : sb4;                          \
+        part4[i] = _mm512_fmadd_ps(seg_lanes4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), sc, part4[i]);                 \
+      }                                                                                                                   \
+    } else if (kind == KIND_SEG) {                                                                                        \
+      _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {                                                             \
+        float sc = t->sb[(S)];                                                                                            \
+        if (t->sa) sc = t->sa[i * t->sa_ld + (S)] * sc;                                                                   \
+        part1[i] = _mm_fmadd_ps(seg_lanes1(acc[i][0]), _mm_set1_ps(sc), part1[i]);                                        \
+      }                                                                                                                   \
+    } else if (kind == KIND_LANE) { /* every lane times its product, a broadcast operand */                               \
+      const float *ps = t->pr + (S) * t->pr_ls;                                                                           \
+      _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)                                                               \
+        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {                                                            \
+          part[i][c] = _mm512_fmadd_ps(acc[i][c], _mm512_set1_ps(ps[i * t->pr_lr + c * t->pr_lc]), part[i][c]);           \
+        }                                                                                                                 \
+    } else {                                                                                                              \
+      _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)                                                               \
+        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++)                                                              \
+          part[i][c] = _mm512_add_ps(acc[i][c], part[i][c]); /* one segment: the bits of fma(sum, 1, 0) */                \
+    }                                                                                                                     \
+  } while (0)
+
 static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile *t, const int mr,
                                                             const int cn, const gemv_bf16_vtab *v,
                                                             const bool fnuz,
@@ -207,51 +267,32 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
     part1[i] = _mm_setzero_ps();
     _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) part[i][c] = _mm512_setzero_ps();
   }
-  /* Plain and MX tiles: one segment over all of K (the driver's seg >= k). */
-  const int64_t seg_chunks = kind == KIND_SEG ? t->seg / GEMV_BF16_CHUNK : nchunks;
-  for (int64_t q0 = 0, s = 0; q0 < nchunks; q0 += seg_chunks, s++) {
-    int64_t q1 = q0 + seg_chunks < nchunks ? q0 + seg_chunks : nchunks;
+  if (kind == KIND_SEG || kind == KIND_LANE) {
     __m512 acc[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
     _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
       _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) acc[i][c] = _mm512_setzero_ps();
-    for (int64_t q = q0; q < q1; q++) {
-      const uint8_t *bq = t->b + q * GEMV_BF16_CHUNK;
-      __m512i w[GEMV_BF16_CN_MAX][2], lo[GEMV_BF16_CN_MAX];
-      if (t->prefetch) prefetch_step(t, bq, q, cn, ldb, k);
-      _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) load_decode_col(t, bq, q, ldb, full, tail, c, v, fnuz, kind, w[c], &lo[c], &nan80);
-      if (kind == KIND_MX_SAT) mark_cols(&rec, lo, cn);
-      const uint16_t *aq = t->a + q * GEMV_BF16_CHUNK;
-      _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
-        __m512i a0 = _mm512_loadu_si512((const void *)(aq + i * lda));
-        __m512i a1 = _mm512_loadu_si512((const void *)(aq + i * lda + 32));
-        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) {
-          if (kind == KIND_MX_ACT) { /* one row: the column's exponents on a copy of the activations */
-            __m512i sub = mx_spread(t->mx[q * GEMV_BF16_PANEL + c * t->mx_cs]);
-            acc[i][c] = dot(acc[i][c], _mm512_mask_sub_epi16(a0, (__mmask32)t->amask[2 * q], a0, sub), w[c][0]);
-            acc[i][c] = dot(acc[i][c], _mm512_mask_sub_epi16(a1, (__mmask32)t->amask[2 * q + 1], a1, sub), w[c][1]);
-            continue;
-          }
-          acc[i][c] = dot(acc[i][c], a0, w[c][0]);
-          acc[i][c] = dot(acc[i][c], a1, w[c][1]);
-        }
-      }
-    }
-    if (kind == KIND_SEG && cn == 4) { /* the driver's tables: sb always, sa NULL when sb holds sa * sb */
-      __m512 sb4 = seg_scales4(t->sb, t->sb_ld, s);
-      _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
-        __m512 sc = t->sa ? _mm512_mul_ps(_mm512_set1_ps(t->sa[i * t->sa_ld + s]), sb4) : sb4;
-        part4[i] = _mm512_fmadd_ps(seg_lanes4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), sc, part4[i]);
-      }
-    } else if (kind == KIND_SEG) {
-      _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++) {
-        float sc = t->sb[s];
-        if (t->sa) sc = t->sa[i * t->sa_ld + s] * sc;
-        part1[i] = _mm_fmadd_ps(seg_lanes1(acc[i][0]), _mm_set1_ps(sc), part1[i]);
-      }
-    } else {
+    /* One chunk loop, a segment's fold after its last chunk: a loop of segments around a
+     * loop of their (2) chunks cost the block tiles 2-13% in cache (docs/gemv.md,
+     * session 17). */
+    const int64_t seg_chunks = t->seg / GEMV_BF16_CHUNK;
+    for (int64_t q = 0, s = 0, q1 = seg_chunks < nchunks ? seg_chunks : nchunks; q < nchunks; q++) {
+      CHUNK_DOTS(q);
+      if (q + 1 < q1) continue;
+      SEG_FOLD(s);
       _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
-        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++)
-          part[i][c] = _mm512_add_ps(acc[i][c], part[i][c]); /* one segment: the bits of fma(sum, 1, 0) */
+        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) acc[i][c] = _mm512_setzero_ps();
+      s++;
+      q1 = q1 + seg_chunks < nchunks ? q1 + seg_chunks : nchunks;
+    }
+  } else { /* plain and MX: one segment over all of K (the loop as before session 17: same code) */
+    const int64_t seg_chunks = nchunks;
+    for (int64_t q0 = 0, s = 0; q0 < nchunks; q0 += seg_chunks, s++) {
+      int64_t q1 = q0 + seg_chunks < nchunks ? q0 + seg_chunks : nchunks;
+      __m512 acc[GEMV_BF16_MR][GEMV_BF16_CN_MAX];
+      _Pragma("GCC unroll 16") for (int i = 0; i < mr; i++)
+        _Pragma("GCC unroll 4") for (int c = 0; c < cn; c++) acc[i][c] = _mm512_setzero_ps();
+      for (int64_t q = q0; q < q1; q++) CHUNK_DOTS(q);
+      SEG_FOLD(s);
     }
   }
   if (kind == KIND_MX_SAT && gemv_bf16_mx_nf_seen(rec, nan80)) return false;
@@ -302,16 +343,18 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
 TILE_FNS(KIND_PLAIN, plain)
 TILE_FNS(KIND_SEG, seg)
 TILE_FNS(KIND_MX, mx)
+TILE_FNS(KIND_LANE, lane)
 
 typedef void (*tile_fn)(const gemv_bf16_tile *, fp8gemm_dtype);
 /* [kind][rows][narrow, wide] */
 #define TILE_ROW(NAME)                                                                              \
   {{NULL, NULL}, {tile_1x1_##NAME, tile_1x4_##NAME}, {tile_2x1_##NAME, tile_2x4_##NAME},            \
    {tile_3x1_##NAME, tile_3x4_##NAME}, {tile_4x1_##NAME, tile_4x4_##NAME}}
-static const tile_fn tiles[KIND_COUNT][GEMV_BF16_MR + 1][2] = {TILE_ROW(plain), TILE_ROW(seg), TILE_ROW(mx)};
+static const tile_fn tiles[KIND_COUNT][GEMV_BF16_MR + 1][2] = {TILE_ROW(plain), TILE_ROW(seg), TILE_ROW(mx),
+                                                               TILE_ROW(lane)};
 
 void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype) {
-  tile_kind kind = t->mx ? KIND_MX : (t->sa || t->sb) ? KIND_SEG : KIND_PLAIN;
+  tile_kind kind = t->mx ? KIND_MX : t->pr ? KIND_LANE : (t->sa || t->sb) ? KIND_SEG : KIND_PLAIN;
   tiles[kind][mr][cn != 1](t, b_dtype);
 }
 
