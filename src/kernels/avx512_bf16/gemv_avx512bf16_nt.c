@@ -343,15 +343,19 @@ static inline __attribute__((always_inline)) bool tile_body(const gemv_bf16_tile
 TILE_FNS(KIND_PLAIN, plain)
 TILE_FNS(KIND_SEG, seg)
 TILE_FNS(KIND_MX, mx)
-TILE_FNS(KIND_LANE, lane)
+/* Per-lane block scales serve M = 2, 3 only (the driver's c->lanes; at M = 4 the 32
+ * accumulators and parts spill): no 1- or 4-row tiles compiled. */
+TILE_FN(2, 4, KIND_LANE, lane) TILE_FN(2, 1, KIND_LANE, lane)
+TILE_FN(3, 4, KIND_LANE, lane) TILE_FN(3, 1, KIND_LANE, lane)
 
 typedef void (*tile_fn)(const gemv_bf16_tile *, fp8gemm_dtype);
 /* [kind][rows][narrow, wide] */
 #define TILE_ROW(NAME)                                                                              \
   {{NULL, NULL}, {tile_1x1_##NAME, tile_1x4_##NAME}, {tile_2x1_##NAME, tile_2x4_##NAME},            \
    {tile_3x1_##NAME, tile_3x4_##NAME}, {tile_4x1_##NAME, tile_4x4_##NAME}}
-static const tile_fn tiles[KIND_COUNT][GEMV_BF16_MR + 1][2] = {TILE_ROW(plain), TILE_ROW(seg), TILE_ROW(mx),
-                                                               TILE_ROW(lane)};
+static const tile_fn tiles[KIND_COUNT][GEMV_BF16_MR + 1][2] = {
+    TILE_ROW(plain), TILE_ROW(seg), TILE_ROW(mx),
+    {{NULL, NULL}, {NULL, NULL}, {tile_2x1_lane, tile_2x4_lane}, {tile_3x1_lane, tile_3x4_lane}, {NULL, NULL}}};
 
 void gemv_bf16_run_tile(const gemv_bf16_tile *t, int mr, int cn, fp8gemm_dtype b_dtype) {
   tile_kind kind = t->mx ? KIND_MX : t->pr ? KIND_LANE : (t->sa || t->sb) ? KIND_SEG : KIND_PLAIN;
