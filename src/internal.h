@@ -100,6 +100,16 @@ enum { FP8G_HUGE_PAGE = 2 << 20 };
 void *fp8g_big_alloc(size_t bytes, size_t *mapped);
 void fp8g_big_free(void *p, size_t mapped);
 
+/* FP8G_ASAN: defined when built with AddressSanitizer (gcc or clang). Under it the bytes
+ * a mapping holds past `bytes` are poisoned until fp8g_big_free. */
+#if defined(__SANITIZE_ADDRESS__)
+#define FP8G_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FP8G_ASAN 1
+#endif
+#endif
+
 /* ------------------------------------------------------------ capability (per op family) */
 /* Each op family answers fp8gemm_query for its ops; registry/registry.c dispatches here.
  * OK and *info filled when served, else FP8GEMM_UNIMPLEMENTED with a message. */

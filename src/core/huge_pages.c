@@ -16,16 +16,10 @@
 #include <sys/mman.h>
 #endif
 
-/* Under AddressSanitizer the rounded-up tail of a mapping (bytes .. len) is poisoned, so
- * a kernel reading past a packed weight's codes is caught as it is past a malloc'd one;
- * the whole mapping is unpoisoned before it goes back to the kernel. */
-#if defined(__SANITIZE_ADDRESS__)
-#define FP8G_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define FP8G_ASAN 1
-#endif
-#endif
+/* Under AddressSanitizer (FP8G_ASAN, internal.h) the rounded-up tail of a mapping
+ * (bytes .. len) is poisoned, so a kernel reading past a packed weight's codes is caught
+ * as it is past a malloc'd one; the whole mapping is unpoisoned before it goes back to
+ * the kernel. */
 #if defined(FP8G_ASAN)
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n) __asan_poison_memory_region((p), (n))

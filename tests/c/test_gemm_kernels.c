@@ -22,14 +22,8 @@
 #include "kernels/avx2/gemm_avx2.h"
 #include "ops/gemm_infer.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#if defined(TEST_ASAN)
+#include "internal.h"
+#if defined(FP8G_ASAN)
 #include <sanitizer/asan_interface.h>
 #endif
 
@@ -821,7 +815,7 @@ static void big_alloc_sizes(void) {
     if (!p) continue;
     memset(p, 0xA5, sizes[i]);
     if (mapped) check_huge_placement(p, mapped, "big_alloc");
-#if defined(TEST_ASAN) /* the rounded-up tail is poisoned: a read past the bytes asked is caught */
+#if defined(FP8G_ASAN) /* the rounded-up tail is poisoned: a read past the bytes asked is caught */
     if (mapped > sizes[i]) {
       CHECK(!__asan_address_is_poisoned(p + sizes[i] - 1) && __asan_address_is_poisoned(p + sizes[i]) &&
                 __asan_address_is_poisoned(p + mapped - 1),
@@ -829,7 +823,7 @@ static void big_alloc_sizes(void) {
     }
 #endif
     fp8g_big_free(p, mapped);
-#if defined(TEST_ASAN) /* and unpoisoned before the unmap: the next mapping there starts clean */
+#if defined(FP8G_ASAN) /* and unpoisoned before the unmap: the next mapping there starts clean */
     if (mapped) CHECK(__asan_region_is_poisoned(p, mapped) == NULL, "big_free(%zu): shadow left poisoned", sizes[i]);
 #endif
     int e, m0 = mapped ? mapping_of(p, &e) : 0, m1 = mapped ? mapping_of(p + mapped - 1, &e) : 0;
