@@ -564,7 +564,8 @@ static bool sb_table(const bf16_call *c, int64_t j0, int64_t nc, const float *ro
 }
 
 /* Per-lane block scales (KIND_LANE tiles): the product of row i, segment s and panel
- * column j at p[s * ls + i * lr + j * lc]; p NULL: the tiles' lane tree (sa, sb). */
+ * column j at p[s * ls + i * lr + j * lc]. Row groups without one (no lane_tab passed)
+ * run the lane tree on sa, sb. */
 typedef struct lane_tab {
   const float *p;
   int64_t ls, lr, lc;
