@@ -9,12 +9,20 @@
  *   - what the layout is for: the 64-code decoder's halfword order (per 128-bit lane l,
  *     zmm 0 takes code bytes 16l + 0..7, zmm 1 bytes 16l + 8..15, dword i of the lane =
  *     halfwords 2i, 2i + 1) puts the pair (4q, 4q + 1) of column j of the group in dword
- *     lane j of zmm 0 and (4q + 2, 4q + 3) in zmm 1.
+ *     lane j of zmm 0 and (4q + 2, 4q + 3) in zmm 1;
+ *   - the plan's premise (docs/gemv.md, session 17 nkimpl17): one emulated VDPBF16PS
+ *     chain per output over the packed layout, chunk by chunk (zmm 0's pair, then zmm
+ *     1's; the zero pairs of the K padding included), with the GEMM's epilogue, gives
+ *     bitwise the BF16 GEMM's output (its plain-C emulation gemm_bf16_emul, M = 17) for
+ *     no / per-tensor / per-token x per-channel scales and 128 x 128 block scales (a
+ *     fresh chain per block folded by fmaf(acc, sa * sb, C), C = +0 first), f32 and bf16
+ *     out (bf16: the f32 rounded again, as the GEMM's epilogue does).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "gemm_bf16_emul.h" /* emu_dpbf16_lane, gemm_bf16_emul */
 #include "kernels/nk_layout.h"
 #include "test_rng.h"
 
@@ -115,6 +123,113 @@ static void decoder_lanes(void) {
   CHECK(bad == 0, "decoder lanes: %ld dwords not (column = lane, K pair in order)", bad);
 }
 
+/* ------------------------------------------------------------ single-chain model */
+enum { MM = 17, BLK = 128 };
+typedef enum scheme { S_NONE, S_TENSOR, S_ROWCOL, S_BLOCK, S_COUNT } scheme;
+static const char *const scheme_name[S_COUNT] = {"none", "tensor", "rowcol", "block"};
+
+typedef struct gemm_data {
+  int64_t n, k, kb, nb;
+  uint8_t *a, *w;     /* [MM][K] activations, NT [N][K] weight */
+  float sa[MM * 9], sb[2048], bias[256];  /* per scheme: sa[MM] / sb[N], or blocks */
+  int64_t offs[MM];
+} gemm_data;
+
+static uint8_t e4m3_code(void) { /* every non-NaN e4m3fn code */
+  for (;;) {
+    uint8_t c = (uint8_t)rnd();
+    if ((c & 0x7F) != 0x7F) return c;
+  }
+}
+static float scale_val(float base) { return base * (1.0f + (float)(rnd() % 1024) / 1024.0f); }
+
+static fp8g_gemm_problem gemm_problem(const gemm_data *d, scheme s, bool bias, fp8gemm_dtype out_dt, void *out) {
+  static const float one = 1.0f;
+  fp8g_gemm_problem p = {.batch = 1, .m = MM, .n = d->n, .k = d->k, .a_dtype = FP8GEMM_E4M3FN, .a = d->a,
+                         .a_row_offset = d->offs, .a_stride_k = 1, .b_dtype = FP8GEMM_E4M3FN, .b = d->w,
+                         .b_stride_k = 1, .b_stride_n = d->k, .block_k = d->k, .block_n = 1, .a_kblocks = 1,
+                         .b_nblocks = d->n, .sa = &one, .sb = &one, .out_dtype = out_dt, .out = out,
+                         .nthreads = 1};
+  if (s == S_TENSOR || s == S_ROWCOL) p.scale_kind = s == S_TENSOR ? FP8G_SCALE_TENSOR : FP8G_SCALE_ROWCOL;
+  if (s == S_TENSOR || s == S_ROWCOL) p.sa = d->sa, p.sb = d->sb;
+  if (s == S_BLOCK) {
+    p.scale_kind = FP8G_SCALE_BLOCK, p.block_k = BLK, p.block_n = BLK, p.a_kblocks = d->kb;
+    p.b_nblocks = d->nb, p.sa = d->sa, p.sb = d->sb;
+  }
+  if (bias) p.bias_kind = FP8G_BIAS_COL, p.bias = d->bias;
+  return p;
+}
+
+/* bf16 pair of two codes (low: the first). */
+static uint32_t code_pair(const uint16_t *lut, const uint8_t *c) { return lut[c[0]] | (uint32_t)lut[c[1]] << 16; }
+
+/* Output (r, j) before the epilogue: per chunk, the decoder's zmm 0 pair, then zmm 1's,
+ * each a VDPBF16PS step with the activation pair (0 past K); block scales: a fresh chain
+ * per block of BLK K, folded with fmaf(acc, sa * sb, C) from C = +0. */
+static float nk_chain(const gemm_data *d, scheme s, const uint8_t *pk, int64_t r, int64_t j) {
+  const uint16_t *lut = fp8g_bf16_lut(FP8GEMM_E4M3FN);
+  int64_t nq = fp8g_nk_kpad(d->k) / 4, c = j % 16;
+  const uint8_t *ar = d->a + r * d->k;
+  float acc = 0.0f, sum = 0.0f;
+  for (int64_t q = 0; q < nq; q++) {
+    const uint8_t *ch = pk + ((j / 16) * nq + q) * 64;
+    for (int z = 0; z < 2; z++) {
+      int64_t k0 = 4 * q + 2 * z;
+      uint8_t ac[2] = {k0 < d->k ? ar[k0] : 0, k0 + 1 < d->k ? ar[k0 + 1] : 0};
+      acc = emu_dpbf16_lane(acc, code_pair(lut, ac), code_pair(lut, ch + 16 * (c / 4) + 8 * z + 2 * (c % 4)));
+    }
+    int64_t kend = 4 * (q + 1);
+    if (s == S_BLOCK && (kend % BLK == 0 || q == nq - 1)) {
+      int64_t kb = (kend - 1) / BLK;
+      sum = fmaf(acc, d->sa[r * d->kb + kb] * d->sb[kb * d->nb + j / BLK], sum);
+      acc = 0.0f;
+    }
+  }
+  return s == S_BLOCK ? sum : acc;
+}
+
+/* The GEMM epilogue: in double, acc * (sa * sb) + bias, rounded to f32. */
+static float gemm_epilogue(const gemm_data *d, scheme s, bool bias, int64_t r, int64_t j, float acc) {
+  double v = acc;
+  if (s == S_TENSOR) v *= (double)d->sa[0] * (double)d->sb[0];
+  if (s == S_ROWCOL) v *= (double)d->sa[r] * (double)d->sb[j];
+  if (bias) v += (double)d->bias[j];
+  return (float)v;
+}
+
+static void gemm_bits(int64_t n, int64_t k) {
+  gemm_data d = {.n = n, .k = k, .kb = (k + BLK - 1) / BLK, .nb = (n + BLK - 1) / BLK};
+  if (MM * d.kb > (int64_t)(sizeof d.sa / sizeof d.sa[0]) || n > 256 || d.kb * d.nb > 2048) abort();
+  d.a = xmalloc((size_t)(MM * k)), d.w = xmalloc((size_t)(n * k));
+  uint8_t *pk = xmalloc(fp8g_nk_bytes(n, k));
+  float *of = malloc((size_t)(MM * n) * sizeof(float));
+  uint16_t *ob = malloc((size_t)(MM * n) * sizeof(uint16_t));
+  if (!of || !ob) abort();
+  for (int64_t i = 0; i < MM * k; i++) d.a[i] = e4m3_code();
+  for (int64_t i = 0; i < n * k; i++) d.w[i] = e4m3_code();
+  for (int64_t i = 0; i < MM; i++) d.offs[i] = i * k;
+  for (int64_t j = 0; j < n; j++) d.bias[j] = scale_val(0.25f) - 0.4f;
+  fp8g_nk_pack(d.w, n, k, k, pk);
+  for (int s = 0; s < S_COUNT; s++) {
+    for (size_t i = 0; i < sizeof d.sa / sizeof d.sa[0]; i++) d.sa[i] = scale_val(0.01f);
+    for (size_t i = 0; i < sizeof d.sb / sizeof d.sb[0]; i++) d.sb[i] = scale_val(0.003f);
+    bool bias = s % 2 == 1;
+    fp8g_gemm_problem pf = gemm_problem(&d, (scheme)s, bias, FP8GEMM_F32, of);
+    fp8g_gemm_problem pb = gemm_problem(&d, (scheme)s, bias, FP8GEMM_BF16, ob);
+    CHECK(gemm_bf16_emul.run(&pf) == FP8GEMM_OK && gemm_bf16_emul.run(&pb) == FP8GEMM_OK, "gemm runs");
+    long bad_f = 0, bad_b = 0;
+    for (int64_t r = 0; r < MM; r++)
+      for (int64_t j = 0; j < n; j++) {
+        float v = gemm_epilogue(&d, (scheme)s, bias, r, j, nk_chain(&d, (scheme)s, pk, r, j));
+        bad_f += fp8g_f32_bits(v) != fp8g_f32_bits(of[r * n + j]);
+        bad_b += fp8g_f32_to_bf16(v) != ob[r * n + j];
+      }
+    CHECK(bad_f == 0 && bad_b == 0, "%s N %lld K %lld: single chain over the layout != GEMM: %ld f32, %ld bf16 of %lld",
+          scheme_name[s], (long long)n, (long long)k, bad_f, bad_b, (long long)(MM * n));
+  }
+  free(d.a), free(d.w), free(pk), free(of), free(ob);
+}
+
 int main(void) {
   static const int64_t sizes[] = {1, 15, 16, 17, 63, 65, 4099};
   enum { NS = sizeof sizes / sizeof sizes[0] };
@@ -126,5 +241,12 @@ int main(void) {
   proto_order(48, 64);
   proto_order(64, 4100);
   decoder_lanes();
+  if (fp8g_isa() >= FP8GEMM_ISA_AVX2) { /* the emulated GEMM's epilogue is the AVX2 one */
+    gemm_bits(80, 7);
+    gemm_bits(33, 130);
+    gemm_bits(96, 1001);
+  } else {
+    printf("single-chain model against the GEMM: needs AVX2, not tested\n");
+  }
   return test_summary();
 }
