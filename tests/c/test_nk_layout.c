@@ -16,7 +16,8 @@
  *     bitwise the BF16 GEMM's output (its plain-C emulation gemm_bf16_emul, M = 17) for
  *     no / per-tensor / per-token x per-channel scales and 128 x 128 block scales (a
  *     fresh chain per block folded by fmaf(acc, sa * sb, C), C = +0 first), f32 and bf16
- *     out (bf16: the f32 rounded again, as the GEMM's epilogue does).
+ *     out (bf16: the f32 rounded again, as the GEMM's epilogue does; one constructed
+ *     double-rounding case pins that).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -230,6 +231,28 @@ static void gemm_bits(int64_t n, int64_t k) {
   free(d.a), free(d.w), free(pk), free(of), free(ob);
 }
 
+/* The GEMM's bf16 output is its f32 rounded again: a sum of 1 times sa * sb =
+ * 1 + 2^-8 + 2^-28 - 2^-40 (exact in double) rounds to f32 1 + 2^-8, a bf16 tie, to even
+ * 1.0; rounded once it would be 1 + 2^-7. The model (gemm_epilogue, then RNE) must
+ * follow the GEMM here; if the GEMM moves to one rounding, this case flips. */
+static void epilogue_two_roundings(void) {
+  gemm_data d = {.n = 16, .k = 2, .kb = 1, .nb = 1};
+  uint8_t a[MM * 2], w[16 * 2];
+  for (int i = 0; i < MM * 2; i++) a[i] = i % 2 ? 0x00 : 0x38; /* e4m3fn 1.0, 0 */
+  for (int i = 0; i < 16 * 2; i++) w[i] = i % 2 ? 0x00 : 0x38;
+  d.a = a, d.w = w;
+  for (int64_t i = 0; i < MM; i++) d.offs[i] = i * 2;
+  d.sa[0] = 1.0f + 0x1p-20f, d.sb[0] = 1.0f + 0x1p-8f - 0x1p-20f;
+  uint16_t ob[MM * 16];
+  fp8g_gemm_problem p = gemm_problem(&d, S_TENSOR, false, FP8GEMM_BF16, ob);
+  CHECK(gemm_bf16_emul.run(&p) == FP8GEMM_OK, "gemm runs");
+  uint8_t pk[16 * 4];
+  fp8g_nk_pack(w, 16, 2, 2, pk);
+  uint16_t model = fp8g_f32_to_bf16(gemm_epilogue(&d, S_TENSOR, false, 0, 0, nk_chain(&d, S_TENSOR, pk, 0, 0)));
+  CHECK(model == 0x3F80 && ob[0] == model, "two roundings: model 0x%04x, GEMM 0x%04x, want 0x3F80 (once: 0x3F81)",
+        model, ob[0]);
+}
+
 int main(void) {
   static const int64_t sizes[] = {1, 15, 16, 17, 63, 65, 4099};
   enum { NS = sizeof sizes / sizeof sizes[0] };
@@ -245,6 +268,7 @@ int main(void) {
     gemm_bits(80, 7);
     gemm_bits(33, 130);
     gemm_bits(96, 1001);
+    epilogue_two_roundings();
   } else {
     printf("single-chain model against the GEMM: needs AVX2, not tested\n");
   }
