@@ -72,6 +72,14 @@ typedef struct fp8g_gemm_problem {
   fp8gemm_dtype b_dtype;
   const uint8_t *b;
   int64_t b_batch_stride, b_stride_k, b_stride_n;
+  /* B in the N-interleaved layout instead (kernels/nk_layout.h; a packed weight): the
+   * [N, K] codes of batch b are fp8g_nk_bytes(n, k) bytes at b + b * b_batch_stride
+   * (b_batch_stride == fp8g_nk_bytes(n, k) when batch > 1), code (kk, j) at
+   * fp8g_nk_offset(k, j, kk), zero codes past N and K; b_stride_k, b_stride_n are 0.
+   * Only kernels that declare reads_b_nk see such a problem: the op layer hands every
+   * other kernel the NT codes unpacked (gemm_run.c). A kernel that reads it and hands
+   * the problem on must hand it to a kernel that reads it too, or unpack it first. */
+  bool b_nk;
 
   /* Scales (dense; read only, possibly the caller's tensors). */
   fp8g_scale_kind scale_kind;
@@ -121,6 +129,8 @@ typedef struct fp8g_gemm_kernel {
   /* Reads an MX weight scale column-major (problem eb_ld > 0, the checkpoint's [N, K/32]
    * in place); the op layer gathers [K/32, N] for every other kernel (gemm_run.c). */
   bool reads_eb_cols;
+  /* Reads B in the N-interleaved layout (problem b_nk); supports() may require it. */
+  bool reads_b_nk;
 } fp8g_gemm_kernel;
 
 /* The portable reference kernels (kernels/ref/gemm_ref.c): support every problem. */

@@ -116,6 +116,7 @@ static bool supports_all(const fp8g_gemm_problem *p) {
   return true;
 }
 
-const fp8g_gemm_kernel fp8g_gemm_ref_w8a8 = {"gemm_ref", FP8GEMM_ISA_SCALAR, supports_all, run_ref, false};
-const fp8g_gemm_kernel fp8g_gemm_ref_w8a16 = {"gemm_w8a16_ref", FP8GEMM_ISA_SCALAR, supports_all,
-                                              run_ref, false};
+const fp8g_gemm_kernel fp8g_gemm_ref_w8a8 = {
+    .name = "gemm_ref", .isa = FP8GEMM_ISA_SCALAR, .supports = supports_all, .run = run_ref, .reads_eb_cols = false};
+const fp8g_gemm_kernel fp8g_gemm_ref_w8a16 = {
+    .name = "gemm_w8a16_ref", .isa = FP8GEMM_ISA_SCALAR, .supports = supports_all, .run = run_ref, .reads_eb_cols = false};
