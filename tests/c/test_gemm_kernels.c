@@ -398,7 +398,9 @@ static void kernel_sweep(const fp8g_gemm_kernel *kern, bool w8a16, rng *r) {
   int reps = sanitized ? 1 : 3;
   static const fp8g_scale_kind kinds[] = {FP8G_SCALE_NONE, FP8G_SCALE_TENSOR, FP8G_SCALE_ROWCOL,
                                           FP8G_SCALE_BLOCK, FP8G_SCALE_MX};
-  static const int64_t gs[] = {32, 64, 128};
+  /* 8 and 16: below the ops' group sizes, allowed by the kernel contract (gemm_avx2's
+   * fused path once wrote past its stack scale buffer there). */
+  static const int64_t gs[] = {8, 16, 32, 64, 128};
   for (size_t ki = 0; ki < 5; ki++) {
     if (w8a16 && kinds[ki] == FP8G_SCALE_MX) continue;
     for (int rep = 0; rep < reps; rep++)
@@ -431,6 +433,16 @@ static void kernel_sweep(const fp8g_gemm_kernel *kern, bool w8a16, rng *r) {
     c.a_dt = w8a16 ? FP8GEMM_F32 : FP8GEMM_E4M3FN;
     c.out_dt = FP8GEMM_F32;
     run_kernel_case(kern, &c, r, "n1024");
+  }
+  /* Segments of 8 K over a long K: more scale segments per K block than gemm_avx2's
+   * fused path once held on its stack (ASan showed the write past it). */
+  {
+    kcase c = {.w8a16 = w8a16, .kind = FP8G_SCALE_BLOCK, .b_dt = FP8GEMM_E4M3FN, .batch = 1,
+               .m = 20, .n = 40, .k = 600, .block_k = 8, .block_n = 1, .bias = FP8G_BIAS_COL,
+               .b_layout = BL_NT};
+    c.a_dt = w8a16 ? FP8GEMM_BF16 : FP8GEMM_E4M3FN;
+    c.out_dt = w8a16 ? c.a_dt : FP8GEMM_F32;
+    run_kernel_case(kern, &c, r, "block8");
   }
   /* Every awkward size in every position (M, N, K), the others moderate. */
   for (size_t v = 0; v < sizeof awkward / sizeof awkward[0]; v++)

@@ -110,13 +110,13 @@ static void compute_task(void *vctx, int64_t t) {
  * the decoded B never makes a round trip through L3 (at M = 256 that round trip was
  * ~10% of the time). Same arithmetic per output as compute_task.
  */
-enum { FUSED_PANELS = 2, FUSED_KC_MAX = 512 };
+enum { FUSED_PANELS = 2, FUSED_KC_MAX = 512, FUSED_NSEG_MAX = FUSED_KC_MAX / 32 + 1 };
 
 static void fused_task(void *vctx, int64_t t) {
   run_ctx *x = vctx;
   int64_t c_lo = t * FUSED_PANELS * NR, c_hi = min64(c_lo + FUSED_PANELS * NR, x->ncols);
   _Alignas(64) float bpanel[FUSED_KC_MAX * NR];
-  _Alignas(64) float bsc[(FUSED_KC_MAX / 32 + 1) * NR];
+  _Alignas(64) float bsc[FUSED_NSEG_MAX * NR];
   fp8g_avx2_tile tile = {.kc = x->kc, .seg = x->pl.seg, .ldc = x->ldc, .first = x->first,
                          .b = bpanel, .bscale = bsc};
   for (int64_t c = c_lo; c < c_hi; c += NR) {
@@ -274,7 +274,10 @@ static fp8gemm_status run_avx2(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
         x.nsub = cdiv(npan * NR, x.sub_w);
         x.n_apack = x.n_ic;
         x.n_bpack = cdiv(npan, PANELS_PER_TASK);
-        x.fused = x.rows <= bl.fused_rows && kc <= FUSED_KC_MAX;
+        /* The fused tasks keep a panel's codes and scales on the stack: segments of
+         * fewer than 32 K (blocks the ops never make, the kernel contract allows)
+         * take the workspace path. */
+        x.fused = x.rows <= bl.fused_rows && kc <= FUSED_KC_MAX && nseg <= FUSED_NSEG_MAX;
         if (x.fused) x.n_bpack = 0;
         if (c_is_out) {
           x.cbuf = (float *)p->out + (b * p->m + r0) * p->n + j0;
