@@ -76,9 +76,10 @@ typedef struct fp8g_gemm_problem {
    * [N, K] codes of batch b are fp8g_nk_bytes(n, k) bytes at b + b * b_batch_stride
    * (b_batch_stride == fp8g_nk_bytes(n, k) when batch > 1), code (kk, j) at
    * fp8g_nk_offset(k, j, kk), zero codes past N and K; b_stride_k, b_stride_n are 0.
-   * Only kernels that declare reads_b_nk see such a problem: the op layer hands every
-   * other kernel the NT codes unpacked (gemm_run.c). A kernel that reads it and hands
-   * the problem on must hand it to a kernel that reads it too, or unpack it first. */
+   * Only kernels that declare reads_b_nk may see such a problem; every other kernel
+   * must get the NT codes unpacked. A kernel that reads it and hands the problem on
+   * must hand it to a kernel that reads it too, or unpack it first. No call builds one
+   * yet (packed weights are NT; the NK producers and readers are being merged). */
   bool b_nk;
 
   /* Scales (dense; read only, possibly the caller's tensors). */

@@ -135,15 +135,15 @@ static fp8gemm_status gemm_bf16_emul_run(const fp8g_gemm_problem *p) {
 
 /* ISA scalar so that it is never filtered out; it needs AVX2 only for the shared
  * AVX2 epilogue (callers check). */
-static const fp8g_gemm_kernel gemm_bf16_emul = {
-    .name = "gemm_bf16_emul", .isa = FP8GEMM_ISA_SCALAR, .supports = fp8g_bf16_supports, .run = gemm_bf16_emul_run, .reads_eb_cols = false};
+static const fp8g_gemm_kernel gemm_bf16_emul = {.name = "gemm_bf16_emul", .isa = FP8GEMM_ISA_SCALAR,
+    .supports = fp8g_bf16_supports, .run = gemm_bf16_emul_run};
 
 /* fp8_gemm_w8a16 (bf16 activations) the same way; data hand-backs go to the AVX2 kernel. */
 static fp8gemm_status gemm_bf16_emul_w8a16_run(const fp8g_gemm_problem *p) {
   return fp8g_bf16_gemm_run(p, &bf16_emul_ops, &fp8g_gemm_avx2_w8a16);
 }
-static const fp8g_gemm_kernel gemm_bf16_emul_w8a16 = {
-    .name = "gemm_w8a16_bf16_emul", .isa = FP8GEMM_ISA_SCALAR, .supports = fp8g_bf16_supports_w8a16, .run = gemm_bf16_emul_w8a16_run, .reads_eb_cols = false};
+static const fp8g_gemm_kernel gemm_bf16_emul_w8a16 = {.name = "gemm_w8a16_bf16_emul", .isa = FP8GEMM_ISA_SCALAR,
+    .supports = fp8g_bf16_supports_w8a16, .run = gemm_bf16_emul_w8a16_run};
 
 #undef BK_EACH
 #endif /* FP8GEMM_TEST_GEMM_BF16_EMUL_H */

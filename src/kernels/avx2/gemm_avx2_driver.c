@@ -325,7 +325,7 @@ static bool supports_w8a16(const fp8g_gemm_problem *p) {
 static fp8gemm_status run_w8a8(const fp8g_gemm_problem *p) { return run_avx2(p, &fp8g_gemm_ref_w8a8); }
 static fp8gemm_status run_w8a16(const fp8g_gemm_problem *p) { return run_avx2(p, &fp8g_gemm_ref_w8a16); }
 
-const fp8g_gemm_kernel fp8g_gemm_avx2_w8a8 = {
-    .name = "gemm_avx2", .isa = FP8GEMM_ISA_AVX2, .supports = supports_w8a8, .run = run_w8a8, .reads_eb_cols = false};
-const fp8g_gemm_kernel fp8g_gemm_avx2_w8a16 = {
-    .name = "gemm_w8a16_avx2", .isa = FP8GEMM_ISA_AVX2, .supports = supports_w8a16, .run = run_w8a16, .reads_eb_cols = false};
+const fp8g_gemm_kernel fp8g_gemm_avx2_w8a8 = {.name = "gemm_avx2", .isa = FP8GEMM_ISA_AVX2,
+    .supports = supports_w8a8, .run = run_w8a8};
+const fp8g_gemm_kernel fp8g_gemm_avx2_w8a16 = {.name = "gemm_w8a16_avx2", .isa = FP8GEMM_ISA_AVX2,
+    .supports = supports_w8a16, .run = run_w8a16};

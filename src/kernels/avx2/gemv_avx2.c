@@ -789,7 +789,7 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
 
 /* Both read a column-major MX weight scale (eb_ld > 0) in place (w8a16 calls never have
  * one: their weight scales arrive as fp32). */
-const fp8g_gemm_kernel fp8g_gemv_avx2_w8a8 = {
-    .name = "gemv_avx2", .isa = FP8GEMM_ISA_AVX2, .supports = supports_w8a8, .run = run, .reads_eb_cols = true};
-const fp8g_gemm_kernel fp8g_gemv_avx2_w8a16 = {
-    .name = "gemv_w8a16_avx2", .isa = FP8GEMM_ISA_AVX2, .supports = supports_w8a16, .run = run, .reads_eb_cols = true};
+const fp8g_gemm_kernel fp8g_gemv_avx2_w8a8 = {.name = "gemv_avx2", .isa = FP8GEMM_ISA_AVX2,
+    .supports = supports_w8a8, .run = run, .reads_eb_cols = true};
+const fp8g_gemm_kernel fp8g_gemv_avx2_w8a16 = {.name = "gemv_w8a16_avx2", .isa = FP8GEMM_ISA_AVX2,
+    .supports = supports_w8a16, .run = run, .reads_eb_cols = true};

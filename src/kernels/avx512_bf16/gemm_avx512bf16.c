@@ -196,8 +196,8 @@ static fp8gemm_status run(const fp8g_gemm_problem *p) {
   return fp8g_bf16_gemm_run(p, &ops, &fp8g_gemm_ref_w8a8);
 }
 
-const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a8 = {
-    .name = "gemm_avx512bf16", .isa = FP8GEMM_ISA_AVX512_BF16, .supports = fp8g_bf16_supports, .run = run, .reads_eb_cols = false};
+const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a8 = {.name = "gemm_avx512bf16", .isa = FP8GEMM_ISA_AVX512_BF16,
+    .supports = fp8g_bf16_supports, .run = run};
 
 /* w8a16 (bf16 activations): calls whose activations fail the range check (in the
  * driver) or that run with DAZ / FTZ or a rounding mode other than nearest-even set
@@ -211,5 +211,5 @@ static fp8gemm_status run_w8a16(const fp8g_gemm_problem *p) {
   return fp8g_bf16_gemm_run(p, &ops, &fp8g_gemm_avx2_w8a16);
 }
 
-const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a16 = {
-    .name = "gemm_w8a16_avx512bf16", .isa = FP8GEMM_ISA_AVX512_BF16, .supports = fp8g_bf16_supports_w8a16, .run = run_w8a16, .reads_eb_cols = false};
+const fp8g_gemm_kernel fp8g_gemm_avx512bf16_w8a16 = {.name = "gemm_w8a16_avx512bf16", .isa = FP8GEMM_ISA_AVX512_BF16,
+    .supports = fp8g_bf16_supports_w8a16, .run = run_w8a16};

@@ -843,7 +843,7 @@ static fp8gemm_status run_with(const fp8g_gemm_problem *p, const fp8g_gemm_kerne
 static fp8gemm_status run_w8a8(const fp8g_gemm_problem *p) { return run_with(p, &fp8g_gemv_avx2_w8a8); }
 static fp8gemm_status run_w8a16(const fp8g_gemm_problem *p) { return run_with(p, &fp8g_gemv_avx2_w8a16); }
 
-const fp8g_gemm_kernel fp8g_gemv_avx512bf16_w8a8 = {
-    .name = "gemv_avx512bf16", .isa = FP8GEMM_ISA_AVX512_BF16, .supports = supports_w8a8, .run = run_w8a8, .reads_eb_cols = true};
-const fp8g_gemm_kernel fp8g_gemv_avx512bf16_w8a16 = {
-    .name = "gemv_w8a16_avx512bf16", .isa = FP8GEMM_ISA_AVX512_BF16, .supports = supports_w8a16, .run = run_w8a16, .reads_eb_cols = false};
+const fp8g_gemm_kernel fp8g_gemv_avx512bf16_w8a8 = {.name = "gemv_avx512bf16", .isa = FP8GEMM_ISA_AVX512_BF16,
+    .supports = supports_w8a8, .run = run_w8a8, .reads_eb_cols = true};
+const fp8g_gemm_kernel fp8g_gemv_avx512bf16_w8a16 = {.name = "gemv_w8a16_avx512bf16", .isa = FP8GEMM_ISA_AVX512_BF16,
+    .supports = supports_w8a16, .run = run_w8a16};

@@ -116,7 +116,7 @@ static bool supports_all(const fp8g_gemm_problem *p) {
   return true;
 }
 
-const fp8g_gemm_kernel fp8g_gemm_ref_w8a8 = {
-    .name = "gemm_ref", .isa = FP8GEMM_ISA_SCALAR, .supports = supports_all, .run = run_ref, .reads_eb_cols = false};
-const fp8g_gemm_kernel fp8g_gemm_ref_w8a16 = {
-    .name = "gemm_w8a16_ref", .isa = FP8GEMM_ISA_SCALAR, .supports = supports_all, .run = run_ref, .reads_eb_cols = false};
+const fp8g_gemm_kernel fp8g_gemm_ref_w8a8 = {.name = "gemm_ref", .isa = FP8GEMM_ISA_SCALAR,
+    .supports = supports_all, .run = run_ref};
+const fp8g_gemm_kernel fp8g_gemm_ref_w8a16 = {.name = "gemm_w8a16_ref", .isa = FP8GEMM_ISA_SCALAR,
+    .supports = supports_all, .run = run_ref};
